@@ -1,0 +1,253 @@
+"""Model factories: build small real-world-shaped graphs the way users' graphs come about.
+
+Used by the tests, the benchmarks and ``resources/make_examples.py`` (which writes the bundled
+examples). Every factory returns ``(graph_def, inputs, outputs)`` with node names for inputs and
+outputs. Batch-norm statistics are random and non-trivial so folding them is a real test.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .graph import GraphDef
+
+
+def _rng(seed):
+    return np.random.default_rng(seed)
+
+
+def _bn_params(rng, c):
+    return dict(
+        gamma=rng.uniform(0.5, 1.5, c).astype(np.float32),
+        beta=rng.normal(0, 0.2, c).astype(np.float32),
+        mean=rng.normal(0, 0.3, c).astype(np.float32),
+        var=rng.uniform(0.5, 2.0, c).astype(np.float32),
+    )
+
+
+def tf1_cond_bn_dropout(seed: int = 0, height: int = 16, channels: int = 8,
+                        classes: int = 5) -> tuple[GraphDef, list[str], list[str]]:
+    """A TF1 graph-mode CNN: v1 ``tf.cond`` (Switch/Merge) around every batch norm on an
+    ``is_training`` placeholder, dropout behind the same flag, Identity ``/read`` weights,
+    conv → BiasAdd → batch norm, a depthwise conv, and a MatMul head with batch norm."""
+    import tensorflow as tf
+    v1 = tf.compat.v1
+    rng = _rng(seed)
+    # v1 control flow must be on while the graph is built (Switch/Merge, not If).
+    v1.disable_control_flow_v2()
+    try:
+        g = tf.Graph()
+        with g.as_default():
+            x = v1.placeholder(tf.float32, [None, height, height, 3], name="input")
+            is_training = v1.placeholder_with_default(False, [], name="is_training")
+
+            def weight(name, shape, value=None):
+                # Ref variables, as TF1 made them: VariableV2 read through an Identity "/read".
+                init = rng.normal(0, 0.3, shape).astype(np.float32) if value is None else value
+                return v1.get_variable(name, initializer=init, use_resource=False)
+
+            def bn(h, scope):
+                c = h.shape[-1]
+                p = _bn_params(rng, c)
+                with v1.variable_scope(scope):
+                    gamma = weight("gamma", None, p["gamma"])
+                    beta = weight("beta", None, p["beta"])
+                    mm = weight("moving_mean", None, p["mean"])
+                    mv = weight("moving_variance", None, p["var"])
+                    if len(h.shape) == 2:
+                        # Dense layers: decomposed batch norm (Mul/Rsqrt/Add/Sub), as
+                        # tf.compat.v1.layers.batch_normalization builds for rank-2 inputs.
+                        def train2():
+                            m, v = tf.nn.moments(h, [0])
+                            return tf.nn.batch_normalization(h, m, v, beta, gamma, 1e-3)
+                        return tf.cond(is_training, train2,
+                                       lambda: tf.nn.batch_normalization(h, mm, mv, beta, gamma,
+                                                                         1e-3), name="cond")
+
+                    def train():
+                        y, _, _ = v1.nn.fused_batch_norm(h, gamma, beta, epsilon=1e-3,
+                                                         is_training=True)
+                        return y
+
+                    def infer():
+                        y, _, _ = v1.nn.fused_batch_norm(h, gamma, beta, mm, mv, epsilon=1e-3,
+                                                         is_training=False)
+                        return y
+                    return tf.cond(is_training, train, infer, name="cond")
+
+            with v1.variable_scope("conv1"):
+                w = weight("weights", [3, 3, 3, channels])
+                b = weight("biases", [channels])
+                h = tf.nn.conv2d(x, w, [1, 1, 1, 1], "SAME")
+                h = tf.nn.bias_add(h, b)
+            h = tf.nn.relu(bn(h, "bn1"))
+            with v1.variable_scope("dw"):
+                dw = weight("depthwise", [3, 3, channels, 1])
+                h = tf.nn.depthwise_conv2d(h, dw, [1, 2, 2, 1], "SAME")
+            h = tf.nn.relu6(bn(h, "bn2"))
+            with v1.variable_scope("conv2"):
+                w2 = weight("weights", [1, 1, channels, 2 * channels])
+                h = tf.nn.conv2d(h, w2, [1, 1, 1, 1], "VALID")
+            h = tf.nn.relu(bn(h, "bn3"))
+            h = tf.reduce_mean(h, axis=[1, 2], name="gap")
+            keep = tf.cond(is_training, lambda: tf.constant(0.5), lambda: tf.constant(1.0),
+                           name="keep_prob")
+            h = v1.nn.dropout(h, keep_prob=keep, name="dropout")
+            with v1.variable_scope("fc"):
+                wf = weight("weights", [2 * channels, classes])
+                logits = tf.matmul(h, wf)
+                logits = bn(logits, "bn_fc")
+            out = tf.nn.softmax(logits, name="probs")
+            with v1.Session(graph=g) as sess:
+                sess.run(v1.global_variables_initializer())
+                frozen = v1.graph_util.convert_variables_to_constants(
+                    sess, g.as_graph_def(), [out.op.name])
+    finally:
+        v1.enable_control_flow_v2()
+    return frozen, ["input"], ["probs"]
+
+
+def tf2_if_bn_dropout(seed: int = 0, height: int = 16, channels: int = 8,
+                      classes: int = 5) -> tuple[GraphDef, list[str], list[str]]:
+    """The same network as a TF2 ``tf.function`` with a ``training`` argument: functional
+    ``If``/``StatelessIf`` around batch norm and dropout, frozen with its function library."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2)
+    rng = _rng(seed)
+    p1, p2 = _bn_params(rng, channels), _bn_params(rng, channels)
+    w1 = tf.Variable(rng.normal(0, 0.3, [3, 3, 3, channels]).astype(np.float32))
+    b1 = tf.Variable(rng.normal(0, 0.3, [channels]).astype(np.float32))
+    w2 = tf.Variable(rng.normal(0, 0.3, [3, 3, channels, channels]).astype(np.float32))
+    wf = tf.Variable(rng.normal(0, 0.3, [channels, classes]).astype(np.float32))
+    bn_vars = [[tf.Variable(p[k]) for k in ("gamma", "beta", "mean", "var")] for p in (p1, p2)]
+
+    def bn(h, training, v):
+        gamma, beta, mean, var = v
+        return tf.cond(
+            training,
+            lambda: tf.compat.v1.nn.fused_batch_norm(h, gamma, beta, epsilon=1e-3,
+                                                     is_training=True)[0],
+            lambda: tf.compat.v1.nn.fused_batch_norm(h, gamma, beta, mean, var, epsilon=1e-3,
+                                                     is_training=False)[0])
+
+    @tf.function
+    def net(x, training):
+        h = tf.nn.bias_add(tf.nn.conv2d(x, w1, 1, "SAME"), b1)
+        h = tf.nn.relu(bn(h, training, bn_vars[0]))
+        h = tf.nn.conv2d(h, w2, 2, "SAME")
+        h = tf.nn.relu(bn(h, training, bn_vars[1]))
+        h = tf.reduce_mean(h, axis=[1, 2])
+        h = tf.cond(training, lambda: tf.nn.dropout(h, rate=0.5), lambda: h)
+        return tf.nn.softmax(tf.matmul(h, wf), name="probs")
+
+    concrete = net.get_concrete_function(
+        tf.TensorSpec([None, height, height, 3], tf.float32, name="input"),
+        tf.TensorSpec([], tf.bool, name="training"))
+    frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False)
+    gd = frozen.graph.as_graph_def()
+    outputs = [t.name.split(":")[0] for t in frozen.outputs]
+    return gd, ["input", "training"], outputs
+
+
+def keras_application(name: str = "MobileNetV2", seed: int = 0, input_size: int = 96,
+                      classes: int = 10) -> tuple[GraphDef, list[str], list[str]]:
+    """A frozen ``tf.keras.applications`` model (``weights=None``) whose batch-norm moving
+    statistics and gammas/betas are randomised so folding them changes real numbers."""
+    import tensorflow as tf
+    from .io import freeze_keras_model
+    tf.keras.utils.set_random_seed(seed)
+    ctor = getattr(tf.keras.applications, name)
+    kwargs = dict(weights=None, classes=classes)
+    if name != "NASNetLarge":
+        kwargs["input_shape"] = (input_size, input_size, 3)
+    model = ctor(**kwargs)
+    randomize_batch_norms(model, seed)
+    loaded = freeze_keras_model(model, f"keras.applications.{name}")
+    return loaded.graph_def, loaded.inputs, loaded.outputs
+
+
+def randomize_batch_norms(model, seed: int = 0) -> int:
+    """Give every BatchNormalization layer non-trivial statistics; returns how many."""
+    import tensorflow as tf
+    rng = _rng(seed)
+    count = 0
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.layers.BatchNormalization):
+            new = []
+            for w, kind in zip(layer.get_weights(), ("gamma", "beta", "mean", "var")
+                               if layer.scale and layer.center else
+                               _bn_kinds(layer)):
+                if kind == "gamma":
+                    new.append(rng.uniform(0.5, 1.5, w.shape).astype(w.dtype))
+                elif kind in ("beta", "mean"):
+                    new.append(rng.normal(0, 0.2, w.shape).astype(w.dtype))
+                else:
+                    new.append(rng.uniform(0.5, 2.0, w.shape).astype(w.dtype))
+            layer.set_weights(new)
+            count += 1
+    return count
+
+
+def _bn_kinds(layer):
+    kinds = []
+    if layer.scale:
+        kinds.append("gamma")
+    if layer.center:
+        kinds.append("beta")
+    return kinds + ["mean", "var"]
+
+
+def conv_bias_bn(seed: int = 0, data_format: str = "NHWC", depthwise: bool = False,
+                 bias: bool = True, fused: bool = True) -> tuple[GraphDef, list[str], list[str]]:
+    """Conv2D (or depthwise) → BiasAdd → batch norm → Relu, as a plain TF1 graph of Consts.
+
+    ``fused=False`` writes the batch norm as ``tf.nn.batch_normalization`` (Mul/Rsqrt/Add/Sub).
+    NCHW graphs can be built and imported but only run on CPU for ops that support it.
+    """
+    import tensorflow as tf
+    v1 = tf.compat.v1
+    rng = _rng(seed)
+    c_in, c = 3, 6
+    g = tf.Graph()
+    with g.as_default():
+        shape = [None, 8, 8, c_in] if data_format == "NHWC" else [None, c_in, 8, 8]
+        x = v1.placeholder(tf.float32, shape, name="input")
+        if depthwise:
+            w = tf.constant(rng.normal(0, 0.5, [3, 3, c_in, 2]).astype(np.float32), name="w")
+            h = tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], "SAME", data_format=data_format)
+            c = c_in * 2
+        else:
+            w = tf.constant(rng.normal(0, 0.5, [3, 3, c_in, c]).astype(np.float32), name="w")
+            h = tf.nn.conv2d(x, w, [1, 1, 1, 1], "SAME", data_format=data_format)
+        if bias:
+            b = tf.constant(rng.normal(0, 0.5, [c]).astype(np.float32), name="b")
+            h = tf.nn.bias_add(h, b, data_format=data_format)
+        p = _bn_params(rng, c)
+        if fused:
+            h = v1.nn.fused_batch_norm(h, p["gamma"], p["beta"], p["mean"], p["var"],
+                                       epsilon=1e-3, is_training=False,
+                                       data_format=data_format, name="bn")[0]
+        else:
+            bshape = [1, c, 1, 1] if data_format == "NCHW" else [c]
+            h = tf.nn.batch_normalization(h, p["mean"].reshape(bshape), p["var"].reshape(bshape),
+                                          p["beta"].reshape(bshape), p["gamma"].reshape(bshape),
+                                          1e-3, name="bn")
+        tf.nn.relu(h, name="output")
+    return g.as_graph_def(), ["input"], ["output"]
+
+
+def matmul_bn(seed: int = 0) -> tuple[GraphDef, list[str], list[str]]:
+    """MatMul → hand-written batch norm ``x*inv - mean*inv + beta`` → output."""
+    import tensorflow as tf
+    v1 = tf.compat.v1
+    rng = _rng(seed)
+    g = tf.Graph()
+    with g.as_default():
+        x = v1.placeholder(tf.float32, [None, 7], name="input")
+        w = tf.constant(rng.normal(0, 0.5, [7, 4]).astype(np.float32), name="w")
+        h = tf.matmul(x, w, name="matmul")
+        p = _bn_params(rng, 4)
+        inv = tf.math.rsqrt(tf.constant(p["var"]) + 1e-3) * tf.constant(p["gamma"])
+        h = h * inv - tf.constant(p["mean"]) * inv + tf.constant(p["beta"])
+        tf.identity(h, name="output")
+    return g.as_graph_def(), ["input"], ["output"]

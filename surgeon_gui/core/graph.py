@@ -1,0 +1,406 @@
+"""The graph model: an index over a ``GraphDef`` that every pass, view and command shares.
+
+A :class:`Graph` wraps a ``tf.compat.v1.GraphDef`` protobuf and indexes it: node by name,
+producers and consumers (data and control ``^`` inputs, output ports ``name:1``), the graph's
+inputs (Placeholders) and outputs (sinks, or as given), and a networkx view.
+
+The index never decodes tensor contents: a Const's ``tensor_content`` stays inside the protobuf
+until a pass or the inspector asks for it (:func:`const_value`).
+
+No TensorFlow import at module level: protobuf classes come from ``tensorflow.core`` which is
+cheap, and the full TF runtime is imported lazily only where a graph is run or a value decoded.
+"""
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from typing import Iterable, Iterator, NamedTuple
+
+from tensorflow.core.framework import graph_pb2, node_def_pb2, types_pb2
+
+GraphDef = graph_pb2.GraphDef
+NodeDef = node_def_pb2.NodeDef
+
+#: Ops that feed a graph.
+INPUT_OPS = frozenset({"Placeholder", "PlaceholderWithDefault", "PlaceholderV2"})
+#: Ops with no data output worth calling a graph output.
+NO_OUTPUT_OPS = frozenset({"NoOp", "Assert", "SaveV2", "RestoreV2", "Print", "PrintV2",
+                           "AssignVariableOp", "Assign", "AssignAdd", "AssignSub"})
+#: Ops that make a graph impossible to sort topologically on purpose (v1 while loops).
+LOOP_BACK_OPS = frozenset({"NextIteration", "RefNextIteration"})
+
+
+class GraphError(Exception):
+    """A problem with a graph or a model file, phrased for the user.
+
+    ``source`` names the file (or "graph") and ``nodes`` the nodes concerned, so a GUI can
+    point at them.
+    """
+
+    def __init__(self, problem: str, source: str | None = None, nodes: Iterable[str] = ()):
+        self.problem = problem
+        self.source = source
+        self.nodes = list(nodes)
+        super().__init__(f"{source}: {problem}" if source else problem)
+
+
+class InputRef(NamedTuple):
+    """One entry of ``NodeDef.input`` parsed: ``^a`` → (a, -1, True); ``a:1`` → (a, 1, False)."""
+    node: str
+    port: int
+    control: bool
+
+    def __str__(self) -> str:
+        return format_input(self.node, self.port, self.control)
+
+
+def parse_input(text: str) -> InputRef:
+    """Parse a NodeDef input string (``name``, ``name:3``, ``^name``)."""
+    if text.startswith("^"):
+        return InputRef(text[1:], -1, True)
+    name, sep, port = text.rpartition(":")
+    if sep and port.isdigit():
+        return InputRef(name, int(port), False)
+    return InputRef(text, 0, False)
+
+
+def format_input(node: str, port: int = 0, control: bool = False) -> str:
+    """Inverse of :func:`parse_input`."""
+    if control:
+        return "^" + node
+    return node if port == 0 else f"{node}:{port}"
+
+
+def node_of(tensor_or_input: str) -> str:
+    """The node name of a tensor name (``a:0``), an input (``^a``, ``a:1``) or a node name."""
+    return parse_input(tensor_or_input).node
+
+
+def tensor_name(text: str) -> str:
+    """``a`` → ``a:0``; ``a:1`` stays. For feeding and fetching in a session."""
+    ref = parse_input(text)
+    return f"{ref.node}:{max(ref.port, 0)}"
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A data or control edge from ``src:port`` to input slot ``index`` of ``dst``."""
+    src: str
+    port: int
+    dst: str
+    index: int
+    control: bool
+
+
+class Graph:
+    """An index over a GraphDef. Treat it as read-only: passes build a new GraphDef.
+
+    ``inputs``/``outputs`` are node names (or tensor names for multi-output nodes). When not
+    given they are detected: inputs are Placeholders, outputs are nodes nothing consumes.
+    """
+
+    def __init__(self, graph_def: GraphDef, inputs: Iterable[str] | None = None,
+                 outputs: Iterable[str] | None = None, validate: bool = False,
+                 source: str | None = None):
+        self.graph_def = graph_def
+        self.source = source
+        self.nodes: dict[str, NodeDef] = {}
+        self.order: dict[str, int] = {}
+        duplicates = []
+        for i, node in enumerate(graph_def.node):
+            if node.name in self.nodes:
+                duplicates.append(node.name)
+            self.nodes[node.name] = node
+            self.order[node.name] = i
+        self._duplicates = duplicates
+        self._consumers: dict[str, list[tuple[str, int, InputRef]]] | None = None
+        self._given_inputs = list(inputs) if inputs else None
+        self._given_outputs = list(outputs) if outputs else None
+        if validate:
+            self.validate()
+
+    # ------------------------------------------------------------------ basic access
+    def __contains__(self, name: str) -> bool:
+        return node_of(name) in self.nodes
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __iter__(self) -> Iterator[NodeDef]:
+        return iter(self.graph_def.node)
+
+    def node(self, name: str) -> NodeDef:
+        try:
+            return self.nodes[node_of(name)]
+        except KeyError:
+            raise GraphError(f"no node named {node_of(name)!r}", self.source) from None
+
+    def input_refs(self, name: str) -> list[InputRef]:
+        return [parse_input(s) for s in self.node(name).input]
+
+    def producers(self, name: str, control: bool | None = None) -> list[InputRef]:
+        """The inputs of ``name`` (all, data only with control=False, control only with True)."""
+        refs = self.input_refs(name)
+        if control is None:
+            return refs
+        return [r for r in refs if r.control == control]
+
+    def _build_consumers(self) -> dict[str, list[tuple[str, int, InputRef]]]:
+        if self._consumers is None:
+            cons: dict[str, list[tuple[str, int, InputRef]]] = defaultdict(list)
+            for node in self.graph_def.node:
+                for i, text in enumerate(node.input):
+                    ref = parse_input(text)
+                    cons[ref.node].append((node.name, i, ref))
+            self._consumers = cons
+        return self._consumers
+
+    def consumers(self, name: str, port: int | None = None,
+                  control: bool | None = None) -> list[tuple[str, int, InputRef]]:
+        """(consumer name, input index, parsed ref) for every input that reads ``name``.
+
+        ``port`` restricts to one output port; ``control`` to control (True) or data (False).
+        """
+        out = self._build_consumers().get(node_of(name), [])
+        if port is not None:
+            out = [c for c in out if c[2].port == port]
+        if control is not None:
+            out = [c for c in out if c[2].control == control]
+        return out
+
+    def consumer_names(self, name: str) -> list[str]:
+        seen: dict[str, None] = {}
+        for c, _, _ in self.consumers(name):
+            seen[c] = None
+        return list(seen)
+
+    def edges(self) -> Iterator[Edge]:
+        for node in self.graph_def.node:
+            for i, text in enumerate(node.input):
+                ref = parse_input(text)
+                yield Edge(ref.node, ref.port, node.name, i, ref.control)
+
+    # ------------------------------------------------------------------ inputs / outputs
+    @property
+    def inputs(self) -> list[str]:
+        if self._given_inputs is not None:
+            return list(self._given_inputs)
+        return detect_inputs(self)
+
+    @property
+    def placeholders(self) -> list[str]:
+        """Every Placeholder (not PlaceholderWithDefault, which has a default)."""
+        return [n.name for n in self.graph_def.node if n.op in ("Placeholder", "PlaceholderV2")]
+
+    @property
+    def outputs(self) -> list[str]:
+        if self._given_outputs is not None:
+            return list(self._given_outputs)
+        return detect_outputs(self)
+
+    def with_io(self, inputs=None, outputs=None) -> "Graph":
+        return Graph(self.graph_def, inputs if inputs is not None else self._given_inputs,
+                     outputs if outputs is not None else self._given_outputs, source=self.source)
+
+    @property
+    def given_inputs(self) -> list[str] | None:
+        return self._given_inputs
+
+    @property
+    def given_outputs(self) -> list[str] | None:
+        return self._given_outputs
+
+    # ------------------------------------------------------------------ algorithms
+    def to_networkx(self, control: bool = True):
+        """A ``networkx.MultiDiGraph`` with one node per NodeDef and one edge per input."""
+        import networkx as nx
+        g = nx.MultiDiGraph()
+        for node in self.graph_def.node:
+            g.add_node(node.name, op=node.op)
+        for e in self.edges():
+            if e.control and not control:
+                continue
+            g.add_edge(e.src, e.dst, port=e.port, index=e.index, control=e.control)
+        return g
+
+    def topological_order(self, ignore_loops: bool = True) -> list[str]:
+        """A stable topological order (Kahn's algorithm, ties broken by original position).
+
+        Back edges into v1 ``Merge`` nodes from ``NextIteration`` are ignored when
+        ``ignore_loops`` so graphs with while loops still sort. Raises GraphError on a cycle.
+        """
+        import heapq
+        indeg: dict[str, int] = {n: 0 for n in self.nodes}
+        out: dict[str, list[str]] = defaultdict(list)
+        for e in self.edges():
+            if e.src not in self.nodes:
+                continue
+            if ignore_loops and self.nodes[e.src].op in LOOP_BACK_OPS:
+                continue
+            indeg[e.dst] += 1
+            out[e.src].append(e.dst)
+        heap = [(self.order[n], n) for n, d in indeg.items() if d == 0]
+        heapq.heapify(heap)
+        result = []
+        while heap:
+            _, n = heapq.heappop(heap)
+            result.append(n)
+            for m in out[n]:
+                indeg[m] -= 1
+                if indeg[m] == 0:
+                    heapq.heappush(heap, (self.order[m], m))
+        if len(result) != len(self.nodes):
+            stuck = sorted((n for n, d in indeg.items() if d > 0), key=self.order.get)
+            raise GraphError(f"the graph has a cycle through {len(stuck)} nodes, e.g. "
+                             + ", ".join(stuck[:5]), self.source, stuck)
+        return result
+
+    def upstream(self, names: Iterable[str], control: bool = True) -> set[str]:
+        """Every node the given nodes depend on, them included."""
+        seen: set[str] = set()
+        todo = deque(node_of(n) for n in names)
+        while todo:
+            n = todo.popleft()
+            if n in seen or n not in self.nodes:
+                continue
+            seen.add(n)
+            for ref in self.input_refs(n):
+                if control or not ref.control:
+                    todo.append(ref.node)
+        return seen
+
+    def downstream(self, names: Iterable[str], control: bool = True) -> set[str]:
+        """Every node that depends on the given nodes, them included."""
+        seen: set[str] = set()
+        todo = deque(node_of(n) for n in names)
+        while todo:
+            n = todo.popleft()
+            if n in seen:
+                continue
+            seen.add(n)
+            for c, _, ref in self.consumers(n):
+                if control or not ref.control:
+                    todo.append(c)
+        return seen
+
+    # ------------------------------------------------------------------ validation
+    def problems(self) -> list[GraphError]:
+        """Every structural problem: duplicate names, dangling inputs, cycles."""
+        found: list[GraphError] = []
+        if self._duplicates:
+            d = sorted(set(self._duplicates))
+            found.append(GraphError(f"duplicate node names: {', '.join(d[:5])}"
+                                    + (f" and {len(d) - 5} more" if len(d) > 5 else ""),
+                                    self.source, d))
+        dangling = []
+        for node in self.graph_def.node:
+            for text in node.input:
+                if parse_input(text).node not in self.nodes:
+                    dangling.append((node.name, text))
+        if dangling:
+            desc = "; ".join(f"{n} reads {i!r}" for n, i in dangling[:5])
+            found.append(GraphError(f"{len(dangling)} input(s) name a missing node: {desc}",
+                                    self.source, [n for n, _ in dangling]))
+        if not dangling:
+            try:
+                self.topological_order()
+            except GraphError as e:
+                found.append(e)
+        return found
+
+    def validate(self) -> "Graph":
+        problems = self.problems()
+        if problems:
+            first = problems[0]
+            if len(problems) > 1:
+                raise GraphError(first.problem + " (and: "
+                                 + "; ".join(p.problem for p in problems[1:]) + ")",
+                                 self.source, [n for p in problems for n in p.nodes])
+            raise first
+        return self
+
+    # ------------------------------------------------------------------ statistics
+    def op_histogram(self) -> dict[str, int]:
+        hist: dict[str, int] = defaultdict(int)
+        for node in self.graph_def.node:
+            hist[node.op] += 1
+        return dict(sorted(hist.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def parameter_count(self) -> int:
+        """Elements in every float Const (weights); shapes only, no decoding."""
+        total = 0
+        for node in self.graph_def.node:
+            if node.op == "Const":
+                t = node.attr["value"].tensor
+                if t.dtype in FLOAT_DTYPES:
+                    total += shape_size(t.tensor_shape)
+        return total
+
+    def function_names(self) -> list[str]:
+        return [f.signature.name for f in self.graph_def.library.function]
+
+
+FLOAT_DTYPES = frozenset({types_pb2.DT_FLOAT, types_pb2.DT_HALF, types_pb2.DT_DOUBLE,
+                          types_pb2.DT_BFLOAT16})
+
+
+def shape_size(shape_proto) -> int:
+    n = 1
+    for d in shape_proto.dim:
+        if d.size < 0:
+            return 0
+        n *= d.size
+    return n
+
+
+def shape_list(shape_proto) -> list[int] | None:
+    """A TensorShapeProto as a list (None for unknown rank, -1 for unknown dims)."""
+    if shape_proto.unknown_rank:
+        return None
+    return [d.size for d in shape_proto.dim]
+
+
+def detect_outputs(graph: Graph) -> list[str]:
+    """Nodes nothing consumes (by data or control), skipping side-effect-only ops and Consts."""
+    outs = []
+    for node in graph.graph_def.node:
+        if graph.consumers(node.name):
+            continue
+        if node.op in NO_OUTPUT_OPS or node.op == "Const" or node.op in INPUT_OPS:
+            continue
+        outs.append(node.name)
+    return outs
+
+
+def detect_inputs(graph: Graph) -> list[str]:
+    """Placeholders with consumers (a PlaceholderWithDefault is not a required input)."""
+    return [n.name for n in graph.graph_def.node if n.op in ("Placeholder", "PlaceholderV2")]
+
+
+def const_value(node: NodeDef):
+    """Decode a Const node's tensor into a numpy array (the only place weights are decoded)."""
+    from tensorflow.python.framework import tensor_util
+    return tensor_util.MakeNdarray(node.attr["value"].tensor)
+
+
+def make_const(name: str, value, dtype=None, device: str = "") -> NodeDef:
+    """A Const NodeDef holding ``value``."""
+    import numpy as np
+    from tensorflow.python.framework import tensor_util
+    arr = np.asarray(value) if dtype is None else np.asarray(value, dtype=dtype)
+    node = NodeDef(name=name, op="Const")
+    tensor = tensor_util.make_tensor_proto(arr)
+    node.attr["dtype"].type = tensor.dtype
+    node.attr["value"].tensor.CopyFrom(tensor)
+    if device:
+        node.device = device
+    return node
+
+
+def dtype_name(enum_value: int) -> str:
+    """``1`` → ``float32``."""
+    try:
+        from tensorflow.python.framework import dtypes
+        return dtypes.as_dtype(enum_value).name
+    except Exception:  # noqa: BLE001 - unknown/ref dtypes: show the proto name
+        return types_pb2.DataType.Name(enum_value)

@@ -1,0 +1,281 @@
+"""Loading and saving models.
+
+Loads a frozen GraphDef (``.pb`` binary, ``.pbtxt`` text), a SavedModel directory (one signature
+frozen into a GraphDef), a Keras ``.keras``/``.h5`` file (frozen), or a graph with variables plus
+a checkpoint (frozen). Every failure is a :class:`GraphError` naming the file and the problem.
+
+Saving is atomic: a temporary file in the same folder, then a rename; it refuses to overwrite an
+existing file unless asked.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from google.protobuf import message as pb_message
+from google.protobuf import text_format
+
+from .graph import Graph, GraphDef, GraphError, node_of
+
+MODEL_SUFFIXES = (".pb", ".pbtxt", ".txt", ".keras", ".h5", ".hdf5")
+
+
+@dataclass
+class LoadedModel:
+    """A model as loaded: its GraphDef, the inputs/outputs known from the file, and where from."""
+    graph_def: GraphDef
+    path: str
+    kind: str  # "graphdef", "savedmodel", "keras", "checkpoint"
+    inputs: list[str] | None = None
+    outputs: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def graph(self) -> Graph:
+        return Graph(self.graph_def, self.inputs, self.outputs, source=self.path)
+
+
+def load_model(path: str | os.PathLike, signature: str | None = None,
+               checkpoint: str | None = None, outputs: list[str] | None = None,
+               validate: bool = True, progress=None) -> LoadedModel:
+    """Load any supported model file as a GraphDef.
+
+    ``signature`` picks a SavedModel signature (default ``serving_default``, else the first).
+    ``checkpoint`` with a ``.pb``/``.pbtxt`` holding variables freezes them (needs ``outputs``).
+    ``progress(fraction, text)`` is called at a few milestones.
+    """
+    p = Path(path)
+    src = str(p)
+    report = progress or (lambda f, t: None)
+    if not p.exists():
+        raise GraphError("no such file or folder", src)
+    if p.is_dir():
+        if (p / "saved_model.pb").exists() or (p / "saved_model.pbtxt").exists():
+            report(0.1, "loading SavedModel")
+            model = _load_saved_model(p, signature)
+        else:
+            raise GraphError("a folder that is not a SavedModel (no saved_model.pb inside)", src)
+    else:
+        suffix = p.suffix.lower()
+        if suffix in (".keras", ".h5", ".hdf5"):
+            report(0.1, "loading Keras model")
+            model = _load_keras(p)
+        else:
+            report(0.1, "reading GraphDef")
+            gd = read_graph_def(p)
+            model = LoadedModel(gd, src, "graphdef")
+            if checkpoint:
+                report(0.5, "freezing variables from checkpoint")
+                model = _freeze_with_checkpoint(model, checkpoint, outputs)
+    if outputs:
+        model.outputs = list(outputs)
+    if validate:
+        report(0.9, "checking graph")
+        check_graph_def(model.graph_def, src)
+    report(1.0, "loaded")
+    return model
+
+
+def read_graph_def(path: str | os.PathLike) -> GraphDef:
+    """Parse a ``.pb`` (binary) or ``.pbtxt`` (text) GraphDef; guess by content when unsure."""
+    p = Path(path)
+    src = str(p)
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise GraphError(f"cannot read: {e.strerror}", src) from None
+    if not data:
+        raise GraphError("the file is empty", src)
+    gd = GraphDef()
+    looks_text = p.suffix.lower() in (".pbtxt", ".txt") or _looks_like_text(data)
+    if looks_text:
+        try:
+            text_format.Parse(data.decode("utf-8"), gd, allow_unknown_field=False)
+            return gd
+        except (text_format.ParseError, UnicodeDecodeError) as e:
+            if p.suffix.lower() in (".pbtxt", ".txt"):
+                raise GraphError(f"not a text GraphDef: {e}", src) from None
+    try:
+        gd.ParseFromString(data)
+    except (pb_message.DecodeError, RuntimeError) as e:
+        raise GraphError(
+            "not a GraphDef, or the file is truncated or corrupt "
+            f"({len(data):,} bytes; protobuf says: {e})", src) from None
+    if not gd.node and not gd.library.function:
+        if _is_saved_model_proto(data):
+            raise GraphError("this is a SavedModel's saved_model.pb: open its folder instead", src)
+        raise GraphError("not a GraphDef (it parsed to an empty graph)", src)
+    _check_plausible(gd, src)
+    return gd
+
+
+def _looks_like_text(data: bytes) -> bool:
+    head = data[:512]
+    try:
+        s = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    s = s.lstrip()
+    return s.startswith(("node", "library", "versions", "#"))
+
+
+def _is_saved_model_proto(data: bytes) -> bool:
+    try:
+        from tensorflow.core.protobuf import saved_model_pb2
+        sm = saved_model_pb2.SavedModel()
+        sm.ParseFromString(data)
+        return len(sm.meta_graphs) > 0
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _check_plausible(gd: GraphDef, src: str) -> None:
+    """Random bytes sometimes parse as a GraphDef: catch nodes with no op or no name."""
+    bad = [i for i, n in enumerate(gd.node) if not n.name or not n.op]
+    if bad:
+        raise GraphError(f"not a GraphDef, or corrupt: {len(bad)} node(s) without a name or op "
+                         f"(first at index {bad[0]})", src)
+
+
+def check_graph_def(gd: GraphDef, source: str | None = None) -> None:
+    """Structural checks (duplicates, dangling inputs, cycles). Unknown ops are allowed."""
+    Graph(gd, source=source).validate()
+
+
+def unregistered_ops(gd: GraphDef) -> list[str]:
+    """Ops in the graph (outside its function library) that this TensorFlow does not know."""
+    from tensorflow.python.framework import op_def_registry
+    lib = {f.signature.name for f in gd.library.function}
+    missing = sorted({n.op for n in gd.node
+                      if n.op not in lib and op_def_registry.get(n.op) is None})
+    return missing
+
+
+# ---------------------------------------------------------------------- SavedModel / Keras
+def _freeze_concrete(func, src: str, kind: str) -> LoadedModel:
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2)
+    try:
+        frozen = convert_variables_to_constants_v2(func, lower_control_flow=False)
+    except Exception as e:  # noqa: BLE001
+        raise GraphError(f"cannot freeze the model's variables: {e}", src) from None
+    gd = frozen.graph.as_graph_def()
+    inputs = [t.name.split(":")[0] for t in frozen.inputs
+              if t.dtype != "resource" and t.name.split(":")[0] in {n.name for n in gd.node}]
+    outputs = []
+    for t in frozen.outputs:
+        name = t.name
+        outputs.append(name if not name.endswith(":0") else name[:-2])
+    return LoadedModel(gd, src, kind, inputs or None, outputs or None)
+
+
+def _load_saved_model(p: Path, signature: str | None) -> LoadedModel:
+    import tensorflow as tf
+    src = str(p)
+    try:
+        obj = tf.saved_model.load(src)
+    except Exception as e:  # noqa: BLE001
+        raise GraphError(f"cannot load SavedModel: {_first_line(e)}", src) from None
+    sigs = dict(getattr(obj, "signatures", {}) or {})
+    if not sigs:
+        raise GraphError("the SavedModel has no signatures to freeze", src)
+    if signature is None:
+        signature = "serving_default" if "serving_default" in sigs else sorted(sigs)[0]
+    if signature not in sigs:
+        raise GraphError(f"no signature {signature!r}; it has: {', '.join(sorted(sigs))}", src)
+    model = _freeze_concrete(sigs[signature], src, "savedmodel")
+    model.notes.append(f"signature {signature!r} of {', '.join(sorted(sigs))}")
+    return model
+
+
+def _load_keras(p: Path) -> LoadedModel:
+    import tensorflow as tf
+    src = str(p)
+    try:
+        model = tf.keras.models.load_model(src, compile=False)
+    except Exception as e:  # noqa: BLE001
+        raise GraphError(f"cannot load Keras model: {_first_line(e)}", src) from None
+    return freeze_keras_model(model, src)
+
+
+def freeze_keras_model(model, src: str = "keras model") -> LoadedModel:
+    """Freeze an in-memory Keras model (inference mode) into a GraphDef."""
+    import tensorflow as tf
+    specs = [tf.TensorSpec(i.shape, i.dtype, name=_clean(getattr(i, "name", f"input_{k}")))
+             for k, i in enumerate(model.inputs)]
+    fn = tf.function(lambda *xs: model(list(xs) if len(xs) > 1 else xs[0], training=False))
+    concrete = fn.get_concrete_function(*specs)
+    return _freeze_concrete(concrete, src, "keras")
+
+
+def _clean(name: str) -> str:
+    return name.split(":")[0].replace("/", "_")
+
+
+def _freeze_with_checkpoint(model: LoadedModel, checkpoint: str,
+                            outputs: list[str] | None) -> LoadedModel:
+    import tensorflow as tf
+    src = model.path
+    if not outputs:
+        raise GraphError("freezing from a checkpoint needs the output node names (--outputs)",
+                         src)
+    g = tf.Graph()
+    try:
+        with g.as_default():
+            tf.compat.v1.import_graph_def(model.graph_def, name="")
+            with tf.compat.v1.Session(graph=g) as sess:
+                saver = tf.compat.v1.train.Saver(
+                    var_list=g.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES) or None)
+                saver.restore(sess, checkpoint)
+                frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
+                    sess, model.graph_def, [node_of(o) for o in outputs])
+    except GraphError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise GraphError(f"cannot freeze with checkpoint {checkpoint}: {_first_line(e)}",
+                         src) from None
+    return LoadedModel(frozen, src, "checkpoint", model.inputs, list(outputs))
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+# ---------------------------------------------------------------------- saving
+def serialize(gd: GraphDef, fmt: str = "pb") -> bytes:
+    """Deterministic bytes for a GraphDef (binary ``pb`` or text ``pbtxt``)."""
+    if fmt == "pbtxt":
+        return text_format.MessageToString(gd).encode("utf-8")
+    return gd.SerializeToString(deterministic=True)
+
+
+def save_graph(gd: GraphDef, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write ``gd`` atomically; the format follows the suffix (``.pbtxt``/``.txt`` = text)."""
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise FileExistsError(f"{p} exists; not overwriting it (pass overwrite=True / --force)")
+    if p.is_dir():
+        raise GraphError("is a folder; give a .pb or .pbtxt file name", str(p))
+    fmt = "pbtxt" if p.suffix.lower() in (".pbtxt", ".txt") else "pb"
+    data = serialize(gd, fmt)
+    write_atomic(p, data)
+    return p
+
+
+def write_atomic(p: Path, data: bytes) -> None:
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,132 @@
+"""What a pass is: a plain function over a graph that reports every match and refusal.
+
+A pass module defines one :class:`Pass` named ``PASS``. Its ``fn(graph, select, **params)``
+takes a :class:`~surgeon_gui.core.graph.Graph` (never edited in place) and returns a
+:class:`PassResult`: the new GraphDef and a :class:`PassReport` listing every match (with what
+was removed, added and changed there) and every candidate refused, with the reason.
+
+``select`` (a set of match keys, or None for all) applies only some matches: the GUI's
+"only the ticked ones" and step mode. A pass run with ``select=set()`` changes nothing but still
+reports every match: that is the preview.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..graph import Graph, GraphDef
+
+
+@dataclass
+class Param:
+    """A pass parameter, described well enough for a CLI flag and a GUI form field."""
+    name: str
+    type: type  # bool, int, float, str, list (comma-separated str in the CLI)
+    default: Any
+    help: str
+    choices: list | None = None
+
+
+@dataclass
+class Match:
+    """One place a pass applies to.
+
+    ``key`` is stable across runs on the same graph (usually the anchor node's name) so a user
+    can select matches in a preview and apply only those. ``nodes`` are the matched nodes in the
+    input graph (highlighted in the preview).
+    """
+    key: str
+    description: str
+    nodes: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    applied: bool = True
+
+    def to_dict(self) -> dict:
+        return dict(key=self.key, description=self.description, nodes=self.nodes,
+                    removed=self.removed, added=self.added, changed=self.changed,
+                    applied=self.applied)
+
+
+@dataclass
+class Refusal:
+    """A candidate the pass would not touch, and why (so the user can fix it by hand)."""
+    key: str
+    reason: str
+    nodes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(key=self.key, reason=self.reason, nodes=self.nodes)
+
+
+@dataclass
+class PassReport:
+    pass_id: str
+    matches: list[Match] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    #: Nodes removed/added/changed overall, including cleanup after the matches.
+    removed: set[str] = field(default_factory=set)
+    added: set[str] = field(default_factory=set)
+    changed: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def applied(self) -> list[Match]:
+        return [m for m in self.matches if m.applied]
+
+    @property
+    def modified(self) -> bool:
+        return bool(self.removed or self.added or self.changed)
+
+    def summary(self) -> str:
+        parts = [f"{len(self.applied)} match(es) applied"]
+        skipped = len(self.matches) - len(self.applied)
+        if skipped:
+            parts.append(f"{skipped} not selected")
+        if self.refused:
+            parts.append(f"{len(self.refused)} refused")
+        parts.append(f"-{len(self.removed)} +{len(self.added)} ~{len(self.changed)} nodes")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict:
+        return dict(pass_id=self.pass_id, matches=[m.to_dict() for m in self.matches],
+                    refused=[r.to_dict() for r in self.refused],
+                    removed=sorted(self.removed), added=sorted(self.added),
+                    changed=sorted(self.changed), notes=self.notes)
+
+
+@dataclass
+class PassResult:
+    graph_def: GraphDef
+    report: PassReport
+
+
+PassFn = Callable[..., PassResult]
+
+
+@dataclass
+class Pass:
+    id: str
+    title: str
+    #: For a learner: what it matches, why it is safe, the math where there is math (Markdown).
+    explanation: str
+    fn: PassFn
+    params: list[Param] = field(default_factory=list)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def run(self, graph: Graph, select: set[str] | None = None, **params) -> PassResult:
+        """Run the pass; unknown parameters are an error, missing ones take their default."""
+        known = self.defaults()
+        unknown = set(params) - set(known)
+        if unknown:
+            raise ValueError(f"pass {self.id!r} has no parameter(s) {', '.join(sorted(unknown))}; "
+                             f"it takes: {', '.join(known) or 'none'}")
+        known.update(params)
+        return self.fn(graph, select=select, **known)
+
+    def preview(self, graph: Graph, **params) -> PassReport:
+        """Every match and refusal, without changing anything."""
+        return self.run(graph, select=set(), **params).report

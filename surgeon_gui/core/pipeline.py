@@ -1,0 +1,73 @@
+"""Run a list of passes over a graph, as the CLI, recipes and the GUI's preset do.
+
+Like torch.fx's pass manager: run in order, check the graph after each pass, and for the
+``inference`` preset repeat until no pass changes anything.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from .graph import Graph, GraphError
+from .passes import PRESET_ID, PRESET_PASSES, get_pass
+from .passes.base import PassResult
+
+MAX_ROUNDS = 6
+
+
+@dataclass
+class Step:
+    pass_id: str
+    params: dict
+    result: PassResult
+
+
+def run_pass(graph: Graph, pass_id: str, params: dict | None = None,
+             select: set[str] | None = None, check: bool = True) -> PassResult:
+    """Run one pass; the result keeps the graph's given inputs/outputs; checked when asked."""
+    p = get_pass(pass_id)
+    result = p.run(graph, select=select, **(params or {}))
+    if check and result.report.modified:
+        problems = Graph(result.graph_def).problems()
+        if problems:
+            raise GraphError(f"pass {pass_id!r} produced a broken graph: {problems[0].problem}",
+                             nodes=problems[0].nodes)
+    return result
+
+
+def run_pipeline(graph: Graph, pass_ids: Iterable[str], params: dict[str, dict] | None = None,
+                 on_step: Callable[[Step], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> tuple[Graph, list[Step]]:
+    """Run the passes in order; ``inference`` runs the preset until nothing changes.
+
+    Returns the final graph (with the same given inputs/outputs) and every step that changed
+    something (steps that changed nothing are not listed).
+    """
+    params = params or {}
+    steps: list[Step] = []
+
+    def run_list(g: Graph, ids: list[str]) -> tuple[Graph, bool]:
+        changed = False
+        for pid in ids:
+            if should_stop and should_stop():
+                raise InterruptedError("cancelled")
+            res = run_pass(g, pid, params.get(pid))
+            if res.report.modified:
+                step = Step(pid, dict(params.get(pid) or {}), res)
+                steps.append(step)
+                if on_step:
+                    on_step(step)
+                g = Graph(res.graph_def, g.given_inputs, g.given_outputs, source=g.source)
+                changed = True
+        return g, changed
+
+    ids = list(pass_ids)
+    for pid in ids:
+        if pid.strip() == PRESET_ID:
+            for _ in range(MAX_ROUNDS):
+                graph, changed = run_list(graph, PRESET_PASSES)
+                if not changed:
+                    break
+        else:
+            graph, _ = run_list(graph, [pid.strip()])
+    return graph, steps

@@ -1,0 +1,263 @@
+"""Editing helpers every pass and manual edit shares.
+
+A :class:`GraphEditor` owns a private copy of a GraphDef and offers the few rewiring operations
+graph surgery is made of: bypass a node, rewire every reader of a tensor, replace or remove nodes,
+drop what became unreachable, sort topologically. It records which nodes were removed, added and
+changed so a pass can report exactly what it did. The input GraphDef is never touched.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from .graph import (INPUT_OPS, Graph, GraphDef, GraphError, NodeDef, format_input, node_of,
+                    parse_input)
+
+
+class GraphEditor:
+    """A mutable working copy of a GraphDef with change tracking."""
+
+    def __init__(self, graph: Graph | GraphDef, copy: bool = True):
+        gd = graph.graph_def if isinstance(graph, Graph) else graph
+        if copy:
+            work = GraphDef()
+            work.CopyFrom(gd)
+        else:
+            work = gd
+        self.graph_def = work
+        self.removed: set[str] = set()
+        self.added: set[str] = set()
+        self.changed: set[str] = set()
+        self._index: dict[str, NodeDef] = {n.name: n for n in work.node}
+        self._pending_removal: set[str] = set()
+
+    # ------------------------------------------------------------------ access
+    def __contains__(self, name: str) -> bool:
+        n = node_of(name)
+        return n in self._index and n not in self._pending_removal
+
+    def node(self, name: str) -> NodeDef:
+        n = node_of(name)
+        if n not in self._index or n in self._pending_removal:
+            raise GraphError(f"no node named {n!r}")
+        return self._index[n]
+
+    def nodes(self) -> Iterable[NodeDef]:
+        return (n for n in self.graph_def.node if n.name not in self._pending_removal)
+
+    def graph(self, inputs=None, outputs=None) -> Graph:
+        """A fresh index over the current state (flushes pending removals)."""
+        self.flush()
+        return Graph(self.graph_def, inputs, outputs)
+
+    def consumers(self, name: str) -> list[tuple[NodeDef, int]]:
+        """(consumer node, input index) pairs reading any output of ``name`` (O(graph))."""
+        target = node_of(name)
+        out = []
+        for node in self.nodes():
+            for i, text in enumerate(node.input):
+                if parse_input(text).node == target:
+                    out.append((node, i))
+        return out
+
+    # ------------------------------------------------------------------ changes
+    def mark_changed(self, name: str) -> None:
+        if name not in self.added:
+            self.changed.add(name)
+
+    def add_node(self, node: NodeDef) -> NodeDef:
+        if node.name in self:
+            raise GraphError(f"a node named {node.name!r} already exists")
+        new = self.graph_def.node.add()
+        new.CopyFrom(node)
+        self._index[new.name] = new
+        self._pending_removal.discard(new.name)
+        if new.name in self.removed:
+            self.removed.discard(new.name)
+            self.changed.add(new.name)
+        else:
+            self.added.add(new.name)
+        return new
+
+    def unique_name(self, base: str) -> str:
+        if base not in self._index:
+            return base
+        i = 1
+        while f"{base}_{i}" in self._index:
+            i += 1
+        return f"{base}_{i}"
+
+    def replace_node(self, name: str, node: NodeDef) -> NodeDef:
+        """Put ``node`` in place of the node ``name`` (same position in the node list)."""
+        old = self.node(name)
+        keep_name = old.name
+        old.CopyFrom(node)
+        if old.name != keep_name:
+            del self._index[keep_name]
+            self._index[old.name] = old
+        self.mark_changed(old.name)
+        return old
+
+    def remove(self, names: Iterable[str]) -> None:
+        """Remove nodes (readers are not rewired: call :meth:`rewire` or :meth:`bypass` first)."""
+        for n in names:
+            n = node_of(n)
+            if n in self._index and n not in self._pending_removal:
+                self._pending_removal.add(n)
+                if n in self.added:
+                    self.added.discard(n)
+                else:
+                    self.removed.add(n)
+                self.changed.discard(n)
+
+    def flush(self) -> None:
+        if not self._pending_removal:
+            return
+        keep = [n for n in self.graph_def.node if n.name not in self._pending_removal]
+        # Rebuild in place so the GraphDef keeps its versions/library.
+        kept = []
+        for n in keep:
+            c = NodeDef()
+            c.CopyFrom(n)
+            kept.append(c)
+        del self.graph_def.node[:]
+        self.graph_def.node.extend(kept)
+        self._index = {n.name: n for n in self.graph_def.node}
+        self._pending_removal.clear()
+
+    def rewire(self, old: str, new: str, only: Iterable[str] | None = None,
+               keep_control: bool = True) -> int:
+        """Make every data reader of tensor ``old`` read tensor ``new`` instead.
+
+        ``old``/``new`` are tensor names (``a`` or ``a:1``). Control readers of the old node
+        (``^a``) are moved to ``^node_of(new)`` when ``keep_control`` (and dropped otherwise).
+        Returns the number of inputs changed. ``only`` restricts to some consumers.
+        """
+        o = parse_input(old)
+        n = parse_input(new)
+        only_set = set(only) if only is not None else None
+        count = 0
+        for node in self.nodes():
+            if only_set is not None and node.name not in only_set:
+                continue
+            changed = False
+            new_inputs = []
+            for text in node.input:
+                ref = parse_input(text)
+                if ref.node == o.node and not ref.control and ref.port == max(o.port, 0):
+                    new_inputs.append(format_input(n.node, max(n.port, 0)))
+                    changed = True
+                elif ref.node == o.node and ref.control and o.port <= 0:
+                    if keep_control:
+                        new_inputs.append(format_input(n.node, control=True))
+                    changed = True
+                else:
+                    new_inputs.append(text)
+            if changed:
+                _set_inputs(node, _dedupe_controls(new_inputs, node.name))
+                self.mark_changed(node.name)
+                count += 1
+        return count
+
+    def bypass(self, name: str, input_index: int = 0) -> None:
+        """Remove ``name``; its readers read its ``input_index``-th data input instead.
+
+        The node's own control inputs are handed to each of its readers, so ordering constraints
+        survive; readers of its control output (``^name``) depend on the producer instead.
+        Only output port 0 can be bypassed (it maps to the chosen input).
+        """
+        node = self.node(name)
+        data = [parse_input(t) for t in node.input if not t.startswith("^")]
+        controls = [parse_input(t).node for t in node.input if t.startswith("^")]
+        if input_index >= len(data):
+            raise GraphError(f"cannot bypass {name}: it has no data input {input_index}")
+        src = data[input_index]
+        for reader in self.nodes():
+            if reader.name == name:
+                continue
+            new_inputs, changed = [], False
+            for text in reader.input:
+                ref = parse_input(text)
+                if ref.node != node.name:
+                    new_inputs.append(text)
+                    continue
+                changed = True
+                if ref.control:
+                    new_inputs.append(format_input(src.node, control=True))
+                elif ref.port == 0:
+                    new_inputs.append(format_input(src.node, src.port))
+                else:
+                    raise GraphError(f"cannot bypass {name}: {reader.name} reads its output "
+                                     f"{ref.port}", nodes=[name, reader.name])
+            if changed:
+                new_inputs += ["^" + c for c in controls]
+                _set_inputs(reader, _dedupe_controls(new_inputs, reader.name))
+                self.mark_changed(reader.name)
+        self.remove([name])
+
+    def prune(self, keep: Iterable[str], outputs: Iterable[str]) -> set[str]:
+        """Remove every node the outputs do not need (through data or control inputs).
+
+        Nodes in ``keep`` stay too (with what they need). Returns the removed names.
+        """
+        self.flush()
+        g = Graph(self.graph_def)
+        roots = [node_of(o) for o in outputs] + [node_of(k) for k in keep]
+        needed = g.upstream([r for r in roots if r in g.nodes])
+        dead = {n for n in g.nodes if n not in needed}
+        self.remove(dead)
+        self.flush()
+        return dead
+
+    def sort(self) -> None:
+        """Reorder nodes topologically (stable)."""
+        self.flush()
+        order = Graph(self.graph_def).topological_order()
+        pos = {n: i for i, n in enumerate(order)}
+        nodes = sorted(self.graph_def.node, key=lambda n: pos[n.name])
+        copies = []
+        for n in nodes:
+            c = NodeDef()
+            c.CopyFrom(n)
+            copies.append(c)
+        del self.graph_def.node[:]
+        self.graph_def.node.extend(copies)
+        self._index = {n.name: n for n in self.graph_def.node}
+
+    def result(self) -> GraphDef:
+        self.flush()
+        return self.graph_def
+
+
+def _set_inputs(node: NodeDef, inputs: list[str]) -> None:
+    del node.input[:]
+    node.input.extend(inputs)
+
+
+def _dedupe_controls(inputs: list[str], self_name: str) -> list[str]:
+    """Data inputs first in order, then control inputs without duplicates, self-loops, or
+    control inputs on nodes already read as data (those are implied)."""
+    data = [t for t in inputs if not t.startswith("^")]
+    data_nodes = {parse_input(t).node for t in data}
+    seen = set()
+    controls = []
+    for t in inputs:
+        if not t.startswith("^"):
+            continue
+        n = t[1:]
+        if n in seen or n == self_name or n in data_nodes:
+            continue
+        seen.add(n)
+        controls.append(t)
+    return data + controls
+
+
+def protected_names(graph: Graph) -> set[str]:
+    """Nodes a pass must never remove or rename: the graph's given inputs and outputs."""
+    names = set()
+    for n in (graph.given_inputs or []) + (graph.given_outputs or []):
+        names.add(node_of(n))
+    return names
+
+
+def is_input_op(node: NodeDef) -> bool:
+    return node.op in INPUT_OPS
