@@ -1,0 +1,114 @@
+"""Long work off the GUI thread (napari/Orange style).
+
+Capture what the job needs on the GUI thread, run it in a :class:`Worker` on the global thread
+pool, get the result back on the GUI thread through signals. The job receives a
+:class:`TaskState` to report progress and to check for cancellation.
+
+    worker = Worker(load_model, path)          # fn(*args, state=TaskState, **kwargs)
+    worker.signals.finished.connect(on_done)   # result object
+    worker.signals.failed.connect(on_error)    # (message, exception)
+    worker.signals.progress.connect(bar.set)   # (fraction 0..1, text)
+    worker.start()
+    worker.cancel()                            # job sees state.cancelled / raises Cancelled
+"""
+from __future__ import annotations
+
+import inspect
+import threading
+import traceback
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+
+class Cancelled(Exception):
+    """Raised inside a job when the user cancelled it."""
+
+
+class TaskState:
+    """Handed to a job: report progress, check cancellation."""
+
+    def __init__(self, signals: "WorkerSignals"):
+        self._signals = signals
+        self._cancel = threading.Event()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def check(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled()
+
+    def progress(self, fraction: float, text: str = "") -> None:
+        self.check()
+        self._signals.progress.emit(float(fraction), text)
+
+
+class WorkerSignals(QObject):
+    finished = Signal(object)
+    failed = Signal(str, object)
+    cancelled = Signal()
+    progress = Signal(float, str)
+    done = Signal()  # always last, whatever happened
+
+
+class Worker(QRunnable):
+    def __init__(self, fn, *args, **kwargs):
+        super().__init__()
+        self.setAutoDelete(False)
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.signals = WorkerSignals()
+        self.state = TaskState(self.signals)
+        try:
+            self._wants_state = "state" in inspect.signature(fn).parameters
+        except (TypeError, ValueError):
+            self._wants_state = False
+        self.result = None
+        self.error: BaseException | None = None
+        self._finished = threading.Event()
+
+    def run(self) -> None:  # noqa: D401 - runs on a pool thread
+        try:
+            kwargs = dict(self.kwargs)
+            if self._wants_state:
+                kwargs["state"] = self.state
+            self.result = self.fn(*self.args, **kwargs)
+            if self.state.cancelled:
+                self.signals.cancelled.emit()
+            else:
+                self.signals.finished.emit(self.result)
+        except Cancelled:
+            self.signals.cancelled.emit()
+        except BaseException as e:  # noqa: BLE001 - report every failure to the GUI
+            self.error = e
+            msg = str(e) or type(e).__name__
+            if not _is_user_error(e):
+                msg = f"{type(e).__name__}: {msg}\n\n{traceback.format_exc(limit=6)}"
+            self.signals.failed.emit(msg, e)
+        finally:
+            self._finished.set()
+            self.signals.done.emit()
+
+    def start(self, pool: QThreadPool | None = None) -> "Worker":
+        _live.add(self)
+        self.signals.done.connect(lambda: _live.discard(self))
+        (pool or QThreadPool.globalInstance()).start(self)
+        return self
+
+    def cancel(self) -> None:
+        self.state.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job ends (for tests and the screenshot mode)."""
+        return self._finished.wait(timeout)
+
+
+_live: set[Worker] = set()  # keep workers alive until they end
+
+
+def _is_user_error(e: BaseException) -> bool:
+    from ..core.graph import GraphError
+    return isinstance(e, (GraphError, FileExistsError, FileNotFoundError, ValueError, KeyError))
