@@ -1,0 +1,121 @@
+"""The graph index and the shared editing helpers, on tiny graphs with exact expectations."""
+import pytest
+
+from surgeon_gui.core.graph import (Graph, GraphDef, GraphError, NodeDef, format_input,
+                                    parse_input, tensor_name)
+from surgeon_gui.core.rewrite import GraphEditor
+
+
+def make(*specs) -> GraphDef:
+    """specs: (name, op, [inputs])."""
+    gd = GraphDef()
+    for name, op, inputs in specs:
+        gd.node.append(NodeDef(name=name, op=op, input=inputs))
+    return gd
+
+
+def linear():
+    return make(("x", "Placeholder", []), ("a", "Relu", ["x"]), ("b", "Identity", ["a"]),
+                ("c", "Tanh", ["b"]))
+
+
+def test_parse_and_format_inputs_round_trip():
+    assert parse_input("a") == ("a", 0, False)
+    assert parse_input("a/b:2") == ("a/b", 2, False)
+    assert parse_input("^a/b") == ("a/b", -1, True)
+    assert parse_input("weird:name") == ("weird:name", 0, False)
+    for s in ("a", "a/b:2", "^a/b"):
+        assert format_input(*parse_input(s)) == s
+    assert tensor_name("a") == "a:0" and tensor_name("a:3") == "a:3"
+
+
+def test_index_producers_consumers_and_io():
+    gd = make(("x", "Placeholder", []), ("s", "Switch", ["x", "p"]), ("p", "Const", []),
+              ("t", "Relu", ["s:1", "^p"]), ("f", "Relu", ["s"]), ("m", "Merge", ["f", "t"]))
+    g = Graph(gd)
+    assert [r.node for r in g.producers("t")] == ["s", "p"]
+    assert g.producers("t", control=True)[0].control
+    assert [c for c, _, _ in g.consumers("s", port=1)] == ["t"]
+    assert [c for c, _, _ in g.consumers("s", port=0)] == ["f"]
+    assert [c for c, _, _ in g.consumers("p", control=True)] == ["t"]
+    assert g.inputs == ["x"]
+    assert g.outputs == ["m"]
+    assert g.upstream(["t"]) == {"t", "s", "x", "p"}
+    assert g.downstream(["f"]) == {"f", "m"}
+    assert g.op_histogram()["Relu"] == 2
+
+
+def test_topological_order_is_stable_and_detects_cycles():
+    gd = make(("c", "Tanh", ["b"]), ("x", "Placeholder", []), ("b", "Relu", ["x"]),
+              ("y", "Placeholder", []))
+    assert Graph(gd).topological_order() == ["x", "b", "c", "y"]
+    cyc = make(("a", "Relu", ["b"]), ("b", "Relu", ["a"]), ("x", "Placeholder", []))
+    with pytest.raises(GraphError, match="cycle"):
+        Graph(cyc).validate()
+
+
+def test_validation_names_duplicates_and_dangling_inputs():
+    dup = make(("a", "Placeholder", []), ("a", "Relu", []))
+    with pytest.raises(GraphError, match="duplicate node names: a"):
+        Graph(dup, source="m.pb").validate()
+    dangling = make(("a", "Relu", ["ghost:1"]))
+    with pytest.raises(GraphError, match="a reads 'ghost:1'") as e:
+        Graph(dangling, source="m.pb").validate()
+    assert str(e.value).startswith("m.pb: ")
+
+
+def test_bypass_moves_data_and_control_readers():
+    gd = make(("x", "Placeholder", []), ("k", "NoOp", []), ("i", "Identity", ["x", "^k"]),
+              ("r", "Relu", ["i"]), ("z", "Tanh", ["x", "^i"]))
+    ed = GraphEditor(Graph(gd))
+    ed.bypass("i")
+    out = Graph(ed.result())
+    assert [n.name for n in out] == ["x", "k", "r", "z"]
+    assert list(out.node("r").input) == ["x", "^k"]
+    # z read x as data already, so the control dependency on x is implied and dropped.
+    assert list(out.node("z").input) == ["x", "^k"]
+    assert ed.removed == {"i"} and ed.changed == {"r", "z"}
+    # The input graph is untouched.
+    assert [n.name for n in gd.node] == ["x", "k", "i", "r", "z"]
+
+
+def test_bypass_refuses_other_output_ports():
+    gd = make(("x", "Placeholder", []), ("s", "Split", ["x"]), ("r", "Relu", ["s:1"]))
+    with pytest.raises(GraphError, match="reads its output 1"):
+        GraphEditor(Graph(gd)).bypass("s")
+
+
+def test_rewire_prune_and_sort():
+    gd = make(("x", "Placeholder", []), ("a", "Relu", ["x"]), ("b", "Tanh", ["x"]),
+              ("c", "Identity", ["a"]), ("dead", "Exp", ["x"]))
+    ed = GraphEditor(Graph(gd))
+    assert ed.rewire("a", "b") == 1
+    dead = ed.prune(keep=[], outputs=["c"])
+    assert dead == {"a", "dead"}
+    assert [n.name for n in ed.result().node] == ["x", "b", "c"]
+    gd2 = make(("c", "Tanh", ["b"]), ("b", "Relu", ["x"]), ("x", "Placeholder", []))
+    ed2 = GraphEditor(Graph(gd2))
+    ed2.sort()
+    assert [n.name for n in ed2.result().node] == ["x", "b", "c"]
+
+
+def test_editor_tracks_added_and_replaced_nodes():
+    ed = GraphEditor(Graph(linear()))
+    new = NodeDef(name="c2", op="Sigmoid", input=["b"])
+    ed.add_node(new)
+    ed.replace_node("a", NodeDef(name="a", op="Relu6", input=["x"]))
+    assert ed.added == {"c2"} and ed.changed == {"a"}
+    assert ed.unique_name("a") == "a_1"
+    with pytest.raises(GraphError, match="already exists"):
+        ed.add_node(new)
+
+
+def test_real_tf1_graph_index(tf1_graph):
+    gd, ins, outs = tf1_graph
+    g = Graph(gd, ins, outs).validate()
+    assert g.inputs == ["input"] and g.outputs == ["probs"]
+    hist = g.op_histogram()
+    assert hist["Switch"] > 10 and hist["Merge"] >= 4
+    nx_graph = g.to_networkx()
+    assert nx_graph.number_of_nodes() == len(gd.node)
+    assert g.parameter_count() > 0
