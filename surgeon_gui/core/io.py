@@ -279,3 +279,60 @@ def write_atomic(p: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+# ---------------------------------------------------------------------- feeds
+def load_feeds(path: str | os.PathLike, inputs: list[str] | None = None) -> dict:
+    """Input arrays from a ``.npy`` (one array: needs exactly one input) or ``.npz`` file.
+
+    ``.npz`` keys are input names (``name`` or ``name:0``). With ``inputs`` given, every input
+    must have an array and no key may name something else; errors name the file.
+    """
+    import zipfile
+
+    import numpy as np
+    p = Path(path)
+    src = str(p)
+    if not p.exists():
+        raise GraphError("no such feeds file", src)
+    if p.is_dir():
+        raise GraphError("is a folder; give a .npy or .npz file", src)
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".npy":
+            arr = np.load(src, allow_pickle=False)
+            if not isinstance(arr, np.ndarray):
+                raise GraphError("not a .npy array", src)
+            if inputs is None or len(inputs) != 1:
+                raise GraphError(
+                    "a .npy file holds one array but the graph has "
+                    f"{len(inputs or [])} inputs ({', '.join(inputs or []) or 'none given'}); "
+                    "use an .npz with one array per input name", src)
+            feeds = {node_of(inputs[0]): arr}
+        elif suffix == ".npz":
+            with np.load(src, allow_pickle=False) as z:
+                feeds = {_feed_key(k): z[k] for k in z.files}
+            if not feeds:
+                raise GraphError("the .npz file holds no arrays", src)
+        else:
+            raise GraphError("feeds must be a .npy or .npz file", src)
+    except GraphError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise GraphError(f"cannot read feeds: {_first_line(e)}", src) from None
+    if inputs is not None:
+        want = [node_of(i) for i in inputs]
+        unknown = sorted(set(feeds) - set(want))
+        missing = [i for i in want if i not in feeds]
+        if unknown:
+            raise GraphError(f"array(s) {', '.join(unknown)} name no input of the graph; its "
+                             f"inputs are: {', '.join(want) or 'none'}", src)
+        if missing:
+            raise GraphError(f"no array for input(s) {', '.join(missing)} (the file has: "
+                             f"{', '.join(sorted(feeds))})", src)
+    return feeds
+
+
+def _feed_key(key: str) -> str:
+    """``name:0`` → ``name``; other ports stay."""
+    return key[:-2] if key.endswith(":0") else key

@@ -144,3 +144,23 @@ def _nodes_in(e: Exception) -> list[str]:
         return [node_def.name]
     m = _NODE_IN_MSG.search(str(e))
     return [m.group(1)] if m else []
+
+
+def parse_shape(spec: str) -> tuple[str, list[int]]:
+    """``input=1,224,224,3`` → ``("input", [1, 224, 224, 3])`` (``-1``/``?`` unknown)."""
+    name, sep, dims = spec.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ValueError(f"bad shape {spec!r}: write NAME=D1,D2,... (e.g. input=1,224,224,3)")
+    out = []
+    for d in dims.replace("x", ",").split(","):
+        d = d.strip()
+        if d in ("?", "-1", "None"):
+            out.append(-1)
+        elif d.isdigit():
+            out.append(int(d))
+        elif d == "" and not dims.strip():
+            break  # a scalar: NAME=
+        else:
+            raise ValueError(f"bad shape {spec!r}: {d!r} is not a dimension")
+    return node_of(name), out

@@ -1,0 +1,391 @@
+"""The ``surgeon`` command: Graph Surgeon's scripting surface.
+
+    surgeon info MODEL
+    surgeon passes
+    surgeon optimize IN OUT [--inputs A,B] [--outputs X,Y] [--passes p1,p2] [--recipe FILE]
+                            [--save-recipe FILE] [--force] [--signature S]
+    surgeon compare A B [--inputs ...] [--outputs ...] [--runs N] [--json] [--feeds F.npz]
+                        [--shape name=1,224,224,3] [--rtol R] [--atol A]
+
+Every error is one line on stderr naming the file and the problem, with exit status 2 (``--debug``
+shows the traceback). ``compare`` exits 0 when every output is allclose and 1 when one is not.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+# Before anything imports TensorFlow: no C++ info/warning logs.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+PROG = "surgeon"
+EXIT_OK, EXIT_DIFFERENT, EXIT_ERROR = 0, 1, 2
+GRAPH_SUFFIXES = (".pb", ".pbtxt", ".txt")
+
+
+class CliError(Exception):
+    """A usage or input problem, already phrased for the user."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit 2 (not the multi-line usage dump)."""
+
+    def error(self, message):
+        raise CliError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _quiet_tensorflow(debug: bool) -> None:
+    """Import TensorFlow with its start-up chatter (absl/oneDNN lines on fd 2) silenced."""
+    if "tensorflow" in sys.modules:
+        _quiet_python_logs()
+        return
+    if debug:
+        import tensorflow  # noqa: F401
+        _quiet_python_logs()
+        return
+    saved = None
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except OSError:
+        saved = None
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
+    _quiet_python_logs()
+
+
+def _quiet_python_logs() -> None:
+    import logging
+    import warnings
+    warnings.filterwarnings("ignore")
+    try:
+        import absl.logging
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def _split(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    return items or None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="Inspect and optimize TensorFlow graphs for inference.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow logs")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    s = sub.add_parser("info", help="inputs, outputs, op histogram, node and parameter counts")
+    s.add_argument("model", help=".pb, .pbtxt, SavedModel folder, .keras or .h5")
+    s.add_argument("--signature", help="SavedModel signature (default: serving_default)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+
+    sub.add_parser("passes", help="list the pass ids with their titles")
+
+    s = sub.add_parser("optimize", help="run passes (default: the inference preset) and save")
+    s.add_argument("input", metavar="IN")
+    s.add_argument("output", metavar="OUT", help="the result: .pb (binary) or .pbtxt (text)")
+    s.add_argument("--inputs", help="comma-separated input node names (default: detected)")
+    s.add_argument("--outputs", help="comma-separated output node names (default: detected)")
+    s.add_argument("--passes", help="comma-separated pass ids; 'inference' is the preset "
+                                    "(default when neither --passes nor --recipe is given)")
+    s.add_argument("--recipe", help="replay a recipe JSON file (then --passes, if given)")
+    s.add_argument("--save-recipe", metavar="FILE", help="write the steps run as a recipe")
+    s.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    s.add_argument("--signature", help="SavedModel signature (default: serving_default)")
+
+    s = sub.add_parser("compare", help="run two graphs on the same feeds and compare outputs")
+    s.add_argument("a", metavar="A")
+    s.add_argument("b", metavar="B")
+    s.add_argument("--inputs", help="comma-separated input names (default: A's Placeholders)")
+    s.add_argument("--outputs", help="comma-separated output names (default: detected in A)")
+    s.add_argument("--runs", type=int, default=10, help="timed runs per graph (default 10)")
+    s.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.add_argument("--feeds", help=".npy (one input) or .npz (one array per input name)")
+    s.add_argument("--shape", action="append", default=[], metavar="NAME=D1,D2,...",
+                   help="shape of an input with unknown dims (repeatable)")
+    s.add_argument("--seed", type=int, default=0, help="seed for generated feeds")
+    s.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance (1e-4)")
+    s.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (1e-5)")
+    s.add_argument("--signature", help="SavedModel signature (default: serving_default)")
+    return p
+
+
+# ---------------------------------------------------------------------- commands
+def _load(path: str, signature: str | None = None, outputs=None):
+    from .core.io import load_model
+    return load_model(path, signature=signature, outputs=outputs)
+
+
+def cmd_info(args, out) -> int:
+    from .core.graph import dtype_name, shape_list
+    from .core.io import unregistered_ops
+    model = _load(args.model, args.signature)
+    g = model.graph()
+    inputs = []
+    for name in g.inputs:
+        node = g.node(name)
+        shape = shape_list(node.attr["shape"].shape) if "shape" in node.attr else None
+        dtype = dtype_name(node.attr["dtype"].type) if "dtype" in node.attr else "?"
+        inputs.append(dict(name=name, dtype=dtype, shape=shape))
+    defaults = [n.name for n in g.graph_def.node if n.op == "PlaceholderWithDefault"]
+    info = dict(path=model.path, kind=model.kind, nodes=len(g), parameters=g.parameter_count(),
+                serialized_bytes=g.graph_def.ByteSize(), inputs=inputs,
+                inputs_with_default=defaults, outputs=g.outputs,
+                functions=g.function_names(), unregistered_ops=unregistered_ops(g.graph_def),
+                op_histogram=g.op_histogram(), notes=model.notes)
+    if args.json:
+        print(json.dumps(info, indent=2), file=out)
+        return EXIT_OK
+    w = lambda s="": print(s, file=out)  # noqa: E731
+    w(f"{model.path} ({model.kind})")
+    w(f"  nodes:      {info['nodes']:,}")
+    w(f"  parameters: {info['parameters']:,}")
+    w(f"  size:       {info['serialized_bytes']:,} bytes")
+    w("  inputs:     " + (", ".join(f"{i['name']} {i['dtype']}"
+                                     + (str(i['shape']) if i['shape'] is not None else '[?]')
+                                     for i in inputs) or "none"))
+    if defaults:
+        w("  with default (not required): " + ", ".join(defaults))
+    w("  outputs:    " + (", ".join(info["outputs"]) or "none"))
+    if info["functions"]:
+        w(f"  functions:  {len(info['functions'])} ({', '.join(info['functions'][:6])}"
+          + (", ..." if len(info["functions"]) > 6 else "") + ")")
+    if info["unregistered_ops"]:
+        w("  ops this TensorFlow does not register (cannot run): "
+          + ", ".join(info["unregistered_ops"]))
+    for note in model.notes:
+        w(f"  note: {note}")
+    w("  op histogram:")
+    for op, n in info["op_histogram"].items():
+        w(f"    {n:6d}  {op}")
+    return EXIT_OK
+
+
+def cmd_passes(args, out) -> int:
+    from .core.passes import PRESET_ID, PRESET_PASSES, PRESET_TITLE, all_passes
+    reg = all_passes()
+    width = max(len(i) for i in list(reg) + [PRESET_ID])
+    for pid, p in reg.items():
+        print(f"{pid:<{width}}  {p.title}", file=out)
+    print(f"{PRESET_ID:<{width}}  {PRESET_TITLE}: {', '.join(PRESET_PASSES)}", file=out)
+    return EXIT_OK
+
+
+def _check_out_path(path: str, force: bool) -> Path:
+    p = Path(path)
+    if p.suffix.lower() not in GRAPH_SUFFIXES:
+        raise CliError(f"{path}: the output must end in .pb (binary) or .pbtxt (text)")
+    if p.is_dir():
+        raise CliError(f"{path}: is a folder; give a .pb or .pbtxt file name")
+    if p.exists() and not force:
+        raise CliError(f"{path}: exists; not overwriting it (add --force to replace it)")
+    return p
+
+
+def cmd_optimize(args, out) -> int:
+    from .core.graph import GraphError
+    from .core.io import save_graph
+    from .core.passes import PRESET_ID, expand_pass_ids
+    from .core.recipe import Recipe, replay
+    out_path = _check_out_path(args.output, args.force)
+    if Path(args.input).resolve() == out_path.resolve():
+        raise CliError(f"{args.output}: is the input file; write the result somewhere else")
+    if args.save_recipe and Path(args.save_recipe).exists() and not args.force:
+        raise CliError(f"{args.save_recipe}: exists; not overwriting it (add --force)")
+    pass_ids = _split(args.passes)
+    if args.passes is not None and not pass_ids:
+        raise CliError("--passes is empty; give pass ids (see: surgeon passes)")
+    if pass_ids:
+        try:
+            expand_pass_ids(pass_ids)
+        except KeyError as e:
+            raise CliError(f"--passes: {e.args[0]}") from None
+    recipe_in = Recipe.load(args.recipe) if args.recipe else None
+    if recipe_in is None and not pass_ids:
+        pass_ids = [PRESET_ID]
+    inputs = _split(args.inputs) or (recipe_in.inputs if recipe_in else None)
+    outputs = _split(args.outputs) or (recipe_in.outputs if recipe_in else None)
+
+    t0 = time.perf_counter()
+    model = _load(args.input, args.signature)
+    graph = model.graph()
+    _check_names(graph, inputs, "--inputs", args.input)
+    _check_names(graph, outputs, "--outputs", args.input)
+    graph = graph.with_io(inputs or model.inputs, outputs or model.outputs)
+    before = len(graph)
+    print(f"{args.input}: {before} nodes; inputs {', '.join(graph.inputs) or 'none'}; "
+          f"outputs {', '.join(graph.outputs) or 'none'}", file=out)
+
+    recipe = Recipe(source=str(args.input), inputs=graph.given_inputs,
+                    outputs=graph.given_outputs)
+    if recipe_in is not None:
+        recipe.steps.extend(recipe_in.steps)
+    recipe.steps.extend(Recipe().add_pass(pid) for pid in (pass_ids or []))
+
+    def show(rs):
+        label = rs.step.label
+        for rep in rs.reports:
+            if rep.modified:
+                print(f"  {rep.pass_id:<22} {rep.summary()}", file=out)
+        if not rs.step.is_pass:
+            print(f"  {label:<22} applied", file=out)
+        elif not any(r.modified for r in rs.reports):
+            print(f"  {label:<22} nothing to do", file=out)
+
+    # A recipe's own inputs/outputs were already applied above (CLI flags win).
+    plan = Recipe(steps=recipe.steps)
+    try:
+        graph, _ = replay(graph, plan, on_step=show)
+    except GraphError as e:
+        raise GraphError(e.problem, e.source or args.input, e.nodes) from None
+    elapsed = time.perf_counter() - t0
+    try:
+        save_graph(graph.graph_def, out_path, overwrite=args.force)
+    except FileExistsError:
+        raise CliError(f"{args.output}: exists; not overwriting it (add --force)") from None
+    except OSError as e:
+        raise CliError(f"{args.output}: cannot write: {e.strerror or e}") from None
+    after = len(graph)
+    print(f"{args.output}: {after} nodes ({after - before:+d}) in {elapsed:.2f} s", file=out)
+    if args.save_recipe:
+        try:
+            recipe.save(args.save_recipe, overwrite=True)
+        except OSError as e:
+            raise CliError(f"{args.save_recipe}: cannot write: {e.strerror or e}") from None
+        print(f"recipe: {args.save_recipe}", file=out)
+    return EXIT_OK
+
+
+def _check_names(graph, names, flag, path) -> None:
+    from .core.graph import node_of
+    missing = [n for n in names or [] if node_of(n) not in graph]
+    if missing:
+        raise CliError(f"{path}: {flag} names node(s) not in the graph: {', '.join(missing)}")
+
+
+def cmd_compare(args, out) -> int:
+    from .core.compare import compare_graphs
+    from .core.graph import node_of
+    from .core.io import load_feeds
+    from .core.runner import make_feeds, parse_shape
+    if args.runs < 0 or args.warmup < 0:
+        raise CliError("--runs and --warmup must be 0 or more")
+    if args.rtol < 0 or args.atol < 0:
+        raise CliError("--rtol and --atol must be 0 or more")
+    shapes = {}
+    for spec in args.shape:
+        try:
+            name, dims = parse_shape(spec)
+        except ValueError as e:
+            raise CliError(f"--shape: {e}") from None
+        shapes[name] = dims
+    outputs = _split(args.outputs)
+    a = _load(args.a, args.signature)
+    b = _load(args.b, args.signature)
+    ga = a.graph()
+    _check_names(ga, outputs, "--outputs", args.a)
+    inputs = _split(args.inputs)
+    _check_names(ga, inputs, "--inputs", args.a)
+    ga = ga.with_io(inputs or a.inputs, outputs or a.outputs)
+    outputs = ga.outputs
+    if not outputs:
+        raise CliError(f"{args.a}: no outputs found; give --outputs")
+    gb = b.graph()
+    outputs_b = outputs
+    if b.outputs and len(b.outputs) == len(outputs) and not _split(args.outputs) \
+            and any(node_of(o) not in gb for o in outputs):
+        outputs_b = b.outputs  # e.g. a re-frozen model whose output got a new name
+    missing = [o for o in outputs_b if node_of(o) not in gb]
+    if missing:
+        raise CliError(f"{args.b}: has no output node(s) {', '.join(missing)} "
+                       "(give --outputs names both graphs have)")
+    unknown = [n for n in shapes if n not in ga]
+    if unknown:
+        raise CliError(f"{args.a}: --shape names node(s) not in the graph: {', '.join(unknown)}")
+    if args.feeds:
+        feeds = load_feeds(args.feeds, ga.inputs)
+    else:
+        feeds = make_feeds(ga, shapes=shapes, seed=args.seed)
+    cmp = compare_graphs(a.graph_def, b.graph_def, feeds, outputs, runs=args.runs,
+                         warmup=args.warmup, rtol=args.rtol, atol=args.atol,
+                         outputs_b=outputs_b, labels=(args.a, args.b))
+    if args.json:
+        d = cmp.to_dict()
+        d["graphs"]["a"]["path"] = args.a
+        d["graphs"]["b"]["path"] = args.b
+        print(json.dumps(d), file=out)
+    else:
+        print(f"A: {args.a}\nB: {args.b}", file=out)
+        for line in cmp.summary_lines():
+            print(line, file=out)
+        print("result: " + ("all outputs allclose" if cmp.allclose
+                            else "outputs DIFFER beyond tolerance"), file=out)
+    return EXIT_OK if cmp.allclose else EXIT_DIFFERENT
+
+
+COMMANDS = dict(info=cmd_info, passes=cmd_passes, optimize=cmd_optimize, compare=cmd_compare)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]  # accepted anywhere on the line
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except CliError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_ERROR
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+    if not args.command:
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        _quiet_tensorflow(debug)
+        return COMMANDS[args.command](args, sys.stdout)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the CLI never shows a traceback unless asked
+        if debug:
+            raise
+        print(_one_line(e), file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _one_line(e: Exception) -> str:
+    from .core.graph import GraphError
+    if isinstance(e, (CliError, GraphError)):
+        msg = str(e)
+    elif isinstance(e, FileExistsError):
+        msg = str(e)
+    elif isinstance(e, OSError):
+        msg = f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")
+    elif isinstance(e, MemoryError):
+        msg = "out of memory"
+    else:
+        msg = (f"internal error ({type(e).__name__}: {e}); "
+               f"run with --debug for the traceback")
+    msg = " ".join(str(msg).split())
+    return f"{PROG}: {msg}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
