@@ -1,0 +1,349 @@
+"""Per-node drift: where do two graphs' numbers start to differ?
+
+Every intermediate tensor that exists in both graphs under the same name, with the same dtype
+and a compatible shape, is fetched in one ``session.run`` per graph on the same feeds; the error
+of each node is the worst over its outputs:
+
+- ``max_abs``: ``max |a - b|``;
+- ``max_rel``: ``max_abs / max |a|`` (relative to the reference's largest magnitude, so a
+  tensor of near-zero values does not make every tiny difference look huge).
+
+Constants are not fetched (they are the weights, not activations): a Const whose value differs
+is listed in :attr:`Drift.edited_consts` by comparing the stored tensors, which is how a manual
+weight edit shows up as the *origin* of the drift rather than as a drifting node.
+
+Tensors that cannot be fetched from outside (inside a v1 ``cond`` branch or a ``while`` frame,
+non-numeric dtypes such as string, resource or variant) are skipped with a reason; if a fetch
+still fails at run time the fetch list is split to find and drop the offenders. ``max_tensors``
+and ``max_bytes`` cap the work on big graphs (earliest tensors in topological order first, since
+the start of the drift is what matters).
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .graph import Graph, GraphDef, GraphError, node_of
+
+#: Levels for colouring, from exact to wrong (relative error thresholds).
+LEVELS = [
+    ("exact", 0.0),
+    ("< 1e-6", 1e-6),
+    ("< 1e-4", 1e-4),
+    ("< 1e-2", 1e-2),
+    ("< 1", 1.0),
+    ("wrong (>= 1)", float("inf")),
+]
+
+_SKIP_OPS = frozenset({"Const", "NoOp", "Assert", "Placeholder", "PlaceholderV2",
+                       "VarHandleOp", "VariableV2", "Variable", "ReadVariableOp"})
+#: Ops whose values change on every run: comparing them would report noise.
+RANDOM_OPS = frozenset({"RandomUniform", "RandomUniformInt", "RandomStandardNormal",
+                        "TruncatedNormal", "RandomShuffle", "Multinomial", "RandomGamma",
+                        "RandomPoisson", "RandomPoissonV2", "ParameterizedTruncatedNormal"})
+_FRAME_IN = frozenset({"Enter", "RefEnter"})
+_FRAME_OUT = frozenset({"Exit", "RefExit"})
+_SWITCH = frozenset({"Switch", "RefSwitch"})
+_MERGE = frozenset({"Merge", "RefMerge"})
+
+
+@dataclass
+class NodeDrift:
+    node: str
+    tensor: str          # the output with the worst error
+    shape: list[int]
+    max_abs: float
+    max_rel: float
+
+    @property
+    def level(self) -> int:
+        return drift_level(self.max_rel, self.max_abs)
+
+
+@dataclass
+class Drift:
+    """Per-node errors of graph ``b`` (the one shown) against reference graph ``a``."""
+    errors: dict[str, NodeDrift] = field(default_factory=dict)
+    #: Nodes of ``b`` with no node of the same name in ``a``.
+    no_counterpart: list[str] = field(default_factory=list)
+    #: Nodes of ``a`` that ``b`` no longer has.
+    removed: list[str] = field(default_factory=list)
+    #: Nodes of ``b`` present in ``a`` but not compared, with the reason.
+    skipped: dict[str, str] = field(default_factory=dict)
+    #: Const nodes present in both whose values differ.
+    edited_consts: list[str] = field(default_factory=list)
+    #: Nodes of ``b`` in topological order (for "where does it start").
+    order: list[str] = field(default_factory=list)
+    truncated: bool = False
+    fetched_bytes: int = 0
+
+    def drifting(self, rtol: float = 1e-5, atol: float = 1e-6) -> list[str]:
+        """Nodes whose error exceeds the tolerance, in topological order."""
+        pos = {n: i for i, n in enumerate(self.order)}
+        bad = [n for n, d in self.errors.items() if d.max_abs > atol + rtol * _ref_scale(d)]
+        return sorted(bad, key=lambda n: pos.get(n, len(pos)))
+
+    def origins(self, graph_b: Graph, rtol: float = 1e-5, atol: float = 1e-6) -> list[str]:
+        """Drifting nodes with no drifting node upstream: where the error starts.
+
+        Upstream is followed through data inputs, across nodes that were not compared (a cond
+        branch, a skipped tensor), so a Merge after drifting branch internals is no origin.
+        """
+        bad = set(self.drifting(rtol, atol))
+        reach: dict[str, bool] = {}
+        out = []
+        for n in self.order:
+            if n not in graph_b.nodes:
+                continue
+            tainted = False
+            for r in graph_b.producers(n, control=False):
+                p = r.node
+                if p in bad or (p not in self.errors and reach.get(p, False)):
+                    tainted = True
+                    break
+            reach[n] = tainted or n in bad
+            if n in bad and not tainted:
+                out.append(n)
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "errors": {n: {"tensor": d.tensor, "shape": d.shape, "max_abs_err": d.max_abs,
+                           "max_rel_err": d.max_rel} for n, d in self.errors.items()},
+            "no_counterpart": self.no_counterpart,
+            "removed": self.removed,
+            "skipped": self.skipped,
+            "edited_consts": self.edited_consts,
+            "truncated": self.truncated,
+        }
+
+
+def _ref_scale(d: NodeDrift) -> float:
+    # max_rel = max_abs / scale  →  scale = max_abs / max_rel
+    return d.max_abs / d.max_rel if d.max_rel > 0 else 0.0
+
+
+def drift_level(max_rel: float, max_abs: float = 0.0) -> int:
+    """Index into :data:`LEVELS` for an error."""
+    if max_abs == 0.0 and max_rel == 0.0:
+        return 0
+    if not np.isfinite(max_rel):
+        return len(LEVELS) - 1
+    for i, (_, bound) in enumerate(LEVELS[1:], start=1):
+        if max_rel < bound:
+            return i
+    return len(LEVELS) - 1
+
+
+def conditional_nodes(graph: Graph) -> dict[str, str]:
+    """Nodes whose outputs may be dead or live in a loop frame, with the reason.
+
+    Inside a v1 ``cond``: reachable from a Switch without passing a Merge. Inside a ``while``:
+    reachable from an Enter without passing an Exit.
+    """
+    reasons: dict[str, str] = {}
+    for starts, stops, why in ((_SWITCH, _MERGE, "inside a v1 cond branch"),
+                               (_FRAME_IN, _FRAME_OUT, "inside a while loop")):
+        todo = deque(n.name for n in graph.graph_def.node if n.op in starts)
+        seen: set[str] = set()
+        while todo:
+            n = todo.popleft()
+            if n in seen:
+                continue
+            seen.add(n)
+            reasons.setdefault(n, why)
+            for c, _, ref in graph.consumers(n):
+                if not ref.control and graph.nodes[c].op not in stops:
+                    todo.append(c)
+    return reasons
+
+
+def _const_differs(na, nb) -> bool:
+    return (na.attr["value"].SerializeToString(deterministic=True)
+            != nb.attr["value"].SerializeToString(deterministic=True))
+
+
+def compute_drift(gd_a: GraphDef, gd_b: GraphDef, feeds: dict[str, np.ndarray],
+                  max_tensors: int = 5000, max_bytes: int = 512 * 2**20,
+                  progress: Callable[[float, str], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> Drift:
+    """Per-node drift of ``gd_b`` against ``gd_a`` (see the module docstring).
+
+    ``feeds`` are keyed by input node name and fed to both graphs (each graph gets the feeds
+    it has placeholders for). Raises :class:`GraphError` (a ``RunError``) if a graph cannot be
+    imported or run at all.
+    """
+    from .runner import GraphRunner
+
+    report = progress or (lambda f, t: None)
+
+    def check():
+        if should_stop and should_stop():
+            raise InterruptedError("cancelled")
+
+    ga, gb = Graph(gd_a), Graph(gd_b)
+    result = Drift()
+    try:
+        result.order = gb.topological_order()
+    except GraphError:
+        result.order = [n.name for n in gd_b.node]
+    result.no_counterpart = [n for n in result.order if n not in ga.nodes]
+    result.removed = [n.name for n in gd_a.node if n.name not in gb.nodes]
+    result.edited_consts = [n for n in result.order if n in ga.nodes
+                            and gb.nodes[n].op == "Const" and ga.nodes[n].op == "Const"
+                            and _const_differs(ga.nodes[n], gb.nodes[n])]
+
+    report(0.05, "importing graphs")
+    runner_a, runner_b = GraphRunner(gd_a), GraphRunner(gd_b)
+    try:
+        check()
+        cond_a, cond_b = conditional_nodes(ga), conditional_nodes(gb)
+        batch = max((int(np.shape(v)[0]) for v in feeds.values() if np.ndim(v) > 0), default=1)
+        fetch: list[str] = []
+        total = 0
+        for name in result.order:
+            if name not in ga.nodes:
+                continue
+            na, nb = ga.nodes[name], gb.nodes[name]
+            if nb.op in _SKIP_OPS or na.op in _SKIP_OPS:
+                continue
+            why = cond_b.get(name) or cond_a.get(name) or (
+                "random values differ on every run" if nb.op in RANDOM_OPS else None)
+            if why:
+                result.skipped[name] = why
+                continue
+            try:
+                oa = runner_a.tf_graph.get_operation_by_name(name)
+                ob = runner_b.tf_graph.get_operation_by_name(name)
+            except (KeyError, ValueError):
+                result.skipped[name] = "not in the imported graph"
+                continue
+            added = False
+            for i in range(min(len(oa.outputs), len(ob.outputs))):
+                ta, tb = oa.outputs[i], ob.outputs[i]
+                if ta.dtype != tb.dtype:
+                    result.skipped.setdefault(name, f"dtype differs ({ta.dtype.name} vs "
+                                              f"{tb.dtype.name})")
+                    continue
+                dt = tb.dtype.base_dtype
+                if not (dt.is_floating or dt.is_integer or dt.is_bool or dt.is_complex):
+                    result.skipped.setdefault(name, f"{dt.name} is not numeric")
+                    continue
+                if not ta.shape.is_compatible_with(tb.shape):
+                    result.skipped.setdefault(name, f"shape differs ({ta.shape} vs {tb.shape})")
+                    continue
+                if len(fetch) >= max_tensors:
+                    result.truncated = True
+                    break
+                est = _estimate_bytes(tb, batch)
+                if total + est > max_bytes:
+                    result.truncated = True
+                    break
+                total += est
+                fetch.append(f"{name}:{i}")
+                added = True
+            if result.truncated:
+                break
+            if not added and name not in result.skipped:
+                result.skipped[name] = "no output to compare"
+        check()
+        feeds_a = {k: v for k, v in feeds.items() if node_of(k) in ga.nodes}
+        feeds_b = {k: v for k, v in feeds.items() if node_of(k) in gb.nodes}
+        report(0.2, f"running reference graph ({len(fetch)} tensors)")
+        vals_a = _run_tolerant(runner_a, feeds_a, fetch, result.skipped)
+        check()
+        fetch_b = [t for t in fetch if t in vals_a]
+        report(0.55, "running current graph")
+        vals_b = _run_tolerant(runner_b, feeds_b, fetch_b, result.skipped)
+        check()
+        report(0.85, "measuring errors")
+        for t in fetch_b:
+            if t not in vals_b:
+                continue
+            a, b = np.asarray(vals_a[t]), np.asarray(vals_b[t])
+            node = node_of(t)
+            if a.shape != b.shape:
+                result.skipped.setdefault(node, f"shape differs at run time ({list(a.shape)} "
+                                          f"vs {list(b.shape)})")
+                continue
+            result.fetched_bytes += a.nbytes + b.nbytes
+            max_abs, max_rel = tensor_error(a, b)
+            prev = result.errors.get(node)
+            if prev is None or (max_rel, max_abs) > (prev.max_rel, prev.max_abs):
+                result.errors[node] = NodeDrift(node, t, list(b.shape), max_abs, max_rel)
+        for n in list(result.skipped):
+            if n in result.errors:
+                del result.skipped[n]
+        report(1.0, f"{len(result.errors)} nodes compared")
+    finally:
+        runner_a.close()
+        runner_b.close()
+    return result
+
+
+def tensor_error(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(max abs error, max abs error / max |a|) of two same-shaped arrays; NaN-aware."""
+    if a.size == 0:
+        return 0.0, 0.0
+    if a.dtype == np.bool_:
+        a, b = a.astype(np.int8), b.astype(np.int8)
+    a64, b64 = a.astype(np.float64) if not np.iscomplexobj(a) else a, \
+        b.astype(np.float64) if not np.iscomplexobj(b) else b
+    nan_a, nan_b = np.isnan(a64), np.isnan(b64)
+    if np.any(nan_a != nan_b):
+        return float("inf"), float("inf")
+    diff = np.abs(np.where(nan_a, 0, a64) - np.where(nan_b, 0, b64))
+    with np.errstate(invalid="ignore"):
+        max_abs = float(np.nanmax(diff)) if diff.size else 0.0
+    if np.isnan(max_abs):
+        max_abs = float("inf")
+    scale = float(np.max(np.abs(np.where(nan_a, 0, a64))))
+    if max_abs == 0.0:
+        return 0.0, 0.0
+    max_rel = max_abs / scale if scale > 0 else float("inf")
+    return max_abs, max_rel
+
+
+def _estimate_bytes(t, batch: int) -> int:
+    if t.shape.rank is None:
+        return 4 * batch
+    n = 1
+    for i, d in enumerate(t.shape.as_list()):
+        n *= d if d is not None else (batch if i == 0 else 1)
+    return n * max(t.dtype.size, 1)
+
+
+def _run_tolerant(runner, feeds, fetch: list[str], skipped: dict[str, str],
+                  max_failures: int = 64) -> dict[str, np.ndarray]:
+    """Fetch all in one run; if that fails, split the list to find and drop the offenders."""
+    from .runner import RunError
+    out: dict[str, np.ndarray] = {}
+    failures = 0
+    todo = [fetch] if fetch else []
+    while todo:
+        chunk = todo.pop()
+        try:
+            vals = runner.run(feeds, chunk)
+        except RunError as e:
+            if len(chunk) == 1 or failures >= max_failures:
+                for t in chunk:
+                    skipped.setdefault(node_of(t), f"cannot be fetched: {e.problem}")
+                continue
+            if len(chunk) == len(fetch) and not _is_fetch_specific(e):
+                raise
+            failures += 1
+            mid = len(chunk) // 2
+            todo += [chunk[:mid], chunk[mid:]]
+            continue
+        out.update(zip(chunk, vals))
+    return out
+
+
+def _is_fetch_specific(e) -> bool:
+    """Whether a run error may come from one fetched tensor (not a missing feed/broken graph)."""
+    text = e.problem.lower()
+    return not any(s in text for s in ("expects shape", "names no tensor", "must feed",
+                                       "placeholder"))
