@@ -1,0 +1,223 @@
+"""What one step changed in a GraphDef, stored so that it can be undone and redone exactly.
+
+An undo history that kept a full copy of the graph per step would keep a second copy of every
+weight (350 MB for NASNetLarge) for each step. A :class:`GraphDelta` keeps only
+
+- the serialized old and new versions of the nodes whose bytes differ (changed, removed, added),
+- where removed and added nodes sat in the node list (or, when a step reorders the common nodes,
+  as topological sorting does, the two full orders as name lists: names only, never contents),
+- the top-level fields other than ``node`` (``versions``, ``library``, ...) only when they differ.
+
+:meth:`GraphDelta.apply` and :meth:`GraphDelta.revert` edit a GraphDef *in place*: changed nodes
+are re-parsed from their stored bytes, added ones appended, and the node list is reordered with
+the repeated field's own ``sort`` (which moves pointers, not weights) before removed nodes are cut
+off its end. So undo costs time and memory in proportion to the change, and the result serializes
+to exactly the bytes it had (``SerializeToString(deterministic=True)``).
+
+Nodes are compared with protobuf message equality first: upb compares the fields bit for bit
+(``-0.0 != 0.0``, field presence counts), which is the same as comparing deterministic bytes,
+and it runs at memory speed (about 25 ms for 350 MB here) where serializing every node takes
+about a second. ``GraphDelta.between(..., exact=True)`` compares serialized bytes instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from .graph import GraphDef, NodeDef
+
+
+def _ser(msg) -> bytes:
+    return msg.SerializeToString(deterministic=True)
+
+
+def _top_fields(gd: GraphDef) -> dict[str, object]:
+    """Every set top-level field except ``node``: message fields as bytes, scalars as values."""
+    return {fd.name: value for fd, value in gd.ListFields() if fd.name != "node"}
+
+
+@dataclass
+class GraphDelta:
+    """The difference between two GraphDefs, by node, enough to go either way exactly."""
+    #: name -> serialized NodeDef before the step (for changed and removed nodes)
+    old_nodes: dict[str, bytes] = field(default_factory=dict)
+    #: name -> serialized NodeDef after the step (for changed and added nodes)
+    new_nodes: dict[str, bytes] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
+    added: set[str] = field(default_factory=set)
+    changed: set[str] = field(default_factory=set)
+    #: (index in the old node list, name) of removed nodes, ascending
+    removed_at: list[tuple[int, str]] = field(default_factory=list)
+    #: (index in the new node list, name) of added nodes, ascending
+    added_at: list[tuple[int, str]] = field(default_factory=list)
+    #: Full orders, only when the step reordered nodes both graphs have.
+    old_order: list[str] | None = None
+    new_order: list[str] | None = None
+    #: Top-level fields that differ: name -> serialized message / scalar, None = unset.
+    old_fields: dict[str, object] = field(default_factory=dict)
+    new_fields: dict[str, object] = field(default_factory=dict)
+    #: Set when the graphs cannot be matched by name (duplicate names): whole graphs stored.
+    old_full: bytes | None = None
+    new_full: bytes | None = None
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def between(cls, old: GraphDef, new: GraphDef, exact: bool = False) -> "GraphDelta":
+        """The delta taking ``old`` to ``new`` (neither is modified)."""
+        d = cls()
+        old_names = [n.name for n in old.node]
+        new_names = [n.name for n in new.node]
+        old_index = {n: i for i, n in enumerate(old_names)}
+        new_index = {n: i for i, n in enumerate(new_names)}
+        if len(old_index) != len(old_names) or len(new_index) != len(new_names):
+            d.old_full, d.new_full = _ser(old), _ser(new)
+            d.removed = set(old_index) - set(new_index)
+            d.added = set(new_index) - set(old_index)
+            d.changed = set(old_index) & set(new_index)
+            return d
+        old_nodes, new_nodes = old.node, new.node
+        for name, i in old_index.items():
+            j = new_index.get(name)
+            a = old_nodes[i]
+            if j is None:
+                d.removed.add(name)
+                d.old_nodes[name] = _ser(a)
+                d.removed_at.append((i, name))
+                continue
+            b = new_nodes[j]
+            if exact:
+                sa, sb = _ser(a), _ser(b)
+                same = sa == sb
+            else:
+                same = a == b
+                sa = sb = None
+            if not same:
+                d.changed.add(name)
+                d.old_nodes[name] = sa if sa is not None else _ser(a)
+                d.new_nodes[name] = sb if sb is not None else _ser(b)
+        for name, j in new_index.items():
+            if name not in old_index:
+                d.added.add(name)
+                d.new_nodes[name] = _ser(new_nodes[j])
+                d.added_at.append((j, name))
+        d.added_at.sort()
+        common_old = [n for n in old_names if n not in d.removed] if d.removed else old_names
+        common_new = [n for n in new_names if n not in d.added] if d.added else new_names
+        if common_old != common_new:
+            d.old_order, d.new_order = list(old_names), list(new_names)
+        of, nf = _top_fields(old), _top_fields(new)
+        for key in set(of) | set(nf):
+            a, b = of.get(key), nf.get(key)
+            if a is None or b is None or a != b:
+                d.old_fields[key] = _field_bytes(a)
+                d.new_fields[key] = _field_bytes(b)
+        return d
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def empty(self) -> bool:
+        return (self.old_full is None and not self.removed and not self.added
+                and not self.changed and self.old_order is None and not self.old_fields)
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate memory held by this delta (the stored node bytes dominate)."""
+        total = sum(len(b) for b in self.old_nodes.values())
+        total += sum(len(b) for b in self.new_nodes.values())
+        total += sum(len(n) + 8 for n in (self.old_order or ())) + sum(
+            len(n) + 8 for n in (self.new_order or ()))
+        total += sum(len(n) + 16 for _, n in self.removed_at + self.added_at)
+        for v in list(self.old_fields.values()) + list(self.new_fields.values()):
+            total += len(v) if isinstance(v, (bytes, str)) else 8
+        total += len(self.old_full or b"") + len(self.new_full or b"")
+        return total
+
+    def summary(self) -> str:
+        return f"-{len(self.removed)} +{len(self.added)} ~{len(self.changed)} nodes"
+
+    # ------------------------------------------------------------------ applying
+    def apply(self, gd: GraphDef) -> None:
+        """Turn ``gd`` (equal to the old graph) into the new graph, in place."""
+        self._go(gd, forward=True)
+
+    def revert(self, gd: GraphDef) -> None:
+        """Turn ``gd`` (equal to the new graph) back into the old graph, in place."""
+        self._go(gd, forward=False)
+
+    def _go(self, gd: GraphDef, forward: bool) -> None:
+        if self.old_full is not None:
+            gd.Clear()
+            gd.ParseFromString(self.new_full if forward else self.old_full)
+            return
+        if forward:
+            target, gone, come, come_at, gone_at = (self.new_nodes, self.removed, self.added,
+                                                    self.added_at, self.removed_at)
+            src_order, dst_order, fields = self.old_order, self.new_order, self.new_fields
+        else:
+            target, gone, come, come_at, gone_at = (self.old_nodes, self.added, self.removed,
+                                                    self.removed_at, self.added_at)
+            src_order, dst_order, fields = self.new_order, self.old_order, self.old_fields
+        nodes = gd.node
+        if self.changed:
+            for node in nodes:
+                if node.name in self.changed:
+                    node.ParseFromString(target[node.name])
+        if gone or come or dst_order is not None:
+            current = [n.name for n in nodes]
+            if dst_order is None:
+                # Common nodes keep their relative order: drop the gone ones, put the new ones
+                # back at their recorded indices (ascending, so each index is final).
+                order = [n for n in current if n not in gone] if gone else current
+                for i, name in come_at:
+                    order.insert(i, name)
+            else:
+                order = dst_order
+            for name in (n for n in order if n in come):
+                nodes.add().ParseFromString(target[name])
+            pos = {n: i for i, n in enumerate(order)}
+            last = len(order)
+            nodes.sort(key=lambda n: pos.get(n.name, last))
+            if gone:
+                del nodes[len(order):]
+        for key, value in fields.items():
+            _set_field(gd, key, value)
+
+    def inverse(self) -> "GraphDelta":
+        """The delta that undoes this one."""
+        return GraphDelta(
+            old_nodes=self.new_nodes, new_nodes=self.old_nodes, removed=set(self.added),
+            added=set(self.removed), changed=set(self.changed), removed_at=list(self.added_at),
+            added_at=list(self.removed_at), old_order=self.new_order, new_order=self.old_order,
+            old_fields=self.new_fields, new_fields=self.old_fields, old_full=self.new_full,
+            new_full=self.old_full)
+
+
+def _field_bytes(value):
+    if value is None:
+        return None
+    if hasattr(value, "SerializeToString"):
+        return value.SerializeToString(deterministic=True)
+    return value
+
+
+def _set_field(gd: GraphDef, key: str, value) -> None:
+    gd.ClearField(key)
+    if value is None:
+        return
+    fd = gd.DESCRIPTOR.fields_by_name[key]
+    if fd.message_type is not None:
+        sub = getattr(gd, key)
+        sub.SetInParent()
+        sub.MergeFromString(value)
+    else:
+        setattr(gd, key, value)
+
+
+def copy_graph_def(gd: GraphDef) -> GraphDef:
+    out = GraphDef()
+    out.CopyFrom(gd)
+    return out
+
+
+def node_names(nodes: Iterable[NodeDef]) -> list[str]:
+    return [n.name for n in nodes]

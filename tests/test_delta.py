@@ -1,0 +1,174 @@
+"""GraphDelta: undo/redo give byte-identical GraphDefs and store only what changed."""
+import random
+
+import numpy as np
+import pytest
+
+from surgeon_gui.core.delta import GraphDelta, copy_graph_def
+from surgeon_gui.core.graph import GraphDef, NodeDef, make_const
+from surgeon_gui.core.io import serialize
+from surgeon_gui.core.rewrite import GraphEditor
+
+
+def chain(n=6, weights=1000):
+    """input -> n0 -> n1 ... each reading a weight Const of ``weights`` floats."""
+    gd = GraphDef()
+    gd.versions.producer = 1234
+    gd.node.add(name="input", op="Placeholder").attr["dtype"].type = 1
+    prev = "input"
+    for i in range(n):
+        w = make_const(f"w{i}", np.full(weights, i, np.float32))
+        gd.node.add().CopyFrom(w)
+        node = gd.node.add(name=f"n{i}", op="Mul", input=[prev, f"w{i}"])
+        node.attr["T"].type = 1
+        prev = f"n{i}"
+    return gd
+
+
+def check_round_trip(old, new, exact=False):
+    before, after = serialize(old), serialize(new)
+    d = GraphDelta.between(old, new, exact=exact)
+    work = copy_graph_def(old)
+    d.apply(work)
+    assert serialize(work) == after
+    d.revert(work)
+    assert serialize(work) == before
+    d.apply(work)
+    assert serialize(work) == after
+    inv = d.inverse()
+    inv.apply(work)
+    assert serialize(work) == before
+    return d
+
+
+def test_identical_graphs_give_an_empty_delta():
+    gd = chain()
+    d = GraphDelta.between(gd, copy_graph_def(gd))
+    assert d.empty and d.nbytes == 0
+
+
+def test_bypass_stores_only_the_removed_and_rewired_nodes():
+    old = chain(weights=100_000)
+    ed = GraphEditor(old)
+    ed.bypass("n2")
+    new = ed.result()
+    d = check_round_trip(old, new)
+    assert d.removed == {"n2"} and d.changed == {"n3"} and not d.added
+    assert d.old_order is None  # relative order kept: only the removed index is stored
+    assert d.removed_at == [(6, "n2")]
+    # Two small nodes stored, none of the 400 KB weights.
+    assert d.nbytes < 1000 < old.ByteSize() // 1000
+
+
+def test_changed_weight_stores_that_weight_only():
+    old = chain(weights=50_000)
+    new = copy_graph_def(old)
+    new.node[3].CopyFrom(make_const("w1", np.full(50_000, 7.0, np.float32)))
+    d = check_round_trip(old, new)
+    assert d.changed == {"w1"}
+    assert 2 * 200_000 <= d.nbytes < 2 * 200_000 + 1000
+    assert d.nbytes < old.ByteSize() / 2
+
+
+def test_added_nodes_in_the_middle_come_back_in_place():
+    old = chain()
+    new = GraphDef()
+    new.CopyFrom(old)
+    extra = NodeDef(name="extra", op="Identity", input=["n1"])
+    nodes = list(new.node)
+    del new.node[:]
+    new.node.extend(nodes[:4] + [extra] + nodes[4:])
+    new.node.add(name="tail", op="NoOp", input=["^extra"])
+    d = check_round_trip(old, new)
+    assert d.added == {"extra", "tail"}
+    assert d.added_at == [(4, "extra"), (len(new.node) - 1, "tail")]
+
+
+def test_reordering_stores_both_orders():
+    old = chain()
+    new = GraphDef()
+    new.CopyFrom(old)
+    new.node.reverse()
+    d = check_round_trip(old, new)
+    assert d.old_order == [n.name for n in old.node]
+    assert d.new_order == [n.name for n in new.node]
+    assert not d.changed and d.nbytes < 2000
+
+
+def test_top_level_fields_library_and_versions():
+    old = chain()
+    new = copy_graph_def(old)
+    new.versions.producer = 99
+    f = new.library.function.add()
+    f.signature.name = "my_fn"
+    d = check_round_trip(old, new)
+    assert set(d.new_fields) == {"versions", "library"}
+    assert d.old_fields["library"] is None
+    # and back the other way: the library disappears
+    check_round_trip(new, old)
+
+
+def test_negative_zero_counts_as_a_change():
+    old = chain(n=1)
+    old.node[-1].attr["eps"].f = 0.0
+    new = copy_graph_def(old)
+    new.node[-1].attr["eps"].f = -0.0
+    d = check_round_trip(old, new)
+    assert d.changed == {"n0"}
+    check_round_trip(old, new, exact=True)
+
+
+def test_duplicate_names_fall_back_to_whole_graphs():
+    old = chain(n=2)
+    old.node.add(name="n0", op="NoOp")
+    new = copy_graph_def(old)
+    del new.node[-1]
+    d = check_round_trip(old, new)
+    assert d.old_full is not None
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_mutations_round_trip(seed):
+    rng = random.Random(seed)
+    old = chain(n=12, weights=64)
+    new = copy_graph_def(old)
+    for _ in range(rng.randint(1, 8)):
+        what = rng.choice(["remove", "add", "change", "shuffle", "attr"])
+        names = [n.name for n in new.node]
+        if what == "remove" and len(names) > 2:
+            i = rng.randrange(len(names))
+            del new.node[i]
+        elif what == "add":
+            node = NodeDef(name=f"new{rng.randrange(10**6)}", op="Identity",
+                           input=[rng.choice(names)])
+            nodes = list(new.node)
+            nodes.insert(rng.randrange(len(nodes) + 1), node)
+            del new.node[:]
+            new.node.extend(nodes)
+        elif what == "change":
+            n = new.node[rng.randrange(len(names))]
+            n.input.append("^" + rng.choice(names))
+        elif what == "shuffle":
+            nodes = list(new.node)
+            rng.shuffle(nodes)
+            del new.node[:]
+            new.node.extend(nodes)
+        else:
+            n = new.node[rng.randrange(len(names))]
+            n.attr[f"a{rng.randrange(5)}"].i = rng.randrange(100)
+    check_round_trip(old, new)
+    check_round_trip(old, new, exact=True)
+
+
+def test_real_model_round_trip(tf1_graph):
+    gd, inputs, outputs = tf1_graph
+    ed = GraphEditor(gd)
+    # a realistic step: bypass every Identity "/read" and prune what outputs no longer need
+    for n in list(ed.nodes()):
+        if n.op == "Identity" and n.name.endswith("/read"):
+            ed.bypass(n.name)
+    ed.prune([], outputs)
+    new = ed.result()
+    d = check_round_trip(gd, new)
+    assert d.removed and d.changed
+    assert d.nbytes < len(serialize(gd)) + len(serialize(new))
