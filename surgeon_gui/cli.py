@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model", help=".pb, .pbtxt, SavedModel folder, .keras or .h5")
     s.add_argument("--signature", help="SavedModel signature (default: serving_default)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.add_argument("--checkpoint", help="freeze the graph's variables from this checkpoint "
+                                        "(needs --outputs)")
+    s.add_argument("--outputs", help="comma-separated output node names (default: detected)")
 
     sub.add_parser("passes", help="list the pass ids with their titles")
 
@@ -107,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--save-recipe", metavar="FILE", help="write the steps run as a recipe")
     s.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     s.add_argument("--signature", help="SavedModel signature (default: serving_default)")
+    s.add_argument("--checkpoint", help="freeze the graph's variables from this TF1 checkpoint "
+                                        "prefix first (needs --outputs)")
 
     s = sub.add_parser("compare", help="run two graphs on the same feeds and compare outputs")
     s.add_argument("a", metavar="A")
@@ -127,15 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------------- commands
-def _load(path: str, signature: str | None = None, outputs=None):
+def _load(path: str, signature: str | None = None, outputs=None, checkpoint=None):
     from .core.io import load_model
-    return load_model(path, signature=signature, outputs=outputs)
+    return load_model(path, signature=signature, outputs=outputs, checkpoint=checkpoint)
 
 
 def cmd_info(args, out) -> int:
     from .core.graph import dtype_name, shape_list
     from .core.io import unregistered_ops
-    model = _load(args.model, args.signature)
+    model = _load(args.model, args.signature, _split(args.outputs), args.checkpoint)
     g = model.graph()
     inputs = []
     for name in g.inputs:
@@ -223,7 +228,8 @@ def cmd_optimize(args, out) -> int:
     outputs = _split(args.outputs) or (recipe_in.outputs if recipe_in else None)
 
     t0 = time.perf_counter()
-    model = _load(args.input, args.signature)
+    model = _load(args.input, args.signature, outputs if args.checkpoint else None,
+                  args.checkpoint)
     graph = model.graph()
     _check_names(graph, inputs, "--inputs", args.input)
     _check_names(graph, outputs, "--outputs", args.input)

@@ -99,6 +99,9 @@ def read_graph_def(path: str | os.PathLike) -> GraphDef:
     try:
         gd.ParseFromString(data)
     except (pb_message.DecodeError, RuntimeError) as e:
+        if _is_saved_model_proto(data):
+            raise GraphError("this is a SavedModel's saved_model.pb: open its folder instead",
+                             src) from None
         raise GraphError(
             "not a GraphDef, or the file is truncated or corrupt "
             f"({len(data):,} bytes; protobuf says: {e})", src) from None
@@ -225,9 +228,7 @@ def _freeze_with_checkpoint(model: LoadedModel, checkpoint: str,
         with g.as_default():
             tf.compat.v1.import_graph_def(model.graph_def, name="")
             with tf.compat.v1.Session(graph=g) as sess:
-                saver = tf.compat.v1.train.Saver(
-                    var_list=g.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES) or None)
-                saver.restore(sess, checkpoint)
+                _restore_variables(g, sess, model.graph_def, checkpoint, src)
                 frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
                     sess, model.graph_def, [node_of(o) for o in outputs])
     except GraphError:
@@ -236,6 +237,44 @@ def _freeze_with_checkpoint(model: LoadedModel, checkpoint: str,
         raise GraphError(f"cannot freeze with checkpoint {checkpoint}: {_first_line(e)}",
                          src) from None
     return LoadedModel(frozen, src, "checkpoint", model.inputs, list(outputs))
+
+
+_VARIABLE_OPS = ("VariableV2", "Variable", "VarHandleOp")
+
+
+def _restore_variables(g, sess, gd: GraphDef, checkpoint: str, src: str) -> None:
+    """Assign every variable node its value from a name-based (TF1 ``Saver``) checkpoint.
+
+    A bare GraphDef carries no variables collection, so ``Saver()`` would find nothing to
+    restore; read the checkpoint by name instead.
+    """
+    import tensorflow as tf
+    from tensorflow.python.ops import gen_resource_variable_ops
+    reader = tf.train.load_checkpoint(checkpoint)
+    stored = reader.get_variable_to_shape_map()
+    assigns, missing = [], []
+    for node in gd.node:
+        if node.op not in _VARIABLE_OPS:
+            continue
+        key = node.name
+        if node.op == "VarHandleOp" and node.attr["shared_name"].s:
+            key = node.attr["shared_name"].s.decode()
+        if key not in stored:
+            missing.append(node.name)
+            continue
+        value = reader.get_tensor(key)
+        handle = g.get_tensor_by_name(node.name + ":0")
+        if node.op == "VarHandleOp":
+            assigns.append(gen_resource_variable_ops.assign_variable_op(handle, value))
+        else:
+            assigns.append(tf.compat.v1.assign(handle, value))
+    if missing:
+        raise GraphError(f"the checkpoint {checkpoint} has no value for variable(s) "
+                         f"{', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""),
+                         src, missing)
+    if not assigns:
+        raise GraphError("the graph holds no variables to freeze from a checkpoint", src)
+    sess.run(assigns)
 
 
 def _first_line(e: Exception) -> str:
