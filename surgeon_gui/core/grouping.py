@@ -1,0 +1,454 @@
+"""Name-scope groups over a graph, and the collapsed graph that is actually drawn (Qt-free).
+
+A :class:`GroupTree` turns a :class:`~surgeon_gui.core.graph.Graph` into what the graph view
+shows:
+
+* **Groups.** ``a/b/c`` lives in group ``a/b`` inside group ``a`` (TensorBoard-style). Flat
+  Keras-3 layer names that repeat a numbered prefix (``block_1_expand_1``, ``block_1_project_1``,
+  ``conv2_block1_1_conv_1`` …) are gathered into *virtual* groups keyed ``<parent>/block_1_*``
+  (the key is literally a glob of the member names), so MobileNetV2's ``block_1``…``block_16`` and
+  ResNet's ``conv2_block1``… show up as blocks. A group holding a single visible op is not a group:
+  the op is shown directly.
+* **Badges.** A Const with no inputs, and an Identity/ReadVariableOp that only reads such a Const
+  (the TF1 ``/read`` of a weight), are not drawn as boxes: they become small badges (with shape)
+  on each op that consumes them. ``show_constants=True`` draws them all as boxes.
+* **Repeated structure.** Each group gets a structure *signature* (its op multiset and internal
+  edge count, names ignored); groups sharing a signature are the same kind of block and get the
+  same colour and a ``×N`` badge.
+* **The visible graph.** Given the set of expanded group keys, every visible node is represented
+  by itself or by its outermost collapsed group; :meth:`GroupTree.visible_graph` aggregates the
+  edges between those representatives (what :mod:`surgeon_gui.core.layout` lays out).
+
+Unit keys used everywhere (layout, scene, selection): ``"n:<node name>"`` for a node and
+``"g:<group key>"`` for a group.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from .graph import Graph, NodeDef, dtype_name, parse_input, shape_list
+
+# ---------------------------------------------------------------------------- op families
+#: Legend order. ``const`` only appears when constants are drawn as boxes.
+FAMILIES = ["conv", "norm", "activation", "arith", "control", "io", "const", "other"]
+FAMILY_TITLES = {
+    "conv": "convolution / matmul", "norm": "normalisation", "activation": "activation",
+    "arith": "arithmetic / shape", "control": "control flow", "io": "input / output",
+    "const": "constant", "other": "other",
+}
+_CONV = {"Conv2D", "Conv3D", "DepthwiseConv2dNative", "Conv2DBackpropInput", "MatMul",
+         "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Conv1D", "_FusedConv2D", "_FusedMatMul",
+         "Einsum", "BiasAdd", "Conv3DBackpropInputV2", "FusedResizeAndPadConv2D", "FusedPadConv2D"}
+_NORM = {"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "BatchNormWithGlobalNormalization",
+         "LRN", "L2Loss", "Rsqrt", "SquaredDifference", "Moments", "_FusedBatchNormEx"}
+_ACT = {"Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Softplus",
+        "Softsign", "LeakyRelu", "Gelu", "HardSwish", "Swish", "Erf"}
+_CONTROL = {"Switch", "Merge", "If", "StatelessIf", "While", "StatelessWhile", "Enter", "Exit",
+            "NextIteration", "LoopCond", "RefSwitch", "RefMerge", "RefEnter", "RefExit",
+            "PartitionedCall", "StatefulPartitionedCall", "Case", "StatelessCase", "NoOp",
+            "ControlTrigger", "Assert", "Where", "Select", "SelectV2"}
+_IO = {"Placeholder", "PlaceholderV2", "PlaceholderWithDefault", "VarHandleOp", "VariableV2",
+       "Variable", "ReadVariableOp", "_Arg", "_Retval", "SaveV2", "RestoreV2", "IteratorGetNext",
+       "ParseExample", "DecodeJpeg", "DecodePng"}
+_ARITH = {"Add", "AddV2", "AddN", "Sub", "Mul", "RealDiv", "Div", "FloorDiv", "Maximum", "Minimum",
+          "Neg", "Sqrt", "Square", "Pow", "Exp", "Log", "Abs", "Mean", "Sum", "Max", "Min", "Prod",
+          "Reshape", "Transpose", "Squeeze", "ExpandDims", "Pad", "PadV2", "MirrorPad", "ConcatV2",
+          "Concat", "Split", "SplitV", "Slice", "StridedSlice", "Pack", "Unpack", "Shape", "Size",
+          "Rank", "Fill", "Tile", "Cast", "GatherV2", "Gather", "Identity", "IdentityN",
+          "MaxPool", "AvgPool", "MaxPoolV2", "ResizeBilinear", "ResizeNearestNeighbor",
+          "Greater", "GreaterEqual", "Less", "LessEqual", "Equal", "NotEqual", "LogicalAnd",
+          "LogicalOr", "LogicalNot", "ArgMax", "ArgMin", "Range", "ZerosLike", "OnesLike",
+          "StopGradient", "Floor", "Ceil", "Round", "Reciprocal", "BroadcastTo", "Snapshot"}
+
+
+def op_family(op: str) -> str:
+    """The colour family of an op type: conv, norm, activation, arith, control, io, const, other."""
+    if op in _CONV:
+        return "conv"
+    if op in _NORM or "BatchNorm" in op:
+        return "norm"
+    if op in _ACT:
+        return "activation"
+    if op in _CONTROL:
+        return "control"
+    if op in _IO:
+        return "io"
+    if op == "Const" or op == "HostConst":
+        return "const"
+    if op in _ARITH:
+        return "arith"
+    if op.startswith("Random") or op.startswith("StatelessRandom") or op.startswith("Truncated"):
+        return "other"
+    return "other"
+
+
+#: Ops that must catch the eye: training-only and control-flow machinery surgery removes.
+STANDOUT_OPS = frozenset({"Switch", "Merge", "RefSwitch", "RefMerge", "If", "StatelessIf",
+                          "While", "StatelessWhile", "Enter", "Exit", "NextIteration", "LoopCond",
+                          "PlaceholderWithDefault", "RandomUniform", "RandomStandardNormal",
+                          "TruncatedNormal", "RandomUniformInt", "StatelessRandomUniformV2",
+                          "Assert"})
+
+
+def is_standout(op: str) -> bool:
+    return op in STANDOUT_OPS
+
+
+# ---------------------------------------------------------------------------- tensor labels
+def format_shape(shape: list[int] | None) -> str:
+    if shape is None:
+        return "?"
+    if not shape:
+        return "scalar"
+    return "×".join("?" if d < 0 else str(d) for d in shape)
+
+
+def output_info(node: NodeDef, port: int = 0) -> tuple[str | None, list[int] | None]:
+    """(dtype name, shape) of output ``port`` of ``node`` where the GraphDef says so.
+
+    Shapes come from ``_output_shapes`` (TF1 exports) or a Const's tensor; dtypes from the
+    ``T``/``dtype``/``out_type`` attribute. Either may be None.
+    """
+    dtype = shape = None
+    attr = node.attr
+    if node.op == "Const" and "value" in attr:
+        t = attr["value"].tensor
+        return dtype_name(t.dtype), shape_list(t.tensor_shape)
+    if "_output_shapes" in attr:
+        shapes = attr["_output_shapes"].list.shape
+        if 0 <= port < len(shapes):
+            shape = shape_list(shapes[port])
+    for key in ("T", "dtype", "out_type", "DstT"):
+        if key in attr and attr[key].type:
+            dtype = dtype_name(attr[key].type)
+            break
+    if shape is None and node.op in ("Placeholder", "PlaceholderWithDefault") and "shape" in attr:
+        shape = shape_list(attr["shape"].shape)
+    return dtype, shape
+
+
+def tensor_label(node: NodeDef, port: int = 0) -> str:
+    """Short edge label: ``1×48×48×32`` (dtype added when it is not float32)."""
+    dtype, shape = output_info(node, port)
+    parts = []
+    if shape is not None:
+        parts.append(format_shape(shape))
+    if dtype and dtype != "float32":
+        parts.append(dtype)
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------------------- data classes
+@dataclass
+class Badge:
+    """A weight or constant drawn on the op that consumes it."""
+    node: str          # the hidden node the badge stands for (Const or its /read Identity)
+    const: str         # the Const behind it
+    label: str         # e.g. "weights 3×3×3×8"
+    shape: list[int] | None
+    dtype: str | None
+
+
+@dataclass
+class Group:
+    key: str                       # "a/b", or "a/block_1_*" for a virtual group
+    label: str                     # last segment as shown ("block_1")
+    parent: str                    # "" for top level
+    virtual: bool = False
+    prefix: str = ""               # every member's name starts with this ("a/b/", "a/block_1_")
+    children: list[str] = field(default_factory=list)   # unit keys ("g:…", "n:…"), in graph order
+    size: int = 0                  # every node of the graph inside (badges included)
+    visible_size: int = 0          # nodes drawn as boxes when fully expanded
+    ops: Counter = field(default_factory=Counter)        # op histogram of everything inside
+    signature: int = 0
+    repeats: int = 1               # how many groups share the signature
+
+    def top_ops(self, k: int = 3) -> list[str]:
+        drawn = [(op, n) for op, n in self.ops.most_common()
+                 if op not in ("Const", "Identity") or len(self.ops) <= k]
+        return [op for op, _ in drawn[:k]]
+
+
+@dataclass
+class VisibleEdge:
+    """An edge of the visible (collapsed) graph between two unit keys."""
+    src: str
+    dst: str
+    control: bool                  # every underlying edge is a control edge
+    count: int                     # how many graph edges it stands for
+    label: str                     # tensor shape/dtype of the first data edge ("" if unknown)
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # underlying (src node, dst node)
+
+
+_NUM_PREFIX = re.compile(r"(?<=[A-Za-z_])\d+(?=_)")
+#: Virtual grouping only where a level has at least this many siblings.
+MIN_SIBLINGS_FOR_BLOCKS = 6
+
+
+def _num_prefixes(seg: str) -> list[str]:
+    """``conv2_block1_1_conv_1`` → ``["conv2", "conv2_block1", "conv2_block1_1"]``."""
+    return [seg[:m.end()] for m in _NUM_PREFIX.finditer(seg)]
+
+
+class GroupTree:
+    """Groups, badges and visible-graph construction for one Graph (immutable once built)."""
+
+    def __init__(self, graph: Graph, show_constants: bool = False):
+        self.graph = graph
+        self.show_constants = show_constants
+        self.groups: dict[str, Group] = {}
+        #: node name → its innermost group key ("" = top level); only for drawn nodes.
+        self.parent_of: dict[str, str] = {}
+        #: node name → text shown under the op type (its last name segment, or its hoisted scope).
+        self.node_label: dict[str, str] = {}
+        #: hidden node → the drawn nodes it is a badge on.
+        self.badge_owner: dict[str, list[str]] = {}
+        #: drawn node → its badges.
+        self.badges: dict[str, list[Badge]] = defaultdict(list)
+        self.root_children: list[str] = []
+        self._ancestors: dict[str, tuple[str, ...]] = {}
+        self._find_badges()
+        self._build_groups()
+        self._signatures()
+
+    # ------------------------------------------------------------------ badges
+    def _find_badges(self) -> None:
+        g = self.graph
+        hidden: dict[str, str] = {}  # hidden node → its Const
+        if not self.show_constants:
+            for node in g.graph_def.node:
+                if node.op == "Const" and not node.input and g.consumers(node.name):
+                    hidden[node.name] = node.name
+            for node in g.graph_def.node:
+                if (node.op in ("Identity", "ReadVariableOp", "Snapshot") and len(node.input) == 1
+                        and not node.input[0].startswith("^")):
+                    src = parse_input(node.input[0]).node
+                    if src in hidden and hidden[src] == src:
+                        hidden[node.name] = src
+        self.hidden = hidden
+        for name, const in hidden.items():
+            owners = []
+            for c, _, ref in g.consumers(name):
+                if c in hidden or ref.control:
+                    continue
+                if c not in owners:
+                    owners.append(c)
+                    cnode = g.nodes[const]
+                    dtype, shape = output_info(cnode)
+                    short = name.rsplit("/", 1)[-1]
+                    if short in ("read", "resource", "ReadVariableOp") and "/" in name:
+                        short = name.rsplit("/", 2)[-2]
+                    self.badges[c].append(Badge(name, const, f"{short} {format_shape(shape)}",
+                                                shape, dtype))
+            self.badge_owner[name] = owners
+
+    # ------------------------------------------------------------------ groups
+    def _build_groups(self) -> None:
+        g = self.graph
+        drawn = [n.name for n in g.graph_def.node if n.name not in self.hidden]
+        # raw scope segments → per-level sibling sets, to find numbered block prefixes
+        siblings: dict[tuple, dict[str, None]] = defaultdict(dict)
+        for name in g.nodes:
+            segs = name.split("/")
+            for i in range(len(segs)):
+                siblings[tuple(segs[:i])][segs[i]] = None
+        virtual: dict[tuple, dict[str, list[str]]] = {}
+        for parent, kids in siblings.items():
+            if len(kids) < MIN_SIBLINGS_FOR_BLOCKS:
+                continue
+            counts = Counter(p for k in kids for p in set(_num_prefixes(k)))
+            chains = {}
+            for k in kids:
+                chain = [p for p in _num_prefixes(k) if 2 <= counts[p] < len(kids) and p != k]
+                if chain:
+                    chains[k] = chain
+            if chains:
+                virtual[parent] = chains
+
+        def display_path(segs: list[str]) -> list[tuple[str, str, bool, str]]:
+            """Group path of a node as (key, label, virtual, name prefix) from the outside in."""
+            out = []
+            key = ""
+            for i, seg in enumerate(segs):
+                real = "/".join(segs[:i]) + "/" if i else ""
+                # a node whose own name starts a numbered block joins that block too
+                for p in virtual.get(tuple(segs[:i]), {}).get(seg, []):
+                    vkey = f"{key}/{p}_*" if key else f"{p}_*"
+                    out.append((vkey, p, True, real + p + "_"))
+                    key = vkey
+                if i == len(segs) - 1:
+                    break
+                key = f"{key}/{seg}" if key else seg
+                out.append((key, seg, False, real + seg + "/"))
+            return out
+
+        paths: dict[str, list[tuple[str, str, bool]]] = {}
+        members: dict[str, list[str]] = defaultdict(list)  # group key → drawn nodes inside
+        for name in g.nodes:
+            path = display_path(name.split("/"))
+            paths[name] = path
+        for name in drawn:
+            for key, _, _, _ in paths[name]:
+                members[key].append(name)
+        # a group with a single drawn node is not worth a box: hoist the node out
+        keep = {k for k, m in members.items() if len(m) >= 2}
+        groups = self.groups
+        for name in drawn:
+            parent = ""
+            for key, label, is_virtual, prefix in paths[name]:
+                if key not in keep:
+                    continue
+                if key not in groups:
+                    groups[key] = Group(key, label, parent, is_virtual, prefix)
+                    (groups[parent].children if parent else self.root_children).append("g:" + key)
+                parent = key
+            self.parent_of[name] = parent
+            (groups[parent].children if parent else self.root_children).append("n:" + name)
+            # label: the name relative to the enclosing shown group
+            prefix = groups[parent].prefix if parent else ""
+            if prefix.endswith("_"):  # virtual block: keep the whole layer name
+                prefix = prefix[:prefix.rfind("/") + 1]
+            self.node_label[name] = name[len(prefix):] if name.startswith(prefix) else name
+        # sizes and histograms (hidden nodes count towards the group of their name)
+        for name, node in g.nodes.items():
+            for key, _, _, _ in paths[name]:
+                if key in groups:
+                    grp = groups[key]
+                    grp.size += 1
+                    grp.ops[node.op] += 1
+                    if name not in self.hidden:
+                        grp.visible_size += 1
+        for name in drawn:
+            self._ancestors[name] = self._chain(self.parent_of[name])
+
+    def _chain(self, key: str) -> tuple[str, ...]:
+        chain = []
+        while key:
+            chain.append(key)
+            key = self.groups[key].parent
+        return tuple(reversed(chain))
+
+    def _signatures(self) -> None:
+        internal = Counter()
+        for e in self.graph.edges():
+            if e.src in self.hidden or e.dst in self.hidden or e.src not in self._ancestors:
+                continue
+            a, b = self._ancestors[e.src], self._ancestors[e.dst]
+            for k1, k2 in zip(a, b):
+                if k1 != k2:
+                    break
+                internal[k1] += 1
+        sigs = Counter()
+        for grp in self.groups.values():
+            grp.signature = hash((tuple(sorted(grp.ops.items())), internal[grp.key]))
+            if grp.visible_size >= 3:
+                sigs[grp.signature] += 1
+        for grp in self.groups.values():
+            grp.repeats = sigs.get(grp.signature, 1) if grp.visible_size >= 3 else 1
+
+    # ------------------------------------------------------------------ queries
+    def drawn_nodes(self) -> list[str]:
+        return list(self._ancestors)
+
+    def ancestors(self, name: str) -> tuple[str, ...]:
+        """Group keys around a drawn node, outermost first (hidden nodes: those of an owner)."""
+        if name in self._ancestors:
+            return self._ancestors[name]
+        owners = self.badge_owner.get(name)
+        return self._ancestors[owners[0]] if owners else ()
+
+    def ancestors_of_group(self, key: str) -> tuple[str, ...]:
+        """Group keys around group ``key`` (itself excluded), outermost first."""
+        return self._chain(self.groups[key].parent)
+
+    def members(self, key: str) -> list[str]:
+        """Every graph node inside a group (hidden badge nodes included), in graph order."""
+        grp = self.groups[key]
+        out = []
+        for name in self.graph.nodes:
+            if name in self._ancestors:
+                if key in self._ancestors[name]:
+                    out.append(name)
+            elif name.startswith(grp.prefix):
+                out.append(name)
+        return out
+
+    def representative(self, name: str, expanded: set[str] | frozenset) -> str:
+        """Unit key drawing ``name`` under the expansion state (hidden nodes: their first owner)."""
+        if name not in self._ancestors:
+            owners = self.badge_owner.get(name)
+            if not owners:
+                return ""
+            name = owners[0]
+        for key in self._ancestors[name]:
+            if key not in expanded:
+                return "g:" + key
+        return "n:" + name
+
+    def default_expanded(self, max_units: int = 40) -> set[str]:
+        """Groups to open first so the top level of any model is readable.
+
+        Wrapper scopes (a model whose every node sits in ``model_name/``) are opened while the
+        visible graph stays small, largest first.
+        """
+        expanded: set[str] = set()
+        visible = len(self.root_children)
+        frontier = [c[2:] for c in self.root_children if c.startswith("g:")]
+        while frontier and visible <= 8:
+            frontier.sort(key=lambda k: -self.groups[k].visible_size)
+            key = frontier.pop(0)
+            n = len(self.groups[key].children)
+            if visible - 1 + n > max_units and visible > 1:
+                break
+            expanded.add(key)
+            visible += n - 1
+            frontier.extend(c[2:] for c in self.groups[key].children if c.startswith("g:"))
+        return expanded
+
+    def visible_graph(self, expanded: set[str] | frozenset) -> list[VisibleEdge]:
+        """Edges between visible units; parallel graph edges are aggregated into one."""
+        g = self.graph
+        rep_cache: dict[str, str] = {}
+
+        def rep(n: str) -> str:
+            r = rep_cache.get(n)
+            if r is None:
+                r = rep_cache[n] = self.representative(n, expanded)
+            return r
+
+        agg: dict[tuple[str, str], VisibleEdge] = {}
+        for node in g.graph_def.node:
+            if node.name in self.hidden:
+                continue
+            dst = rep(node.name)
+            for text in node.input:
+                ref = parse_input(text)
+                if ref.node in self.hidden or ref.node not in g.nodes:
+                    continue
+                src = rep(ref.node)
+                if src == dst:
+                    continue
+                e = agg.get((src, dst))
+                if e is None:
+                    label = "" if ref.control else tensor_label(g.nodes[ref.node], ref.port)
+                    e = agg[(src, dst)] = VisibleEdge(src, dst, ref.control, 0, label)
+                elif e.control and not ref.control:
+                    e.control = False
+                    e.label = tensor_label(g.nodes[ref.node], ref.port)
+                e.count += 1
+                if len(e.pairs) < 50:
+                    e.pairs.append((ref.node, node.name))
+        return list(agg.values())
+
+    def children(self, container: str) -> list[str]:
+        """Unit keys directly inside a container ("" = top level)."""
+        return self.root_children if not container else self.groups[container].children
+
+    def all_group_keys(self) -> list[str]:
+        return list(self.groups)
+
+
+def family_counts(tree: GroupTree) -> Counter:
+    return Counter(op_family(tree.graph.nodes[n].op) for n in tree.drawn_nodes())

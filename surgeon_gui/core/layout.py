@@ -1,0 +1,311 @@
+"""Layered layout of the visible (collapsed) graph, group by group (Qt-free).
+
+The layout is *compound*, like TensorBoard's: each expanded group (and the top level) is laid out
+on its own as a small layered graph whose vertices are its direct children — nodes, collapsed
+groups, and expanded groups as boxes of their already-computed size. Results are cached per group,
+so expanding one group lays out only that group and re-places its ancestors, and only what is
+visible is ever laid out.
+
+Engine choice. Each level uses ``igraph.Graph.layout_sugiyama`` (C: Eades–Lin–Smyth feedback arc
+set, longest-path layering, barycentre crossing reduction) for the layer of every vertex and the
+order inside a layer. Measured here on flat graphs (every node one vertex, 2 shared cores):
+TF1 example 157 nodes 0.009 s, MobileNetV2 1,053 nodes 0.15 s, ResNet50 1,831 nodes 0.27 s.
+Pure-Python layered layouts (grandalf) are about ten times slower on a 900-node graph, and
+networkx has no layered layout. igraph's coordinates assume unit-width vertices, so the final
+positions are ours: layers are stacked with their tallest member's height, and inside a layer the
+vertices keep igraph's order and are packed around igraph's x (scaled) with their real widths,
+by a left-to-right then right-to-left sweep (averaged) that removes overlaps.
+
+Left-to-right mode lays out with widths and heights swapped and transposes the result.
+
+Output (:class:`Placement`): absolute top-left boxes per unit key (``n:…``/``g:…``) and the
+expanded groups' frames, ready for a scene to draw.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .grouping import GroupTree, VisibleEdge
+
+#: Spacing in scene units.
+LAYER_GAP = 46.0
+NODE_GAP = 22.0
+FRAME_PAD = 14.0
+FRAME_HEADER = 26.0
+#: Containers with more isolated vertices than this get them in a grid under the rest.
+ISOLATED_GRID_MIN = 8
+
+
+@dataclass
+class Box:
+    x: float
+    y: float
+    w: float
+    h: float
+
+    @property
+    def cx(self) -> float:
+        return self.x + self.w / 2
+
+    @property
+    def cy(self) -> float:
+        return self.y + self.h / 2
+
+
+@dataclass
+class Placement:
+    """Where everything visible goes. ``boxes`` holds nodes, collapsed and expanded groups."""
+    boxes: dict[str, Box] = field(default_factory=dict)
+    expanded: frozenset = frozenset()
+    edges: list[VisibleEdge] = field(default_factory=list)
+    width: float = 0.0
+    height: float = 0.0
+    horizontal: bool = False
+    seconds: float = 0.0
+
+
+@dataclass
+class _Local:
+    """A container's layout relative to its own origin (content area), plus its total size."""
+    pos: dict[str, tuple[float, float]]
+    w: float
+    h: float
+    subs: dict = field(default_factory=dict)   # expanded child unit → its _Local
+    state: tuple = ()                          # what the layout was computed for
+
+
+SizeFn = Callable[[str], tuple[float, float]]
+
+
+class LayoutEngine:
+    """Compound layered layout with a per-group cache.
+
+    ``size_of(unit_key)`` gives the (width, height) of a node or *collapsed* group box; it must be
+    thread-safe (pure arithmetic), since layouts run in a worker for big graphs.
+    Cached layouts are checked against the expansion state automatically; build a new engine
+    when the graph, the sizes or the direction change.
+    """
+
+    def __init__(self, tree: GroupTree, size_of: SizeFn, horizontal: bool = False):
+        self.tree = tree
+        self.size_of = size_of
+        self.horizontal = horizontal
+        self._cache: dict[str, _Local] = {}
+        self._edges_by_container: dict[str, list[tuple[str, str]]] | None = None
+        self._edges_for: frozenset | None = None
+
+    def invalidate(self, key: str | None = None) -> None:
+        """Forget the layout of group ``key`` and of every group around it (None: everything)."""
+        if key is None:
+            self._cache.clear()
+            return
+        while key:
+            self._cache.pop(key, None)
+            grp = self.tree.groups.get(key)
+            key = grp.parent if grp else ""
+        self._cache.pop("", None)
+
+    # ------------------------------------------------------------------ main entry
+    def layout(self, expanded: set[str] | frozenset, check=None) -> Placement:
+        """Lay out the visible graph for this expansion state (``check()`` may raise to cancel)."""
+        import time
+        t0 = time.perf_counter()
+        expanded = frozenset(k for k in expanded if k in self.tree.groups)
+        edges = self.tree.visible_graph(expanded)
+        self._split_edges(edges, expanded)
+        root = self._container("", expanded, check)
+        placement = Placement(expanded=expanded, edges=edges, horizontal=self.horizontal)
+        self._place("", root, 0.0, 0.0, expanded, placement)
+        placement.width, placement.height = self._xy(root.w, root.h)
+        placement.seconds = time.perf_counter() - t0
+        return placement
+
+    # ------------------------------------------------------------------ internals
+    def _xy(self, a: float, b: float) -> tuple[float, float]:
+        return (b, a) if self.horizontal else (a, b)
+
+    def _split_edges(self, edges: list[VisibleEdge], expanded: frozenset) -> None:
+        """Assign every visible edge to the innermost container holding both ends."""
+        tree = self.tree
+        by: dict[str, list[tuple[str, str]]] = {}
+
+        def path(unit: str) -> tuple[str, ...]:
+            if unit.startswith("n:"):
+                return tree.ancestors(unit[2:]) + (unit,)
+            key = unit[2:]
+            return tree.ancestors_of_group(key) + (unit,)
+
+        for e in edges:
+            pa, pb = path(e.src), path(e.dst)
+            k = 0
+            while k < min(len(pa), len(pb)) - 1 and pa[k] == pb[k]:
+                k += 1
+            container = pa[k - 1] if k else ""
+            by.setdefault(container, []).append((pa[k], pb[k]))
+        self._edges_by_container = by
+
+    def _container(self, key: str, expanded: frozenset, check) -> _Local:
+        """Layout of one container (top level "" or an expanded group), children first.
+
+        A cached layout is reused while the expansion state inside it is unchanged (each expanded
+        child's own layout object is the same), so toggling one group re-lays out only it and
+        the containers around it.
+        """
+        tree = self.tree
+        kids = tree.children(key)
+        subs = {}
+        for unit in kids:
+            if unit.startswith("g:") and unit[2:] in expanded:
+                subs[unit] = self._container(unit[2:], expanded, check)
+        state = tuple((u, id(sub)) for u, sub in subs.items())
+        cached = self._cache.get(key)
+        if cached is not None and cached.state == state:
+            return cached
+        if check:
+            check()
+        sizes: dict[str, tuple[float, float]] = {}
+        for unit in kids:
+            sub = subs.get(unit)
+            if sub is not None:
+                sizes[unit] = (sub.w, sub.h)
+            else:
+                w, h = self.size_of(unit)
+                sizes[unit] = (h, w) if self.horizontal else (w, h)
+        edges = [(a, b) for a, b in (self._edges_by_container or {}).get(key, [])]
+        local = layered(kids, edges, sizes)
+        local.subs = subs
+        local.state = state
+        if key:  # the frame: padding all round, a header on top (on screen)
+            local.w += 2 * FRAME_PAD + (FRAME_HEADER if self.horizontal else 0.0)
+            local.h += 2 * FRAME_PAD + (0.0 if self.horizontal else FRAME_HEADER)
+        self._cache[key] = local
+        return local
+
+    def _place(self, key: str, local: _Local, ox: float, oy: float,
+               expanded: frozenset, out: Placement) -> None:
+        if key and self.horizontal:
+            cx, cy = ox + FRAME_PAD + FRAME_HEADER, oy + FRAME_PAD
+        elif key:
+            cx, cy = ox + FRAME_PAD, oy + FRAME_PAD + FRAME_HEADER
+        else:
+            cx, cy = ox, oy
+        for unit, (a, b) in local.pos.items():
+            ua, ub = cx + a, cy + b  # layout axes: a across layers' order, b along ranks
+            if unit.startswith("g:") and unit[2:] in expanded:
+                sub = local.subs[unit]
+                self._place(unit[2:], sub, ua, ub, expanded, out)
+                w, h = sub.w, sub.h
+            else:
+                w, h = self.size_of(unit)
+                if self.horizontal:
+                    w, h = h, w
+            if self.horizontal:
+                out.boxes[unit] = Box(ub, ua, h, w)
+            else:
+                out.boxes[unit] = Box(ua, ub, w, h)
+
+
+def layered(units: list[str], edges: list[tuple[str, str]],
+            sizes: dict[str, tuple[float, float]]) -> _Local:
+    """Layered placement of ``units`` with given (width, height) and directed edges.
+
+    Returns top-left positions relative to (0, 0) and the bounding size.
+    """
+    if not units:
+        return _Local({}, 0.0, 0.0)
+    index = {u: i for i, u in enumerate(units)}
+    pairs = sorted({(index[a], index[b]) for a, b in edges if a in index and b in index and a != b})
+    degree = [0] * len(units)
+    for a, b in pairs:
+        degree[a] += 1
+        degree[b] += 1
+    isolated = [i for i, d in enumerate(degree) if d == 0]
+    if len(isolated) < ISOLATED_GRID_MIN or len(isolated) == len(units):
+        isolated = [] if len(isolated) != len(units) or len(units) < ISOLATED_GRID_MIN else isolated
+    iso_set = set(isolated)
+    core = [i for i in range(len(units)) if i not in iso_set]
+    pos: dict[str, tuple[float, float]] = {}
+    width = height = 0.0
+    if core:
+        remap = {i: j for j, i in enumerate(core)}
+        core_pairs = [(remap[a], remap[b]) for a, b in pairs]
+        xs, layers = _sugiyama(len(core), core_pairs)
+        wh = [sizes[units[i]] for i in core]
+        # ranks: stack layers with the tallest member's height
+        nlayers = max(layers) + 1
+        layer_h = [0.0] * nlayers
+        for j, layer in enumerate(layers):
+            layer_h[layer] = max(layer_h[layer], wh[j][1])
+        layer_y = [0.0] * nlayers
+        y = 0.0
+        for k in range(nlayers):
+            layer_y[k] = y
+            y += layer_h[k] + LAYER_GAP
+        height = y - LAYER_GAP
+        # order inside a layer: igraph's x; real widths packed around igraph's x, scaled
+        unit_w = max(60.0, sorted(w for w, _ in wh)[len(wh) // 2] + NODE_GAP)
+        by_layer: dict[int, list[int]] = {}
+        for j, layer in enumerate(layers):
+            by_layer.setdefault(layer, []).append(j)
+        left = [0.0] * len(core)
+        for layer, members in by_layer.items():
+            members.sort(key=lambda j: xs[j])
+            want = [xs[j] * unit_w - wh[j][0] / 2 for j in members]
+            fwd = list(want)
+            for t in range(1, len(members)):
+                fwd[t] = max(fwd[t], fwd[t - 1] + wh[members[t - 1]][0] + NODE_GAP)
+            bwd = list(want)
+            for t in range(len(members) - 2, -1, -1):
+                bwd[t] = min(bwd[t], bwd[t + 1] - wh[members[t]][0] - NODE_GAP)
+            avg = [(f + b) / 2 for f, b in zip(fwd, bwd)]
+            for t in range(1, len(members)):  # averaging can reintroduce overlaps: resweep
+                avg[t] = max(avg[t], avg[t - 1] + wh[members[t - 1]][0] + NODE_GAP)
+            for t, j in enumerate(members):
+                left[j] = avg[t]
+        minx = min(left)
+        for j, i in enumerate(core):
+            # vertically centre a box in its layer so edges line up
+            lay = layers[j]
+            top = layer_y[lay] + (layer_h[lay] - wh[j][1]) / 2
+            pos[units[i]] = (left[j] - minx, top)
+            width = max(width, left[j] - minx + wh[j][0])
+    if isolated:
+        # a grid of unconnected units under the connected part
+        y0 = height + (LAYER_GAP if core else 0.0)
+        row_w = max(width, 600.0)
+        x = 0.0
+        row_h = 0.0
+        y = y0
+        for i in isolated:
+            w, h = sizes[units[i]]
+            if x > 0 and x + w > row_w:
+                x = 0.0
+                y += row_h + NODE_GAP
+                row_h = 0.0
+            pos[units[i]] = (x, y)
+            x += w + NODE_GAP
+            row_h = max(row_h, h)
+            width = max(width, x - NODE_GAP)
+        height = y + row_h
+    return _Local(pos, width, height)
+
+
+def _sugiyama(n: int, pairs: list[tuple[int, int]]) -> tuple[list[float], list[int]]:
+    """(x, layer) per vertex from igraph's Sugiyama layout."""
+    if n == 1:
+        return [0.0], [0]
+    import igraph
+    g = igraph.Graph(n=n, edges=pairs, directed=True)
+    lay = g.layout_sugiyama()
+    coords = lay.coords[:n]
+    xs = [c[0] for c in coords]
+    ys = [c[1] for c in coords]
+    # igraph's layer indices are the y coordinates (vgap=1); normalise to 0..k-1 without gaps
+    levels = {v: k for k, v in enumerate(sorted(set(ys)))}
+    return xs, [levels[y] for y in ys]
+
+
+def boxes_overlap(a: Box, b: Box, eps: float = 0.5) -> bool:
+    return (a.x + eps < b.x + b.w and b.x + eps < a.x + a.w
+            and a.y + eps < b.y + b.h and b.y + eps < a.y + a.h)
