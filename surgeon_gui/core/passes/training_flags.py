@@ -1,0 +1,156 @@
+"""Set training flags to inference: a bool placeholder that gates training behaviour becomes a
+Const, so the conds it drives can be resolved by ``remove_switch_merge``/``inline_functions``."""
+from __future__ import annotations
+
+import numpy as np
+from tensorflow.core.framework import types_pb2
+
+from ..graph import Graph, make_const, node_of, shape_list
+from ..rewrite import GraphEditor, protected_names
+from ._cf_util import (SWITCH_OPS, fill_report, is_selected, keep_names, remove_unused,
+                       trace_source)
+from .base import Match, Param, Pass, PassReport, PassResult, Refusal
+
+#: Names (last path component, lower case) that mark a training flag.
+FLAG_NAMES = frozenset({"is_training", "training", "keras_learning_phase", "phase_train",
+                        "learning_phase", "train_mode", "is_train", "training_phase"})
+PLACEHOLDER_OPS = frozenset({"Placeholder", "PlaceholderV2", "PlaceholderWithDefault"})
+COND_OPS = frozenset({"If", "StatelessIf"})
+
+EXPLANATION = """\
+**What it matches.** A boolean placeholder that switches a model between training and
+inference behaviour: a `Placeholder` or `PlaceholderWithDefault` named like a training flag
+(`is_training`, `training`, `keras_learning_phase`, `phase_train`, `learning_phase`,
+`train_mode`, …), and any other scalar `bool` placeholder that decides a `tf.cond` (it feeds the
+predicate of a `Switch`, or the `cond` of an `If`/`StatelessIf`, possibly through `Identity`
+nodes). With the `names` parameter you say exactly which nodes to convert instead.
+
+**What it does.** The placeholder is replaced by a `Const` of the same name holding `value`
+(False = inference). Nothing else changes here, but the conds it drove now have a constant
+predicate, so *Remove Switch/Merge* and *Inline functional control flow* can keep only the
+inference branch, and *Remove dropout* can see that dropout is off.
+
+**Why it is safe.** A `PlaceholderWithDefault` already evaluates to its default when nobody feeds
+it; a training flag fed `False` at inference computes exactly what the Const computes. The
+only thing that changes is that the graph can no longer be switched to training mode.
+
+**Graph inputs.** If the flag is one of the graph's named inputs (a TF2 function with a
+`training` argument), the node keeps its name: TensorFlow still lets you feed a `Const`, so
+existing code that feeds `training=False` keeps working, but the graph no longer needs the feed
+and you can drop it from the input list.
+
+**What it refuses.** A candidate that is not `bool` (an `int` learning phase is ambiguous) or
+not a scalar (a per-example flag), and names given in `names` that are not placeholders.
+"""
+
+
+def _is_scalar(node) -> tuple[bool, str]:
+    """(accepted, note): a known non-scalar shape is refused; an unknown shape is accepted."""
+    shape = shape_list(node.attr["shape"].shape) if "shape" in node.attr else None
+    if shape is None:
+        return True, "shape unknown, taken as a scalar"
+    if shape == []:
+        return True, ""
+    return False, f"its shape is {shape}, not a scalar"
+
+
+def _feeds_control_flow(graph: Graph, name: str) -> str | None:
+    """The Switch/If whose predicate this node decides (through pass-through ops), if any."""
+    for node in graph.graph_def.node:
+        data = [t for t in node.input if not t.startswith("^")]
+        if node.op in SWITCH_OPS and len(data) > 1:
+            pred = data[1]
+        elif node.op in COND_OPS and data:
+            pred = data[0]
+        else:
+            continue
+        if node_of(trace_source(graph, pred)) == name:
+            return node.name
+    return None
+
+
+def set_training_flags(graph: Graph, select: set[str] | None = None, value: bool = False,
+                       names: str = "") -> PassResult:
+    report = PassReport("training_flags")
+    editor = GraphEditor(graph)
+    protected = protected_names(graph)
+    value = bool(value)
+    forced = [n.strip() for n in str(names or "").split(",") if n.strip()]
+
+    candidates: list[tuple[str, str]] = []  # (node name, why it is a flag)
+    if forced:
+        for n in forced:
+            nm = node_of(n)
+            if nm not in graph.nodes:
+                report.refused.append(Refusal(nm, f"there is no node named {nm!r}"))
+            elif graph.nodes[nm].op not in PLACEHOLDER_OPS:
+                op = graph.nodes[nm].op
+                why = "it is already a constant" if op == "Const" else "it is not a placeholder"
+                report.refused.append(Refusal(nm, f"{nm} is a {op}: {why}", [nm]))
+            else:
+                candidates.append((nm, "named in the `names` parameter"))
+    else:
+        for node in graph.graph_def.node:
+            if node.op not in PLACEHOLDER_OPS:
+                continue
+            short = node.name.rsplit("/", 1)[-1].lower()
+            if short in FLAG_NAMES:
+                candidates.append((node.name, f"its name {short!r} marks a training flag"))
+                continue
+            if node.attr["dtype"].type == types_pb2.DT_BOOL and _is_scalar(node)[0]:
+                user = _feeds_control_flow(graph, node.name)
+                if user:
+                    candidates.append((node.name, f"it decides the cond {user}"))
+
+    for name, why in candidates:
+        node = graph.nodes[name]
+        dtype = node.attr["dtype"].type
+        if dtype != types_pb2.DT_BOOL:
+            from ..graph import dtype_name
+            report.refused.append(Refusal(
+                name, f"{name} looks like a training flag ({why}) but its dtype is "
+                f"{dtype_name(dtype)}, not bool; convert it by hand if you are sure", [name]))
+            continue
+        ok, note = _is_scalar(node)
+        if not ok:
+            report.refused.append(Refusal(
+                name, f"{name} is a bool flag candidate ({why}) but {note}", [name]))
+            continue
+        desc = f"{node.op} {name} becomes Const {value} ({why}"
+        desc += f"; {note})" if note else ")"
+        if name in protected:
+            desc += (". It is a named graph input: it keeps its name and can still be fed, "
+                     "but no longer needs to be; drop it from the input list")
+        match = Match(key=name, description=desc, nodes=[name], changed=[name])
+        report.matches.append(match)
+        if not is_selected(name, select):
+            match.applied = False
+            continue
+        const = make_const(name, np.bool_(value), device=node.device)
+        editor.replace_node(name, const)
+        if name in protected:
+            report.notes.append(f"{name} is now a Const: feeding it still works but is no "
+                                "longer needed")
+
+    applied = {m.key for m in report.matches if m.applied}
+    if applied:
+        dropped = remove_unused(editor, graph, keep_names(graph))
+        for m in report.matches:
+            if m.applied:
+                inputs = {node_of(i) for i in graph.nodes[m.key].input}
+                m.removed = [d for d in dropped if d in inputs]
+    fill_report(report, editor)
+    return PassResult(editor.result(), report)
+
+
+PASS = Pass(
+    id="training_flags",
+    title="Set training flags to inference",
+    explanation=EXPLANATION,
+    fn=set_training_flags,
+    params=[
+        Param("value", bool, False, "The constant the flags become (False = inference)."),
+        Param("names", str, "", "Comma-separated node names to convert instead of detecting "
+              "flags by name and use."),
+    ],
+)

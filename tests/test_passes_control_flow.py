@@ -1,0 +1,279 @@
+"""Control-flow passes: training flags, Switch/Merge, functions, dropout, identities.
+
+Small graph factories with exact node lists, plus numeric before/after checks on the real TF1
+(v1 cond) and TF2 (functional If) model factories.
+"""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from surgeon_gui.core.graph import Graph, GraphDef, make_const
+from surgeon_gui.core.passes import remove_switch_merge, training_flags
+from surgeon_gui.core.runner import make_feeds, run_graph
+
+v1 = tf.compat.v1
+
+
+# ------------------------------------------------------------------------------- helpers
+def run(module, graph, select=None, **params):
+    """Run a pass and check it left its input GraphDef untouched and made a valid graph."""
+    before = graph.graph_def.SerializeToString(deterministic=True)
+    result = module.PASS.run(graph, select=select, **params)
+    assert graph.graph_def.SerializeToString(deterministic=True) == before, "the pass edited its input"
+    assert Graph(result.graph_def).problems() == []
+    again = module.PASS.run(graph, select=select, **params)
+    assert again.graph_def.SerializeToString(deterministic=True) == result.graph_def.SerializeToString(deterministic=True), \
+        "the pass is not deterministic"
+    return result
+
+
+def chain(graph, *steps):
+    """Run passes in order (module or (module, params)); returns the last graph and reports."""
+    reports = []
+    for step in steps:
+        module, params = step if isinstance(step, tuple) else (step, {})
+        res = run(module, graph, **params)
+        reports.append(res.report)
+        graph = Graph(res.graph_def, graph.given_inputs, graph.given_outputs)
+    return graph, reports
+
+
+def names(graph_def):
+    return [n.name for n in graph_def.node]
+
+
+def ops(graph_def):
+    return {n.op for n in graph_def.node}
+
+
+def node(graph_def, name):
+    return next(n for n in graph_def.node if n.name == name)
+
+
+def v1_graph(build):
+    """Build a tf.Graph with v1 control flow (Switch/Merge) and return its GraphDef."""
+    v1.disable_control_flow_v2()
+    try:
+        g = tf.Graph()
+        with g.as_default():
+            build()
+        return g.as_graph_def()
+    finally:
+        v1.enable_control_flow_v2()
+
+
+def cond_graph(pred="const", value=False):
+    """x → tf.cond(flag, x*2, x+1) → out, with the flag a Const, Placeholder or
+    PlaceholderWithDefault named is_training."""
+    def build():
+        x = v1.placeholder(tf.float32, [2], name="x")
+        if pred == "const":
+            p = tf.constant(value, name="is_training")
+        elif pred == "placeholder":
+            p = v1.placeholder(tf.bool, [], name="is_training")
+        elif pred == "default":
+            p = v1.placeholder_with_default(value, [], name="is_training")
+        elif pred == "not":
+            p = tf.logical_not(tf.identity(tf.constant(not value), name="flag_id"), name="flag")
+        y = tf.cond(p, lambda: x * 2.0, lambda: x + 1.0, name="cond")
+        tf.identity(y, name="out")
+    return v1_graph(build)
+
+
+def assert_same_outputs(before: Graph, after_def: GraphDef, feeds, outputs, **tol):
+    a = run_graph(before.graph_def, feeds, outputs)
+    b = run_graph(after_def, feeds, outputs)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, **(tol or dict(rtol=1e-5, atol=1e-6)))
+
+
+X2 = {"x": np.array([3.0, -1.0], np.float32)}
+
+
+# ------------------------------------------------------------------------------- training_flags
+def test_training_flags_placeholder_with_default_becomes_const():
+    g = Graph(cond_graph("default"), ["x"], ["out"])
+    res = run(training_flags, g)
+    assert [m.key for m in res.report.matches] == ["is_training"]
+    flag = node(res.graph_def, "is_training")
+    assert flag.op == "Const" and list(flag.input) == []
+    assert flag.attr["value"].tensor.bool_val == [False]
+    assert "is_training/input" not in names(res.graph_def)  # the old default is gone
+    assert res.report.removed == {"is_training/input"}
+    assert res.report.changed == {"is_training"}
+
+
+def test_training_flags_value_true_and_names_param():
+    g = Graph(cond_graph("placeholder"), ["x"], ["out"])
+    res = run(training_flags, g, value=True, names="is_training")
+    assert node(res.graph_def, "is_training").attr["value"].tensor.bool_val == [True]
+    res = run(training_flags, g, names="x,nosuch")
+    assert res.report.matches == []
+    reasons = {r.key: r.reason for r in res.report.refused}
+    assert "no node named 'nosuch'" in reasons["nosuch"]
+    assert "float32, not bool" in reasons["x"]  # forced by name, still refused for its dtype
+    assert node(res.graph_def, "x").op == "Placeholder"
+
+
+def test_training_flags_detects_bool_predicate_by_use():
+    def build():
+        x = v1.placeholder(tf.float32, [2], name="x")
+        p = v1.placeholder(tf.bool, [], name="mode_switch")
+        tf.identity(tf.cond(p, lambda: x * 2.0, lambda: x + 1.0, name="cond"), name="out")
+    g = Graph(v1_graph(build), ["x"], ["out"])
+    res = run(training_flags, g)
+    assert [m.key for m in res.report.matches] == ["mode_switch"]
+    assert "decides the cond cond/Switch" in res.report.matches[0].description
+
+
+def test_training_flags_refuses_non_bool_and_non_scalar():
+    gd = GraphDef()
+    gd.node.append(make_const("is_training/input", np.int32(0)))
+    n = gd.node.add(name="is_training", op="PlaceholderWithDefault", input=["is_training/input"])
+    n.attr["dtype"].type = tf.int32.as_datatype_enum
+    n.attr["shape"].shape.SetInParent()
+    m = gd.node.add(name="phase_train", op="Placeholder")
+    m.attr["dtype"].type = tf.bool.as_datatype_enum
+    m.attr["shape"].shape.dim.add(size=4)
+    res = run(training_flags, Graph(gd))
+    assert res.report.matches == []
+    reasons = {r.key: r.reason for r in res.report.refused}
+    assert "int32, not bool" in reasons["is_training"]
+    assert "[4], not a scalar" in reasons["phase_train"]
+    assert res.graph_def.SerializeToString(deterministic=True) == gd.SerializeToString(deterministic=True)
+    assert not res.report.modified
+
+
+def test_training_flags_preview_and_select():
+    def build():
+        x = v1.placeholder(tf.float32, [2], name="x")
+        a = v1.placeholder_with_default(False, [], name="is_training")
+        b = v1.placeholder_with_default(False, [], name="keras_learning_phase")
+        tf.identity(tf.where(tf.logical_or(a, b), x, -x), name="out")
+    g = Graph(v1_graph(build), ["x"], ["out"])
+    preview = run(training_flags, g, select=set())
+    assert [m.key for m in preview.report.matches] == ["is_training", "keras_learning_phase"]
+    assert not any(m.applied for m in preview.report.matches)
+    assert preview.graph_def.SerializeToString(deterministic=True) == g.graph_def.SerializeToString(deterministic=True)
+    one = run(training_flags, g, select={"keras_learning_phase"})
+    assert node(one.graph_def, "keras_learning_phase").op == "Const"
+    assert node(one.graph_def, "is_training").op == "PlaceholderWithDefault"
+    assert [m.applied for m in one.report.matches] == [False, True]
+
+
+# ------------------------------------------------------------------------------- Switch/Merge
+def test_switch_merge_keeps_false_branch_exactly():
+    g = Graph(cond_graph("const", False), ["x"], ["out"])
+    res = run(remove_switch_merge, g)
+    assert [m.key for m in res.report.matches] == ["cond/Merge"]
+    assert names(res.graph_def) == ["x", "cond/add/y", "cond/add", "out"]
+    assert list(node(res.graph_def, "cond/add").input) == ["x", "cond/add/y"]
+    assert list(node(res.graph_def, "cond/add/y").input) == []  # ^cond/switch_f dropped
+    assert list(node(res.graph_def, "out").input) == ["cond/add"]
+    assert_same_outputs(g, res.graph_def, X2, ["out"])
+
+
+def test_switch_merge_keeps_true_branch_and_traces_ports_not_order():
+    gd = cond_graph("const", True)
+    merge = node(gd, "cond/Merge")
+    merge.input[:] = list(reversed(merge.input))  # the true branch now comes first
+    g = Graph(gd, ["x"], ["out"])
+    res = run(remove_switch_merge, g)
+    assert "keeps the true branch" in res.report.matches[0].description
+    assert names(res.graph_def) == ["x", "cond/mul/y", "cond/mul", "out"]
+    out = run_graph(res.graph_def, X2, ["out"])[0]
+    np.testing.assert_array_equal(out, [6.0, -2.0])
+
+
+def test_switch_merge_evaluates_constant_predicate_subgraph():
+    g = Graph(cond_graph("not", False), ["x"], ["out"])  # LogicalNot(Identity(Const True))
+    res = run(remove_switch_merge, g)
+    assert "predicate flag = False" in res.report.matches[0].description
+    np.testing.assert_array_equal(run_graph(res.graph_def, X2, ["out"])[0], [4.0, 0.0])
+    assert "Switch" not in ops(res.graph_def) and "Merge" not in ops(res.graph_def)
+    assert_same_outputs(g, res.graph_def, X2, ["out"])
+
+
+def test_switch_merge_refuses_placeholder_predicate():
+    g = Graph(cond_graph("placeholder"), ["x", "is_training"], ["out"])
+    res = run(remove_switch_merge, g)
+    assert res.report.matches == []
+    (refusal,) = res.report.refused
+    assert refusal.key == "cond/Merge"
+    assert "not constant" in refusal.reason and "is_training (Placeholder)" in refusal.reason
+    assert not res.report.modified
+
+
+def test_switch_merge_value_index_and_protected_merge():
+    gd = cond_graph("const", False)
+    idx = gd.node.add(name="which", op="Identity", input=["cond/Merge:1"])
+    idx.attr["T"].type = tf.int32.as_datatype_enum
+    g = Graph(gd, ["x"], ["cond/Merge", "which"])
+    res = run(remove_switch_merge, g)
+    merge = node(res.graph_def, "cond/Merge")  # a named output keeps its name
+    assert merge.op == "Identity" and list(merge.input) == ["cond/add"]
+    assert list(node(res.graph_def, "which").input) == ["cond/Merge/value_index"]
+    before = run_graph(gd, X2, ["cond/Merge", "which"])
+    after = run_graph(res.graph_def, X2, ["cond/Merge", "which"])
+    np.testing.assert_array_equal(before[0], after[0])
+    assert before[1] == after[1] == 0
+
+
+def test_switch_merge_nested_cond():
+    def build():
+        x = v1.placeholder(tf.float32, [2], name="x")
+        p = tf.constant(True, name="outer_flag")
+        q = tf.constant(False, name="inner_flag")
+        y = tf.cond(p, lambda: tf.cond(q, lambda: x * 3.0, lambda: x - 5.0, name="inner"),
+                    lambda: x + 1.0, name="outer")
+        tf.identity(y, name="out")
+    g = Graph(v1_graph(build), ["x"], ["out"])
+    res = run(remove_switch_merge, g)
+    assert res.report.matches
+    assert not ops(res.graph_def) & {"Switch", "Merge"}
+    np.testing.assert_array_equal(run_graph(res.graph_def, X2, ["out"])[0], [-2.0, -6.0])
+    assert_same_outputs(g, res.graph_def, X2, ["out"])
+
+
+def test_switch_merge_refuses_while_loop():
+    def build():
+        i = tf.constant(0, name="start")
+        r = tf.while_loop(lambda i: i < 3, lambda i: i + 1, [i], name="loop")
+        tf.identity(r, name="out")
+    g = Graph(v1_graph(build), [], ["out"])
+    res = run(remove_switch_merge, g)
+    assert res.report.matches == []
+    assert any("while loop" in r.reason for r in res.report.refused)
+    assert not res.report.modified
+
+
+def test_switch_merge_preview_and_select(tf1_graph):
+    gd, ins, outs = tf1_graph
+    g, _ = chain(Graph(gd, ins, outs), training_flags)
+    preview = run(remove_switch_merge, g, select=set())
+    keys = [m.key for m in preview.report.matches]
+    assert len(keys) == 5 and "bn1/cond/Merge" in keys
+    assert preview.graph_def.SerializeToString(deterministic=True) == g.graph_def.SerializeToString(deterministic=True)
+    one = run(remove_switch_merge, g, select={"bn1/cond/Merge"})
+    left = Graph(one.graph_def)
+    assert "bn1/cond/Merge" not in left.nodes and "bn2/cond/Merge" in left.nodes
+    assert [m.key for m in one.report.matches if m.applied] == ["bn1/cond/Merge"]
+    feeds = make_feeds(Graph(gd, ins, outs))
+    assert_same_outputs(Graph(gd), one.graph_def, feeds, outs)
+
+
+def test_tf1_training_flags_then_switch_merge(tf1_graph):
+    gd, ins, outs = tf1_graph
+    g = Graph(gd, ins, outs)
+    after, (flags, sm) = chain(g, training_flags, remove_switch_merge)
+    assert [m.key for m in flags.matches] == ["is_training"]
+    assert len(sm.matches) == 5 and not sm.refused
+    assert not ops(after.graph_def) & {"Switch", "Merge", "PlaceholderWithDefault"}
+    # The training branches are gone: no batch norm in training mode, no moments.
+    fbn = [n for n in after.graph_def.node if n.op == "FusedBatchNormV3"]
+    assert len(fbn) == 3 and not any(n.attr["is_training"].b for n in fbn)
+    feeds = make_feeds(g)
+    assert_same_outputs(g, after.graph_def, feeds, outs)
+    with_flag = dict(feeds, is_training=np.array(False))
+    np.testing.assert_allclose(run_graph(gd, with_flag, outs)[0],
+                               run_graph(after.graph_def, feeds, outs)[0], rtol=1e-5, atol=1e-6)
