@@ -122,6 +122,7 @@ class GraphEditor:
         del self.graph_def.node[:]
         self.graph_def.node.extend(kept)
         self._index = {n.name: n for n in self.graph_def.node}
+        _drop_stale_colocation(self.graph_def.node, self._pending_removal, self)
         self._pending_removal.clear()
 
     def rewire(self, old: str, new: str, only: Iterable[str] | None = None,
@@ -226,6 +227,24 @@ class GraphEditor:
     def result(self) -> GraphDef:
         self.flush()
         return self.graph_def
+
+
+def _drop_stale_colocation(nodes, removed: set[str], editor: "GraphEditor") -> None:
+    """Drop ``_class: loc:@x`` entries naming removed nodes: TensorFlow refuses to import a
+    node that asks to be colocated with a node that does not exist."""
+    for node in nodes:
+        if "_class" not in node.attr:
+            continue
+        locs = list(node.attr["_class"].list.s)
+        keep = [s for s in locs if not (s.startswith(b"loc:@") and s[5:].decode() in removed)]
+        if len(keep) == len(locs):
+            continue
+        if keep:
+            del node.attr["_class"].list.s[:]
+            node.attr["_class"].list.s.extend(keep)
+        else:
+            del node.attr["_class"]
+        editor.mark_changed(node.name)
 
 
 def _set_inputs(node: NodeDef, inputs: list[str]) -> None:
