@@ -53,7 +53,8 @@ class OutputComparison:
     atol: float
     top1_agreement: float | None = None
     top5_agreement: float | None = None
-    #: Counts of ``abs_err`` per bin of :data:`HIST_EDGES` (bin 0: exactly 0; then decades).
+    #: Counts of ``abs_err`` per bin: bin 0 is exactly 0, bin k >= 1 is
+    #: ``(HIST_EDGES[k], HIST_EDGES[k+1]]`` (bin 1 also takes non-zeros below 1e-9).
     histogram: np.ndarray | None = None
     note: str = ""
 
@@ -238,9 +239,9 @@ def _histogram(diff: np.ndarray) -> np.ndarray:
         return counts
     counts[0] = int(np.count_nonzero(flat == 0))
     nz = flat[flat > 0]
-    # Bin i (i>=1) holds (edge[i], edge[i+1]]; values below 1e-9 go in bin 1, above 1 in the last.
+    # Bin k >= 1 holds (edges[k], edges[k+1]]; bin 1 also takes the non-zeros below 1e-9.
     idx = np.searchsorted(np.asarray(HIST_EDGES[1:-1]), nz, side="left")
-    idx = np.clip(idx, 0, len(counts) - 2) + 1
+    idx = np.clip(idx, 1, len(counts) - 1)
     np.add.at(counts, idx, 1)
     return counts
 
