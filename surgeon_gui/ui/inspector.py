@@ -1,0 +1,742 @@
+"""The inspector panel: everything about the selected node, or a summary of the selected group.
+
+For a node: name, op, device, its inputs and consumers (click one to go to it), every attribute
+in readable form. For a Const also its value: dtype, shape, statistics, the first values, a
+small histogram, and "Save as .npy…". For a group (name scope): node count, parameter count,
+edges crossing its border, an op histogram and its sub-scopes.
+
+The panel reads a core :class:`~surgeon_gui.core.document.Document` and knows nothing about the
+graph view; it emits :attr:`InspectorPanel.node_activated` with a node name when the user clicks
+an input or a consumer, and the main window connects that to ``view.focus_node``.
+"""
+from __future__ import annotations
+
+import os
+import weakref
+from pathlib import Path
+from typing import Callable, Iterable
+
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QFont, QFontMetrics, QGuiApplication, QPainter, QPalette, QPen
+from PySide6.QtWidgets import (QFileDialog, QFormLayout, QFrame, QHBoxLayout, QHeaderView,
+                               QLabel, QMessageBox, QPushButton, QScrollArea, QSizePolicy,
+                               QTableWidget, QTableWidgetItem, QToolButton, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from ..core.graph import GraphError
+from ..core.inspect import (ConstStats, GroupSummary, NodeDetails, group_summary, node_details,
+                            save_const_npy)
+
+#: Prefix the graph view uses for a selected group in ``selection_changed`` (see set_selection).
+GROUP_PREFIXES = ("group:", "scope:")
+
+
+def _fmt_num(x: float | None) -> str:
+    if x is None:
+        return "—"
+    if float(x).is_integer() and abs(x) < 1e15:
+        return f"{int(x):,}"
+    return f"{x:.6g}"
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
+def _monospace() -> QFont:
+    font = QFont("monospace")
+    font.setStyleHint(QFont.TypeWriter)
+    return font
+
+
+# --------------------------------------------------------------------------- small widgets
+class Section(QWidget):
+    """A titled block with a chevron to fold it (state kept while the panel lives)."""
+
+    def __init__(self, title: str, body: QWidget, parent=None):
+        super().__init__(parent)
+        self._title = title
+        self.body = body
+        self.button = QToolButton(self)
+        self.button.setCheckable(True)
+        self.button.setChecked(True)
+        self.button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.button.setArrowType(Qt.DownArrow)
+        self.button.setAutoRaise(True)
+        self.button.setStyleSheet("QToolButton { border: none; font-weight: bold; "
+                                  "padding: 1px 0px; }")
+        self.button.toggled.connect(self._toggle)
+        rule = QFrame(self)
+        rule.setFrameShape(QFrame.HLine)
+        rule.setFrameShadow(QFrame.Sunken)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 6, 0, 0)
+        lay.setSpacing(2)
+        head = QHBoxLayout()
+        head.setSpacing(4)
+        head.addWidget(self.button)
+        head.addWidget(rule, 1)
+        lay.addLayout(head)
+        lay.addWidget(body)
+        self._empty = False
+        self.set_title(title)
+
+    def set_title(self, title: str) -> None:
+        self._title = title
+        self.button.setText(title)
+
+    def title(self) -> str:
+        return self._title
+
+    def set_empty(self, empty: bool) -> None:
+        """An empty section shows only its title (e.g. "Inputs (0)")."""
+        self._empty = empty
+        self.button.setEnabled(not empty)
+        self.body.setVisible(self.button.isChecked() and not empty)
+
+    def _toggle(self, on: bool) -> None:
+        self.button.setArrowType(Qt.DownArrow if on else Qt.RightArrow)
+        self.body.setVisible(on and not self._empty)
+
+
+class LinkList(QTreeWidget):
+    """Rows naming a node (and its op, in a second column); a click or Enter on a row emits
+    ``activated_name``. Long names are elided on the left: the end of a name is the telling part.
+    """
+
+    activated_name = Signal(str)
+    MAX_ROWS = 10
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setColumnCount(2)
+        self.setHeaderHidden(True)
+        self.setRootIsDecorated(False)
+        self.setIndentation(0)
+        self.setFrameShape(QFrame.NoFrame)
+        self.setUniformRowHeights(True)
+        self.setAllColumnsShowFocus(True)
+        self.viewport().setCursor(Qt.PointingHandCursor)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
+        self.setTextElideMode(Qt.ElideLeft)
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeToContents)
+        self.itemClicked.connect(self._emit)
+        self.itemActivated.connect(self._emit)
+        pal = self.palette()
+        pal.setColor(QPalette.Base, pal.color(QPalette.Window))
+        self.setPalette(pal)
+
+    def set_rows(self, rows: Iterable[tuple[str, str, str, str]]) -> None:
+        """``rows`` of (node to go to, text, op, tooltip). A row with no node is inert."""
+        self.clear()
+        link = self.palette().color(QPalette.Link)
+        dim = self.palette().color(QPalette.PlaceholderText)
+        for node, text, op, tip in rows:
+            item = QTreeWidgetItem([text, op])
+            item.setData(0, Qt.UserRole, node)
+            item.setToolTip(0, tip)
+            item.setToolTip(1, tip)
+            item.setForeground(1, dim)
+            if node:
+                item.setForeground(0, link)
+            else:
+                item.setFlags(Qt.ItemIsEnabled)
+            self.addTopLevelItem(item)
+        self.updateGeometry()
+
+    def count(self) -> int:
+        return self.topLevelItemCount()
+
+    def item(self, row: int) -> QTreeWidgetItem:
+        return self.topLevelItem(row)
+
+    def names(self) -> list[str]:
+        return [self.item(r).data(0, Qt.UserRole) for r in range(self.count())]
+
+    def _emit(self, item: QTreeWidgetItem, column: int = 0) -> None:
+        node = item.data(0, Qt.UserRole)
+        if node:
+            self.activated_name.emit(node)
+
+    def sizeHint(self) -> QSize:
+        rows = min(self.count(), self.MAX_ROWS)
+        h = self.sizeHintForRow(0) if self.count() else 0
+        return QSize(200, max(rows * h + 2 * self.frameWidth() + 2, 4))
+
+    def minimumSizeHint(self) -> QSize:
+        return self.sizeHint()
+
+
+class HistogramWidget(QWidget):
+    """A small bar histogram of a Const's values, drawn with QPainter."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.counts: list[int] = []
+        self.edges: list[float] = []
+        self.setMinimumHeight(90)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        self.setMouseTracking(True)
+
+    def set_histogram(self, counts: list[int], edges: list[float]) -> None:
+        self.counts, self.edges = list(counts), list(edges)
+        self.setToolTip("")
+        self.update()
+
+    def sizeHint(self) -> QSize:
+        return QSize(240, 90)
+
+    def _plot_rect(self) -> QRectF:
+        fm = QFontMetrics(self.font())
+        return QRectF(4, 4, self.width() - 8, self.height() - fm.height() - 10)
+
+    def bar_at(self, x: float) -> int | None:
+        r = self._plot_rect()
+        if not self.counts or not (r.left() <= x < r.right()):
+            return None
+        return min(int((x - r.left()) / r.width() * len(self.counts)), len(self.counts) - 1)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802 - Qt API
+        i = self.bar_at(event.position().x())
+        if i is None:
+            self.setToolTip("")
+        else:
+            self.setToolTip(f"{self.counts[i]:,} values in "
+                            f"[{self.edges[i]:.4g}, {self.edges[i + 1]:.4g})")
+        super().mouseMoveEvent(event)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        p = QPainter(self)
+        p.setRenderHint(QPainter.Antialiasing, False)
+        pal = self.palette()
+        r = self._plot_rect()
+        p.fillRect(r, pal.color(QPalette.Base))
+        p.setPen(pal.color(QPalette.Mid))
+        p.drawRect(r.adjusted(0, 0, -1, -1))
+        if not self.counts:
+            p.setPen(pal.color(QPalette.PlaceholderText))
+            p.drawText(r, Qt.AlignCenter, "no numeric values")
+            return
+        top = max(self.counts) or 1
+        n = len(self.counts)
+        w = r.width() / n
+        bar = pal.color(QPalette.Highlight)
+        inner = r.adjusted(1, 3, -1, -1)
+        for i, c in enumerate(self.counts):
+            if not c:
+                continue
+            # Keep tiny non-zero bins visible: at least 1 px.
+            h = max(1.0, inner.height() * c / top)
+            p.fillRect(QRectF(inner.left() + i * w + 0.5, inner.bottom() - h,
+                              max(w - 1.0, 1.0), h), bar)
+        # Zero line when the range straddles 0.
+        lo, hi = self.edges[0], self.edges[-1]
+        if lo < 0 < hi:
+            x = r.left() + (0 - lo) / (hi - lo) * r.width()
+            pen = QPen(pal.color(QPalette.Text), 1, Qt.DashLine)
+            p.setPen(pen)
+            p.drawLine(int(x), int(r.top()) + 1, int(x), int(r.bottom()) - 1)
+        p.setPen(pal.color(QPalette.Text))
+        text_rect = QRectF(r.left(), r.bottom() + 3, r.width(), self.height() - r.bottom() - 3)
+        p.drawText(text_rect, Qt.AlignLeft | Qt.AlignTop, f"{lo:.4g}")
+        p.drawText(text_rect, Qt.AlignRight | Qt.AlignTop, f"{hi:.4g}")
+        p.drawText(text_rect, Qt.AlignHCenter | Qt.AlignTop, f"peak {top:,}")
+
+
+class BarList(QWidget):
+    """Labelled horizontal bars (op → count), drawn with QPainter; long tails are summed."""
+
+    MAX_ROWS = 14
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.rows: list[tuple[str, int]] = []
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+
+    def set_rows(self, items: dict[str, int]) -> None:
+        rows = list(items.items())
+        if len(rows) > self.MAX_ROWS:
+            rest = rows[self.MAX_ROWS - 1:]
+            rows = rows[:self.MAX_ROWS - 1] + [(f"{len(rest)} other ops",
+                                                sum(c for _, c in rest))]
+        self.rows = rows
+        self.setToolTip("\n".join(f"{k}: {v:,}" for k, v in items.items()))
+        self.updateGeometry()
+        self.update()
+
+    def _row_h(self) -> int:
+        return QFontMetrics(self.font()).height() + 4
+
+    def sizeHint(self) -> QSize:
+        return QSize(240, max(len(self.rows), 1) * self._row_h() + 4)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(120, self.sizeHint().height())
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        p = QPainter(self)
+        pal = self.palette()
+        fm = QFontMetrics(self.font())
+        rh = self._row_h()
+        label_w = min(max((fm.horizontalAdvance(k) for k, _ in self.rows), default=0) + 8,
+                      int(self.width() * 0.5))
+        count_w = max((fm.horizontalAdvance(f"{v:,}") for _, v in self.rows), default=0) + 8
+        bar_w = max(self.width() - label_w - count_w - 4, 10)
+        top = max((v for _, v in self.rows), default=1) or 1
+        for i, (k, v) in enumerate(self.rows):
+            y = 2 + i * rh
+            p.setPen(pal.color(QPalette.Text))
+            p.drawText(QRectF(0, y, label_w - 6, rh), Qt.AlignRight | Qt.AlignVCenter,
+                       fm.elidedText(k, Qt.ElideMiddle, label_w - 6))
+            w = bar_w * v / top
+            p.fillRect(QRectF(label_w, y + 3, max(w, 1.0), rh - 6), pal.color(QPalette.Highlight))
+            p.drawText(QRectF(label_w + w + 4, y, count_w, rh), Qt.AlignLeft | Qt.AlignVCenter,
+                       f"{v:,}")
+
+
+class ValueLabel(QLabel):
+    """Selectable text (users copy names and values)."""
+
+    def __init__(self, text: str = "", parent=None, mono: bool = False):
+        super().__init__(text, parent)
+        self.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.PlainText)
+        self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        if mono:
+            self.setFont(_monospace())
+
+
+# --------------------------------------------------------------------------- the panel
+def ask_overwrite(parent: QWidget, path: Path) -> bool:
+    """The default overwrite confirmation (a Yes/No question, No by default)."""
+    answer = QMessageBox.question(parent, "Overwrite file?",
+                                  f"{path.name} already exists in {path.parent}.\n"
+                                  "Replace it?", QMessageBox.Yes | QMessageBox.No,
+                                  QMessageBox.No)
+    return answer == QMessageBox.Yes
+
+
+def ask_npy_path(parent: QWidget, suggested: str) -> str | None:
+    """The default "Save as .npy" file dialog (overwrite is confirmed separately)."""
+    path, _ = QFileDialog.getSaveFileName(parent, "Save Const value as .npy", suggested,
+                                          "NumPy array (*.npy)", options=QFileDialog.DontConfirmOverwrite)
+    return path or None
+
+
+class InspectorPanel(QWidget):
+    """Details of the selected node or group.
+
+    ``choose_path(parent, suggested) -> str | None`` and ``confirm_overwrite(parent, path) ->
+    bool`` can be replaced (tests answer them; a headless run must never block on a dialog).
+    """
+
+    node_activated = Signal(str)
+    #: Emitted after a Const was written: (node name, path).
+    saved = Signal(str, str)
+
+    def __init__(self, document=None, parent: QWidget | None = None,
+                 choose_path: Callable[[QWidget, str], str | None] = ask_npy_path,
+                 confirm_overwrite: Callable[[QWidget, Path], bool] = ask_overwrite):
+        super().__init__(parent)
+        self.setObjectName("InspectorPanel")
+        self.choose_path = choose_path
+        self.confirm_overwrite = confirm_overwrite
+        self.document = None
+        self._doc_slot = None
+        #: What is shown: ("node", name) / ("group", scope) / None.
+        self.current: tuple[str, str] | None = None
+        self.details: NodeDetails | None = None
+        self.group: GroupSummary | None = None
+        self._group_members: list[str] | None = None
+        self._last_dir = ""
+        self._build()
+        self.set_document(document)
+
+    # ------------------------------------------------------------------ construction
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        outer.addWidget(scroll)
+        content = QWidget()
+        scroll.setWidget(content)
+        lay = QVBoxLayout(content)
+        lay.setContentsMargins(8, 8, 8, 8)
+        lay.setSpacing(4)
+
+        self.placeholder = QLabel("Select a node or a group in the graph to inspect it.")
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setAlignment(Qt.AlignCenter)
+        self.placeholder.setForegroundRole(QPalette.PlaceholderText)
+        lay.addWidget(self.placeholder)
+
+        # Header: name and op.
+        self.name_label = ValueLabel()
+        f = self.name_label.font()
+        f.setBold(True)
+        f.setPointSizeF(f.pointSizeF() * 1.15)
+        self.name_label.setFont(f)
+        self.name_label.setWordWrap(True)
+        lay.addWidget(self.name_label)
+
+        form_box = QWidget()
+        self.form = QFormLayout(form_box)
+        self.form.setContentsMargins(0, 0, 0, 0)
+        self.form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        self.form.setLabelAlignment(Qt.AlignRight)
+        self.op_label = ValueLabel()
+        self.device_label = ValueLabel()
+        self.form.addRow("Op", self.op_label)
+        self.form.addRow("Device", self.device_label)
+        lay.addWidget(form_box)
+        self.node_form = form_box
+
+        # Node: inputs, consumers, attributes.
+        self.inputs_list = LinkList()
+        self.inputs_list.activated_name.connect(self.node_activated)
+        self.inputs_section = Section("Inputs", self.inputs_list)
+        lay.addWidget(self.inputs_section)
+        self.consumers_list = LinkList()
+        self.consumers_list.activated_name.connect(self.node_activated)
+        self.consumers_section = Section("Consumers", self.consumers_list)
+        lay.addWidget(self.consumers_section)
+
+        self.attr_table = QTableWidget(0, 2)
+        self.attr_table.setHorizontalHeaderLabels(["Attribute", "Value"])
+        self.attr_table.verticalHeader().setVisible(False)
+        self.attr_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        self.attr_table.horizontalHeader().setStretchLastSection(True)
+        self.attr_table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.attr_table.setWordWrap(True)
+        self.attr_table.setSelectionBehavior(QTableWidget.SelectRows)
+        self.attr_table.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
+        self.attr_table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.attr_table.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.attrs_section = Section("Attributes", self.attr_table)
+        lay.addWidget(self.attrs_section)
+
+        # Const value.
+        value_box = QWidget()
+        vl = QVBoxLayout(value_box)
+        vl.setContentsMargins(0, 0, 0, 0)
+        stats_box = QWidget()
+        self.stats_form = QFormLayout(stats_box)
+        self.stats_form.setContentsMargins(0, 0, 0, 0)
+        self.stats_form.setLabelAlignment(Qt.AlignRight)
+        self.stat_labels: dict[str, ValueLabel] = {}
+        for key in ("dtype", "shape", "elements", "size", "min", "max", "mean", "std",
+                    "special"):
+            lab = ValueLabel()
+            self.stat_labels[key] = lab
+            self.stats_form.addRow({"special": "NaN / Inf / zeros"}.get(key, key.capitalize()),
+                                   lab)
+        vl.addWidget(stats_box)
+        self.first_values = ValueLabel(mono=True)
+        vl.addWidget(QLabel("First values"))
+        vl.addWidget(self.first_values)
+        self.histogram = HistogramWidget()
+        vl.addWidget(self.histogram)
+        row = QHBoxLayout()
+        self.save_button = QPushButton("Save as .npy…")
+        self.save_button.setToolTip("Write this Const's value to a NumPy .npy file")
+        self.save_button.clicked.connect(self.save_current_const)
+        row.addWidget(self.save_button)
+        row.addStretch(1)
+        vl.addLayout(row)
+        self.value_error = ValueLabel()
+        self.value_error.setStyleSheet("color: #b00020;")
+        vl.addWidget(self.value_error)
+        self.value_section = Section("Value", value_box)
+        lay.addWidget(self.value_section)
+
+        # Group.
+        group_box = QWidget()
+        gl = QVBoxLayout(group_box)
+        gl.setContentsMargins(0, 0, 0, 0)
+        gform_box = QWidget()
+        self.group_form = QFormLayout(gform_box)
+        self.group_form.setContentsMargins(0, 0, 0, 0)
+        self.group_form.setLabelAlignment(Qt.AlignRight)
+        self.group_labels: dict[str, ValueLabel] = {}
+        for key, label in (("nodes", "Nodes"), ("params", "Parameters"),
+                           ("edges", "Edges in / out")):
+            lab = ValueLabel()
+            self.group_labels[key] = lab
+            self.group_form.addRow(label, lab)
+        gl.addWidget(gform_box)
+        gl.addWidget(QLabel("Op types"))
+        self.op_bars = BarList()
+        gl.addWidget(self.op_bars)
+        self.group_section = Section("Group", group_box)
+        lay.addWidget(self.group_section)
+        self.children_list = LinkList()
+        self.children_list.activated_name.connect(lambda scope: self.show_group(scope))
+        self.children_section = Section("Sub-scopes", self.children_list)
+        lay.addWidget(self.children_section)
+
+        self.status = ValueLabel()
+        self.status.setForegroundRole(QPalette.PlaceholderText)
+        lay.addWidget(self.status)
+        lay.addStretch(1)
+        self._show_parts(None)
+
+    def _show_parts(self, kind: str | None) -> None:
+        node, group = kind == "node", kind == "group"
+        self.placeholder.setVisible(kind is None)
+        self.name_label.setVisible(kind is not None)
+        self.node_form.setVisible(node)
+        for w in (self.inputs_section, self.consumers_section, self.attrs_section):
+            w.setVisible(node)
+        self.value_section.setVisible(node and self.details is not None
+                                      and self.details.is_const)
+        self.group_section.setVisible(group)
+        self.children_section.setVisible(group and bool(self.group and self.group.children))
+
+    # ------------------------------------------------------------------ document
+    def set_document(self, document) -> None:
+        """Follow ``document`` (a core Document, or None to show nothing)."""
+        if self.document is not None and self._doc_slot is not None:
+            self.document.changed.disconnect(self._doc_slot)
+        self.document = document
+        self._doc_slot = None
+        if document is not None:
+            # A weak slot: the core Signal must not keep a closed panel alive or call into it.
+            ref = weakref.ref(self)
+
+            def slot(change, _ref=ref):
+                panel = _ref()
+                if panel is not None:
+                    panel._on_document_changed(change)
+            self._doc_slot = slot
+            document.changed.connect(slot)
+        self.clear()
+
+    def _on_document_changed(self, change) -> None:
+        if self.current is None or self.document is None:
+            return
+        kind, name = self.current
+        if kind == "node":
+            if name in self.document.graph.nodes:
+                self.show_node(name)
+            else:
+                self.clear(f"{name} is no longer in the graph.")
+        else:
+            self.show_group(name, None)
+
+    # ------------------------------------------------------------------ showing things
+    def clear(self, message: str = "") -> None:
+        self.current = None
+        self.details = None
+        self.group = None
+        self.placeholder.setText(message or "Select a node or a group in the graph to "
+                                 "inspect it.")
+        self.status.clear()
+        self._show_parts(None)
+
+    def set_selection(self, selection: list) -> None:
+        """Slot for the view's ``selection_changed(list)``: inspect the first selected item.
+
+        Items are node names; a group arrives as its scope with a prefix (``group:``).
+        """
+        if not selection:
+            self.clear()
+            return
+        item = str(selection[0])
+        for prefix in GROUP_PREFIXES:
+            if item.startswith(prefix):
+                self.show_group(item[len(prefix):])
+                return
+        self.show_node(item)
+
+    def show_node(self, name: str) -> None:
+        if self.document is None:
+            return
+        graph = self.document.graph
+        try:
+            details = node_details(graph, name)
+        except GraphError as e:
+            self.clear(e.problem)
+            return
+        self.current = ("node", details.name)
+        self.details = details
+        self.group = None
+        self.name_label.setText(details.name)
+        self.op_label.setText(details.op)
+        self.device_label.setText(details.device or "(any)")
+        self.inputs_list.set_rows(self._input_rows(details))
+        self.inputs_section.set_title(f"Inputs ({len(details.inputs)})")
+        self.inputs_section.set_empty(not details.inputs)
+        self.consumers_list.set_rows(self._consumer_rows(details))
+        self.consumers_section.set_title(f"Consumers ({len(details.consumers)})")
+        self.consumers_section.set_empty(not details.consumers)
+        self._fill_attrs(details)
+        self._fill_value(details)
+        self.status.clear()
+        self._show_parts("node")
+        self._relayout()
+
+    @staticmethod
+    def _input_rows(d: NodeDetails):
+        for i, inp in enumerate(d.inputs):
+            if inp.producer_op is None:
+                yield ("", f"{i}: {inp.text}", "missing", f"{inp.producer} is not in the graph")
+                continue
+            what = ("control dependency on " if inp.control
+                    else f"input {i} reads output {max(inp.port, 0)} of ")
+            yield (inp.producer, inp.text, inp.producer_op,
+                   f"{what}{inp.producer} ({inp.producer_op}); click to go there")
+
+    @staticmethod
+    def _consumer_rows(d: NodeDetails):
+        for c in d.consumers:
+            # Which output it reads, when that is not the obvious one: "^" control, ":1" port 1.
+            via = "^ " if c.control else (f":{c.port} → " if c.port else "")
+            what = ("has a control dependency on it" if c.control
+                    else f"reads output {c.port} at its input {c.index}")
+            yield (c.name, f"{via}{c.name}", c.op,
+                   f"{c.name} ({c.op}) {what}; click to go there")
+
+    def _fill_attrs(self, d: NodeDetails) -> None:
+        t = self.attr_table
+        t.setRowCount(len(d.attrs))
+        mono = _monospace()
+        for row, a in enumerate(d.attrs):
+            key = QTableWidgetItem(a.name)
+            key.setToolTip(a.kind)
+            val = QTableWidgetItem(a.text)
+            val.setToolTip(f"{a.name} ({a.kind}) = {a.text}")
+            val.setFont(mono)
+            t.setItem(row, 0, key)
+            t.setItem(row, 1, val)
+        self.attrs_section.set_title(f"Attributes ({len(d.attrs)})")
+        self.attrs_section.set_empty(not d.attrs)
+        t.resizeRowsToContents()
+        self._fit_table_height()
+
+    def _fit_table_height(self) -> None:
+        t = self.attr_table
+        h = t.horizontalHeader().height() + 2 * t.frameWidth()
+        for r in range(t.rowCount()):
+            h += t.rowHeight(r)
+        t.setFixedHeight(h + 2)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        if self.current and self.current[0] == "node":
+            self.attr_table.resizeRowsToContents()
+            self._fit_table_height()
+
+    def _fill_value(self, d: NodeDetails) -> None:
+        s: ConstStats | None = d.const
+        self.value_error.setVisible(bool(d.const_error))
+        self.value_error.setText(d.const_error or "")
+        self.save_button.setEnabled(s is not None)
+        if s is None:
+            for lab in self.stat_labels.values():
+                lab.setText("—")
+            self.first_values.setText("")
+            self.histogram.set_histogram([], [])
+            return
+        L = self.stat_labels
+        L["dtype"].setText(s.dtype)
+        L["shape"].setText(s.shape_text())
+        L["elements"].setText(f"{s.size:,}")
+        L["size"].setText(_fmt_bytes(s.nbytes))
+        for key in ("min", "max", "mean", "std"):
+            L[key].setText(_fmt_num(getattr(s, key)) if s.numeric else "—")
+        L["special"].setText(f"{s.nan_count:,} / {s.inf_count:,} / {s.zero_count:,}"
+                             if s.numeric or s.nan_count else "—")
+        self.first_values.setText(s.first_values)
+        self.histogram.set_histogram(s.hist_counts, s.hist_edges)
+        self.histogram.setVisible(bool(s.hist_counts))
+
+    def show_group(self, scope: str, members: Iterable[str] | None = None) -> None:
+        """Summarise a group; ``members`` are its nodes if the view knows them exactly."""
+        if self.document is None:
+            return
+        if members is not None:
+            self._group_members = list(members)
+        elif self.current != ("group", scope):
+            self._group_members = None
+        g = group_summary(self.document.graph, scope, self._group_members)
+        if g.node_count == 0:
+            self.clear(f"The group {scope} has no nodes in the current graph.")
+            return
+        self.current = ("group", g.scope)
+        self.group = g
+        self.details = None
+        self.name_label.setText(f"{g.scope or '(top level)'}  (group)")
+        L = self.group_labels
+        L["nodes"].setText(f"{g.node_count:,}")
+        L["params"].setText(f"{g.parameter_count:,}  ({_fmt_bytes(g.parameter_bytes)})")
+        L["edges"].setText(f"{g.inputs_from_outside:,} / {g.outputs_to_outside:,}")
+        self.op_bars.set_rows(g.op_histogram)
+        self.children_list.set_rows(
+            (f"{g.scope}/{k}" if g.scope else k, k, f"{v:,} node{'s' if v != 1 else ''}",
+             f"{g.scope}/{k}: click to summarise it") for k, v in g.children.items())
+        self.children_section.set_title(f"Sub-scopes ({len(g.children)})")
+        self.status.clear()
+        self._show_parts("group")
+        self._relayout()
+
+    def _relayout(self) -> None:
+        # Sizes of the fixed-height lists changed: lay out now, not one frame late.
+        for section in self.findChildren(Section):
+            section.layout().invalidate()
+            section.layout().activate()
+        content = self.findChild(QScrollArea).widget()
+        content.layout().invalidate()
+        content.layout().activate()
+
+    # ------------------------------------------------------------------ saving
+    def save_current_const(self) -> Path | None:
+        """Ask for a file and write the shown Const's value as .npy; returns the path written."""
+        if self.document is None or self.details is None or not self.details.is_const:
+            return None
+        name = self.details.name
+        suggested = os.path.join(self._last_dir or os.getcwd(),
+                                 name.replace("/", "_") + ".npy")
+        chosen = self.choose_path(self, suggested)
+        if not chosen:
+            return None
+        path = Path(chosen)
+        if path.suffix.lower() != ".npy":
+            path = path.with_name(path.name + ".npy")
+        overwrite = False
+        if path.exists():
+            if path.is_dir():
+                self._say(f"Not saved: {path} is a folder.", error=True)
+                return None
+            if not self.confirm_overwrite(self, path):
+                self._say(f"Not saved: {path.name} exists and was kept.")
+                return None
+            overwrite = True
+        try:
+            save_const_npy(self.document.graph.node(name), path, overwrite=overwrite)
+        except (GraphError, OSError) as e:
+            self._say(f"Could not save {path.name}: {e}", error=True)
+            return None
+        self._last_dir = str(path.parent)
+        self._say(f"Saved {name} to {path} ({_fmt_bytes(path.stat().st_size)}).")
+        self.saved.emit(name, str(path))
+        return path
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet("color: #b00020;" if error else "")
+
+    def copy_name(self) -> None:
+        if self.current:
+            QGuiApplication.clipboard().setText(self.current[1])
