@@ -59,6 +59,10 @@ class GraphDelta:
     #: Set when the graphs cannot be matched by name (duplicate names): whole graphs stored.
     old_full: bytes | None = None
     new_full: bytes | None = None
+    #: The document's chosen (inputs, outputs) before/after, when the step changed them
+    #: (a GraphDef has no notion of them; :class:`~surgeon_gui.core.document.Document` sets these).
+    old_io: tuple | None = None
+    new_io: tuple | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -117,7 +121,8 @@ class GraphDelta:
     @property
     def empty(self) -> bool:
         return (self.old_full is None and not self.removed and not self.added
-                and not self.changed and self.old_order is None and not self.old_fields)
+                and not self.changed and self.old_order is None and not self.old_fields
+                and self.old_io == self.new_io)
 
     @property
     def nbytes(self) -> int:
@@ -189,7 +194,7 @@ class GraphDelta:
             added=set(self.removed), changed=set(self.changed), removed_at=list(self.added_at),
             added_at=list(self.removed_at), old_order=self.new_order, new_order=self.old_order,
             old_fields=self.new_fields, new_fields=self.old_fields, old_full=self.new_full,
-            new_full=self.old_full)
+            new_full=self.old_full, old_io=self.new_io, new_io=self.old_io)
 
 
 def _field_bytes(value):
