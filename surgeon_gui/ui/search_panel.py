@@ -1,0 +1,233 @@
+"""The search panel (Ctrl+F): find nodes by name, op type or attribute value.
+
+Type in the box; results update as you type (debounced) and are ranked best first (see
+:class:`~surgeon_gui.core.inspect.SearchIndex`). Enter goes to the first (or selected) result,
+Up/Down move through the list, a click or Enter on a result goes to it: the panel emits
+:attr:`SearchPanel.node_activated` (the main window connects it to ``view.focus_node``) and
+:attr:`SearchPanel.results_changed` with every match (for ``view.set_highlight``).
+"""
+from __future__ import annotations
+
+import weakref
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QPalette, QShortcut
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from ..core.inspect import SearchHit, SearchIndex
+
+MODES = (("name", "Name", "Node name contains the text (Regex: a regular expression)"),
+         ("op", "Op type", "Op type, e.g. Conv2D, Switch, FusedBatchNorm"),
+         ("attr", "Attribute", "Attribute value, e.g. NCHW, or key=value: strides=[1, 2, 2, 1]"))
+PLACEHOLDERS = {"name": "Search node names…", "op": "Search op types…",
+                "attr": "Search attribute values (key=value)…"}
+
+
+class SearchPanel(QWidget):
+    """A query box, a mode, a regex switch and a ranked result list."""
+
+    node_activated = Signal(str)
+    #: Every matching node name after each search (empty when the query is cleared).
+    results_changed = Signal(list)
+
+    #: Results listed at most (the count label still says how many matched).
+    MAX_LISTED = 2000
+    DEBOUNCE_MS = 150
+
+    def __init__(self, document=None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("SearchPanel")
+        self.document = None
+        self._doc_slot = None
+        self._index: SearchIndex | None = None
+        self._indexed_graph = None
+        self.hits: list[SearchHit] = []
+        self._build()
+        self.set_document(document)
+
+    def _build(self) -> None:
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.setSpacing(4)
+        row = QHBoxLayout()
+        self.query = QLineEdit()
+        self.query.setClearButtonEnabled(True)
+        self.query.setPlaceholderText(PLACEHOLDERS["name"])
+        self.query.textChanged.connect(self._schedule)
+        self.query.returnPressed.connect(self.activate_current)
+        self.query.installEventFilter(self)
+        row.addWidget(self.query, 1)
+        self.mode = QComboBox()
+        for key, label, tip in MODES:
+            self.mode.addItem(label, key)
+            self.mode.setItemData(self.mode.count() - 1, tip, Qt.ToolTipRole)
+        self.mode.setToolTip("What to search: node names, op types or attribute values")
+        self.mode.currentIndexChanged.connect(self._mode_changed)
+        row.addWidget(self.mode)
+        self.regex = QCheckBox("Regex")
+        self.regex.setToolTip("Treat the text as a regular expression (case-insensitive)")
+        self.regex.toggled.connect(lambda _: self.run_search())
+        row.addWidget(self.regex)
+        lay.addLayout(row)
+
+        self.count_label = QLabel("")
+        self.count_label.setWordWrap(True)
+        self.count_label.setForegroundRole(QPalette.PlaceholderText)
+        lay.addWidget(self.count_label)
+
+        self.results = QTreeWidget()
+        self.results.setColumnCount(2)
+        self.results.setHeaderLabels(["Node", "Op"])
+        self.results.setRootIsDecorated(False)
+        self.results.setUniformRowHeights(True)
+        self.results.setAlternatingRowColors(True)
+        self.results.setTextElideMode(Qt.ElideLeft)
+        h = self.results.header()
+        h.setStretchLastSection(False)
+        h.setSectionResizeMode(0, QHeaderView.Stretch)
+        h.setSectionResizeMode(1, QHeaderView.ResizeToContents)
+        self.results.itemActivated.connect(lambda item, _col: self._go(item))
+        self.results.itemClicked.connect(lambda item, _col: self._go(item))
+        lay.addWidget(self.results, 1)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(self.DEBOUNCE_MS)
+        self._timer.timeout.connect(self.run_search)
+
+        # Escape in the panel clears the query (and the highlight).
+        esc = QShortcut(QKeySequence(Qt.Key_Escape), self)
+        esc.setContext(Qt.WidgetWithChildrenShortcut)
+        esc.activated.connect(self.query.clear)
+
+    # ------------------------------------------------------------------ document
+    def set_document(self, document) -> None:
+        """Search ``document`` (a core Document, or None); results follow its edits."""
+        if self.document is not None and self._doc_slot is not None:
+            self.document.changed.disconnect(self._doc_slot)
+        self.document = document
+        self._doc_slot = None
+        self._index = None
+        self._indexed_graph = None
+        if document is not None:
+            # Weak: the core Signal must not keep a closed panel alive.
+            ref = weakref.ref(self)
+
+            def slot(change, _ref=ref):
+                panel = _ref()
+                if panel is not None and panel.query.text().strip():
+                    panel._schedule()
+            self._doc_slot = slot
+            document.changed.connect(slot)
+        self.run_search()
+
+    def _search_index(self) -> SearchIndex | None:
+        if self.document is None:
+            return None
+        graph = self.document.graph
+        # The document swaps its Graph on every edit; index the current one, lazily.
+        if self._index is None or self._indexed_graph is not graph:
+            self._index = SearchIndex(graph)
+            self._indexed_graph = graph
+        return self._index
+
+    # ------------------------------------------------------------------ searching
+    def focus_query(self) -> None:
+        """What Ctrl+F does: put the cursor in the box with the old query selected."""
+        self.query.setFocus(Qt.ShortcutFocusReason)
+        self.query.selectAll()
+
+    def set_mode(self, mode: str) -> None:
+        i = self.mode.findData(mode)
+        if i < 0:
+            raise ValueError(f"unknown search mode {mode!r}")
+        self.mode.setCurrentIndex(i)
+
+    def current_mode(self) -> str:
+        return self.mode.currentData()
+
+    def _mode_changed(self) -> None:
+        mode = self.current_mode()
+        self.query.setPlaceholderText(PLACEHOLDERS[mode])
+        # A narrow dock has room for two columns: the second shows what matched.
+        self.results.setHeaderLabels(["Node", "Matching attribute" if mode == "attr" else "Op"])
+        self.run_search()
+
+    def _schedule(self) -> None:
+        self._timer.start()
+
+    def run_search(self) -> list[SearchHit]:
+        """Search now (typing schedules this after a short pause)."""
+        self._timer.stop()
+        text = self.query.text()
+        index = self._search_index()
+        self.results.clear()
+        self.hits = []
+        self._set_error(None)
+        if index is None or not text.strip():
+            self.count_label.setText("" if index is not None else "No model open.")
+            self.results_changed.emit([])
+            return []
+        try:
+            hits = index.search(text, self.current_mode(), self.regex.isChecked(), limit=None)
+        except ValueError as e:
+            self._set_error(str(e))
+            self.results_changed.emit([])
+            return []
+        self.hits = hits
+        shown = hits[:self.MAX_LISTED]
+        attr_mode = self.current_mode() == "attr"
+        items = []
+        for hit in shown:
+            item = QTreeWidgetItem([hit.name, hit.detail if attr_mode else hit.op])
+            item.setData(0, Qt.UserRole, hit.name)
+            tip = f"{hit.name}\n{hit.op}" + (f"\n{hit.detail}" if attr_mode else "")
+            item.setToolTip(0, tip)
+            item.setToolTip(1, tip)
+            items.append(item)
+        self.results.addTopLevelItems(items)
+        if items:
+            self.results.setCurrentItem(items[0])
+        n = len(hits)
+        more = f" (first {len(shown):,} listed)" if n > len(shown) else ""
+        self.count_label.setText(f"{n:,} match{'es' if n != 1 else ''}{more}" if n
+                                 else "No matches.")
+        self.results_changed.emit([h.name for h in hits])
+        return hits
+
+    def _set_error(self, message: str | None) -> None:
+        if message:
+            self.count_label.setText(message)
+            self.count_label.setStyleSheet("color: #b00020;")
+            self.query.setStyleSheet("QLineEdit { border: 1px solid #b00020; }")
+        else:
+            self.count_label.setStyleSheet("")
+            self.query.setStyleSheet("")
+
+    def result_names(self) -> list[str]:
+        return [self.results.topLevelItem(i).data(0, Qt.UserRole)
+                for i in range(self.results.topLevelItemCount())]
+
+    # ------------------------------------------------------------------ going to a result
+    def _go(self, item: QTreeWidgetItem | None) -> None:
+        if item is not None:
+            self.node_activated.emit(item.data(0, Qt.UserRole))
+
+    def activate_current(self) -> None:
+        """Enter in the box: search now if a search is pending, then go to the current hit."""
+        if self._timer.isActive():
+            self.run_search()
+        self._go(self.results.currentItem() or self.results.topLevelItem(0))
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        # Up/Down in the box walk the result list without leaving the box.
+        if obj is self.query and event.type() == event.Type.KeyPress \
+                and event.key() in (Qt.Key_Down, Qt.Key_Up) and self.results.topLevelItemCount():
+            n = self.results.topLevelItemCount()
+            cur = self.results.indexOfTopLevelItem(self.results.currentItem())
+            step = 1 if event.key() == Qt.Key_Down else -1
+            nxt = min(max(cur + step, 0), n - 1)
+            self.results.setCurrentItem(self.results.topLevelItem(nxt))
+            return True
+        return super().eventFilter(obj, event)
