@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from surgeon_gui.core.graph import Graph, GraphDef, make_const
-from surgeon_gui.core.passes import remove_switch_merge, training_flags
+from surgeon_gui.core.passes import inline_functions, remove_switch_merge, training_flags
 from surgeon_gui.core.runner import make_feeds, run_graph
 
 v1 = tf.compat.v1
@@ -277,3 +277,97 @@ def test_tf1_training_flags_then_switch_merge(tf1_graph):
     with_flag = dict(feeds, is_training=np.array(False))
     np.testing.assert_allclose(run_graph(gd, with_flag, outs)[0],
                                run_graph(after.graph_def, feeds, outs)[0], rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------- inline_functions
+@tf.function(autograph=False)
+def _inner(x):
+    return x * 2.0 + 1.0, x - 1.0
+
+
+@tf.function(autograph=False)
+def _outer(x):
+    a, b = _inner(x)
+    i = tf.while_loop(lambda i: i < 3, lambda i: i + 1, [tf.constant(0)])
+    return tf.identity(a * b, name="out"), i
+
+
+def call_graph():
+    """x → PartitionedCall(inner, 2 outputs) → mul → out; plus a StatelessWhile."""
+    cf = _outer.get_concrete_function(tf.TensorSpec([2], tf.float32, name="x"))
+    return cf.graph.as_graph_def()
+
+
+def test_inline_partitioned_call_two_outputs_and_refuse_while():
+    gd = call_graph()
+    g = Graph(gd, ["x"], ["Identity", "Identity_1"])
+    res = run(inline_functions, g)
+    assert [m.key for m in res.report.matches] == ["PartitionedCall"]
+    (refusal,) = res.report.refused
+    assert refusal.key == "while" and "loops are not inlined" in refusal.reason
+    out = Graph(res.graph_def)
+    assert "PartitionedCall" not in ops(res.graph_def)
+    assert out.nodes["while"].op == "StatelessWhile"
+    mul = node(res.graph_def, "mul")
+    assert all(i.startswith("PartitionedCall/") for i in mul.input)
+    # the inlined function is dropped from the library; the loop's functions stay
+    lib = sorted(f.signature.name for f in res.graph_def.library.function)
+    assert lib == sorted(f.signature.name for f in gd.library.function
+                         if not f.signature.name.startswith("__inference__inner"))
+    assert_same_outputs(g, res.graph_def, X2, ["Identity", "Identity_1"])
+
+
+def test_inline_keeps_a_named_call_output():
+    g = Graph(call_graph(), ["x"], ["PartitionedCall"])
+    res = run(inline_functions, g)
+    kept = node(res.graph_def, "PartitionedCall")
+    assert kept.op == "IdentityN" and len([i for i in kept.input if i[0] != "^"]) == 2
+    a = run_graph(g.graph_def, X2, ["PartitionedCall:0", "PartitionedCall:1"])
+    b = run_graph(res.graph_def, X2, ["PartitionedCall:0", "PartitionedCall:1"])
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y)
+
+
+def test_inline_refuses_non_constant_cond(tf2_graph):
+    gd, ins, outs = tf2_graph
+    res = run(inline_functions, Graph(gd, ins, outs))
+    assert res.report.matches == []
+    assert sorted(r.key for r in res.report.refused) == ["cond", "cond_1", "cond_2"]
+    assert all("training (Placeholder)" in r.reason for r in res.report.refused)
+    assert not res.report.modified
+
+
+def test_tf2_training_flags_then_inline(tf2_graph):
+    gd, ins, outs = tf2_graph
+    g = Graph(gd, ins, outs)
+    after, (flags, inl) = chain(g, training_flags, inline_functions)
+    assert [m.key for m in flags.matches] == ["training"]
+    assert node(after.graph_def, "training").op == "Const"  # a given input keeps its name
+    assert sorted(m.key for m in inl.matches) == ["cond", "cond_1", "cond_2"]
+    assert all("else_branch" in m.description for m in inl.matches)
+    assert not ops(after.graph_def) & {"If", "StatelessIf", "PartitionedCall"}
+    assert len(after.graph_def.library.function) == 0
+    fbn = [n for n in after.graph_def.node if n.op == "FusedBatchNormV3"]
+    assert len(fbn) == 2 and not any(n.attr["is_training"].b for n in fbn)
+    feeds = make_feeds(g)
+    assert feeds["training"] == np.array(False)
+    np.testing.assert_allclose(run_graph(gd, feeds, outs)[0],
+                               run_graph(after.graph_def, {"input": feeds["input"]}, outs)[0],
+                               rtol=1e-5, atol=1e-6)
+    # feeding the old input still works: TensorFlow lets you feed a Const
+    assert_same_outputs(g, after.graph_def, feeds, outs)
+
+
+def test_inline_preview_and_select(tf2_graph):
+    gd, ins, outs = tf2_graph
+    g, _ = chain(Graph(gd, ins, outs), training_flags)
+    preview = run(inline_functions, g, select=set())
+    assert len(preview.report.matches) == 3 and not preview.report.modified
+    assert preview.graph_def.SerializeToString(deterministic=True) == \
+        g.graph_def.SerializeToString(deterministic=True)
+    one = run(inline_functions, g, select={"cond_1"})
+    left = {n.name: n.op for n in one.graph_def.node}
+    assert "cond_1" not in left and left["cond"] == "If" and left["cond_2"] == "If"
+    assert len(one.graph_def.library.function) == 4  # cond_1's two branches are gone
+    feeds = make_feeds(Graph(gd, ins, outs))
+    assert_same_outputs(Graph(gd), one.graph_def, feeds, outs)
