@@ -35,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line and exit 2 (not the multi-line usage dump)."""
 
     def error(self, message):
-        raise CliError(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise CliError(f"{PROG}: {message} (see: {self.prog} --help)")
 
 
 def _quiet_tensorflow(debug: bool) -> None:

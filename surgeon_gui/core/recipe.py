@@ -291,13 +291,20 @@ def apply_step(graph: Graph, step: RecipeStep, where: str = "step") -> tuple[Gra
         raise RecipeError(f"{where}: unknown edit kind {step.edit!r}; known: "
                           f"{', '.join(sorted(kinds))}")
     try:
-        gd = edits.apply_edit(graph, step.edit, dict(step.args))
+        if hasattr(edits, "apply_edit_io"):
+            # Edits such as rename_node / make_output / cut_to_outputs change the graph's
+            # inputs and outputs too: follow them, as the GUI does.
+            res = edits.apply_edit_io(graph, step.edit, dict(step.args))
+            gd, ins, outs = res.graph_def, res.inputs, res.outputs
+        else:
+            gd = edits.apply_edit(graph, step.edit, dict(step.args))
+            ins, outs = graph.given_inputs, graph.given_outputs
     except GraphError as e:
         raise RecipeError(f"{where} (edit {step.edit}): {e.problem}", nodes=e.nodes) from None
     except (KeyError, ValueError, TypeError) as e:
         raise RecipeError(f"{where}: cannot apply edit {step.edit!r}: "
                           f"{e.args[0] if e.args else type(e).__name__}") from None
-    return Graph(gd, graph.given_inputs, graph.given_outputs, source=graph.source), []
+    return Graph(gd, ins, outs, source=graph.source), []
 
 
 def replay(graph: Graph, recipe: Recipe,
