@@ -42,6 +42,7 @@ class SearchPanel(QWidget):
         self._doc_slot = None
         self._index: SearchIndex | None = None
         self._indexed_graph = None
+        self._indexed_revision = 0
         self.hits: list[SearchHit] = []
         self._build()
         self.set_document(document)
@@ -127,9 +128,11 @@ class SearchPanel(QWidget):
             return None
         graph = self.document.graph
         # The document swaps its Graph on every edit; index the current one, lazily.
-        if self._index is None or self._indexed_graph is not graph:
+        if self._index is None or self._indexed_graph is not graph \
+                or self._indexed_revision != getattr(self.document, "revision", 0):
             self._index = SearchIndex(graph)
             self._indexed_graph = graph
+            self._indexed_revision = getattr(self.document, "revision", 0)
         return self._index
 
     # ------------------------------------------------------------------ searching
