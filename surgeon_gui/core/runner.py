@@ -49,7 +49,15 @@ def make_feeds(graph: Graph, inputs: Iterable[str] | None = None,
     for name in (inputs if inputs is not None else graph.inputs):
         dtype, shape = placeholder_spec(graph, name)
         if name in shapes or node_of(name) in shapes:
-            shape = list(shapes.get(name, shapes.get(node_of(name))))
+            given = list(shapes.get(name, shapes.get(node_of(name))))
+            if shape is not None and len(shape) != len(given):
+                raise RunError(f"input {name!r} has rank {len(shape)} ({shape}); the shape "
+                               f"given has {len(given)} dims ({given})", nodes=[name])
+            if shape is not None:
+                # Unknown dims the user left unknown (-1) take the graph's known ones.
+                given = [s if (g is None or g < 0) and s is not None and s >= 0 else g
+                         for g, s in zip(given, shape)]
+            shape = given
         if shape is None:
             raise RunError(f"input {name!r} has unknown rank: give its shape", nodes=[name])
         shape = [(batch if i == 0 else 1) if d is None or d < 0 else d
@@ -135,7 +143,11 @@ def run_graph(graph_def: GraphDef, feeds: dict[str, np.ndarray],
 def _short(e: Exception) -> str:
     msg = getattr(e, "message", None) or str(e)
     lines = [ln for ln in msg.strip().splitlines() if ln.strip()]
-    return lines[0][:500] if lines else type(e).__name__
+    # TF 2.x wraps the cause in "Graph execution error: / Detected at node ... / Node: 'x'".
+    useful = [ln for ln in lines if not re.match(
+        r"\s*(Graph execution error:|Detected at node|Node: '|File \"|\[\[)", ln)]
+    lines = useful or lines
+    return lines[0].strip()[:500] if lines else type(e).__name__
 
 
 def _nodes_in(e: Exception) -> list[str]:
