@@ -357,6 +357,9 @@ class InspectorPanel(QWidget):
         self.details: NodeDetails | None = None
         self.group: GroupSummary | None = None
         self._group_members: list[str] | None = None
+        #: ``members_of(group key) -> list[str]``: the graph view's exact group membership
+        #: (virtual blocks such as ``a/block_1_*`` are not name prefixes). None: by prefix.
+        self.members_of: Callable[[str], list[str]] | None = None
         self._last_dir = ""
         self._build()
         self.set_document(document)
@@ -548,7 +551,7 @@ class InspectorPanel(QWidget):
     def set_selection(self, selection: list) -> None:
         """Slot for the view's ``selection_changed(list)``: inspect the first selected item.
 
-        Items are node names; a group arrives as its scope with a prefix (``group:``).
+        Items are node names; a group arrives as its key with a prefix (``scope:``).
         """
         if not selection:
             self.clear()
@@ -556,7 +559,9 @@ class InspectorPanel(QWidget):
         item = str(selection[0])
         for prefix in GROUP_PREFIXES:
             if item.startswith(prefix):
-                self.show_group(item[len(prefix):])
+                key = item[len(prefix):]
+                members = self.members_of(key) if self.members_of is not None else None
+                self.show_group(key, members or None)
                 return
         self.show_node(item)
 

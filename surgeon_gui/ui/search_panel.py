@@ -44,6 +44,7 @@ class SearchPanel(QWidget):
         self._indexed_graph = None
         self._indexed_revision = 0
         self.hits: list[SearchHit] = []
+        self._announced = False  # whether the last results_changed carried names
         self._build()
         self.set_document(document)
 
@@ -170,13 +171,13 @@ class SearchPanel(QWidget):
         self._set_error(None)
         if index is None or not text.strip():
             self.count_label.setText("" if index is not None else "No model open.")
-            self.results_changed.emit([])
+            self._announce([])
             return []
         try:
             hits = index.search(text, self.current_mode(), self.regex.isChecked(), limit=None)
         except ValueError as e:
             self._set_error(str(e))
-            self.results_changed.emit([])
+            self._announce([])
             return []
         self.hits = hits
         shown = hits[:self.MAX_LISTED]
@@ -196,8 +197,15 @@ class SearchPanel(QWidget):
         more = f" (first {len(shown):,} listed)" if n > len(shown) else ""
         self.count_label.setText(f"{n:,} match{'es' if n != 1 else ''}{more}" if n
                                  else "No matches.")
-        self.results_changed.emit([h.name for h in hits])
+        self._announce([h.name for h in hits])
         return hits
+
+    def _announce(self, names: list[str]) -> None:
+        # "No results" is announced once, so an idle panel does not keep clearing highlights
+        # that other tools (trace) set in the view.
+        if names or self._announced:
+            self.results_changed.emit(names)
+        self._announced = bool(names)
 
     def _set_error(self, message: str | None) -> None:
         if message:

@@ -1,0 +1,69 @@
+"""Plugs the inspector and the search panel into the main window.
+
+The main window calls :func:`install_inspection_panels` once; everything the panels need from
+the window is its public API: ``document``, ``view``, ``add_panel(widget, title, area,
+object_name)`` and the ``document_opened(object)`` signal. The view's API used: ``focus_node``,
+``selection_changed(list)``, ``set_highlight(names, kind)``, ``group_members(key)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+
+from .inspector import InspectorPanel
+from .search_panel import SearchPanel
+
+#: Highlight kind the search results use in the view.
+SEARCH_HIGHLIGHT = "search"
+
+
+@dataclass
+class InspectionPanels:
+    inspector: InspectorPanel
+    search: SearchPanel
+    find_action: QAction
+    inspector_dock: object = None
+    search_dock: object = None
+
+
+def install_inspection_panels(window) -> InspectionPanels:
+    """Create both panels as docks on ``window``, wire them to its view, add Ctrl+F."""
+    doc = getattr(window, "document", None)
+    view = window.view
+    inspector = InspectorPanel(doc)
+    search = SearchPanel(doc)
+    inspector_dock = window.add_panel(inspector, "Inspector", Qt.RightDockWidgetArea,
+                                      "InspectorDock")
+    search_dock = window.add_panel(search, "Search", Qt.RightDockWidgetArea, "SearchDock")
+
+    inspector.members_of = view.group_members
+    view.selection_changed.connect(inspector.set_selection)
+    inspector.node_activated.connect(view.focus_node)
+    search.node_activated.connect(view.focus_node)
+
+    def highlight(names: list[str]) -> None:
+        view.set_highlight(set(names) if names else None, SEARCH_HIGHLIGHT)
+    search.results_changed.connect(highlight)
+
+    def opened(document) -> None:
+        inspector.set_document(document)
+        search.set_document(document)
+    window.document_opened.connect(opened)
+
+    find = QAction("Find…", window)
+    find.setObjectName("actionFind")
+    find.setShortcut(QKeySequence.Find)
+    find.setShortcutContext(Qt.WindowShortcut)
+    find.setToolTip("Search nodes by name, op type or attribute value (Ctrl+F)")
+
+    def show_search() -> None:
+        dock = search_dock if search_dock is not None else search.parentWidget()
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+        search.focus_query()
+    find.triggered.connect(show_search)
+    window.addAction(find)
+    return InspectionPanels(inspector, search, find, inspector_dock, search_dock)
