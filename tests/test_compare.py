@@ -169,6 +169,14 @@ def test_graph_that_cannot_run_is_named(conv):
         compare_graphs(gd, gd_b, None, outs, runs=0)
 
 
+def test_user_shapes_fill_unknown_dims_only(conv):
+    g = Graph(conv[0])
+    assert make_feeds(g, shapes={"input": [4, -1, -1, -1]})["input"].shape == (4, 8, 8, 3)
+    assert make_feeds(g)["input"].shape == (1, 8, 8, 3)
+    with pytest.raises(RunError, match="has rank 4"):
+        make_feeds(g, shapes={"input": [4, 8]})
+
+
 def test_parse_shape():
     assert parse_shape("input=1,224,224,3") == ("input", [1, 224, 224, 3])
     assert parse_shape("x:0=?,3") == ("x", [-1, 3])

@@ -302,6 +302,15 @@ def test_save_refuses_to_overwrite(tmp_path, small_graph):
     assert read_graph_def(p) == small_graph[0]
 
 
+def test_saved_file_has_normal_permissions(tmp_path, small_graph):
+    umask = os.umask(0o022)
+    try:
+        p = save_graph(small_graph[0], tmp_path / "shared.pb")
+    finally:
+        os.umask(umask)
+    assert p.stat().st_mode & 0o777 == 0o644, "not the owner-only mode of a temporary file"
+
+
 def test_failed_save_leaves_no_partial_file(tmp_path, small_graph, monkeypatch):
     p = tmp_path / "out.pb"
     p.write_bytes(b"old contents")
