@@ -179,3 +179,198 @@ def test_fold_constants_on_mobilenet_v2(mobilenet_v2):
     # The Keras NoOp waited on every ReadVariableOp: those control edges order nothing.
     assert list(g.node("NoOp").input) == []
     assert_same_outputs(gd, res.graph_def, ins, outs)
+
+
+# ---------------------------------------------------------------------- fold_batch_norm
+BN_LEFTOVERS = ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "Rsqrt", "Mul", "Sub",
+                "BatchNormWithGlobalNormalization", "RealDiv")
+
+
+@pytest.mark.parametrize("prefold", [False, True], ids=["raw", "after_fold_constants"])
+@pytest.mark.parametrize("kw", [
+    dict(), dict(fused=False), dict(data_format="NCHW"), dict(data_format="NCHW", fused=False),
+    dict(depthwise=True), dict(depthwise=True, data_format="NCHW", fused=False),
+    dict(bias=False), dict(bias=False, fused=False, depthwise=True),
+], ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()) or "default")
+def test_fold_batch_norm_conv_bias_bn(kw, prefold):
+    gd, ins, outs = examples.conv_bias_bn(**kw)
+    src = apply("fold_constants", gd, ins, outs).graph_def if prefold else gd
+    res = apply("fold_batch_norm", src, ins, outs)
+    assert len(res.report.matches) == 1 and res.report.matches[0].applied
+    assert not res.report.refused
+    hist = ops(res.graph_def)
+    assert not set(hist) & set(BN_LEFTOVERS), hist
+    assert hist["BiasAdd"] == 1 and hist.get("Add", 0) + hist.get("AddV2", 0) == 0
+    conv = "depthwise" if kw.get("depthwise") else "Conv2D"
+    g = Graph(res.graph_def)
+    bias_add = [n for n in res.graph_def.node if n.op == "BiasAdd"][0]
+    assert bias_add.input[0] == conv
+    assert bias_add.attr["data_format"].s.decode() == kw.get("data_format", "NHWC")
+    assert g.node("output").input[0] == bias_add.name
+    # NCHW convolutions run on this CPU build (oneDNN); if they did not, the numpy check of
+    # the folded weights below would still pin the arithmetic down.
+    assert_same_outputs(gd, res.graph_def, ins, outs)
+
+
+def test_fold_batch_norm_weights_match_numpy_nchw():
+    """W*s and (b-mean)*s+beta, computed independently with numpy from the BN constants."""
+    gd, ins, outs = examples.conv_bias_bn(data_format="NCHW", fused=True)
+    g0 = Graph(gd)
+    bn = [n for n in gd.node if n.op.startswith("FusedBatchNorm")][0]
+    gamma, beta, mean, var = (const_value(g0.node(t)).astype(np.float64) for t in bn.input[1:5])
+    eps = bn.attr["epsilon"].f
+    w = const_value(g0.node("w")).astype(np.float64)
+    b = const_value(g0.node("b")).astype(np.float64)
+    s = gamma / np.sqrt(var + eps)
+    res = apply("fold_batch_norm", gd, ins, outs)
+    g = Graph(res.graph_def)
+    np.testing.assert_allclose(const_value(g.node("w")), w * s, rtol=1e-6, atol=1e-7)
+    bias_add = g.node(bn.name)
+    assert bias_add.op == "BiasAdd"
+    np.testing.assert_allclose(const_value(g.node(bias_add.input[1])), (b - mean) * s + beta,
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_fold_batch_norm_depthwise_channel_order_matches_numpy():
+    gd, ins, outs = examples.conv_bias_bn(depthwise=True, bias=False)
+    g0 = Graph(gd)
+    bn = [n for n in gd.node if n.op.startswith("FusedBatchNorm")][0]
+    gamma, _, _, var = (const_value(g0.node(t)).astype(np.float64) for t in bn.input[1:5])
+    s = gamma / np.sqrt(var + bn.attr["epsilon"].f)
+    w = const_value(g0.node("w")).astype(np.float64)           # [3, 3, C=3, M=2]
+    res = apply("fold_batch_norm", gd, ins, outs)
+    expect = w * s.reshape(1, 1, 3, 2)                          # output channel c*M + m
+    np.testing.assert_allclose(const_value(Graph(res.graph_def).node("w")), expect, rtol=1e-6)
+
+
+@pytest.mark.parametrize("prefold", [False, True])
+def test_fold_batch_norm_matmul_hand_written(prefold):
+    gd, ins, outs = examples.matmul_bn()
+    src = apply("fold_constants", gd, ins, outs).graph_def if prefold else gd
+    res = apply("fold_batch_norm", src, ins, outs)
+    assert [m.key for m in res.report.applied] == ["matmul"]
+    steps = res.report.matches[0].nodes
+    assert steps == ["matmul", "mul_1", "sub", "add_1"]
+    hist = ops(res.graph_def)
+    assert not set(hist) & set(BN_LEFTOVERS) and "AddV2" not in hist
+    assert Graph(res.graph_def).node("add_1").op == "BiasAdd"
+    assert_same_outputs(gd, res.graph_def, ins, outs)
+
+
+def _keras_fold(model):
+    gd, ins, outs = model
+    folded = apply("fold_constants", gd, ins, outs).graph_def
+    res = apply("fold_batch_norm", folded, ins, outs)
+    return gd, ins, outs, res
+
+
+def test_fold_batch_norm_mobilenet_v2(mobilenet_v2):
+    gd, ins, outs, res = _keras_fold(mobilenet_v2)
+    before, after = ops(gd), ops(res.graph_def)
+    n_bn = before["Rsqrt"]
+    assert n_bn == 52 and len(res.report.applied) == n_bn and not res.report.refused
+    assert "Rsqrt" not in after and "Sub" not in after and "Mul" not in after
+    assert before["Mul"] == 3 * n_bn and before["Sub"] == n_bn
+    assert after["BiasAdd"] == before["BiasAdd"] + n_bn
+    # Only the residual additions are left.
+    assert after["AddV2"] == before["AddV2"] - 2 * n_bn
+    assert_same_outputs(gd, res.graph_def, ins, outs)
+
+
+def test_fold_batch_norm_resnet50_conv_bias_then_bn(resnet50):
+    gd, ins, outs, res = _keras_fold(resnet50)
+    before, after = ops(gd), ops(res.graph_def)
+    assert len(res.report.applied) == before["Rsqrt"] == 53
+    assert not {"Rsqrt", "Sub", "Mul", "FusedBatchNormV3"} & set(after)
+    # Keras' conv BiasAdd and the batch norm became one BiasAdd per conv.
+    assert after["BiasAdd"] == before["BiasAdd"]
+    assert after["AddV2"] == before["AddV2"] - 2 * 53
+    assert_same_outputs(gd, res.graph_def, ins, outs)
+
+
+def _conv_graph(tf, v1, x, name="conv", w=None):
+    w = tf.constant(np.random.default_rng(1).normal(0, 0.5, [3, 3, 3, 4]).astype(np.float32),
+                    name=f"{name}_w") if w is None else w
+    return tf.nn.conv2d(x, w, 1, "SAME", name=name), w
+
+
+def _fbn(tf, v1, h, name, is_training=False):
+    c = 4
+    rng = np.random.default_rng(2)
+    p = [rng.uniform(0.5, 1.5, c).astype(np.float32) for _ in range(4)]
+    if is_training:
+        return v1.nn.fused_batch_norm(h, p[0], p[1], epsilon=1e-3, is_training=True,
+                                      name=name)[0]
+    return v1.nn.fused_batch_norm(h, p[0], p[1], p[2], p[3], epsilon=1e-3, is_training=False,
+                                  name=name)[0]
+
+
+def _shared_weights_graph():
+    def net(tf, v1):
+        x = v1.placeholder(tf.float32, [None, 6, 6, 3], name="x")
+        h1, w = _conv_graph(tf, v1, x, "conv1")
+        h2, _ = _conv_graph(tf, v1, x, "conv2", w=w)        # the same weights
+        tf.identity(_fbn(tf, v1, h1, "bn1") + h2, name="y")
+    return build(net)
+
+
+def test_fold_batch_norm_shared_weights_refused_on_request():
+    gd = _shared_weights_graph()
+    res = apply("fold_batch_norm", gd, ["x"], ["y"], shared_weights="refuse")
+    assert not res.report.matches and not res.report.modified
+    [r] = res.report.refused
+    assert r.key == "conv1" and "also read by conv2" in r.reason
+
+
+def test_fold_batch_norm_shared_weights_copied_by_default():
+    gd = _shared_weights_graph()
+    res = apply("fold_batch_norm", gd, ["x"], ["y"])
+    [m] = res.report.applied
+    assert m.key == "conv1" and "shared" in m.description
+    assert m.added == ["conv1/folded_weights", "bn1/bias"]
+    g = Graph(res.graph_def)
+    assert g.node("conv1").input[1] == "conv1/folded_weights"
+    assert g.node("conv2").input[1] == "conv1_w"                # untouched for conv2
+    np.testing.assert_array_equal(const_value(g.node("conv1_w")),
+                                  const_value(Graph(gd).node("conv1_w")))
+    assert_same_outputs(gd, res.graph_def, ["x"], ["y"])
+
+
+def test_fold_batch_norm_refuses_training_mode_and_shared_intermediate():
+    def net(tf, v1):
+        x = v1.placeholder(tf.float32, [None, 6, 6, 3], name="x")
+        h1, _ = _conv_graph(tf, v1, x, "conv1")
+        a = _fbn(tf, v1, h1, "bn_train", is_training=True)
+        h2, _ = _conv_graph(tf, v1, x, "conv2")
+        b = _fbn(tf, v1, h2, "bn2") + tf.nn.relu(h2, name="side")   # conv2 also feeds side
+        h3, _ = _conv_graph(tf, v1, x, "conv3")
+        c = _fbn(tf, v1, tf.nn.relu(h3, name="act3"), "bn_after_relu")
+        tf.identity(a + b + c, name="y")
+    gd = build(net)
+    res = apply("fold_batch_norm", gd, ["x"], ["y"])
+    assert not res.report.matches and not res.report.modified
+    reasons = {r.key: r.reason for r in res.report.refused}
+    assert "is_training=True" in reasons["conv1"]
+    assert "also read by side" in reasons["conv2"]
+    assert "comes from Relu act3" in reasons["bn_after_relu"]
+
+
+def test_fold_batch_norm_refuses_non_per_channel_operand_and_preview_changes_nothing():
+    def net(tf, v1):
+        x = v1.placeholder(tf.float32, [None, 6, 6, 3], name="x")
+        h, _ = _conv_graph(tf, v1, x, "conv1")
+        spatial = tf.constant(np.linspace(0.5, 1.5, 6 * 6 * 4).reshape(6, 6, 4)
+                              .astype(np.float32), name="spatial")
+        y1 = tf.multiply(h, spatial, name="scale_map")
+        h2, _ = _conv_graph(tf, v1, x, "conv2")
+        y2 = _fbn(tf, v1, h2, "bn2")
+        tf.identity(y1 + y2, name="y")
+    gd = build(net)
+    res = apply("fold_batch_norm", gd, ["x"], ["y"])
+    reasons = {r.key: r.reason for r in res.report.refused}
+    assert "not per-output-channel" in reasons["conv1"]
+    assert [m.key for m in res.report.applied] == ["conv2"]
+    preview = apply("fold_batch_norm", gd, ["x"], ["y"], select=set())
+    assert [m.key for m in preview.report.matches] == ["conv2"]
+    assert not preview.report.modified and serialize(preview.graph_def) == serialize(gd)
+    assert_same_outputs(gd, res.graph_def, ["x"], ["y"])

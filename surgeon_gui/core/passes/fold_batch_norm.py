@@ -1,0 +1,478 @@
+"""Fold batch norm (fused, global-normalization or decomposed) into the Conv2D, depthwise
+convolution or MatMul before it: new weights and one BiasAdd."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..graph import Graph, GraphError, NodeDef, format_input, make_const, parse_input
+from ..rewrite import GraphEditor, protected_names
+from ._num_util import Constness, error_text, evaluate, remove_dead, sorted_names
+from .base import Match, Param, Pass, PassReport, PassResult, Refusal
+
+LINEAR_OPS = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
+FUSED_BN_OPS = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"})
+BN_OPS = FUSED_BN_OPS | {"BatchNormWithGlobalNormalization"}
+ELEMENTWISE_OPS = frozenset({"Mul", "Add", "AddV2", "Sub", "RealDiv", "BiasAdd", "BiasAddV1"})
+#: Steps that scale: a chain needs one of them to be a batch norm (a bare bias is not).
+SCALING = frozenset({"Mul", "RealDiv"}) | BN_OPS
+FLOAT_DTYPES = {1: np.float32, 2: np.float64, 19: np.float16}
+
+EXPLANATION = """\
+**What it matches.** A `Conv2D`, `DepthwiseConv2dNative` or `MatMul` with constant weights,
+followed by a chain of per-channel affine steps whose other operands are constant:
+
+- `FusedBatchNorm`/`V2`/`V3` with `is_training=False`, `BatchNormWithGlobalNormalization`;
+- decomposed batch norm: the `Mul`/`Add`/`AddV2`/`Sub`/`RealDiv` nodes that
+  `tf.nn.batch_normalization`, Keras 3 (`x * (gamma * rsqrt(var + eps)) + (beta - mean * …)`)
+  and hand-written code (`x*inv - mean*inv + beta`) produce, whether or not
+  **fold_constants** ran first (the constant operands are evaluated here);
+- optionally a `BiasAdd`/`Add`/`AddV2` of a constant between the op and the batch norm: the
+  case where TensorFlow's `optimize_for_inference_lib` stops with "Didn't find expected Conv2D
+  input".
+
+NHWC and NCHW are both handled (the channel axis follows `data_format`).
+
+**The math.** Every step is `y = x*a + c` per output channel, so the chain composes to one
+`y = conv(x, W)*s + o`. For a conv with bias `b` and a batch norm:
+
+    y = gamma * (conv(x, W) + b - mean) / sqrt(var + eps) + beta
+      = conv(x, W * s) + (b - mean) * s + beta        with s = gamma / sqrt(var + eps)
+
+because a convolution (or a matrix product) is linear in its weights: scaling output
+channel `k` of the result is scaling the filter of channel `k`. The new weights are `W*s`
+(scaled along the last axis for `Conv2D` HWIO and `MatMul`, along axis 0 with
+`transpose_b`; for `DepthwiseConv2dNative` `[H, W, C, M]` the output channel `c*M + m`
+scales `W[..., c, m]`), and the last node of the chain becomes a `BiasAdd` (same name, so its
+readers need no rewiring) of the new bias `(b - mean)*s + beta`. The arithmetic is done in
+float64 and stored in the weights' dtype.
+
+**Shared weights.** If another node also reads the weights, they cannot be scaled in place.
+With `shared_weights=copy` (the default) the op gets its own scaled copy
+(`<op>/folded_weights`) and the original stays for the other readers (the model grows by one
+copy); with `shared_weights=refuse` the candidate is refused.
+
+**What it refuses** (each listed with the reason): `is_training=True`; an intermediate tensor
+that something else also reads (folding would change what that reader sees); an operand that
+is not per-output-channel (it must broadcast as `[C]` on the channel axis, or be a scalar);
+weights or batch-norm parameters that are not constant; `RealDiv` by zero; a named graph
+output in the middle of the chain; a batch norm whose input is not such an op.
+"""
+
+
+@dataclass
+class Step:
+    node: str
+    kind: str            # "mul", "div", "add", "sub", "rsub", "bias", "fused", "global"
+    operands: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Candidate:
+    linear: str
+    weights: str          # the weight tensor the linear op reads
+    axis: int             # channel axis of the linear op's output
+    rank: int
+    steps: list[Step]
+    blocked: str = ""     # why the chain stopped early at a batch-norm step (if it did)
+    blocked_node: str = ""
+
+
+def fold_batch_norm(graph: Graph, select: set[str] | None = None,
+                    shared_weights: str = "copy") -> PassResult:
+    if shared_weights not in ("copy", "refuse"):
+        raise ValueError("shared_weights must be 'copy' or 'refuse'")
+    report = PassReport("fold_batch_norm")
+    editor = GraphEditor(graph)
+    try:
+        cn = Constness(graph)
+    except GraphError as e:
+        report.refused.append(Refusal("graph", f"cannot analyse the graph: {e.problem}", e.nodes))
+        return PassResult(editor.result(), report)
+    protected = protected_names(graph)
+    refusals: list[Refusal] = []
+    candidates: list[Candidate] = []
+    explained: set[str] = set()   # batch-norm nodes already matched or refused
+
+    for node in graph.graph_def.node:
+        if node.op not in LINEAR_OPS:
+            continue
+        cand, problem = _walk(graph, cn, node, protected)
+        if cand is None:
+            continue
+        if problem:
+            involved = [s.node for s in cand.steps] + ([cand.blocked_node]
+                                                       if cand.blocked_node else [])
+            refusals.append(Refusal(node.name, problem, [node.name] + involved))
+            explained.update(involved)
+            continue
+        if cand.blocked:
+            refusals.append(Refusal(node.name, cand.blocked, [node.name, cand.blocked_node]))
+            explained.add(cand.blocked_node)
+        if not any(s.kind in ("mul", "div", "fused", "global") for s in cand.steps):
+            continue
+        candidates.append(cand)
+        explained.update(s.node for s in cand.steps)
+
+    # Batch-norm ops that no candidate explains: say why they stay.
+    for node in graph.graph_def.node:
+        if node.op in BN_OPS and node.name not in explained:
+            refusals.append(Refusal(node.name, _bn_refusal(graph, cn, node), [node.name]))
+
+    # Evaluate every constant operand and weight tensor in one go.
+    wanted = []
+    for c in candidates:
+        wanted.append(c.weights)
+        for s in c.steps:
+            wanted.extend(s.operands)
+    values = evaluate(graph, cn, wanted) if wanted else {}
+
+    used: set[str] = set()
+
+    def fresh(base: str) -> str:
+        new, i = base, 1
+        while new in graph.nodes or new in used:
+            new, i = f"{base}_{i}", i + 1
+        used.add(new)
+        return new
+
+    candidates_dead: set[str] = set()
+    for c in candidates:
+        lin = graph.nodes[c.linear]
+        try:
+            w, scale, offset = _compose(graph, lin, c, values)
+        except _Refuse as r:
+            refusals.append(Refusal(c.linear, str(r), [c.linear] + [s.node for s in c.steps]))
+            continue
+        wref = parse_input(c.weights)
+        wnode = graph.nodes[wref.node]
+        # Control readers do not see the values, so they do not make the weights shared.
+        readers = graph.consumers(wref.node, control=False)
+        shared = (wref.port != 0 or wref.node in protected
+                  or any(r[0] != c.linear for r in readers) or len(readers) != 1)
+        steps_desc = ", ".join(f"{graph.nodes[s.node].op} {s.node}" for s in c.steps)
+        if shared and shared_weights == "refuse":
+            others = sorted({r[0] for r in readers} - {c.linear})
+            refusals.append(Refusal(
+                c.linear, f"its weights {c.weights} are also read by "
+                          f"{', '.join(others) or 'a named input/output'}; shared_weights=refuse "
+                          "(with shared_weights=copy the op would get its own scaled copy)",
+                [c.linear, wref.node] + others))
+            continue
+        last = c.steps[-1].node
+        new_w = w * _weight_scale_shape(lin, scale, w)
+        dtype = w.dtype
+        bias_name = fresh(f"{last}/bias")
+        desc = (f"{lin.op} {c.linear} absorbs {steps_desc}: weights scaled per output channel "
+                f"(C={scale.size}), {last} becomes BiasAdd with bias {bias_name}")
+        m = Match(c.linear, desc, nodes=[c.linear] + [s.node for s in c.steps])
+        m.applied = select is None or c.linear in select
+        report.matches.append(m)
+        if not m.applied:
+            continue
+        # Controls that gated the removed chain or its constants stay on the new BiasAdd.
+        gates = cn.gates(cn.region([op for s in c.steps for op in s.operands]))
+        for s in c.steps:
+            gates += [t[1:] for t in graph.nodes[s.node].input if t.startswith("^")]
+        weight_gates = cn.gates(cn.region([c.weights]))
+        if shared:
+            wname = fresh(f"{c.linear}/folded_weights")
+            wc = make_const(wname, new_w.astype(dtype))
+            wc.device = wnode.device
+            wc.input.extend("^" + g for g in weight_gates)
+            editor.add_node(wc)
+            live = editor.node(c.linear)
+            live.input[1] = wname
+            editor.mark_changed(c.linear)
+            m.added.append(wname)
+            m.changed.append(c.linear)
+            m.description += f"; the weights are shared, so {wname} is a scaled copy"
+        else:
+            wc = make_const(wref.node, new_w.astype(dtype))
+            wc.device = wnode.device
+            wc.input.extend("^" + g for g in weight_gates)
+            editor.replace_node(wref.node, wc)
+            m.changed.append(wref.node)
+        bias = make_const(bias_name, offset.astype(dtype))
+        bias.device = lin.device
+        editor.add_node(bias)
+        m.added.append(bias_name)
+        lastnode = graph.nodes[last]
+        ba = NodeDef(name=last, op="BiasAdd", device=lastnode.device)
+        ba.input.extend([c.linear, bias_name])
+        seen = set()
+        for g in gates:
+            if g not in seen and g != c.linear and g not in {s.node for s in c.steps}:
+                seen.add(g)
+                ba.input.append("^" + g)
+        ba.attr["T"].CopyFrom(lin.attr["T"])
+        fmt = lin.attr["data_format"].s if lin.op != "MatMul" else b"NHWC"
+        ba.attr["data_format"].s = fmt or b"NHWC"
+        editor.replace_node(last, ba)
+        m.changed.append(last)
+        middle = [s.node for s in c.steps[:-1]]
+        for mid in middle:
+            editor.rewire(mid, last)   # only control readers remain to move
+        editor.remove(middle)
+        m.removed = list(middle)
+        candidates_dead |= cn.region([op for s in c.steps for op in s.operands])
+        candidates_dead |= cn.region([c.weights]) - {wref.node} if not shared \
+            else cn.region([c.weights])
+
+    dead = remove_dead(editor, candidates_dead, protected)
+    for m in report.matches:
+        if m.applied:
+            own = cn.region([op for s in _steps_of(candidates, m.key) for op in s.operands])
+            m.removed = sorted_names(graph, set(m.removed) | (dead & own))
+    report.refused = refusals
+    report.removed, report.added, report.changed = (set(editor.removed), set(editor.added),
+                                                     set(editor.changed))
+    return PassResult(editor.result(), report)
+
+
+def _steps_of(candidates, key):
+    for c in candidates:
+        if c.linear == key:
+            return c.steps
+    return []
+
+
+class _Refuse(Exception):
+    pass
+
+
+def _channel_info(node: NodeDef) -> tuple[int, int, str]:
+    """(channel axis, rank, data format) of a linear op's output."""
+    if node.op == "MatMul":
+        return 1, 2, "NHWC"
+    fmt = node.attr["data_format"].s.decode() if "data_format" in node.attr else "NHWC"
+    return (1 if fmt.startswith("NC") else 3), 4, fmt or "NHWC"
+
+
+def _walk(graph: Graph, cn: Constness, lin: NodeDef, protected: set[str]):
+    """Follow the per-channel affine steps after a linear op. Returns (candidate, problem):
+    (None, "") when there is nothing batch-norm-like after the op."""
+    data = [parse_input(t) for t in lin.input if not t.startswith("^")]
+    if len(data) < 2 or lin.attr["T"].type not in FLOAT_DTYPES:
+        return None, ""
+    axis, rank, fmt = _channel_info(lin)
+    weights = str(data[1])
+    steps: list[Step] = []
+    cur = lin.name
+    blocked, blocked_node = "", ""
+    while True:
+        readers = graph.consumers(cur, control=False)
+        nxt_names = sorted({r[0] for r in readers}, key=graph.order.get)
+        if not nxt_names:
+            break
+        bn_like = [n for n in nxt_names if _is_bn_like(graph, cn, graph.nodes[n], cur)]
+        if len(nxt_names) > 1 or len(readers) > 1 or any(r[2].port != 0 for r in readers):
+            if bn_like:
+                others = [n for n in nxt_names if n != bn_like[0]] or [bn_like[0]]
+                blocked_node = bn_like[0]
+                blocked = (f"the output of {cur} is also read by {', '.join(others)}: folding "
+                           f"{bn_like[0]} into {lin.name} would change what "
+                           f"{'they see' if len(others) > 1 else 'it sees'}")
+            break
+        nxt = graph.nodes[nxt_names[0]]
+        if not bn_like:
+            break
+        if cur != lin.name and cur in protected:
+            break
+        step, why = _step(graph, cn, nxt, cur, fmt)
+        if step is None:
+            blocked, blocked_node = why, nxt.name
+            break
+        steps.append(step)
+        cur = nxt.name
+        if cur in protected:
+            break
+    if not steps and not blocked:
+        return None, ""
+    cand = Candidate(lin.name, weights, axis, rank, steps, blocked, blocked_node)
+    if not any(s.kind in ("mul", "div", "fused", "global") for s in steps) and not blocked:
+        return cand, ""
+    if not cn.is_const(weights):
+        return cand, f"the weights {weights} of {lin.name} are not constant"
+    if cn.is_const(str(data[0])):
+        return cand, f"{lin.name} is constant as a whole: fold_constants computes it"
+    if lin.name in protected:
+        return cand, f"{lin.name} is a named output: scaling its weights would change it"
+    return cand, ""
+
+
+def _is_bn_like(graph: Graph, cn: Constness, node: NodeDef, cur: str) -> bool:
+    """Could this reader of ``cur`` be a step of a folded affine chain?"""
+    if node.op in BN_OPS:
+        return parse_input(node.input[0]).node == cur
+    if node.op not in ELEMENTWISE_OPS:
+        return False
+    data = [parse_input(t) for t in node.input if not t.startswith("^")]
+    if len(data) != 2:
+        return False
+    other = [d for d in data if d.node != cur]
+    return len(other) == 1 and cn.is_const(str(other[0]))
+
+
+def _step(graph: Graph, cn: Constness, node: NodeDef, cur: str, fmt: str):
+    data = [t for t in node.input if not t.startswith("^")]
+    first_is_cur = parse_input(data[0]).node == cur
+    op = node.op
+    if op in BN_OPS:
+        if op in FUSED_BN_OPS:
+            if node.attr["is_training"].b:
+                return None, (f"{node.name} has is_training=True: it normalises with each "
+                              "batch's own statistics (set the training flags to inference "
+                              "first)")
+            nfmt = (node.attr["data_format"].s.decode() if "data_format" in node.attr
+                    else "") or "NHWC"
+            if nfmt.startswith("NC") != fmt.startswith("NC"):
+                return None, f"{node.name} uses data_format {nfmt} but the op before uses {fmt}"
+            used_ports = {r[2].port for r in graph.consumers(node.name, control=False)}
+            if used_ports - {0}:
+                return None, (f"outputs {sorted(used_ports - {0})} of {node.name} (batch "
+                              "statistics) are read")
+            kind = "fused"
+        else:
+            if fmt.startswith("NC"):
+                return None, f"{node.name} normalises the last axis but the data is {fmt}"
+            kind = "global"
+        ops = data[1:5]
+        missing = [t for t in ops if not cn.is_const(t)]
+        if missing:
+            return None, f"{node.name} reads non-constant parameter(s) {', '.join(missing)}"
+        return Step(node.name, kind, list(ops)), ""
+    other = data[1] if first_is_cur else data[0]
+    if op in ("BiasAdd", "BiasAddV1"):
+        bfmt = (node.attr["data_format"].s.decode() if "data_format" in node.attr
+                else "") or "NHWC"
+        if not first_is_cur or bfmt.startswith("NC") != fmt.startswith("NC"):
+            return None, f"{node.name}: a bias in data_format {bfmt} after {fmt} data"
+        return Step(node.name, "bias", [other]), ""
+    if op == "Mul":
+        return Step(node.name, "mul", [other]), ""
+    if op in ("Add", "AddV2"):
+        return Step(node.name, "add", [other]), ""
+    if op == "Sub":
+        return Step(node.name, "sub" if first_is_cur else "rsub", [other]), ""
+    if op == "RealDiv":
+        if not first_is_cur:
+            return None, f"{node.name} divides a constant by the tensor (not affine)"
+        return Step(node.name, "div", [other]), ""
+    return None, f"{node.name} ({op}) is not an affine step"
+
+
+def _per_channel(value, c: int, axis: int, rank: int, what: str) -> np.ndarray:
+    v = np.asarray(value, dtype=np.float64)
+    if v.ndim > rank:
+        raise _Refuse(f"{what} has shape {list(v.shape)}, more axes than the data ({rank})")
+    shape = (1,) * (rank - v.ndim) + v.shape
+    for i, d in enumerate(shape):
+        if i != axis and d != 1:
+            raise _Refuse(f"{what} has shape {list(v.shape)}: not per-output-channel "
+                          f"(it varies along axis {i}, the channel axis is {axis})")
+    if shape[axis] not in (1, c):
+        raise _Refuse(f"{what} has {shape[axis]} channels, the op has {c}")
+    return np.broadcast_to(v.reshape(-1), (c,)).copy()
+
+
+def _value(values, t):
+    v = values.get(t)
+    if v is None or isinstance(v, BaseException):
+        raise _Refuse(f"cannot compute {t}: {error_text(v) if v is not None else 'unknown'}")
+    return v
+
+
+def _compose(graph: Graph, lin: NodeDef, c: Candidate, values):
+    """(weights, per-channel scale, per-channel offset) of the whole chain."""
+    w = _value(values, c.weights)
+    if w.dtype.type not in (np.float16, np.float32, np.float64):
+        raise _Refuse(f"weights {c.weights} have dtype {w.dtype}")
+    if lin.op == "MatMul":
+        if w.ndim != 2:
+            raise _Refuse(f"MatMul weights {c.weights} have rank {w.ndim}")
+        ch = w.shape[0] if lin.attr["transpose_b"].b else w.shape[1]
+    else:
+        if w.ndim != 4:
+            raise _Refuse(f"weights {c.weights} have rank {w.ndim}, expected 4")
+        ch = w.shape[3] if lin.op == "Conv2D" else w.shape[2] * w.shape[3]
+    scale = np.ones(ch)
+    offset = np.zeros(ch)
+    for s in c.steps:
+        node = graph.nodes[s.node]
+        vals = [_value(values, t) for t in s.operands]
+        if s.kind in ("fused", "global"):
+            names = ["scale", "offset", "mean", "variance"] if s.kind == "fused" \
+                else ["mean", "variance", "beta", "gamma"]
+            vecs = {}
+            for name, v in zip(names, vals):
+                v = np.asarray(v, dtype=np.float64)
+                if v.ndim != 1 or v.size != ch:
+                    raise _Refuse(f"{s.node}: {name} has shape {list(v.shape)}, expected [{ch}]")
+                vecs[name] = v
+            eps = node.attr["epsilon" if s.kind == "fused" else "variance_epsilon"].f
+            if s.kind == "global":
+                gamma = vecs["gamma"] if node.attr["scale_after_normalization"].b else 1.0
+                vecs["scale"], vecs["offset"] = gamma, vecs["beta"]
+            if np.any(vecs["variance"] + eps <= 0):
+                raise _Refuse(f"{s.node}: variance + epsilon is not positive")
+            k = vecs["scale"] / np.sqrt(vecs["variance"] + eps)
+            scale = scale * k
+            offset = (offset - vecs["mean"]) * k + vecs["offset"]
+            continue
+        if s.kind == "bias":   # BiasAdd adds a [C] vector on its data_format's channel axis
+            b = np.asarray(vals[0], dtype=np.float64)
+            if b.shape != (ch,):
+                raise _Refuse(f"{s.node}: bias has shape {list(b.shape)}, expected [{ch}]")
+            offset = offset + b
+            continue
+        v = _per_channel(vals[0], ch, c.axis, c.rank, f"the operand {s.operands[0]} of {s.node}")
+        if s.kind == "mul":
+            scale, offset = scale * v, offset * v
+        elif s.kind == "div":
+            if np.any(v == 0):
+                raise _Refuse(f"{s.node} divides by zero")
+            scale, offset = scale / v, offset / v
+        elif s.kind == "add":
+            offset = offset + v
+        elif s.kind == "sub":
+            offset = offset - v
+        elif s.kind == "rsub":
+            scale, offset = -scale, v - offset
+    if not (np.all(np.isfinite(scale)) and np.all(np.isfinite(offset))):
+        raise _Refuse("the folded scale or bias is not finite")
+    return w, scale, offset
+
+
+def _weight_scale_shape(lin: NodeDef, scale: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The scale reshaped to multiply the weights per output channel."""
+    if lin.op == "MatMul":
+        return scale.reshape(-1, 1) if lin.attr["transpose_b"].b else scale.reshape(1, -1)
+    if lin.op == "DepthwiseConv2dNative":
+        return scale.reshape(1, 1, w.shape[2], w.shape[3])
+    return scale.reshape(1, 1, 1, -1)
+
+
+def _bn_refusal(graph: Graph, cn: Constness, node: NodeDef) -> str:
+    if node.op in FUSED_BN_OPS and node.attr["is_training"].b:
+        return ("is_training=True: it normalises with each batch's own statistics (set the "
+                "training flags to inference and remove the training branch first)")
+    src = parse_input(node.input[0]).node if node.input else "?"
+    prod = graph.nodes.get(src)
+    what = f"{prod.op} {src}" if prod is not None else src
+    return (f"its input comes from {what}, not from Conv2D/DepthwiseConv2dNative/MatMul "
+            "(optionally through a constant BiasAdd/Add)")
+
+
+PASS = Pass(
+    id="fold_batch_norm",
+    title="Fold batch norm into the op before it",
+    explanation=EXPLANATION,
+    fn=fold_batch_norm,
+    params=[Param("shared_weights", str, "copy",
+                  "weights that another node also reads: give the op a scaled copy, or refuse",
+                  choices=["copy", "refuse"])],
+)
+
+__all__ = ["PASS", "fold_batch_norm"]
