@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from surgeon_gui.core.graph import Graph, GraphDef, make_const
-from surgeon_gui.core.passes import inline_functions, remove_switch_merge, training_flags
+from surgeon_gui.core.passes import (inline_functions, remove_dropout, remove_switch_merge,
+                                     training_flags)
 from surgeon_gui.core.runner import make_feeds, run_graph
 
 v1 = tf.compat.v1
@@ -371,3 +372,121 @@ def test_inline_preview_and_select(tf2_graph):
     assert len(one.graph_def.library.function) == 4  # cond_1's two branches are gone
     feeds = make_feeds(Graph(gd, ins, outs))
     assert_same_outputs(Graph(gd), one.graph_def, feeds, outs)
+
+
+# ------------------------------------------------------------------------------- remove_dropout
+X24 = {"x": np.arange(8, dtype=np.float32).reshape(2, 4) - 3.0}
+
+
+def dropout_graph(kind, keep=1.0):
+    """x → dropout → out (Identity) in one of the forms dropout has been written in."""
+    def build():
+        x = v1.placeholder(tf.float32, [2, 4], name="x")
+        # the rate as a tensor: TF skips dropout for a python rate of 0
+        rate = tf.constant(1.0 - keep, name="rate") if kind in (
+            "rate", "noise_shape", "stateless") else None
+        if kind == "v1_floor":  # TF 1.x tf.nn.dropout(x, keep_prob), op for op
+            with tf.name_scope("dropout"):
+                kp = tf.constant(keep, name="keep_prob")
+                u = v1.random_uniform(tf.shape(x), dtype=tf.float32)
+                binary = tf.floor(kp + u)
+                y = tf.multiply(tf.math.divide(x, kp), binary, name="mul")
+        elif kind == "cast":  # TF 1.14: x * (1/keep) * cast(u >= rate)
+            with tf.name_scope("dropout"):
+                u = v1.random_uniform(tf.shape(x))
+                mask = tf.cast(u >= 1.0 - keep, tf.float32)
+                y = tf.multiply(x * tf.constant(1.0 / keep), mask, name="mul")
+        elif kind == "rate":
+            y = tf.nn.dropout(x, rate=rate, name="dropout")
+        elif kind == "noise_shape":
+            y = tf.nn.dropout(x, rate=rate, noise_shape=[1, 4], name="dropout")
+        elif kind == "stateless":  # what Keras 3's Dropout layer builds in training mode
+            y = tf.nn.experimental.stateless_dropout(x, rate=rate, seed=[1, 2],
+                                                     name="dropout")
+        elif kind == "fed_keep_prob":
+            kp = v1.placeholder_with_default(keep, [], name="keep_prob")
+            y = v1.nn.dropout(x, keep_prob=kp, name="dropout")
+        tf.identity(y, name="out")
+    return v1_graph(build)
+
+
+@pytest.mark.parametrize("kind", ["v1_floor", "cast", "rate", "noise_shape", "stateless"])
+def test_dropout_with_keep_prob_one_is_removed_exactly(kind):
+    g = Graph(dropout_graph(kind, keep=1.0), ["x"], ["out"])
+    res = run(remove_dropout, g)
+    (m,) = res.report.matches
+    assert "rate 0, so it already computes x exactly" in m.description
+    assert names(res.graph_def) == ["x", "out"]  # the rate constant went too
+    assert list(node(res.graph_def, "out").input) == ["x"]
+    np.testing.assert_array_equal(run_graph(g.graph_def, X24, ["out"])[0],
+                                  run_graph(res.graph_def, X24, ["out"])[0])
+
+
+@pytest.mark.parametrize("kind", ["v1_floor", "rate", "stateless"])
+def test_dropout_that_still_drops_becomes_its_expectation(kind):
+    g = Graph(dropout_graph(kind, keep=0.5), ["x"], ["out"])
+    before = run_graph(g.graph_def, X24, ["out"])[0]
+    assert np.any(before == 0) or np.any(before == 2 * X24["x"])  # really random
+    res = run(remove_dropout, g)
+    (m,) = res.report.matches
+    assert "drops at random at inference (rate 0.5)" in m.description
+    assert "expectation" in m.description
+    assert not ops(res.graph_def) & remove_dropout.RANDOM_OPS
+    np.testing.assert_array_equal(run_graph(res.graph_def, X24, ["out"])[0], X24["x"])
+    refused = run(remove_dropout, g, allow_random=False)
+    assert refused.report.matches == [] and not refused.report.modified
+    assert "allow_random is off" in refused.report.refused[0].reason
+
+
+def test_dropout_refuses_fed_rate_and_wrong_scale():
+    g = Graph(dropout_graph("fed_keep_prob", keep=1.0), ["x"], ["out"])
+    res = run(remove_dropout, g)
+    assert res.report.matches == [] and not res.report.modified
+    assert "keep_prob (PlaceholderWithDefault)" in res.report.refused[0].reason
+    gd = dropout_graph("rate", keep=0.5)
+    scale = node(gd, "dropout/Const")
+    scale.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.float32(3.0)))
+    res = run(remove_dropout, Graph(gd, ["x"], ["out"]))
+    assert res.report.matches == []
+    assert "divisor 2.5 does not match 1-rate = 0.5" in res.report.refused[0].reason
+    gd = dropout_graph("cast", keep=0.5)
+    scale = node(gd, "dropout/Const")
+    scale.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.float32(3.0)))
+    res = run(remove_dropout, Graph(gd, ["x"], ["out"]))
+    assert "scale 3 does not match 1/(1-rate) = 2" in res.report.refused[0].reason
+
+
+def test_dropout_refuses_shared_mask():
+    gd = dropout_graph("rate", keep=0.5)
+    spy = gd.node.add(name="spy", op="Cast", input=["dropout/GreaterEqual"])
+    spy.attr["SrcT"].type = tf.bool.as_datatype_enum
+    spy.attr["DstT"].type = tf.float32.as_datatype_enum
+    res = run(remove_dropout, Graph(gd, ["x"], ["out", "spy"]))
+    assert res.report.matches == []
+    assert "dropout/GreaterEqual is read by 2 nodes" in res.report.refused[0].reason
+
+
+def test_dropout_named_output_keeps_its_name_and_select():
+    g = Graph(dropout_graph("rate", keep=1.0), ["x"], ["dropout/SelectV2"])
+    preview = run(remove_dropout, g, select=set())
+    assert [m.key for m in preview.report.matches] == ["dropout/SelectV2"]
+    assert not preview.report.modified
+    res = run(remove_dropout, g, select={"dropout/SelectV2"})
+    kept = node(res.graph_def, "dropout/SelectV2")
+    assert kept.op == "Identity" and list(kept.input) == ["x"]
+    assert "RandomUniform" not in ops(res.graph_def)
+
+
+def test_tf1_dropout_after_flags_and_switch_merge(tf1_graph):
+    gd, ins, outs = tf1_graph
+    g = Graph(gd, ins, outs)
+    direct = run(remove_dropout, g)
+    assert direct.report.matches == [] and not direct.report.modified
+    assert "keep_prob/Merge (Merge)" in direct.report.refused[0].reason
+    after, reports = chain(g, training_flags, remove_switch_merge, remove_dropout)
+    (m,) = reports[-1].matches
+    assert m.key == "dropout/SelectV2" and "rate 0" in m.description
+    assert not ops(after.graph_def) & {"RandomUniform", "SelectV2", "GreaterEqual", "Merge"}
+    assert list(node(after.graph_def, "fc/MatMul").input)[0] == "gap"
+    feeds = make_feeds(g)
+    assert_same_outputs(g, after.graph_def, feeds, outs)

@@ -291,3 +291,26 @@ def trace_source(graph: Graph, tensor: str) -> str:
         else:
             break
     return format_input(ref.node, ref.port)
+
+
+def non_constant_sources(graph: Graph, tensor: str, limit: int = 3) -> list[str]:
+    """What keeps a tensor from being constant: the placeholders, Merges, Switches, loop ops and
+    stateful ops upstream of it (as ``name (Op)``), nearest first."""
+    from collections import deque
+    from ..graph import INPUT_OPS
+    found: list[str] = []
+    seen: set[str] = set()
+    todo = deque([parse_input(tensor).node])
+    while todo and len(found) < limit:
+        n = todo.popleft()
+        if n in seen or n not in graph.nodes:
+            continue
+        seen.add(n)
+        node = graph.nodes[n]
+        op_def = _op_def(node.op) if node.op != "Const" else None
+        if (node.op in INPUT_OPS or node.op in MERGE_OPS or node.op in SWITCH_OPS
+                or node.op in LOOP_OPS or (op_def is not None and op_def.is_stateful)):
+            found.append(f"{n} ({node.op})")
+            continue
+        todo.extend(parse_input(t).node for t in node.input if not t.startswith("^"))
+    return found
