@@ -70,6 +70,8 @@ class PassReport:
     added: set[str] = field(default_factory=set)
     changed: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
+    #: Function-library entries removed/added/changed (a change even when no node moved).
+    functions: set[str] = field(default_factory=set)
 
     @property
     def applied(self) -> list[Match]:
@@ -77,7 +79,7 @@ class PassReport:
 
     @property
     def modified(self) -> bool:
-        return bool(self.removed or self.added or self.changed)
+        return bool(self.removed or self.added or self.changed or self.functions)
 
     def summary(self) -> str:
         parts = [f"{len(self.applied)} match(es) applied"]
@@ -93,7 +95,8 @@ class PassReport:
         return dict(pass_id=self.pass_id, matches=[m.to_dict() for m in self.matches],
                     refused=[r.to_dict() for r in self.refused],
                     removed=sorted(self.removed), added=sorted(self.added),
-                    changed=sorted(self.changed), notes=self.notes)
+                    changed=sorted(self.changed), functions=sorted(self.functions),
+                    notes=self.notes)
 
 
 @dataclass
