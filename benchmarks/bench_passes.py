@@ -1,0 +1,236 @@
+"""Benchmark: our ``inference`` preset vs TensorFlow's own inference optimizers.
+
+    python benchmarks/bench_passes.py [--runs 20] [--only mobilenet_v2] [--out benchmarks/results.md]
+
+On the same models — a TF1 graph with v1 ``tf.cond`` batch norms and dropout, a TF2 graph with
+functional ``If``, ``tf.keras.applications`` MobileNetV2 (96 px) and ResNet50 (64 px) with
+randomised batch-norm statistics, and a conv → BiasAdd → batch-norm chain — run
+
+* **ours**: ``run_pipeline(graph, ["inference"])``;
+* **optimize_for_inference**: ``tensorflow.python.tools.optimize_for_inference_lib``;
+* **grappler**: ``tensorflow.python.grappler.tf_optimizer.OptimizeGraph`` on a MetaGraph whose
+  ``train_op`` collection holds the outputs, with the default rewriter config (constant folding,
+  arithmetic, layout, remapping, dependency, loop, function and shape optimizers...);
+
+and report per tool: time taken, node count after, max abs error vs the original on seeded
+feeds, latency of the result (median of N runs after warm-up, each graph in its own session),
+whether OpenCV's ``cv2.dnn.readNetFromTensorflow`` loads it, and whether OpenCV's outputs then
+match TensorFlow's. A tool that raises is recorded as a failure with its message.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import numpy as np  # noqa: E402
+
+OPENCV_ATOL = 1e-3
+
+
+@dataclass
+class Row:
+    model: str
+    tool: str
+    ok: bool
+    seconds: float | None = None
+    nodes_before: int | None = None
+    nodes_after: int | None = None
+    max_abs_err: float | None = None
+    allclose: bool | None = None
+    latency_ms: float | None = None
+    latency_spread: str = ""
+    opencv: str = ""
+    opencv_match: str = ""
+    note: str = ""
+
+
+# ---------------------------------------------------------------------- models
+def models(only=None):
+    from surgeon_gui.core import examples as ex
+    table = {
+        "tf1_cond_bn_dropout": lambda: ex.tf1_cond_bn_dropout(height=32),
+        "tf2_if_bn_dropout": lambda: ex.tf2_if_bn_dropout(height=32),
+        "mobilenet_v2_96": lambda: ex.keras_application("MobileNetV2", input_size=96),
+        "resnet50_64": lambda: ex.keras_application("ResNet50", input_size=64),
+        "conv_bias_bn": lambda: ex.conv_bias_bn(),
+    }
+    for name, build in table.items():
+        if only and name not in only:
+            continue
+        yield name, build
+
+
+# ---------------------------------------------------------------------- tools
+def tool_ours(gd, ins, outs):
+    from surgeon_gui.core.graph import Graph
+    from surgeon_gui.core.pipeline import run_pipeline
+    result, _ = run_pipeline(Graph(gd, ins, outs), ["inference"])
+    return result.graph_def, ""
+
+
+def tool_optimize_for_inference(gd, ins, outs):
+    from tensorflow.python.tools import optimize_for_inference_lib as ofi
+    from surgeon_gui.core.graph import Graph
+    g = Graph(gd)
+    types = [g.node(i).attr["dtype"].type for i in ins]
+    out = ofi.optimize_for_inference(gd, list(ins), list(outs), types, False)
+    return out, ""
+
+
+def tool_grappler(gd, ins, outs):
+    import tensorflow as tf
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.python.grappler import tf_optimizer
+    g = tf.Graph()
+    with g.as_default():
+        tf.compat.v1.import_graph_def(gd, name="")
+        for o in outs:
+            g.add_to_collection("train_op", g.get_operation_by_name(o))
+        meta = tf.compat.v1.train.export_meta_graph(graph=g)
+    config = config_pb2.ConfigProto()  # default rewriter config: every default optimizer on
+    out = tf_optimizer.OptimizeGraph(config, meta, verbose=False, graph_id=b"bench")
+    note = f"+{len(out.library.function)} functions" if out.library.function else ""
+    return out, note
+
+
+TOOLS = [("ours (inference preset)", tool_ours),
+         ("optimize_for_inference_lib", tool_optimize_for_inference),
+         ("grappler OptimizeGraph", tool_grappler)]
+
+
+# ---------------------------------------------------------------------- measuring
+def measure(model_name, gd, ins, outs, runs, warmup):
+    from surgeon_gui.core.compare import compare_graphs
+    from surgeon_gui.core.graph import Graph
+    from surgeon_gui.core.opencv_check import opencv_check
+    from surgeon_gui.core.runner import make_feeds, run_graph
+    feeds = make_feeds(Graph(gd, ins, outs), seed=0, batch=1)
+    reference = run_graph(gd, feeds, outs)
+    rows = []
+    base = compare_graphs(gd, gd, feeds, outs, runs=runs, warmup=warmup)
+    cv = opencv_check(gd, feeds, outs, reference)
+    rows.append(Row(model_name, "original", True, None, len(gd.node), len(gd.node), 0.0, True,
+                    base.a.latency_ms, _spread(base.a), _cv_loads(cv), _cv_match(cv)))
+    for tool_name, tool in TOOLS:
+        t0 = time.perf_counter()
+        try:
+            new, note = tool(gd, ins, outs)
+        except Exception as e:  # noqa: BLE001 - a failing tool is a result, not a crash
+            rows.append(Row(model_name, tool_name, False, time.perf_counter() - t0,
+                            len(gd.node), note="FAILED: " + _first_line(e)))
+            continue
+        seconds = time.perf_counter() - t0
+        row = Row(model_name, tool_name, True, seconds, len(gd.node), len(new.node), note=note)
+        try:
+            cmp = compare_graphs(gd, new, feeds, outs, runs=runs, warmup=warmup)
+            row.max_abs_err = cmp.outputs[0].max_abs_err if len(outs) == 1 else max(
+                o.max_abs_err for o in cmp.outputs)
+            row.allclose = cmp.allclose
+            row.latency_ms = cmp.b.latency_ms
+            row.latency_spread = _spread(cmp.b)
+        except Exception as e:  # noqa: BLE001
+            row.note = (row.note + "; " if row.note else "") + "does not run: " + _first_line(e)
+        cv = opencv_check(new, {k: v for k, v in feeds.items() if k in Graph(new)}, outs,
+                          reference)
+        row.opencv, row.opencv_match = _cv_loads(cv), _cv_match(cv)
+        rows.append(row)
+    return rows
+
+
+def _spread(stats) -> str:
+    return f"{stats.latency_percentile(10):.2f}–{stats.latency_percentile(90):.2f}"
+
+
+def _cv_loads(cv) -> str:
+    if cv.loads:
+        return "yes"
+    return "no: " + cv.error[:90]
+
+
+def _cv_match(cv) -> str:
+    if not cv.loads:
+        return "–"
+    if cv.max_abs_err is None:
+        return "not run: " + cv.error[:80]
+    return ("yes" if cv.max_abs_err <= OPENCV_ATOL else "NO") + f" ({cv.max_abs_err:.1e})"
+
+
+def _first_line(e: Exception) -> str:
+    lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
+    return (lines[0] if lines else type(e).__name__)[:160]
+
+
+# ---------------------------------------------------------------------- output
+HEADER = ("| tool | time (s) | nodes after | max abs err | allclose | latency ms (p10–p90) "
+          "| OpenCV loads | OpenCV matches | note |\n"
+          "|---|---|---|---|---|---|---|---|---|")
+
+
+def table(rows) -> str:
+    out = []
+    for model in dict.fromkeys(r.model for r in rows):
+        mr = [r for r in rows if r.model == model]
+        out.append(f"\n### {model} ({mr[0].nodes_before} nodes)\n")
+        out.append(HEADER)
+        for r in mr:
+            if not r.ok:
+                out.append(f"| {r.tool} | {r.seconds:.2f} | – | – | – | – | – | – | {r.note} |")
+                continue
+            out.append("| " + " | ".join([
+                r.tool,
+                "–" if r.seconds is None else f"{r.seconds:.2f}",
+                str(r.nodes_after),
+                "–" if r.max_abs_err is None else f"{r.max_abs_err:.1e}",
+                "–" if r.allclose is None else ("yes" if r.allclose else "NO"),
+                "–" if r.latency_ms is None else f"{r.latency_ms:.2f} ({r.latency_spread})",
+                r.opencv, r.opencv_match, r.note.replace("|", "/")]) + " |")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--only", action="append")
+    ap.add_argument("--out", default=str(HERE / "results.md"))
+    args = ap.parse_args(argv)
+    import cv2
+    import tensorflow as tf
+    tf.get_logger().setLevel("ERROR")
+    rows = []
+    for name, build in models(args.only):
+        print(f"building {name} ...", file=sys.stderr, flush=True)
+        gd, ins, outs = build()
+        try:
+            rows.extend(measure(name, gd, ins, outs, args.runs, args.warmup))
+        except Exception:  # noqa: BLE001
+            traceback.print_exc()
+            rows.append(Row(name, "original", False, 0.0, len(gd.node),
+                            note="benchmark failed on the original"))
+        print(table([r for r in rows if r.model == name]), flush=True)
+    env = (f"TensorFlow {tf.__version__}, OpenCV {cv2.__version__}, Python "
+           f"{platform.python_version()}, {os.cpu_count()} CPUs ({platform.machine()}), "
+           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
+           f"latency: median of {args.runs} runs after {args.warmup} warm-up, batch 1; "
+           f"OpenCV matches = max |OpenCV − TF original| ≤ {OPENCV_ATOL:g}")
+    text = ("# Pass benchmark: our `inference` preset vs optimize_for_inference_lib and "
+            "Grappler\n\nWritten by `python benchmarks/bench_passes.py`. " + env + "\n"
+            + table(rows) + "\n")
+    Path(args.out).write_text(text)
+    print(f"\nwritten: {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
