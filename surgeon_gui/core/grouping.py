@@ -180,6 +180,8 @@ class VisibleEdge:
     count: int                     # how many graph edges it stands for
     label: str                     # tensor shape/dtype of the first data edge ("" if unknown)
     pairs: list[tuple[str, str]] = field(default_factory=list)  # underlying (src node, dst node)
+    #: Bend points (x, y) set by the layout so long edges pass between boxes, not through them.
+    route: list[tuple[float, float]] = field(default_factory=list)
 
 
 _NUM_PREFIX = re.compile(r"(?<=[A-Za-z_])\d+(?=_)")
@@ -237,9 +239,10 @@ class GroupTree:
                     owners.append(c)
                     cnode = g.nodes[const]
                     dtype, shape = output_info(cnode)
-                    short = name.rsplit("/", 1)[-1]
-                    if short in ("read", "resource", "ReadVariableOp") and "/" in name:
-                        short = name.rsplit("/", 2)[-2]
+                    segs = name.split("/")
+                    while len(segs) > 1 and segs[-1] in ("read", "resource", "ReadVariableOp"):
+                        segs.pop()
+                    short = segs[-1]
                     self.badges[c].append(Badge(name, const, f"{short} {format_shape(shape)}",
                                                 shape, dtype))
             self.badge_owner[name] = owners

@@ -63,6 +63,8 @@ class Placement:
     height: float = 0.0
     horizontal: bool = False
     seconds: float = 0.0
+    #: (unit a, unit b) of one container → absolute bend points of the edge between them.
+    routes: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -72,6 +74,7 @@ class _Local:
     w: float
     h: float
     subs: dict = field(default_factory=dict)   # expanded child unit → its _Local
+    routes: dict = field(default_factory=dict)  # (child a, child b) → bend points
     state: tuple = ()                          # what the layout was computed for
 
 
@@ -117,6 +120,8 @@ class LayoutEngine:
         root = self._container("", expanded, check)
         placement = Placement(expanded=expanded, edges=edges, horizontal=self.horizontal)
         self._place("", root, 0.0, 0.0, expanded, placement)
+        for e, pair in zip(edges, self._edge_pairs):
+            e.route = placement.routes.get(pair, [])
         placement.width, placement.height = self._xy(root.w, root.h)
         placement.seconds = time.perf_counter() - t0
         return placement
@@ -129,21 +134,24 @@ class LayoutEngine:
         """Assign every visible edge to the innermost container holding both ends."""
         tree = self.tree
         by: dict[str, list[tuple[str, str]]] = {}
+        pairs: list[tuple[str, str]] = []
 
         def path(unit: str) -> tuple[str, ...]:
-            if unit.startswith("n:"):
-                return tree.ancestors(unit[2:]) + (unit,)
-            key = unit[2:]
-            return tree.ancestors_of_group(key) + (unit,)
+            """Unit keys from the top level down to ``unit`` itself."""
+            around = (tree.ancestors(unit[2:]) if unit.startswith("n:")
+                      else tree.ancestors_of_group(unit[2:]))
+            return tuple("g:" + k for k in around) + (unit,)
 
         for e in edges:
             pa, pb = path(e.src), path(e.dst)
             k = 0
             while k < min(len(pa), len(pb)) - 1 and pa[k] == pb[k]:
                 k += 1
-            container = pa[k - 1] if k else ""
+            container = pa[k - 1][2:] if k else ""
             by.setdefault(container, []).append((pa[k], pb[k]))
+            pairs.append((pa[k], pb[k]))
         self._edges_by_container = by
+        self._edge_pairs = pairs
 
     def _container(self, key: str, expanded: frozenset, check) -> _Local:
         """Layout of one container (top level "" or an expanded group), children first.
@@ -190,6 +198,11 @@ class LayoutEngine:
             cx, cy = ox + FRAME_PAD, oy + FRAME_PAD + FRAME_HEADER
         else:
             cx, cy = ox, oy
+        for pair, pts in local.routes.items():
+            if self.horizontal:
+                out.routes[pair] = [(cy + b, cx + a) for a, b in pts]
+            else:
+                out.routes[pair] = [(cx + a, cy + b) for a, b in pts]
         for unit, (a, b) in local.pos.items():
             ua, ub = cx + a, cy + b  # layout axes: a across layers' order, b along ranks
             if unit.startswith("g:") and unit[2:] in expanded:
@@ -206,11 +219,15 @@ class LayoutEngine:
                 out.boxes[unit] = Box(ua, ub, w, h)
 
 
+DUMMY_W = 10.0
+
+
 def layered(units: list[str], edges: list[tuple[str, str]],
             sizes: dict[str, tuple[float, float]]) -> _Local:
     """Layered placement of ``units`` with given (width, height) and directed edges.
 
-    Returns top-left positions relative to (0, 0) and the bounding size.
+    Returns top-left positions relative to (0, 0), the bounding size, and for each edge that
+    spans several layers its bend points (one per crossed layer, in the gap kept for it).
     """
     if not units:
         return _Local({}, 0.0, 0.0)
@@ -226,12 +243,16 @@ def layered(units: list[str], edges: list[tuple[str, str]],
     iso_set = set(isolated)
     core = [i for i in range(len(units)) if i not in iso_set]
     pos: dict[str, tuple[float, float]] = {}
+    routes: dict[tuple[str, str], list[tuple[float, float]]] = {}
     width = height = 0.0
     if core:
         remap = {i: j for j, i in enumerate(core)}
         core_pairs = [(remap[a], remap[b]) for a, b in pairs]
-        xs, layers = _sugiyama(len(core), core_pairs)
-        wh = [sizes[units[i]] for i in core]
+        n = len(core)
+        layers, chains = _layering(n, core_pairs)
+        total = n + sum(len(c) for c in chains.values())
+        xs = _order(total, layers, chains, core_pairs)
+        wh = [sizes[units[i]] for i in core] + [(DUMMY_W, 0.0)] * (total - n)
         # ranks: stack layers with the tallest member's height
         nlayers = max(layers) + 1
         layer_h = [0.0] * nlayers
@@ -243,33 +264,45 @@ def layered(units: list[str], edges: list[tuple[str, str]],
             layer_y[k] = y
             y += layer_h[k] + LAYER_GAP
         height = y - LAYER_GAP
-        # order inside a layer: igraph's x; real widths packed around igraph's x, scaled
-        unit_w = max(60.0, sorted(w for w, _ in wh)[len(wh) // 2] + NODE_GAP)
+        # order inside a layer: igraph's; real widths packed around igraph's x, scaled
+        real_w = sorted(w for w, _ in wh[:n])
+        unit_w = max(40.0, real_w[len(real_w) // 2] * 0.6 + NODE_GAP)
         by_layer: dict[int, list[int]] = {}
         for j, layer in enumerate(layers):
             by_layer.setdefault(layer, []).append(j)
-        left = [0.0] * len(core)
+
+        def gap(a: int, b: int) -> float:
+            return NODE_GAP if a < n and b < n else NODE_GAP / 2
+
+        left = [0.0] * total
         for layer, members in by_layer.items():
             members.sort(key=lambda j: xs[j])
             want = [xs[j] * unit_w - wh[j][0] / 2 for j in members]
             fwd = list(want)
             for t in range(1, len(members)):
-                fwd[t] = max(fwd[t], fwd[t - 1] + wh[members[t - 1]][0] + NODE_GAP)
+                fwd[t] = max(fwd[t], fwd[t - 1] + wh[members[t - 1]][0]
+                             + gap(members[t - 1], members[t]))
             bwd = list(want)
             for t in range(len(members) - 2, -1, -1):
-                bwd[t] = min(bwd[t], bwd[t + 1] - wh[members[t]][0] - NODE_GAP)
+                bwd[t] = min(bwd[t], bwd[t + 1] - wh[members[t]][0]
+                             - gap(members[t], members[t + 1]))
             avg = [(f + b) / 2 for f, b in zip(fwd, bwd)]
             for t in range(1, len(members)):  # averaging can reintroduce overlaps: resweep
-                avg[t] = max(avg[t], avg[t - 1] + wh[members[t - 1]][0] + NODE_GAP)
+                avg[t] = max(avg[t], avg[t - 1] + wh[members[t - 1]][0]
+                             + gap(members[t - 1], members[t]))
             for t, j in enumerate(members):
                 left[j] = avg[t]
         minx = min(left)
+        for j in range(total):
+            width = max(width, left[j] - minx + wh[j][0])
         for j, i in enumerate(core):
-            # vertically centre a box in its layer so edges line up
             lay = layers[j]
             top = layer_y[lay] + (layer_h[lay] - wh[j][1]) / 2
             pos[units[i]] = (left[j] - minx, top)
-            width = max(width, left[j] - minx + wh[j][0])
+        for (a, b), chain in chains.items():
+            pts = [(left[d] - minx + DUMMY_W / 2, layer_y[layers[d]] + layer_h[layers[d]] / 2)
+                   for d in chain]
+            routes[(units[core[a]], units[core[b]])] = pts
     if isolated:
         # a grid of unconnected units under the connected part
         y0 = height + (LAYER_GAP if core else 0.0)
@@ -288,22 +321,84 @@ def layered(units: list[str], edges: list[tuple[str, str]],
             row_h = max(row_h, h)
             width = max(width, x - NODE_GAP)
         height = y + row_h
-    return _Local(pos, width, height)
+    return _Local(pos, width, height, routes=routes)
 
 
-def _sugiyama(n: int, pairs: list[tuple[int, int]]) -> tuple[list[float], list[int]]:
-    """(x, layer) per vertex from igraph's Sugiyama layout."""
-    if n == 1:
-        return [0.0], [0]
+def _layering(n: int, pairs: list[tuple[int, int]]):
+    """Layer per vertex (longest path after breaking cycles; sources sit just above their first
+    consumer) and, for every edge spanning more than one layer, its chain of dummy vertices
+    (ids from ``n`` on), keyed by the original (src, dst) and ordered from src to dst."""
     import igraph
-    g = igraph.Graph(n=n, edges=pairs, directed=True)
-    lay = g.layout_sugiyama()
-    coords = lay.coords[:n]
-    xs = [c[0] for c in coords]
-    ys = [c[1] for c in coords]
-    # igraph's layer indices are the y coordinates (vgap=1); normalise to 0..k-1 without gaps
-    levels = {v: k for k, v in enumerate(sorted(set(ys)))}
-    return xs, [levels[y] for y in ys]
+    dag = list(pairs)
+    if n > 1 and pairs:
+        g = igraph.Graph(n=n, edges=pairs, directed=True)
+        if not g.is_dag():
+            flip = set(g.feedback_arc_set(method="eades"))
+            dag = [(b, a) if k in flip else (a, b) for k, (a, b) in enumerate(pairs)]
+    preds: list[list[int]] = [[] for _ in range(n)]
+    succs: list[list[int]] = [[] for _ in range(n)]
+    for a, b in dag:
+        preds[b].append(a)
+        succs[a].append(b)
+    order = _topo(n, preds, succs)
+    layer = [0] * n
+    for v in order:
+        if preds[v]:
+            layer[v] = max(layer[u] for u in preds[v]) + 1
+    for v in reversed(order):  # pull sources (inputs, flags) down next to their consumers
+        if not preds[v] and succs[v]:
+            layer[v] = max(0, min(layer[w] for w in succs[v]) - 1)
+    chains: dict[tuple[int, int], list[int]] = {}
+    next_id = n
+    layers = list(layer)
+    for (a, b), (u, v) in zip(pairs, dag):
+        span = layer[v] - layer[u]
+        if span <= 1:
+            continue
+        chain = []
+        for k in range(1, span):
+            chain.append(next_id)
+            layers.append(layer[u] + k)
+            next_id += 1
+        if (u, v) != (a, b):
+            chain.reverse()
+        chains[(a, b)] = chain
+    return layers, chains
+
+
+def _topo(n: int, preds, succs) -> list[int]:
+    indeg = [len(p) for p in preds]
+    todo = [v for v in range(n) if indeg[v] == 0]
+    out = []
+    while todo:
+        v = todo.pop()
+        out.append(v)
+        for w in succs[v]:
+            indeg[w] -= 1
+            if indeg[w] == 0:
+                todo.append(w)
+    if len(out) < n:  # should not happen after cycle breaking; keep every vertex anyway
+        seen = set(out)
+        out += [v for v in range(n) if v not in seen]
+    return out
+
+
+def _order(total: int, layers: list[int], chains, pairs) -> list[float]:
+    """x per vertex (dummies included) from igraph's Sugiyama crossing reduction."""
+    if total == 1:
+        return [0.0]
+    import igraph
+    edges = []
+    for a, b in pairs:
+        chain = chains.get((a, b))
+        if chain:
+            path = [a] + chain + [b]
+            edges.extend(zip(path, path[1:]))
+        else:
+            edges.append((a, b))
+    g = igraph.Graph(n=total, edges=edges, directed=True)
+    lay = g.layout_sugiyama(layers=layers)
+    return [c[0] for c in lay.coords[:total]]
 
 
 def boxes_overlap(a: Box, b: Box, eps: float = 0.5) -> bool:

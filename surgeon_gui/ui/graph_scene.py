@@ -1,0 +1,536 @@
+"""The graph scene: one item per visible node or group, one per visible edge.
+
+Items paint themselves with level of detail (``QStyleOptionGraphicsItem.levelOfDetailFromTransform``):
+far away a box is a filled rectangle, text appears only when it is readable. Items never hold
+graph data beyond their name; the scene is rebuilt from a :class:`~surgeon_gui.core.layout.Placement`
+(reusing items by unit key) whenever the layout changes.
+"""
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen, QPolygonF
+from PySide6.QtWidgets import (QGraphicsItem, QGraphicsScene, QStyleOptionGraphicsItem)
+
+from ..core.grouping import Group, GroupTree, VisibleEdge, is_standout, op_family
+from ..core.layout import Box, Placement
+from . import style
+
+TEXT_LOD = 0.3       # below this zoom, no text at all
+DETAIL_LOD = 0.5     # below this, only the title line
+EDGE_LABEL_LOD = 0.8
+
+
+def _lod(painter) -> float:
+    return QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
+
+
+def _elide(text: str, chars: int) -> str:
+    if len(text) <= chars:
+        return text
+    keep = max(3, chars - 1)
+    return "…" + text[-keep:]
+
+
+class UnitItem(QGraphicsItem):
+    """Common part of node and group boxes: key, size, marks, highlight."""
+
+    kind = "unit"
+
+    def __init__(self, key: str, box: Box):
+        super().__init__()
+        self.key = key
+        self.w, self.h = box.w, box.h
+        self.setPos(box.x, box.y)
+        self.setFlag(QGraphicsItem.ItemIsSelectable, True)
+        self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        self.setZValue(2)
+        self.highlight: str | None = None      # highlight kind on this unit
+        self.highlight_count = 0               # for collapsed groups: members highlighted
+        self.mark: str | None = None           # "added" / "changed" / "removed"
+        self.mark_counts: dict[str, int] = {}  # for groups: members marked
+        self.fill_override: QColor | None = None
+
+    def set_box(self, box: Box) -> None:
+        if (box.w, box.h) != (self.w, self.h):
+            self.prepareGeometryChange()
+            self.w, self.h = box.w, box.h
+        self.setPos(box.x, box.y)
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-4, -4, self.w + 8, self.h + 8)
+
+    def rect(self) -> QRectF:
+        return QRectF(0, 0, self.w, self.h)
+
+    # outline priority: selection > highlight > diff mark > warning
+    def _outline(self) -> tuple[QColor | None, float, Qt.PenStyle]:
+        if self.isSelected():
+            return style.SELECTION, 3.0, Qt.SolidLine
+        if self.highlight:
+            return style.highlight_color(self.highlight), 3.0, Qt.SolidLine
+        if self.mark:
+            return style.MARK_COLORS[self.mark], 3.0, Qt.SolidLine
+        return None, 0.0, Qt.SolidLine
+
+    def _paint_corner_marks(self, painter, lod: float) -> None:
+        """Small counters on the top edge: diff marks and highlighted members inside a group."""
+        x = self.w - 6
+        items = [(style.MARK_COLORS[k], n) for k, n in self.mark_counts.items() if n]
+        if self.highlight_count and self.kind != "node":
+            items.append((style.highlight_color(self.highlight or "match"), self.highlight_count))
+        if not items:
+            return
+        painter.setFont(style.font(6.5, True))
+        for color, n in items:
+            text = str(n)
+            wd = 8 + 5 * len(text)
+            x -= wd
+            r = QRectF(x, -7, wd, 13)
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(color)
+            painter.drawRoundedRect(r, 6, 6)
+            if lod >= TEXT_LOD:
+                painter.setPen(Qt.white)
+                painter.drawText(r, Qt.AlignCenter, text)
+            x -= 3
+
+
+class NodeItem(UnitItem):
+    kind = "node"
+
+    def __init__(self, key: str, box: Box, op: str, label: str, badges: list, shape_hint: str = ""):
+        super().__init__(key, box)
+        self.name = key[2:]
+        self.op = op
+        self.label = label
+        self.badges = badges
+        self.family = op_family(op)
+        self.standout = is_standout(op)
+        tip = [f"<b>{op}</b>  {self.name}"]
+        if shape_hint:
+            tip.append(f"output: {shape_hint}")
+        for b in badges:
+            tip.append(f"◆ {b.node}: {b.dtype or ''} {b.label.split(' ', 1)[-1]}")
+        self.setToolTip("<br>".join(tip))
+
+    def paint(self, painter, option, widget=None):
+        lod = _lod(painter)
+        r = self.rect()
+        fill = self.fill_override or style.FAMILY_FILL[self.family]
+        outline, width, pstyle = self._outline()
+        if lod < 0.2:  # far away: a flat box, outlined only when marked
+            painter.fillRect(r, fill)
+            if outline is not None:
+                painter.setPen(QPen(outline, width / max(lod, 0.05) * 0.4))
+                painter.setBrush(Qt.NoBrush)
+                painter.drawRect(r)
+            return
+        border = style.FAMILY_BORDER[self.family]
+        if self.mark == "removed":
+            fill = QColor(fill)
+            fill.setAlpha(90)
+        painter.setBrush(fill)
+        painter.setPen(QPen(border, 1.0))
+        painter.drawRoundedRect(r, 6, 6)
+        if self.standout:  # training-only / control-flow machinery: a dashed warning ring
+            painter.setPen(QPen(style.WARNING, 2.2, Qt.DashLine))
+            painter.setBrush(Qt.NoBrush)
+            painter.drawRoundedRect(r.adjusted(-2.5, -2.5, 2.5, 2.5), 8, 8)
+        if outline is not None:
+            painter.setPen(QPen(outline, width, pstyle))
+            painter.setBrush(Qt.NoBrush)
+            painter.drawRoundedRect(r.adjusted(-1, -1, 1, 1), 7, 7)
+        self._paint_corner_marks(painter, lod)
+        if lod < TEXT_LOD:
+            return
+        m = self.scene().metrics if self.scene() is not None else style.Metrics()
+        painter.setPen(style.TEXT)
+        painter.setFont(m.title_font)
+        title = self.op + ("  ⚠" if self.standout else "")
+        painter.drawText(QRectF(8, 3, self.w - 16, m.title_h), Qt.AlignLeft | Qt.AlignVCenter,
+                         title)
+        if lod < DETAIL_LOD:
+            return
+        painter.setFont(m.body_font)
+        painter.setPen(style.TEXT_DIM)
+        chars = int((self.w - 16) / m.body_char)
+        painter.drawText(QRectF(8, 3 + m.title_h, self.w - 16, m.body_h),
+                         Qt.AlignLeft | Qt.AlignVCenter, _elide(self.label, chars))
+        if self.badges:
+            painter.setFont(m.badge_font)
+            y = 5 + m.title_h + m.body_h
+            x = 6.0
+            shown = self.badges[:style.MAX_BADGES]
+            for b in shown:
+                text = b.label
+                wd = min(self.w - x - 6, len(text) * m.badge_char + 8)
+                if wd < 24:
+                    break
+                br = QRectF(x, y, wd, m.badge_h)
+                painter.setPen(QPen(style.BADGE_BORDER, 0.8))
+                painter.setBrush(style.BADGE_FILL)
+                painter.drawRoundedRect(br, 3, 3)
+                painter.setPen(style.TEXT_DIM)
+                chars = int((wd - 6) / m.badge_char)
+                shown_text = text if len(text) <= chars else text[:max(1, chars - 1)] + "…"
+                painter.drawText(br.adjusted(3, 0, -2, 0), Qt.AlignLeft | Qt.AlignVCenter,
+                                 shown_text)
+                x += wd + 3
+            if len(self.badges) > len(shown):
+                painter.drawText(QRectF(x, y, self.w - x, m.badge_h),
+                                 Qt.AlignLeft | Qt.AlignVCenter,
+                                 f"+{len(self.badges) - len(shown)}")
+
+
+class GroupItem(UnitItem):
+    """A collapsed group: a stacked box with name, size, main ops and a chevron."""
+    kind = "group"
+
+    def __init__(self, key: str, box: Box, group: Group):
+        super().__init__(key, box)
+        self.group = group
+        self.scope = group.key
+        self.setZValue(2)
+        ops = ", ".join(f"{op} ×{n}" for op, n in group.ops.most_common(6))
+        rep = f"<br>{group.repeats} groups share this structure" if group.repeats > 1 else ""
+        self.setToolTip(f"<b>{group.key}</b><br>{group.size} nodes: {ops}{rep}"
+                        "<br><i>double-click to expand</i>")
+
+    def chevron_rect(self) -> QRectF:
+        return QRectF(9, 4, 16, 16)
+
+    def fill(self) -> QColor:
+        return self.fill_override if self.fill_override is not None else style.GROUP_FILL
+
+    def band(self) -> QColor | None:
+        """Repeated structure: the same colour band on every group with this signature."""
+        return style.signature_color(self.group.signature) if self.group.repeats > 1 else None
+
+    def paint(self, painter, option, widget=None):
+        lod = _lod(painter)
+        r = self.rect()
+        fill = self.fill()
+        outline, width, _ = self._outline()
+        if lod < 0.2:
+            painter.fillRect(r, self.band() or fill)
+            painter.setPen(QPen(outline or style.GROUP_BORDER, 1.0 / max(lod, 0.05)))
+            painter.setBrush(Qt.NoBrush)
+            painter.drawRect(r)
+            return
+        # a "stack of cards" look says: there is more inside
+        painter.setPen(QPen(style.GROUP_BORDER, 1.0))
+        painter.setBrush(fill.darker(108))
+        painter.drawRoundedRect(r.adjusted(4, 4, 0, 0), 7, 7)
+        painter.setBrush(fill)
+        painter.drawRoundedRect(r.adjusted(0, 0, -4, -4), 7, 7)
+        band = self.band()
+        if band is not None:
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(band)
+            painter.drawRoundedRect(QRectF(0.5, 0.5, 7, self.h - 5), 3, 3)
+            painter.drawRect(QRectF(3.5, 0.5, 4, self.h - 5))
+        if outline is not None:
+            painter.setPen(QPen(outline, width))
+            painter.setBrush(Qt.NoBrush)
+            painter.drawRoundedRect(r.adjusted(-1, -1, -3, -3), 8, 8)
+        self._paint_corner_marks(painter, lod)
+        if lod < TEXT_LOD:
+            return
+        m = self.scene().metrics if self.scene() is not None else style.Metrics()
+        painter.setPen(style.TEXT)
+        painter.setFont(m.title_font)
+        chars = int((self.w - 40) / m.title_char)
+        painter.drawText(QRectF(26, 3, self.w - 34, m.title_h), Qt.AlignLeft | Qt.AlignVCenter,
+                         _elide(self.group.label, chars))
+        _chevron(painter, self.chevron_rect(), expanded=False)
+        if self.group.repeats > 1:
+            text = f"×{self.group.repeats}"
+            br = QRectF(self.w - 12 - 6 * len(text), self.h - 20, 6 * len(text) + 4, 13)
+            painter.setFont(m.badge_font)
+            painter.setPen(QPen(style.GROUP_BORDER, 0.8))
+            painter.setBrush(QColor(255, 255, 255, 200))
+            painter.drawRoundedRect(br, 5, 5)
+            painter.setPen(style.TEXT_DIM)
+            painter.drawText(br, Qt.AlignCenter, text)
+        if lod < DETAIL_LOD:
+            return
+        painter.setFont(m.body_font)
+        painter.setPen(style.TEXT_DIM)
+        painter.drawText(QRectF(13, 3 + m.title_h, self.w - 20, m.body_h),
+                         Qt.AlignLeft | Qt.AlignVCenter, f"{self.group.size} nodes")
+        ops = " · ".join(self.group.top_ops(3))
+        chars = int((self.w - 40) / m.body_char)
+        painter.drawText(QRectF(13, 3 + m.title_h + m.body_h, self.w - 20, m.body_h),
+                         Qt.AlignLeft | Qt.AlignVCenter, _elide(ops, chars))
+
+
+class FrameItem(UnitItem):
+    """An expanded group: a frame behind its contents with a header and a chevron."""
+    kind = "frame"
+
+    def __init__(self, key: str, box: Box, group: Group, depth: int):
+        super().__init__(key, box)
+        self.group = group
+        self.scope = group.key
+        self.setZValue(-50 + depth)
+        self.setToolTip(f"<b>{group.key}</b> ({group.size} nodes)<br><i>double-click the header"
+                        " to collapse</i>")
+
+    def chevron_rect(self) -> QRectF:
+        return QRectF(4, 4, 16, 16)
+
+    def header_rect(self) -> QRectF:
+        return QRectF(0, 0, self.w, 24)
+
+    def shape(self) -> QPainterPath:
+        # only the header and the border take clicks, so the contents stay reachable
+        p = QPainterPath()
+        p.addRect(self.header_rect())
+        return p
+
+    def paint(self, painter, option, widget=None):
+        lod = _lod(painter)
+        r = self.rect()
+        outline, width, _ = self._outline()
+        base = (style.signature_color(self.group.signature) if self.group.repeats > 1
+                else style.FRAME_BORDER)
+        fill = QColor(base)
+        fill.setAlpha(45)
+        painter.setBrush(fill)
+        painter.setPen(QPen(outline or style.FRAME_BORDER, width or 1.0,
+                            Qt.SolidLine if outline else Qt.DashLine))
+        painter.drawRoundedRect(r, 9, 9)
+        head = QColor(base)
+        head.setAlpha(150)
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(head)
+        painter.drawRoundedRect(self.header_rect(), 9, 9)
+        self._paint_corner_marks(painter, lod)
+        if lod < TEXT_LOD * 0.8:
+            return
+        m = self.scene().metrics if self.scene() is not None else style.Metrics()
+        _chevron(painter, self.chevron_rect(), expanded=True)
+        painter.setPen(style.TEXT)
+        painter.setFont(m.title_font)
+        painter.drawText(QRectF(24, 3, self.w - 30, 18), Qt.AlignLeft | Qt.AlignVCenter,
+                         f"{self.group.key if self.group.virtual else self.group.label}"
+                         f"   ({self.group.size} nodes)")
+
+
+def _chevron(painter, rect: QRectF, expanded: bool) -> None:
+    painter.setPen(Qt.NoPen)
+    painter.setBrush(QColor(60, 70, 85, 200))
+    c = rect.center()
+    if expanded:
+        pts = [QPointF(c.x() - 4.5, c.y() - 2.5), QPointF(c.x() + 4.5, c.y() - 2.5),
+               QPointF(c.x(), c.y() + 3.5)]
+    else:
+        pts = [QPointF(c.x() - 2.5, c.y() - 4.5), QPointF(c.x() - 2.5, c.y() + 4.5),
+               QPointF(c.x() + 3.5, c.y())]
+    painter.drawPolygon(QPolygonF(pts))
+
+
+class GhostItem(QGraphicsItem):
+    """A removed node, drawn faded red where it used to be (not selectable)."""
+
+    def __init__(self, name: str, op: str, rect: QRectF):
+        super().__init__()
+        self.name = name
+        self.op = op
+        self.r = QRectF(0, 0, rect.width(), rect.height())
+        self.setPos(rect.topLeft())
+        self.setZValue(1.5)
+        self.setAcceptedMouseButtons(Qt.NoButton)
+        self.setToolTip(f"removed: {op} {name}")
+
+    def boundingRect(self) -> QRectF:
+        return self.r.adjusted(-2, -2, 2, 2)
+
+    def paint(self, painter, option, widget=None):
+        c = QColor(style.MARK_COLORS["removed"])
+        fill = QColor(c)
+        fill.setAlpha(40)
+        painter.setBrush(fill)
+        painter.setPen(QPen(c, 1.5, Qt.DashLine))
+        painter.drawRoundedRect(self.r, 6, 6)
+        if _lod(painter) >= DETAIL_LOD:
+            painter.setPen(c)
+            painter.setFont(style.font(7.5))
+            painter.drawText(self.r.adjusted(6, 2, -4, -2), Qt.AlignLeft | Qt.AlignVCenter,
+                             f"✕ {self.op}\n{self.name.rsplit('/', 1)[-1]}")
+
+
+class EdgeItem(QGraphicsItem):
+    """A visible edge: a curve from the producer to the consumer, dashed for control edges."""
+
+    def __init__(self, edge: VisibleEdge, a: QRectF, b: QRectF, horizontal: bool):
+        super().__init__()
+        self.edge = edge
+        self.src, self.dst = edge.src, edge.dst
+        self.highlight: str | None = None
+        self.setZValue(1)
+        self.setAcceptedMouseButtons(Qt.NoButton)
+        pts = [QPointF(x, y) for x, y in edge.route]
+        if horizontal:
+            p0 = QPointF(a.right(), a.center().y())
+            p1 = QPointF(b.left() - 3, b.center().y())
+            self.tangent = QPointF(1, 0)
+        else:
+            p0 = QPointF(a.center().x(), a.bottom())
+            p1 = QPointF(b.center().x(), b.top() - 3)
+            self.tangent = QPointF(0, 1)
+        # a smooth curve through the layout's bend points, leaving and entering along the flow
+        path = QPainterPath(p0)
+        prev = p0
+        for q in pts + [p1]:
+            if horizontal:
+                d = max(12.0, abs(q.x() - prev.x()) * 0.5)
+                path.cubicTo(QPointF(prev.x() + d, prev.y()), QPointF(q.x() - d, q.y()), q)
+            else:
+                d = max(12.0, abs(q.y() - prev.y()) * 0.5)
+                path.cubicTo(QPointF(prev.x(), prev.y() + d), QPointF(q.x(), q.y() - d), q)
+            prev = q
+        self.path = path
+        self.end = p1
+        self.mid = pts[len(pts) // 2] if pts else path.pointAtPercent(0.5)
+        self.width = 1.1 + min(2.5, math.log2(edge.count)) if edge.count > 1 else 1.1
+        self._bounds = path.boundingRect().adjusted(-6, -6, 6, 6)
+        if edge.label or edge.count > 1:
+            self._bounds = self._bounds.united(QRectF(self.mid.x() - 4, self.mid.y() - 8, 130, 16))
+        tip = (f"{edge.src[2:]} → {edge.dst[2:]}" + (f"\n{edge.label}" if edge.label else "")
+               + (f"\n{edge.count} edges" if edge.count > 1 else "")
+               + ("\ncontrol dependency" if edge.control else ""))
+        self.setToolTip(tip)
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def shape(self) -> QPainterPath:
+        return self.path
+
+    def pen(self) -> QPen:
+        if self.highlight:
+            return QPen(style.highlight_color(self.highlight), self.width + 1.5)
+        if self.edge.control:
+            return QPen(style.EDGE_CONTROL, self.width, Qt.DashLine)
+        return QPen(style.EDGE, self.width)
+
+    def paint(self, painter, option, widget=None):
+        lod = _lod(painter)
+        pen = self.pen()
+        painter.setPen(pen)
+        painter.setBrush(Qt.NoBrush)
+        painter.drawPath(self.path)
+        if lod < 0.3:
+            return
+        # arrow head
+        t = self.tangent
+        e = self.end
+        n = QPointF(-t.y(), t.x())
+        tip = e + t * 3
+        pts = [tip, tip - t * 7 + n * 3.5, tip - t * 7 - n * 3.5]
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(pen.color())
+        painter.drawPolygon(QPolygonF(pts))
+        if lod >= EDGE_LABEL_LOD and (self.edge.label or self.edge.count > 1):
+            text = self.edge.label
+            if self.edge.count > 1:
+                text = f"{text}  ×{self.edge.count}" if text else f"×{self.edge.count}"
+            painter.setPen(style.EDGE_LABEL)
+            painter.setFont(style.font(6.5))
+            painter.drawText(QRectF(self.mid.x() + 4, self.mid.y() - 8, 126, 16),
+                             Qt.AlignLeft | Qt.AlignVCenter, text)
+
+
+class GraphScene(QGraphicsScene):
+    """Scene of one placement. ``items_by_key`` maps unit keys to their item."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.metrics = style.Metrics()
+        self.setBackgroundBrush(QBrush(style.BACKGROUND))
+        self.items_by_key: dict[str, UnitItem] = {}
+        self.edge_items: list[EdgeItem] = []
+        self.ghosts: list[GhostItem] = []
+
+    def node_size(self, tree: GroupTree, unit: str) -> tuple[float, float]:
+        """Box size of a node or collapsed group (pure arithmetic: safe in a worker)."""
+        m = self.metrics
+        if unit.startswith("n:"):
+            name = unit[2:]
+            op = tree.graph.nodes[name].op
+            label = tree.node_label.get(name, name)
+            chars = max(len(op) + 3, min(len(label), 30))
+            w = min(style.NODE_MAX_W, max(style.NODE_MIN_W, chars * m.body_char + 22,
+                                          (len(op) + 3) * m.title_char + 18))
+            h = 8 + m.title_h + m.body_h
+            if tree.badges.get(name):
+                h += m.badge_h + 3
+            return (round(w), round(h))
+        grp = tree.groups[unit[2:]]
+        w = min(style.GROUP_MAX_W, max(style.GROUP_MIN_W, len(grp.label) * m.title_char + 56,
+                                       len(" · ".join(grp.top_ops(3))) * m.body_char + 24))
+        return (round(w), round(12 + m.title_h + 2 * m.body_h))
+
+    # ------------------------------------------------------------------ rebuild
+    def apply_placement(self, tree: GroupTree, placement: Placement) -> None:
+        """Make the items match the placement (items are reused by key; edges are rebuilt)."""
+        self.setItemIndexMethod(QGraphicsScene.NoIndex)  # bulk changes: index once at the end
+        old = self.items_by_key
+        new: dict[str, UnitItem] = {}
+        depth_cache: dict[str, int] = {}
+        for key, box in placement.boxes.items():
+            item = old.pop(key, None)
+            if key.startswith("n:"):
+                want = NodeItem
+            else:
+                want = FrameItem if key[2:] in placement.expanded else GroupItem
+            if item is not None and type(item) is not want:
+                self.removeItem(item)
+                item = None
+            if item is None:
+                if want is NodeItem:
+                    name = key[2:]
+                    node = tree.graph.nodes[name]
+                    from ..core.grouping import tensor_label
+                    item = NodeItem(key, box, node.op, tree.node_label.get(name, name),
+                                    tree.badges.get(name, []), tensor_label(node))
+                elif want is GroupItem:
+                    item = GroupItem(key, box, tree.groups[key[2:]])
+                else:
+                    d = depth_cache.setdefault(key, len(tree.ancestors_of_group(key[2:])))
+                    item = FrameItem(key, box, tree.groups[key[2:]], d)
+                self.addItem(item)
+            else:
+                item.set_box(box)
+            new[key] = item
+        for item in old.values():
+            self.removeItem(item)
+        self.items_by_key = new
+        for e in self.edge_items:
+            self.removeItem(e)
+        self.edge_items = []
+        for e in placement.edges:
+            a, b = new.get(e.src), new.get(e.dst)
+            if a is None or b is None:
+                continue
+            item = EdgeItem(e, a.sceneBoundingRect().adjusted(4, 4, -4, -4),
+                            b.sceneBoundingRect().adjusted(4, 4, -4, -4), placement.horizontal)
+            self.addItem(item)
+            self.edge_items.append(item)
+        self.clear_ghosts()
+        self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
+        self.setSceneRect(QRectF(-60, -60, placement.width + 120, placement.height + 120))
+
+    def clear_ghosts(self) -> None:
+        for g in self.ghosts:
+            self.removeItem(g)
+        self.ghosts = []
+
+    def add_ghost(self, name: str, op: str, rect: QRectF) -> GhostItem:
+        g = GhostItem(name, op, rect)
+        self.addItem(g)
+        self.ghosts.append(g)
+        return g

@@ -1,0 +1,102 @@
+"""Colours, fonts and sizes of the graph view, in one place."""
+from __future__ import annotations
+
+import colorsys
+
+from PySide6.QtGui import QColor, QFont, QFontMetricsF
+
+from ..core.grouping import FAMILIES, FAMILY_TITLES
+
+#: Op-family fills (light, so black text stays readable) and their borders.
+FAMILY_FILL = {
+    "conv": QColor("#a9c9ee"),
+    "norm": QColor("#b7e0c3"),
+    "activation": QColor("#f7d79f"),
+    "arith": QColor("#dcd6ef"),
+    "control": QColor("#f3b4b4"),
+    "io": QColor("#9edfdb"),
+    "const": QColor("#e6e6e6"),
+    "other": QColor("#e6dfd0"),
+}
+FAMILY_BORDER = {k: v.darker(150) for k, v in FAMILY_FILL.items()}
+
+TEXT = QColor("#1d232c")
+TEXT_DIM = QColor("#55606e")
+EDGE = QColor("#7d8796")
+EDGE_CONTROL = QColor("#a3abb7")
+EDGE_LABEL = QColor("#5b6572")
+BACKGROUND = QColor("#fbfbfc")
+GROUP_FILL = QColor("#eef1f6")
+GROUP_BORDER = QColor("#8794a8")
+FRAME_FILL = QColor(228, 233, 241, 110)
+FRAME_BORDER = QColor("#a6b1c2")
+SELECTION = QColor("#1a73e8")
+WARNING = QColor("#e8590c")
+BADGE_FILL = QColor("#ffffff")
+BADGE_BORDER = QColor("#9aa5b4")
+
+#: Diff marks.
+MARK_COLORS = {
+    "added": QColor("#2b9e3f"),
+    "changed": QColor("#f08c00"),
+    "removed": QColor("#d62f2f"),
+}
+#: Highlight kinds (set_highlight); unknown kinds use "match".
+HIGHLIGHT_COLORS = {
+    "match": QColor("#7048e8"),
+    "search": QColor("#7048e8"),
+    "preview": QColor("#0ca5b0"),
+    "refused": QColor("#868e96"),
+    "upstream": QColor("#1a73e8"),
+    "downstream": QColor("#d6336c"),
+}
+
+
+def highlight_color(kind: str) -> QColor:
+    return HIGHLIGHT_COLORS.get(kind, HIGHLIGHT_COLORS["match"])
+
+
+def legend_entries() -> list[tuple[str, QColor]]:
+    return [(FAMILY_TITLES[f], FAMILY_FILL[f]) for f in FAMILIES]
+
+
+def signature_color(signature: int) -> QColor:
+    """A stable pastel colour for a repeated-structure signature."""
+    h = (signature * 0.61803398875) % 1.0
+    r, g, b = colorsys.hls_to_rgb(h, 0.86, 0.55)
+    return QColor.fromRgbF(r, g, b)
+
+
+def font(size: float = 8.5, bold: bool = False) -> QFont:
+    f = QFont()
+    f.setPointSizeF(size)
+    f.setBold(bold)
+    return f
+
+
+class Metrics:
+    """Text widths measured once on the GUI thread; sizes from them are plain arithmetic
+    (thread-safe, used by layouts running in a worker)."""
+
+    def __init__(self):
+        self.title_font = font(8.5, True)
+        self.body_font = font(7.5)
+        self.badge_font = font(6.5)
+        self.label_font = font(6.5)
+        fm_t = QFontMetricsF(self.title_font)
+        fm_b = QFontMetricsF(self.body_font)
+        sample = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789/"
+        self.title_char = fm_t.horizontalAdvance(sample) / len(sample)
+        self.body_char = fm_b.horizontalAdvance(sample) / len(sample)
+        self.title_h = fm_t.height()
+        self.body_h = fm_b.height()
+        fm_g = QFontMetricsF(self.badge_font)
+        self.badge_char = fm_g.horizontalAdvance(sample + "×") / (len(sample) + 1)
+        self.badge_h = fm_g.height() + 3
+
+
+NODE_MIN_W = 96.0
+NODE_MAX_W = 210.0
+GROUP_MIN_W = 130.0
+GROUP_MAX_W = 240.0
+MAX_BADGES = 3
