@@ -23,13 +23,14 @@ def _pass(pass_id):
     return importlib.import_module(f"surgeon_gui.core.passes.{pass_id}").PASS
 
 
-def apply(pass_id, gd, inputs=None, outputs=None, select=None, **params):
-    """Run a pass and check the universal contract: input untouched, deterministic output."""
+def apply(pass_id, gd, ins=None, outs=None, select=None, **params):
+    """Run a pass and check the universal contract: input untouched, deterministic output.
+    ``ins``/``outs`` are the graph's named inputs/outputs (protected from removal)."""
     before = serialize(gd)
-    graph = Graph(gd, inputs, outputs)
+    graph = Graph(gd, ins, outs)
     res = _pass(pass_id).run(graph, select=select, **params)
     assert serialize(gd) == before, "the pass edited its input"
-    again = _pass(pass_id).run(Graph(gd, inputs, outputs), select=select, **params)
+    again = _pass(pass_id).run(Graph(gd, ins, outs), select=select, **params)
     assert serialize(again.graph_def) == serialize(res.graph_def), "not deterministic"
     if res.report.modified:
         assert Graph(res.graph_def).problems() == []
@@ -374,3 +375,73 @@ def test_fold_batch_norm_refuses_non_per_channel_operand_and_preview_changes_not
     assert [m.key for m in preview.report.matches] == ["conv2"]
     assert not preview.report.modified and serialize(preview.graph_def) == serialize(gd)
     assert_same_outputs(gd, res.graph_def, ["x"], ["y"])
+
+
+# ---------------------------------------------------------------------- strip_unused
+def _branchy_graph():
+    def net(tf, v1):
+        raw = v1.placeholder(tf.uint8, [None, 4, 4, 3], name="raw")
+        scaled = tf.multiply(tf.cast(raw, tf.float32, name="to_float"), 1 / 255.0, name="scaled")
+        v1.placeholder(tf.float32, [2], name="unused_input")
+        h = tf.reduce_mean(scaled, axis=[1, 2], name="pool")
+        tf.nn.softmax(h, name="probs")
+        tf.identity(h * 2.0, name="debug_out")
+        tf.constant(1.0, name="orphan")
+    return build(net)
+
+
+def test_strip_unused_keeps_only_what_the_output_needs():
+    gd = _branchy_graph()
+    res = apply("strip_unused", gd, outputs="probs")
+    assert names(res.graph_def) == ["raw", "to_float", "scaled/y", "scaled",
+                                    "pool/reduction_indices", "pool", "probs"]
+    [m] = res.report.matches
+    assert m.key == "unused_nodes"
+    assert m.removed == ["unused_input", "mul/y", "mul", "debug_out", "orphan"]
+    assert_same_outputs(gd, res.graph_def, ["raw"], ["probs"])
+
+
+def test_strip_unused_makes_an_inner_tensor_a_placeholder():
+    gd = _branchy_graph()
+    res = apply("strip_unused", gd, inputs="scaled", outputs="probs")
+    assert names(res.graph_def) == ["scaled", "pool/reduction_indices", "pool", "probs"]
+    ph = Graph(res.graph_def).node("scaled")
+    assert ph.op == "Placeholder" and ph.attr["dtype"].type == 1          # float32, from T
+    assert res.report.matches[0].key == "input:scaled"
+    # Explicit dtype and shape win over what the node says.
+    res2 = apply("strip_unused", gd, inputs="scaled", outputs="probs", input_dtype="float64",
+                 input_shape="1,4,?,3")
+    ph2 = Graph(res2.graph_def).node("scaled")
+    assert ph2.attr["dtype"].type == 2
+    assert [d.size for d in ph2.attr["shape"].shape.dim] == [1, 4, -1, 3]
+    x = np.random.default_rng(0).random((1, 4, 4, 3)).astype(np.float32)
+    full = run_graph(gd, {"raw": (x * 255).astype(np.uint8)}, ["probs", "scaled"])
+    cut = run_graph(res.graph_def, {"scaled": full[1]}, ["probs"])
+    np.testing.assert_allclose(cut[0], full[0], rtol=RTOL, atol=ATOL)
+
+
+def test_strip_unused_never_removes_named_nodes_and_reports_bad_names():
+    from surgeon_gui.core.graph import GraphError
+    gd = _branchy_graph()
+    res = apply("strip_unused", gd, ["raw"], ["probs", "debug_out"], outputs="probs")
+    assert "debug_out" in names(res.graph_def)             # a named output stays
+    assert "orphan" not in names(res.graph_def)
+    with pytest.raises(GraphError, match="no node named 'nope'"):
+        _pass("strip_unused").run(Graph(gd), outputs="nope")
+    with pytest.raises(ValueError, match="not a dimension"):
+        _pass("strip_unused").run(Graph(gd), inputs="scaled", outputs="probs",
+                                  input_shape="1,x")
+
+
+def test_strip_unused_drops_unused_library_functions(tf2_graph):
+    gd, ins, outs = tf2_graph
+    extra = GraphDef()
+    extra.CopyFrom(gd)
+    dead = extra.library.function.add()
+    dead.CopyFrom(extra.library.function[0])
+    dead.signature.name = "never_called_fn"
+    res = apply("strip_unused", extra, ins, outs)
+    assert "never_called_fn" in res.report.functions and res.report.modified
+    kept = {f.signature.name for f in res.graph_def.library.function}
+    assert kept == {f.signature.name for f in gd.library.function}
+    assert_same_outputs(gd, res.graph_def, ins, outs)
