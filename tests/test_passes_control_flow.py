@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 from surgeon_gui.core.graph import Graph, GraphDef, make_const
-from surgeon_gui.core.passes import (inline_functions, remove_dropout, remove_switch_merge,
-                                     training_flags)
+from surgeon_gui.core.passes import (inline_functions, remove_dropout, remove_identity,
+                                     remove_switch_merge, training_flags)
 from surgeon_gui.core.runner import make_feeds, run_graph
 
 v1 = tf.compat.v1
@@ -490,3 +490,97 @@ def test_tf1_dropout_after_flags_and_switch_merge(tf1_graph):
     assert list(node(after.graph_def, "fc/MatMul").input)[0] == "gap"
     feeds = make_feeds(g)
     assert_same_outputs(g, after.graph_def, feeds, outs)
+
+
+# ------------------------------------------------------------------------------- remove_identity
+def _n(gd, name, op, inputs=(), **attrs):
+    n = gd.node.add(name=name, op=op, input=list(inputs))
+    for k, v in attrs.items():
+        if isinstance(v, bytes):
+            n.attr[k].s = v
+        else:
+            n.attr[k].type = v
+    return n
+
+
+def identity_graph():
+    """x → CheckNumerics → StopGradient ┐
+       k → Identity (k_read, ^p) ────────┴ add → out (Identity, ^done); done = NoOp(^add);
+       init = NoOp(^k) reads nothing and nothing reads it."""
+    f32 = tf.float32.as_datatype_enum
+    gd = GraphDef()
+    for name in ("x", "p"):
+        ph = _n(gd, name, "Placeholder", dtype=f32)
+        ph.attr["shape"].shape.dim.add(size=2)
+    gd.node.append(make_const("k", np.array([1.0, 2.0], np.float32)))
+    _n(gd, "k_read", "Identity", ["k", "^p"], T=f32)
+    _n(gd, "check", "CheckNumerics", ["x"], T=f32, message=b"bad x")
+    _n(gd, "sg", "StopGradient", ["check"], T=f32)
+    _n(gd, "add", "AddV2", ["sg", "k_read"], T=f32)
+    _n(gd, "done", "NoOp", ["^add"])
+    _n(gd, "out", "Identity", ["add", "^done"], T=f32)
+    _n(gd, "init", "NoOp", ["^k"])
+    return gd
+
+
+def test_identity_bypass_exact():
+    g = Graph(identity_graph(), ["x", "p"], ["out"])
+    res = run(remove_identity, g)
+    assert [m.key for m in res.report.matches] == ["k_read", "check", "sg", "done"]
+    assert names(res.graph_def) == ["x", "p", "k", "add", "out", "init"]
+    assert list(node(res.graph_def, "add").input) == ["x", "k", "^p"]  # k_read's ^p kept
+    assert list(node(res.graph_def, "out").input) == ["add"]  # ^done → ^add, implied by data
+    reasons = {r.key: r.reason for r in res.report.refused}
+    assert "named as a graph input or output" in reasons["out"]
+    assert "nothing depends on it" in reasons["init"]
+    assert res.report.removed == {"k_read", "check", "sg", "done"}
+    feeds = {"x": np.array([1.0, -2.0], np.float32), "p": np.zeros(2, np.float32)}
+    assert_same_outputs(g, res.graph_def, feeds, ["out"])
+
+
+def test_identity_preview_and_select():
+    g = Graph(identity_graph(), ["x", "p"], ["out"])
+    preview = run(remove_identity, g, select=set())
+    assert len(preview.report.matches) == 4 and not preview.report.modified
+    one = run(remove_identity, g, select={"sg"})
+    assert names(one.graph_def) == ["x", "p", "k", "k_read", "check", "add", "done", "out", "init"]
+    assert list(node(one.graph_def, "add").input) == ["check", "k_read"]
+
+
+def test_identity_keeps_cond_pivots_and_both_branches_still_work():
+    g = Graph(cond_graph("placeholder"), ["x", "is_training"], ["out"])
+    res = run(remove_identity, g)
+    assert {"cond/pred_id"} <= {m.key for m in res.report.matches}
+    pivots = sorted(r.key for r in res.report.refused if "pivot" in r.reason)
+    assert pivots == ["cond/switch_f", "cond/switch_t"]
+    for flag in (True, False):
+        feeds = dict(X2, is_training=np.array(flag))
+        assert_same_outputs(g, res.graph_def, feeds, ["out"])
+
+
+def test_tf1_all_control_flow_passes(tf1_graph):
+    gd, ins, outs = tf1_graph
+    g = Graph(gd, ins, outs)
+    after, reports = chain(g, training_flags, remove_switch_merge, remove_dropout,
+                           remove_identity)
+    assert all(r.matches for r in reports)
+    assert not ops(after.graph_def) & {"Switch", "Merge", "PlaceholderWithDefault",
+                                       "RandomUniform", "Identity", "NoOp"}
+    assert len(after.graph_def.node) < len(gd.node) / 3
+    feeds = make_feeds(g)
+    assert_same_outputs(g, after.graph_def, feeds, outs)
+
+
+def test_tf2_all_control_flow_passes(tf2_graph):
+    gd, ins, outs = tf2_graph
+    g = Graph(gd, ins, outs)
+    after, reports = chain(g, training_flags, inline_functions, remove_dropout, remove_identity)
+    assert reports[-1].matches and not reports[2].matches  # the dropout branch was never taken
+    left = [n.name for n in after.graph_def.node if n.op == "Identity"]
+    assert left == ["Identity"] == outs  # only the protected output survives
+    assert "named as a graph input or output" in reports[-1].refused[0].reason
+    assert not ops(after.graph_def) & {"If", "StatelessIf", "NoOp", "RandomUniform"}
+    feeds = make_feeds(g)
+    np.testing.assert_allclose(run_graph(gd, feeds, outs)[0],
+                               run_graph(after.graph_def, {"input": feeds["input"]}, outs)[0],
+                               rtol=1e-5, atol=1e-6)

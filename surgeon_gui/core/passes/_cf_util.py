@@ -156,6 +156,8 @@ class Substitution:
         self.data: dict[tuple[str, int], tuple[tuple[str, int], list[str]]] = {}
         #: node → nodes a control reader (^node) should depend on instead (may be empty)
         self.control: dict[str, list[str]] = {}
+        #: nodes a *rewritten* control edge may skip (e.g. input-less Consts: nothing to wait for)
+        self.pointless: set[str] = set()
 
     def tensor(self, src: str, dst: str, controls: Iterable[str] = ()) -> None:
         s, d = parse_input(src), parse_input(dst)
@@ -174,12 +176,16 @@ class Substitution:
             seen.add(key)
             key, extra = self.data[key]
             controls.extend(extra)
-        return key, self.resolve_controls(controls)
+        return key, self.resolve_controls(controls, originals=False)
 
-    def resolve_controls(self, nodes: Iterable[str]) -> list[str]:
+    def resolve_controls(self, nodes: Iterable[str], originals: bool = True) -> list[str]:
+        """Follow control replacements; an input that was not replaced is kept as it is
+        (``originals``), a replacement that is ``pointless`` is skipped."""
+        nodes = list(nodes)
         out: list[str] = []
-        stack = list(reversed(list(nodes)))
+        stack = list(reversed(nodes))
         seen = set()
+        originals = set(nodes) if originals else set()
         while stack:
             n = stack.pop()
             if n in seen:
@@ -187,7 +193,7 @@ class Substitution:
             seen.add(n)
             if n in self.control:
                 stack.extend(reversed(self.control[n]))
-            else:
+            elif n in originals or n not in self.pointless:
                 out.append(n)
         return out
 
@@ -272,7 +278,33 @@ def identity_node(name: str, tensor: str, dtype: int | None, device: str = "") -
     return node
 
 
+def drop_stale_colocation(editor: GraphEditor) -> list[str]:
+    """Remove ``_class: loc:@X`` entries naming nodes that no longer exist: TensorFlow refuses to
+    import a node colocated with a missing node."""
+    editor.flush()
+    present = {n.name for n in editor.graph_def.node}
+    fixed = []
+    for n in editor.graph_def.node:
+        if "_class" not in n.attr:
+            continue
+        vals = list(n.attr["_class"].list.s)
+        kept = [v for v in vals
+                if not v.startswith(b"loc:@") or v[5:].decode("utf-8", "replace") in present]
+        if len(kept) != len(vals):
+            if kept:
+                del n.attr["_class"].list.s[:]
+                n.attr["_class"].list.s.extend(kept)
+            else:
+                del n.attr["_class"]
+            editor.mark_changed(n.name)
+            fixed.append(n.name)
+    return fixed
+
+
 def fill_report(report, editor: GraphEditor) -> None:
+    """Finish an edit (stale colocation hints dropped) and copy the overall changes."""
+    if editor.removed:
+        drop_stale_colocation(editor)
     report.removed = set(editor.removed)
     report.added = set(editor.added)
     report.changed = set(editor.changed) - set(editor.removed)

@@ -1,0 +1,129 @@
+"""Remove Identity-like nodes and control-only NoOps, keeping control dependencies correct."""
+from __future__ import annotations
+
+from ..graph import Graph, format_input, node_of, parse_input
+from ..rewrite import GraphEditor, protected_names
+from ._cf_util import SWITCH_OPS, Substitution, fill_report, is_selected, keep_names
+from .base import Match, Pass, PassReport, PassResult, Refusal
+
+#: Ops whose output i is their input i, value for value, at inference.
+PASS_THROUGH = ("Identity", "RefIdentity", "Snapshot", "StopGradient", "PreventGradient",
+                "CheckNumerics", "IdentityN")
+REF_VARIABLE_OPS = frozenset({"VariableV2", "Variable", "TemporaryVariable"})
+
+EXPLANATION = """\
+**What it matches.** Nodes that pass their input through unchanged at inference:
+`Identity` (the `/read` of every TF1 variable, the outputs of `tf.function`s), `IdentityN`,
+`Snapshot`, `StopGradient` and `PreventGradient` (they only matter to gradients),
+`CheckNumerics` (it only raises on NaN/Inf, computing nothing), and control-only `NoOp`s (the
+`tf.group` and "wait for these" nodes).
+
+**What it does.** Readers of the node's output *i* read its input *i* instead. Its own control
+inputs are handed to every reader, so nothing that had to run first is forgotten; readers of
+its control output (`^node`) now wait for its inputs instead. For a `NoOp`, nodes that waited on
+it wait for what the `NoOp` waited on. Rewritten control edges that would only wait for an
+input-less `Const` are dropped, since a constant is always ready.
+
+**Why it is safe.** These ops return their input unchanged, so every value in the graph stays
+bit for bit the same; only the node count and the latency go down. (The price of removing
+`CheckNumerics` is that a NaN is no longer reported by name.)
+
+**What it refuses.** A node named as a graph input or output (the output of a TF2 graph is
+often an `Identity` called `Identity`: it stays so callers can still fetch it; when no outputs
+were given, the detected outputs count as named), an `Identity` that reads a `Switch` and has
+control readers (the *pivot* of a v1 `tf.cond`: its control readers must run only in one
+branch — run *Remove Switch/Merge* first), an `Identity` that reads a reference variable (it *is*
+the read), and `NoOp`s nothing depends on (they may be run targets such as `init`; *Strip unused
+nodes* removes them when the outputs do not need them).
+"""
+
+
+def remove_identity(graph: Graph, select: set[str] | None = None) -> PassResult:
+    report = PassReport("remove_identity")
+    editor = GraphEditor(graph)
+    keep = keep_names(graph)
+    named = protected_names(graph)
+    sub = Substitution()
+    sub.pointless = {n.name for n in graph.graph_def.node if n.op == "Const" and not n.input}
+    bypassed: list[str] = []
+    for node in graph.graph_def.node:
+        if node.op not in PASS_THROUGH and node.op != "NoOp":
+            continue
+        name = node.name
+        data = [t for t in node.input if not t.startswith("^")]
+        controls = [t[1:] for t in node.input if t.startswith("^")]
+        readers = graph.consumers(name)
+        if name in keep:
+            why = "named as a graph input or output" if name in named else \
+                "a graph output (nothing reads it; give outputs to change this)"
+            report.refused.append(Refusal(name, f"{node.op} {name} is kept: it is {why}",
+                                          [name]))
+            continue
+        if node.op == "NoOp":
+            if data:
+                continue
+            if not readers:
+                report.refused.append(Refusal(
+                    name, f"NoOp {name} is kept: nothing depends on it, so it may be a run "
+                    "target (an init or train op); 'Strip unused nodes' removes it if the "
+                    "outputs do not need it", [name]))
+                continue
+            desc = (f"NoOp {name}: its {len(readers)} control reader(s) wait for its "
+                    f"{len(controls)} control input(s) instead")
+        else:
+            if not data or not readers:
+                continue  # a sink that is not an output: dead code, for strip_unused
+            srcs = [parse_input(t) for t in data]
+            src_ops = {graph.nodes[s.node].op for s in srcs if s.node in graph.nodes}
+            if src_ops & SWITCH_OPS and graph.consumers(name, control=True):
+                report.refused.append(Refusal(
+                    name, f"{node.op} {name} reads a Switch and has control readers: it is "
+                    "the pivot of a v1 cond, so its control readers run in one branch only. "
+                    "Run 'Remove Switch/Merge' first", [name]))
+                continue
+            if src_ops & REF_VARIABLE_OPS:
+                report.refused.append(Refusal(
+                    name, f"{node.op} {name} reads a reference variable: it is the variable's "
+                    "read (freeze the graph first)", [name]))
+                continue
+            if node.op == "IdentityN":
+                bad = [r for r in readers if not r[2].control and r[2].port >= len(data)]
+                if bad:
+                    report.refused.append(Refusal(name, f"IdentityN {name} is read at a port it "
+                                                  "does not have", [name]))
+                    continue
+            desc = f"{node.op} {name}: readers read {', '.join(data)} directly"
+            if controls:
+                desc += f" (and inherit its control input(s) {', '.join(controls)})"
+        changed = sorted({c for c, _, _ in readers}, key=graph.order.get)
+        match = Match(key=name, description=desc, nodes=[name], removed=[name], changed=changed)
+        report.matches.append(match)
+        if not is_selected(name, select):
+            match.applied = False
+            continue
+        if node.op == "NoOp":
+            sub.control_to(name, controls)
+        else:
+            for i, t in enumerate(data):
+                ref = parse_input(t)
+                sub.tensor(format_input(name, i), format_input(ref.node, ref.port), controls)
+            sub.control_to(name, [node_of(t) for t in data] + controls)
+        bypassed.append(name)
+    if bypassed:
+        sub.apply(editor, skip=bypassed)
+        editor.remove(bypassed)
+        # A reader that was itself bypassed is not "changed" in the result.
+        gone = set(bypassed)
+        for m in report.matches:
+            m.changed = [c for c in m.changed if c not in gone]
+    fill_report(report, editor)
+    return PassResult(editor.result(), report)
+
+
+PASS = Pass(
+    id="remove_identity",
+    title="Remove Identity, CheckNumerics, StopGradient and control-only NoOps",
+    explanation=EXPLANATION,
+    fn=remove_identity,
+    params=[],
+)
