@@ -51,6 +51,9 @@ class Document:
                  inputs: list[str] | None = None, outputs: list[str] | None = None):
         self.path = path
         self._graph = Graph(graph_def, inputs, outputs, source=path)
+        #: The inputs/outputs chosen when the model was opened (a recipe starts from these).
+        self.initial_inputs = self._graph.given_inputs
+        self.initial_outputs = self._graph.given_outputs
         self.changed = Signal()        # (GraphChange)
         self.dirty_changed = Signal()  # (bool)
         self._applied: list[GraphDelta] = []

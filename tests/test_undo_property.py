@@ -1,0 +1,170 @@
+"""Property-style: random sequences of passes and manual edits on a real model, pushed as undo
+commands. At every step the document's GraphChange is exact; undo walks back through the very
+same bytes, redo forward again; undo-all gives the original bytes, redo-all the final ones; and
+the exported recipe replayed by the core (what `surgeon optimize --recipe` runs) gives the same
+bytes as the session."""
+import random
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QUndoStack
+
+from surgeon_gui.core.document import Document
+from surgeon_gui.core.graph import Graph
+from surgeon_gui.core.io import serialize
+from surgeon_gui.core.passes import PASS_MODULES
+from surgeon_gui.core.recipe import replay
+from surgeon_gui.ui.commands import (ApplyPassCommand, EditCommand, apply_passes, push_step,
+                                     recipe_for)
+
+
+def node_bytes(gd):
+    return {n.name: n.SerializeToString(deterministic=True) for n in gd.node}
+
+
+class Recorder:
+    """Checks every GraphChange the document emits against the real before/after graphs."""
+
+    def __init__(self, doc):
+        self.doc = doc
+        self.before = node_bytes(doc.graph_def)
+        self.count = 0
+        doc.changed.connect(self.check)
+
+    def check(self, change):
+        after = node_bytes(self.doc.graph_def)
+        assert change.removed == set(self.before) - set(after)
+        assert change.added == set(after) - set(self.before)
+        assert change.changed == {n for n in set(after) & set(self.before)
+                                  if after[n] != self.before[n]}
+        # the index follows the graph
+        assert set(self.doc.graph.nodes) == set(after)
+        self.before = after
+        self.count += 1
+
+
+def random_edit(rng, graph, tmp_path):
+    names = [n.name for n in graph.graph_def.node]
+    name = rng.choice(names)
+    node = graph.nodes[name]
+    kind = rng.choice(["remove_node", "remove_node", "rename_node", "set_attr", "set_input",
+                       "make_output", "replace_const", "placeholder_to_const",
+                       "cut_to_outputs"])
+    if kind == "remove_node":
+        return kind, {"node": name, "mode": rng.choice(["bypass", "cascade"])}
+    if kind == "rename_node":
+        return kind, {"node": name, "new_name": name + "_renamed"}
+    if kind == "set_attr":
+        return kind, {"node": name, "attr": "_note", "type": "s",
+                      "value": f"edited {rng.randrange(100)}"}
+    if kind == "set_input":
+        return kind, {"node": name, "index": 0, "source": rng.choice(names)}
+    if kind == "make_output":
+        return kind, {"node": name}
+    if kind == "replace_const":
+        consts = [n for n in graph.graph_def.node if n.op == "Const"]
+        c = rng.choice(consts)
+        shape = [d.size for d in c.attr["value"].tensor.tensor_shape.dim]
+        from surgeon_gui.core.graph import const_value
+        arr = const_value(c) * 0 + 1 if const_value(c).dtype.kind in "fiu" else const_value(c)
+        path = tmp_path / f"v{rng.randrange(10**9)}.npy"
+        np.save(path, np.asarray(arr).reshape(shape))
+        from surgeon_gui.core.edits import value_spec
+        return kind, {"node": c.name, "value": value_spec(None, str(path))}
+    if kind == "placeholder_to_const":
+        phs = [n.name for n in graph.graph_def.node if n.op == "PlaceholderWithDefault"]
+        return kind, {"node": phs[0] if phs else name, "value": False}
+    return kind, {"outputs": [rng.choice(graph.outputs or names)]}
+
+
+PASS_IDS = PASS_MODULES + ["inference"]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_random_session_undo_redo_and_recipe(qapp, tf1_graph, tmp_path, seed):
+    rng = random.Random(seed)
+    gd, inputs, outputs = tf1_graph
+    work = gd.__class__()
+    work.CopyFrom(gd)
+    doc = Document(work, "model.pb", inputs, outputs)
+    stack = QUndoStack()
+    rec = Recorder(doc)
+    states = [serialize(doc.graph_def)]
+    refused = applied_edits = 0
+    for _ in range(rng.randint(6, 12)):
+        if rng.random() < 0.5:
+            pid = rng.choice(PASS_IDS)
+            if pid == "inference":
+                # each preset pass that changes something is its own step
+                apply_passes(stack, doc, ["inference"],
+                             on_step=lambda c: states.append(serialize(doc.graph_def)))
+                continue
+            cmd = push_step(stack, ApplyPassCommand.compute(doc, pid))
+        else:
+            kind, args = random_edit(rng, doc.graph, tmp_path)
+            before = serialize(doc.graph_def)
+            try:
+                cmd = push_step(stack, EditCommand.compute(doc, kind, args))
+                applied_edits += 1
+            except Exception as e:  # refused: nothing changed
+                from surgeon_gui.core.edits import EditRefused
+                assert isinstance(e, EditRefused), e
+                assert serialize(doc.graph_def) == before
+                refused += 1
+                continue
+        if cmd is not None:
+            states.append(serialize(doc.graph_def))
+    assert stack.count() == stack.index() == len(states) - 1
+    final = serialize(doc.graph_def)
+
+    walk = [final]
+    for i in range(stack.count()):
+        stack.undo()
+        walk.append(serialize(doc.graph_def))
+    walk.reverse()  # walk[i] = bytes after i steps
+    assert walk[0] == states[0]  # undo all: the original bytes
+    assert walk == states  # every undo gives the bytes that step started from
+    for i in range(1, stack.count() + 1):
+        stack.redo()
+        assert serialize(doc.graph_def) == walk[i], f"redo step {i}"
+    assert serialize(doc.graph_def) == final  # redo all: the final bytes
+    assert not doc.applied or len(doc.applied) == stack.count()
+
+    # jump through the history (a History-panel click) both ways
+    stack.setIndex(0)
+    assert serialize(doc.graph_def) == states[0]
+    assert serialize(doc.original) == states[0]
+    stack.setIndex(stack.count())
+    assert serialize(doc.graph_def) == final
+    assert serialize(doc.original) == states[0]
+
+    # the recipe replays to the same bytes, from the original model
+    recipe = recipe_for(stack, doc)
+    replayed, _ = replay(Graph(gd, inputs, outputs), recipe)
+    assert serialize(replayed.graph_def) == final
+    assert rec.count >= 3 * stack.count()
+    print(f"seed {seed}: {stack.count()} steps, {applied_edits} edits applied, {refused} refused")
+
+
+def test_branching_history_drops_the_redo_branch(qapp, tf1_graph):
+    gd, inputs, outputs = tf1_graph
+    work = gd.__class__()
+    work.CopyFrom(gd)
+    doc = Document(work, None, inputs, outputs)
+    stack = QUndoStack()
+    Recorder(doc)
+    original = serialize(doc.graph_def)
+    push_step(stack, EditCommand.compute(doc, "rename_node", {"node": "Relu",
+                                                               "new_name": "act"}))
+    a = serialize(doc.graph_def)
+    push_step(stack, EditCommand.compute(doc, "remove_node", {"node": "conv1/weights/read"}))
+    stack.undo()
+    assert serialize(doc.graph_def) == a
+    push_step(stack, EditCommand.compute(doc, "make_output", {"node": "gap"}))
+    assert doc.outputs == ["probs", "gap"] and stack.count() == 2
+    stack.undo()
+    assert doc.outputs == ["probs"]
+    stack.undo()
+    assert serialize(doc.graph_def) == original and not doc.dirty
+    stack.redo()
+    assert doc.dirty and "act" in doc.graph.nodes
