@@ -445,3 +445,74 @@ def test_strip_unused_drops_unused_library_functions(tf2_graph):
     kept = {f.signature.name for f in res.graph_def.library.function}
     assert kept == {f.signature.name for f in gd.library.function}
     assert_same_outputs(gd, res.graph_def, ins, outs)
+
+
+# ---------------------------------------------------------------------- merge_duplicates
+def _duplicates_graph():
+    from surgeon_gui.core.graph import make_const
+
+    def net(tf, v1):
+        x = v1.placeholder(tf.float32, [None, 3], name="x")
+        v1.placeholder(tf.float32, [None, 3], name="x_twin")       # alike, but another input
+        c1 = tf.constant([1.0, 2.0, 3.0], name="c1")
+        c2 = tf.constant([1.0, 2.0, 3.0], name="c2")
+        a1 = tf.add(x, c1, name="a1")
+        a2 = tf.add(x, c2, name="a2")
+        s1 = tf.sigmoid(a1, name="s1")
+        s2 = tf.sigmoid(a2, name="s2")
+        swapped = tf.add(c1, x, name="swapped")                     # input order matters
+        shape = tf.constant([3], name="shape")
+        n1 = tf.raw_ops.RandomUniform(shape=shape, dtype=tf.float32, seed=3, seed2=4, name="n1")
+        n2 = tf.raw_ops.RandomUniform(shape=shape, dtype=tf.float32, seed=3, seed2=4, name="n2")
+        tf.identity(s1 + s2 + swapped + n1 + n2, name="y")
+    gd = build(net)
+    # The same values encoded differently (float_val instead of tensor_content) still match.
+    c3 = make_const("c3", np.array([1.0, 2.0, 3.0], np.float32))
+    c3.attr["value"].tensor.ClearField("tensor_content")
+    c3.attr["value"].tensor.float_val.extend([1.0, 2.0, 3.0])
+    gd.node.add().CopyFrom(c3)
+    y2 = gd.node.add()
+    y2.CopyFrom(Graph(gd).node("a1"))
+    y2.name, y2.input[1] = "a3", "c3"
+    out = gd.node.add()
+    out.CopyFrom(Graph(gd).node("y"))
+    out.name = "z"
+    del out.input[:]
+    out.op = "AddN"
+    out.input.extend(["y", "a3"])
+    out.attr["N"].i = 2
+    return gd
+
+
+def test_merge_duplicates_to_a_fixed_point():
+    gd = _duplicates_graph()
+    res = apply("merge_duplicates", gd, ["x"], ["z"])
+    assert [(m.key, m.nodes[0]) for m in res.report.applied] == [
+        ("c2", "c1"), ("a2", "a1"), ("s2", "s1"), ("c3", "c1"), ("a3", "a1")]
+    kept = names(res.graph_def)
+    assert {"c2", "a2", "s2", "c3", "a3"}.isdisjoint(kept)
+    for n in ("x", "x_twin", "swapped", "c1", "a1", "s1"):
+        assert n in kept
+    # Random ops are never merged.
+    assert sum(1 for n in res.graph_def.node if n.op == "RandomUniform") == 2
+    g = Graph(res.graph_def)
+    assert list(g.node("z").input) == ["y", "a1"]
+    feeds = {"x": np.ones((2, 3), np.float32), "x_twin": np.zeros((2, 3), np.float32)}
+    a = run_graph(gd, feeds, ["z", "a3", "s2"])
+    b = run_graph(res.graph_def, feeds, ["z", "a1", "s1"])
+    # z holds random draws (the same seeds in both graphs); the deterministic parts agree.
+    np.testing.assert_allclose(b[1], a[1])
+    np.testing.assert_allclose(b[2], a[2])
+
+
+def test_merge_duplicates_respects_selection_dependencies_and_protected_names():
+    gd = _duplicates_graph()
+    res = apply("merge_duplicates", gd, ["x"], ["z"], select={"a2"})
+    # a2 only duplicates a1 once c2 is merged, which was not selected.
+    assert not res.report.modified
+    assert [r.key for r in res.report.refused] == ["a2"] and "c2" in res.report.refused[0].reason
+    res2 = apply("merge_duplicates", gd, ["x"], ["z"], select={"c2", "a2"})
+    assert sorted(res2.report.removed) == ["a2", "c2"]
+    # Named outputs are never merged away.
+    res3 = apply("merge_duplicates", gd, ["x"], ["s1", "s2", "z"])
+    assert "s2" in names(res3.graph_def) and "a2" not in names(res3.graph_def)

@@ -1,0 +1,199 @@
+"""Merge duplicate nodes: nodes that compute the same thing from the same inputs become one."""
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+
+from ..graph import INPUT_OPS, Graph, GraphError, NodeDef, format_input, parse_input
+from ..rewrite import GraphEditor, _dedupe_controls, protected_names
+from ._num_util import CALL_OPS, CONTROL_FLOW_OPS, is_random_op, op_def, sorted_names
+from .base import Match, Pass, PassReport, PassResult, Refusal
+
+EXPLANATION = """\
+**What it matches.** Two nodes with the same op, the same data inputs in the same order, the
+same set of control inputs, the same attributes and the same device. Two `Const`s match when
+their tensors hold the same bytes (same dtype and shape), however they are encoded. Merging
+runs to a fixed point: once two nodes are merged, their readers may become duplicates too
+(two identical `Reshape`s of two identical `Const`s merge in one run).
+
+**What it does.** The first node in node order survives; every reader of a duplicate reads
+the survivor's output of the same port instead, and the duplicate is removed.
+
+**Why it is safe.** A deterministic op given the same inputs and attributes computes the same
+tensor, so reading one copy instead of the other changes nothing.
+
+**Never merged:** stateful and random ops (two `RandomUniform`s draw different numbers; two
+variable reads may see different values), graph inputs (two `Placeholder`s are two different
+inputs even when they look alike), v1 control flow and function calls, ops TensorFlow does not
+register, and the graph's named inputs and outputs. A duplicate whose merge depends on another
+merge that was not selected is refused with that reason.
+"""
+
+
+def _mergeable(node: NodeDef, funcs: frozenset, protected: set[str]) -> bool:
+    op = node.op
+    if op in INPUT_OPS or op in CONTROL_FLOW_OPS or op in CALL_OPS or op in funcs:
+        return False
+    if node.name in protected or is_random_op(op):
+        return False
+    d = op_def(op)
+    return d is not None and not d.is_stateful
+
+
+def _const_digest(node: NodeDef) -> bytes:
+    from ..graph import const_value
+    v = const_value(node)
+    h = hashlib.sha256()
+    h.update(str(v.dtype).encode())
+    h.update(str(v.shape).encode())
+    h.update(v.tobytes() if v.dtype != object else repr(v.tolist()).encode())
+    return h.digest()
+
+
+def merge_duplicates(graph: Graph, select: set[str] | None = None) -> PassResult:
+    report = PassReport("merge_duplicates")
+    editor = GraphEditor(graph)
+    try:
+        order = graph.topological_order()
+    except GraphError as e:
+        report.refused.append(Refusal("graph", f"cannot sort the graph: {e.problem}", e.nodes))
+        return PassResult(editor.result(), report)
+    funcs = frozenset(graph.function_names())
+    protected = protected_names(graph)
+
+    # Consts can only be equal with equal dtype and shape: decode only those that collide.
+    const_groups: dict[bytes, list[str]] = defaultdict(list)
+    for node in graph.graph_def.node:
+        if node.op == "Const" and _mergeable(node, funcs, protected):
+            t = node.attr["value"].tensor
+            const_groups[t.dtype.to_bytes(4, "little") + t.tensor_shape.SerializeToString(
+                deterministic=True) + node.device.encode()].append(node.name)
+    digest: dict[str, bytes] = {}
+    for members in const_groups.values():
+        if len(members) > 1:
+            for n in members:
+                try:
+                    digest[n] = _const_digest(graph.nodes[n])
+                except Exception:  # noqa: BLE001 - an undecodable Const is never merged
+                    pass
+
+    # One sweep in topological order reaches the fixed point: a node's signature names the
+    # duplicate *class* of each input, so readers of merged nodes become duplicates too.
+    cls: dict[str, str] = {}
+    members: dict[str, list[str]] = defaultdict(list)
+    seen: dict[bytes, str] = {}
+    for name in order:
+        node = graph.nodes[name]
+        cls[name] = name
+        if not _mergeable(node, funcs, protected):
+            continue
+        if node.op == "Const" and name not in digest:
+            continue
+        data, ctrl = [], set()
+        for t in node.input:
+            r = parse_input(t)
+            c = cls.get(r.node, r.node)
+            if r.control:
+                ctrl.add(c)
+            else:
+                data.append(format_input(c, r.port))
+        h = hashlib.sha256()
+        h.update(node.op.encode() + b"\0" + node.device.encode() + b"\0")
+        h.update("\0".join(data).encode() + b"\1" + "\0".join(sorted(ctrl)).encode() + b"\1")
+        for k in sorted(node.attr):
+            if node.op == "Const" and k == "value":
+                h.update(b"value=" + digest[name])
+            else:
+                h.update(k.encode() + b"=" + node.attr[k].SerializeToString(deterministic=True))
+        sig = h.digest()
+        if sig in seen:
+            cls[name] = seen[sig]
+        else:
+            seen[sig] = name
+        members[cls[name]].append(name)
+
+    # The survivor of each class is its first node in node order.
+    survivor: dict[str, str] = {}
+    keep_of: dict[str, str] = {}
+    for label, group in members.items():
+        keep = min(group, key=graph.order.get)
+        keep_of[label] = keep
+        for n in group:
+            if n != keep:
+                survivor[n] = keep
+
+    def canon(n: str) -> str:
+        return keep_of.get(cls.get(n, n), n)
+
+    def depends(dup: str, keep: str) -> set[str]:
+        """The merges that make dup's inputs the same as keep's."""
+        a = [parse_input(t) for t in graph.nodes[dup].input]
+        b = [parse_input(t) for t in graph.nodes[keep].input]
+        deps = set()
+        for x, y in zip([r for r in a if not r.control], [r for r in b if not r.control]):
+            if x.node != y.node:
+                deps |= {n for n in (x.node, y.node) if canon(n) != n}
+        ca = {r.node for r in a if r.control}
+        cb = {r.node for r in b if r.control}
+        deps |= {n for n in ca ^ cb if canon(n) != n}
+        return deps
+
+    # Decide which merges apply (a merge needs every merge it relied on).
+    applied: set[str] = set()
+    refusals = []
+    topo_pos = {n: i for i, n in enumerate(order)}
+    for dup in sorted(survivor, key=topo_pos.get):
+        keep = survivor[dup]
+        m = Match(dup, f"{dup} ({graph.nodes[dup].op}) duplicates {keep}", nodes=[keep, dup])
+        wanted = select is None or dup in select
+        missing = sorted(d for d in depends(dup, keep) if d not in applied)
+        if wanted and missing:
+            refusals.append(Refusal(dup, f"it duplicates {keep} only once {missing[0]} is merged, "
+                                         "which was not selected", [dup, keep] + missing))
+            m.applied = False
+        else:
+            m.applied = wanted
+        report.matches.append(m)
+        if m.applied:
+            applied.add(dup)
+
+    if applied:
+        target = {d: survivor[d] for d in applied}
+        for node in editor.nodes():
+            if node.name in target:
+                continue
+            new_inputs, changed = [], False
+            for t in node.input:
+                r = parse_input(t)
+                if r.node in target:
+                    new_inputs.append(format_input(target[r.node], r.port, r.control))
+                    changed = True
+                else:
+                    new_inputs.append(t)
+            if changed:
+                del node.input[:]
+                node.input.extend(_dedupe_controls(new_inputs, node.name))
+                editor.mark_changed(node.name)
+        editor.remove(sorted(applied))
+        for m in report.matches:
+            if m.applied:
+                m.removed = [m.key]
+    report.refused = refusals
+    report.removed, report.added, report.changed = (set(editor.removed), set(editor.added),
+                                                     set(editor.changed))
+    for m in report.matches:
+        if m.applied:
+            m.changed = sorted_names(graph, {c for c, _, _ in graph.consumers(m.key)}
+                                     & report.changed)
+    return PassResult(editor.result(), report)
+
+
+PASS = Pass(
+    id="merge_duplicates",
+    title="Merge duplicate nodes",
+    explanation=EXPLANATION,
+    fn=merge_duplicates,
+    params=[],
+)
+
+__all__ = ["PASS", "merge_duplicates"]
