@@ -374,6 +374,48 @@ def test_inline_preview_and_select(tf2_graph):
     assert_same_outputs(Graph(gd), one.graph_def, feeds, outs)
 
 
+
+@tf.function(autograph=False)
+def _nested(x, training, k):
+    y = tf.cond(training,
+                lambda: tf.cond(x[0] > 0, lambda: x * 2.0, lambda: x * 3.0),
+                lambda: tf.cond(training, lambda: x - 1.0, lambda: x + 7.0))
+    return tf.switch_case(k, [lambda: y * 10.0, lambda: y * 100.0])
+
+
+def nested_if_case_graph(k=1):
+    """StatelessIf on `training` whose branches hold another If, then a StatelessCase on `k`
+    (made a Const here, as strip_unused or a user would)."""
+    cf = _nested.get_concrete_function(tf.TensorSpec([2], tf.float32, name="x"),
+                                       tf.TensorSpec([], tf.bool, name="training"),
+                                       tf.TensorSpec([], tf.int32, name="k"))
+    gd = cf.graph.as_graph_def()
+    node(gd, "k").CopyFrom(make_const("k", np.int32(k)))
+    return gd
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_inline_nested_if_and_case(training):
+    g = Graph(nested_if_case_graph(k=1), ["x", "training"], ["Identity"])
+    after, (flags, inl) = chain(g, (training_flags, {"value": training}), inline_functions)
+    keys = [m.key for m in inl.matches]
+    assert keys[:2] == ["cond", "switch_case/indexed_case"]
+    assert "branch index 1" in inl.matches[1].description
+    left = {n.op for n in after.graph_def.node}
+    if training:  # the inner cond tests x[0] > 0: data-dependent, refused and kept
+        (refusal,) = inl.refused
+        assert refusal.key == "cond/cond/cond" and "not constant" in refusal.reason
+        assert "StatelessIf" in left and len(after.graph_def.library.function) == 2
+    else:  # the inner cond is on `training` again: inlined in the same run
+        assert keys[2] == "cond/cond/cond" and not inl.refused
+        assert not left & {"If", "StatelessIf", "StatelessCase", "Case"}
+        assert len(after.graph_def.library.function) == 0
+    feeds = {"x": np.array([1.5, -2.0], np.float32), "training": np.array(training)}
+    expected = (feeds["x"] * 2.0 if training else feeds["x"] + 7.0) * 100.0
+    np.testing.assert_allclose(run_graph(after.graph_def, feeds, ["Identity"])[0], expected)
+    np.testing.assert_allclose(run_graph(g.graph_def, feeds, ["Identity"])[0], expected)
+
+
 # ------------------------------------------------------------------------------- remove_dropout
 X24 = {"x": np.arange(8, dtype=np.float32).reshape(2, 4) - 3.0}
 

@@ -118,6 +118,8 @@ def function_body(fdef, library: dict) -> _Body:
 def _call_target(node: NodeDef, ev: ConstEvaluator, library: dict, graph: Graph):
     """(function name, argument tensors, what was decided) or a refusal reason (str)."""
     data = [t for t in node.input if not t.startswith("^")]
+    if (node.op in IF_OPS or node.op in CASE_OPS) and not data:
+        return f"{node.name} has no inputs: it is malformed"
     if node.op in IF_OPS:
         value = ev.scalar(data[0])
         if value is None:

@@ -212,6 +212,10 @@ def remove_dropout(graph: Graph, select: set[str] | None = None,
             report.refused.append(Refusal(node.name, f"random op {node.name} is not removed: "
                                           f"not recognised as dropout ({e})", [node.name]))
             continue
+        except (IndexError, ValueError):  # an op with fewer inputs than its kind needs
+            report.refused.append(Refusal(node.name, f"random op {node.name} is not removed: "
+                                          "the ops around it are malformed", [node.name]))
+            continue
         out, x, rate = m["out"], m["x"], m["rate"]
         if rate == 0.0:
             desc = (f"dropout {out} ({m['form']}, {m['scale']}): rate 0, so it already computes "

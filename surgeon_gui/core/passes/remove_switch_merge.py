@@ -13,7 +13,7 @@ from collections import defaultdict, deque
 import numpy as np
 
 from ..graph import Graph, format_input, make_const, node_of, parse_input
-from ..rewrite import GraphEditor
+from ..rewrite import GraphEditor, protected_names
 from ._cf_util import (LOOP_OPS, MERGE_OPS, PASS_THROUGH_OPS, SWITCH_OPS, ConstEvaluator,
                        Substitution, attr_dtype, fill_report, identity_node, is_selected,
                        keep_names, remove_unused, trace_source)
@@ -152,6 +152,7 @@ def remove_switch_merge(graph: Graph, select: set[str] | None = None) -> PassRes
     editor = GraphEditor(graph)
     ev = ConstEvaluator(graph)
     keep = keep_names(graph)
+    named = protected_names(graph)  # a dead branch may hold detected sinks, never named nodes
     order = graph.order
 
     # 1. Every Switch: decided (constant predicate), undecided, or a while-loop switch.
@@ -234,7 +235,7 @@ def remove_switch_merge(graph: Graph, select: set[str] | None = None) -> PassRes
             key = cond_of.get(an.origin.get(d))
             if key is None:
                 continue
-            if d in keep:
+            if d in named:
                 new_problems.setdefault(key, f"its dead branch contains {d}, a named graph "
                                              "input or output")
             elif graph.nodes[d].op in LOOP_OPS:

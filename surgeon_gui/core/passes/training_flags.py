@@ -74,7 +74,11 @@ def set_training_flags(graph: Graph, select: set[str] | None = None, value: bool
     report = PassReport("training_flags")
     editor = GraphEditor(graph)
     protected = protected_names(graph)
+    if isinstance(value, str):  # from a recipe or the command line
+        value = value.strip().lower() in ("1", "true", "yes", "on")
     value = bool(value)
+    if isinstance(names, (list, tuple, set)):
+        names = ",".join(sorted(names) if isinstance(names, set) else names)
     forced = [n.strip() for n in str(names or "").split(",") if n.strip()]
 
     candidates: list[tuple[str, str]] = []  # (node name, why it is a flag)
