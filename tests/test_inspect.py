@@ -38,6 +38,8 @@ def test_nchw_and_placeholder_shape(nchw):
     assert ins.node_details(nchw, "BiasAdd").attr("data_format") == "NCHW"
     inp = ins.node_details(nchw, "input")
     assert inp.attr("shape") == "[?, 3, 8, 8]"
+    assert inp.outputs == ["0: float32 [?, 3, 8, 8]"]
+    assert ins.node_details(nchw, "w").outputs == ["0: float32 [3, 3, 3, 6]"]
     assert inp.attr("dtype") == "float32"
     bn = ins.node_details(nchw, "bn")
     assert bn.attr("is_training") == "false"
@@ -80,6 +82,7 @@ def test_inputs_and_consumers(tf1):
     assert {i.producer for i in merge.inputs} == {"bn1/cond/FusedBatchNormV3",
                                                   "bn1/cond/FusedBatchNormV3_1"}
     sw = ins.node_details(tf1, "bn1/cond/Switch")
+    assert [o.split(":")[0] for o in sw.outputs] == ["0", "1"]  # both Switch outputs are read
     # switch_t reads output port 1 of the Switch.
     assert ("bn1/cond/switch_t", 1) in {(c.name, c.port) for c in sw.consumers}
 

@@ -192,6 +192,9 @@ class NodeDetails:
     inputs: list[InputInfo]
     consumers: list[ConsumerInfo]
     attrs: list[AttrInfo]
+    #: Output tensors as far as the GraphDef tells: one text per port that is read (port 0
+    #: at least), e.g. ``0: float32 [?, 16, 16, 8]`` or ``0: float32, shape unknown``.
+    outputs: list[str] = field(default_factory=list)
     #: For a Const: its summary (None for other ops or until asked, see :func:`node_details`).
     const: "ConstStats | None" = None
     #: Why the Const could not be summarised, for the user.
@@ -220,13 +223,26 @@ def node_details(graph: Graph, name: str, with_const: bool = True) -> NodeDetail
     consumers = [ConsumerInfo(c, graph.nodes[c].op, i, ref.port, ref.control)
                  for c, i, ref in graph.consumers(node.name)]
     attrs = [AttrInfo(k, attr_kind(v), render_attr(v)) for k, v in sorted(node.attr.items())]
-    details = NodeDetails(node.name, node.op, node.device, inputs, consumers, attrs)
+    details = NodeDetails(node.name, node.op, node.device, inputs, consumers, attrs,
+                          outputs=_output_texts(node, consumers))
     if with_const and node.op == "Const":
         try:
             details.const = const_stats(node)
         except GraphError as e:
             details.const_error = e.problem
     return details
+
+
+def _output_texts(node: NodeDef, consumers: list[ConsumerInfo]) -> list[str]:
+    from .grouping import output_info  # dtype/shape as the graph view labels edges
+    ports = sorted({0} | {c.port for c in consumers if not c.control and c.port >= 0})
+    texts = []
+    for port in ports:
+        dtype, shape = output_info(node, port)
+        shape_text = ", shape unknown" if shape is None else \
+            " [" + ", ".join("?" if d < 0 else str(d) for d in shape) + "]"
+        texts.append(f"{port}: {dtype or 'dtype unknown'}{shape_text}")
+    return texts
 
 
 # --------------------------------------------------------------------------- Const values

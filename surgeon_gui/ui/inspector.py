@@ -403,6 +403,10 @@ class InspectorPanel(QWidget):
         self.device_label = ValueLabel()
         self.form.addRow("Op", self.op_label)
         self.form.addRow("Device", self.device_label)
+        self.outputs_label = ValueLabel(mono=True)
+        self.outputs_label.setToolTip("Output tensors (port: dtype shape) as far as the "
+                                      "GraphDef records them; ? where unknown")
+        self.form.addRow("Outputs", self.outputs_label)
         lay.addWidget(form_box)
         self.node_form = form_box
 
@@ -580,6 +584,7 @@ class InspectorPanel(QWidget):
         self.name_label.setText(details.name)
         self.op_label.setText(details.op)
         self.device_label.setText(details.device or "(any)")
+        self.outputs_label.setText("\n".join(details.outputs))
         self.inputs_list.set_rows(self._input_rows(details))
         self.inputs_section.set_title(f"Inputs ({len(details.inputs)})")
         self.inputs_section.set_empty(not details.inputs)

@@ -1,0 +1,265 @@
+"""Graph-view benchmark on big models (issue 3): how fast the real main window shows them.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_view.py [MODEL.pb ...]
+
+Without arguments it opens the models written by ``benchmarks/make_big_models.py`` (NASNetLarge,
+the 10,000+ node TF1 cond/batch-norm CNN; it builds them first if missing). Each model is measured
+in a fresh process (peak memory is per process) and the figures go to
+``benchmarks/results_view.md``:
+
+- **first view**: from the moment the file is chosen (the window's open call) until the view
+  has laid out and drawn the model: reading, indexing, grouping, layout, scene items, one
+  paint. Python, TensorFlow and the app's modules are imported beforehand and not counted.
+- **expand all**: every group expanded (the whole graph laid out) until drawn.
+- **expand ~500-node group**: the group closest to 500 nodes, expanded one level (what a
+  double-click does) and fully (it and every group inside it), from the default view.
+- **pan / zoom frame**: mean and worst time to repaint the viewport after a scroll step or a
+  zoom step, on the fully expanded graph (the offscreen paint is a proxy for stutter).
+- **inspector / search**: selecting the biggest Const (statistics + histogram) and a name search.
+- **peak memory**: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+MODELS = HERE / "_models"
+DEFAULT = [MODELS / "nasnet_large.pb", MODELS / "tf1_cond_bn_big.pb"]
+RESULTS = HERE / "results_view.md"
+TARGET_FIRST_VIEW = 3.0
+TARGET_GROUP = 1.0
+
+
+# ---------------------------------------------------------------------------- one model
+def _wait(app, predicate, timeout: float = 600.0) -> None:
+    end = time.perf_counter() + timeout
+    while not predicate():
+        if time.perf_counter() > end:
+            raise TimeoutError("timed out waiting for the window")
+        app.processEvents()
+        time.sleep(0.002)
+
+
+def _paint(app, view) -> None:
+    """Force one synchronous paint of the view (what the user sees next frame)."""
+    app.processEvents()
+    view.viewport().repaint()
+
+
+def measure(path: Path, profile: Path | None = None) -> dict:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.path.insert(0, str(ROOT))
+    # Imports are not part of any figure.
+    import tensorflow  # noqa: F401
+    from PySide6.QtWidgets import QApplication
+
+    from surgeon_gui.ui.main_window import MainWindow
+    from surgeon_gui.core.inspect import shape_size
+    app = QApplication.instance() or QApplication(["bench_view"])
+    window = MainWindow()
+    window.resize(1600, 1000)
+    window.show()
+    app.processEvents()
+    view = window.view
+    out: dict = {"model": path.name, "file_mb": round(path.stat().st_size / 1e6, 1)}
+
+    # ------------------------------------------------------------ first view
+    prof = None
+    if profile is not None:
+        import cProfile
+        prof = cProfile.Profile()
+    opened = []
+    window.document_opened.connect(lambda doc: opened.append(doc))
+    t0 = time.perf_counter()
+    if prof:
+        prof.enable()
+    open_model(window, path)
+    _wait(app, lambda: opened and view.document is opened[-1] and view.placement is not None
+          and not view.layout_pending)
+    _paint(app, view)
+    t_first = time.perf_counter() - t0
+    if prof:
+        prof.disable()
+        prof.dump_stats(str(profile))
+    doc = window.document
+    out["nodes"] = len(doc.graph)
+    out["first_view_s"] = round(t_first, 3)
+    out["units_first_view"] = len(view.graph_scene.items_by_key)
+    out["groups"] = len(view.tree.groups)
+
+    # ------------------------------------------------------------ one ~500-node group
+    tree = view.tree
+    sizes = {k: len(tree.members(k)) for k in tree.groups}
+    key = min(sizes, key=lambda k: (abs(sizes[k] - 500), k))
+    out["group"] = key
+    out["group_nodes"] = sizes[key]
+    # Make the group visible first (not timed): its ancestors open, itself collapsed.
+    view.expanded = set(view.tree.default_expanded()) | set(tree.ancestors_of_group(key))
+    view.expanded.discard(key)
+    view.relayout()
+    _wait(app, lambda: not view.layout_pending)
+    t0 = time.perf_counter()
+    view.expand(key)
+    _wait(app, lambda: not view.layout_pending)
+    _paint(app, view)
+    out["expand_group_s"] = round(time.perf_counter() - t0, 3)
+    inner = {g for g in tree.groups if key in tree.ancestors_of_group(g)}
+    view.collapse(key)
+    _wait(app, lambda: not view.layout_pending)
+    t0 = time.perf_counter()
+    view.expanded |= {key} | inner
+    view.relayout()
+    _wait(app, lambda: not view.layout_pending)
+    _paint(app, view)
+    out["expand_group_fully_s"] = round(time.perf_counter() - t0, 3)
+    out["group_units_fully"] = len(view.graph_scene.items_by_key)
+
+    # ------------------------------------------------------------ expand everything
+    view.collapse_all()
+    _wait(app, lambda: not view.layout_pending)
+    t0 = time.perf_counter()
+    view.expand_all()
+    _wait(app, lambda: not view.layout_pending)
+    _paint(app, view)
+    out["expand_all_s"] = round(time.perf_counter() - t0, 3)
+    out["units_expanded"] = len(view.graph_scene.items_by_key)
+
+    # ------------------------------------------------------------ pan / zoom frames
+    view.fit()
+    _paint(app, view)
+    for _ in range(6):  # zoom in to a readable level, where text is drawn
+        view.zoom_in()
+    frames = []
+    bar = view.verticalScrollBar()
+    for i in range(30):
+        bar.setValue(bar.value() + (60 if i % 10 < 5 else -60))
+        t0 = time.perf_counter()
+        _paint(app, view)
+        frames.append(time.perf_counter() - t0)
+    out["pan_frame_ms_mean"] = round(1000 * statistics.mean(frames), 1)
+    out["pan_frame_ms_max"] = round(1000 * max(frames), 1)
+    zooms = []
+    for i in range(12):
+        t0 = time.perf_counter()
+        (view.zoom_out if i < 6 else view.zoom_in)()
+        _paint(app, view)
+        zooms.append(time.perf_counter() - t0)
+    out["zoom_frame_ms_mean"] = round(1000 * statistics.mean(zooms), 1)
+    out["zoom_frame_ms_max"] = round(1000 * max(zooms), 1)
+
+    # ------------------------------------------------------------ inspector and search
+    panels = getattr(window, "inspection", None)
+    if panels is not None:
+        consts = [n for n in doc.graph if n.op == "Const"]
+        big = max(consts, key=lambda n: shape_size(n.attr["value"].tensor.tensor_shape))
+        t0 = time.perf_counter()
+        panels.inspector.set_selection([big.name])
+        _paint(app, panels.inspector)
+        out["inspect_biggest_const_s"] = round(time.perf_counter() - t0, 3)
+        out["biggest_const_values"] = shape_size(big.attr["value"].tensor.tensor_shape)
+        t0 = time.perf_counter()
+        panels.search.query.setText("conv")
+        hits = panels.search.run_search()
+        app.processEvents()
+        out["search_name_s"] = round(time.perf_counter() - t0, 3)
+        out["search_hits"] = len(hits)
+
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0)
+    window.close()
+    return out
+
+
+def open_model(window, path: Path) -> None:
+    """What File ▸ Open does once the user picked ``path``."""
+    window.open_path(str(path))
+
+
+# ---------------------------------------------------------------------------- driver
+def write_results(rows: list[dict], path: Path = RESULTS) -> None:
+    lines = [
+        "# Graph view on big models",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; offscreen Qt. Made by `benchmarks/bench_view.py` "
+        "(models from `benchmarks/make_big_models.py`).",
+        "",
+        f"Targets (issue 3): first view within {TARGET_FIRST_VIEW:g} s of the file being chosen; "
+        f"expanding a 500-node group within {TARGET_GROUP:g} s; fluid panning and zooming.",
+        "",
+        "| model | nodes | file | first view | expand all | ~500-node group: one level / fully "
+        "| pan frame mean / max | zoom frame mean / max | inspect biggest Const | search | peak RSS |",
+        "|---|---:|---:|---:|---:|---|---|---|---|---|---:|",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['model']} | — | — | failed: {r['error']} | | | | | | | |")
+            continue
+        lines.append(
+            f"| {r['model']} | {r['nodes']:,} | {r['file_mb']} MB | {r['first_view_s']:.2f} s "
+            f"({r['units_first_view']} items) | {r['expand_all_s']:.2f} s "
+            f"({r['units_expanded']:,} items) | `{r['group']}` ({r['group_nodes']} nodes): "
+            f"{r['expand_group_s']:.2f} s / {r['expand_group_fully_s']:.2f} s | "
+            f"{r['pan_frame_ms_mean']} / {r['pan_frame_ms_max']} ms | "
+            f"{r['zoom_frame_ms_mean']} / {r['zoom_frame_ms_max']} ms | "
+            f"{r.get('inspect_biggest_const_s', float('nan')):.2f} s "
+            f"({r.get('biggest_const_values', 0):,} values) | "
+            f"{r.get('search_name_s', float('nan')):.3f} s ({r.get('search_hits', 0)} hits) | "
+            f"{r['peak_rss_mb']:.0f} MB |")
+    lines += ["", "Each model runs in a fresh process; times are wall-clock on the GUI thread "
+              "including waiting for background layout. Re-run: "
+              "`QT_QPA_PLATFORM=offscreen python benchmarks/bench_view.py`.", ""]
+    path.write_text("\n".join(lines))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="*", type=Path)
+    ap.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # child process: one model
+    ap.add_argument("--profile", type=Path, help="write a cProfile of the first view here "
+                    "(with one model)")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    if args.one:
+        print(json.dumps(measure(args.one, args.profile)))
+        return 0
+    models = args.models or DEFAULT
+    missing = [m for m in models if not m.exists()]
+    if missing and not args.models:
+        subprocess.run([sys.executable, str(HERE / "make_big_models.py")], check=True)
+    elif missing:
+        print(f"bench_view: no such model: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 2
+    rows = []
+    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+               TF_CPP_MIN_LOG_LEVEL="2")
+    for m in models:
+        cmd = [sys.executable, __file__, "--one", str(m)]
+        if args.profile and len(models) == 1:
+            cmd += ["--profile", str(args.profile)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        last = proc.stdout.strip().splitlines()[-1:] if proc.stdout.strip() else []
+        try:
+            row = json.loads(last[0])
+        except (IndexError, json.JSONDecodeError):
+            err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            row = {"model": m.name, "error": err}
+        rows.append(row)
+        print(json.dumps(row))
+    write_results(rows, args.out)
+    print(f"wrote {args.out}")
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
