@@ -516,3 +516,84 @@ def test_merge_duplicates_respects_selection_dependencies_and_protected_names():
     # Named outputs are never merged away.
     res3 = apply("merge_duplicates", gd, ["x"], ["s1", "s2", "z"])
     assert "s2" in names(res3.graph_def) and "a2" not in names(res3.graph_def)
+
+
+# ---------------------------------------------------------------------- sort_execution_order
+def _chain_graph():
+    def net(tf, v1):
+        x = v1.placeholder(tf.float32, [None, 2], name="x")
+        a = tf.add(x, tf.constant(1.0, name="one"), name="a")
+        b = tf.multiply(a, tf.constant(2.0, name="two"), name="b")
+        tf.nn.relu(b, name="y")
+    return build(net)
+
+
+def test_sort_execution_order_exact_order_and_moved_count():
+    gd = _chain_graph()
+    assert names(gd) == ["x", "one", "a", "two", "b", "y"]
+    shuffled = GraphDef()
+    shuffled.CopyFrom(gd)
+    del shuffled.node[:]
+    order = ["y", "b", "x", "two", "a", "one"]
+    for n in order:
+        shuffled.node.add().CopyFrom(Graph(gd).node(n))
+    res = apply("sort_execution_order", shuffled, ["x"], ["y"])
+    [m] = res.report.applied
+    assert names(res.graph_def) == ["x", "two", "one", "a", "b", "y"]
+    # x, two, a stay in relative order; one, b, y had to move.
+    assert m.description.startswith("3 of 6 node(s) moved")
+    assert sorted(m.nodes) == ["b", "one", "y"] and res.report.changed == {"b", "one", "y"}
+    assert_same_outputs(gd, res.graph_def, ["x"], ["y"])
+    again = apply("sort_execution_order", res.graph_def, ["x"], ["y"])
+    assert not again.report.matches and not again.report.modified
+
+
+def test_sort_execution_order_refuses_a_cycle():
+    gd = _chain_graph()
+    cyc = GraphDef()
+    cyc.CopyFrom(gd)
+    Graph(cyc).node("a").input[0] = "b"
+    res = apply("sort_execution_order", cyc)
+    assert not res.report.matches and "cycle" in res.report.refused[0].reason
+
+
+# ---------------------------------------------------------------------- strip_attributes
+def _placed_graph():
+    def net(tf, v1):
+        with tf.device("/device:CPU:0"):
+            x = v1.placeholder(tf.float32, [None, 2], name="x")
+            w = tf.constant([[1.0, 2.0], [3.0, 4.0]], name="w")
+        with v1.colocate_with(w):
+            r = tf.identity(w, name="w_read")
+        tf.matmul(x, r, name="y")
+    import tensorflow as tf
+    g = tf.Graph()
+    with g.as_default():
+        net(tf, tf.compat.v1)
+    return g.as_graph_def(add_shapes=True)
+
+
+def test_strip_attributes_devices_and_colocation_by_default():
+    gd = _placed_graph()
+    g0 = Graph(gd)
+    assert g0.node("x").device and "_class" in g0.node("w_read").attr
+    res = apply("strip_attributes", gd, ["x"], ["y"])
+    assert [m.key for m in res.report.applied] == ["devices", "colocation"]
+    assert res.report.applied[0].nodes == ["x", "w", "w_read"]   # colocation copies devices
+    assert res.report.changed == {"x", "w", "w_read"}
+    for n in res.graph_def.node:
+        assert n.device == "" and "_class" not in n.attr
+        assert "_output_shapes" in n.attr                     # kept unless asked
+    assert_same_outputs(gd, res.graph_def, ["x"], ["y"])
+
+
+def test_strip_attributes_output_shapes_on_request():
+    gd = _placed_graph()
+    res = apply("strip_attributes", gd, ["x"], ["y"], output_shapes=True, devices=False)
+    assert [m.key for m in res.report.applied] == ["colocation", "output_shapes"]
+    g = Graph(res.graph_def)
+    assert g.node("x").device == "/device:CPU:0"
+    assert sorted(g.node("w_read").attr) == ["T"]
+    assert sorted(g.node("y").attr) == ["T", "grad_a", "grad_b", "transpose_a", "transpose_b"]
+    preview = apply("strip_attributes", gd, ["x"], ["y"], select=set(), output_shapes=True)
+    assert len(preview.report.matches) == 3 and not preview.report.modified
