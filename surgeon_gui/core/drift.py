@@ -9,8 +9,10 @@ of each node is the worst over its outputs:
   tensor of near-zero values does not make every tiny difference look huge).
 
 Constants are not fetched (they are the weights, not activations): a Const whose value differs
-is listed in :attr:`Drift.edited_consts` by comparing the stored tensors, which is how a manual
-weight edit shows up as the *origin* of the drift rather than as a drifting node.
+from its counterpart is listed in :attr:`Drift.edited_consts` (by comparing the stored tensors,
+or, when a pass folded a computed tensor into a Const of the same name, the reference's value of
+that tensor), which is how a manual weight edit shows up as the *origin* of the drift rather than
+as a drifting node.
 
 Tensors that cannot be fetched from outside (inside a v1 ``cond`` branch or a ``while`` frame,
 non-numeric dtypes such as string, resource or variant) are skipped with a reason; if a fetch
@@ -26,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from .graph import Graph, GraphDef, GraphError, node_of
+from .graph import Graph, GraphDef, GraphError, const_value, node_of
 
 #: Levels for colouring, from exact to wrong (relative error thresholds).
 LEVELS = [
@@ -86,13 +88,31 @@ class Drift:
         bad = [n for n, d in self.errors.items() if d.max_abs > atol + rtol * _ref_scale(d)]
         return sorted(bad, key=lambda n: pos.get(n, len(pos)))
 
-    def origins(self, graph_b: Graph, rtol: float = 1e-5, atol: float = 1e-6) -> list[str]:
-        """Drifting nodes with no drifting node upstream: where the error starts.
+    def persistent(self, graph_b: Graph, rtol: float = 1e-5, atol: float = 1e-6) -> list[str]:
+        """Drifting nodes whose error reaches a graph output (a sink), in topological order.
 
-        Upstream is followed through data inputs, across nodes that were not compared (a cond
-        branch, a skipped tensor), so a Merge after drifting branch internals is no origin.
+        A pass that rewrites a region (batch norm folded into a convolution's weights) makes
+        the intermediate tensors differ and the region's output agree again: those nodes drift
+        but *re-converge*, and are not listed here.
         """
         bad = set(self.drifting(rtol, atol))
+        live: dict[str, bool] = {}
+        for n in reversed(self.order):
+            if n not in graph_b.nodes:
+                continue
+            data_consumers = [c for c, _, ref in graph_b.consumers(n) if not ref.control]
+            if not data_consumers:
+                live[n] = n in bad
+                continue
+            live[n] = any(live.get(c, False) and (c in bad or c not in self.errors)
+                          for c in data_consumers)
+        return [n for n in self.order if n in bad and live.get(n, False)]
+
+    def origins(self, graph_b: Graph, rtol: float = 1e-5, atol: float = 1e-6) -> list[str]:
+        """Where the error that reaches the outputs starts: persistently drifting nodes with no
+        persistently drifting node upstream (followed through data inputs, across nodes that
+        were not compared, such as cond branches or skipped tensors)."""
+        bad = set(self.persistent(graph_b, rtol, atol))
         reach: dict[str, bool] = {}
         out = []
         for n in self.order:
@@ -203,11 +223,17 @@ def compute_drift(gd_a: GraphDef, gd_b: GraphDef, feeds: dict[str, np.ndarray],
         cond_a, cond_b = conditional_nodes(ga), conditional_nodes(gb)
         batch = max((int(np.shape(v)[0]) for v in feeds.values() if np.ndim(v) > 0), default=1)
         fetch: list[str] = []
+        folded: list[str] = []
         total = 0
         for name in result.order:
             if name not in ga.nodes:
                 continue
             na, nb = ga.nodes[name], gb.nodes[name]
+            if nb.op == "Const" and na.op not in _SKIP_OPS and name not in cond_a:
+                # A computed tensor that a pass folded into a Const of the same name: compare
+                # the reference's value with the stored one (is it an edited weight?).
+                folded.append(f"{name}:0")
+                continue
             if nb.op in _SKIP_OPS or na.op in _SKIP_OPS:
                 continue
             why = cond_b.get(name) or cond_a.get(name) or (
@@ -253,7 +279,18 @@ def compute_drift(gd_a: GraphDef, gd_b: GraphDef, feeds: dict[str, np.ndarray],
         feeds_a = {k: v for k, v in feeds.items() if node_of(k) in ga.nodes}
         feeds_b = {k: v for k, v in feeds.items() if node_of(k) in gb.nodes}
         report(0.2, f"running reference graph ({len(fetch)} tensors)")
-        vals_a = _run_tolerant(runner_a, feeds_a, fetch, result.skipped)
+        vals_a = _run_tolerant(runner_a, feeds_a, fetch + folded, result.skipped)
+        changed_folds = set()
+        for t in folded:
+            if t in vals_a:
+                a = np.asarray(vals_a.pop(t))
+                b = np.asarray(const_value(gb.nodes[node_of(t)]))
+                if a.shape != b.shape or a.dtype != b.dtype or tensor_error(a, b)[1] > 1e-6:
+                    changed_folds.add(node_of(t))
+            result.skipped.pop(node_of(t), None)
+        if changed_folds:
+            result.edited_consts = [n for n in result.order
+                                    if n in changed_folds or n in set(result.edited_consts)]
         check()
         fetch_b = [t for t in fetch if t in vals_a]
         report(0.55, "running current graph")

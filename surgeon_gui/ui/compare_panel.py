@@ -40,6 +40,7 @@ from .workers import Worker
 LEVEL_COLORS = ["#2e7d32", "#7cb342", "#c0ca33", "#fbc02d", "#fb8c00", "#d32f2f"]
 NO_COUNTERPART_COLOR = "#9575cd"
 EDITED_CONST_COLOR = "#ec407a"
+RECONVERGES_COLOR = "#64b5f6"
 DEFAULT_RTOL, DEFAULT_ATOL = 1e-4, 1e-5
 
 
@@ -71,6 +72,8 @@ class CompareResult:
     values_b: dict[str, np.ndarray]
     drift: Drift | None = None
     origins: list[str] = field(default_factory=list)
+    #: Drifting nodes whose error reaches an output (the others re-converge).
+    persistent: list[str] = field(default_factory=list)
 
 
 def run_comparison(req: CompareRequest, progress=None, should_stop=None) -> CompareResult:
@@ -105,18 +108,26 @@ def run_comparison(req: CompareRequest, progress=None, should_stop=None) -> Comp
         values.append(dict(zip(req.outputs, vals)))
     drift = None
     origins: list[str] = []
+    persistent: list[str] = []
     if req.drift:
         drift = compute_drift(req.reference, req.current, feeds,
                               max_tensors=req.drift_max_tensors,
                               progress=sub(0.78, 1.0), should_stop=stop)
-        origins = drift.origins(Graph(req.current), req.rtol, req.atol)
+        gb = Graph(req.current)
+        origins = drift.origins(gb, req.rtol, req.atol)
+        persistent = drift.persistent(gb, req.rtol, req.atol)
     report(1.0, "done")
-    return CompareResult(req, cmp, feeds, values[0], values[1], drift, origins)
+    return CompareResult(req, cmp, feeds, values[0], values[1], drift, origins, persistent)
 
 
-def drift_colors(drift: Drift, rtol: float, atol: float) -> tuple[dict[str, QColor], list]:
-    """Node → colour for the graph view, and the legend [(text, QColor)] from exact to wrong."""
+def drift_colors(drift: Drift, rtol: float, atol: float,
+                 persistent: list[str] | None = None) -> tuple[dict[str, QColor], list]:
+    """Node → colour for the graph view, and the legend [(text, QColor)] from exact to wrong.
+
+    With ``persistent`` given, nodes beyond tolerance whose error does not reach an output
+    (a region a pass rewrote, which re-converges) get their own colour."""
     colors: dict[str, QColor] = {}
+    keep = set(persistent) if persistent is not None else None
     for n, d in drift.errors.items():
         within = d.max_abs <= atol + rtol * (d.max_abs / d.max_rel if d.max_rel else 0.0)
         level = d.level
@@ -124,6 +135,9 @@ def drift_colors(drift: Drift, rtol: float, atol: float) -> tuple[dict[str, QCol
             level = min(level, 2)    # never paint an allclose node orange or red
         elif level < 3:
             level = 3                # and never paint a node beyond tolerance green
+        if level >= 3 and keep is not None and n not in keep:
+            colors[n] = QColor(RECONVERGES_COLOR)
+            continue
         colors[n] = QColor(LEVEL_COLORS[level])
     for n in drift.no_counterpart:
         colors[n] = QColor(NO_COUNTERPART_COLOR)
@@ -131,8 +145,9 @@ def drift_colors(drift: Drift, rtol: float, atol: float) -> tuple[dict[str, QCol
         colors[n] = QColor(EDITED_CONST_COLOR)
     legend = [(f"rel. error {text}", QColor(c)) for (text, _), c in zip(LEVELS, LEVEL_COLORS)]
     legend[0] = ("exact", QColor(LEVEL_COLORS[0]))
-    legend += [("no counterpart", QColor(NO_COUNTERPART_COLOR)),
-               ("edited constant", QColor(EDITED_CONST_COLOR))]
+    legend += [("differs, re-converges", QColor(RECONVERGES_COLOR)),
+               ("no counterpart", QColor(NO_COUNTERPART_COLOR)),
+               ("changed constant", QColor(EDITED_CONST_COLOR))]
     return colors, legend
 
 
@@ -548,10 +563,6 @@ class ComparePanel(QWidget):
         self.error_nodes: list[str] = []
         self._stale = False
         self._build()
-        if undo_stack is not None:
-            for sig in ("indexChanged", "cleanChanged"):
-                if hasattr(undo_stack, sig):
-                    getattr(undo_stack, sig).connect(lambda *_: self.refresh_references())
         if document is not None:
             self.set_document(document)
 
@@ -710,31 +721,36 @@ class ComparePanel(QWidget):
             self._stale = True
             self.message.setText(self.message.text() + "  — the graph has changed since this "
                                  "run: run again for current numbers.")
+        self.refresh_references()
         if getattr(change, "reset", False):
-            self.refresh_references()
             self.samples.set_specs(self._specs())
 
     # ------------------------------------------------------------------ references
     def references(self) -> list[tuple[str, object]]:
-        """(label, key) for every graph the current one can be compared against."""
+        """(label, key) for every graph the current one can be compared against: the model
+        as loaded and the state after each applied step but the last (newest first)."""
         refs: list[tuple[str, object]] = []
         if self.document is None:
             return refs
-        refs.append(("Original (as loaded)", ("original",)))
-        doc = self.document
-        if getattr(doc, "saved_graph_def", None) is not None:
-            refs.append(("Last saved", ("saved",)))
-        stack = self.undo_stack
-        if stack is not None and stack.index() > 0 and self._can_rebuild_steps():
-            for k in range(stack.index() - 1, 0, -1):
-                refs.append((f"After step {k}: {stack.text(k - 1)}", ("step", k)))
+        refs.append(("Original (as loaded)", "original"))
+        n = len(getattr(self.document, "applied", []))
+        labels = self._step_labels(n)
+        for m in range(n - 1, 0, -1):
+            refs.append((f"After step {m}: {labels[m - 1]}", f"after:{m}"))
         return refs
 
-    def _can_rebuild_steps(self) -> bool:
-        doc, stack = self.document, self.undo_stack
-        if hasattr(doc, "graph_def_at"):
-            return True
-        return all(_command_delta(stack.command(i)) is not None for i in range(stack.count()))
+    def _step_labels(self, n: int) -> list[str]:
+        """What each applied step was, from the undo stack's commands when they match."""
+        stack = self.undo_stack
+        if stack is not None:
+            try:
+                from .commands import applied_commands
+                texts = [c.text() for c in applied_commands(stack)]
+            except Exception:  # noqa: BLE001 - another kind of stack: plain texts
+                texts = [stack.text(i) for i in range(stack.index())]
+            if len(texts) == n:
+                return texts
+        return [f"step {i + 1}" for i in range(n)]
 
     def refresh_references(self) -> None:
         key = self.reference_combo.currentData()
@@ -750,18 +766,17 @@ class ComparePanel(QWidget):
         self.samples.set_specs(self._specs())
 
     def reference_graph_def(self, key=None) -> GraphDef | None:
-        """The GraphDef of a reference (the chosen one by default)."""
+        """The GraphDef of a reference (the chosen one by default), rebuilt by the Document
+        from its step deltas (a copy; the document is not touched)."""
         doc = self.document
         if doc is None:
             return None
-        key = key or self.reference_combo.currentData() or ("original",)
-        if key[0] == "saved":
-            return doc.saved_graph_def
-        if key[0] == "step":
-            step = key[1]
-            if hasattr(doc, "graph_def_at"):
-                return doc.graph_def_at(step)
-            return _rebuild_step(doc.graph_def, self.undo_stack, step)
+        key = key or self.reference_combo.currentData() or "original"
+        if key.startswith("after:"):
+            back = len(doc.applied) - int(key.split(":")[1])
+            if back <= 0:
+                return _copy(doc.graph_def)
+            return doc.graph_before(back).graph_def
         return doc.original
 
     def reference_label(self) -> str:
@@ -1023,7 +1038,9 @@ class ComparePanel(QWidget):
         res.comparison.rtol, res.comparison.atol = rtol, atol
         res.request.rtol, res.request.atol = rtol, atol
         if res.drift is not None:
-            res.origins = res.drift.origins(Graph(res.request.current), rtol, atol)
+            gb = Graph(res.request.current)
+            res.origins = res.drift.origins(gb, rtol, atol)
+            res.persistent = res.drift.persistent(gb, rtol, atol)
         self._fill_outputs()
         self._show_drift()
 
@@ -1038,11 +1055,12 @@ class ComparePanel(QWidget):
         rtol, atol = res.request.rtol, res.request.atol
         drifting = d.drifting(rtol, atol)
         parts = [f"<b>Per-node drift</b>: {len(d.errors)} nodes compared, "
-                 f"{len(drifting)} beyond tolerance, {len(d.no_counterpart)} with no "
-                 f"counterpart, {len(d.skipped)} not comparable"
+                 f"{len(drifting)} beyond tolerance ({len(res.persistent)} reach an output, "
+                 f"{len(drifting) - len(res.persistent)} re-converge), "
+                 f"{len(d.no_counterpart)} with no counterpart, {len(d.skipped)} not comparable"
                  + (" (capped)" if d.truncated else "") + "."]
         if d.edited_consts:
-            parts.append("Edited constants: " + ", ".join(d.edited_consts[:5])
+            parts.append("Changed constants: " + ", ".join(d.edited_consts[:5])
                          + ("…" if len(d.edited_consts) > 5 else ""))
         if res.origins:
             items = []
@@ -1061,7 +1079,8 @@ class ComparePanel(QWidget):
         if not self.drift_check.isChecked() or res is None or res.drift is None:
             self.view.set_node_colors({}, [])
             return
-        colors, legend = drift_colors(res.drift, res.request.rtol, res.request.atol)
+        colors, legend = drift_colors(res.drift, res.request.rtol, res.request.atol,
+                                      res.persistent)
         self.view.set_node_colors(colors, legend)
         if res.origins:
             _focus(self.view, res.origins[0], select=False)
@@ -1163,29 +1182,6 @@ def _copy(gd: GraphDef) -> GraphDef:
     out = GraphDef()
     out.CopyFrom(gd)
     return out
-
-
-def _command_delta(cmd):
-    """The GraphDelta an undo command holds, if it exposes one."""
-    if cmd is None:
-        return None
-    for attr in ("delta", "graph_delta"):
-        d = getattr(cmd, attr, None)
-        if d is not None and hasattr(d, "revert"):
-            return d
-    return None
-
-
-def _rebuild_step(current: GraphDef, stack, step: int) -> GraphDef:
-    """The graph after ``step`` commands of the undo stack, by reverting the later deltas on a
-    copy of the current graph (the stack itself is not touched)."""
-    gd = _copy(current)
-    for i in range(stack.index() - 1, step - 1, -1):
-        delta = _command_delta(stack.command(i))
-        if delta is None:
-            raise GraphError(f"step {i + 1} ({stack.text(i)}) keeps no record to rebuild from")
-        delta.revert(gd)
-    return gd
 
 
 def _focus(view, node: str, select: bool = True) -> None:
