@@ -626,3 +626,17 @@ def test_tf2_all_control_flow_passes(tf2_graph):
     np.testing.assert_allclose(run_graph(gd, feeds, outs)[0],
                                run_graph(after.graph_def, {"input": feeds["input"]}, outs)[0],
                                rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------- in a pipeline
+def test_pipeline_drops_an_input_that_became_a_const(tf2_graph):
+    from surgeon_gui.core.pipeline import run_pipeline
+    gd, ins, outs = tf2_graph
+    result, steps = run_pipeline(Graph(gd, ins, outs), ["training_flags", "inline_functions"])
+    assert [s.pass_id for s in steps] == ["training_flags", "inline_functions"]
+    assert result.given_inputs == ["input"]  # `training` is a Const now: nothing to feed
+    assert result.nodes["training"].op == "Const"
+    # an input that names an inner node (a cut point) is not a converted placeholder: it stays
+    cut = Graph(gd, ["input", "training", "Relu"], outs)
+    result, _ = run_pipeline(cut, ["training_flags"])
+    assert result.given_inputs == ["input", "Relu"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from .graph import Graph, GraphError
+from .graph import INPUT_OPS, Graph, GraphError, node_of
 from .passes import PRESET_ID, PRESET_PASSES, get_pass
 from .passes.base import PassResult
 
@@ -35,6 +35,18 @@ def run_pass(graph: Graph, pass_id: str, params: dict | None = None,
     return result
 
 
+def _still_inputs(before: Graph, graph_def, inputs):
+    """Given inputs minus those a pass turned from a placeholder into something else (a training
+    flag made a Const): it no longer needs feeding and must not keep later passes from removing
+    it. An input naming an inner node (a cut point for strip_unused) stays."""
+    if not inputs:
+        return inputs
+    ops = {n.name: n.op for n in graph_def.node}
+    return [i for i in inputs if not (before.nodes.get(node_of(i)) is not None
+                                      and before.nodes[node_of(i)].op in INPUT_OPS
+                                      and ops.get(node_of(i)) not in INPUT_OPS)]
+
+
 def run_pipeline(graph: Graph, pass_ids: Iterable[str], params: dict[str, dict] | None = None,
                  on_step: Callable[[Step], None] | None = None,
                  should_stop: Callable[[], bool] | None = None) -> tuple[Graph, list[Step]]:
@@ -57,7 +69,8 @@ def run_pipeline(graph: Graph, pass_ids: Iterable[str], params: dict[str, dict] 
                 steps.append(step)
                 if on_step:
                     on_step(step)
-                g = Graph(res.graph_def, g.given_inputs, g.given_outputs, source=g.source)
+                g = Graph(res.graph_def, _still_inputs(g, res.graph_def, g.given_inputs),
+                          g.given_outputs, source=g.source)
                 changed = True
         return g, changed
 
