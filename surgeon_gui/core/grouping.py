@@ -210,6 +210,9 @@ class GroupTree:
         #: drawn node → its badges.
         self.badges: dict[str, list[Badge]] = defaultdict(list)
         self.root_children: list[str] = []
+        #: node name → op type (plain strings: safe to read from a layout worker while the
+        #: document's protobuf changes on the GUI thread).
+        self.op_of: dict[str, str] = {n.name: n.op for n in graph.graph_def.node}
         self._ancestors: dict[str, tuple[str, ...]] = {}
         self._find_badges()
         self._build_groups()

@@ -90,13 +90,15 @@ class LayoutEngine:
     when the graph, the sizes or the direction change.
     """
 
-    def __init__(self, tree: GroupTree, size_of: SizeFn, horizontal: bool = False):
+    def __init__(self, tree: GroupTree, size_of: SizeFn, horizontal: bool = False,
+                 reuse: "LayoutEngine | None" = None):
         self.tree = tree
         self.size_of = size_of
         self.horizontal = horizontal
-        self._cache: dict[str, _Local] = {}
-        self._edges_by_container: dict[str, list[tuple[str, str]]] | None = None
-        self._edges_for: frozenset | None = None
+        # after an edit, groups whose children, sizes and inner edges did not change keep
+        # their layout (checked per container), so a small change relayouts little
+        self._cache: dict[str, _Local] = (dict(reuse._cache) if reuse is not None
+                                          and reuse.horizontal == horizontal else {})
 
     def invalidate(self, key: str | None = None) -> None:
         """Forget the layout of group ``key`` and of every group around it (None: everything)."""
@@ -110,17 +112,23 @@ class LayoutEngine:
         self._cache.pop("", None)
 
     # ------------------------------------------------------------------ main entry
-    def layout(self, expanded: set[str] | frozenset, check=None) -> Placement:
-        """Lay out the visible graph for this expansion state (``check()`` may raise to cancel)."""
+    def layout(self, expanded: set[str] | frozenset, check=None,
+               edges: list[VisibleEdge] | None = None) -> Placement:
+        """Lay out the visible graph for this expansion state (``check()`` may raise to cancel).
+
+        ``edges`` is ``tree.visible_graph(expanded)`` when the caller computed it already (it
+        reads the GraphDef, so a GUI computes it on its own thread before going to a worker).
+        """
         import time
         t0 = time.perf_counter()
         expanded = frozenset(k for k in expanded if k in self.tree.groups)
-        edges = self.tree.visible_graph(expanded)
-        self._split_edges(edges, expanded)
-        root = self._container("", expanded, check)
+        if edges is None:
+            edges = self.tree.visible_graph(expanded)
+        by_container, edge_pairs = self._split_edges(edges)
+        root = self._container("", expanded, check, by_container)
         placement = Placement(expanded=expanded, edges=edges, horizontal=self.horizontal)
         self._place("", root, 0.0, 0.0, expanded, placement)
-        for e, pair in zip(edges, self._edge_pairs):
+        for e, pair in zip(edges, edge_pairs):
             e.route = placement.routes.get(pair, [])
         placement.width, placement.height = self._xy(root.w, root.h)
         placement.seconds = time.perf_counter() - t0
@@ -130,7 +138,7 @@ class LayoutEngine:
     def _xy(self, a: float, b: float) -> tuple[float, float]:
         return (b, a) if self.horizontal else (a, b)
 
-    def _split_edges(self, edges: list[VisibleEdge], expanded: frozenset) -> None:
+    def _split_edges(self, edges: list[VisibleEdge]):
         """Assign every visible edge to the innermost container holding both ends."""
         tree = self.tree
         by: dict[str, list[tuple[str, str]]] = {}
@@ -150,10 +158,9 @@ class LayoutEngine:
             container = pa[k - 1][2:] if k else ""
             by.setdefault(container, []).append((pa[k], pb[k]))
             pairs.append((pa[k], pb[k]))
-        self._edges_by_container = by
-        self._edge_pairs = pairs
+        return by, pairs
 
-    def _container(self, key: str, expanded: frozenset, check) -> _Local:
+    def _container(self, key: str, expanded: frozenset, check, by_container) -> _Local:
         """Layout of one container (top level "" or an expanded group), children first.
 
         A cached layout is reused while the expansion state inside it is unchanged (each expanded
@@ -165,13 +172,7 @@ class LayoutEngine:
         subs = {}
         for unit in kids:
             if unit.startswith("g:") and unit[2:] in expanded:
-                subs[unit] = self._container(unit[2:], expanded, check)
-        state = tuple((u, id(sub)) for u, sub in subs.items())
-        cached = self._cache.get(key)
-        if cached is not None and cached.state == state:
-            return cached
-        if check:
-            check()
+                subs[unit] = self._container(unit[2:], expanded, check, by_container)
         sizes: dict[str, tuple[float, float]] = {}
         for unit in kids:
             sub = subs.get(unit)
@@ -180,7 +181,14 @@ class LayoutEngine:
             else:
                 w, h = self.size_of(unit)
                 sizes[unit] = (h, w) if self.horizontal else (w, h)
-        edges = [(a, b) for a, b in (self._edges_by_container or {}).get(key, [])]
+        edges = sorted(set(by_container.get(key, [])))
+        state = (tuple(kids), tuple(sizes.values()), tuple(edges),
+                 tuple((u, id(sub)) for u, sub in subs.items()))
+        cached = self._cache.get(key)
+        if cached is not None and cached.state == state:
+            return cached
+        if check:
+            check()
         local = layered(kids, edges, sizes)
         local.subs = subs
         local.state = state

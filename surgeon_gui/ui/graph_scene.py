@@ -241,7 +241,7 @@ class GroupItem(UnitItem):
         m = self.scene().metrics if self.scene() is not None else style.Metrics()
         painter.setPen(style.TEXT)
         painter.setFont(m.title_font)
-        chars = int((self.w - 40) / m.title_char)
+        chars = int((self.w - 34) / m.title_char)
         painter.drawText(QRectF(26, 3, self.w - 34, m.title_h), Qt.AlignLeft | Qt.AlignVCenter,
                          _elide(self.group.label, chars))
         _chevron(painter, self.chevron_rect(), expanded=False)
@@ -261,9 +261,11 @@ class GroupItem(UnitItem):
         painter.drawText(QRectF(13, 3 + m.title_h, self.w - 20, m.body_h),
                          Qt.AlignLeft | Qt.AlignVCenter, f"{self.group.size} nodes")
         ops = " · ".join(self.group.top_ops(3))
-        chars = int((self.w - 40) / m.body_char)
+        chars = int((self.w - 24) / m.body_char)
+        if len(ops) > chars:
+            ops = ops[:max(1, chars - 1)] + "…"
         painter.drawText(QRectF(13, 3 + m.title_h + m.body_h, self.w - 20, m.body_h),
-                         Qt.AlignLeft | Qt.AlignVCenter, _elide(ops, chars))
+                         Qt.AlignLeft | Qt.AlignVCenter, ops)
 
 
 class FrameItem(UnitItem):
@@ -460,7 +462,7 @@ class GraphScene(QGraphicsScene):
         m = self.metrics
         if unit.startswith("n:"):
             name = unit[2:]
-            op = tree.graph.nodes[name].op
+            op = tree.op_of[name]
             label = tree.node_label.get(name, name)
             chars = max(len(op) + 3, min(len(label), 30))
             w = min(style.NODE_MAX_W, max(style.NODE_MIN_W, chars * m.body_char + 22,
@@ -470,8 +472,8 @@ class GraphScene(QGraphicsScene):
                 h += m.badge_h + 3
             return (round(w), round(h))
         grp = tree.groups[unit[2:]]
-        w = min(style.GROUP_MAX_W, max(style.GROUP_MIN_W, len(grp.label) * m.title_char + 56,
-                                       len(" · ".join(grp.top_ops(3))) * m.body_char + 24))
+        w = min(style.GROUP_MAX_W, max(style.GROUP_MIN_W, len(grp.label) * m.title_char + 60,
+                                       len(" · ".join(grp.top_ops(3))) * m.body_char + 30))
         return (round(w), round(12 + m.title_h + 2 * m.body_h))
 
     # ------------------------------------------------------------------ rebuild

@@ -81,9 +81,11 @@ class GraphView(QGraphicsView):
         self.legend.set_entries(style.legend_entries())
 
     # ================================================================== document
-    def set_document(self, doc: Document | None, reset_view: bool = False) -> None:
+    def set_document(self, doc: Document | None, reset_view: bool = False,
+                     tree: GroupTree | None = None) -> None:
         """Show ``doc`` (None clears). The expansion is kept where the groups still exist, unless
-        ``reset_view`` (a newly opened model: default expansion, fit to window)."""
+        ``reset_view`` (a newly opened model: default expansion, fit to window). ``tree`` may
+        be a GroupTree already built for ``doc.graph`` (e.g. by the loading worker)."""
         if self.document is not None:
             self.document.changed.disconnect(self._on_document_changed)
         self.document = doc
@@ -95,7 +97,7 @@ class GraphView(QGraphicsView):
             self._clear_scene()
             return
         doc.changed.connect(self._on_document_changed)
-        self._rebuild_tree(reset_view)
+        self._rebuild_tree(reset_view, tree)
         self._fit_after_layout = reset_view
         self.relayout()
 
@@ -106,15 +108,18 @@ class GraphView(QGraphicsView):
         self.graph_scene.ghosts = []
         self.minimap.refresh()
 
-    def _rebuild_tree(self, reset_view: bool) -> None:
-        self.tree = GroupTree(self.document.graph, show_constants=self.show_constants)
+    def _rebuild_tree(self, reset_view: bool, tree: GroupTree | None = None) -> None:
+        if tree is None or tree.graph is not self.document.graph \
+                or tree.show_constants != self.show_constants:
+            tree = GroupTree(self.document.graph, show_constants=self.show_constants)
+        self.tree = tree
         if reset_view or not self.expanded:
             self.expanded = self.tree.default_expanded()
         else:
             self.expanded = {k for k in self.expanded if k in self.tree.groups}
         tree = self.tree
         self.engine = LayoutEngine(tree, lambda u: self.graph_scene.node_size(tree, u),
-                                   self.horizontal)
+                                   self.horizontal, reuse=None if reset_view else self.engine)
 
     def _on_document_changed(self, change: GraphChange) -> None:
         """The document changed: remember where removed nodes were, redraw, then mark."""
@@ -124,13 +129,13 @@ class GraphView(QGraphicsView):
                 unit = self.tree.representative(name, self.placement.expanded)
                 if unit.startswith("n:") and unit[2:] == name and unit in self.placement.boxes:
                     b = self.placement.boxes[unit]
-                    old_boxes[name] = (self.tree.graph.nodes[name].op,
+                    old_boxes[name] = (self.tree.op_of.get(name, ""),
                                        QRectF(b.x, b.y, b.w, b.h))
         self._rebuild_tree(reset_view=False)
         if change.reset:
             self._marks.clear()
             self._ghost_boxes.clear()
-        else:
+        elif not change.empty:
             self._set_marks(change, old_boxes)
         self.relayout()
 
@@ -141,20 +146,22 @@ class GraphView(QGraphicsView):
             return
         self._generation += 1
         gen = self._generation
-        expanded = frozenset(self.expanded)
+        expanded = frozenset(k for k in self.expanded if k in self.tree.groups)
         engine = self.engine
         estimate = sum(len(self.tree.children(k)) for k in expanded) + len(self.tree.root_children)
         if self._worker is not None:
             self._worker.cancel()
             self._worker = None
         self._pending_layout = True
+        # edges read the GraphDef: here, on the GUI thread; the worker sees plain Python data
+        edges = self.tree.visible_graph(expanded)
         if estimate < ASYNC_UNITS:
-            self._apply_layout(gen, engine, engine.layout(expanded))
+            self._apply_layout(gen, engine, engine.layout(expanded, edges=edges))
             return
         QGuiApplication.setOverrideCursor(Qt.BusyCursor)
 
         def job(state):
-            return engine.layout(expanded, check=state.check)
+            return engine.layout(expanded, check=state.check, edges=edges)
 
         w = Worker(job)
         w.signals.finished.connect(lambda p, g=gen, e=engine: self._apply_layout(g, e, p))
@@ -187,7 +194,7 @@ class GraphView(QGraphicsView):
         self._pending_layout = False
         if self._fit_after_layout:
             self._fit_after_layout = False
-            self.fit()
+            self.show_readable_overview()
         if self._pending_focus:
             name, self._pending_focus = self._pending_focus, None
             self._finish_focus(name)
@@ -477,6 +484,25 @@ class GraphView(QGraphicsView):
             return
         self._zoom_to(r.adjusted(-20, -20, 20, 20), max_scale=1.0)
 
+    def show_readable_overview(self, min_scale: float = 0.55) -> None:
+        """Fit the graph when it stays readable; otherwise zoom to a readable scale and show
+        the start of the graph (the minimap shows the rest)."""
+        r = self.graph_scene.itemsBoundingRect()
+        if r.isEmpty():
+            return
+        vp = self.viewport().rect()
+        s = min(vp.width() / (r.width() + 40), vp.height() / (r.height() + 40))
+        if s >= min_scale:
+            self.fit()
+            return
+        self.setTransform(self.transform().fromScale(0.75, 0.75))
+        visible = self.mapToScene(vp).boundingRect()
+        if self.horizontal:
+            self.centerOn(r.left() + visible.width() / 2 - 20, r.center().y())
+        else:
+            self.centerOn(r.center().x(), r.top() + visible.height() / 2 - 20)
+        self.minimap.update()
+
     def zoom_to_selection(self) -> None:
         items = self.graph_scene.selectedItems()
         if not items:
@@ -634,6 +660,7 @@ class Minimap(QWidget):
         self._pixmap: QPixmap | None = None
         self._src = QRectF()
         self._timer = QTimer(self, singleShot=True, interval=120, timeout=self._render)
+        self.enabled = True
         self.hide()
 
     def place(self) -> None:
@@ -646,7 +673,7 @@ class Minimap(QWidget):
     def _render(self) -> None:
         scene = self.view.graph_scene
         r = scene.itemsBoundingRect()
-        if r.isEmpty() or self.view.document is None:
+        if r.isEmpty() or self.view.document is None or not self.enabled:
             self._pixmap = None
             self.hide()
             return

@@ -1,0 +1,212 @@
+"""``surgeon-gui``: the desktop app, and its scripted screenshot mode.
+
+    surgeon-gui [MODEL] [--screenshot OUT.png] [--apply PASSES] [--expand-all] [--compare]
+
+With ``--screenshot`` the app loads MODEL, applies PASSES (comma-separated pass ids or
+``inference``) through :func:`apply_passes_for_script`, expands every group if asked, runs the
+comparison if asked (``window.run_compare_for_script(done)``, provided by the comparison
+panel), waits until the view is laid out, writes the window as a PNG and exits 0 — or exits
+non-zero with one clear line on stderr. Works with ``QT_QPA_PLATFORM=offscreen``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+SCRIPT_TIMEOUT_S = 900
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="surgeon-gui",
+        description="Graph Surgeon: look inside a TensorFlow graph and operate on it.")
+    p.add_argument("model", nargs="?", help=".pb, .pbtxt, SavedModel folder or Keras file")
+    p.add_argument("--screenshot", metavar="OUT.png",
+                   help="render the window once laid out to this PNG and exit")
+    p.add_argument("--apply", metavar="PASSES",
+                   help="comma-separated pass ids (or 'inference') to apply after loading")
+    p.add_argument("--expand-all", action="store_true", help="expand every group")
+    p.add_argument("--compare", action="store_true",
+                   help="run the before/after comparison (with --screenshot: wait for it)")
+    p.add_argument("--size", default="1400x900", metavar="WxH",
+                   help="window size for --screenshot (default 1400x900)")
+    return p
+
+
+def apply_passes_for_script(window, pass_ids: list[str]) -> list:
+    """Apply passes to the open document for ``--apply`` (one document change per step that
+    changed something, so the view shows the diff marks of the last step).
+
+    Returns the pipeline's steps. The surgery panel may replace this function (module
+    attribute) to go through its undo stack instead.
+    """
+    from ..core.document import GraphChange
+    from ..core.pipeline import run_pipeline
+    doc = window.document
+    _, steps = run_pipeline(doc.graph, pass_ids)
+    for step in steps:
+        rep = step.result.report
+        doc.set_graph_def(step.result.graph_def,
+                          GraphChange(label=step.pass_id, removed=set(rep.removed),
+                                      added=set(rep.added), changed=set(rep.changed),
+                                      kind="apply"))
+    return steps
+
+
+class _ScriptRun:
+    """Drives a MainWindow through load → passes → expand → compare → screenshot."""
+
+    def __init__(self, args, app):
+        from PySide6.QtCore import QEventLoop, QTimer
+        from .main_window import MainWindow
+        self.args, self.app = args, app
+        self.code: int | None = None
+        self.loop = QEventLoop()
+        w, _, h = args.size.partition("x")
+        self.win = MainWindow()
+        self.win.persist_settings = False
+        self.win.resize(int(w or 1400), int(h or 900))
+        self.win.show()
+        self.win.document_opened.connect(self._opened)
+        self.timer = QTimer(singleShot=True, interval=SCRIPT_TIMEOUT_S * 1000,
+                            timeout=lambda: self.fail(f"timed out after {SCRIPT_TIMEOUT_S} s"))
+        self.t0 = time.perf_counter()
+
+    def run(self) -> int:
+        from PySide6.QtCore import QTimer
+        worker = self.win.open_model(self.args.model)
+        worker.signals.done.connect(self._load_done, type=_queued())
+        self.timer.start()
+        QTimer.singleShot(0, lambda: None)
+        if self.code is None:
+            self.loop.exec()
+        self.timer.stop()
+        self.win.close()
+        self.win.deleteLater()
+        return self.code or 0
+
+    def fail(self, message: str) -> None:
+        if self.code is None:
+            first = message.strip().splitlines()[0] if message.strip() else "failed"
+            print(f"surgeon-gui: error: {first}", file=sys.stderr)
+            self.code = 1
+            self.loop.quit()
+
+    def _load_done(self) -> None:
+        if self.win.document is None and self.code is None:
+            self.fail(self.win.last_error or "loading was cancelled")
+
+    def _opened(self, doc) -> None:
+        from PySide6.QtCore import QTimer
+        QTimer.singleShot(0, self._after_open)
+
+    def _after_open(self) -> None:
+        view = self.win.view
+        try:
+            if self.args.apply:
+                from ..core.passes import expand_pass_ids
+                ids = [i for i in self.args.apply.split(",") if i.strip()]
+                expand_pass_ids(ids)  # unknown ids: a clear error before anything runs
+                module = sys.modules[__name__]
+                module.apply_passes_for_script(self.win, [i.strip() for i in ids])
+            if self.args.expand_all:
+                view.expand_all()
+        except Exception as e:  # noqa: BLE001 - one clear line, exit 1
+            self.fail(f"{type(e).__name__}: {e}" if not str(e) else str(e))
+            return
+        self._when_laid_out(self._compare)
+
+    def _when_laid_out(self, then) -> None:
+        view = self.win.view
+        if view.layout_pending:
+            view.layout_finished.connect(lambda: self._when_laid_out(then), type=_single())
+        else:
+            then()
+
+    def _compare(self) -> None:
+        if not self.args.compare:
+            self._shoot()
+            return
+        hook = getattr(self.win, "run_compare_for_script", None)
+        if hook is None:
+            self.fail("--compare needs the comparison panel, which this build does not have")
+            return
+
+        def done(error: str | None = None) -> None:
+            if error:
+                self.fail(f"comparison failed: {error}")
+            else:
+                self._when_laid_out(self._shoot)
+        try:
+            hook(done)
+        except Exception as e:  # noqa: BLE001
+            self.fail(f"comparison failed: {e}")
+
+    def _shoot(self) -> None:
+        from PySide6.QtCore import QTimer
+        view = self.win.view
+        view.show_readable_overview()
+        # let pending paints (minimap, legend) happen before grabbing
+        QTimer.singleShot(250, self._write)
+
+    def _write(self) -> None:
+        if self.code is not None:
+            return
+        self.app.processEvents()
+        out = self.args.screenshot
+        folder = os.path.dirname(os.path.abspath(out))
+        if not os.path.isdir(folder):
+            self.fail(f"{out}: the folder {folder} does not exist")
+            return
+        img = self.win.grab()
+        if img.isNull() or not img.save(out):
+            self.fail(f"{out}: could not write the screenshot")
+            return
+        t = self.win.timings
+        print(f"surgeon-gui: wrote {out} ({img.width()}×{img.height()}); first view "
+              f"{t.get('first_view', 0):.2f} s, total {time.perf_counter() - self.t0:.2f} s")
+        self.code = 0
+        self.loop.quit()
+
+
+def _queued():
+    from PySide6.QtCore import Qt
+    return Qt.QueuedConnection
+
+
+def _single():
+    from PySide6.QtCore import Qt
+    return Qt.SingleShotConnection
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.screenshot and not args.model:
+        print("surgeon-gui: error: --screenshot needs a MODEL to open", file=sys.stderr)
+        return 2
+    if (args.apply or args.expand_all or args.compare) and not args.screenshot and not args.model:
+        print("surgeon-gui: error: --apply/--expand-all/--compare need a MODEL", file=sys.stderr)
+        return 2
+    if args.model and not os.path.exists(args.model):
+        print(f"surgeon-gui: error: {args.model}: no such file or folder", file=sys.stderr)
+        return 2
+    from PySide6.QtWidgets import QApplication
+    from .main_window import APPLICATION, ORGANIZATION
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    if args.screenshot:
+        return _ScriptRun(args, app).run()
+    from .main_window import MainWindow
+    win = MainWindow()
+    win.show()
+    if args.model:
+        win.open_model(args.model)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,474 @@
+"""The main window: the graph view in the centre, dock panels around it, menus, loading.
+
+Extension points for the other panels:
+
+* ``window.add_panel(widget, title, area, object_name) -> QDockWidget`` — docks are listed in
+  View ▸ Panels and their placement is saved with the window state.
+* ``window.document_opened`` (signal, the new Document) after a model is opened and shown.
+* ``window.undo_stack`` — Edit ▸ Undo/Redo are bound to it (cleared when a model is opened).
+* ``window.file_menu`` with ``window.save_anchor``: insert Save / Save As before it
+  (``file_menu.insertAction(window.save_anchor, action)``); ``window.edit_menu``,
+  ``window.view_menu``.
+* ``window.close_guards``: callables returning False to keep the window open (unsaved changes).
+* :func:`app_settings` — the QSettings every panel should use (tests point it at a temporary
+  folder with the ``GRAPH_SURGEON_SETTINGS_DIR`` environment variable).
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow,
+                               QMessageBox, QProgressBar, QPushButton, QStackedWidget)
+
+from ..core.document import Document
+from ..core.grouping import GroupTree
+from .graph_view import GraphView
+from .start_page import StartPage
+from .workers import Worker
+
+ORGANIZATION = "GraphSurgeon"
+APPLICATION = "Graph Surgeon"
+SETTINGS_ENV = "GRAPH_SURGEON_SETTINGS_DIR"
+MAX_RECENT = 10
+MODEL_FILTER = ("TensorFlow models (*.pb *.pbtxt *.keras *.h5 *.hdf5 saved_model.pb);;"
+                "All files (*)")
+
+
+def app_settings() -> QSettings:
+    """The application's settings (an .ini in ``$GRAPH_SURGEON_SETTINGS_DIR`` when set)."""
+    folder = os.environ.get(SETTINGS_ENV)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        return QSettings(os.path.join(folder, "GraphSurgeon.ini"), QSettings.IniFormat)
+    return QSettings(QSettings.IniFormat, QSettings.UserScope, ORGANIZATION, APPLICATION)
+
+
+def _load_job(path: str, show_constants: bool, state=None):
+    """Worker job: load the model, build the document and its groups (all off the GUI thread)."""
+    from ..core.io import load_model
+    t0 = time.perf_counter()
+    loaded = load_model(path, progress=lambda f, t: state.progress(0.8 * f, t) if state else None)
+    if state:
+        state.progress(0.85, "indexing groups")
+    doc = Document.from_loaded(loaded)
+    tree = GroupTree(doc.graph, show_constants=show_constants)
+    if state:
+        state.progress(0.95, "laying out")
+    return doc, tree, time.perf_counter() - t0, loaded.notes
+
+
+class MainWindow(QMainWindow):
+    """Graph Surgeon's main window. ``document`` is the open model (None on the start page)."""
+
+    document_opened = Signal(object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle(APPLICATION)
+        self.setAcceptDrops(True)
+        self.document: Document | None = None
+        self.undo_stack = QUndoStack(self)
+        self.close_guards: list[Callable[[], bool]] = []
+        #: False for scripted runs: no recent-file or geometry writes.
+        self.persist_settings = True
+        self.last_error: str | None = None
+        self.timings: dict[str, float] = {}
+        self._load_worker: Worker | None = None
+        self._load_started = 0.0
+        self._docks: list[QDockWidget] = []
+
+        self.view = GraphView(self)
+        self.start_page = StartPage(self)
+        self.start_page.open_requested.connect(self.open_model)
+        self.start_page.browse_requested.connect(self.open_dialog)
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.start_page)
+        self.stack.addWidget(self.view)
+        self.setCentralWidget(self.stack)
+
+        self._build_status_bar()
+        self._build_menus()
+        self._restore_settings()
+        self._refresh_recent()
+        self._install_inspection_panels()
+
+    # ---- inspection panels (inspector, search, Ctrl+F) — wiring lives in ui/inspection.py
+    def _install_inspection_panels(self) -> None:
+        from .inspection import install_inspection_panels
+        self.inspection = install_inspection_panels(self)
+        self.edit_menu.addAction(self.inspection.find_action)
+    # ---- end of inspection panels
+
+    # ================================================================== building
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(220)
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setTextVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_loading)
+        self.info_label = QLabel()
+        sb.addPermanentWidget(self.info_label)
+        sb.addPermanentWidget(self.progress_bar)
+        sb.addPermanentWidget(self.cancel_button)
+        self.progress_bar.hide()
+        self.cancel_button.hide()
+
+    def _action(self, menu, text, slot=None, shortcut=None, checkable=False, checked=False,
+                tip=None) -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            if isinstance(shortcut, (list, tuple)):
+                a.setShortcuts([QKeySequence(s) for s in shortcut])
+            else:
+                a.setShortcut(QKeySequence(shortcut))
+        if checkable:
+            a.setCheckable(True)
+            a.setChecked(checked)
+            if slot:
+                a.toggled.connect(slot)
+        elif slot:
+            a.triggered.connect(slot)
+        if tip:
+            a.setStatusTip(tip)
+        menu.addAction(a)
+        return a
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        # ---- File
+        self.file_menu = fm = mb.addMenu("&File")
+        self.open_action = self._action(fm, "&Open…", self.open_dialog, QKeySequence.Open)
+        self.recent_menu = fm.addMenu("Open &Recent")
+        fm.addSeparator()
+        #: Save / Save As go before this separator (surgery panel).
+        self.save_anchor = fm.addSeparator()
+        self.export_png_action = self._action(fm, "Export View as &PNG…",
+                                              lambda: self.export_dialog("png"))
+        self.export_svg_action = self._action(fm, "Export View as &SVG…",
+                                              lambda: self.export_dialog("svg"))
+        fm.addSeparator()
+        self.close_model_action = self._action(fm, "&Close Model", self.close_model,
+                                               QKeySequence.Close)
+        self.quit_action = self._action(fm, "&Quit", self.close, QKeySequence.Quit)
+        # ---- Edit
+        self.edit_menu = em = mb.addMenu("&Edit")
+        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcuts([QKeySequence(QKeySequence.Undo)])
+        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence(QKeySequence.Redo),
+                                       QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z")])
+        em.addAction(self.undo_action)
+        em.addAction(self.redo_action)
+        em.addSeparator()
+        # ---- View
+        v = self.view
+        self.view_menu = vm = mb.addMenu("&View")
+        self._action(vm, "Zoom &In", v.zoom_in, [QKeySequence.ZoomIn, "Ctrl+="])
+        self._action(vm, "Zoom &Out", v.zoom_out, QKeySequence.ZoomOut)
+        self._action(vm, "&Fit to Window", v.fit, "Ctrl+0")
+        self._action(vm, "Zoom to &Selection", v.zoom_to_selection, "Ctrl+Shift+0")
+        vm.addSeparator()
+        self._action(vm, "&Expand All Groups", v.expand_all, "Ctrl+Shift+E")
+        self._action(vm, "&Collapse All Groups", v.collapse_all, "Ctrl+Shift+C")
+        self._action(vm, "Trace &Inputs of Selection", lambda: self._trace("inputs"), "Ctrl+I")
+        self._action(vm, "Trace O&utputs of Selection", lambda: self._trace("outputs"),
+                     "Ctrl+Shift+I")
+        self._action(vm, "Clear &Highlight", lambda: v.set_highlight(None), "Esc")
+        self._action(vm, "Clear Diff &Marks", v.clear_marks)
+        vm.addSeparator()
+        self.show_constants_action = self._action(
+            vm, "Show &Constants as Nodes", v.set_show_constants, checkable=True,
+            tip="Draw every Const and weight /read as its own box instead of a badge")
+        self.horizontal_action = self._action(vm, "&Left-to-Right Layout", v.set_horizontal,
+                                              checkable=True)
+        self._action(vm, "Show Le&gend", v.legend.setVisible, checkable=True, checked=True)
+        self._action(vm, "Show &Minimap", self._set_minimap, checkable=True, checked=True)
+        vm.addSeparator()
+        self.panels_menu = vm.addMenu("&Panels")
+        self.panels_menu.setEnabled(False)
+        # ---- Help
+        hm = mb.addMenu("&Help")
+        self._action(hm, "&About Graph Surgeon", self._about)
+
+    def _set_minimap(self, on: bool) -> None:
+        self.view.minimap.enabled = on
+        self.view.minimap.setVisible(on and self.document is not None)
+
+    def _about(self) -> None:
+        QMessageBox.about(self, APPLICATION,
+                          "<b>Graph Surgeon</b><br>Look inside TensorFlow graphs and operate on "
+                          "them for inference, step by step, with undo.")
+
+    def _trace(self, direction: str) -> None:
+        nodes = [n for n in self.view.selected_nodes() if not n.startswith("scope:")]
+        if nodes:
+            self.view.trace(nodes[0], direction)
+        else:
+            self.statusBar().showMessage("Select a node to trace first", 4000)
+
+    # ================================================================== panels
+    def add_panel(self, widget, title: str, area=Qt.RightDockWidgetArea,
+                  object_name: str | None = None) -> QDockWidget:
+        """Dock ``widget`` with ``title`` (listed in View ▸ Panels; placement is persisted,
+        which needs a stable ``object_name`` — derived from the title when not given)."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(object_name or "dock_" + "".join(c if c.isalnum() else "_"
+                                                            for c in title.lower()))
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.panels_menu.addAction(dock.toggleViewAction())
+        self.panels_menu.setEnabled(True)
+        self._docks.append(dock)
+        state = app_settings().value("window/state")
+        if state is not None:
+            self.restoreDockWidget(dock)
+        return dock
+
+    def panels(self) -> list[QDockWidget]:
+        return list(self._docks)
+
+    # ================================================================== opening
+    def open_dialog(self) -> None:
+        start = os.path.dirname(self.recent_files()[0]) if self.recent_files() else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", start, MODEL_FILTER)
+        if path:
+            if os.path.basename(path) == "saved_model.pb":
+                path = os.path.dirname(path)
+            self.open_model(path)
+
+    def open_model(self, path) -> Worker:
+        """Load ``path`` in the background (progress and Cancel in the status bar).
+
+        On success the model is shown and :attr:`document_opened` is emitted; on failure the
+        problem is shown (message box and status bar) and kept in :attr:`last_error`.
+        Returns the worker (tests may wait on ``worker.signals.done``).
+        """
+        path = str(path)
+        if self._load_worker is not None:
+            self._load_worker.cancel()
+        self.last_error = None
+        self._load_started = time.perf_counter()
+        w = Worker(_load_job, path, self.view.show_constants)
+        w.signals.progress.connect(self._on_progress)
+        w.signals.finished.connect(lambda result, p=path, w=w: self._on_loaded(w, p, result))
+        w.signals.failed.connect(lambda msg, exc, p=path, w=w: self._on_load_failed(w, p, msg))
+        w.signals.cancelled.connect(lambda w=w: self._on_load_cancelled(w))
+        self._load_worker = w
+        self.progress_bar.setValue(0)
+        self.progress_bar.show()
+        self.cancel_button.show()
+        self.statusBar().showMessage(f"Opening {path} …")
+        w.start()
+        return w
+
+    def cancel_loading(self) -> None:
+        if self._load_worker is not None:
+            self._load_worker.cancel()
+            self.statusBar().showMessage("Cancelling…")
+
+    def _on_progress(self, fraction: float, text: str) -> None:
+        self.progress_bar.setValue(int(fraction * 1000))
+        if text:
+            self.statusBar().showMessage(text)
+
+    def _end_loading(self, w: Worker) -> bool:
+        if w is not self._load_worker:
+            return False  # an older load the user replaced
+        self._load_worker = None
+        self.progress_bar.hide()
+        self.cancel_button.hide()
+        return True
+
+    def _on_loaded(self, w: Worker, path: str, result) -> None:
+        if not self._end_loading(w):
+            return
+        doc, tree, seconds, notes = result
+        self.timings["load"] = seconds
+        self.set_document(doc, tree=tree)
+        self.timings["first_view"] = time.perf_counter() - self._load_started
+        self.add_recent(path)
+        g = doc.graph
+        note = f" — {notes[0]}" if notes else ""
+        self.statusBar().showMessage(
+            f"Opened {os.path.basename(path.rstrip('/'))} in {self.timings['first_view']:.2f} s"
+            f"{note}", 8000)
+
+    def _on_load_failed(self, w: Worker, path: str, msg: str) -> None:
+        if not self._end_loading(w):
+            return
+        self.show_error(f"Could not open {os.path.basename(path.rstrip('/')) or path}", msg)
+
+    def _on_load_cancelled(self, w: Worker) -> None:
+        if self._end_loading(w):
+            self.statusBar().showMessage("Loading cancelled", 5000)
+
+    def show_error(self, title: str, message: str) -> None:
+        """Tell the user (status bar and a non-blocking message box); never raises."""
+        self.last_error = message
+        first = message.strip().splitlines()[0] if message.strip() else title
+        self.statusBar().showMessage(f"{title}: {first}", 15000)
+        box = QMessageBox(QMessageBox.Warning, title, first, QMessageBox.Ok, self)
+        if "\n" in message.strip():
+            box.setDetailedText(message)
+        box.setAttribute(Qt.WA_DeleteOnClose)
+        self._error_box = box
+        box.open()
+
+    def set_document(self, doc: Document | None, tree: GroupTree | None = None) -> None:
+        """Show ``doc`` (a newly opened model: undo history cleared, view reset)."""
+        if self.document is not None:
+            self.document.dirty_changed.disconnect(self._update_title)
+            self.document.changed.disconnect(self._on_changed)
+        self.document = doc
+        self.undo_stack.clear()
+        if doc is None:
+            self.view.set_document(None)
+            self.stack.setCurrentWidget(self.start_page)
+            self._refresh_recent()
+            self.info_label.clear()
+            self._update_title()
+            return
+        doc.dirty_changed.connect(self._update_title)
+        doc.changed.connect(self._on_changed)
+        self.stack.setCurrentWidget(self.view)
+        self.view.set_document(doc, reset_view=True, tree=tree)
+        self.view.setFocus()
+        self._update_title()
+        self._update_info()
+        self.document_opened.emit(doc)
+
+    def close_model(self) -> None:
+        if self.document is not None and self._guards_allow():
+            self.set_document(None)
+
+    def _on_changed(self, change) -> None:
+        self._update_info()
+
+    def _update_info(self) -> None:
+        if self.document is None:
+            self.info_label.clear()
+            return
+        g = self.document.graph
+        self.info_label.setText(f"{len(g)} nodes · {len(g.op_histogram())} op types")
+
+    def _update_title(self, *_) -> None:
+        if self.document is None:
+            self.setWindowTitle(APPLICATION)
+            return
+        name = os.path.basename((self.document.path or "untitled").rstrip("/"))
+        self.setWindowModified(self.document.dirty)
+        self.setWindowTitle(f"{name}[*] — {APPLICATION}")
+
+    # ================================================================== export
+    def export_dialog(self, fmt: str) -> None:
+        if self.document is None:
+            self.statusBar().showMessage("Open a model first", 4000)
+            return
+        base = os.path.splitext(os.path.basename((self.document.path or "graph").rstrip("/")))[0]
+        path, _ = QFileDialog.getSaveFileName(self, f"Export view as {fmt.upper()}",
+                                              f"{base}.{fmt}", f"{fmt.upper()} (*.{fmt})")
+        if not path:
+            return
+        if not path.lower().endswith("." + fmt):
+            path += "." + fmt
+        try:
+            self.view.export_image(path)
+            self.statusBar().showMessage(f"Exported {path}", 6000)
+        except (OSError, ValueError) as e:
+            self.show_error("Export failed", str(e))
+
+    # ================================================================== recent files
+    def recent_files(self) -> list[str]:
+        value = app_settings().value("recent_files", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def add_recent(self, path: str) -> None:
+        if not self.persist_settings:
+            return
+        path = os.path.abspath(path)
+        files = [p for p in self.recent_files() if p != path]
+        files.insert(0, path)
+        s = app_settings()
+        s.setValue("recent_files", files[:MAX_RECENT])
+        s.sync()
+        self._refresh_recent()
+
+    def _refresh_recent(self) -> None:
+        files = self.recent_files()
+        self.recent_menu.clear()
+        for p in files:
+            a = self.recent_menu.addAction(p)
+            a.triggered.connect(lambda _=False, p=p: self.open_model(p))
+        self.recent_menu.setEnabled(bool(files))
+        if files:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear Recent Files", self._clear_recent)
+        self.start_page.set_recent(files)
+
+    def _clear_recent(self) -> None:
+        s = app_settings()
+        s.setValue("recent_files", [])
+        s.sync()
+        self._refresh_recent()
+
+    # ================================================================== settings / close
+    def _restore_settings(self) -> None:
+        s = app_settings()
+        geo = s.value("window/geometry")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        else:
+            self.resize(1400, 900)
+        state = s.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        for key, action, setter in (("view/show_constants", self.show_constants_action, None),
+                                    ("view/horizontal", self.horizontal_action, None)):
+            v = s.value(key)
+            if v is not None:
+                action.setChecked(str(v).lower() in ("true", "1"))
+
+    def save_settings(self) -> None:
+        s = app_settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("view/show_constants", self.view.show_constants)
+        s.setValue("view/horizontal", self.view.horizontal)
+        s.sync()
+
+    def _guards_allow(self) -> bool:
+        return all(guard() is not False for guard in self.close_guards)
+
+    def closeEvent(self, event):
+        if not self._guards_allow():
+            event.ignore()
+            return
+        if self._load_worker is not None:
+            self._load_worker.cancel()
+        if self.persist_settings:
+            self.save_settings()
+        event.accept()
+
+    # ================================================================== drag and drop
+    def dragEnterEvent(self, event):
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                path = url.toLocalFile()
+                if os.path.basename(path) == "saved_model.pb":
+                    path = os.path.dirname(path)
+                self.open_model(path)
+                event.acceptProposedAction()
+                return
