@@ -24,6 +24,8 @@ PASS_THROUGH_OPS = frozenset({"Identity", "Snapshot", "StopGradient", "PreventGr
                               "CheckNumerics", "RefIdentity"})
 SWITCH_OPS = frozenset({"Switch", "RefSwitch"})
 MERGE_OPS = frozenset({"Merge", "RefMerge"})
+_RANDOM_OPS = frozenset({"RandomUniform", "RandomStandardNormal", "TruncatedNormal",
+                         "RandomUniformInt", "Multinomial", "RandomShuffle"})
 _NEVER_FOLD = frozenset({"Placeholder", "PlaceholderV2", "PlaceholderWithDefault",
                          "VariableV2", "Variable", "VarHandleOp", "ReadVariableOp"})
 
@@ -63,13 +65,39 @@ class ConstEvaluator:
         self.max_elements = max_elements
         self._memo: dict[tuple[str, int], np.ndarray | None] = {}
         self._active: set[tuple[str, int]] = set()
+        self._maybe: set[str] | None = None
+
+    def _maybe_constant(self) -> set[str]:
+        """Nodes whose data inputs all lead back to Consts (one sweep in topological order), so
+        ``value`` never recurses down a long non-constant chain."""
+        if self._maybe is None:
+            from ..graph import GraphError, shape_size
+            try:
+                order = self.graph.topological_order()
+            except GraphError:
+                order = [n.name for n in self.graph.graph_def.node]
+            maybe: set[str] = set()
+            for name in order:
+                node = self.graph.nodes[name]
+                if node.op == "Const":
+                    if shape_size(node.attr["value"].tensor.tensor_shape) <= self.max_elements:
+                        maybe.add(name)
+                    continue
+                if (node.op in MERGE_OPS or node.op in LOOP_OPS or node.op in _NEVER_FOLD
+                        or node.op in _RANDOM_OPS):
+                    continue
+                data = [parse_input(t).node for t in node.input if not t.startswith("^")]
+                if data and all(d in maybe for d in data):
+                    maybe.add(name)
+            self._maybe = maybe
+        return self._maybe
 
     def value(self, tensor: str) -> np.ndarray | None:
         ref = parse_input(tensor)
         key = (ref.node, max(ref.port, 0))
         if key in self._memo:
             return self._memo[key]
-        if key in self._active or ref.node not in self.graph.nodes:
+        if key in self._active or ref.node not in self._maybe_constant():
             return None
         self._active.add(key)
         try:
