@@ -249,6 +249,11 @@ class GroupTree:
                     self.badges[c].append(Badge(name, const, f"{short} {format_shape(shape)}",
                                                 shape, dtype))
             self.badge_owner[name] = owners
+        # a weight read only through its /read is shown (and found) on the read's consumers
+        for name, const in hidden.items():
+            if name != const:
+                own = self.badge_owner.setdefault(const, [])
+                own.extend(o for o in self.badge_owner.get(name, []) if o not in own)
 
     # ------------------------------------------------------------------ groups
     def _build_groups(self) -> None:
