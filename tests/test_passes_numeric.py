@@ -177,8 +177,11 @@ def test_fold_constants_on_mobilenet_v2(mobilenet_v2):
     assert "Rsqrt" not in hist and "Sub" not in hist
     assert hist["Identity"] == 1            # only the named output is left
     g = Graph(res.graph_def)
-    # The Keras NoOp waited on every ReadVariableOp: those control edges order nothing.
-    assert list(g.node("NoOp").input) == []
+    # The Keras NoOp waited on every ReadVariableOp and the output waited on the NoOp: those
+    # control edges order nothing, so they and the NoOp are gone.
+    assert "NoOp" not in g.nodes and list(g.node(outs[0]).input) == [
+        n for n in Graph(gd).node(outs[0]).input if not n.startswith("^")]
+    assert any(m.key == f"controls:{outs[0]}" for m in res.report.applied)
     assert_same_outputs(gd, res.graph_def, ins, outs)
 
 
@@ -597,3 +600,24 @@ def test_strip_attributes_output_shapes_on_request():
     assert sorted(g.node("y").attr) == ["T", "grad_a", "grad_b", "transpose_a", "transpose_b"]
     preview = apply("strip_attributes", gd, ["x"], ["y"], select=set(), output_shapes=True)
     assert len(preview.report.matches) == 3 and not preview.report.modified
+
+
+# ---------------------------------------------------------------------- the pipeline + OpenCV
+def test_pipeline_on_mobilenet_v2_loads_in_opencv(mobilenet_v2):
+    import cv2
+    from surgeon_gui.core.pipeline import run_pipeline
+    gd, ins, outs = mobilenet_v2
+    graph, steps = run_pipeline(Graph(gd, ins, outs), ["fold_constants", "fold_batch_norm",
+                                                       "strip_unused", "sort_execution_order"])
+    assert [s.pass_id for s in steps][:2] == ["fold_constants", "fold_batch_norm"]
+    out = graph.graph_def
+    hist = ops(out)
+    assert not {"Rsqrt", "Mul", "Sub", "NoOp"} & set(hist) and hist["Identity"] == 1
+    assert len(out.node) < len(gd.node) // 3
+    expected = assert_same_outputs(gd, out, ins, outs)
+    net = cv2.dnn.readNetFromTensorflow(np.frombuffer(serialize(out), np.uint8))
+    feeds = make_feeds(Graph(gd, ins, outs), batch=2)
+    x = feeds[ins[0]]
+    net.setInput(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))   # OpenCV takes NCHW blobs
+    got = net.forward()
+    np.testing.assert_allclose(got.reshape(expected[0].shape), expected[0], rtol=1e-3, atol=1e-5)

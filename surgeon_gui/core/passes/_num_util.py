@@ -65,7 +65,9 @@ def unfoldable_reason(node: NodeDef, function_names: set[str] | frozenset = froz
         return f"{op} is not a registered TensorFlow op"
     if d.is_stateful:
         return f"{op} is stateful"
-    if not d.output_arg:
+    if not d.output_arg and op != "NoOp":
+        # A NoOp is the exception: it computes nothing, so one that waits only on constants
+        # is itself "constant" (done as soon as the graph starts) and waiting on it is moot.
         return f"{op} has no outputs"
     return ""
 

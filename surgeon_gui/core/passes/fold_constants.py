@@ -35,7 +35,9 @@ dropped. A control edge from a *non*-constant node into the folded region (for e
 is not taken) can matter, so the folded `Const` keeps it. A control edge from a constant
 into a non-constant node (a Keras `NoOp` that waits on every `ReadVariableOp`) is dropped when
 that constant is not itself gated by anything non-constant: waiting for a constant waits for
-nothing.
+nothing. A `NoOp` that waits only on such constants counts as one too, so the output
+`Identity` that waits on that Keras `NoOp` stops waiting and the `NoOp` goes (a `NoOp` nothing
+waited on to begin with is left alone: it may be a target someone runs by name).
 
 **What it refuses** (each listed with the reason):
 - a result larger than `max_bytes`, unless it replaces at least as many bytes of constants
