@@ -318,6 +318,17 @@ def test_inline_partitioned_call_two_outputs_and_refuse_while():
     assert_same_outputs(g, res.graph_def, X2, ["Identity", "Identity_1"])
 
 
+def test_inline_refuses_function_it_cannot_convert():
+    gd = call_graph()
+    fn = next(f for f in gd.library.function if f.signature.name.startswith("__inference__inner"))
+    fn.node_def[-1].op = "NoSuchOp"
+    res = run(inline_functions, Graph(gd, ["x"], ["Identity"]))
+    assert res.report.matches == [] and not res.report.modified
+    reasons = {r.key: r.reason for r in res.report.refused}
+    assert "uses the op NoSuchOp, which this TensorFlow does not register" in \
+        reasons["PartitionedCall"]
+    assert "loops are not inlined" in reasons["while"]
+
 def test_inline_keeps_a_named_call_output():
     g = Graph(call_graph(), ["x"], ["PartitionedCall"])
     res = run(inline_functions, g)
