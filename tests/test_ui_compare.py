@@ -143,7 +143,7 @@ def test_preset_keeps_the_numbers(qtbot, setup):
     assert cmp.b.node_count < cmp.a.node_count and cmp.a.node_count == len(doc.original.node)
     assert cmp.b.op_count < cmp.a.op_count
     assert cmp.b.serialized_bytes < cmp.a.serialized_bytes
-    assert "speed-up" in panel.stats_table.item(0, 3).text()
+    assert panel.stats_table.item(0, 3).text() == f"{cmp.speedup:.2f}× faster"
     assert len(cmp.a.latencies_ms) == 5 and len(cmp.b.latencies_ms) == 5
     assert panel.histogram.counts and sum(panel.histogram.counts) == 4 * 5
     assert panel.report_btn.isEnabled() and panel.npz_btn.isEnabled()
@@ -336,6 +336,10 @@ def test_cancel_keeps_the_gui_live(qtbot, setup):
 def test_sample_sets_from_the_editor(qtbot, setup):
     doc, stack, view, panel = setup
     ed = panel.samples
+    assert not ed.isVisibleTo(panel)
+    qtbot.mouseClick(panel.samples_toggle, Qt.LeftButton)
+    assert ed.isVisibleTo(panel)
+    assert "input 4×16×16×3: normal, seed 0" in panel.samples_summary.text()
     assert ed.table.rowCount() == 1 and ed.table.item(0, 2).text() == "4,16,16,3"
     qtbot.mouseClick(ed.add_btn, Qt.LeftButton)
     assert ed.set_combo.count() == 2 and ed.sample_set.name == "samples"
@@ -348,6 +352,7 @@ def test_sample_sets_from_the_editor(qtbot, setup):
     result, _ = run(qtbot, panel)
     x = result.feeds["input"]
     assert x.shape == (2, 16, 16, 3) and x.min() >= -1 and x.max() < -0.5
+    assert "input 2×16×16×3: uniform -1..-0.5" in panel.samples_summary.text()
     # An impossible shape is refused in the editor, the previous one kept.
     ed.table.item(0, 2).setText("2,15,16,3")
     assert ed.sample_set.inputs["input"].shape == [2, 16, 16, 3]

@@ -256,11 +256,13 @@ class SamplesEditor(QGroupBox):
         row.addWidget(self.set_combo, 1)
         for w in (self.add_btn, self.rename_btn, self.remove_btn):
             row.addWidget(w)
-        row.addWidget(QLabel("seed"))
-        row.addWidget(self.seed)
-        row.addWidget(QLabel("batch"))
-        row.addWidget(self.batch)
         lay.addLayout(row)
+        row2 = QHBoxLayout()
+        row2.addWidget(QLabel("seed"))
+        row2.addWidget(self.seed, 1)
+        row2.addWidget(QLabel("batch"))
+        row2.addWidget(self.batch)
+        lay.addLayout(row2)
 
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["Input", "dtype", "Shape", "Values"])
@@ -348,6 +350,7 @@ class SamplesEditor(QGroupBox):
     def set_specs(self, specs: list[InputSpec]) -> None:
         self.specs = list(specs)
         self._fill_table()
+        self.changed.emit()
 
     def reset(self, specs: list[InputSpec]) -> None:
         self.library = SampleLibrary()
@@ -450,6 +453,7 @@ class SamplesEditor(QGroupBox):
             self.setToolTip(str(e))
             return
         self._refresh_sets()
+        self.changed.emit()
 
     def _remove_set(self) -> None:
         try:
@@ -586,23 +590,38 @@ class ComparePanel(QWidget):
         self.reference_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.reference_combo.setMinimumContentsLength(18)
         top.addWidget(self.reference_combo, 1)
+        lay.addLayout(top)
+        row = QHBoxLayout()
         self.run_btn = QPushButton("Run comparison")
         self.run_btn.setDefault(True)
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setEnabled(False)
-        top.addWidget(self.run_btn)
-        top.addWidget(self.cancel_btn)
-        lay.addLayout(top)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
         self.progress.setFormat("idle")
-        lay.addWidget(self.progress)
+        row.addWidget(self.run_btn)
+        row.addWidget(self.cancel_btn)
+        row.addWidget(self.progress, 1)
+        lay.addLayout(row)
 
+        head = QHBoxLayout()
+        self.samples_toggle = QToolButton(text="Sample inputs", checkable=True)
+        self.samples_toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.samples_toggle.setArrowType(Qt.RightArrow)
+        self.samples_toggle.setAutoRaise(True)
+        self.samples_toggle.setToolTip("Show the sample-input editor")
+        self.samples_summary = QLabel()
+        self.samples_summary.setWordWrap(True)
+        head.addWidget(self.samples_toggle)
+        head.addWidget(self.samples_summary, 1)
+        lay.addLayout(head)
         self.samples = SamplesEditor()
+        self.samples.setVisible(False)
         lay.addWidget(self.samples)
 
         opts = QHBoxLayout()
+        opts2 = QHBoxLayout()
         self.runs = QSpinBox(minimum=0, maximum=10000, value=10,
                              toolTip="Timed runs per graph (0: no timing)")
         self.warmup = QSpinBox(minimum=0, maximum=1000, value=2, toolTip="Untimed runs first")
@@ -613,13 +632,15 @@ class ComparePanel(QWidget):
         self.drift_check = QCheckBox("Per-node drift")
         self.drift_check.setToolTip("Also fetch every tensor both graphs share (same name and "
                                     "shape) and colour the graph view by its error")
-        for text, w in (("runs", self.runs), ("warm-up", self.warmup), ("rtol", self.rtol),
-                        ("atol", self.atol)):
-            opts.addWidget(QLabel(text))
-            opts.addWidget(w)
-        opts.addWidget(self.drift_check)
+        for box, text, w in ((opts, "runs", self.runs), (opts, "warm-up", self.warmup),
+                             (opts2, "rtol", self.rtol), (opts2, "atol", self.atol)):
+            box.addWidget(QLabel(text))
+            box.addWidget(w)
         opts.addStretch(1)
+        opts2.addWidget(self.drift_check)
+        opts2.addStretch(1)
         lay.addLayout(opts)
+        lay.addLayout(opts2)
 
         self.message = QLabel("Choose a reference and run the comparison.")
         self.message.setWordWrap(True)
@@ -648,8 +669,13 @@ class ComparePanel(QWidget):
         self.stats_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.stats_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.stats_table.horizontalHeader().setStretchLastSection(True)
+        self.stats_table.setToolTip("Latency: median and 10th–90th percentile of the timed "
+                                    "runs, after the warm-up runs, each graph in its own "
+                                    "session, runs alternating")
         lay.addWidget(self.stats_table)
 
+        for t in (self.outputs_table, self.stats_table, self.samples.table):
+            t.verticalHeader().setDefaultSectionSize(t.fontMetrics().height() + 8)
         self.drift_label = QLabel("")
         self.drift_label.setWordWrap(True)
         self.drift_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -667,6 +693,8 @@ class ComparePanel(QWidget):
         lay.addStretch(1)
 
         self.run_btn.clicked.connect(self.run)
+        self.samples_toggle.toggled.connect(self._toggle_samples)
+        self.samples.changed.connect(self._update_samples_summary)
         self.cancel_btn.clicked.connect(self.cancel)
         self.reference_combo.currentIndexChanged.connect(self._reference_chosen)
         self.rtol.editingFinished.connect(self.rejudge)
@@ -676,6 +704,22 @@ class ComparePanel(QWidget):
         self.report_btn.clicked.connect(self._save_report_dialog)
         self.npz_btn.clicked.connect(self._save_npz_dialog)
         self.show_node_btn.clicked.connect(self._show_error_node)
+
+    def _toggle_samples(self, on: bool) -> None:
+        self.samples.setVisible(on)
+        self.samples_toggle.setArrowType(Qt.DownArrow if on else Qt.RightArrow)
+
+    def _update_samples_summary(self) -> None:
+        s = self.samples.sample_set
+        parts = []
+        for spec in self.samples.specs:
+            try:
+                shape = "×".join(map(str, s.resolved_shape(spec)))
+            except SampleError:
+                shape = "?"
+            parts.append(f"{spec.name} {shape}: {s.describe(spec)}")
+        self.samples_summary.setText(f"<i>{s.name}</i> — " + "; ".join(parts) if parts
+                                     else "no inputs")
 
     # ------------------------------------------------------------------ document
     def set_document(self, document) -> None:
@@ -820,7 +864,7 @@ class ComparePanel(QWidget):
             req = self.make_request()
         except GraphError as e:
             self._show_error(str(e), e.nodes)
-            self.finished.emit(None, str(e))
+            self.finished.emit(None, self.error)
             return None
         self._clear_results("Running…")
         self.result, self.error, self.error_nodes = None, "", []
@@ -948,9 +992,9 @@ class ComparePanel(QWidget):
 
         def change(x, y):
             return f"{(y - x) / x:+.1%}" if x else "–"
-        rows.append(("Latency (median)", lat(a), lat(b),
-                     f"{cmp.speedup:.2f}× speed-up" if cmp.speedup else "–"))
-        rows.append((f"Spread (p10–p90 of {cmp.runs})", spread(a), spread(b), ""))
+        rows.append(("Latency, median", lat(a), lat(b),
+                     f"{cmp.speedup:.2f}× faster" if cmp.speedup else "–"))
+        rows.append((f"p10–p90 ({cmp.runs} runs)", spread(a), spread(b), ""))
         rows.append(("Nodes", f"{a.node_count:,}", f"{b.node_count:,}",
                      change(a.node_count, b.node_count)))
         rows.append(("Op types", str(a.op_count), str(b.op_count),
@@ -1170,11 +1214,12 @@ def _job(req: CompareRequest, state=None) -> CompareResult:
 
 def _fit_height(table: QTableWidget, max_rows: int = 50) -> None:
     """Size a table to its rows (up to ``max_rows``), so short tables waste no space."""
-    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
     rows = min(table.rowCount(), max_rows)
     h = table.horizontalHeader().height() + 2 * table.frameWidth()
     h += sum(table.rowHeight(r) for r in range(rows)) if rows else table.verticalHeader(
     ).defaultSectionSize()
+    if table.horizontalScrollBar().isVisible():
+        h += table.horizontalScrollBar().sizeHint().height()
     table.setFixedHeight(h + 2)
 
 
@@ -1194,3 +1239,53 @@ def _focus(view, node: str, select: bool = True) -> None:
             except Exception:  # noqa: BLE001 - the view may not show this node (collapsed)
                 pass
             return
+
+
+# ---------------------------------------------------------------------- main window wiring
+def install_compare_panel(window):
+    """Dock a :class:`ComparePanel` on ``window`` (uses its ``document``, ``undo_stack``,
+    ``view``, ``add_panel`` and ``document_opened``); adds Edit ▸ Run Comparison (Ctrl+R).
+    Returns ``(panel, dock)``."""
+    from PySide6.QtGui import QAction, QKeySequence
+    panel = ComparePanel(None, window.undo_stack, window.view)
+    dock = window.add_panel(panel, "Comparison", Qt.RightDockWidgetArea, "CompareDock")
+    window.document_opened.connect(panel.set_document)
+    if getattr(window, "document", None) is not None:
+        panel.set_document(window.document)
+    action = QAction("Run &Comparison", window)
+    action.setObjectName("actionRunComparison")
+    action.setShortcut(QKeySequence("Ctrl+R"))
+    action.setToolTip("Compare the current graph with the original (or an earlier step) on "
+                      "the sample inputs")
+
+    def run_now():
+        dock.show()
+        dock.raise_()
+        panel.run()
+    action.triggered.connect(run_now)
+    menu = getattr(window, "edit_menu", None)
+    if menu is not None:
+        menu.addAction(action)
+    panel.run_action = action
+    return panel, dock
+
+
+def run_compare_for_script(panel: ComparePanel, dock, done) -> None:
+    """For ``surgeon-gui MODEL --apply ... --compare --screenshot``: show the panel, run with
+    the default sample inputs, then call ``done(None)`` or ``done(message)``."""
+    dock.show()
+    dock.raise_()
+    window = dock.parentWidget()
+    if window is not None and hasattr(window, "resizeDocks"):
+        # Give the results most of the dock column's height and a readable width.
+        window.resizeDocks([dock], [int(window.height() * 0.7)], Qt.Vertical)
+        window.resizeDocks([dock], [max(dock.width(), 470)], Qt.Horizontal)
+    if panel.document is None:
+        done("no model is open")
+        return
+
+    def finished(result, error):
+        panel.finished.disconnect(finished)
+        done(None if result is not None else (error or "the comparison failed"))
+    panel.finished.connect(finished)
+    panel.run()   # a request that cannot be made emits finished(None, message) at once

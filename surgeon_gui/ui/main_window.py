@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self._refresh_recent()
         self._install_inspection_panels()
+        self._install_compare_panel()
 
     # ---- inspection panels (inspector, search, Ctrl+F) — wiring lives in ui/inspection.py
     def _install_inspection_panels(self) -> None:
@@ -103,6 +104,17 @@ class MainWindow(QMainWindow):
         self.inspection = install_inspection_panels(self)
         self.edit_menu.addAction(self.inspection.find_action)
     # ---- end of inspection panels
+
+    # ---- comparison panel (before/after numbers, latency, per-node drift) — compare_panel.py
+    def _install_compare_panel(self) -> None:
+        from .compare_panel import install_compare_panel
+        self.compare_panel, self.compare_dock = install_compare_panel(self)
+
+    def run_compare_for_script(self, done) -> None:
+        """``--compare``: run with the default samples, then ``done(None | error message)``."""
+        from .compare_panel import run_compare_for_script
+        run_compare_for_script(self.compare_panel, self.compare_dock, done)
+    # ---- end of comparison panel
 
     # ================================================================== building
     def _build_status_bar(self) -> None:
