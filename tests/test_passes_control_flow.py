@@ -16,14 +16,18 @@ v1 = tf.compat.v1
 
 
 # ------------------------------------------------------------------------------- helpers
+def _bytes(graph_def):
+    return graph_def.SerializeToString(deterministic=True)
+
+
 def run(module, graph, select=None, **params):
     """Run a pass and check it left its input GraphDef untouched and made a valid graph."""
-    before = graph.graph_def.SerializeToString(deterministic=True)
+    before = _bytes(graph.graph_def)
     result = module.PASS.run(graph, select=select, **params)
-    assert graph.graph_def.SerializeToString(deterministic=True) == before, "the pass edited its input"
+    assert _bytes(graph.graph_def) == before, "the pass edited its input"
     assert Graph(result.graph_def).problems() == []
     again = module.PASS.run(graph, select=select, **params)
-    assert again.graph_def.SerializeToString(deterministic=True) == result.graph_def.SerializeToString(deterministic=True), \
+    assert again.graph_def.SerializeToString() == result.graph_def.SerializeToString(), \
         "the pass is not deterministic"
     return result
 
@@ -141,7 +145,7 @@ def test_training_flags_refuses_non_bool_and_non_scalar():
     reasons = {r.key: r.reason for r in res.report.refused}
     assert "int32, not bool" in reasons["is_training"]
     assert "[4], not a scalar" in reasons["phase_train"]
-    assert res.graph_def.SerializeToString(deterministic=True) == gd.SerializeToString(deterministic=True)
+    assert _bytes(res.graph_def) == _bytes(gd)
     assert not res.report.modified
 
 
@@ -155,7 +159,7 @@ def test_training_flags_preview_and_select():
     preview = run(training_flags, g, select=set())
     assert [m.key for m in preview.report.matches] == ["is_training", "keras_learning_phase"]
     assert not any(m.applied for m in preview.report.matches)
-    assert preview.graph_def.SerializeToString(deterministic=True) == g.graph_def.SerializeToString(deterministic=True)
+    assert _bytes(preview.graph_def) == _bytes(g.graph_def)
     one = run(training_flags, g, select={"keras_learning_phase"})
     assert node(one.graph_def, "keras_learning_phase").op == "Const"
     assert node(one.graph_def, "is_training").op == "PlaceholderWithDefault"
@@ -254,7 +258,7 @@ def test_switch_merge_preview_and_select(tf1_graph):
     preview = run(remove_switch_merge, g, select=set())
     keys = [m.key for m in preview.report.matches]
     assert len(keys) == 5 and "bn1/cond/Merge" in keys
-    assert preview.graph_def.SerializeToString(deterministic=True) == g.graph_def.SerializeToString(deterministic=True)
+    assert _bytes(preview.graph_def) == _bytes(g.graph_def)
     one = run(remove_switch_merge, g, select={"bn1/cond/Merge"})
     left = Graph(one.graph_def)
     assert "bn1/cond/Merge" not in left.nodes and "bn2/cond/Merge" in left.nodes
@@ -375,8 +379,7 @@ def test_inline_preview_and_select(tf2_graph):
     g, _ = chain(Graph(gd, ins, outs), training_flags)
     preview = run(inline_functions, g, select=set())
     assert len(preview.report.matches) == 3 and not preview.report.modified
-    assert preview.graph_def.SerializeToString(deterministic=True) == \
-        g.graph_def.SerializeToString(deterministic=True)
+    assert _bytes(preview.graph_def) == _bytes(g.graph_def)
     one = run(inline_functions, g, select={"cond_1"})
     left = {n.name: n.op for n in one.graph_def.node}
     assert "cond_1" not in left and left["cond"] == "If" and left["cond_2"] == "If"
@@ -558,8 +561,8 @@ def _n(gd, name, op, inputs=(), **attrs):
 
 def identity_graph():
     """x → CheckNumerics → StopGradient ┐
-       k → Identity (k_read, ^p) ────────┴ add → out (Identity, ^done); done = NoOp(^add);
-       init = NoOp(^k) reads nothing and nothing reads it."""
+       k → Identity (k_read, ^p) ────────┴ add → out (Identity, ^done);
+       done = NoOp(^add); init = NoOp(^k) reads nothing and nothing reads it."""
     f32 = tf.float32.as_datatype_enum
     gd = GraphDef()
     for name in ("x", "p"):

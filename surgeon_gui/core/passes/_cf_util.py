@@ -175,8 +175,8 @@ def _run_node(node: NodeDef, values: list, port: int):
 class Substitution:
     """Batch rewiring: tensor → tensor (with extra control inputs) and ^node → ^nodes.
 
-    Chains are followed (a → b, b → c gives a → c) so bypassing many nodes at once costs one pass
-    over the graph instead of one per node.
+    Chains are followed (a → b, b → c gives a → c) so bypassing many nodes at once costs one
+    pass over the graph instead of one per node.
     """
 
     def __init__(self):
