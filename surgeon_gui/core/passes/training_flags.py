@@ -36,8 +36,9 @@ only thing that changes is that the graph can no longer be switched to training 
 
 **Graph inputs.** If the flag is one of the graph's named inputs (a TF2 function with a
 `training` argument), the node keeps its name: TensorFlow still lets you feed a `Const`, so
-existing code that feeds `training=False` keeps working, but the graph no longer needs the feed
-and you can drop it from the input list.
+existing code that feeds `training=False` keeps working, but the graph no longer needs the feed.
+A pipeline (the `inference` preset, `surgeon optimize`) drops it from the input list, so later
+passes remove the Const once nothing reads it.
 
 **What it refuses.** A candidate that is not `bool` (an `int` learning phase is ambiguous) or
 not a scalar (a per-example flag), and names given in `names` that are not placeholders.
