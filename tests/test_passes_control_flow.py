@@ -533,6 +533,23 @@ def test_dropout_named_output_keeps_its_name_and_select():
     assert "RandomUniform" not in ops(res.graph_def)
 
 
+def test_keras2_style_dropout_behind_learning_phase_goes_with_its_cond():
+    """Keras 2 in a TF1 graph: K.in_train_phase = tf.cond(keras_learning_phase, dropped, x)."""
+    def build():
+        x = v1.placeholder(tf.float32, [2, 4], name="x")
+        phase = v1.placeholder_with_default(False, [], name="keras_learning_phase")
+        y = tf.cond(phase, lambda: tf.nn.dropout(x, rate=0.5), lambda: tf.identity(x),
+                    name="dropout/cond")
+        tf.identity(y * 2.0, name="out")
+    g = Graph(v1_graph(build), ["x"], ["out"])
+    assert "RandomUniform" in ops(g.graph_def)
+    after, (flags, sm) = chain(g, training_flags, remove_switch_merge)
+    assert [m.key for m in flags.matches] == ["keras_learning_phase"]
+    assert [m.key for m in sm.matches] == ["dropout/cond/Merge"]
+    assert not ops(after.graph_def) & {"RandomUniform", "Switch", "Merge"}
+    np.testing.assert_array_equal(run_graph(after.graph_def, X24, ["out"])[0], X24["x"] * 2)
+    assert_same_outputs(g, after.graph_def, X24, ["out"])
+
 def test_tf1_dropout_after_flags_and_switch_merge(tf1_graph):
     gd, ins, outs = tf1_graph
     g = Graph(gd, ins, outs)
