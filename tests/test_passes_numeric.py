@@ -292,6 +292,56 @@ def test_fold_batch_norm_resnet50_conv_bias_then_bn(resnet50):
     assert_same_outputs(gd, res.graph_def, ins, outs)
 
 
+def test_fold_batch_norm_global_normalization_legacy_op():
+    """BatchNormWithGlobalNormalization (removed at GraphDef version 9, still found in old
+    frozen graphs): built by hand in a version-8 graph, which TensorFlow still runs."""
+    from surgeon_gui.core.graph import NodeDef
+
+    def net(tf, v1):
+        x = v1.placeholder(tf.float32, [None, 5, 5, 3], name="x")
+        rng = np.random.default_rng(0)
+        w = tf.constant(rng.normal(size=(3, 3, 3, 4)).astype(np.float32), name="w")
+        tf.nn.conv2d(x, w, 1, "SAME", name="conv")
+        for i in range(4):
+            tf.constant(rng.uniform(0.5, 1.5, 4).astype(np.float32), name=f"p{i}")
+        tf.identity(x, name="y")
+    gd = build(net)
+    bn = NodeDef(name="bn", op="BatchNormWithGlobalNormalization",
+                 input=["conv", "p0", "p1", "p2", "p3"])
+    bn.attr["T"].type = 1
+    bn.attr["variance_epsilon"].f = 1e-3
+    bn.attr["scale_after_normalization"].b = True
+    gd.node.add().CopyFrom(bn)
+    Graph(gd).node("y").input[0] = "bn"
+    gd.versions.producer = 8
+    res = apply("fold_batch_norm", gd, ["x"], ["y"])
+    assert [m.key for m in res.report.applied] == ["conv"]
+    assert "BatchNormWithGlobalNormalization" not in ops(res.graph_def)
+    assert Graph(res.graph_def).node("bn").op == "BiasAdd"
+    assert_same_outputs(gd, res.graph_def, ["x"], ["y"])
+
+
+def test_fold_batch_norm_matmul_transpose_b_with_bias():
+    def net(tf, v1):
+        rng = np.random.default_rng(4)
+        x = v1.placeholder(tf.float32, [None, 5], name="x")
+        w = tf.constant(rng.normal(size=(3, 5)).astype(np.float32), name="w")   # [out, in]
+        h = tf.matmul(x, w, transpose_b=True, name="fc")
+        h = tf.nn.bias_add(h, tf.constant([0.1, -0.2, 0.3], name="b"), name="fc_bias")
+        gamma = tf.constant([1.5, 0.5, 2.0], name="gamma")
+        h = tf.add(tf.multiply(h, gamma, name="scale"), tf.constant([1.0, 2.0, 3.0]),
+                   name="shift")
+        tf.identity(h, name="y")
+    gd = build(net)
+    res = apply("fold_batch_norm", gd, ["x"], ["y"])
+    [m] = res.report.applied
+    assert m.nodes == ["fc", "fc_bias", "scale", "shift"]
+    w = const_value(Graph(res.graph_def).node("w"))
+    np.testing.assert_allclose(w, const_value(Graph(gd).node("w")) * [[1.5], [0.5], [2.0]],
+                               rtol=1e-6)
+    assert_same_outputs(gd, res.graph_def, ["x"], ["y"])
+
+
 def _conv_graph(tf, v1, x, name="conv", w=None):
     w = tf.constant(np.random.default_rng(1).normal(0, 0.5, [3, 3, 3, 4]).astype(np.float32),
                     name=f"{name}_w") if w is None else w
