@@ -4,7 +4,7 @@ import random
 import numpy as np
 import pytest
 
-from surgeon_gui.core.delta import GraphDelta, copy_graph_def
+from surgeon_gui.core.delta import GraphDelta, SpillStore, Spilled, copy_graph_def
 from surgeon_gui.core.graph import GraphDef, NodeDef, make_const
 from surgeon_gui.core.io import serialize
 from surgeon_gui.core.rewrite import GraphEditor
@@ -172,3 +172,25 @@ def test_real_model_round_trip(tf1_graph):
     d = check_round_trip(gd, new)
     assert d.removed and d.changed
     assert d.nbytes < len(serialize(gd)) + len(serialize(new))
+
+
+def test_big_node_versions_are_spilled_to_disk(tmp_path):
+    old = chain(n=4, weights=100_000)  # 400 KB weights
+    new = copy_graph_def(old)
+    for i, n in enumerate(new.node):
+        if n.op == "Const":
+            n.CopyFrom(make_const(n.name, np.full(100_000, 9.0 + i, np.float32)))
+    store = SpillStore(threshold=64 * 1024, directory=str(tmp_path))
+    d = GraphDelta.between(old, new, store=store)
+    assert d.changed == {"w0", "w1", "w2", "w3"}
+    assert all(isinstance(v, Spilled) for v in d.old_nodes.values())
+    assert d.nbytes < 1000  # nothing big stays in memory
+    assert 8 * 400_000 <= d.spilled_bytes == store.size < 8 * 400_000 + 1000
+    work = copy_graph_def(old)
+    d.apply(work)
+    assert serialize(work) == serialize(new)
+    d.revert(work)
+    assert serialize(work) == serialize(old)
+    from surgeon_gui.core.diff import GraphDiff
+    diff = GraphDiff.from_delta(d)
+    assert diff.changed[0].weights.new["mean"] == 9.0 + 1

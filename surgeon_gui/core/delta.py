@@ -14,6 +14,11 @@ the repeated field's own ``sort`` (which moves pointers, not weights) before rem
 off its end. So undo costs time and memory in proportion to the change, and the result serializes
 to exactly the bytes it had (``SerializeToString(deterministic=True)``).
 
+Big node versions (weights above :data:`SPILL_THRESHOLD` bytes) are written to a session
+scratch file (a :class:`SpillStore`, an unlinked temporary file) and read back on undo/redo, so
+undoing a batch-norm fold on a 350 MB model keeps the old weights on disk, not in memory: RAM per
+step grows with the small changes (rewired nodes, orders), disk with the weights a step replaced.
+
 Nodes are compared with protobuf message equality first: upb compares the fields bit for bit
 (``-0.0 != 0.0``, field presence counts), which is the same as comparing deterministic bytes,
 and it runs at memory speed (about 25 ms for 350 MB here) where serializing every node takes
@@ -21,14 +26,89 @@ about a second. ``GraphDelta.between(..., exact=True)`` compares serialized byte
 """
 from __future__ import annotations
 
+import os
+import tempfile
+import threading
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Union
 
 from .graph import GraphDef, NodeDef
 
 
 def _ser(msg) -> bytes:
     return msg.SerializeToString(deterministic=True)
+
+
+#: Node versions at least this big go to the scratch file (weights; not wiring).
+SPILL_THRESHOLD = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Spilled:
+    """Where one stored node version lives in a :class:`SpillStore`."""
+    store: "SpillStore"
+    offset: int
+    length: int
+
+    def __len__(self) -> int:
+        return self.length
+
+
+class SpillStore:
+    """An append-only scratch file for big node versions (deleted when the process ends).
+
+    Space of steps dropped from the history is not reclaimed during a session (an append-only
+    file keeps writes sequential and reads a single ``pread``).
+    """
+
+    def __init__(self, threshold: int | None = SPILL_THRESHOLD, directory: str | None = None):
+        self.threshold = threshold
+        self.directory = directory
+        self._file = None
+        self._size = 0
+        self._lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        return self._size
+
+    def put(self, data: bytes) -> "bytes | Spilled":
+        if self.threshold is None or len(data) < self.threshold:
+            return data
+        with self._lock:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="graph-surgeon-undo-",
+                                                    dir=self.directory)
+            fd = self._file.fileno()
+            offset = self._size
+            view = memoryview(data)
+            done = 0
+            while done < len(data):
+                done += os.pwrite(fd, view[done:], offset + done)
+            self._size += len(data)
+        return Spilled(self, offset, len(data))
+
+    def get(self, ref: "Spilled") -> bytes:
+        fd = self._file.fileno()
+        parts, done = [], 0
+        while done < ref.length:
+            chunk = os.pread(fd, ref.length - done, ref.offset + done)
+            if not chunk:
+                raise OSError("the undo scratch file is shorter than expected")
+            parts.append(chunk)
+            done += len(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+#: The store deltas use unless given another.
+DEFAULT_STORE = SpillStore()
+
+Stored = Union[bytes, Spilled]
+
+
+def _load(v: Stored) -> bytes:
+    return v.store.get(v) if isinstance(v, Spilled) else v
 
 
 def _top_fields(gd: GraphDef) -> dict[str, object]:
@@ -39,10 +119,11 @@ def _top_fields(gd: GraphDef) -> dict[str, object]:
 @dataclass
 class GraphDelta:
     """The difference between two GraphDefs, by node, enough to go either way exactly."""
-    #: name -> serialized NodeDef before the step (for changed and removed nodes)
-    old_nodes: dict[str, bytes] = field(default_factory=dict)
+    #: name -> serialized NodeDef before the step (for changed and removed nodes), in memory
+    #: or, when big, in the scratch file (:class:`Spilled`)
+    old_nodes: dict[str, Stored] = field(default_factory=dict)
     #: name -> serialized NodeDef after the step (for changed and added nodes)
-    new_nodes: dict[str, bytes] = field(default_factory=dict)
+    new_nodes: dict[str, Stored] = field(default_factory=dict)
     removed: set[str] = field(default_factory=set)
     added: set[str] = field(default_factory=set)
     changed: set[str] = field(default_factory=set)
@@ -66,8 +147,11 @@ class GraphDelta:
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def between(cls, old: GraphDef, new: GraphDef, exact: bool = False) -> "GraphDelta":
-        """The delta taking ``old`` to ``new`` (neither is modified)."""
+    def between(cls, old: GraphDef, new: GraphDef, exact: bool = False,
+                store: SpillStore | None = None) -> "GraphDelta":
+        """The delta taking ``old`` to ``new`` (neither is modified); big node versions go to
+        ``store`` (default :data:`DEFAULT_STORE`)."""
+        put = (store or DEFAULT_STORE).put
         d = cls()
         old_names = [n.name for n in old.node]
         new_names = [n.name for n in new.node]
@@ -85,7 +169,7 @@ class GraphDelta:
             a = old_nodes[i]
             if j is None:
                 d.removed.add(name)
-                d.old_nodes[name] = _ser(a)
+                d.old_nodes[name] = put(_ser(a))
                 d.removed_at.append((i, name))
                 continue
             b = new_nodes[j]
@@ -97,12 +181,12 @@ class GraphDelta:
                 sa = sb = None
             if not same:
                 d.changed.add(name)
-                d.old_nodes[name] = sa if sa is not None else _ser(a)
-                d.new_nodes[name] = sb if sb is not None else _ser(b)
+                d.old_nodes[name] = put(sa if sa is not None else _ser(a))
+                d.new_nodes[name] = put(sb if sb is not None else _ser(b))
         for name, j in new_index.items():
             if name not in old_index:
                 d.added.add(name)
-                d.new_nodes[name] = _ser(new_nodes[j])
+                d.new_nodes[name] = put(_ser(new_nodes[j]))
                 d.added_at.append((j, name))
         d.added_at.sort()
         common_old = [n for n in old_names if n not in d.removed] if d.removed else old_names
@@ -125,10 +209,16 @@ class GraphDelta:
                 and self.old_io == self.new_io)
 
     @property
+    def spilled_bytes(self) -> int:
+        """Bytes of node versions this delta keeps in the scratch file (not in memory)."""
+        return sum(v.length for v in list(self.old_nodes.values()) + list(self.new_nodes.values())
+                   if isinstance(v, Spilled))
+
+    @property
     def nbytes(self) -> int:
-        """Approximate memory held by this delta (the stored node bytes dominate)."""
-        total = sum(len(b) for b in self.old_nodes.values())
-        total += sum(len(b) for b in self.new_nodes.values())
+        """Approximate memory held by this delta (spilled node versions not counted)."""
+        total = sum(len(b) for b in self.old_nodes.values() if not isinstance(b, Spilled))
+        total += sum(len(b) for b in self.new_nodes.values() if not isinstance(b, Spilled))
         total += sum(len(n) + 8 for n in (self.old_order or ())) + sum(
             len(n) + 8 for n in (self.new_order or ()))
         total += sum(len(n) + 16 for _, n in self.removed_at + self.added_at)
@@ -166,7 +256,7 @@ class GraphDelta:
         if self.changed:
             for node in nodes:
                 if node.name in self.changed:
-                    node.ParseFromString(target[node.name])
+                    node.ParseFromString(_load(target[node.name]))
         if gone or come or dst_order is not None:
             current = [n.name for n in nodes]
             if dst_order is None:
@@ -178,7 +268,7 @@ class GraphDelta:
             else:
                 order = dst_order
             for name in (n for n in order if n in come):
-                nodes.add().ParseFromString(target[name])
+                nodes.add().ParseFromString(_load(target[name]))
             pos = {n: i for i, n in enumerate(order)}
             last = len(order)
             nodes.sort(key=lambda n: pos.get(n.name, last))

@@ -189,9 +189,10 @@ class GraphDiff:
         return cls.from_delta(delta)
 
 
-def _parse(data: bytes) -> NodeDef:
+def _parse(data) -> NodeDef:
+    from .delta import _load
     n = NodeDef()
-    n.ParseFromString(data)
+    n.ParseFromString(_load(data))
     return n
 
 

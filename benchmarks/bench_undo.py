@@ -1,0 +1,237 @@
+"""Apply / undo / redo cost per step on big models (issue 4, "What must be shown").
+
+    python benchmarks/bench_undo.py [--model benchmarks/_models/nasnet_large.pb]
+                                    [--view-model benchmarks/_models/tf1_cond_bn_big.pb]
+                                    [--out benchmarks/results_undo.md]
+
+Part 1 (NASNetLarge, ~350 MB): runs the "inference" preset one pass at a time through the same
+undo commands the GUI pushes, and reports per step: the pass's own run time, the time to adopt
+its result (computing the GraphDelta), the delta's size, the process RSS, then the time of undo
+and redo of each step, and checks that undo-all gives back the original bytes and redo-all the
+final bytes (SHA-256 of the deterministic serialization).
+
+Part 2 (the 10,000+-node TF1 graph): the same with the graph view attached (offscreen Qt): the
+time from ``undo()``/``redo()`` to the view laid out again (``layout_finished``), the issue's
+"< 0.3 s including the view update".
+
+Big models come from ``benchmarks/make_big_models.py`` (run it first).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+HERE = Path(__file__).resolve().parent
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def digest(gd) -> str:
+    return hashlib.sha256(gd.SerializeToString(deterministic=True)).hexdigest()[:16]
+
+
+def load(path: Path):
+    import json
+    from surgeon_gui.core.io import read_graph_def
+    side = path.with_suffix(".json")
+    meta = json.loads(side.read_text()) if side.exists() else {}
+    return read_graph_def(path), meta.get("inputs"), meta.get("outputs")
+
+
+def preset_steps(stack, doc, log):
+    """The preset, one pass at a time, timing compute and adopt separately."""
+    from surgeon_gui.core.passes import PRESET_PASSES
+    from surgeon_gui.core.pipeline import MAX_ROUNDS
+    from surgeon_gui.ui.commands import ApplyPassCommand, push_step
+    rows = []
+    for rnd in range(MAX_ROUNDS):
+        changed = False
+        for pid in PRESET_PASSES:
+            t0 = time.perf_counter()
+            cmd = ApplyPassCommand.compute(doc, pid)
+            t1 = time.perf_counter()
+            if cmd is None:
+                log(f"  round {rnd + 1} {pid}: no change ({t1 - t0:.2f} s)")
+                continue
+            push_step(stack, cmd)
+            t2 = time.perf_counter()
+            gc.collect()
+            d = cmd.delta
+            rows.append(dict(step=len(rows) + 1, pass_id=pid, run=t1 - t0, adopt=t2 - t1,
+                             removed=len(d.removed), added=len(d.added),
+                             changed=len(d.changed), delta_mb=d.nbytes / 1e6, rss=rss_mb(),
+                             nodes=len(doc.graph)))
+            log(f"  round {rnd + 1} {pid}: {d.summary()}, run {t1 - t0:.2f} s, adopt "
+                f"{t2 - t1:.3f} s, delta {d.nbytes / 1e6:.2f} MB, RSS {rss_mb():.0f} MB")
+            changed = True
+        if not changed:
+            break
+    return rows
+
+
+def part1(path: Path, log) -> list[str]:
+    from PySide6.QtGui import QUndoStack
+    from PySide6.QtWidgets import QApplication
+    from surgeon_gui.core.document import Document
+    from surgeon_gui.core.io import serialize
+    app = QApplication.instance() or QApplication([])  # noqa: F841
+    t = time.perf_counter()
+    gd, inputs, outputs = load(path)
+    size_mb = path.stat().st_size / 1e6
+    log(f"loaded {path.name}: {len(gd.node)} nodes, {size_mb:.0f} MB in "
+        f"{time.perf_counter() - t:.1f} s; RSS {rss_mb():.0f} MB")
+    doc = Document(gd, str(path), inputs, outputs)
+    stack = QUndoStack()
+    original = digest(doc.graph_def)
+    rss0 = rss_mb()
+    rows = preset_steps(stack, doc, log)
+    final = digest(doc.graph_def)
+    rss_after = rss_mb()
+    total_delta = sum(c.delta.nbytes for c in (stack.command(i) for i in range(stack.count())))
+    undo_t, redo_t = [], []
+    for i in range(stack.count()):
+        t0 = time.perf_counter()
+        stack.undo()
+        undo_t.append(time.perf_counter() - t0)
+    back = digest(doc.graph_def)
+    for i in range(stack.count()):
+        t0 = time.perf_counter()
+        stack.redo()
+        redo_t.append(time.perf_counter() - t0)
+    again = digest(doc.graph_def)
+    undo_t.reverse()  # undo_t[i] is the undo of step i+1
+    # the cost a second full copy would have
+    t0 = time.perf_counter()
+    copy_len = len(serialize(doc.graph_def))
+    t_ser = time.perf_counter() - t0
+    lines = [f"### {path.name}: {len(gd.node)} nodes, {size_mb:.0f} MB, "
+             f"preset `inference` one pass per step", "",
+             "| step | pass | −/+/~ nodes | pass run (s) | adopt = delta (s) | delta (MB) | "
+             "undo (s) | redo (s) | RSS after (MB) |",
+             "|---:|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r, u, rd in zip(rows, undo_t, redo_t):
+        lines.append(f"| {r['step']} | {r['pass_id']} | −{r['removed']}/+{r['added']}/"
+                     f"~{r['changed']} | {r['run']:.2f} | {r['adopt']:.3f} | "
+                     f"{r['delta_mb']:.2f} | {u:.3f} | {rd:.3f} | {r['rss']:.0f} |")
+    lines += ["",
+              f"- undo all → original bytes: **{'yes' if back == original else 'NO'}** "
+              f"(sha256 {original}); redo all → final bytes: "
+              f"**{'yes' if again == final else 'NO'}** (sha256 {final})",
+              f"- all {len(rows)} deltas together hold {total_delta / 1e6:.1f} MB, against "
+              f"{copy_len / 1e6:.0f} MB for one more copy of the final graph "
+              f"(serializing it once takes {t_ser:.2f} s)",
+              f"- RSS: {rss0:.0f} MB with the model open, {rss_after:.0f} MB after all steps",
+              f"- slowest undo {max(undo_t):.3f} s, slowest redo {max(redo_t):.3f} s "
+              f"(model only, no view)", ""]
+    return lines
+
+
+def part2(path: Path, log) -> list[str]:
+    """Undo/redo with the graph view attached, timed to the end of its relayout."""
+    from PySide6.QtGui import QUndoStack
+    from PySide6.QtWidgets import QApplication
+    from surgeon_gui.core.document import Document
+    from surgeon_gui.ui.commands import EditCommand, apply_passes, push_step
+    from surgeon_gui.ui.graph_view import GraphView
+    app = QApplication.instance() or QApplication([])
+    gd, inputs, outputs = load(path)
+    doc = Document(gd, str(path), inputs, outputs)
+    view = GraphView()
+    view.resize(1400, 900)
+    view.show()
+
+    def settle(timeout=60.0):
+        t_end = time.perf_counter() + timeout
+        app.processEvents()
+        while view.layout_pending and time.perf_counter() < t_end:
+            app.processEvents()
+            time.sleep(0.002)
+        app.processEvents()
+
+    view.set_document(doc, reset_view=True)
+    settle()
+    stack = QUndoStack()
+    log(f"{path.name}: {len(gd.node)} nodes in the view")
+    cmds = apply_passes(stack, doc, ["remove_switch_merge"])
+    settle()
+    first = next(n for n in doc.graph_def.node if n.op == "Identity"
+                 and n.name.endswith("/read"))
+    push_step(stack, EditCommand.compute(doc, "remove_node", {"node": first.name}))
+    settle()
+    push_step(stack, EditCommand.compute(doc, "rename_node", {"node": doc.graph.outputs[0],
+                                                              "new_name": "renamed_output"}))
+    settle()
+    n_steps = stack.count()
+    rows = []
+    for rep in range(3):
+        for i in range(n_steps):
+            cmd = stack.command(stack.index() - 1)
+            t0 = time.perf_counter()
+            stack.undo()
+            settle()
+            rows.append(("undo", cmd.text(), time.perf_counter() - t0))
+        for i in range(n_steps):
+            cmd = stack.command(stack.index())
+            t0 = time.perf_counter()
+            stack.redo()
+            settle()
+            rows.append(("redo", cmd.text(), time.perf_counter() - t0))
+    lines = [f"### {path.name}: {len(gd.node)} nodes, undo/redo with the graph view "
+             f"(offscreen), time until the view is laid out again", "",
+             "| step | undo: median / max (s) | redo: median / max (s) |", "|---|---:|---:|"]
+    import statistics
+    for label in dict.fromkeys(r[1] for r in rows):
+        u = [r[2] for r in rows if r[1] == label and r[0] == "undo"]
+        rd = [r[2] for r in rows if r[1] == label and r[0] == "redo"]
+        lines.append(f"| {label} | {statistics.median(u):.3f} / {max(u):.3f} | "
+                     f"{statistics.median(rd):.3f} / {max(rd):.3f} |")
+    worst = max(r[2] for r in rows)
+    lines += ["", f"- worst of {len(rows)} undo/redo operations including the view update: "
+              f"**{worst:.3f} s** (target < 0.3 s)", ""]
+    del cmds
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=HERE / "_models" / "nasnet_large.pb")
+    ap.add_argument("--view-model", type=Path, default=HERE / "_models" / "tf1_cond_bn_big.pb")
+    ap.add_argument("--out", type=Path, default=HERE / "results_undo.md")
+    ap.add_argument("--skip-big", action="store_true")
+    args = ap.parse_args(argv)
+    for p in ([] if args.skip_big else [args.model]) + [args.view_model]:
+        if not p.exists():
+            print(f"bench_undo: {p} is missing; run benchmarks/make_big_models.py first",
+                  file=sys.stderr)
+            return 2
+
+    def log(msg):
+        print(msg, flush=True)
+
+    out = ["# Undo/redo benchmark", "",
+           f"Machine: {os.cpu_count()} cores, shared with other jobs; "
+           f"`python benchmarks/bench_undo.py`.", ""]
+    out += part2(args.view_model, log)
+    if not args.skip_big:
+        out += part1(args.model, log)
+    args.out.write_text("\n".join(out) + "\n")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
