@@ -270,8 +270,20 @@ def remove_switch_merge(graph: Graph, select: set[str] | None = None) -> PassRes
             m.applied = False
 
     chosen = [c for c in candidates if matches[c[0]].applied]
+    if chosen and len(chosen) != len(candidates):
+        # A selection must still resolve every Merge it touches on its own.
+        for _ in range(len(chosen) + 1):
+            an = analyse(chosen)
+            bad = [key for key, _, mg in chosen
+                   if any(m not in an.dead and len(an.live_inputs(m)) != 1 for m in mg)]
+            if not bad:
+                break
+            for key in bad:
+                matches[key].applied = False
+                report.notes.append(f"cond {key} was not applied: it cannot be resolved "
+                                    "without conds that were not selected")
+            chosen = [c for c in chosen if c[0] not in bad]
     if chosen:
-        an = analyse(chosen) if len(chosen) != len(candidates) else an
         _apply(graph, editor, an, chosen, ev, keep, matches)
     fill_report(report, editor)
     return PassResult(editor.result(), report)
