@@ -138,6 +138,7 @@ def fold_batch_norm(graph: Graph, select: set[str] | None = None,
         return new
 
     candidates_dead: set[str] = set()
+    regions: dict[str, set[str]] = {}
     for c in candidates:
         lin = graph.nodes[c.linear]
         try:
@@ -213,29 +214,30 @@ def fold_batch_norm(graph: Graph, select: set[str] | None = None,
         m.changed.append(last)
         middle = [s.node for s in c.steps[:-1]]
         for mid in middle:
-            editor.rewire(mid, last)   # only control readers remain to move
+            if graph.consumers(mid, control=True):
+                editor.rewire(mid, last)   # readers of ^mid wait on the new BiasAdd instead
         editor.remove(middle)
         m.removed = list(middle)
-        candidates_dead |= cn.region([op for s in c.steps for op in s.operands])
-        candidates_dead |= cn.region([c.weights]) - {wref.node} if not shared \
-            else cn.region([c.weights])
+        # Constants only the folded chain and the old weights used are cleaned up below.
+        own = cn.region([op for s in c.steps for op in s.operands]) | cn.region([c.weights])
+        if not shared:
+            own.discard(wref.node)
+        regions[c.linear] = own
+        candidates_dead |= own
 
     dead = remove_dead(editor, candidates_dead, protected)
     for m in report.matches:
         if m.applied:
-            own = cn.region([op for s in _steps_of(candidates, m.key) for op in s.operands])
-            m.removed = sorted_names(graph, set(m.removed) | (dead & own))
+            m.removed = sorted_names(graph, set(m.removed) | (dead & regions[m.key]))
     report.refused = refusals
     report.removed, report.added, report.changed = (set(editor.removed), set(editor.added),
                                                      set(editor.changed))
+    in_functions = sum(1 for f in graph.graph_def.library.function for n in f.node_def
+                       if n.op in BN_OPS)
+    if in_functions:
+        report.notes.append(f"{in_functions} batch-norm op(s) inside function bodies are not "
+                            "touched: run inline_functions first")
     return PassResult(editor.result(), report)
-
-
-def _steps_of(candidates, key):
-    for c in candidates:
-        if c.linear == key:
-            return c.steps
-    return []
 
 
 class _Refuse(Exception):
@@ -461,8 +463,11 @@ def _bn_refusal(graph: Graph, cn: Constness, node: NodeDef) -> str:
     src = parse_input(node.input[0]).node if node.input else "?"
     prod = graph.nodes.get(src)
     what = f"{prod.op} {src}" if prod is not None else src
+    hint = ""
+    if prod is not None and prod.op in ("Switch", "RefSwitch"):
+        hint = "; run training_flags and remove_switch_merge first"
     return (f"its input comes from {what}, not from Conv2D/DepthwiseConv2dNative/MatMul "
-            "(optionally through a constant BiasAdd/Add)")
+            f"(optionally through a constant BiasAdd/Add){hint}")
 
 
 PASS = Pass(
