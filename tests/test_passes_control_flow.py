@@ -43,6 +43,14 @@ def chain(graph, *steps):
     return graph, reports
 
 
+def assert_sorted(graph_def):
+    seen = set()
+    for n in graph_def.node:
+        late = [i for i in n.input if i.lstrip("^").split(":")[0] not in seen]
+        assert not late, f"{n.name} comes before its input(s) {late}"
+        seen.add(n.name)
+
+
 def names(graph_def):
     return [n.name for n in graph_def.node]
 
@@ -315,6 +323,7 @@ def test_inline_partitioned_call_two_outputs_and_refuse_while():
     assert out.nodes["while"].op == "StatelessWhile"
     mul = node(res.graph_def, "mul")
     assert all(i.startswith("PartitionedCall/") for i in mul.input)
+    assert_sorted(res.graph_def)
     # the inlined function is dropped from the library; the loop's functions stay
     lib = sorted(f.signature.name for f in res.graph_def.library.function)
     assert lib == sorted(f.signature.name for f in gd.library.function
@@ -336,6 +345,7 @@ def test_inline_refuses_function_it_cannot_convert():
 def test_inline_keeps_a_named_call_output():
     g = Graph(call_graph(), ["x"], ["PartitionedCall"])
     res = run(inline_functions, g)
+    assert_sorted(res.graph_def)
     kept = node(res.graph_def, "PartitionedCall")
     assert kept.op == "IdentityN" and len([i for i in kept.input if i[0] != "^"]) == 2
     a = run_graph(g.graph_def, X2, ["PartitionedCall:0", "PartitionedCall:1"])
@@ -363,6 +373,8 @@ def test_tf2_training_flags_then_inline(tf2_graph):
     assert all("else_branch" in m.description for m in inl.matches)
     assert not ops(after.graph_def) & {"If", "StatelessIf", "PartitionedCall"}
     assert len(after.graph_def.library.function) == 0
+    assert_sorted(gd)
+    assert_sorted(after.graph_def)  # inlined bodies sit where their If was
     fbn = [n for n in after.graph_def.node if n.op == "FusedBatchNormV3"]
     assert len(fbn) == 2 and not any(n.attr["is_training"].b for n in fbn)
     feeds = make_feeds(g)
@@ -424,6 +436,7 @@ def test_inline_nested_if_and_case(training):
         assert keys[2] == "cond/cond/cond" and not inl.refused
         assert not left & {"If", "StatelessIf", "StatelessCase", "Case"}
         assert len(after.graph_def.library.function) == 0
+    assert_sorted(after.graph_def)
     feeds = {"x": np.array([1.5, -2.0], np.float32), "training": np.array(training)}
     expected = (feeds["x"] * 2.0 if training else feeds["x"] + 7.0) * 100.0
     np.testing.assert_allclose(run_graph(after.graph_def, feeds, ["Identity"])[0], expected)

@@ -176,6 +176,7 @@ def inline_functions(graph: Graph, select: set[str] | None = None) -> PassResult
     if not library:
         return PassResult(editor.result(), report)
     current = graph
+    position: dict[str, tuple] = {}  # sort keys of inlined nodes (see _place)
     new_names: set[str] | None = None  # after round 1: only look at nodes inlining added
     for _ in range(MAX_ROUNDS):
         ev = ConstEvaluator(current)
@@ -219,7 +220,7 @@ def inline_functions(graph: Graph, select: set[str] | None = None) -> PassResult
             if not is_selected(node.name, select):
                 match.applied = False
                 continue
-            if _inline(editor, current, node, body, args, sub, keep, match):
+            if _inline(editor, current, node, body, args, sub, keep, match, position):
                 to_remove.append(node.name)
             did = True
         if not did:
@@ -251,12 +252,60 @@ def inline_functions(graph: Graph, select: set[str] | None = None) -> PassResult
             report.notes.append(f"removed {len(gone)} function(s) no longer referenced: "
                                 + ", ".join(gone))
     fill_report(report, editor)
-    return PassResult(editor.result(), report)
+    result = editor.result()
+    if position:
+        _place(result, graph, position)
+    return PassResult(result, report)
+
+
+def _place(graph_def, graph: Graph, position: dict[str, tuple]) -> None:
+    """Put inlined nodes where their call was, in dependency order, so a graph that was sorted
+    stays sorted (OpenCV's importer and people reading the node list both like that)."""
+    far = (len(graph.order) + 1,)
+    nodes = list(graph_def.node)
+    keyed = sorted(range(len(nodes)), key=lambda i: (
+        position.get(nodes[i].name) or ((graph.order[nodes[i].name],)
+                                        if nodes[i].name in graph.order else far), i))
+    copies = []
+    for i in keyed:
+        c = NodeDef()
+        c.CopyFrom(nodes[i])
+        copies.append(c)
+    del graph_def.node[:]
+    graph_def.node.extend(copies)
+
+
+def _body_order(body: _Body) -> list[int]:
+    """Indices of the body's nodes in a stable topological order (a FunctionDef's node list
+    need not be sorted)."""
+    import heapq
+    index = {nd.name: i for i, nd in enumerate(body.nodes)}
+    deps = [{index[parse_input(t).node] for t in nd.input if parse_input(t).node in index}
+            for nd in body.nodes]
+    users: dict[int, list[int]] = {i: [] for i in range(len(body.nodes))}
+    for i, d in enumerate(deps):
+        for j in d:
+            users[j].append(i)
+    count = [len(d) for d in deps]
+    heap = [i for i, c in enumerate(count) if c == 0]
+    heapq.heapify(heap)
+    out = []
+    while heap:
+        i = heapq.heappop(heap)
+        out.append(i)
+        for u in users[i]:
+            count[u] -= 1
+            if count[u] == 0:
+                heapq.heappush(heap, u)
+    done = set(out)
+    return out + [i for i in range(len(body.nodes)) if i not in done]  # a cycle: keep order
 
 
 def _inline(editor: GraphEditor, graph: Graph, call: NodeDef, body: _Body, args: list[str],
-            sub: Substitution, keep: set[str], match: Match) -> bool:
-    """Copy the body in; returns False when the call node was kept (as an Identity)."""
+            sub: Substitution, keep: set[str], match: Match,
+            position: dict[str, tuple]) -> bool:
+    """Copy the body in; returns False when the call node was kept (as an Identity).
+    ``position`` gets a sort key for each new node: the call's, refined by body order."""
     prefix = call.name
     rename: dict[str, str] = {}
     natural = {f"{prefix}/{nd.name}" for nd in body.nodes}
@@ -267,6 +316,9 @@ def _inline(editor: GraphEditor, graph: Graph, call: NodeDef, body: _Body, args:
             i += 1
             name = f"{prefix}/{nd.name}_{i}"
         rename[nd.name] = name
+    base = position.get(call.name) or (graph.order.get(call.name, len(graph.order)),)
+    for k, i in enumerate(_body_order(body)):
+        position[rename[body.nodes[i].name]] = base + (k,)
     arg_of = dict(zip(body.args, args))
     call_controls = [t for t in call.input if t.startswith("^")]
 
@@ -305,6 +357,7 @@ def _inline(editor: GraphEditor, graph: Graph, call: NodeDef, body: _Body, args:
             keeper.attr["T"].list.type.extend(types)
         keeper.device = call.device
         editor.replace_node(call.name, keeper)
+        position[call.name] = base + (len(body.nodes),)
         match.changed.append(call.name)
         return False
     for i, r in enumerate(rets):
