@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..graph import Graph, GraphError, NodeDef, format_input, make_const, parse_input
+from ..graph import Graph, GraphError, NodeDef, make_const, parse_input
 from ..rewrite import GraphEditor, protected_names
 from ._num_util import Constness, error_text, evaluate, remove_dead, sorted_names
 from .base import Match, Param, Pass, PassReport, PassResult, Refusal

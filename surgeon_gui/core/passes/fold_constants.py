@@ -7,7 +7,7 @@ from collections import defaultdict
 from ..graph import Graph, GraphError, NodeDef, format_input, make_const, parse_input
 from ..rewrite import GraphEditor, _dedupe_controls, protected_names
 from ._num_util import (Constness, SizeLimit, error_text, evaluate, remove_dead, sorted_names,
-                        tensor_nbytes, unfoldable_reason)
+                        tensor_nbytes)
 from .base import Match, Param, Pass, PassReport, PassResult, Refusal
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -67,7 +67,6 @@ def fold_constants(graph: Graph, select: set[str] | None = None,
         raise ValueError("max_bytes must be a non-negative number of bytes")
     max_bytes = int(max_bytes)
     protected = protected_names(graph)
-    funcs = frozenset(graph.function_names())
 
     # ---------------------------------------------------------------- find the fold targets
     outside_ports: dict[str, set[int]] = defaultdict(set)
@@ -249,4 +248,4 @@ PASS = Pass(
                   "are refused)")],
 )
 
-__all__ = ["PASS", "fold_constants", "unfoldable_reason"]
+__all__ = ["PASS", "fold_constants"]
