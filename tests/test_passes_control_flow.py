@@ -664,6 +664,8 @@ def test_tf2_all_control_flow_passes(tf2_graph):
     assert reports[-1].matches and not reports[2].matches  # the dropout branch was never taken
     left = [n.name for n in after.graph_def.node if n.op == "Identity"]
     assert left == ["Identity"] == outs  # only the protected output survives
+    # its ^NoOp became control inputs on nodes it already reads through `probs`: dropped
+    assert list(node(after.graph_def, "Identity").input) == ["probs"]
     assert "named as a graph input or output" in reports[-1].refused[0].reason
     assert not ops(after.graph_def) & {"If", "StatelessIf", "NoOp", "RandomUniform"}
     feeds = make_feeds(g)

@@ -110,14 +110,51 @@ def remove_identity(graph: Graph, select: set[str] | None = None) -> PassResult:
             sub.control_to(name, [node_of(t) for t in data] + controls)
         bypassed.append(name)
     if bypassed:
-        sub.apply(editor, skip=bypassed)
+        changed = sub.apply(editor, skip=bypassed)
         editor.remove(bypassed)
+        dropped = _drop_implied_controls(editor, graph, changed)
+        if dropped:
+            report.notes.append(f"dropped {dropped} handed-on control input(s) already implied "
+                                "by a data path")
         # A reader that was itself bypassed is not "changed" in the result.
         gone = set(bypassed)
         for m in report.matches:
             m.changed = [c for c in m.changed if c not in gone]
     fill_report(report, editor)
     return PassResult(editor.result(), report)
+
+
+def _drop_implied_controls(editor: GraphEditor, graph: Graph, changed: list[str],
+                           limit: int = 20000) -> int:
+    """Remove control inputs this pass handed to a node when the node already depends on them
+    through its data inputs (a data path orders them as well, and carries their deadness)."""
+    editor.flush()
+    nodes = {n.name: n for n in editor.graph_def.node}
+    count = 0
+    for name in changed:
+        node = nodes.get(name)
+        if node is None:
+            continue
+        before = {t[1:] for t in graph.nodes[name].input if t.startswith("^")} \
+            if name in graph.nodes else set()
+        new = [t[1:] for t in node.input if t.startswith("^") and t[1:] not in before]
+        if not new:
+            continue
+        want, seen = set(new), set()
+        todo = [parse_input(t).node for t in node.input if not t.startswith("^")]
+        while todo and want - seen and len(seen) < limit:
+            n = todo.pop()
+            if n in seen or n not in nodes:
+                continue
+            seen.add(n)
+            todo.extend(parse_input(t).node for t in nodes[n].input)
+        implied = want & seen
+        if implied:
+            kept = [t for t in node.input if not (t.startswith("^") and t[1:] in implied)]
+            del node.input[:]
+            node.input.extend(kept)
+            count += len(implied)
+    return count
 
 
 PASS = Pass(
