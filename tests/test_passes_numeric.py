@@ -169,6 +169,21 @@ def test_fold_constants_refuses_to_duplicate_a_shared_weight_and_honours_select(
     assert serialize(preview.graph_def) == serialize(gd)
 
 
+def test_fold_constants_isolates_a_failing_op():
+    def net(tf, v1):
+        x = v1.placeholder(tf.int32, [None], name="x")
+        bad = tf.math.floordiv(tf.constant(7, name="seven"), tf.constant(0, name="zero"),
+                               name="bad")
+        good = tf.add(tf.constant(2, name="two"), 3, name="good")
+        tf.identity(x * good + bad, name="y")
+    gd = build(net)
+    res = apply("fold_constants", gd, ["x"], ["y"])
+    assert [m.key for m in res.report.applied] == ["good"]
+    [r] = res.report.refused
+    assert r.key == "bad" and r.reason == "TensorFlow cannot compute bad: Integer division by zero"
+    assert Graph(res.graph_def).node("bad").op == "FloorDiv"
+
+
 def test_fold_constants_on_mobilenet_v2(mobilenet_v2):
     gd, ins, outs = mobilenet_v2
     res = apply("fold_constants", gd, ins, outs)

@@ -253,10 +253,17 @@ def evaluate(graph: Graph, constness: Constness, tensors: Iterable[str],
     return results
 
 
+_NOISE = ("Graph execution error", "Detected at node", "File ", "Node:", "[[",
+          "Original stack trace")
+
+
 def error_text(e: BaseException) -> str:
+    """The line of a TensorFlow error that says what went wrong (not where it was built)."""
     msg = getattr(e, "message", None) or str(e)
-    lines = [ln for ln in msg.strip().splitlines() if ln.strip()]
-    return lines[0][:300] if lines else type(e).__name__
+    lines = [ln.strip() for ln in msg.strip().splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(_NOISE)]
+    text = (useful or lines or [type(e).__name__])[0]
+    return text[:300]
 
 
 def remove_dead(editor: GraphEditor, candidates: Iterable[str], protected: set[str]) -> set[str]:
