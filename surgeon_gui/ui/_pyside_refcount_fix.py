@@ -1,0 +1,80 @@
+"""Work around a reference-count bug in PySide6 6.12: ``SignalInstance.emit()`` and
+``SignalInstance.disconnect()`` return ``True``/``False`` without a new reference.
+
+On Python < 3.12 (where ``True`` and ``False`` are not immortal) every emit from Python takes
+one reference away from ``True``; after a few thousand emits (a background job reports
+progress, the view emits selection changes...) the interpreter aborts with
+"bool_dealloc: deallocating True or False" or crashes at a random place. Found while
+stress-testing the comparison panel's worker (pure PySide6 reproduction: emit a Signal 10,000
+times in a loop).
+
+The bug is measured at import, and only if it is present the two methods are wrapped to add the
+missing reference, so a fixed PySide6 is left alone (no leak either way).
+"""
+from __future__ import annotations
+
+import ctypes
+import sys
+
+from PySide6.QtCore import QObject, Signal, SignalInstance
+
+_incref = ctypes.pythonapi.Py_IncRef
+_incref.argtypes = [ctypes.py_object]
+_incref.restype = None
+
+
+class _Probe(QObject):
+    fired = Signal()
+
+
+def _bool_refs() -> int:
+    return sys.getrefcount(True) + sys.getrefcount(False)
+
+
+def _loses_refs(call, n: int = 16) -> bool:
+    before = _bool_refs()
+    for _ in range(n):
+        call()
+    return _bool_refs() <= before - n
+
+
+def _slot() -> None:
+    pass
+
+
+def install() -> list[str]:
+    """Patch what leaks; returns the names of the patched methods (empty when none leaks)."""
+    if sys.version_info >= (3, 12):
+        return []  # immortal True/False: the missing reference cannot hurt
+    probe = _Probe()
+    patched = []
+    if _loses_refs(probe.fired.emit):
+        original_emit = SignalInstance.emit
+
+        def emit(self, *args):
+            result = original_emit(self, *args)
+            if result is True or result is False:
+                _incref(result)
+            return result
+        emit.__doc__ = original_emit.__doc__
+        SignalInstance.emit = emit
+        patched.append("emit")
+
+    def connect_disconnect():
+        probe.fired.connect(_slot)
+        probe.fired.disconnect(_slot)
+    if _loses_refs(connect_disconnect):
+        original_disconnect = SignalInstance.disconnect
+
+        def disconnect(self, *args):
+            result = original_disconnect(self, *args)
+            if result is True or result is False:
+                _incref(result)
+            return result
+        disconnect.__doc__ = original_disconnect.__doc__
+        SignalInstance.disconnect = disconnect
+        patched.append("disconnect")
+    return patched
+
+
+PATCHED = install()
