@@ -357,6 +357,26 @@ def test_fold_batch_norm_matmul_transpose_b_with_bias():
     assert_same_outputs(gd, res.graph_def, ["x"], ["y"])
 
 
+def test_fold_batch_norm_moves_control_readers_of_removed_steps():
+    def net(tf, v1):
+        x = v1.placeholder(tf.float32, [None, 6, 6, 3], name="x")
+        h, _ = _conv_graph(tf, v1, x, "conv")
+        h = tf.nn.bias_add(h, tf.constant([0.1, 0.2, 0.3, 0.4]), name="bias")
+        y = tf.add(tf.multiply(h, tf.constant([2.0, 1.0, 0.5, 3.0]), name="scale"),
+                   tf.constant(1.0), name="shift")
+        with tf.control_dependencies([h]):                  # waits on the BiasAdd
+            side = tf.identity(x, name="side")
+        tf.identity(tf.reduce_sum(y) + tf.reduce_sum(side), name="y")
+    gd = build(net)
+    res = apply("fold_batch_norm", gd, ["x"], ["y"])
+    [m] = res.report.applied
+    assert {"bias", "scale"} <= set(m.removed) and "shift" not in m.removed
+    g = Graph(res.graph_def)
+    assert list(g.node("side").input) == ["x", "^shift"]
+    assert g.node("shift").op == "BiasAdd"
+    assert_same_outputs(gd, res.graph_def, ["x"], ["y"])
+
+
 def _conv_graph(tf, v1, x, name="conv", w=None):
     w = tf.constant(np.random.default_rng(1).normal(0, 0.5, [3, 3, 3, 4]).astype(np.float32),
                     name=f"{name}_w") if w is None else w
@@ -668,10 +688,11 @@ def test_strip_attributes_output_shapes_on_request():
 
 
 # ---------------------------------------------------------------------- the pipeline + OpenCV
-def test_pipeline_on_mobilenet_v2_loads_in_opencv(mobilenet_v2):
+@pytest.mark.parametrize("model", ["mobilenet_v2", "resnet50"])
+def test_pipeline_result_loads_in_opencv(model, request):
     import cv2
     from surgeon_gui.core.pipeline import run_pipeline
-    gd, ins, outs = mobilenet_v2
+    gd, ins, outs = request.getfixturevalue(model)
     graph, steps = run_pipeline(Graph(gd, ins, outs), ["fold_constants", "fold_batch_norm",
                                                        "strip_unused", "sort_execution_order"])
     assert [s.pass_id for s in steps][:2] == ["fold_constants", "fold_batch_norm"]
