@@ -56,8 +56,10 @@ copy); with `shared_weights=refuse` the candidate is refused.
 **What it refuses** (each listed with the reason): `is_training=True`; an intermediate tensor
 that something else also reads (folding would change what that reader sees); an operand that
 is not per-output-channel (it must broadcast as `[C]` on the channel axis, or be a scalar);
-weights or batch-norm parameters that are not constant; `RealDiv` by zero; a named graph
-output in the middle of the chain; a batch norm whose input is not such an op.
+weights or batch-norm parameters that are not constant; `RealDiv` by zero; an op that is
+itself a named graph output (its value would change); a batch norm whose input is not such an
+op. A chain stops at a named graph output: that node becomes the `BiasAdd`, keeping its name
+and its value.
 """
 
 
