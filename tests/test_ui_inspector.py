@@ -245,3 +245,70 @@ def test_search_follows_document_edits(qtbot, search, doc):
     doc.set_graph_def(gd)
     qtbot.waitUntil(lambda: search.result_names() == [], timeout=2000)
     assert search.count_label.text() == "No matches."
+
+
+# --------------------------------------------------------------------------- in the main window
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch, tf1_graph):
+    from surgeon_gui.core.io import save_graph
+    from surgeon_gui.ui.main_window import MainWindow
+    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
+    path = tmp_path / "tf1.pb"
+    save_graph(tf1_graph[0], path)
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    w.show()
+    with qtbot.waitSignal(w.document_opened, timeout=30000):
+        w.open_model(path)
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=30000)
+    return w
+
+
+def test_window_selection_drives_inspector_and_links_focus_the_view(qtbot, window):
+    view, panels = window.view, window.inspection
+    assert panels.inspector.document is window.document
+    view.focus_node("dw/depthwise_1")
+    qtbot.waitUntil(lambda: panels.inspector.current == ("node", "dw/depthwise_1"),
+                    timeout=10000)
+    # Clicking the Relu input selects the producer in the view, which the inspector follows.
+    row = panels.inspector.inputs_list.names().index("Relu")
+    click_row(qtbot, panels.inspector.inputs_list, row)
+    qtbot.waitUntil(lambda: view.selected_nodes() == ["Relu"], timeout=10000)
+    assert panels.inspector.current == ("node", "Relu")
+    # A weight is a badge on its consumer: the view selects the consumer, the inspector shows
+    # the weight that was asked for.
+    panels.inspector.show_node("conv1/Conv2D")
+    row = panels.inspector.inputs_list.names().index("conv1/weights/read")
+    click_row(qtbot, panels.inspector.inputs_list, row)
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=10000)
+    assert view.selected_nodes() == ["conv1/Conv2D"]
+    assert panels.inspector.current == ("node", "conv1/weights/read")
+
+
+def test_window_group_selection_and_ctrl_f_search(qtbot, window):
+    view, panels = window.view, window.inspection
+    view.collapse_all()
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=10000)
+    view.select(["scope:bn2"])
+    assert panels.inspector.current == ("group", "bn2")
+    assert panels.inspector.group_labels["nodes"].text() == "24"
+
+    view.setFocus()
+    qtbot.keyClick(window, Qt.Key_F, Qt.ControlModifier)
+    qtbot.waitUntil(lambda: panels.search.query.hasFocus(), timeout=5000)
+    qtbot.keyClicks(panels.search.query, "FusedBatchNormV3_1")
+    qtbot.waitUntil(lambda: len(panels.search.result_names()) == 18, timeout=5000)
+    # The three ops named exactly so come first, before the Switches inside them.
+    assert panels.search.result_names()[:3] == [f"bn{i}/cond/FusedBatchNormV3_1"
+                                                for i in (1, 2, 3)]
+    assert view.highlighted() and set(view.highlighted().values()) == {"search"}
+    # Enter goes to the first result: its groups open, it is selected and inspected.
+    first = panels.search.result_names()[0]
+    qtbot.keyClick(panels.search.query, Qt.Key_Return)
+    qtbot.waitUntil(lambda: view.selected_nodes() == [first], timeout=10000)
+    assert panels.inspector.current == ("node", first)
+    assert view.item_for(first) is not None
+    # Escape in the box clears the query and the search highlight.
+    qtbot.keyClick(panels.search.query, Qt.Key_Escape)
+    assert panels.search.query.text() == "" and not view.highlighted()

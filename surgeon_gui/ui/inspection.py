@@ -36,12 +36,35 @@ def install_inspection_panels(window) -> InspectionPanels:
     search = SearchPanel(doc)
     inspector_dock = window.add_panel(inspector, "Inspector", Qt.RightDockWidgetArea,
                                       "InspectorDock")
-    search_dock = window.add_panel(search, "Search", Qt.RightDockWidgetArea, "SearchDock")
+    # Search sits on the left (like an IDE's find panel) so the inspector keeps the height of
+    # the right column; both can be moved and the placement is remembered.
+    search_dock = window.add_panel(search, "Search", Qt.LeftDockWidgetArea, "SearchDock")
 
     inspector.members_of = view.group_members
-    view.selection_changed.connect(inspector.set_selection)
-    inspector.node_activated.connect(view.focus_node)
-    search.node_activated.connect(view.focus_node)
+    # A weight drawn as a badge is focused through the op that consumes it (the view selects
+    # that op); the inspector still shows the weight the user asked for.
+    asked: dict[str, str | None] = {"badge": None}
+
+    def on_selection(names: list) -> None:
+        badge = asked["badge"]
+        if badge is not None:
+            owners = set(getattr(view.tree, "badge_owner", {}).get(badge) or ())
+            if names and set(names) <= owners:
+                return
+            asked["badge"] = None
+        inspector.set_selection(names)
+
+    def go_to(name: str) -> None:
+        tree = view.tree
+        hidden = tree is not None and name in getattr(tree, "hidden", ())
+        asked["badge"] = name if hidden else None
+        view.focus_node(name)
+        if hidden:
+            inspector.show_node(name)
+
+    view.selection_changed.connect(on_selection)
+    inspector.node_activated.connect(go_to)
+    search.node_activated.connect(go_to)
 
     def highlight(names: list[str]) -> None:
         view.set_highlight(set(names) if names else None, SEARCH_HIGHLIGHT)

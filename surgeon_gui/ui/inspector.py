@@ -364,6 +364,10 @@ class InspectorPanel(QWidget):
         self._build()
         self.set_document(document)
 
+    def sizeHint(self) -> QSize:
+        # Docks share a column by size hints: ask for room for the fields and a histogram.
+        return QSize(340, 620)
+
     # ------------------------------------------------------------------ construction
     def _build(self) -> None:
         outer = QVBoxLayout(self)

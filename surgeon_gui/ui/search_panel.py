@@ -11,7 +11,7 @@ from __future__ import annotations
 import weakref
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QPalette, QShortcut
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
@@ -97,11 +97,6 @@ class SearchPanel(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(self.DEBOUNCE_MS)
         self._timer.timeout.connect(self.run_search)
-
-        # Escape in the panel clears the query (and the highlight).
-        esc = QShortcut(QKeySequence(Qt.Key_Escape), self)
-        esc.setContext(Qt.WidgetWithChildrenShortcut)
-        esc.activated.connect(self.query.clear)
 
     # ------------------------------------------------------------------ document
     def set_document(self, document) -> None:
@@ -232,6 +227,16 @@ class SearchPanel(QWidget):
         self._go(self.results.currentItem() or self.results.topLevelItem(0))
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        # Escape in a non-empty box clears the query (and so the highlight); it is taken before
+        # the window's own Esc shortcut sees it. In an empty box the window's Esc applies.
+        if obj is self.query and event.type() in (event.Type.ShortcutOverride,
+                                                  event.Type.KeyPress) \
+                and event.key() == Qt.Key_Escape and self.query.text():
+            event.accept()
+            if event.type() == event.Type.KeyPress:
+                self.query.clear()
+                self.run_search()
+            return True
         # Up/Down in the box walk the result list without leaving the box.
         if obj is self.query and event.type() == event.Type.KeyPress \
                 and event.key() in (Qt.Key_Down, Qt.Key_Up) and self.results.topLevelItemCount():
