@@ -77,4 +77,30 @@ def install() -> list[str]:
     return patched
 
 
+def _none_refs_lost(n: int = 64) -> bool:
+    from PySide6.QtGui import QColor
+    color = QColor(0, 0, 0)
+    before = sys.getrefcount(None)
+    for _ in range(n):
+        color.setAlpha(1)  # any method returning void
+    return sys.getrefcount(None) <= before - n
+
+
+def pin_none() -> bool:
+    """The same bug for ``None``: every call of a Qt method that returns ``void`` (setPen,
+    drawRect, setAlpha...) takes one reference away from ``None``. ``None`` starts with some
+    100,000 references, so a window painting a big graph aborted within seconds ("none_dealloc:
+    deallocating None"). No wrapper can cover every void method, so when the loss is measured,
+    ``None`` gets 2**60 extra references once: it can then never reach zero, as on Python 3.12+
+    where it is immortal. Returns True when applied."""
+    if sys.version_info >= (3, 12) or not _none_refs_lost():
+        return False
+    # ob_refcnt is the first field of every PyObject (a Py_ssize_t) in release builds.
+    refcnt = ctypes.c_ssize_t.from_address(id(None))
+    refcnt.value += 1 << 60
+    return True
+
+
 PATCHED = install()
+if pin_none():
+    PATCHED.append("None")
