@@ -110,46 +110,74 @@ TOOLS = [("ours (inference preset)", tool_ours),
 
 
 # ---------------------------------------------------------------------- measuring
-def measure(model_name, gd, ins, outs, runs, warmup):
+def measure(model_name, gd, ins, outs, runs, warmup, repeat=3):
+    """Run every tool (``repeat`` times, median time), then check and time every result.
+
+    Latency is measured with all graphs (original and every result) open at once, each in its
+    own session, timing them round-robin so that load on a shared machine hits all alike.
+    """
     from surgeon_gui.core.compare import compare_graphs
     from surgeon_gui.core.graph import Graph
     from surgeon_gui.core.opencv_check import opencv_check
     from surgeon_gui.core.runner import make_feeds, run_graph
     feeds = make_feeds(Graph(gd, ins, outs), seed=0, batch=1)
     reference = run_graph(gd, feeds, outs)
-    rows = []
-    base = compare_graphs(gd, gd, feeds, outs, runs=runs, warmup=warmup)
     cv = opencv_check(gd, feeds, outs, reference)
-    rows.append(Row(model_name, "original", True, None, len(gd.node), len(gd.node), 0.0, True,
-                    base.a.latency_ms, _spread(base.a), _cv_loads(cv), _cv_match(cv)))
+    rows = [Row(model_name, "original", True, None, len(gd.node), len(gd.node), 0.0, True,
+                opencv=_cv_loads(cv), opencv_match=_cv_match(cv))]
+    results = {"original": gd}
     for tool_name, tool in TOOLS:
-        t0 = time.perf_counter()
+        times = []
         try:
-            new, note = tool(gd, ins, outs)
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                new, note = tool(gd, ins, outs)
+                times.append(time.perf_counter() - t0)
         except Exception as e:  # noqa: BLE001 - a failing tool is a result, not a crash
             rows.append(Row(model_name, tool_name, False, time.perf_counter() - t0,
                             len(gd.node), note="FAILED: " + _first_line(e)))
             continue
-        seconds = time.perf_counter() - t0
-        row = Row(model_name, tool_name, True, seconds, len(gd.node), len(new.node), note=note)
+        row = Row(model_name, tool_name, True, float(np.median(times)), len(gd.node),
+                  len(new.node), note=note)
         try:
-            cmp = compare_graphs(gd, new, feeds, outs, runs=runs, warmup=warmup)
-            row.max_abs_err = cmp.outputs[0].max_abs_err if len(outs) == 1 else max(
-                o.max_abs_err for o in cmp.outputs)
+            cmp = compare_graphs(gd, new, feeds, outs, runs=0, warmup=0)
+            row.max_abs_err = max(o.max_abs_err for o in cmp.outputs)
             row.allclose = cmp.allclose
-            row.latency_ms = cmp.b.latency_ms
-            row.latency_spread = _spread(cmp.b)
+            results[tool_name] = new
         except Exception as e:  # noqa: BLE001
             row.note = (row.note + "; " if row.note else "") + "does not run: " + _first_line(e)
         cv = opencv_check(new, {k: v for k, v in feeds.items() if k in Graph(new)}, outs,
                           reference)
         row.opencv, row.opencv_match = _cv_loads(cv), _cv_match(cv)
         rows.append(row)
+    lat = interleaved_latency(results, feeds, outs, runs, warmup)
+    for r in rows:
+        if r.tool in lat:
+            r.latency_ms, r.latency_spread = lat[r.tool]
     return rows
 
 
-def _spread(stats) -> str:
-    return f"{stats.latency_percentile(10):.2f}–{stats.latency_percentile(90):.2f}"
+def interleaved_latency(graphs, feeds, outs, runs, warmup):
+    from surgeon_gui.core.graph import Graph
+    from surgeon_gui.core.runner import GraphRunner
+    runners = {k: GraphRunner(gd) for k, gd in graphs.items()}
+    fds = {k: {n: v for n, v in feeds.items() if n in Graph(graphs[k])} for k in graphs}
+    times = {k: [] for k in graphs}
+    try:
+        for _ in range(warmup):
+            for k, r in runners.items():
+                r.run(fds[k], outs)
+        keys = list(runners)
+        for i in range(runs):
+            for k in (keys if i % 2 == 0 else keys[::-1]):
+                t0 = time.perf_counter()
+                runners[k].run(fds[k], outs)
+                times[k].append((time.perf_counter() - t0) * 1e3)
+    finally:
+        for r in runners.values():
+            r.close()
+    return {k: (float(np.median(t)), f"{np.percentile(t, 10):.2f}–{np.percentile(t, 90):.2f}")
+            for k, t in times.items() if t}
 
 
 def _cv_loads(cv) -> str:
@@ -202,18 +230,27 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each tool (median time)")
     ap.add_argument("--only", action="append")
     ap.add_argument("--out", default=str(HERE / "results.md"))
     args = ap.parse_args(argv)
     import cv2
     import tensorflow as tf
     tf.get_logger().setLevel("ERROR")
+    # Warm every tool up on a tiny graph first, so no tool's time includes one-off imports.
+    from surgeon_gui.core.examples import conv_bias_bn
+    tiny = conv_bias_bn()
+    for _, tool in TOOLS:
+        try:
+            tool(*tiny)
+        except Exception:  # noqa: BLE001 - its failure shows up in the table
+            pass
     rows = []
     for name, build in models(args.only):
         print(f"building {name} ...", file=sys.stderr, flush=True)
         gd, ins, outs = build()
         try:
-            rows.extend(measure(name, gd, ins, outs, args.runs, args.warmup))
+            rows.extend(measure(name, gd, ins, outs, args.runs, args.warmup, args.repeat))
         except Exception:  # noqa: BLE001
             traceback.print_exc()
             rows.append(Row(name, "original", False, 0.0, len(gd.node),
@@ -222,7 +259,9 @@ def main(argv=None) -> int:
     env = (f"TensorFlow {tf.__version__}, OpenCV {cv2.__version__}, Python "
            f"{platform.python_version()}, {os.cpu_count()} CPUs ({platform.machine()}), "
            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
-           f"latency: median of {args.runs} runs after {args.warmup} warm-up, batch 1; "
+           f"time: median of {args.repeat} runs of the tool after a warm-up on a tiny graph; "
+           f"latency: median of {args.runs} runs after {args.warmup} warm-up, batch 1, all "
+           f"graphs of a model timed round-robin; "
            f"OpenCV matches = max |OpenCV − TF original| ≤ {OPENCV_ATOL:g}")
     text = ("# Pass benchmark: our `inference` preset vs optimize_for_inference_lib and "
             "Grappler\n\nWritten by `python benchmarks/bench_passes.py`. " + env + "\n"
