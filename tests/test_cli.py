@@ -228,3 +228,32 @@ def test_python_dash_m_entry_point(models):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stderr == ""
     assert "nodes:      157" in proc.stdout
+
+
+def test_optimize_and_compare_a_keras_file(capsys, tmp_path):
+    import tensorflow as tf
+    from surgeon_gui.core.examples import randomize_batch_norms
+    tf.keras.utils.set_random_seed(1)
+    inp = tf.keras.Input((12, 12, 3), name="image")
+    h = tf.keras.layers.Conv2D(4, 3, use_bias=False)(inp)
+    h = tf.keras.layers.BatchNormalization()(h)
+    h = tf.keras.layers.ReLU()(h)
+    h = tf.keras.layers.GlobalAveragePooling2D()(h)
+    h = tf.keras.layers.Dropout(0.3)(h)
+    out = tf.keras.layers.Dense(3, activation="softmax")(h)
+    km = tf.keras.Model(inp, out)
+    assert randomize_batch_norms(km) == 1
+    src = tmp_path / "small.keras"
+    km.save(src)
+    opt = tmp_path / "small_opt.pb"
+    code, out, err = run(capsys, "optimize", src, opt)
+    assert code == 0, err
+    assert "fold_batch_norm" in out
+    ops = Graph(read_graph_def(opt)).op_histogram()
+    assert "Rsqrt" not in ops and "Mul" not in ops and ops["Conv2D"] == 1
+    code, out, err = run(capsys, "compare", src, opt, "--json", "--runs", "2",
+                         "--shape", "image=4,-1,-1,-1")
+    assert code == 0, err
+    d = json.loads(out)
+    (o,) = d["outputs"].values()
+    assert o["allclose"] and o["shape_a"] == [4, 3] and o["top1_agreement"] == 1.0

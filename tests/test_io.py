@@ -209,6 +209,18 @@ def test_saved_model_is_frozen_and_runs(saved_model_dir):
     np.testing.assert_allclose(z, 2 * x)
 
 
+def test_cli_optimizes_a_saved_model_folder(saved_model_dir, tmp_path, capsys):
+    out = tmp_path / "scale.pb"
+    assert cli.main(["optimize", str(saved_model_dir), str(out), "--signature", "double"]) == 0
+    assert cli.main(["compare", str(saved_model_dir), str(out), "--signature", "double",
+                     "--runs", "1", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    d = __import__("json").loads(captured.out.strip().splitlines()[-1])
+    assert all(o["allclose"] for o in d["outputs"].values())
+    assert d["graphs"]["b"]["node_count"] <= d["graphs"]["a"]["node_count"]
+
+
 def test_saved_model_unknown_signature_and_bad_folder(saved_model_dir, tmp_path, capsys):
     with pytest.raises(GraphError, match="no signature 'nope'; it has: double, serving_default"):
         load_model(saved_model_dir, signature="nope")
