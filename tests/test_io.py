@@ -53,6 +53,12 @@ def _cli_error(capsys, path):
     return lines[0]
 
 
+def _one_line(err):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
 # ---------------------------------------------------------------------- bad files
 def _random_bytes(tmp_path, small_graph):
     p = tmp_path / "random.pb"
@@ -163,10 +169,12 @@ def test_unregistered_op_loads_is_inspectable_and_fails_only_when_run(tmp_path, 
     with pytest.raises(RunError) as err:
         GraphRunner(model.graph_def)
     assert "MyVendorNms" in err.value.problem and "special" in err.value.nodes
-    # `surgeon info` works on it and says it cannot run.
+    # `surgeon info` works on it and says it cannot run; `surgeon compare` names the op.
     assert cli.main(["info", str(p)]) == 0
     out = capsys.readouterr().out
     assert "MyVendorNms" in out and "cannot run" in out
+    assert cli.main(["compare", str(p), str(p), "--shape", "x=1"]) == 2
+    assert "does not register the op(s) MyVendorNms" in _one_line(capsys.readouterr().err)
 
 
 # ---------------------------------------------------------------------- SavedModel / Keras
