@@ -73,10 +73,12 @@ def preset_steps(stack, doc, log):
             d = cmd.delta
             rows.append(dict(step=len(rows) + 1, pass_id=pid, run=t1 - t0, adopt=t2 - t1,
                              removed=len(d.removed), added=len(d.added),
-                             changed=len(d.changed), delta_mb=d.nbytes / 1e6, rss=rss_mb(),
+                             changed=len(d.changed), delta_mb=d.nbytes / 1e6,
+                             spill_mb=d.spilled_bytes / 1e6, rss=rss_mb(),
                              nodes=len(doc.graph)))
             log(f"  round {rnd + 1} {pid}: {d.summary()}, run {t1 - t0:.2f} s, adopt "
-                f"{t2 - t1:.3f} s, delta {d.nbytes / 1e6:.2f} MB, RSS {rss_mb():.0f} MB")
+                f"{t2 - t1:.3f} s, delta {d.nbytes / 1e6:.2f} MB in RAM + "
+                f"{d.spilled_bytes / 1e6:.1f} MB on disk, RSS {rss_mb():.0f} MB")
             changed = True
         if not changed:
             break
@@ -101,7 +103,9 @@ def part1(path: Path, log) -> list[str]:
     rows = preset_steps(stack, doc, log)
     final = digest(doc.graph_def)
     rss_after = rss_mb()
-    total_delta = sum(c.delta.nbytes for c in (stack.command(i) for i in range(stack.count())))
+    cmds = [stack.command(i) for i in range(stack.count())]
+    total_delta = sum(c.delta.nbytes for c in cmds)
+    total_spill = sum(c.delta.spilled_bytes for c in cmds)
     undo_t, redo_t = [], []
     for i in range(stack.count()):
         t0 = time.perf_counter()
@@ -120,18 +124,20 @@ def part1(path: Path, log) -> list[str]:
     t_ser = time.perf_counter() - t0
     lines = [f"### {path.name}: {len(gd.node)} nodes, {size_mb:.0f} MB, "
              f"preset `inference` one pass per step", "",
-             "| step | pass | −/+/~ nodes | pass run (s) | adopt = delta (s) | delta (MB) | "
-             "undo (s) | redo (s) | RSS after (MB) |",
-             "|---:|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| step | pass | −/+/~ nodes | pass run (s) | adopt = delta (s) | delta in RAM (MB) "
+             "| delta on disk (MB) | undo (s) | redo (s) | RSS after (MB) |",
+             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r, u, rd in zip(rows, undo_t, redo_t):
         lines.append(f"| {r['step']} | {r['pass_id']} | −{r['removed']}/+{r['added']}/"
                      f"~{r['changed']} | {r['run']:.2f} | {r['adopt']:.3f} | "
-                     f"{r['delta_mb']:.2f} | {u:.3f} | {rd:.3f} | {r['rss']:.0f} |")
+                     f"{r['delta_mb']:.2f} | {r['spill_mb']:.1f} | {u:.3f} | {rd:.3f} | "
+                     f"{r['rss']:.0f} |")
     lines += ["",
               f"- undo all → original bytes: **{'yes' if back == original else 'NO'}** "
               f"(sha256 {original}); redo all → final bytes: "
               f"**{'yes' if again == final else 'NO'}** (sha256 {final})",
-              f"- all {len(rows)} deltas together hold {total_delta / 1e6:.1f} MB, against "
+              f"- all {len(rows)} deltas together hold {total_delta / 1e6:.1f} MB in memory and "
+              f"{total_spill / 1e6:.0f} MB in the scratch file, against "
               f"{copy_len / 1e6:.0f} MB for one more copy of the final graph "
               f"(serializing it once takes {t_ser:.2f} s)",
               f"- RSS: {rss0:.0f} MB with the model open, {rss_after:.0f} MB after all steps",

@@ -36,23 +36,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def apply_passes_for_script(window, pass_ids: list[str]) -> list:
-    """Apply passes to the open document for ``--apply`` (one document change per step that
-    changed something, so the view shows the diff marks of the last step).
-
-    Returns the pipeline's steps. The surgery panel may replace this function (module
-    attribute) to go through its undo stack instead.
+    """Apply passes to the open document for ``--apply`` through the undo stack, as the Passes
+    panel does: one undo command per pass that changed something (``inference`` runs the preset
+    until nothing changes), so the screenshot shows the last step's diff marks and the History
+    panel lists every step. Returns the commands pushed.
     """
-    from ..core.document import GraphChange
-    from ..core.pipeline import run_pipeline
-    doc = window.document
-    _, steps = run_pipeline(doc.graph, pass_ids)
-    for step in steps:
-        rep = step.result.report
-        doc.set_graph_def(step.result.graph_def,
-                          GraphChange(label=step.pass_id, removed=set(rep.removed),
-                                      added=set(rep.added), changed=set(rep.changed),
-                                      kind="apply"))
-    return steps
+    from .commands import apply_passes
+    return apply_passes(window.undo_stack, window.document, pass_ids)
 
 
 class _ScriptRun:

@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self._refresh_recent()
         self._install_inspection_panels()
         self._install_compare_panel()
+        self._install_surgery_panels()
 
     # ---- inspection panels (inspector, search, Ctrl+F) — wiring lives in ui/inspection.py
     def _install_inspection_panels(self) -> None:
@@ -115,6 +116,12 @@ class MainWindow(QMainWindow):
         from .compare_panel import run_compare_for_script
         run_compare_for_script(self.compare_panel, self.compare_dock, done)
     # ---- end of comparison panel
+
+    # ---- surgery panels (passes, diff, history, save, recipe, manual edits) — ui/surgery.py
+    def _install_surgery_panels(self) -> None:
+        from .surgery import install_surgery_panels
+        self.surgery = install_surgery_panels(self)
+    # ---- end of surgery panels
 
     # ================================================================== building
     def _build_status_bar(self) -> None:

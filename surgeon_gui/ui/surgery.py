@@ -262,10 +262,10 @@ class SurgeryController(QObject):
         self._update_actions()
 
     def _dirty_changed(self, dirty: bool) -> None:
-        title = self.window.windowTitle()
-        if "[*]" not in title:
-            self.window.setWindowTitle((title or "Graph Surgeon") + "[*]")
-        self.window.setWindowModified(bool(dirty))
+        # The main window puts "[*]" in its title and follows document.dirty_changed; this
+        # keeps the title right for a window that does not.
+        if "[*]" in self.window.windowTitle():
+            self.window.setWindowModified(bool(dirty))
 
     def _update_actions(self) -> None:
         has = self.document is not None
@@ -478,11 +478,16 @@ class SurgeryController(QObject):
         return answer == "discard"
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        """For a window without ``close_guards``: ask on close."""
         if obj is self.window and event.type() == QEvent.Close:
             if not self.maybe_save("closing"):
                 event.ignore()
                 return True
         return False
+
+    def close_guard(self) -> bool:
+        """For ``window.close_guards``: False keeps the window (and the model) open."""
+        return self.maybe_save("closing")
 
     # ------------------------------------------------------------------ recipe
     def recipe(self):
@@ -563,28 +568,31 @@ def install_surgery_panels(window) -> SurgeryPanels:
     export = act("export_recipe", "Export &Recipe…", ctl.export_recipe, None,
                  "Write the steps taken as a recipe that `surgeon optimize --recipe` replays")
     cli = act("show_cli", "Show CLI Command…", ctl.show_cli)
-    file_menu = _menu(window, "&File")
-    first = file_menu.actions()[0] if file_menu.actions() else None
-    anchor = _after_open(file_menu) or first
-    for a in (save, save_as):
-        file_menu.insertAction(anchor, a) if anchor is not None else file_menu.addAction(a)
-    if anchor is not None:
-        file_menu.insertSeparator(anchor)
-    for a in (export, cli):
-        file_menu.insertAction(anchor, a) if anchor is not None else file_menu.addAction(a)
-    if anchor is not None:
-        file_menu.insertSeparator(anchor)
+    file_menu = getattr(window, "file_menu", None) or _menu(window, "&File")
+    anchor = getattr(window, "save_anchor", None)
+    for a in (save, save_as, None, export, cli):
+        if a is None:
+            file_menu.insertSeparator(anchor) if anchor is not None else \
+                file_menu.addSeparator()
+        elif anchor is not None:
+            file_menu.insertAction(anchor, a)
+        else:
+            file_menu.addAction(a)
 
     delete = act("delete", "Delete Node", ctl.delete_selected, QKeySequence.Delete,
                  "Delete the selected nodes; their readers take their first input")
     delete.setShortcutContext(Qt.WidgetWithChildrenShortcut)
     window.view.addAction(delete)
-    edit_menu = _menu(window, "&Edit")
+    edit_menu = getattr(window, "edit_menu", None) or _menu(window, "&Edit")
     edit_menu.addSeparator()
     edit_menu.addAction(delete)
 
     window.view.context_menu_hooks.append(ctl.context_menu)
-    window.installEventFilter(ctl)
+    guards = getattr(window, "close_guards", None)
+    if guards is not None:
+        guards.append(ctl.close_guard)
+    else:
+        window.installEventFilter(ctl)
 
     def opened(doc):
         ctl.document_opened(doc)
@@ -611,18 +619,6 @@ def _menu(window, title: str) -> QMenu:
         if m is not None and a.text().replace("&", "") == plain:
             return m
     return bar.addMenu(title)
-
-
-def _after_open(menu: QMenu):
-    """The first action after the Open/Recent entries (Save goes there), or None."""
-    acts = menu.actions()
-    for i, a in enumerate(acts):
-        t = a.text().replace("&", "").lower()
-        if t.startswith("open") or "recent" in t:
-            continue
-        if i > 0:
-            return a
-    return None
 
 
 __all__ = ["install_surgery_panels", "SurgeryController", "Asker", "parse_attr_text",
