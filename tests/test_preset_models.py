@@ -135,3 +135,16 @@ def test_preset_is_a_fixed_point(tf1_graph):
     again, steps = run_pipeline(result, ["inference"])
     assert not steps, [s.pass_id for s in steps]
     assert again.graph_def == result.graph_def
+
+
+@pytest.mark.parametrize("name, opencv", [("DenseNet121", True), ("EfficientNetB0", False)])
+def test_more_keras_families(name, opencv):
+    """Pre-activation batch norms and concatenations (DenseNet), squeeze-excite blocks with
+    Sigmoid gates and dynamic Reshape (EfficientNet). EfficientNet's graph, like the original,
+    keeps Consts in the compact "splat" form OpenCV's importer rejects, so no OpenCV check."""
+    from surgeon_gui.core.examples import keras_application
+    case = keras_application(name, input_size=64)
+    new, feeds, before = check_preset(case, rtol=1e-3, atol=1e-5)
+    assert len(new.node) < len(case[0].node) / 3
+    if opencv:
+        check_opencv(new, feeds, case[2], before, atol=1e-4)
