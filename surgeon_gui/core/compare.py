@@ -252,7 +252,7 @@ def compare_graphs(gd_a: GraphDef, gd_b: GraphDef, feeds: dict[str, np.ndarray] 
                    progress: Callable[[float, str], None] | None = None,
                    should_stop: Callable[[], bool] | None = None,
                    shapes: dict[str, list[int]] | None = None, seed: int = 0,
-                   labels: tuple[str, str] = ("A", "B")) -> Comparison:
+                   labels: tuple[str, str] = ("graph A", "graph B")) -> Comparison:
     """Run both graphs on the same feeds and compare outputs and latency.
 
     ``feeds`` maps input names to arrays; None generates seeded feeds for A's Placeholders
@@ -275,10 +275,10 @@ def compare_graphs(gd_a: GraphDef, gd_b: GraphDef, feeds: dict[str, np.ndarray] 
             raise InterruptedError("cancelled")
 
     ga, gb = Graph(gd_a), Graph(gd_b)
-    for label, g, outs in (("A", ga, outputs), ("B", gb, outputs_b)):
+    for label, g, outs in ((labels[0], ga, outputs), (labels[1], gb, outputs_b)):
         missing = [o for o in outs if node_of(o) not in g]
         if missing:
-            raise GraphError(f"graph {label} has no output node(s) {', '.join(missing)}")
+            raise GraphError(f"{label} has no output node(s) {', '.join(missing)}")
     if feeds is None:
         feeds = make_feeds(ga, shapes=shapes, seed=seed)
     feeds = {node_of(k) if k.endswith(":0") else k: np.asarray(v) for k, v in feeds.items()}
@@ -289,19 +289,19 @@ def compare_graphs(gd_a: GraphDef, gd_b: GraphDef, feeds: dict[str, np.ndarray] 
     check_stop()
     total = 2 * (1 + warmup + runs) + 2
     done = 0
-    with _open(gd_a, "A") as ra:
+    with _open(gd_a, labels[0]) as ra:
         report(0.02, "importing graph B")
         check_stop()
-        with _open(gd_b, "B") as rb:
+        with _open(gd_b, labels[1]) as rb:
             fa = [tensor_name(o) for o in outputs]
             fb = [tensor_name(o) for o in outputs_b]
             # The first run of each graph gives the values; it also warms up.
             report(0.05, "running A")
-            vals_a = _run(ra, feeds, fa, "A")
+            vals_a = _run(ra, feeds, fa, labels[0])
             done += 1
             check_stop()
             report(done / total, "running B")
-            vals_b = _run(rb, feeds_b, fb, "B")
+            vals_b = _run(rb, feeds_b, fb, labels[1])
             done += 1
             for i in range(warmup):
                 check_stop()
@@ -334,11 +334,11 @@ def _open(gd: GraphDef, label: str) -> GraphRunner:
     try:
         return GraphRunner(gd)
     except RunError as e:
-        raise RunError(f"graph {label}: {e.problem}", e.source, e.nodes) from None
+        raise RunError(f"{label}: {e.problem}", e.source, e.nodes) from None
 
 
 def _run(runner: GraphRunner, feeds, fetches, label: str) -> list[np.ndarray]:
     try:
         return runner.run(feeds, fetches)
     except RunError as e:
-        raise RunError(f"graph {label}: {e.problem}", e.source, e.nodes) from None
+        raise RunError(f"{label}: {e.problem}", e.source, e.nodes) from None
