@@ -174,7 +174,8 @@ def test_unregistered_op_loads_is_inspectable_and_fails_only_when_run(tmp_path, 
     out = capsys.readouterr().out
     assert "MyVendorNms" in out and "cannot run" in out
     assert cli.main(["compare", str(p), str(p), "--shape", "x=1"]) == 2
-    assert "does not register the op(s) MyVendorNms" in _one_line(capsys.readouterr().err)
+    line = _one_line(capsys.readouterr().err)
+    assert f"{p}: this TensorFlow does not register the op(s) MyVendorNms" in line
 
 
 # ---------------------------------------------------------------------- SavedModel / Keras
