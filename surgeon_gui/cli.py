@@ -149,8 +149,10 @@ def cmd_info(args, out) -> int:
         dtype = dtype_name(node.attr["dtype"].type) if "dtype" in node.attr else "?"
         inputs.append(dict(name=name, dtype=dtype, shape=shape))
     defaults = [n.name for n in g.graph_def.node if n.op == "PlaceholderWithDefault"]
+    size = (os.path.getsize(model.path) if model.kind == "graphdef"
+            and Path(model.path).suffix.lower() == ".pb" else g.graph_def.ByteSize())
     info = dict(path=model.path, kind=model.kind, nodes=len(g), parameters=g.parameter_count(),
-                serialized_bytes=g.graph_def.ByteSize(), inputs=inputs,
+                serialized_bytes=size, inputs=inputs,
                 inputs_with_default=defaults, outputs=g.outputs,
                 functions=g.function_names(), unregistered_ops=unregistered_ops(g.graph_def),
                 op_histogram=g.op_histogram(), notes=model.notes)
@@ -257,7 +259,7 @@ def cmd_optimize(args, out) -> int:
     # A recipe's own inputs/outputs were already applied above (CLI flags win).
     plan = Recipe(steps=recipe.steps)
     try:
-        graph, _ = replay(graph, plan, on_step=show)
+        graph, _ = replay(graph, plan, on_step=show, keep_graphs=False)
     except GraphError as e:
         raise GraphError(e.problem, e.source or args.input, e.nodes) from None
     elapsed = time.perf_counter() - t0

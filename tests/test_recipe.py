@@ -89,6 +89,20 @@ def test_preset_step_replays_the_pipeline(tf1, tmp_path):
     assert len(got) < len(tf1) / 2
 
 
+def test_replay_without_keeping_intermediate_graphs(tf1):
+    r = Recipe()
+    r.add_pass("training_flags")
+    r.add_pass("inference")
+    kept, steps_kept = replay(tf1, r)
+    lean, steps_lean = replay(tf1, r, keep_graphs=False)
+    assert serialize(lean.graph_def) == serialize(kept.graph_def)
+    assert all(s.graph_def is not None for s in steps_kept)
+    assert all(s.graph_def is None for s in steps_lean)
+    assert [len(s.reports) for s in steps_lean] == [len(s.reports) for s in steps_kept]
+    _, inner = run_pipeline(tf1, ["inference"], keep_graphs=False)
+    assert inner and all(s.result.graph_def is None for s in inner)
+
+
 def test_cli_command_for_plain_passes_runs_to_the_same_bytes(tf1, tmp_path, capsys):
     src = tmp_path / "in model.pb"
     save_graph(tf1.graph_def, src)

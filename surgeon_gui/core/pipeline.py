@@ -49,11 +49,13 @@ def _still_inputs(before: Graph, graph_def, inputs):
 
 def run_pipeline(graph: Graph, pass_ids: Iterable[str], params: dict[str, dict] | None = None,
                  on_step: Callable[[Step], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> tuple[Graph, list[Step]]:
+                 should_stop: Callable[[], bool] | None = None,
+                 keep_graphs: bool = True) -> tuple[Graph, list[Step]]:
     """Run the passes in order; ``inference`` runs the preset until nothing changes.
 
     Returns the final graph (with the same given inputs/outputs) and every step that changed
-    something (steps that changed nothing are not listed).
+    something (steps that changed nothing are not listed). ``keep_graphs=False`` drops each
+    step's GraphDef (its ``result.graph_def`` is None) so a big model is not held once per step.
     """
     params = params or {}
     steps: list[Step] = []
@@ -65,7 +67,8 @@ def run_pipeline(graph: Graph, pass_ids: Iterable[str], params: dict[str, dict] 
                 raise InterruptedError("cancelled")
             res = run_pass(g, pid, params.get(pid))
             if res.report.modified:
-                step = Step(pid, dict(params.get(pid) or {}), res)
+                step = Step(pid, dict(params.get(pid) or {}),
+                            res if keep_graphs else PassResult(None, res.report))
                 steps.append(step)
                 if on_step:
                     on_step(step)
