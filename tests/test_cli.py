@@ -257,3 +257,14 @@ def test_optimize_and_compare_a_keras_file(capsys, tmp_path):
     d = json.loads(out)
     (o,) = d["outputs"].values()
     assert o["allclose"] and o["shape_a"] == [4, 3] and o["top1_agreement"] == 1.0
+
+
+def test_optimize_process_prints_no_tensorflow_noise(models, tmp_path):
+    import os
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    proc = subprocess.run([sys.executable, "-m", "surgeon_gui", "optimize", str(models / "tf1.pb"),
+                           str(tmp_path / "o.pb")], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert "remove_switch_merge" in proc.stdout
