@@ -302,7 +302,9 @@ def test_window_group_selection_and_ctrl_f_search(qtbot, window):
     # The three ops named exactly so come first, before the Switches inside them.
     assert panels.search.result_names()[:3] == [f"bn{i}/cond/FusedBatchNormV3_1"
                                                 for i in (1, 2, 3)]
-    assert view.highlighted() and set(view.highlighted().values()) == {"search"}
+    # Matches are highlighted in the view once typing pauses.
+    qtbot.waitUntil(lambda: len(view.highlighted()) == 18, timeout=5000)
+    assert set(view.highlighted().values()) == {"search"}
     # Enter goes to the first result: its groups open, it is selected and inspected.
     first = panels.search.result_names()[0]
     qtbot.keyClick(panels.search.query, Qt.Key_Return)
@@ -312,3 +314,16 @@ def test_window_group_selection_and_ctrl_f_search(qtbot, window):
     # Escape in the box clears the query and the search highlight.
     qtbot.keyClick(panels.search.query, Qt.Key_Escape)
     assert panels.search.query.text() == "" and not view.highlighted()
+
+
+def test_closing_the_model_empties_the_panels(qtbot, window):
+    panels = window.inspection
+    window.view.focus_node("probs")
+    qtbot.waitUntil(lambda: panels.inspector.current == ("node", "probs"), timeout=10000)
+    panels.search.query.setText("probs")
+    panels.search.run_search()
+    window.close_model()
+    assert window.document is None
+    assert panels.inspector.document is None and panels.inspector.current is None
+    assert panels.search.result_names() == [] and panels.search.count_label.text() == \
+        "No model open."

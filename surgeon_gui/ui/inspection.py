@@ -75,6 +75,14 @@ def install_inspection_panels(window) -> InspectionPanels:
         search.set_document(document)
     window.document_opened.connect(opened)
 
+    # Closing the model shows the start page; the panels let go of the old document.
+    stack = getattr(window, "stack", None)
+    if stack is not None:
+        def page_changed(_index: int) -> None:
+            if window.document is None and inspector.document is not None:
+                opened(None)
+        stack.currentChanged.connect(page_changed)
+
     find = QAction("Find…", window)
     find.setObjectName("actionFind")
     find.setShortcut(QKeySequence.Find)

@@ -34,6 +34,9 @@ class SearchPanel(QWidget):
     #: Results listed at most (the count label still says how many matched).
     MAX_LISTED = 2000
     DEBOUNCE_MS = 150
+    #: Matches are announced (highlighted in the view) only once typing pauses this long:
+    #: re-highlighting a 10,000-node view costs a noticeable fraction of a second.
+    ANNOUNCE_MS = 400
 
     def __init__(self, document=None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -45,6 +48,7 @@ class SearchPanel(QWidget):
         self._indexed_revision = 0
         self.hits: list[SearchHit] = []
         self._announced = False  # whether the last results_changed carried names
+        self._announce_now = True
         self._build()
         self.set_document(document)
 
@@ -96,7 +100,12 @@ class SearchPanel(QWidget):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(self.DEBOUNCE_MS)
-        self._timer.timeout.connect(self.run_search)
+        self._timer.timeout.connect(lambda: self.run_search(announce_now=False))
+        self._announce_timer = QTimer(self)
+        self._announce_timer.setSingleShot(True)
+        self._announce_timer.setInterval(self.ANNOUNCE_MS)
+        self._announce_timer.timeout.connect(self._flush_announce)
+        self._pending_names: list[str] | None = None
 
     # ------------------------------------------------------------------ document
     def set_document(self, document) -> None:
@@ -155,10 +164,17 @@ class SearchPanel(QWidget):
 
     def _schedule(self) -> None:
         self._timer.start()
+        if self._announce_timer.isActive():
+            self._announce_timer.start()  # still typing: push the highlight back
 
-    def run_search(self) -> list[SearchHit]:
-        """Search now (typing schedules this after a short pause)."""
+    def run_search(self, announce_now: bool = True) -> list[SearchHit]:
+        """Search now (typing schedules this after a short pause).
+
+        ``results_changed`` follows at once, or after :attr:`ANNOUNCE_MS` when the search was
+        triggered by typing (``announce_now=False``).
+        """
         self._timer.stop()
+        self._announce_now = announce_now
         text = self.query.text()
         index = self._search_index()
         self.results.clear()
@@ -196,6 +212,17 @@ class SearchPanel(QWidget):
         return hits
 
     def _announce(self, names: list[str]) -> None:
+        self._pending_names = names
+        if getattr(self, "_announce_now", True):
+            self._flush_announce()
+        else:
+            self._announce_timer.start()
+
+    def _flush_announce(self) -> None:
+        self._announce_timer.stop()
+        names, self._pending_names = self._pending_names, None
+        if names is None:
+            return
         # "No results" is announced once, so an idle panel does not keep clearing highlights
         # that other tools (trace) set in the view.
         if names or self._announced:
@@ -224,6 +251,7 @@ class SearchPanel(QWidget):
         """Enter in the box: search now if a search is pending, then go to the current hit."""
         if self._timer.isActive():
             self.run_search()
+        self._flush_announce()
         self._go(self.results.currentItem() or self.results.topLevelItem(0))
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
