@@ -207,3 +207,30 @@ def test_search_by_attribute_value(tf1, nchw):
         n for n in tf1.nodes if "is_training" in tf1.nodes[n].attr]
     with pytest.raises(ValueError, match="unknown search mode"):
         ins.search(tf1, "x", mode="colour")
+
+
+def test_const_stats_of_half_and_bfloat16_and_empty():
+    import tensorflow as tf
+    half = np.array([0.5, -1.0, 2.0, np.nan], np.float16)
+    s = ins.const_stats(make_const("h", half))
+    assert s.dtype == "float16" and (s.min, s.max, s.nan_count) == (-1.0, 2.0, 1)
+    assert s.mean == pytest.approx(0.5)
+    bf = np.array([1.5, 2.0, 3.0], dtype=tf.bfloat16.as_numpy_dtype)
+    s = ins.const_stats(make_const("bf", bf))
+    assert s.dtype == "bfloat16" and (s.min, s.max) == (1.5, 3.0)
+    assert sum(s.hist_counts) == 3
+    s = ins.const_stats(make_const("e", np.zeros([0, 3], np.float32)))
+    assert s.shape == [0, 3] and s.size == 0 and not s.numeric and s.first_values == "[]"
+
+
+def test_const_stats_match_numpy_on_a_large_tensor():
+    rng = np.random.default_rng(1)
+    big = rng.normal(3.0, 2.0, [512, 1024]).astype(np.float32)
+    big[0, :7] = np.inf
+    s = ins.const_stats(make_const("big", big))
+    fin = big[np.isfinite(big)].astype(np.float64)
+    assert s.inf_count == 7 and s.nan_count == 0 and s.size == big.size
+    assert s.mean == pytest.approx(fin.mean(), rel=1e-9)
+    assert s.std == pytest.approx(fin.std(), rel=1e-9)
+    assert (s.min, s.max) == (float(fin.min()), float(fin.max()))
+    assert sum(s.hist_counts) == fin.size

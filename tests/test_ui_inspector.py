@@ -327,3 +327,21 @@ def test_closing_the_model_empties_the_panels(qtbot, window):
     assert panels.inspector.document is None and panels.inspector.current is None
     assert panels.search.result_names() == [] and panels.search.count_label.text() == \
         "No model open."
+
+
+def test_big_const_statistics_are_computed_in_the_background(qtbot, inspector, doc):
+    inspector.ASYNC_VALUES = 100  # conv1/weights (216 values) counts as big here
+    inspector.show_node("conv1/weights")
+    # The panel is filled at once; the statistics follow when the job ends.
+    assert inspector.first_values.text() == "Computing statistics…"
+    assert inspector.save_button.isEnabled()
+    qtbot.waitUntil(lambda: inspector.details.const is not None, timeout=10000)
+    arr = const_value(doc.graph.node("conv1/weights"))
+    assert float(inspector.stat_labels["max"].text()) == pytest.approx(float(arr.max()), rel=1e-5)
+    assert sum(inspector.histogram.counts) == 216 and inspector.histogram.isVisible()
+    # A result that arrives after the user moved on is dropped.
+    inspector.show_node("conv2/weights")
+    inspector.show_node("Relu")
+    qtbot.waitUntil(lambda: inspector._stats_worker._finished.is_set(), timeout=10000)
+    qtbot.wait(50)
+    assert inspector.current == ("node", "Relu") and not inspector.value_section.isVisible()

@@ -295,18 +295,34 @@ def const_stats(node: NodeDef, first: int = 16, bins: int = 24) -> ConstStats:
                        if "value" in node.attr else str(arr.dtype),
                        list(arr.shape), int(arr.size), int(arr.nbytes),
                        format_values(flat, first, arr.ndim == 0))
-    if arr.dtype.kind not in "biuf" or arr.size == 0:
+    if arr.size == 0:
         return stats
-    values = flat.astype(np.float64)
-    finite_mask = np.isfinite(values)
-    stats.nan_count = int(np.isnan(values).sum())
-    stats.inf_count = int(np.isinf(values).sum())
-    stats.zero_count = int((values == 0).sum())
-    finite = values[finite_mask] if not finite_mask.all() else values
+    if arr.dtype.kind not in "biuf":
+        try:  # bfloat16 and other numeric extension dtypes (numpy kind "V")
+            flat = flat.astype(np.float32)
+        except (TypeError, ValueError):
+            return stats  # strings, complex, resources: values only
+    if flat.dtype.kind == "b":
+        values = flat.view(np.uint8)
+    else:
+        values = flat
+    # No float64 copy of the whole tensor (a 100M-value Const would need 800 MB): reduce in
+    # float64 accumulators, copy only the finite values and only when something is not finite.
+    if values.dtype.kind == "f":
+        nan = np.isnan(values)
+        stats.nan_count = int(nan.sum())
+        finite_mask = np.isfinite(values)
+        stats.inf_count = int(values.size - finite_mask.sum()) - stats.nan_count
+        finite = values if stats.nan_count + stats.inf_count == 0 else values[finite_mask]
+        del nan, finite_mask
+    else:
+        finite = values
+    stats.zero_count = int(np.count_nonzero(values == 0))
     if finite.size == 0:
         return stats
     stats.min, stats.max = float(finite.min()), float(finite.max())
-    stats.mean, stats.std = float(finite.mean()), float(finite.std())
+    stats.mean = float(finite.mean(dtype=np.float64))
+    stats.std = float(finite.std(dtype=np.float64))
     if arr.dtype.kind == "b":
         counts = [int((~flat).sum()), int(flat.sum())]
         stats.hist_counts, stats.hist_edges = counts, [0.0, 0.5, 1.0]

@@ -23,9 +23,10 @@ from PySide6.QtWidgets import (QFileDialog, QFormLayout, QFrame, QHBoxLayout, QH
                                QTableWidget, QTableWidgetItem, QToolButton, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from ..core.graph import GraphError
-from ..core.inspect import (ConstStats, GroupSummary, NodeDetails, group_summary, node_details,
-                            save_const_npy)
+from ..core.graph import GraphError, shape_size
+from ..core.inspect import (ConstStats, GroupSummary, NodeDetails, const_stats, group_summary,
+                            node_details, save_const_npy)
+from .workers import Worker
 
 #: Prefix the graph view uses for a selected group in ``selection_changed`` (see set_selection).
 GROUP_PREFIXES = ("group:", "scope:")
@@ -342,6 +343,8 @@ class InspectorPanel(QWidget):
     node_activated = Signal(str)
     #: Emitted after a Const was written: (node name, path).
     saved = Signal(str, str)
+    #: Consts with more values than this are summarised in a background job.
+    ASYNC_VALUES = 1_000_000
 
     def __init__(self, document=None, parent: QWidget | None = None,
                  choose_path: Callable[[QWidget, str], str | None] = ask_npy_path,
@@ -361,6 +364,8 @@ class InspectorPanel(QWidget):
         #: (virtual blocks such as ``a/block_1_*`` are not name prefixes). None: by prefix.
         self.members_of: Callable[[str], list[str]] | None = None
         self._last_dir = ""
+        self._stats_job = 0
+        self._stats_worker: Worker | None = None
         self._build()
         self.set_document(document)
 
@@ -578,10 +583,23 @@ class InspectorPanel(QWidget):
             return
         graph = self.document.graph
         try:
-            details = node_details(graph, name)
+            details = node_details(graph, name, with_const=False)
         except GraphError as e:
             self.clear(e.problem)
             return
+        self._stats_job += 1
+        pending = False
+        if details.is_const:
+            node = graph.node(name)
+            values = shape_size(node.attr["value"].tensor.tensor_shape)
+            if values <= self.ASYNC_VALUES:
+                try:
+                    details.const = const_stats(node)
+                except GraphError as e:
+                    details.const_error = e.problem
+            else:
+                pending = True
+                self._start_stats_job(node)
         self.current = ("node", details.name)
         self.details = details
         self.group = None
@@ -596,10 +614,40 @@ class InspectorPanel(QWidget):
         self.consumers_section.set_title(f"Consumers ({len(details.consumers)})")
         self.consumers_section.set_empty(not details.consumers)
         self._fill_attrs(details)
-        self._fill_value(details)
+        self._fill_value(details, pending)
         self.status.clear()
         self._show_parts("node")
         self._relayout()
+
+    def _start_stats_job(self, node) -> None:
+        """Decode and summarise a big Const off the GUI thread (its own copy of the node, since
+        the document edits its GraphDef in place)."""
+        from tensorflow.core.framework import node_def_pb2
+        copy = node_def_pb2.NodeDef()
+        copy.CopyFrom(node)
+        job, name = self._stats_job, node.name
+        worker = Worker(const_stats, copy)
+        ref = weakref.ref(self)
+
+        def done(stats=None, error=None):
+            panel = ref()
+            if panel is None or job != panel._stats_job or panel.current != ("node", name):
+                return  # the user moved on
+            panel.details.const, panel.details.const_error = stats, error
+            panel._fill_value(panel.details)
+            panel._relayout()
+        worker.signals.finished.connect(lambda stats: done(stats))
+        worker.signals.failed.connect(lambda msg, exc: done(None, getattr(exc, "problem", msg)))
+        self._stats_worker = worker
+        worker.start()
+
+    @property
+    def stats_pending(self) -> bool:
+        """True while a big Const's statistics are computed in the background."""
+        w = self._stats_worker
+        return bool(w is not None and self.details is not None and self.details.is_const
+                    and self.details.const is None and self.details.const_error is None
+                    and not w._finished.is_set())
 
     @staticmethod
     def _input_rows(d: NodeDetails):
@@ -652,16 +700,17 @@ class InspectorPanel(QWidget):
             self.attr_table.resizeRowsToContents()
             self._fit_table_height()
 
-    def _fill_value(self, d: NodeDetails) -> None:
+    def _fill_value(self, d: NodeDetails, pending: bool = False) -> None:
         s: ConstStats | None = d.const
         self.value_error.setVisible(bool(d.const_error))
         self.value_error.setText(d.const_error or "")
-        self.save_button.setEnabled(s is not None)
+        self.save_button.setEnabled(s is not None or pending)
         if s is None:
             for lab in self.stat_labels.values():
                 lab.setText("—")
-            self.first_values.setText("")
+            self.first_values.setText("Computing statistics…" if pending else "")
             self.histogram.set_histogram([], [])
+            self.histogram.setVisible(not pending)
             return
         L = self.stat_labels
         L["dtype"].setText(s.dtype)
