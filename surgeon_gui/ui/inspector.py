@@ -16,10 +16,12 @@ import weakref
 from pathlib import Path
 from typing import Callable, Iterable
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QFont, QFontMetrics, QGuiApplication, QPainter, QPalette, QPen
-from PySide6.QtWidgets import (QFileDialog, QFormLayout, QFrame, QHBoxLayout, QHeaderView,
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (QFont, QFontMetrics, QGuiApplication, QPainter, QPalette, QPen,
+                           QTextLayout, QTextOption)
+from PySide6.QtWidgets import (QApplication, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QHeaderView,
                                QLabel, QMessageBox, QPushButton, QScrollArea, QSizePolicy,
+                               QStyle, QStyledItemDelegate,
                                QTableWidget, QTableWidgetItem, QToolButton, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
@@ -49,7 +51,9 @@ def _fmt_bytes(n: int) -> str:
 
 
 def _monospace() -> QFont:
-    font = QFont("monospace")
+    # Same size as the interface font (a bare QFont("monospace") comes out larger).
+    font = QFont(QApplication.font())
+    font.setFamilies(["DejaVu Sans Mono", "Menlo", "Consolas", "monospace"])
     font.setStyleHint(QFont.TypeWriter)
     return font
 
@@ -303,6 +307,56 @@ class BarList(QWidget):
                        f"{v:,}")
 
 
+class WrapAnywhereDelegate(QStyledItemDelegate):
+    """Table cells that wrap at spaces, or anywhere when a word is too long (function names,
+    long node names), so every attribute is readable in full in a narrow dock."""
+
+    PAD = 4
+
+    def _layout(self, text: str, font: QFont, width: float) -> tuple[QTextLayout, float]:
+        layout = QTextLayout(text, font)
+        opt = QTextOption()
+        opt.setWrapMode(QTextOption.WrapAtWordBoundaryOrAnywhere)
+        layout.setTextOption(opt)
+        layout.beginLayout()
+        height = 0.0
+        while True:
+            line = layout.createLine()
+            if not line.isValid():
+                break
+            line.setLineWidth(max(width, 10.0))
+            line.setPosition(QPointF(0, height))
+            height += line.height()
+        layout.endLayout()
+        return layout, height
+
+    def _font(self, index, option) -> QFont:
+        font = index.data(Qt.FontRole)
+        return font if font is not None else option.font
+
+    def paint(self, painter, option, index) -> None:
+        self.initStyleOption(option, index)
+        text, option.text = option.text, ""
+        style = option.widget.style() if option.widget else QApplication.style()
+        style.drawControl(QStyle.CE_ItemViewItem, option, painter, option.widget)
+        r = option.rect.adjusted(self.PAD, 2, -self.PAD, -2)
+        layout, _ = self._layout(text, self._font(index, option), r.width())
+        painter.save()
+        selected = option.state & QStyle.State_Selected
+        painter.setPen(option.palette.color(QPalette.HighlightedText if selected
+                                            else QPalette.Text))
+        painter.setClipRect(option.rect)
+        layout.draw(painter, QPointF(r.left(), r.top()))
+        painter.restore()
+
+    def sizeHint(self, option, index) -> QSize:
+        view = self.parent()
+        width = view.columnWidth(index.column()) if view is not None else 200
+        _, h = self._layout(str(index.data(Qt.DisplayRole) or ""), self._font(index, option),
+                            width - 2 * self.PAD)
+        return QSize(width, int(h) + 5)
+
+
 class ValueLabel(QLabel):
     """Selectable text (users copy names and values)."""
 
@@ -432,8 +486,12 @@ class InspectorPanel(QWidget):
         self.attr_table = QTableWidget(0, 2)
         self.attr_table.setHorizontalHeaderLabels(["Attribute", "Value"])
         self.attr_table.verticalHeader().setVisible(False)
-        self.attr_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        self.attr_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Interactive)
         self.attr_table.horizontalHeader().setStretchLastSection(True)
+        self.attr_table.setItemDelegate(WrapAnywhereDelegate(self.attr_table))
+        # Row heights follow the column widths (values wrap).
+        self.attr_table.horizontalHeader().sectionResized.connect(
+            lambda *_: self._fit_row_heights())
         self.attr_table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.attr_table.setWordWrap(True)
         self.attr_table.setSelectionBehavior(QTableWidget.SelectRows)
@@ -618,6 +676,9 @@ class InspectorPanel(QWidget):
         self.status.clear()
         self._show_parts("node")
         self._relayout()
+        # Now the table has its real width: wrap the values for it.
+        self._fit_table_height()
+        self._relayout()
 
     def _start_stats_job(self, node) -> None:
         """Decode and summarise a big Const off the GUI thread (its own copy of the node, since
@@ -689,6 +750,25 @@ class InspectorPanel(QWidget):
 
     def _fit_table_height(self) -> None:
         t = self.attr_table
+        # Names get what they need up to 40 % of the width; values wrap in the rest. The
+        # table's own width is not settled yet when a node is shown: use the panel's.
+        fm = QFontMetrics(t.font())
+        need = max((fm.horizontalAdvance(t.item(r, 0).text()) for r in range(t.rowCount())),
+                   default=60) + 2 * WrapAnywhereDelegate.PAD + 6
+        header = fm.horizontalAdvance("Attribute") + 16
+        avail = max(self.width() - 40, 160)
+        t.setColumnWidth(0, max(header, min(need, int(avail * 0.4))))
+        self._fit_row_heights()
+
+    def _fit_row_heights(self) -> None:
+        t = self.attr_table
+        if getattr(self, "_fitting", False):
+            return
+        self._fitting = True
+        try:
+            t.resizeRowsToContents()
+        finally:
+            self._fitting = False
         h = t.horizontalHeader().height() + 2 * t.frameWidth()
         for r in range(t.rowCount()):
             h += t.rowHeight(r)
