@@ -345,3 +345,22 @@ def test_big_const_statistics_are_computed_in_the_background(qtbot, inspector, d
     qtbot.waitUntil(lambda: inspector._stats_worker._finished.is_set(), timeout=10000)
     qtbot.wait(50)
     assert inspector.current == ("node", "Relu") and not inspector.value_section.isVisible()
+
+
+def test_histogram_draws_one_bar_per_non_empty_bin(qtbot, inspector):
+    from PySide6.QtGui import QPalette
+    inspector.show_node("conv1/weights")
+    h = inspector.histogram
+    h.resize(240, 90)
+    image = h.grab().toImage()
+    bar = h.palette().color(QPalette.Highlight).rgb()
+    plot = h._plot_rect()
+    y = int(plot.bottom()) - 3  # just above the bottom: every non-empty bin has a bar there
+    columns = [x for x in range(int(plot.left()) + 1, int(plot.right()) - 1)
+               if image.pixel(x, y) == bar]
+    assert columns, "no bar drawn"
+    # The centre column of each bin is bar-coloured exactly when the bin holds values.
+    n = len(h.counts)
+    w = plot.width() / n
+    coloured = [image.pixel(int(plot.left() + (i + 0.5) * w), y) == bar for i in range(n)]
+    assert coloured == [c > 0 for c in h.counts]
