@@ -209,6 +209,17 @@ def test_search_by_attribute_value(tf1, nchw):
         ins.search(tf1, "x", mode="colour")
 
 
+def test_search_by_device(tf1):
+    gd = type(tf1.graph_def)()
+    gd.CopyFrom(tf1.graph_def)
+    for n in gd.node:
+        if n.name in ("conv1/Conv2D", "probs"):
+            n.device = "/device:GPU:0"
+    g = Graph(gd)
+    assert names(ins.search(g, "device=gpu", mode="attr")) == ["conv1/Conv2D", "probs"]
+    assert ins.search(tf1, "device=gpu", mode="attr") == []
+
+
 def test_const_stats_of_half_and_bfloat16_and_empty():
     import tensorflow as tf
     half = np.array([0.5, -1.0, 2.0, np.nan], np.float16)

@@ -459,8 +459,9 @@ class SearchIndex:
           Exact name, then exact last path component, then a match at the start of a path
           component, then anywhere; within a tier, shallower names first, then graph order.
         - ``op``: op type; exact (case-insensitive) first, then prefix, then substring.
-        - ``attr``: attribute values. ``key=value`` restricts to attribute ``key`` (itself a
-          substring match); a bare ``value`` searches every attribute. Exact value first.
+        - ``attr``: attribute values (and the device, as ``device``). ``key=value`` restricts to
+          attribute ``key`` (itself a substring match); a bare ``value`` searches every
+          attribute. Exact value first.
 
         An empty query finds nothing; an invalid regex raises ``ValueError`` with a clear message.
         """
@@ -530,6 +531,8 @@ class SearchIndex:
             index = []
             for node in self.graph.graph_def.node:
                 attrs = [(k, render_attr(v)) for k, v in sorted(node.attr.items())]
+                if node.device:  # searchable like an attribute: device=GPU
+                    attrs.append(("device", node.device))
                 index.append((node.name, node.op, attrs))
             self._attr_texts = index
         return self._attr_texts
