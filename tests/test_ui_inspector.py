@@ -364,3 +364,27 @@ def test_histogram_draws_one_bar_per_non_empty_bin(qtbot, inspector):
     w = plot.width() / n
     coloured = [image.pixel(int(plot.left() + (i + 0.5) * w), y) == bar for i in range(n)]
     assert coloured == [c > 0 for c in h.counts]
+
+
+def test_back_returns_along_followed_links(qtbot, inspector):
+    assert not inspector.back_button.isEnabled()
+    inspector.show_node("conv1/BiasAdd")
+    emitted = []
+    inspector.node_activated.connect(emitted.append)
+    # Follow two links (the test plays the view: it shows what was activated).
+    inspector.node_activated.connect(lambda name: inspector.set_selection([name]))
+    click_row(qtbot, inspector.inputs_list, inspector.inputs_list.names().index("conv1/Conv2D"))
+    click_row(qtbot, inspector.inputs_list, inspector.inputs_list.names().index("input"))
+    assert inspector.current == ("node", "input") and inspector.back_button.isEnabled()
+    qtbot.mouseClick(inspector.back_button, Qt.LeftButton)
+    assert inspector.current == ("node", "conv1/Conv2D")
+    qtbot.mouseClick(inspector.back_button, Qt.LeftButton)
+    assert inspector.current == ("node", "conv1/BiasAdd")
+    assert emitted == ["conv1/Conv2D", "input", "conv1/Conv2D", "conv1/BiasAdd"]
+    assert not inspector.back_button.isEnabled()
+    # Sub-scopes of a group are followed the same way.
+    inspector.show_group("bn1")
+    click_row(qtbot, inspector.children_list, inspector.children_list.names().index("bn1/cond"))
+    qtbot.mouseClick(inspector.back_button, Qt.LeftButton)
+    assert inspector.current == ("group", "bn1")
+    assert emitted[-1] == "scope:bn1"

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import (QFont, QFontMetrics, QGuiApplication, QPainter, QPalette, QPen,
-                           QTextLayout, QTextOption)
+from PySide6.QtGui import (QFont, QFontMetrics, QGuiApplication, QKeySequence, QPainter,
+                           QPalette, QPen, QTextLayout, QTextOption)
 from PySide6.QtWidgets import (QApplication, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QHeaderView,
                                QLabel, QMessageBox, QPushButton, QScrollArea, QSizePolicy,
                                QStyle, QStyledItemDelegate,
@@ -31,7 +31,8 @@ from ..core.inspect import (ConstStats, GroupSummary, NodeDetails, const_stats, 
 from .workers import Worker
 
 #: Prefix the graph view uses for a selected group in ``selection_changed`` (see set_selection).
-GROUP_PREFIXES = ("group:", "scope:")
+SCOPE_PREFIX = "scope:"
+GROUP_PREFIXES = (SCOPE_PREFIX, "group:")
 
 
 def _fmt_num(x: float | None) -> str:
@@ -420,6 +421,7 @@ class InspectorPanel(QWidget):
         self._last_dir = ""
         self._stats_job = 0
         self._stats_worker: Worker | None = None
+        self._history: list[tuple[str, str]] = []
         self._build()
         self.set_document(document)
 
@@ -455,7 +457,18 @@ class InspectorPanel(QWidget):
         f.setPointSizeF(f.pointSizeF() * 1.15)
         self.name_label.setFont(f)
         self.name_label.setWordWrap(True)
-        lay.addWidget(self.name_label)
+        self.back_button = QToolButton()
+        self.back_button.setArrowType(Qt.LeftArrow)
+        self.back_button.setAutoRaise(True)
+        self.back_button.setToolTip("Back to the previously inspected node (Alt+Left)")
+        self.back_button.setShortcut(QKeySequence("Alt+Left"))
+        self.back_button.clicked.connect(self.go_back)
+        self.back_button.setEnabled(False)
+        head = QHBoxLayout()
+        head.setSpacing(2)
+        head.addWidget(self.back_button, 0, Qt.AlignTop)
+        head.addWidget(self.name_label, 1)
+        lay.addLayout(head)
 
         form_box = QWidget()
         self.form = QFormLayout(form_box)
@@ -475,11 +488,11 @@ class InspectorPanel(QWidget):
 
         # Node: inputs, consumers, attributes.
         self.inputs_list = LinkList()
-        self.inputs_list.activated_name.connect(self.node_activated)
+        self.inputs_list.activated_name.connect(self._follow)
         self.inputs_section = Section("Inputs", self.inputs_list)
         lay.addWidget(self.inputs_section)
         self.consumers_list = LinkList()
-        self.consumers_list.activated_name.connect(self.node_activated)
+        self.consumers_list.activated_name.connect(self._follow)
         self.consumers_section = Section("Consumers", self.consumers_list)
         lay.addWidget(self.consumers_section)
 
@@ -556,7 +569,7 @@ class InspectorPanel(QWidget):
         self.group_section = Section("Group", group_box)
         lay.addWidget(self.group_section)
         self.children_list = LinkList()
-        self.children_list.activated_name.connect(lambda scope: self.show_group(scope))
+        self.children_list.activated_name.connect(self._open_sub_scope)
         self.children_section = Section("Sub-scopes", self.children_list)
         lay.addWidget(self.children_section)
 
@@ -570,6 +583,7 @@ class InspectorPanel(QWidget):
         node, group = kind == "node", kind == "group"
         self.placeholder.setVisible(kind is None)
         self.name_label.setVisible(kind is not None)
+        self.back_button.setVisible(kind is not None)
         self.node_form.setVisible(node)
         for w in (self.inputs_section, self.consumers_section, self.attrs_section):
             w.setVisible(node)
@@ -585,6 +599,8 @@ class InspectorPanel(QWidget):
             self.document.changed.disconnect(self._doc_slot)
         self.document = document
         self._doc_slot = None
+        self._history.clear()
+        self.back_button.setEnabled(False)
         if document is not None:
             # A weak slot: the core Signal must not keep a closed panel alive or call into it.
             ref = weakref.ref(self)
@@ -610,6 +626,40 @@ class InspectorPanel(QWidget):
             self.show_group(name, None)
 
     # ------------------------------------------------------------------ showing things
+    # ------------------------------------------------------------------ link history
+    MAX_HISTORY = 100
+
+    def _follow(self, name: str) -> None:
+        """A link was clicked: remember where we were, then go (the view follows)."""
+        if self.current is not None and self.current != ("node", name):
+            self._history.append(self.current)
+            del self._history[:-self.MAX_HISTORY]
+        self.back_button.setEnabled(bool(self._history))
+        self.node_activated.emit(name)
+
+    def _open_sub_scope(self, scope: str) -> None:
+        if self.current is not None:
+            self._history.append(self.current)
+            del self._history[:-self.MAX_HISTORY]
+        self.back_button.setEnabled(True)
+        self.show_group(scope)
+
+    def go_back(self) -> None:
+        """Return to what was inspected before the last followed link."""
+        graph = self.document.graph if self.document is not None else None
+        while self._history:
+            kind, name = self._history.pop()
+            if graph is None or (kind == "node" and name not in graph.nodes):
+                continue  # gone since (an edit removed it)
+            if kind == "node":
+                self.show_node(name)
+                self.node_activated.emit(name)
+            else:
+                self.show_group(name)
+                self.node_activated.emit(SCOPE_PREFIX + name)
+            break
+        self.back_button.setEnabled(bool(self._history))
+
     def clear(self, message: str = "") -> None:
         self.current = None
         self.details = None
