@@ -112,16 +112,13 @@ class GraphEditor:
     def flush(self) -> None:
         if not self._pending_removal:
             return
-        keep = [n for n in self.graph_def.node if n.name not in self._pending_removal]
-        # Rebuild in place so the GraphDef keeps its versions/library.
-        kept = []
-        for n in keep:
-            c = NodeDef()
-            c.CopyFrom(n)
-            kept.append(c)
-        del self.graph_def.node[:]
-        self.graph_def.node.extend(kept)
-        self._index = {n.name: n for n in self.graph_def.node}
+        # Delete in place, back to front: no node (nor its weights) is copied, and the
+        # GraphDef keeps its versions/library.
+        nodes = self.graph_def.node
+        for i in range(len(nodes) - 1, -1, -1):
+            if nodes[i].name in self._pending_removal:
+                del nodes[i]
+        self._index = {n.name: n for n in nodes}
         _drop_stale_colocation(self.graph_def.node, self._pending_removal, self)
         self._pending_removal.clear()
 

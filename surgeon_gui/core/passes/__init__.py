@@ -18,8 +18,10 @@ PASS_MODULES = [
     "remove_identity",
     "fold_constants",
     "fold_batch_norm",
+    "simplify_arithmetic",
     "strip_unused",
     "merge_duplicates",
+    "materialize_constants",
     "sort_execution_order",
     "strip_attributes",
 ]
@@ -35,9 +37,11 @@ PRESET_PASSES = [
     "remove_identity",
     "fold_constants",
     "fold_batch_norm",
+    "simplify_arithmetic",
     "merge_duplicates",
     "strip_unused",
     "strip_attributes",
+    "materialize_constants",
     "sort_execution_order",
 ]
 

@@ -1,0 +1,399 @@
+"""Remove arithmetic that does nothing: ``x + 0``, ``x - 0``, ``x * 1``, ``x / 1`` and a
+``BiasAdd`` of an all-zero bias, when the constant provably leaves ``x`` as it is."""
+from __future__ import annotations
+
+import numpy as np
+from tensorflow.core.framework import types_pb2
+
+from ..graph import (Graph, GraphDef, NodeDef, const_value, format_input, make_const,
+                     parse_input)
+from ..rewrite import GraphEditor, protected_names
+from ._cf_util import Substitution, fill_report, is_selected, keep_names
+from ._num_util import IDENTITY_OPS, remove_dead, sorted_names
+from .base import Match, Pass, PassReport, PassResult, Refusal
+
+EXPLANATION = """\
+**What it matches.** A binary op with one constant operand that is its identity element:
+
+| op | no-op when | the other operand |
+|---|---|---|
+| `Add`, `AddV2` | the constant is all zeros | either side: `x + 0`, `0 + x` |
+| `Sub` | the constant is all zeros | only `x - 0` (`0 - x` is `-x`) |
+| `Mul` | the constant is all ones | either side: `x * 1`, `1 * x` |
+| `RealDiv` | the constant is all ones | only `x / 1` (`1 / x` is not `x`) |
+| `BiasAdd` | the bias is all zeros | the value (input 0) |
+
+A typical source: a freshly initialised classifier (`Dense` with `weights=None`) whose bias
+is all zeros, Keras' `Normalization` layer with mean 0 and variance 1, and the `x * beta`
+inside a swish activation with `beta = 1`.
+
+**What it does.** Readers of the op read `x` instead (control inputs of the op and of the
+constant are handed to them), and the op goes; the constant goes too when nothing else reads it.
+
+**Why it is safe — the shape condition.** Element-wise, `x + 0 = x` and `x * 1 = x` (also for
+NaN and ±inf). But these ops *broadcast*: `x + zeros([10])` with `x` of shape `[1]` gives
+shape `[10]`, not `x`. So the op is removed only when the constant's broadcast provably
+cannot change `x`'s shape: the dtype is the same, the constant's rank is at most `x`'s, and
+aligned from the right every constant dimension is 1 or equals `x`'s *known* dimension. `x`'s
+static shape comes from TensorFlow's shape inference on the graph. A constant dimension above
+1 facing an unknown dimension of `x` (which could be 1 at run time and be enlarged), or any
+non-scalar constant when `x`'s rank is unknown, is refused with the reason. A `BiasAdd` always
+returns its value's shape (its bias is 1-D and must match the channel dimension), so it needs
+no shape check.
+
+**Never simplified: `x * 0`.** It is *not* zero for every `x`: `NaN * 0` and `inf * 0` are
+NaN, so replacing it by zeros would hide a NaN or an overflow that the original graph
+reports. Such ops are listed as refused, with this reason.
+
+**Bit for bit?** Every value stays the same; the only difference is the sign of a zero: in
+IEEE arithmetic `-0.0 + 0.0` is `+0.0`, so `x + 0` turned `-0.0` into `+0.0` and now keeps it
+`-0.0`. The two compare equal, and no inference result depends on it.
+
+**Also kept:** an op named as a graph input or output (it must stay fetchable by name).
+
+**Second rule: one bias instead of two.** A sum of two biased tensors,
+`Add(BiasAdd(u, b1), BiasAdd(v, b2))` — the two branches of a ResNet projection block once
+their batch norms are folded — adds two constant vectors where one does:
+
+    (u + b1) + (v + b2) = (u + (b1 + b2)) + v
+
+so the first `BiasAdd` gets the bias `b1 + b2` (computed here, in the bias dtype) and the
+second goes. It applies only when each `BiasAdd` is read by that `Add` alone (nothing else
+sees the changed value), both are NHWC (the channel is the last axis on both sides, so the
+two biases line up under broadcasting; NCHW is refused: with different ranks its channel
+axes need not line up), their biases are constant with the same shape and dtype, and neither
+is a named graph input or output. The result differs from the original only by float
+rounding of the reordered sum (one ulp of the bias).
+"""
+
+#: op → (identity element, operand positions the constant may be in)
+RULES = {
+    "Add": (0, (1, 0)),
+    "AddV2": (0, (1, 0)),
+    "Sub": (0, (1,)),
+    "Mul": (1, (1, 0)),
+    "RealDiv": (1, (1,)),
+    "BiasAdd": (0, (1,)),
+}
+_SYMBOL = {"Add": "+", "AddV2": "+", "Sub": "-", "Mul": "*", "RealDiv": "/", "BiasAdd": "+"}
+#: Float Consts bigger than this are replaced by Placeholders for shape inference (their
+#: values never decide a shape, and copying weights into a tf.Graph would be slow).
+_SHAPE_ONLY_ELEMENTS = 16
+_FLOATING = frozenset({types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_BFLOAT16,
+                       types_pb2.DT_HALF})
+#: Dtypes with no arithmetic identity element to speak of.
+_NOT_ARITHMETIC = frozenset({types_pb2.DT_STRING, types_pb2.DT_BOOL, types_pb2.DT_RESOURCE,
+                             types_pb2.DT_VARIANT})
+
+
+def _const_source(graph: Graph, tensor: str) -> tuple[NodeDef | None, list[str]]:
+    """The Const a tensor reads through Identity-like ops, and the nodes on that chain."""
+    ref = parse_input(tensor)
+    chain: list[str] = []
+    node = graph.nodes.get(ref.node)
+    while node is not None and ref.port == 0 and node.name not in chain:
+        chain.append(node.name)
+        if node.op == "Const":
+            return node, chain
+        if node.op not in IDENTITY_OPS or not node.input:
+            return None, chain
+        ref = parse_input(node.input[0])
+        node = graph.nodes.get(ref.node)
+    return None, chain
+
+
+def _uniform_value(node: NodeDef):
+    """0 or 1 when every element of the Const is that value (None otherwise / undecodable)."""
+    t = node.attr["value"].tensor
+    if t.dtype in _NOT_ARITHMETIC:
+        return None
+    try:
+        v = const_value(node)
+    except Exception:  # noqa: BLE001 - an undecodable Const is simply not a candidate
+        return None
+    if v.size == 0 or v.dtype == object:
+        return None
+    if np.all(v == 0):
+        return 0
+    if np.all(v == 1):
+        return 1
+    return None
+
+
+def static_shapes(graph: Graph, tensors: list[str]) -> dict[str, list[int] | None]:
+    """TensorFlow's static shape of each tensor (-1 for an unknown dim, None for an unknown
+    rank, missing when the graph cannot be imported). Large float Consts are stood in for by
+    Placeholders of the same dtype and shape: only their shapes matter here."""
+    import tensorflow as tf
+    needed = graph.upstream([parse_input(t).node for t in tensors], control=False)
+    sub = GraphDef()
+    sub.versions.CopyFrom(graph.graph_def.versions)
+    if graph.graph_def.library.function:
+        sub.library.CopyFrom(graph.graph_def.library)
+    for node in graph.graph_def.node:
+        if node.name not in needed:
+            continue
+        c = sub.node.add()
+        t = node.attr["value"].tensor if node.op == "Const" else None
+        if t is not None and t.dtype in _FLOATING and \
+                np.prod([d.size for d in t.tensor_shape.dim]) > _SHAPE_ONLY_ELEMENTS:
+            c.name, c.op = node.name, "Placeholder"
+            c.attr["dtype"].type = t.dtype
+            c.attr["shape"].shape.CopyFrom(t.tensor_shape)
+            continue
+        c.CopyFrom(node)
+        keep = [i for i in c.input if not i.startswith("^")]
+        del c.input[:]
+        c.input.extend(keep)
+        c.device = ""
+        for a in [k for k in c.attr if k.startswith("_")]:
+            del c.attr[a]
+    g = tf.Graph()
+    try:
+        with g.as_default():
+            tf.compat.v1.import_graph_def(sub, name="")
+    except Exception:  # noqa: BLE001 - shapes stay unknown and the candidates are refused
+        return {}
+    out: dict[str, list[int] | None] = {}
+    for t in tensors:
+        ref = parse_input(t)
+        try:
+            shape = g.get_tensor_by_name(f"{ref.node}:{max(ref.port, 0)}").shape
+        except (KeyError, ValueError):
+            continue
+        out[t] = None if shape.rank is None else [-1 if d is None else int(d) for d in shape]
+    return out
+
+
+def broadcast_problem(x_shape: list[int] | None, c_shape: list[int]) -> str:
+    """Why broadcasting a constant of shape ``c_shape`` against ``x`` might not give ``x``'s
+    shape ("" when it provably does)."""
+    if not c_shape:
+        return ""  # a scalar never changes a shape
+    if x_shape is None:
+        return (f"x's rank is unknown, and a constant of shape {c_shape} could broadcast it "
+                "to a bigger shape")
+    if len(c_shape) > len(x_shape):
+        return (f"the constant (shape {c_shape}) has more dimensions than x (shape "
+                f"{x_shape}): the result would be bigger than x")
+    for i in range(1, len(c_shape) + 1):
+        c, x = c_shape[-i], x_shape[-i]
+        if c == 1 or (x >= 0 and c == x):
+            continue
+        if x < 0:
+            return (f"x's dimension {len(x_shape) - i} is unknown (shape {x_shape}) while the "
+                    f"constant's is {c} (shape {c_shape}): if it is 1 at run time, the result "
+                    "is bigger than x")
+        return (f"the constant (shape {c_shape}) broadcasts x (shape {x_shape}) to a "
+                "different shape")
+    return ""
+
+
+def simplify_arithmetic(graph: Graph, select: set[str] | None = None) -> PassResult:
+    report = PassReport("simplify_arithmetic")
+    editor = GraphEditor(graph)
+    keep = keep_names(graph)
+    named = protected_names(graph)
+
+    # ---------------------------------------------------------------- candidates (no TF yet)
+    candidates = []  # (node, x tensor, const node, const chain, identity value)
+    uniform_cache: dict[str, object] = {}
+    for node in graph.graph_def.node:
+        rule = RULES.get(node.op)
+        if rule is None:
+            continue
+        data = [t for t in node.input if not t.startswith("^")]
+        if len(data) != 2 or not graph.consumers(node.name):
+            continue
+        identity, positions = rule
+        for pos in positions:
+            const, chain = _const_source(graph, data[pos])
+            if const is None:
+                continue
+            if const.name not in uniform_cache:
+                uniform_cache[const.name] = _uniform_value(const)
+            value = uniform_cache[const.name]
+            if value is None:
+                continue
+            x = data[1 - pos]
+            expr = (f"{x} {_SYMBOL[node.op]} {const.name}" if pos == 1
+                    else f"{const.name} {_SYMBOL[node.op]} {x}")
+            if node.op == "Mul" and value == 0:
+                report.refused.append(Refusal(
+                    node.name, f"{node.op} {node.name} multiplies by zeros ({expr}): not "
+                    "simplified, since NaN * 0 and inf * 0 are NaN, not 0", [node.name,
+                                                                             const.name]))
+                break
+            if value != identity:
+                continue
+            candidates.append((node, x, const, chain, expr))
+            break
+
+    # ---------------------------------------------------------------- shape check
+    need_shapes = [x for node, x, const, _, _ in candidates if node.op != "BiasAdd"
+                   and const.attr["value"].tensor.tensor_shape.dim]
+    shapes = static_shapes(graph, need_shapes) if need_shapes else {}
+
+    sub = Substitution()
+    sub.pointless = {n.name for n in graph.graph_def.node if n.op == "Const" and not n.input}
+    bypassed: list[str] = []
+    dead_candidates: set[str] = set()
+    for node, x, const, chain, expr in candidates:
+        name = node.name
+        ct = const.attr["value"].tensor
+        c_shape = [d.size for d in ct.tensor_shape.dim]
+        t_attr = node.attr["T"].type if "T" in node.attr else ct.dtype
+        problem = ""
+        if name in keep:
+            problem = ("it is named as a graph input or output" if name in named else
+                       "it is a graph output (nothing reads it; give outputs to change this)")
+        elif ct.dtype != t_attr:
+            problem = "the constant's dtype differs from the op's"
+        elif node.op != "BiasAdd" and c_shape:
+            if x not in shapes:
+                problem = ("x's shape is unknown (TensorFlow could not infer shapes for this "
+                           f"graph), and a constant of shape {c_shape} could broadcast it bigger")
+            else:
+                problem = broadcast_problem(shapes[x], c_shape)
+        if problem:
+            report.refused.append(Refusal(name, f"{node.op} {name} ({expr}) is kept: "
+                                                f"{problem}", [name, const.name]))
+            continue
+        changed = sorted_names(graph, {c for c, _, _ in graph.consumers(name)})
+        match = Match(name, f"{node.op} {name} computes {expr}, which is {x}: readers read "
+                            f"{x} directly", nodes=[name, const.name], removed=[name],
+                      changed=changed)
+        report.matches.append(match)
+        if not is_selected(name, select):
+            match.applied = False
+            continue
+        own_controls = [t[1:] for t in node.input if t.startswith("^")]
+        const_controls = [t[1:] for c in chain for t in graph.nodes[c].input
+                          if t.startswith("^")]
+        controls = list(dict.fromkeys(own_controls + const_controls))
+        ref = parse_input(x)
+        sub.tensor(format_input(name, 0), format_input(ref.node, ref.port), controls)
+        sub.control_to(name, [ref.node] + controls)
+        bypassed.append(name)
+        dead_candidates.update(chain)
+    _merge_biases(graph, editor, report, select, keep, named, sub, bypassed, dead_candidates,
+                  taken={c[0].name for c in candidates})
+    if bypassed:
+        sub.apply(editor, skip=bypassed)
+        editor.remove(bypassed)
+        gone = set(bypassed)
+        dead = remove_dead(editor, dead_candidates - gone, keep)
+        for m in report.matches:
+            if m.applied:
+                m.changed = [c for c in m.changed if c not in gone]
+                first = [r for r in m.removed if r in gone] or [m.key]
+                m.removed = first + sorted_names(graph, dead & set(m.nodes))
+    fill_report(report, editor)
+    return PassResult(editor.result(), report)
+
+
+def _bias_add(graph: Graph, tensor: str, keep: set[str]):
+    """(BiasAdd node, bias Const, bias chain) when ``tensor`` is an NHWC BiasAdd of a constant
+    read by one data input and nothing else; else (node or None, None, reason)."""
+    ref = parse_input(tensor)
+    node = graph.nodes.get(ref.node)
+    if node is None or node.op != "BiasAdd" or ref.port != 0:
+        return None, None, ""
+    fmt = node.attr["data_format"].s if "data_format" in node.attr else b"NHWC"
+    if fmt not in (b"NHWC", b""):
+        return node, None, f"{node.name} is {fmt.decode()}: its channel axis need not line up"
+    if node.name in keep:
+        return node, None, f"{node.name} is a named graph input or output"
+    readers = graph.consumers(node.name)
+    if len(readers) != 1:
+        return node, None, f"{node.name} has {len(readers)} readers (its value would change)"
+    data = [t for t in node.input if not t.startswith("^")]
+    const, chain = _const_source(graph, data[1]) if len(data) == 2 else (None, [])
+    if const is None:
+        return node, None, f"{node.name}'s bias is not a constant"
+    return node, const, chain
+
+
+def _merge_biases(graph: Graph, editor: GraphEditor, report: PassReport, select, keep: set[str],
+                  named: set[str], sub: Substitution, bypassed: list[str],
+                  dead_candidates: set[str], taken: set[str]) -> None:
+    """Rule 2: Add(BiasAdd(u, b1), BiasAdd(v, b2)) -> Add(BiasAdd(u, b1 + b2), v)."""
+    rewritten_bias: set[str] = set()
+    for node in graph.graph_def.node:
+        if node.op not in ("Add", "AddV2") or node.name in taken:
+            continue
+        data = [t for t in node.input if not t.startswith("^")]
+        if len(data) != 2 or parse_input(data[0]).node == parse_input(data[1]).node:
+            continue
+        p, b1, chain1 = _bias_add(graph, data[0], keep)
+        q, b2, chain2 = _bias_add(graph, data[1], keep)
+        if p is None or q is None or p.name in taken or q.name in taken:
+            continue
+        nodes = [node.name, p.name, q.name]
+        problem = "" if b1 is not None else chain1
+        problem = problem or ("" if b2 is not None else chain2)
+        if not problem:
+            t1, t2 = b1.attr["value"].tensor, b2.attr["value"].tensor
+            s1 = [d.size for d in t1.tensor_shape.dim]
+            s2 = [d.size for d in t2.tensor_shape.dim]
+            if t1.dtype != t2.dtype or s1 != s2 or p.attr["T"].type != q.attr["T"].type:
+                problem = (f"the biases differ in dtype or shape ({s1} and {s2})")
+            elif b1.name in rewritten_bias:
+                problem = f"{b1.name} already takes another bias here"
+        if problem:
+            report.refused.append(Refusal(node.name, f"{node.op} {node.name} adds two biased "
+                                                     f"tensors, kept as is: {problem}", nodes))
+            continue
+        try:
+            total = (const_value(b1) + const_value(b2)).astype(const_value(b1).dtype)
+        except Exception as e:  # noqa: BLE001 - an undecodable bias is reported
+            report.refused.append(Refusal(node.name, f"cannot add the biases: {e}", nodes))
+            continue
+        v = [t for t in q.input if not t.startswith("^")][0]
+        match = Match(node.name, f"{node.op} {node.name} adds {p.name} and {q.name}, two "
+                                 f"biased tensors: {p.name} takes the bias {b1.name} + "
+                                 f"{b2.name} and {node.name} reads {v} directly",
+                      nodes=nodes + [b1.name, b2.name], removed=[q.name], changed=[node.name])
+        report.matches.append(match)
+        if not is_selected(node.name, select):
+            match.applied = False
+            continue
+        # The summed bias: in place when only p reads b1, else a new Const beside it.
+        b1_readers = {c for c, _, _ in graph.consumers(b1.name)}
+        if b1_readers <= set(chain1) | {p.name} and b1.name not in keep:
+            live = editor.node(b1.name)
+            live.attr["value"].tensor.CopyFrom(make_const("_", total).attr["value"].tensor)
+            editor.mark_changed(b1.name)
+            match.changed.append(b1.name)
+        else:
+            new = make_const(editor.unique_name(f"{p.name}/merged_bias"), total,
+                             device=b1.device)
+            editor.add_node(new)
+            live_p = editor.node(p.name)
+            inputs = list(live_p.input)
+            k = [i for i, t in enumerate(inputs) if not t.startswith("^")][1]
+            inputs[k] = new.name
+            del live_p.input[:]
+            live_p.input.extend(inputs)
+            editor.mark_changed(p.name)
+            match.added = [new.name]
+        rewritten_bias.add(b1.name)
+        controls = list(dict.fromkeys(
+            [t[1:] for t in q.input if t.startswith("^")]
+            + [t[1:] for c in chain2 for t in graph.nodes[c].input if t.startswith("^")]))
+        ref = parse_input(v)
+        sub.tensor(format_input(q.name, 0), format_input(ref.node, ref.port), controls)
+        sub.control_to(q.name, [ref.node] + controls)
+        bypassed.append(q.name)
+        dead_candidates.update(chain2)
+
+
+PASS = Pass(
+    id="simplify_arithmetic",
+    title="Remove arithmetic that does nothing (x + 0, x * 1, zero bias; one bias for two)",
+    explanation=EXPLANATION,
+    fn=simplify_arithmetic,
+    params=[],
+)
+
+__all__ = ["PASS", "simplify_arithmetic", "broadcast_problem", "static_shapes"]
