@@ -365,16 +365,102 @@ def test_opencv_loads_a_conv_with_splat_bias_only_once_written_out():
     assert after.loads and after.max_abs_err is not None and after.max_abs_err < 1e-4, after
 
 
-def test_preset_writes_out_efficientnet_splats():
+@pytest.fixture(scope="module")
+def efficientnet():
     from surgeon_gui.core.examples import keras_application
-    gd, ins, outs = keras_application("EfficientNetB0", input_size=64)
-    assert _splats(gd), "EfficientNetB0 should hold compact Consts"
-    result, steps = run_pipeline(Graph(gd, ins, outs), ["inference"])
-    assert "materialize_constants" in [s.pass_id for s in steps]
-    assert not _splats(result.graph_def)
+    return keras_application("EfficientNetB0", input_size=64)
+
+
+def test_efficientnet_splats_written_out_with_identical_outputs(efficientnet):
+    gd, ins, outs = efficientnet
+    splats = _splats(gd)
+    assert splats, "EfficientNetB0 should hold compact Consts"
+    res = apply("materialize_constants", gd, ins, outs)
+    assert sorted(m.key for m in res.report.applied) == sorted(splats)
+    assert not _splats(res.graph_def)
+    for name in splats:
+        np.testing.assert_array_equal(const_value(node(res.graph_def, name)),
+                                      const_value(node(gd, name)))
     feeds = make_feeds(Graph(gd, ins, outs), seed=2, batch=1)
+    for a, b in zip(run_graph(gd, feeds, outs), run_graph(res.graph_def, feeds, outs)):
+        np.testing.assert_array_equal(b, a)
+
+
+def test_preset_on_efficientnet_leaves_no_splats_and_no_shape_arithmetic(efficientnet):
+    gd, ins, outs = efficientnet
+    result, steps = run_pipeline(Graph(gd, ins, outs), ["inference"])
+    assert not _splats(result.graph_def)
+    hist = Graph(result.graph_def).op_histogram()
+    assert not {"Shape", "StridedSlice", "Pack"} & set(hist), hist
+    assert hist["Reshape"] == 16 and hist["Mean"] == 17
+    feeds = make_feeds(Graph(gd, ins, outs), seed=2, batch=2)
     for a, b in zip(run_graph(gd, feeds, outs), run_graph(result.graph_def, feeds, outs)):
         np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-5)
+
+
+# ---------------------------------------------------------------------- static_reshape
+def se_reshape(entries=(1, 1, 4), begin=0, extra_dynamic=False, reader_of_shape=False):
+    """Keras' Reshape layer: Reshape(x, Pack(tf.shape(x)[begin], *entries))."""
+    nodes = [placeholder("x", [-1, 4]),
+             NodeDef(name="shape", op="Shape", input=["x"]),
+             make_const("b", np.array([begin], np.int32)),
+             make_const("e", np.array([begin + 1], np.int32)),
+             make_const("s", np.array([1], np.int32))]
+    nodes[1].attr["T"].type = types_pb2.DT_FLOAT
+    nodes[1].attr["out_type"].type = types_pb2.DT_INT32
+    ss = NodeDef(name="ss", op="StridedSlice", input=["shape", "b", "e", "s"])
+    ss.attr["T"].type = types_pb2.DT_INT32
+    ss.attr["Index"].type = types_pb2.DT_INT32
+    ss.attr["shrink_axis_mask"].i = 1
+    nodes.append(ss)
+    pack_in = ["ss"]
+    for i, v in enumerate(entries):
+        nodes.append(make_const(f"d{i}", np.int32(v)))
+        pack_in.append(f"d{i}")
+    if extra_dynamic:
+        pack_in.append("ss")
+    pack = NodeDef(name="pack", op="Pack", input=pack_in)
+    pack.attr["T"].type = types_pb2.DT_INT32
+    pack.attr["N"].i = len(pack_in)
+    pack.attr["axis"].i = 0
+    r = op("reshape", "Reshape", ["x", "pack"])
+    r.attr["Tshape"].type = types_pb2.DT_INT32
+    nodes += [pack, r, op("out", "Relu", ["reshape"])]
+    if reader_of_shape:
+        nodes.append(NodeDef(name="peek", op="Identity", input=["pack"]))
+        nodes[-1].attr["T"].type = types_pb2.DT_INT32
+    return graph(*nodes)
+
+
+def test_static_reshape_replaces_the_run_time_shape():
+    gd = se_reshape()
+    res = apply("static_reshape", gd, ["x"], ["out"])
+    (m,) = res.report.applied
+    assert m.key == "reshape" and m.added == ["reshape/static_shape"]
+    assert names(res.graph_def) == ["x", "reshape", "out", "reshape/static_shape"]
+    np.testing.assert_array_equal(const_value(node(res.graph_def, "reshape/static_shape")),
+                                  [-1, 1, 1, 4])
+    for batch in (1, 3):
+        x = np.arange(batch * 4, dtype=np.float32).reshape(batch, 4)
+        np.testing.assert_array_equal(run(res.graph_def, {"x": x})[0], run(gd, {"x": x})[0])
+
+
+def test_static_reshape_keeps_a_shape_someone_else_reads():
+    res = apply("static_reshape", se_reshape(reader_of_shape=True), ["x"], ["out", "peek"])
+    assert [m.key for m in res.report.applied] == ["reshape"]
+    assert {"shape", "ss", "pack"} <= set(names(res.graph_def))
+
+
+@pytest.mark.parametrize("kwargs, why", [
+    (dict(entries=(0, 4)), "entry 1 of the target shape is 0"),
+    (dict(entries=(-1,)), "entry 1 of the target shape is -1"),
+    (dict(extra_dynamic=True), "2 entries are read from x's shape"),
+])
+def test_static_reshape_refusals(kwargs, why):
+    res = apply("static_reshape", se_reshape(**kwargs), ["x"], ["out"])
+    assert not res.report.modified
+    (r,) = res.report.refused
+    assert r.key == "reshape" and why in r.reason
 
 
 def _splats(gd):
