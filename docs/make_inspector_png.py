@@ -1,11 +1,12 @@
 """Remake docs/inspector.png: the main window with the search and inspector panels in use.
 
-    QT_QPA_PLATFORM=offscreen python docs/make_inspector_png.py [MODEL] [QUERY]
+    QT_QPA_PLATFORM=offscreen python docs/make_inspector_png.py [MODEL] [QUERY] [OUT.png]
 
 Opens MODEL (default: the bundled MobileNetV2 example), searches QUERY by name, goes to the first
 result, then follows its weight input twice in the inspector (as a user clicking the links),
-so the inspector shows a Const with its statistics and histogram. Comparison and Diff docks are
-hidden to give the inspector the column's height.
+so the inspector shows a Const with its statistics and histogram. A QUERY ``scope:GROUP``
+selects that group instead (the inspector shows its op histogram and parameter count).
+Comparison and Diff docks are hidden to give the inspector the column's height.
 """
 from __future__ import annotations
 
@@ -48,14 +49,21 @@ def main(model: str, query: str, out: Path, width: int = 1050) -> int:
             app.processEvents()
     settle()
     panels = w.inspection
-    panels.search.query.setText(query)
-    if not panels.search.run_search():
-        raise SystemExit(f"make_inspector_png: nothing matches {query!r}")
-    panels.search.activate_current()
-    settle()
     inspector = panels.inspector
     graph = w.document.graph
-    for _ in range(2):
+    if query.startswith("scope:"):
+        if not w.view.focus_node(query):
+            raise SystemExit(f"make_inspector_png: no group {query[6:]!r}")
+        settle()
+        weights_steps = 0
+    else:
+        panels.search.query.setText(query)
+        if not panels.search.run_search():
+            raise SystemExit(f"make_inspector_png: nothing matches {query!r}")
+        panels.search.activate_current()
+        settle()
+        weights_steps = 2
+    for _ in range(weights_steps):
         weights = [n for n in inspector.inputs_list.names()
                    if graph.nodes[n].op in ("Const", "Identity", "ReadVariableOp")]
         if not weights:
@@ -79,4 +87,5 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     model = args[0] if args else str(ROOT / "resources" / "examples" / "mobilenet_v2_96.pb")
     query = args[1] if len(args) > 1 else "block_3_project"
-    sys.exit(main(model, query, ROOT / "docs" / "inspector.png"))
+    out = Path(args[2]) if len(args) > 2 else ROOT / "docs" / "inspector.png"
+    sys.exit(main(model, query, out))
