@@ -3,8 +3,9 @@
     python benchmarks/bench_passes.py [--runs 20] [--only mobilenet_v2] [--out benchmarks/results.md]
 
 On the same models — a TF1 graph with v1 ``tf.cond`` batch norms and dropout, a TF2 graph with
-functional ``If``, ``tf.keras.applications`` MobileNetV2 (96 px) and ResNet50 (64 px) with
-randomised batch-norm statistics, and a conv → BiasAdd → batch-norm chain — run
+functional ``If``, ``tf.keras.applications`` MobileNetV2 (96 px), ResNet50 (64 px) and
+EfficientNetB0 (64 px, squeeze-excite blocks) with randomised batch-norm statistics, and a
+conv → BiasAdd → batch-norm chain — run
 
 * **ours**: ``run_pipeline(graph, ["inference"])``;
 * **optimize_for_inference**: ``tensorflow.python.tools.optimize_for_inference_lib``;
@@ -63,6 +64,7 @@ def models(only=None):
         "tf2_if_bn_dropout": lambda: ex.tf2_if_bn_dropout(height=32),
         "mobilenet_v2_96": lambda: ex.keras_application("MobileNetV2", input_size=96),
         "resnet50_64": lambda: ex.keras_application("ResNet50", input_size=64),
+        "efficientnet_b0_64": lambda: ex.keras_application("EfficientNetB0", input_size=64),
         "conv_bias_bn": lambda: ex.conv_bias_bn(),
     }
     for name, build in table.items():
@@ -213,11 +215,11 @@ def table(rows) -> str:
         out.append(HEADER)
         for r in mr:
             if not r.ok:
-                out.append(f"| {r.tool} | {r.seconds:.2f} | – | – | – | – | – | – | {r.note} |")
+                out.append(f"| {r.tool} | {r.seconds:.3f} | – | – | – | – | – | – | {r.note} |")
                 continue
             out.append("| " + " | ".join([
                 r.tool,
-                "–" if r.seconds is None else f"{r.seconds:.2f}",
+                "–" if r.seconds is None else f"{r.seconds:.3f}",
                 str(r.nodes_after),
                 "–" if r.max_abs_err is None else f"{r.max_abs_err:.1e}",
                 "–" if r.allclose is None else ("yes" if r.allclose else "NO"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Iterator, NamedTuple
 
 from tensorflow.core.framework import graph_pb2, node_def_pb2, types_pb2
@@ -54,8 +55,12 @@ class InputRef(NamedTuple):
         return format_input(self.node, self.port, self.control)
 
 
+@lru_cache(maxsize=1 << 18)
 def parse_input(text: str) -> InputRef:
-    """Parse a NodeDef input string (``name``, ``name:3``, ``^name``)."""
+    """Parse a NodeDef input string (``name``, ``name:3``, ``^name``).
+
+    Cached: every pass parses every input of every node several times, and an ``InputRef``
+    is immutable."""
     if text.startswith("^"):
         return InputRef(text[1:], -1, True)
     name, sep, port = text.rpartition(":")

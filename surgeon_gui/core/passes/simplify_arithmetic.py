@@ -196,7 +196,7 @@ def simplify_arithmetic(graph: Graph, select: set[str] | None = None) -> PassRes
     named = protected_names(graph)
 
     # ---------------------------------------------------------------- candidates (no TF yet)
-    candidates = []  # (node, x tensor, const node, const chain, identity value)
+    candidates = []  # (node, x tensor, const node, chain to the const, "x + c" text)
     uniform_cache: dict[str, object] = {}
     for node in graph.graph_def.node:
         rule = RULES.get(node.op)
