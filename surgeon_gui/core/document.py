@@ -50,6 +50,9 @@ class Document:
     def __init__(self, graph_def: GraphDef, path: str | None = None,
                  inputs: list[str] | None = None, outputs: list[str] | None = None):
         self.path = path
+        #: The file the model was opened from (``path`` follows Save As; this does not): the
+        #: undo history and recipes start from it.
+        self.source_path = path
         self._graph = Graph(graph_def, inputs, outputs, source=path)
         #: The inputs/outputs chosen when the model was opened (a recipe starts from these).
         self.initial_inputs = self._graph.given_inputs

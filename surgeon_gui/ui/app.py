@@ -73,6 +73,7 @@ class _ScriptRun:
         if self.code is None:
             self.loop.exec()
         self.timer.stop()
+        self.win.close_guards.clear()  # a scripted run never asks about unsaved changes
         self.win.close()
         self.win.deleteLater()
         return self.code or 0

@@ -202,4 +202,4 @@ def recipe_for(stack: QUndoStack, document: Document):
     from ..core.recipe import Recipe, RecipeStep
     steps = [RecipeStep.from_dict(c.recipe_step()) for c in applied_commands(stack)]
     return Recipe(steps=steps, inputs=document.initial_inputs, outputs=document.initial_outputs,
-                  source=document.path)
+                  source=document.source_path)

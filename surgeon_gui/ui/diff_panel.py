@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton,
                                QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
@@ -88,6 +89,8 @@ class DiffPanel(QWidget):
 
     # ------------------------------------------------------------------ step list
     def _history_moved(self, *_) -> None:
+        if not shiboken6.isValid(self) or not shiboken6.isValid(self.before_button):
+            return
         if self.before_button.isChecked():
             self.before_button.setChecked(False)
         # Built after the view has redrawn, and only once per burst of undo/redo.
@@ -108,11 +111,14 @@ class DiffPanel(QWidget):
     def refresh(self) -> None:
         """Rebuild the step list from the history and show the newest step."""
         self._refresh_pending = False
+        if not shiboken6.isValid(self) or not shiboken6.isValid(self.steps):
+            return
         cmds = self.commands()
         self.steps.blockSignals(True)
         self.steps.clear()
+        # item data: the step's position (never the command: the undo stack owns commands)
         for i, c in enumerate(cmds, 1):
-            self.steps.addItem(f"{i}. {c.text()}", c)
+            self.steps.addItem(f"{i}. {c.text()}", i - 1)
         if self._compare_diff is not None:
             self.steps.addItem(f"Compared with {self.compare_path}", COMPARE_KEY)
         self.steps.blockSignals(False)
@@ -123,10 +129,17 @@ class DiffPanel(QWidget):
 
     def selected_command(self) -> StepCommand | None:
         data = self.steps.currentData()
-        return data if isinstance(data, StepCommand) else None
+        if isinstance(data, int):
+            cmds = self.commands()
+            return cmds[data] if 0 <= data < len(cmds) else None
+        return None
 
     def _show_selected(self, *_) -> None:
+        if not shiboken6.isValid(self) or not shiboken6.isValid(self.tree):
+            return
         data = self.steps.currentData()
+        if isinstance(data, int):
+            data = self.selected_command()
         if data == COMPARE_KEY:
             self.show_diff(self._compare_diff, f"Open graph → {self.compare_path}")
         elif isinstance(data, StepCommand):

@@ -93,9 +93,10 @@ class MainWindow(QMainWindow):
 
         self._build_status_bar()
         self._build_menus()
-        self._restore_settings()
         self._refresh_recent()
         self._install_inspection_panels()
+        # geometry and dock placement last, once the built-in panels exist
+        self._restore_settings()
         self._install_compare_panel()
         self._install_surgery_panels()
 
@@ -181,8 +182,14 @@ class MainWindow(QMainWindow):
         self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
         self.undo_action.setShortcuts([QKeySequence(QKeySequence.Undo)])
         self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcuts([QKeySequence(QKeySequence.Redo),
-                                       QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z")])
+        # No duplicates: the platform's Redo may already be Ctrl+Y, and a key listed twice on
+        # one action is an "ambiguous shortcut" that does nothing.
+        redo_keys = []
+        for k in (QKeySequence(QKeySequence.Redo), QKeySequence("Ctrl+Y"),
+                  QKeySequence("Ctrl+Shift+Z")):
+            if k not in redo_keys:
+                redo_keys.append(k)
+        self.redo_action.setShortcuts(redo_keys)
         em.addAction(self.undo_action)
         em.addAction(self.redo_action)
         em.addSeparator()

@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QListWidget, QListWidgetItem, QProgressDialog,
@@ -163,7 +164,14 @@ class PassesPanel(QWidget):
             it = self.matches.topLevelItem(i)
             it.setCheckState(0, Qt.Checked if it.data(0, KEY_ROLE) in keys else Qt.Unchecked)
 
+    def _alive(self) -> bool:
+        return all(shiboken6.isValid(w) for w in (
+            self, self.list, self.preview_button, self.apply_all_button,
+            self.apply_ticked_button, self.step_button, self.matches, self.refused, self.status))
+
     def _update_buttons(self) -> None:
+        if not self._alive():
+            return
         has_doc = self.document is not None
         pid = self.current_pass_id()
         preset = pid == PRESET_ID
@@ -185,6 +193,8 @@ class PassesPanel(QWidget):
 
     def document_changed(self, *_) -> None:
         """Call when the window opens another document or the graph changes."""
+        if not self._alive():  # a document outliving its window, or the window being destroyed
+            return
         if not self._preview_fresh():
             self._clear_preview(keep_status=True)
         self._update_buttons()
@@ -482,9 +492,9 @@ class PassesPanel(QWidget):
             if not chained:
                 self._end_busy()
             return
-        self._begin_busy(text)
         worker = Worker(job)
         self._worker = worker
+        self._begin_busy(text)
 
         def finished(result):
             self._worker = None

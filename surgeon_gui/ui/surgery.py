@@ -502,7 +502,8 @@ class SurgeryController(QObject):
             self.message("Nothing to export: no step applied yet.")
             return None
         if path is None:
-            start = str(Path(self.document.path or "model").with_suffix("")) + ".recipe.json"
+            start = str(Path(self.document.source_path or "model").with_suffix("")) + \
+                ".recipe.json"
             path = self.ask.save_path("Export recipe", start, "Recipe (*.json)")
             if not path:
                 return None
@@ -519,12 +520,19 @@ class SurgeryController(QObject):
         return path
 
     def cli_command(self) -> str:
+        """``surgeon optimize`` replaying this session on the file the model was opened from
+        (into the file it was last saved to, or ``<model>_optimized.pb``)."""
         rec = self.recipe()
         doc = self.document
         if rec is None:
             return ""
-        src = doc.path or "MODEL.pb"
-        out = str(Path(src).with_suffix("")) + "_optimized.pb" if doc.path else "OUT.pb"
+        src = doc.source_path or "MODEL.pb"
+        if doc.path and doc.path != doc.source_path:
+            out = doc.path
+        elif doc.source_path:
+            out = str(Path(doc.source_path.rstrip("/")).with_suffix("")) + "_optimized.pb"
+        else:
+            out = "OUT.pb"
         return rec.cli_command(src, out, getattr(self, "last_recipe_path", None))
 
     def show_cli(self) -> None:
@@ -595,13 +603,18 @@ def install_surgery_panels(window) -> SurgeryPanels:
         window.installEventFilter(ctl)
 
     def opened(doc):
+        old = getattr(passes, "_watched_doc", None)
+        if old is not None:
+            old.changed.disconnect(passes.document_changed)
+        passes._watched_doc = doc
         ctl.document_opened(doc)
         passes.document_changed()
         diff.document_opened()
         if doc is not None:
             doc.changed.connect(passes.document_changed)
     window.document_opened.connect(opened)
-    window.undo_stack.indexChanged.connect(lambda *_: passes.document_changed())
+    # bound methods of QObjects: Qt drops these connections when a panel is destroyed
+    window.undo_stack.indexChanged.connect(passes.document_changed)
     if getattr(window, "document", None) is not None:
         opened(window.document)
     else:
