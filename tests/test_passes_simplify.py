@@ -473,3 +473,31 @@ def _splats(gd):
         if stored is not None and stored < int(np.prod([d.size for d in t.tensor_shape.dim])):
             out.append(n.name)
     return out
+
+
+# ---------------------------------------------------------------------- merge_duplicates: Consts
+def test_merge_compares_const_values_not_encodings_nor_samples():
+    """Consts are compared by a sampled fingerprint first and in full only on a clash: equal
+    values merge however they are stored; a difference outside the sample still keeps two
+    big Consts apart; the same bytes in another shape are not the same tensor."""
+    big = np.random.default_rng(0).normal(size=(64, 1024)).astype(np.float32)   # 256 KiB
+    off = big.copy()
+    off.reshape(-1)[12345] += 1.0    # not at the ends, not on the sampling stride
+    full_ones = make_const("full", np.ones(4, np.float32))
+    assert full_ones.attr["value"].tensor.tensor_content
+    nodes = [make_const("big_a", big), make_const("big_b", big.copy()), make_const("big_c", off),
+             full_ones, splat("splat", types_pb2.DT_FLOAT, [4], float_val=[1.0]),
+             make_const("m23", np.arange(6, dtype=np.float32).reshape(2, 3)),
+             make_const("m32", np.arange(6, dtype=np.float32).reshape(3, 2))]
+    readers = [NodeDef(name=f"use_{n.name}", op="Identity", input=[n.name]) for n in nodes]
+    for r in readers:
+        r.attr["T"].type = types_pb2.DT_FLOAT
+    gd = graph(*nodes, *readers)
+    outs = [r.name for r in readers]
+    res = apply("merge_duplicates", gd, None, outs)
+    assert sorted((m.key, m.nodes[0]) for m in res.report.applied) == [
+        ("big_b", "big_a"), ("splat", "full")]
+    assert {"big_c", "m23", "m32"} <= set(names(res.graph_def))
+    got = run_graph(res.graph_def, {}, outs)
+    for want, have in zip(run_graph(gd, {}, outs), got):
+        np.testing.assert_array_equal(have, want)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 
+from tensorflow.core.framework import types_pb2
+
 from ..graph import INPUT_OPS, Graph, GraphError, NodeDef, format_input, parse_input
 from ..rewrite import GraphEditor, _dedupe_controls, protected_names
 from ._num_util import CALL_OPS, CONTROL_FLOW_OPS, is_random_op, op_def, sorted_names
@@ -40,14 +42,48 @@ def _mergeable(node: NodeDef, funcs: frozenset, protected: set[str]) -> bool:
     return d is not None and not d.is_stateful
 
 
-def _const_digest(node: NodeDef) -> bytes:
+def _const_bytes(node: NodeDef) -> bytes:
+    """The Const's elements as raw bytes, however the tensor is encoded (raw
+    ``tensor_content`` is exactly what decoding it would give, so it is used as it is)."""
+    t = node.attr["value"].tensor
+    if t.tensor_content and t.dtype != types_pb2.DT_STRING:
+        return t.tensor_content
     from ..graph import const_value
     v = const_value(node)
-    h = hashlib.sha256()
-    h.update(str(v.dtype).encode())
-    h.update(str(v.shape).encode())
-    h.update(v.tobytes() if v.dtype != object else repr(v.tolist()).encode())
-    return h.digest()
+    return v.tobytes() if v.dtype != object else repr(v.tolist()).encode()
+
+
+_SAMPLE = 4096
+
+
+def _fingerprint(data: bytes) -> bytes:
+    """A cheap digest of a sample of the bytes: equal tensors have equal fingerprints; most
+    different ones already differ here, so big weights are hashed in full only on a clash."""
+    if len(data) <= 4 * _SAMPLE:
+        return hashlib.sha256(data).digest()
+    step = len(data) // _SAMPLE
+    return hashlib.sha256(len(data).to_bytes(8, "little") + data[:_SAMPLE] + data[-_SAMPLE:]
+                          + data[::step]).digest()
+
+
+def _const_digests(nodes: list[NodeDef]) -> dict[str, bytes]:
+    """Value digests of Consts of one dtype and shape, for those that may equal another one
+    (a Const whose value is unique gets none: it can never be merged)."""
+    data: dict[str, bytes] = {}
+    by_print: dict[bytes, list[str]] = defaultdict(list)
+    for node in nodes:
+        try:
+            data[node.name] = _const_bytes(node)
+        except Exception:  # noqa: BLE001 - an undecodable Const is never merged
+            continue
+        by_print[_fingerprint(data[node.name])].append(node.name)
+    out: dict[str, bytes] = {}
+    for names in by_print.values():
+        if len(names) > 1:
+            for n in names:
+                out[n] = data[n] if len(data[n]) <= 4 * _SAMPLE else \
+                    hashlib.sha256(data[n]).digest()
+    return out
 
 
 def merge_duplicates(graph: Graph, select: set[str] | None = None) -> PassResult:
@@ -71,11 +107,7 @@ def merge_duplicates(graph: Graph, select: set[str] | None = None) -> PassResult
     digest: dict[str, bytes] = {}
     for members in const_groups.values():
         if len(members) > 1:
-            for n in members:
-                try:
-                    digest[n] = _const_digest(graph.nodes[n])
-                except Exception:  # noqa: BLE001 - an undecodable Const is never merged
-                    pass
+            digest.update(_const_digests([graph.nodes[n] for n in members]))
 
     # One sweep in topological order reaches the fixed point: a node's signature names the
     # duplicate *class* of each input, so readers of merged nodes become duplicates too.
@@ -102,7 +134,9 @@ def merge_duplicates(graph: Graph, select: set[str] | None = None) -> PassResult
         h.update("\0".join(data).encode() + b"\1" + "\0".join(sorted(ctrl)).encode() + b"\1")
         for k in sorted(node.attr):
             if node.op == "Const" and k == "value":
-                h.update(b"value=" + digest[name])
+                t = node.attr["value"].tensor
+                h.update(b"value=" + t.dtype.to_bytes(4, "little")
+                         + t.tensor_shape.SerializeToString(deterministic=True) + digest[name])
             else:
                 h.update(k.encode() + b"=" + node.attr[k].SerializeToString(deterministic=True))
         sig = h.digest()
