@@ -191,6 +191,9 @@ class DiffPanel(QWidget):
                 top.addChild(QTreeWidgetItem([f"… and {len(entries) - MAX_ROWS} more", ""]))
             top.setExpanded(len(entries) <= 200)
         self.tree.resizeColumnToContents(0)
+        cap = max(160, int(self.tree.viewport().width() * 0.5))
+        if self.tree.columnWidth(0) > cap:  # leave room for what changed
+            self.tree.setColumnWidth(0, cap)
         self.diff_shown.emit(diff)
 
     def items(self, category: str) -> list[str]:

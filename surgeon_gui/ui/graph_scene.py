@@ -492,6 +492,16 @@ class GraphScene(QGraphicsScene):
             if item is not None and type(item) is not want:
                 self.removeItem(item)
                 item = None
+            if item is not None and want is NodeItem:
+                # a step may change a node in place (a folded batch norm becomes a BiasAdd of
+                # the same name, new weight badges): reuse the item only if it still draws it
+                name = key[2:]
+                if (item.op != tree.graph.nodes[name].op
+                        or item.label != tree.node_label.get(name, name)
+                        or [b.label for b in item.badges]
+                        != [b.label for b in tree.badges.get(name, [])]):
+                    self.removeItem(item)
+                    item = None
             if item is None:
                 if want is NodeItem:
                     name = key[2:]
