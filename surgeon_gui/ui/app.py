@@ -66,10 +66,9 @@ class _ScriptRun:
 
     def run(self) -> int:
         from PySide6.QtCore import QTimer
-        worker = self.win.open_model(self.args.model)
-        worker.signals.done.connect(self._load_done, type=_queued())
+        self.win.load_failed.connect(self._load_failed)
+        self.win.open_model(self.args.model)
         self.timer.start()
-        QTimer.singleShot(0, lambda: None)
         if self.code is None:
             self.loop.exec()
         self.timer.stop()
@@ -85,9 +84,8 @@ class _ScriptRun:
             self.code = 1
             self.loop.quit()
 
-    def _load_done(self) -> None:
-        if self.win.document is None and self.code is None:
-            self.fail(self.win.last_error or "loading was cancelled")
+    def _load_failed(self, message: str) -> None:
+        self.fail(message)
 
     def _opened(self, doc) -> None:
         from PySide6.QtCore import QTimer
@@ -160,11 +158,6 @@ class _ScriptRun:
               f"{t.get('first_view', 0):.2f} s, total {time.perf_counter() - self.t0:.2f} s")
         self.code = 0
         self.loop.quit()
-
-
-def _queued():
-    from PySide6.QtCore import Qt
-    return Qt.QueuedConnection
 
 
 def _single():

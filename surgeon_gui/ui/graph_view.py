@@ -24,7 +24,7 @@ from typing import Callable
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (QAction, QColor, QGuiApplication, QImage, QPainter, QPen,
                            QPixmap)
-from PySide6.QtWidgets import (QFrame, QGraphicsView, QGridLayout, QLabel, QMenu, QWidget)
+from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsView, QGridLayout, QLabel, QMenu, QWidget)
 
 from ..core.document import Document, GraphChange
 from ..core.grouping import GroupTree
@@ -111,7 +111,7 @@ class GraphView(QGraphicsView):
     def _rebuild_tree(self, reset_view: bool, tree: GroupTree | None = None) -> None:
         if tree is None or tree.graph is not self.document.graph \
                 or tree.show_constants != self.show_constants:
-            tree = GroupTree(self.document.graph, show_constants=self.show_constants)
+            tree = self._cached_tree()
         self.tree = tree
         if reset_view or not self.expanded:
             self.expanded = self.tree.default_expanded()
@@ -120,6 +120,30 @@ class GraphView(QGraphicsView):
         tree = self.tree
         self.engine = LayoutEngine(tree, lambda u: self.graph_scene.node_size(tree, u),
                                    self.horizontal, reuse=None if reset_view else self.engine)
+
+    def _cached_tree(self) -> GroupTree:
+        """The group tree of the document's current state; undo/redo return to states seen
+        before (``Document.state_key``), whose trees are kept in a small LRU instead of being
+        rebuilt (the rebuild is most of an undo's cost on a 10,000-node graph)."""
+        doc = self.document
+        key = getattr(doc, "state_key", None)
+        cache = self.__dict__.setdefault("_tree_cache", {})
+        if self.__dict__.get("_tree_cache_doc") is not doc:  # keys are per document
+            cache.clear()
+            self._tree_cache_doc = doc
+        if key is not None:
+            full = (key, self.show_constants)
+            tree = cache.pop(full, None)
+            if tree is not None:
+                tree.graph = doc.graph  # same content; the current index object
+                cache[full] = tree
+                return tree
+        tree = GroupTree(doc.graph, show_constants=self.show_constants)
+        if key is not None:
+            cache[(key, self.show_constants)] = tree
+            while len(cache) > 8:
+                cache.pop(next(iter(cache)))
+        return tree
 
     def _on_document_changed(self, change: GraphChange) -> None:
         """The document changed: remember where removed nodes were, redraw, then mark."""
@@ -620,6 +644,18 @@ class GraphView(QGraphicsView):
         if r.isEmpty():
             raise ValueError("nothing to export: the view is empty")
         self.graph_scene.clearSelection()
+        # paint items directly (their pixmap caches would end up as bitmaps in an SVG)
+        cached = [it for it in self.graph_scene.items()
+                  if it.cacheMode() != QGraphicsItem.NoCache]
+        for it in cached:
+            it.setCacheMode(QGraphicsItem.NoCache)
+        try:
+            return self._export(path, r, scale)
+        finally:
+            for it in cached:
+                it.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+
+    def _export(self, path: str, r: QRectF, scale: float) -> str:
         if path.lower().endswith(".svg"):
             from PySide6.QtSvg import QSvgGenerator
             gen = QSvgGenerator()

@@ -66,6 +66,8 @@ class MainWindow(QMainWindow):
     """Graph Surgeon's main window. ``document`` is the open model (None on the start page)."""
 
     document_opened = Signal(object)
+    #: Opening a model failed or was cancelled (the message shown to the user).
+    load_failed = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -274,7 +276,8 @@ class MainWindow(QMainWindow):
 
         On success the model is shown and :attr:`document_opened` is emitted; on failure the
         problem is shown (message box and status bar) and kept in :attr:`last_error`.
-        Returns the worker (tests may wait on ``worker.signals.done``).
+        Returns the worker; to learn the outcome connect to ``document_opened`` /
+        ``load_failed`` beforehand (a fast failure can end before the caller connects).
         """
         path = str(path)
         if self._load_worker is not None:
@@ -330,10 +333,12 @@ class MainWindow(QMainWindow):
         if not self._end_loading(w):
             return
         self.show_error(f"Could not open {os.path.basename(path.rstrip('/')) or path}", msg)
+        self.load_failed.emit(self.last_error or msg)
 
     def _on_load_cancelled(self, w: Worker) -> None:
         if self._end_loading(w):
             self.statusBar().showMessage("Loading cancelled", 5000)
+            self.load_failed.emit("loading was cancelled")
 
     def show_error(self, title: str, message: str) -> None:
         """Tell the user (status bar and a non-blocking message box); never raises."""

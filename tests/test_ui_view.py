@@ -1,0 +1,424 @@
+"""The main window and the graph view, driven headless with pytest-qt on real models."""
+import itertools
+import os
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QColor, QDropEvent
+from PySide6.QtWidgets import QMenu
+
+from surgeon_gui.core.document import GraphChange
+from surgeon_gui.ui import style
+from surgeon_gui.ui.graph_scene import EdgeItem, FrameItem, GhostItem, GroupItem, NodeItem
+
+
+@pytest.fixture(autouse=True)
+def temp_settings(tmp_path, monkeypatch):
+    """Every test gets its own settings file (recent files, geometry)."""
+    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
+    return tmp_path / "settings"
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory, tf1_graph, mobilenet_v2):
+    d = tmp_path_factory.mktemp("models")
+    paths = {}
+    for name, (gd, _, _) in (("tf1", tf1_graph), ("mnv2", mobilenet_v2)):
+        p = d / f"{name}.pb"
+        p.write_bytes(gd.SerializeToString())
+        paths[name] = str(p)
+    bad = d / "garbage.pb"
+    bad.write_bytes(b"\x00\x01 this is not a graph \xff" * 10)
+    paths["garbage"] = str(bad)
+    return paths
+
+
+@pytest.fixture
+def window(qtbot):
+    from surgeon_gui.ui.main_window import MainWindow
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1200, 800)
+    w.show()
+    return w
+
+
+def open_model(qtbot, window, path):
+    with qtbot.waitSignal(window.document_opened, timeout=60000):
+        window.open_model(path)
+    qtbot.waitUntil(lambda: not window.view.layout_pending, timeout=60000)
+    return window.document
+
+
+def items(view, cls):
+    return [i for i in view.graph_scene.items_by_key.values() if isinstance(i, cls)]
+
+
+def click_pos(view, item, local=None):
+    r = item.sceneBoundingRect()
+    pt = item.mapToScene(local) if local is not None else r.center()
+    return view.mapFromScene(pt)
+
+
+def assert_siblings_do_not_overlap(view):
+    tree, placement = view.tree, view.placement
+    for container in [""] + list(placement.expanded):
+        kids = [view.graph_scene.items_by_key[k] for k in tree.children(container)
+                if k in view.graph_scene.items_by_key]
+        for a, b in itertools.combinations(kids, 2):
+            ra = a.mapRectToScene(a.rect())
+            rb = b.mapRectToScene(b.rect())
+            assert not ra.adjusted(1, 1, -1, -1).intersects(rb.adjusted(1, 1, -1, -1)), \
+                (a.key, b.key)
+
+
+# ---------------------------------------------------------------- opening
+def test_start_page_lists_examples_and_opens_one(qtbot, window):
+    from surgeon_gui.ui.start_page import bundled_examples
+    assert window.stack.currentWidget() is window.start_page
+    examples = bundled_examples()
+    lst = window.start_page.examples_list
+    if not examples:
+        pytest.skip("no bundled examples in resources/examples")
+    assert lst.count() == len(examples)
+    item = lst.item(0)
+    rect = lst.visualItemRect(item)
+    with qtbot.waitSignal(window.document_opened, timeout=60000):
+        qtbot.mouseClick(lst.viewport(), Qt.LeftButton, pos=rect.center())
+    assert window.document is not None
+    assert window.stack.currentWidget() is window.view
+    assert window.recent_files()[0] == os.path.abspath(str(examples[0]))
+
+
+def test_open_tf1_collapsed_view(qtbot, window, model_files):
+    doc = open_model(qtbot, window, model_files["tf1"])
+    view = window.view
+    assert view.document is doc and window.windowTitle().startswith("tf1.pb")
+    keys = set(view.graph_scene.items_by_key)
+    # the top level: inputs, groups per layer, activations
+    assert {"n:input", "n:is_training", "g:conv1", "g:bn1", "g:fc", "n:probs"} <= keys
+    # weights are badges, not boxes
+    assert "n:conv1/weights" not in keys and "n:conv1/weights/read" not in keys
+    assert_siblings_do_not_overlap(view)
+    # group boxes show size and repeated structure (bn1, bn2, bn3 are the same block)
+    bn1 = view.graph_scene.items_by_key["g:bn1"]
+    assert isinstance(bn1, GroupItem) and bn1.group.size == 24 and bn1.group.repeats == 3
+    # training-only machinery stands out
+    assert view.graph_scene.items_by_key["n:is_training"].standout
+    assert not view.graph_scene.items_by_key["n:probs"].standout
+    assert "nodes" in window.info_label.text()
+
+
+def test_expand_and_collapse_by_double_click_and_chevron(qtbot, window, model_files):
+    open_model(qtbot, window, model_files["tf1"])
+    view = window.view
+    bn1 = view.graph_scene.items_by_key["g:bn1"]
+    view.centerOn(bn1)
+    qtbot.mouseDClick(view.viewport(), Qt.LeftButton, pos=click_pos(view, bn1))
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    frame = view.graph_scene.items_by_key["g:bn1"]
+    assert isinstance(frame, FrameItem)
+    assert isinstance(view.graph_scene.items_by_key["g:bn1/cond"], GroupItem)
+    assert_siblings_do_not_overlap(view)
+    # children sit inside the frame
+    fr = frame.mapRectToScene(frame.rect())
+    inner = view.graph_scene.items_by_key["g:bn1/cond"]
+    assert fr.contains(inner.mapRectToScene(inner.rect()))
+    # the chevron of the frame collapses it again
+    view.centerOn(frame)
+    qtbot.mouseClick(view.viewport(), Qt.LeftButton,
+                     pos=click_pos(view, frame, frame.chevron_rect().center()))
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    assert isinstance(view.graph_scene.items_by_key["g:bn1"], GroupItem)
+    assert "g:bn1/cond" not in view.graph_scene.items_by_key
+
+
+def test_badges_colours_and_dashed_control_edges(qtbot, window, model_files):
+    open_model(qtbot, window, model_files["tf1"])
+    view = window.view
+    view.expand("conv1")
+    view.focus_node("bn1/cond/Const")
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    conv = view.graph_scene.items_by_key["n:conv1/Conv2D"]
+    assert [b.const for b in conv.badges] == ["conv1/weights"]
+    assert conv.badges[0].shape == [3, 3, 3, 8]
+    # colour families drive the fill; check the pixels the user sees
+    relu = view.graph_scene.items_by_key["n:Relu"]
+    assert relu.family == "activation" and conv.family == "conv"
+    for item, family in ((relu, "activation"), (conv, "conv")):
+        view.centerOn(item)
+        img = view.viewport().grab().toImage()
+        p = view.mapFromScene(item.mapToScene(QPointF(item.w - 6, item.h - 4)))
+        got = QColor(img.pixel(p.x(), p.y()))
+        want = style.FAMILY_FILL[family]
+        assert abs(got.red() - want.red()) + abs(got.green() - want.green()) \
+            + abs(got.blue() - want.blue()) < 40, (family, got.name(), want.name())
+    # control edges (^switch_t → Const) are dashed, data edges solid
+    control = [e for e in view.graph_scene.edge_items if e.edge.control]
+    data = [e for e in view.graph_scene.edge_items if not e.edge.control]
+    assert control and data
+    assert all(e.pen().style() == Qt.DashLine for e in control)
+    assert all(e.pen().style() == Qt.SolidLine for e in data)
+    # legend lists the op families
+    titles = [t for t, _ in view.legend.entries]
+    assert "convolution / matmul" in titles and "control flow" in titles
+
+
+def test_selection_signal_and_focus(qtbot, window, model_files):
+    open_model(qtbot, window, model_files["tf1"])
+    view = window.view
+    relu6 = view.graph_scene.items_by_key["n:Relu6"]
+    view.centerOn(relu6)
+    with qtbot.waitSignal(view.selection_changed) as sig:
+        qtbot.mouseClick(view.viewport(), Qt.LeftButton, pos=click_pos(view, relu6))
+    assert sig.args[0] == ["Relu6"] and view.selected_nodes() == ["Relu6"]
+    bn2 = view.graph_scene.items_by_key["g:bn2"]
+    view.centerOn(bn2)
+    with qtbot.waitSignal(view.selection_changed) as sig:
+        qtbot.mouseClick(view.viewport(), Qt.LeftButton, pos=click_pos(view, bn2))
+    assert sig.args[0] == ["scope:bn2"]
+    assert set(view.group_members("scope:bn2")) == {n for n in window.document.graph.nodes
+                                                    if n.startswith("bn2/")}
+    # focus a node deep inside collapsed groups: they open, it is selected and shown
+    assert view.focus_node("bn3/cond/FusedBatchNormV3_1/Switch_2")
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    assert {"bn3", "bn3/cond", "bn3/cond/FusedBatchNormV3_1"} <= view.expanded
+    assert view.selected_nodes() == ["bn3/cond/FusedBatchNormV3_1/Switch_2"]
+    item = view.item_for("bn3/cond/FusedBatchNormV3_1/Switch_2")
+    visible = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert visible.contains(item.sceneBoundingRect().center())
+    # a weight focuses the op it is a badge on
+    assert view.focus_node("conv2/weights")
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    assert view.selected_nodes() == ["conv2/Conv2D"]
+    assert not view.focus_node("no/such/node")
+
+
+def test_trace_highlights_cones(qtbot, window, model_files):
+    open_model(qtbot, window, model_files["tf1"])
+    view = window.view
+    up = view.trace("Relu6", "inputs")
+    assert {"Relu6", "input", "dw/depthwise_1", "bn1/cond/Merge"} <= up and "probs" not in up
+    items_ = view.graph_scene.items_by_key
+    assert items_["n:input"].highlight == "upstream"
+    assert items_["n:probs"].highlight is None
+    assert items_["g:bn1"].highlight_count > 0  # collapsed group says how many inside
+    lit = [e for e in view.graph_scene.edge_items if e.highlight]
+    assert lit and all(items_[e.src].highlight and items_[e.dst].highlight for e in lit)
+    down = view.trace("Relu6", "outputs")
+    assert "probs" in down and "input" not in down
+    assert items_["n:probs"].highlight == "downstream"
+    view.set_highlight(None)
+    assert all(i.highlight is None for i in items_.values())
+    # highlight for other panels: any names and kind
+    view.set_highlight({"probs", "bn2/cond/Merge"}, "match")
+    assert items_["n:probs"].highlight == "match" and items_["g:bn2"].highlight_count == 1
+
+
+def test_node_colour_override_and_legend(qtbot, window, model_files):
+    open_model(qtbot, window, model_files["tf1"])
+    view = window.view
+    red = QColor("#d32f2f")
+    view.set_node_colors({"probs": red}, [("wrong", red)])
+    assert view.graph_scene.items_by_key["n:probs"].fill_override == red
+    assert [t for t, _ in view.legend.entries] == ["wrong"]
+    view.set_node_colors(None, None)
+    assert view.graph_scene.items_by_key["n:probs"].fill_override is None
+    assert len(view.legend.entries) == len(style.legend_entries())
+
+
+def test_context_menu_hooks(qtbot, window, model_files):
+    open_model(qtbot, window, model_files["tf1"])
+    view = window.view
+    seen = []
+
+    def hook(menu: QMenu, names):
+        seen.append(list(names))
+        menu.addAction("Delete node")
+    view.context_menu_hooks.append(hook)
+    menu = view.build_context_menu(["Relu6"])
+    texts = [a.text() for a in menu.actions()]
+    assert seen == [["Relu6"]]
+    assert "Trace inputs" in texts and "Delete node" in texts
+    menu = view.build_context_menu(["scope:bn1"])
+    assert "Expand group" in [a.text() for a in menu.actions()]
+
+
+def test_diff_marks_follow_document_changes(qtbot, window, model_files):
+    doc = open_model(qtbot, window, model_files["tf1"])
+    view = window.view
+    view.expand("fc")
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    relu_rect = view.graph_scene.items_by_key["n:Relu"].sceneBoundingRect()
+    # an edit: drop Relu (its consumer reads its input), change probs, add a node
+    from surgeon_gui.core.graph import GraphDef, NodeDef
+    gd = GraphDef()
+    gd.CopyFrom(doc.graph_def)
+    kept = [n for n in gd.node if n.name != "Relu"]
+    del gd.node[:]
+    gd.node.extend(kept)
+    for n in gd.node:
+        for i, inp in enumerate(n.input):
+            if inp == "Relu":
+                n.input[i] = "bn1/cond/Merge"
+        if n.name == "probs":
+            n.attr["_note"].s = b"changed"
+        if n.name == "fc/bn_fc/cond/Merge":
+            n.attr["_note"].s = b"changed"
+    extra = NodeDef(name="extra", op="Identity", input=["probs"])
+    extra.attr["T"].type = 1
+    gd.node.append(extra)
+    doc.set_graph_def(gd, GraphChange("edit", removed={"Relu"}, added={"extra"},
+                                      changed={"probs", "fc/bn_fc/cond/Merge"}))
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    items_ = view.graph_scene.items_by_key
+    assert "n:Relu" not in items_ and "n:extra" in items_
+    assert items_["n:extra"].mark == "added"
+    assert items_["n:probs"].mark == "changed"
+    assert "fc" in view.expanded  # expansion survives the change
+    assert items_["g:fc/bn_fc"].mark_counts == {"changed": 1}  # collapsed group is marked
+    ghosts = view.graph_scene.ghosts
+    assert [g.name for g in ghosts] == ["Relu"]
+    gc, rc = ghosts[0].sceneBoundingRect().center(), relu_rect.center()
+    assert abs(gc.x() - rc.x()) < 3 and abs(gc.y() - rc.y()) < 3  # where Relu used to be
+    view.clear_marks()
+    assert not view.graph_scene.ghosts and items_["n:extra"].mark is None
+    # explicit marks (compare with another file)
+    view.show_diff_marks(GraphChange(changed={"Relu6"}))
+    assert view.graph_scene.items_by_key["n:Relu6"].mark == "changed"
+
+
+def test_set_document_switches_graphs_keeping_expansion(qtbot, window, model_files):
+    doc = open_model(qtbot, window, model_files["tf1"])
+    view = window.view
+    view.expand("bn2")
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    from surgeon_gui.core.document import Document
+    other = Document(doc.graph_def)
+    view.set_document(other)
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    assert view.document is other and "bn2" in view.expanded
+    view.set_document(doc)
+    assert view.document is doc
+
+
+def test_mobilenet_blocks_and_expand_all(qtbot, window, model_files):
+    open_model(qtbot, window, model_files["mnv2"])
+    view = window.view
+    groups = items(view, GroupItem)
+    labels = {g.group.label for g in groups}
+    assert {f"block_{i}" for i in range(1, 17)} <= labels
+    same = [g for g in groups if g.group.label in ("block_2", "block_4")]
+    assert same[0].group.signature == same[1].group.signature and same[0].group.repeats == 10
+    assert_siblings_do_not_overlap(view)
+    view.expand_all()
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=60000)
+    nodes = items(view, NodeItem)
+    assert len(nodes) == len(view.tree.drawn_nodes())
+    assert not items(view, GroupItem)
+    assert_siblings_do_not_overlap(view)
+    view.collapse_all()
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    assert len(view.graph_scene.items_by_key) < 10
+
+
+def test_async_layout_keeps_the_window_live(qtbot, window, model_files, monkeypatch):
+    from surgeon_gui.ui import graph_view
+    monkeypatch.setattr(graph_view, "ASYNC_UNITS", 5)  # force the worker path
+    open_model(qtbot, window, model_files["mnv2"])
+    view = window.view
+    view.expand_all()
+    assert view.layout_pending  # computed in a worker, the GUI thread returned at once
+    with qtbot.waitSignal(view.layout_finished, timeout=60000):
+        pass
+    assert len(items(view, NodeItem)) == len(view.tree.drawn_nodes())
+
+
+def test_bad_files_show_an_error_not_a_crash(qtbot, window, model_files, tmp_path):
+    for path in (model_files["garbage"], str(tmp_path / "missing.pb")):
+        window.open_model(path)
+        qtbot.waitUntil(lambda: window.last_error is not None, timeout=30000)
+        assert window.document is None
+        assert os.path.basename(path) in window.statusBar().currentMessage() or \
+            os.path.basename(path) in window.last_error
+        assert "Traceback" not in window.last_error
+    assert window.stack.currentWidget() is window.start_page
+
+
+def test_export_png_and_svg(qtbot, window, model_files, tmp_path):
+    open_model(qtbot, window, model_files["tf1"])
+    png, svg = tmp_path / "v.png", tmp_path / "v.svg"
+    window.view.export_image(str(png))
+    window.view.export_image(str(svg))
+    assert png.stat().st_size > 5000
+    text = svg.read_text()
+    assert "<svg" in text and "Softmax" in text
+
+
+def test_recent_files_and_geometry_persist(qtbot, window, model_files, temp_settings):
+    open_model(qtbot, window, model_files["tf1"])
+    window.resize(1300, 760)
+    window.close()
+    assert (temp_settings / "GraphSurgeon.ini").exists()
+    from surgeon_gui.ui.main_window import MainWindow
+    again = MainWindow()
+    qtbot.addWidget(again)
+    assert again.recent_files()[0] == os.path.abspath(model_files["tf1"])
+    again.show()
+    qtbot.waitExposed(again)
+    assert (again.size().width(), again.size().height()) == (1300, 760)
+    assert again.recent_menu.actions()[0].text() == os.path.abspath(model_files["tf1"])
+
+
+def test_drop_a_file_opens_it(qtbot, window, model_files):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(model_files["tf1"])])
+    ev = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    with qtbot.waitSignal(window.document_opened, timeout=60000):
+        window.dropEvent(ev)
+    assert window.document.path == model_files["tf1"]
+
+
+def test_undo_actions_bound_to_the_stack(window):
+    from PySide6.QtGui import QKeySequence
+    assert QKeySequence(QKeySequence.Undo) in window.undo_action.shortcuts()
+    assert QKeySequence("Ctrl+Y") in window.redo_action.shortcuts()
+    assert not window.undo_action.isEnabled()
+
+
+def test_add_panel_lists_docks(window):
+    from PySide6.QtWidgets import QLabel
+    dock = window.add_panel(QLabel("hi"), "My Panel")
+    assert dock.objectName() == "dock_my_panel"
+    assert dock.toggleViewAction() in window.panels_menu.actions()
+
+
+# ---------------------------------------------------------------- the surgeon-gui script
+def test_screenshot_mode_writes_png(qapp, model_files, tmp_path, capsys):
+    from surgeon_gui.ui.app import main
+    out = tmp_path / "shot.png"
+    assert main([model_files["tf1"], "--screenshot", str(out), "--expand-all"]) == 0
+    assert out.stat().st_size > 20000
+    from PySide6.QtGui import QImage
+    img = QImage(str(out))
+    assert img.width() == 1400 and img.height() == 900
+
+
+def test_screenshot_mode_with_passes(qapp, model_files, tmp_path):
+    from surgeon_gui.ui.app import main
+    out = tmp_path / "after.png"
+    assert main([model_files["tf1"], "--apply", "remove_dropout", "--screenshot", str(out)]) == 0
+    assert out.stat().st_size > 20000
+
+
+def test_screenshot_mode_failures_are_one_line(qapp, model_files, tmp_path, capsys):
+    from surgeon_gui.ui.app import main
+    out = tmp_path / "x.png"
+    assert main([model_files["garbage"], "--screenshot", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("surgeon-gui: error:") and "garbage.pb" in err[0]
+    assert not out.exists()
+    assert main([str(tmp_path / "nope.pb"), "--screenshot", str(out)]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main([model_files["tf1"], "--apply", "no_such_pass", "--screenshot", str(out)]) == 1
+    assert "no_such_pass" in capsys.readouterr().err
