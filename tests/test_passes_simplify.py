@@ -501,3 +501,32 @@ def test_merge_compares_const_values_not_encodings_nor_samples():
     got = run_graph(res.graph_def, {}, outs)
     for want, have in zip(run_graph(gd, {}, outs), got):
         np.testing.assert_array_equal(have, want)
+
+
+def test_merge_keeps_duplicate_pads_feeding_convolutions_apart_for_opencv():
+    rng = np.random.default_rng(4)
+    nodes = [placeholder("x", [1, 6, 6, 3]),
+             make_const("pads", np.array([[0, 0], [1, 1], [1, 1], [0, 0]], np.int32))]
+    for i in (1, 2):
+        pad = op(f"pad{i}", "Pad", ["x", "pads"])
+        pad.attr["Tpaddings"].type = types_pb2.DT_INT32
+        conv = op(f"conv{i}", "Conv2D", [f"pad{i}", f"w{i}"], padding=b"VALID",
+                  data_format=b"NHWC")
+        conv.attr["strides"].list.i.extend([1, 1, 1, 1])
+        nodes += [pad, make_const(f"w{i}", rng.normal(size=(3, 3, 3, 2)).astype(np.float32)),
+                  conv]
+    nodes.append(op("sum", "AddV2", ["conv1", "conv2"]))
+    gd = graph(*nodes)
+    feeds = {"x": rng.normal(size=(1, 6, 6, 3)).astype(np.float32)}
+    ref = run_graph(gd, feeds, ["sum"])
+    res = apply("merge_duplicates", gd, ["x"], ["sum"])
+    assert not res.report.modified
+    (r,) = res.report.refused
+    assert r.key == "pad2" and r.nodes == ["pad2", "pad1"] and "OpenCV" in r.reason
+    assert opencv_check(res.graph_def, feeds, ["sum"], ref).max_abs_err < 1e-4
+    merged = apply("merge_duplicates", gd, ["x"], ["sum"], keep_conv_pads=False)
+    assert [m.key for m in merged.report.applied] == ["pad2"]
+    np.testing.assert_allclose(run_graph(merged.graph_def, feeds, ["sum"])[0], ref[0],
+                               rtol=1e-5, atol=1e-5)
+    bad = opencv_check(merged.graph_def, feeds, ["sum"], ref)
+    assert not bad.loads and "next_layers.size() == 1" in bad.error, bad

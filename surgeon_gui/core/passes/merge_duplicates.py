@@ -9,7 +9,7 @@ from tensorflow.core.framework import types_pb2
 from ..graph import INPUT_OPS, Graph, GraphError, NodeDef, format_input, parse_input
 from ..rewrite import GraphEditor, _dedupe_controls, protected_names
 from ._num_util import CALL_OPS, CONTROL_FLOW_OPS, is_random_op, op_def, sorted_names
-from .base import Match, Pass, PassReport, PassResult, Refusal
+from .base import Match, Param, Pass, PassReport, PassResult, Refusal
 
 EXPLANATION = """\
 **What it matches.** Two nodes with the same op, the same data inputs in the same order, the
@@ -29,6 +29,11 @@ variable reads may see different values), graph inputs (two `Placeholder`s are t
 inputs even when they look alike), v1 control flow and function calls, ops TensorFlow does not
 register, and the graph's named inputs and outputs. A duplicate whose merge depends on another
 merge that was not selected is refused with that reason.
+
+**Kept apart on purpose** (parameter `keep_conv_pads`, on by default): two equal `Pad`,
+`MirrorPad` or `SpaceToBatchND` nodes that feed convolutions (NASNet's reduction cells have
+them). OpenCV's TensorFlow importer folds such a node into the one convolution that reads it
+and fails ("`next_layers.size() == 1` in `parseConvolution`") once a merge makes it feed two.
 """
 
 
@@ -86,7 +91,13 @@ def _const_digests(nodes: list[NodeDef]) -> dict[str, bytes]:
     return out
 
 
-def merge_duplicates(graph: Graph, select: set[str] | None = None) -> PassResult:
+#: Ops OpenCV's TensorFlow importer folds into the one convolution that reads them.
+CONV_PREFIX_OPS = frozenset({"Pad", "MirrorPad", "SpaceToBatchND"})
+CONV_OPS = frozenset({"Conv2D", "DepthwiseConv2dNative", "Conv3D"})
+
+
+def merge_duplicates(graph: Graph, select: set[str] | None = None,
+                     keep_conv_pads: bool = True) -> PassResult:
     report = PassReport("merge_duplicates")
     editor = GraphEditor(graph)
     try:
@@ -140,7 +151,14 @@ def merge_duplicates(graph: Graph, select: set[str] | None = None) -> PassResult
             else:
                 h.update(k.encode() + b"=" + node.attr[k].SerializeToString(deterministic=True))
         sig = h.digest()
-        if sig in seen:
+        if sig in seen and keep_conv_pads and node.op in CONV_PREFIX_OPS and any(
+                graph.nodes[c].op in CONV_OPS for c in graph.consumer_names(name)):
+            report.refused.append(Refusal(
+                name, f"{node.op} {name} duplicates {seen[sig]} but is kept: it feeds a "
+                "convolution, and OpenCV's importer folds such a node into its one "
+                "convolution reader (it fails on one that feeds two); set keep_conv_pads="
+                "false to merge it", [name, seen[sig]]))
+        elif sig in seen:
             cls[name] = seen[sig]
         else:
             seen[sig] = name
@@ -212,7 +230,7 @@ def merge_duplicates(graph: Graph, select: set[str] | None = None) -> PassResult
         for m in report.matches:
             if m.applied:
                 m.removed = [m.key]
-    report.refused = refusals
+    report.refused.extend(refusals)
     report.removed, report.added, report.changed = (set(editor.removed), set(editor.added),
                                                      set(editor.changed))
     for m in report.matches:
@@ -227,7 +245,9 @@ PASS = Pass(
     title="Merge duplicate nodes",
     explanation=EXPLANATION,
     fn=merge_duplicates,
-    params=[],
+    params=[Param("keep_conv_pads", bool, True,
+                  "keep duplicate Pad/MirrorPad/SpaceToBatchND nodes that feed convolutions "
+                  "apart (OpenCV folds each into its one convolution reader)")],
 )
 
 __all__ = ["PASS", "merge_duplicates"]
