@@ -452,3 +452,18 @@ def test_screenshot_mode_applies_through_the_undo_stack(tmp_path, model_path):
     _, steps, marks = line.split()
     assert int(steps) == 2 and int(marks) > 10
     assert out.stat().st_size > 10_000
+
+
+def test_undo_and_redo_reuse_the_views_group_trees(qtbot, win):
+    w = win
+    before_tree, before_key = w.view.tree, w.document.state_key
+    apply_from_panel(qtbot, w, "training_flags")
+    after_tree = w.view.tree
+    assert after_tree is not before_tree and w.document.state_key != before_key
+    press(qtbot, w, Qt.Key_Z, Qt.ControlModifier)
+    assert w.document.state_key == before_key
+    assert w.view.tree is before_tree and w.view.tree.graph is w.document.graph
+    press(qtbot, w, Qt.Key_Y, Qt.ControlModifier)
+    assert w.view.tree is after_tree
+    assert "is_training" not in {n for n in w.view.tree.op_of if w.view.tree.op_of[n] ==
+                                 "PlaceholderWithDefault"}

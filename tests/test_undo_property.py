@@ -154,17 +154,21 @@ def test_branching_history_drops_the_redo_branch(qapp, tf1_graph):
     stack = QUndoStack()
     Recorder(doc)
     original = serialize(doc.graph_def)
+    key0 = doc.state_key
     push_step(stack, EditCommand.compute(doc, "rename_node", {"node": "Relu",
                                                                "new_name": "act"}))
     a = serialize(doc.graph_def)
+    key_a = doc.state_key
     push_step(stack, EditCommand.compute(doc, "remove_node", {"node": "conv1/weights/read"}))
+    key_b = doc.state_key
     stack.undo()
-    assert serialize(doc.graph_def) == a
+    assert serialize(doc.graph_def) == a and doc.state_key == key_a
     push_step(stack, EditCommand.compute(doc, "make_output", {"node": "gap"}))
     assert doc.outputs == ["probs", "gap"] and stack.count() == 2
+    assert doc.state_key not in (key0, key_a, key_b)  # a new branch is a new state
     stack.undo()
     assert doc.outputs == ["probs"]
     stack.undo()
-    assert serialize(doc.graph_def) == original and not doc.dirty
+    assert serialize(doc.graph_def) == original and not doc.dirty and doc.state_key == key0
     stack.redo()
     assert doc.dirty and "act" in doc.graph.nodes

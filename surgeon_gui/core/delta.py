@@ -144,6 +144,8 @@ class GraphDelta:
     #: (a GraphDef has no notion of them; :class:`~surgeon_gui.core.document.Document` sets these).
     old_io: tuple | None = None
     new_io: tuple | None = None
+    #: Unique per step (set by the Document): names the state this delta leads to.
+    serial: int = 0
 
     # ------------------------------------------------------------------ building
     @classmethod

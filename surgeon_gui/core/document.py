@@ -16,6 +16,7 @@ away (the step's added nodes) and ``added`` the nodes it brought back.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from .delta import GraphDelta, copy_graph_def
@@ -23,6 +24,7 @@ from .events import Signal
 from .graph import Graph, GraphDef
 
 _KEEP = object()
+_serials = itertools.count(1)
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Document:
         #: Increases with every change (apply, undo, redo, io): a background job computed on
         #: revision r is stale when the document has moved on.
         self.revision = 0
+        self._io_serial = 0
 
     @classmethod
     def from_loaded(cls, loaded) -> "Document":
@@ -86,6 +89,13 @@ class Document:
     @property
     def outputs(self) -> list[str] | None:
         return self._graph.given_outputs
+
+    @property
+    def state_key(self) -> tuple:
+        """Identifies the current content: equal keys, identical graphs (and chosen
+        inputs/outputs). Undo back to a state gives its key again, so views can cache what
+        they derived from it (a group tree) instead of rebuilding it."""
+        return (id(self), self._io_serial) + tuple(d.serial for d in self._applied)
 
     @property
     def applied(self) -> list[GraphDelta]:
@@ -148,6 +158,7 @@ class Document:
         new_io = (old_io[0] if inputs is _KEEP else _opt_list(inputs),
                   old_io[1] if outputs is _KEEP else _opt_list(outputs))
         delta = GraphDelta.between(self.graph_def, graph_def)
+        delta.serial = next(_serials)
         if new_io != old_io:
             delta.old_io, delta.new_io = old_io, new_io
         self._graph = Graph(graph_def, new_io[0], new_io[1], source=self.path)
@@ -184,6 +195,7 @@ class Document:
         Outside the undo stack; still recorded as an applied step so :attr:`original` holds.
         """
         delta = GraphDelta.between(self.graph_def, graph_def)
+        delta.serial = next(_serials)
         g = self._graph
         self._graph = Graph(graph_def, g.given_inputs, g.given_outputs, source=self.path)
         self._applied.append(delta)
@@ -198,6 +210,7 @@ class Document:
         """Choose the graph's inputs/outputs (outside the undo stack)."""
         self._graph = self._graph.with_io(inputs, outputs)
         self.revision += 1
+        self._io_serial += 1
         self.changed.emit(GraphChange(label="inputs/outputs", kind="io"))
 
     def _announce(self, delta: GraphDelta, label: str, undo: bool) -> None:
