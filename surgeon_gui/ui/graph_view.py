@@ -112,6 +112,10 @@ class GraphView(QGraphicsView):
         if tree is None or tree.graph is not self.document.graph \
                 or tree.show_constants != self.show_constants:
             tree = self._cached_tree()
+        else:  # a tree built elsewhere (the loader's): remember it for undo too
+            key = getattr(self.document, "state_key", None)
+            if key is not None:
+                self._tree_cache_of(self.document)[(key, tree.show_constants)] = tree
         self.tree = tree
         if reset_view or not self.expanded:
             self.expanded = self.tree.default_expanded()
@@ -121,16 +125,20 @@ class GraphView(QGraphicsView):
         self.engine = LayoutEngine(tree, lambda u: self.graph_scene.node_size(tree, u),
                                    self.horizontal, reuse=None if reset_view else self.engine)
 
+    def _tree_cache_of(self, doc) -> dict:
+        cache = self.__dict__.setdefault("_tree_cache", {})
+        if self.__dict__.get("_tree_cache_doc") is not doc:  # keys are per document
+            cache.clear()
+            self._tree_cache_doc = doc
+        return cache
+
     def _cached_tree(self) -> GroupTree:
         """The group tree of the document's current state; undo/redo return to states seen
         before (``Document.state_key``), whose trees are kept in a small LRU instead of being
         rebuilt (the rebuild is most of an undo's cost on a 10,000-node graph)."""
         doc = self.document
         key = getattr(doc, "state_key", None)
-        cache = self.__dict__.setdefault("_tree_cache", {})
-        if self.__dict__.get("_tree_cache_doc") is not doc:  # keys are per document
-            cache.clear()
-            self._tree_cache_doc = doc
+        cache = self._tree_cache_of(doc)
         if key is not None:
             full = (key, self.show_constants)
             tree = cache.pop(full, None)
