@@ -197,7 +197,12 @@ def test_search_lists_ranked_results_as_you_type(qtbot, search):
 
 
 def test_search_modes_and_activation(qtbot, search):
+    assert search.query.completer() is None
     search.set_mode("op")
+    # Op mode completes the op types present in the graph.
+    model = search.query.completer().model()
+    ops = [model.index(r, 0).data() for r in range(model.rowCount())]
+    assert "Merge" in ops and "FusedBatchNormV3" in ops and len(ops) == len(set(ops))
     search.query.setText("Merge")
     search.run_search()
     assert len(search.result_names()) == 5

@@ -12,7 +12,7 @@ import weakref
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from ..core.inspect import SearchHit, SearchIndex
@@ -122,10 +122,15 @@ class SearchPanel(QWidget):
 
             def slot(change, _ref=ref):
                 panel = _ref()
-                if panel is not None and panel.query.text().strip():
+                if panel is None:
+                    return
+                if panel.current_mode() == "op":
+                    panel._update_completer()  # a pass may add or remove op types
+                if panel.query.text().strip():
                     panel._schedule()
             self._doc_slot = slot
             document.changed.connect(slot)
+        self._update_completer()
         self.run_search()
 
     def _search_index(self) -> SearchIndex | None:
@@ -155,8 +160,20 @@ class SearchPanel(QWidget):
     def current_mode(self) -> str:
         return self.mode.currentData()
 
+    def _update_completer(self) -> None:
+        """In op mode the box offers the op types present in the graph."""
+        if self.current_mode() != "op" or self.document is None:
+            self.query.setCompleter(None)
+            return
+        ops = sorted(self.document.graph.op_histogram())
+        completer = QCompleter(ops, self.query)
+        completer.setCaseSensitivity(Qt.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchContains)
+        self.query.setCompleter(completer)
+
     def _mode_changed(self) -> None:
         mode = self.current_mode()
+        self._update_completer()
         self.query.setPlaceholderText(PLACEHOLDERS[mode])
         # A narrow dock has room for two columns: the second shows what matched.
         self.results.setHeaderLabels(["Node", "Matching attribute" if mode == "attr" else "Op"])
