@@ -467,3 +467,16 @@ def test_undo_and_redo_reuse_the_views_group_trees(qtbot, win):
     assert w.view.tree is after_tree
     assert "is_training" not in {n for n in w.view.tree.op_of if w.view.tree.op_of[n] ==
                                  "PlaceholderWithDefault"}
+
+
+def test_opening_another_model_over_unsaved_changes_asks(qtbot, win, model_path):
+    w = win
+    apply_from_panel(qtbot, w, "training_flags")
+    doc = w.document
+    w.ask.script("question", "cancel")
+    assert w.open_model(str(model_path)) is None
+    assert w.document is doc and "opening another model" in w.ask.asked[-1][1]
+    w.ask.script("question", "discard")
+    with qtbot.waitSignal(w.document_opened, timeout=60_000):
+        w.open_model(str(model_path))
+    assert w.document is not doc and w.undo_stack.count() == 0 and not w.document.dirty

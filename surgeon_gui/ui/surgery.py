@@ -596,6 +596,16 @@ def install_surgery_panels(window) -> SurgeryPanels:
     edit_menu.addAction(delete)
 
     window.view.context_menu_hooks.append(ctl.context_menu)
+    # Opening another model over unsaved changes asks first (File ▸ Open, recent files, drops
+    # all go through the window's open_model).
+    open_model = getattr(window, "open_model", None)
+    if open_model is not None:
+        def guarded_open(path, *a, **kw):
+            if not ctl.maybe_save("opening another model"):
+                return None
+            return open_model(path, *a, **kw)
+        guarded_open.__doc__ = open_model.__doc__
+        window.open_model = guarded_open
     guards = getattr(window, "close_guards", None)
     if guards is not None:
         guards.append(ctl.close_guard)
