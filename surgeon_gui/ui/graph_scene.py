@@ -17,6 +17,12 @@ from ..core.grouping import Group, GroupTree, VisibleEdge, is_standout, op_famil
 from ..core.layout import Box, Placement
 from . import style
 
+#: Edges longer than this from a producer with at least STUB_FANOUT visible consumers are drawn
+#: as short stubs at both ends (TensorBoard extracts such nodes similarly): hundreds of lines
+#: across the whole graph from one training flag help nobody and cost every repaint.
+STUB_MIN_DISTANCE = 1500.0
+STUB_FANOUT = 6
+STUB_LENGTH = 26.0
 TEXT_LOD = 0.3       # below this zoom, no text at all
 DETAIL_LOD = 0.5     # below this, only the title line
 EDGE_LABEL_LOD = 0.8
@@ -367,14 +373,20 @@ class GhostItem(QGraphicsItem):
 class EdgeItem(QGraphicsItem):
     """A visible edge: a curve from the producer to the consumer, dashed for control edges."""
 
-    def __init__(self, edge: VisibleEdge, a: QRectF, b: QRectF, horizontal: bool):
+    def __init__(self, edge: VisibleEdge, a: QRectF, b: QRectF, horizontal: bool,
+                 stub: str = "", stub_text: str = ""):
+        """``stub`` "in": only a short arrow into the consumer labelled with the producer
+        (a far-away, high fan-out producer such as a training flag); "out": a short arrow out of
+        the producer labelled with how many consumers it feeds that way."""
         super().__init__()
         self.edge = edge
         self.src, self.dst = edge.src, edge.dst
+        self.stub = stub
+        self.stub_text = stub_text
         self.highlight: str | None = None
         self.setZValue(1)
         self.setAcceptedMouseButtons(Qt.NoButton)
-        pts = [QPointF(x, y) for x, y in edge.route]
+        pts = [] if stub else [QPointF(x, y) for x, y in edge.route]
         if horizontal:
             p0 = QPointF(a.right(), a.center().y())
             p1 = QPointF(b.left() - 3, b.center().y())
@@ -383,6 +395,10 @@ class EdgeItem(QGraphicsItem):
             p0 = QPointF(a.center().x(), a.bottom())
             p1 = QPointF(b.center().x(), b.top() - 3)
             self.tangent = QPointF(0, 1)
+        if stub == "in":
+            p0 = p1 - self.tangent * STUB_LENGTH
+        elif stub == "out":
+            p1 = p0 + self.tangent * STUB_LENGTH
         # a smooth curve through the layout's bend points, leaving and entering along the flow
         path = QPainterPath(p0)
         prev = p0
@@ -396,12 +412,16 @@ class EdgeItem(QGraphicsItem):
             prev = q
         self.path = path
         self.end = p1
+        self.start = p0
         self.mid = pts[len(pts) // 2] if pts else path.pointAtPercent(0.5)
         self.width = 1.1 + min(2.5, math.log2(edge.count)) if edge.count > 1 else 1.1
         self._bounds = path.boundingRect().adjusted(-6, -6, 6, 6)
-        if edge.label or edge.count > 1:
-            self._bounds = self._bounds.united(QRectF(self.mid.x() - 4, self.mid.y() - 8, 130, 16))
-        tip = (f"{edge.src[2:]} → {edge.dst[2:]}" + (f"\n{edge.label}" if edge.label else "")
+        if edge.label or edge.count > 1 or stub:
+            self._bounds = self._bounds.united(QRectF(self.mid.x() - 4, self.mid.y() - 8, 150, 16))
+        if stub:
+            self._bounds = self._bounds.united(QRectF(p0.x() - 150, p0.y() - 14, 300, 16))
+        tip = (("(drawn short: a far-away producer with many consumers)\n" if stub else "")
+               + f"{edge.src[2:]} → {edge.dst[2:]}" + (f"\n{edge.label}" if edge.label else "")
                + (f"\n{edge.count} edges" if edge.count > 1 else "")
                + ("\ncontrol dependency" if edge.control else ""))
         self.setToolTip(tip)
@@ -436,6 +456,16 @@ class EdgeItem(QGraphicsItem):
         painter.setPen(Qt.NoPen)
         painter.setBrush(pen.color())
         painter.drawPolygon(QPolygonF(pts))
+        if self.stub:
+            painter.setBrush(pen.color())
+            painter.drawEllipse(self.start, 2.5, 2.5)
+            if lod >= TEXT_LOD:
+                painter.setPen(style.EDGE_LABEL)
+                painter.setFont(style.font(6.5))
+                s0 = self.start
+                painter.drawText(QRectF(s0.x() - 150, s0.y() - 14, 300, 13), Qt.AlignCenter,
+                                 self.stub_text)
+            return
         if lod >= EDGE_LABEL_LOD and (self.edge.label or self.edge.count > 1):
             text = self.edge.label
             if self.edge.count > 1:
@@ -524,12 +554,34 @@ class GraphScene(QGraphicsScene):
         for e in self.edge_items:
             self.removeItem(e)
         self.edge_items = []
+        fanout: dict[str, int] = {}
+        for e in placement.edges:
+            fanout[e.src] = fanout.get(e.src, 0) + 1
+        stubbed: dict[str, list] = {}
         for e in placement.edges:
             a, b = new.get(e.src), new.get(e.dst)
             if a is None or b is None:
                 continue
-            item = EdgeItem(e, a.sceneBoundingRect().adjusted(4, 4, -4, -4),
-                            b.sceneBoundingRect().adjusted(4, 4, -4, -4), placement.horizontal)
+            ra = a.sceneBoundingRect().adjusted(4, 4, -4, -4)
+            rb = b.sceneBoundingRect().adjusted(4, 4, -4, -4)
+            far = (ra.center() - rb.center()).manhattanLength() > STUB_MIN_DISTANCE
+            if far and fanout[e.src] >= STUB_FANOUT:
+                label = tree.node_label.get(e.src[2:], e.src[2:]) if e.src.startswith("n:") \
+                    else tree.groups[e.src[2:]].label
+                item = EdgeItem(e, ra, rb, placement.horizontal, stub="in",
+                                stub_text=_elide(label, 28))
+                stubbed.setdefault(e.src, []).append((e, ra, rb))
+            else:
+                item = EdgeItem(e, ra, rb, placement.horizontal)
+            self.addItem(item)
+            self.edge_items.append(item)
+        for src, lst in stubbed.items():
+            e, ra, rb = lst[0]
+            item = EdgeItem(e, ra, rb, placement.horizontal, stub="out",
+                            stub_text=f"→ {len(lst)} far consumers")
+            item.setToolTip(f"{src[2:]} also feeds (drawn short):\n"
+                            + "\n".join(x.dst[2:] for x, _, _ in lst[:30])
+                            + ("\n…" if len(lst) > 30 else ""))
             self.addItem(item)
             self.edge_items.append(item)
         self.clear_ghosts()
