@@ -360,3 +360,68 @@ def test_sample_sets_from_the_editor(qtbot, setup):
     # The first set is untouched.
     ed.set_combo.setCurrentIndex(0)
     assert ed.sample_set.name == "default" and ed.table.item(0, 3).text() == "normal, seed 0"
+
+
+# --------------------------------------------------------------------------- in the main window
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch, tf1_graph):
+    from surgeon_gui.core.io import save_graph
+    from surgeon_gui.ui.main_window import MainWindow
+    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
+    path = tmp_path / "tf1.pb"
+    save_graph(tf1_graph[0], path)
+    w = MainWindow()
+    w.persist_settings = False
+    # pytest-qt closes the window at the end: no unsaved-changes question then.
+    qtbot.addWidget(w, before_close_func=lambda w: w.close_guards.clear())
+    w.resize(1400, 900)
+    w.show()
+    with qtbot.waitSignal(w.document_opened, timeout=30000):
+        w.open_model(path)
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=30000)
+    return w
+
+
+def test_in_the_main_window_drift_colours_the_view(qtbot, window):
+    panel = window.compare_panel
+    assert panel.document is window.document and panel.view is window.view
+    assert window.compare_dock.objectName() == "CompareDock"
+    apply_inference(window.undo_stack, window.document)
+    edited = _wrong_edit(window.document, window.undo_stack)
+    panel.runs.setValue(3)
+    panel.drift_check.setChecked(True)
+    # Edit ▸ Run Comparison (Ctrl+R) shows the dock and runs.
+    assert panel.run_action in window.edit_menu.actions()
+    with qtbot.waitSignal(panel.finished, timeout=TIMEOUT) as blocker:
+        panel.run_action.trigger()
+    result, error = blocker.args
+    assert error == "" and not result.comparison.allclose
+    assert window.compare_dock.isVisible()
+    texts = [t for t, _ in window.view.legend.entries]
+    assert texts[0] == "exact" and "changed constant" in texts
+    consumers = set(window.document.graph.consumer_names(edited))
+    assert result.origins and set(result.origins) <= consumers
+    # Undo the edit and compare again: the colours go when the box is unticked.
+    window.undo_stack.undo()
+    panel.drift_check.setChecked(False)
+    assert [t for t, _ in window.view.legend.entries] != texts
+
+
+def test_script_mode_fails_clearly(qtbot, window):
+    """run_compare_for_script reports a failed run to its caller (surgeon-gui exits 1)."""
+    gd = _copy(window.document.graph_def)
+    for n in gd.node:
+        if n.name == "gap":
+            n.op = "NoSuchOp"
+    window.document.apply_graph_def(gd, "break it")
+    outcome = []
+    window.compare_panel.runs.setValue(0)
+    with qtbot.waitSignal(window.compare_panel.finished, timeout=TIMEOUT):
+        window.run_compare_for_script(outcome.append)
+    assert len(outcome) == 1 and "NoSuchOp" in outcome[0]
+    assert window.compare_dock.isVisible()
+    window.document.apply_graph_def(_copy(window.document.original), "restore")
+    outcome.clear()
+    with qtbot.waitSignal(window.compare_panel.finished, timeout=TIMEOUT):
+        window.run_compare_for_script(outcome.append)
+    assert outcome == [None]
