@@ -166,9 +166,14 @@ class Group:
     repeats: int = 1               # how many groups share the signature
 
     def top_ops(self, k: int = 3) -> list[str]:
-        drawn = [(op, n) for op, n in self.ops.most_common()
-                 if op not in ("Const", "Identity") or len(self.ops) <= k]
-        return [op for op, _ in drawn[:k]]
+        """The ops that say what the group does: convolutions and normalisation before
+        activations before arithmetic, then by count (Const/Identity last)."""
+        rank = {"conv": 0, "norm": 1, "control": 2, "activation": 3, "io": 4, "other": 5,
+                "arith": 6, "const": 8}
+        ops = sorted(self.ops.items(), key=lambda kv: (
+            rank.get(op_family(kv[0]), 5) + (2 if kv[0] in ("Identity", "Rsqrt") else 0),
+            -kv[1], kv[0]))
+        return [op for op, _ in ops[:k]]
 
 
 @dataclass

@@ -188,8 +188,35 @@ def main(argv: list[str] | None = None) -> int:
     win = MainWindow()
     win.show()
     if args.model:
+        if args.apply or args.expand_all or args.compare:
+            win.document_opened.connect(lambda doc: _interactive_steps(win, args),
+                                        type=_single_shot())
         win.open_model(args.model)
     return app.exec()
+
+
+def _single_shot():
+    from PySide6.QtCore import Qt
+    return Qt.SingleShotConnection
+
+
+def _interactive_steps(win, args) -> None:
+    """--apply / --expand-all / --compare without --screenshot: do them, report problems in
+    the window (the app stays open)."""
+    try:
+        if args.apply:
+            from ..core.passes import expand_pass_ids
+            ids = [i.strip() for i in args.apply.split(",") if i.strip()]
+            expand_pass_ids(ids)
+            sys.modules[__name__].apply_passes_for_script(win, ids)
+        if args.expand_all:
+            win.view.expand_all()
+        if args.compare:
+            hook = getattr(win, "run_compare_for_script", None)
+            if hook is not None:
+                hook(lambda error=None: error and win.show_error("Comparison failed", error))
+    except Exception as e:  # noqa: BLE001 - shown, never a crash
+        win.show_error("Could not apply the steps", str(e) or type(e).__name__)
 
 
 if __name__ == "__main__":

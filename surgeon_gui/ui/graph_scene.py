@@ -323,8 +323,7 @@ class FrameItem(UnitItem):
         painter.setPen(style.TEXT)
         painter.setFont(m.title_font)
         painter.drawText(QRectF(24, 3, self.w - 30, 18), Qt.AlignLeft | Qt.AlignVCenter,
-                         f"{self.group.key if self.group.virtual else self.group.label}"
-                         f"   ({self.group.size} nodes)")
+                         f"{self.group.label}   ({self.group.size} nodes)")
 
 
 def _chevron(painter, rect: QRectF, expanded: bool) -> None:
@@ -399,10 +398,30 @@ class EdgeItem(QGraphicsItem):
             p0 = p1 - self.tangent * STUB_LENGTH
         elif stub == "out":
             p1 = p0 + self.tangent * STUB_LENGTH
+        backward = not stub and not pts and (
+            (p1.x() < p0.x() - 10) if horizontal else (p1.y() < p0.y() - 10))
+        if backward:
+            # against the flow (a cycle between groups): loop round the side, not through boxes
+            if horizontal:
+                p0 = QPointF(a.center().x(), a.bottom())
+                p1 = QPointF(b.center().x(), b.bottom() + 3)
+                self.tangent = QPointF(0, -1)
+                bulge = QPointF(0, 40 + abs(p0.x() - p1.x()) * 0.15)
+            else:
+                p0 = QPointF(a.right(), a.center().y())
+                p1 = QPointF(b.right() + 3, b.center().y())
+                self.tangent = QPointF(-1, 0)
+                bulge = QPointF(40 + abs(p0.y() - p1.y()) * 0.15, 0)
+            path = QPainterPath(p0)
+            path.cubicTo(p0 + bulge, p1 + bulge, p1)
+            pts = None
         # a smooth curve through the layout's bend points, leaving and entering along the flow
-        path = QPainterPath(p0)
+        if pts is None:
+            pts = []
+        else:
+            path = QPainterPath(p0)
         prev = p0
-        for q in pts + [p1]:
+        for q in ([] if backward else pts + [p1]):
             if horizontal:
                 d = max(12.0, abs(q.x() - prev.x()) * 0.5)
                 path.cubicTo(QPointF(prev.x() + d, prev.y()), QPointF(q.x() - d, q.y()), q)

@@ -62,7 +62,7 @@ def legend_entries() -> list[tuple[str, QColor]]:
 
 def signature_color(signature: int) -> QColor:
     """A stable pastel colour for a repeated-structure signature."""
-    h = (signature * 0.61803398875) % 1.0
+    h = ((signature % 1000003) * 0.61803398875) % 1.0  # (big ints lose the fraction)
     r, g, b = colorsys.hls_to_rgb(h, 0.86, 0.55)
     return QColor.fromRgbF(r, g, b)
 
