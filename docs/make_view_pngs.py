@@ -15,8 +15,12 @@ def shot(path, out, expand=(), scale=0.85, center=None, size=(1100, 720), horizo
     v = GraphView(); v.resize(*size); v.show()
     v.set_horizontal(horizontal)
     v.set_document(Document.from_loaded(load_model(path)), reset_view=True)
-    for k in expand:
-        v.expand(k)
+    for k in expand:  # a group key, or a group's label
+        key = k if k in v.tree.groups else next(g for g, grp in v.tree.groups.items()
+                                                if grp.label == k)
+        v.expand(key)
+        if center == "scope:" + k:
+            center = "scope:" + key
     if select:
         v.select([select])
     v.resetTransform(); v.scale(scale, scale)
@@ -31,5 +35,5 @@ def shot(path, out, expand=(), scale=0.85, center=None, size=(1100, 720), horizo
 
 shot("resources/examples/tf1_cond_bn_dropout.pb", "docs/view_tf1.png", expand=["bn1", "bn1/cond"], scale=0.8, center="scope:bn1", select="bn1/cond/Merge")
 shot("resources/examples/mobilenet_v2_96.pb", "docs/view_mobilenet.png", scale=0.8)
-wrapper = "mobilenetv2_1.00_96_1"
-shot("resources/examples/mobilenet_v2_96.pb", "docs/view_mobilenet_block.png", expand=[wrapper + "/block_2_*", wrapper + "/block_2_*/block_2_expand_BN_1"], scale=0.8, center="scope:" + wrapper + "/block_2_*")
+shot("resources/examples/mobilenet_v2_96.pb", "docs/view_mobilenet_block.png",
+     expand=["block_2", "block_2_expand_BN_1"], scale=0.8, center="scope:block_2")
