@@ -37,6 +37,12 @@ def _bytes(n) -> str:
     return str(n)
 
 
+def _speed(speedup) -> str:
+    if not speedup:
+        return "–"
+    return f"{speedup:.2f}× faster" if speedup >= 1 else f"{1 / speedup:.2f}× slower"
+
+
 def _pct(x) -> str:
     return "–" if x is None else f"{x:.1%}"
 
@@ -66,7 +72,7 @@ def report_tables(cmp: dict, drift: dict | None = None) -> dict[str, list[list[s
                 f"{g['latency_p90_ms']:.3f})")
     sizes = [["", a["label"], b["label"], "change"],
              ["latency, median (p10–p90)", lat(a), lat(b),
-              f"{cmp['speedup']:.2f}× faster" if cmp.get("speedup") else "–"],
+              _speed(cmp.get("speedup"))],
              ["nodes", f"{a['node_count']:,}", f"{b['node_count']:,}",
               _change(a["node_count"], b["node_count"])],
              ["op types", str(a["op_count"]), str(b["op_count"]),

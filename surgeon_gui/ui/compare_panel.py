@@ -993,7 +993,7 @@ class ComparePanel(QWidget):
         def change(x, y):
             return f"{(y - x) / x:+.1%}" if x else "–"
         rows.append(("Latency, median", lat(a), lat(b),
-                     f"{cmp.speedup:.2f}× faster" if cmp.speedup else "–"))
+                     _speed(cmp.speedup)))
         rows.append((f"p10–p90 ({cmp.runs} runs)", spread(a), spread(b), ""))
         rows.append(("Nodes", f"{a.node_count:,}", f"{b.node_count:,}",
                      change(a.node_count, b.node_count)))
@@ -1104,13 +1104,16 @@ class ComparePanel(QWidget):
                  f"{len(d.no_counterpart)} with no counterpart, {len(d.skipped)} not comparable"
                  + (" (capped)" if d.truncated else "") + "."]
         if d.edited_consts:
-            parts.append("Changed constants: " + ", ".join(d.edited_consts[:5])
-                         + ("…" if len(d.edited_consts) > 5 else ""))
+            shown = ", ".join(_short_name(n) for n in d.edited_consts[:2])
+            more = len(d.edited_consts) - 2
+            parts.append(f"{len(d.edited_consts)} changed constant(s) (folded by a pass, or "
+                         f"edited): {shown}" + (f" and {more} more" if more > 0 else ""))
         if res.origins:
             items = []
             for n in res.origins[:5]:
                 e = d.errors[n]
-                items.append(f"{n} (rel {_fmt(e.max_rel)})")
+                items.append(f"<span title='{n}'>{_short_name(n)}</span> "
+                             f"(rel {_fmt(e.max_rel)})")
             parts.append("<span style='color:#c62828'>The error starts at: "
                          + ", ".join(items) + "</span>")
         self.drift_label.setText("<br>".join(parts))
@@ -1210,6 +1213,18 @@ def _job(req: CompareRequest, state=None) -> CompareResult:
         msg = getattr(e, "message", None) or str(e) or type(e).__name__
         traceback.print_exc()
         raise GraphError(f"{type(e).__name__}: {msg.strip().splitlines()[0]}") from None
+
+
+def _speed(speedup: float | None) -> str:
+    if not speedup:
+        return "–"
+    return f"{speedup:.2f}× faster" if speedup >= 1 else f"{1 / speedup:.2f}× slower"
+
+
+def _short_name(name: str, keep: int = 3) -> str:
+    """The last ``keep`` scopes of a long node name (the full name is in the tooltip)."""
+    parts = name.split("/")
+    return name if len(parts) <= keep else "…/" + "/".join(parts[-keep:])
 
 
 def _fit_height(table: QTableWidget, max_rows: int = 50) -> None:

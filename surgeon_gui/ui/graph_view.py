@@ -812,6 +812,9 @@ class Legend(QFrame):
         warn.setStyleSheet(f"color: {style.WARNING.name()}; font-size: 7.5pt;")
         self._grid.addWidget(warn, row, 0, 1, 2)
         self.adjustSize()
+        # The replaced labels are only deleted later: size again once they are gone, or a
+        # panel's legend (per-node drift) shows as an empty 24x14 box.
+        QTimer.singleShot(0, self.adjustSize)
 
     def place(self) -> None:
         self.move(10, 10)
