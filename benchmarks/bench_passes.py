@@ -1,11 +1,13 @@
 """Benchmark: our ``inference`` preset vs TensorFlow's own inference optimizers.
 
-    python benchmarks/bench_passes.py [--runs 20] [--only mobilenet_v2] [--out benchmarks/results.md]
+    python benchmarks/bench_passes.py [--runs 20] [--only mobilenet_v2] [--big]
+                                      [--out benchmarks/results.md]
 
 On the same models — a TF1 graph with v1 ``tf.cond`` batch norms and dropout, a TF2 graph with
 functional ``If``, ``tf.keras.applications`` MobileNetV2 (96 px), ResNet50 (64 px) and
 EfficientNetB0 (64 px, squeeze-excite blocks) with randomised batch-norm statistics, and a
-conv → BiasAdd → batch-norm chain — run
+conv → BiasAdd → batch-norm chain (with ``--big`` also NASNetLarge, 350 MB, and a 10,000-node
+TF1 cond graph from ``make_big_models.py``) — run
 
 * **ours**: ``run_pipeline(graph, ["inference"])``;
 * **optimize_for_inference**: ``tensorflow.python.tools.optimize_for_inference_lib``;
@@ -57,7 +59,21 @@ class Row:
 
 
 # ---------------------------------------------------------------------- models
-def models(only=None):
+BIG_MODELS = {"nasnet_large": "nasnet_large", "tf1_cond_bn_big": "tf1_cond_bn_big"}
+
+
+def _big(stem):
+    """A model written by make_big_models.py (graph_def, inputs, outputs from its sidecar)."""
+    import json
+    from surgeon_gui.core.io import read_graph_def
+    pb = HERE / "_models" / f"{stem}.pb"
+    if not pb.exists():
+        raise SystemExit(f"{pb} is missing: run python benchmarks/make_big_models.py first")
+    meta = json.loads(pb.with_suffix(".json").read_text())
+    return read_graph_def(str(pb)), meta["inputs"], meta["outputs"]
+
+
+def models(only=None, big=False):
     from surgeon_gui.core import examples as ex
     table = {
         "tf1_cond_bn_dropout": lambda: ex.tf1_cond_bn_dropout(height=32),
@@ -67,6 +83,8 @@ def models(only=None):
         "efficientnet_b0_64": lambda: ex.keras_application("EfficientNetB0", input_size=64),
         "conv_bias_bn": lambda: ex.conv_bias_bn(),
     }
+    if big:
+        table.update({name: (lambda stem=stem: _big(stem)) for name, stem in BIG_MODELS.items()})
     for name, build in table.items():
         if only and name not in only:
             continue
@@ -234,6 +252,9 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each tool (median time)")
     ap.add_argument("--only", action="append")
+    ap.add_argument("--big", action="store_true",
+                    help="also the big models of make_big_models.py (NASNetLarge 350 MB, a "
+                         "10,000-node TF1 cond graph)")
     ap.add_argument("--out", default=str(HERE / "results.md"))
     args = ap.parse_args(argv)
     import cv2
@@ -248,7 +269,7 @@ def main(argv=None) -> int:
         except Exception:  # noqa: BLE001 - its failure shows up in the table
             pass
     rows = []
-    for name, build in models(args.only):
+    for name, build in models(args.only, args.big):
         print(f"building {name} ...", file=sys.stderr, flush=True)
         gd, ins, outs = build()
         try:

@@ -119,6 +119,7 @@ class Graph:
             self.order[node.name] = i
         self._duplicates = duplicates
         self._consumers: dict[str, list[tuple[str, int, InputRef]]] | None = None
+        self._topo: dict[bool, list[str]] = {}
         self._given_inputs = list(inputs) if inputs else None
         self._given_outputs = list(outputs) if outputs else None
         if validate:
@@ -154,9 +155,10 @@ class Graph:
         if self._consumers is None:
             cons: dict[str, list[tuple[str, int, InputRef]]] = defaultdict(list)
             for node in self.graph_def.node:
+                name = node.name
                 for i, text in enumerate(node.input):
                     ref = parse_input(text)
-                    cons[ref.node].append((node.name, i, ref))
+                    cons[ref.node].append((name, i, ref))
             self._consumers = cons
         return self._consumers
 
@@ -233,17 +235,30 @@ class Graph:
 
         Back edges into v1 ``Merge`` nodes from ``NextIteration`` are ignored when
         ``ignore_loops`` so graphs with while loops still sort. Raises GraphError on a cycle.
+        Computed once per Graph (like the consumer index): a pipeline asks for it in many
+        passes of the same graph.
         """
+        cached = self._topo.get(ignore_loops)
+        if cached is None:
+            cached = self._topo[ignore_loops] = self._sort(ignore_loops)
+        return list(cached)
+
+    def _sort(self, ignore_loops: bool) -> list[str]:
         import heapq
-        indeg: dict[str, int] = {n: 0 for n in self.nodes}
+        nodes = self.nodes
+        indeg: dict[str, int] = dict.fromkeys(nodes, 0)
         out: dict[str, list[str]] = defaultdict(list)
-        for e in self.edges():
-            if e.src not in self.nodes:
-                continue
-            if ignore_loops and self.nodes[e.src].op in LOOP_BACK_OPS:
-                continue
-            indeg[e.dst] += 1
-            out[e.src].append(e.dst)
+        # Straight over the inputs (no Edge objects): this runs on every pass of a pipeline.
+        skip = {n for n, node in nodes.items() if node.op in LOOP_BACK_OPS} \
+            if ignore_loops else set()
+        for node in self.graph_def.node:
+            dst = node.name
+            for text in node.input:
+                src = parse_input(text).node
+                if src not in nodes or src in skip:
+                    continue
+                indeg[dst] += 1
+                out[src].append(dst)
         heap = [(self.order[n], n) for n, d in indeg.items() if d == 0]
         heapq.heapify(heap)
         result = []
@@ -269,7 +284,8 @@ class Graph:
             if n in seen or n not in self.nodes:
                 continue
             seen.add(n)
-            for ref in self.input_refs(n):
+            for text in self.nodes[n].input:
+                ref = parse_input(text)
                 if control or not ref.control:
                     todo.append(ref.node)
         return seen

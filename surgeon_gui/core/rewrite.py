@@ -27,8 +27,18 @@ class GraphEditor:
         self.removed: set[str] = set()
         self.added: set[str] = set()
         self.changed: set[str] = set()
-        self._index: dict[str, NodeDef] = {n.name: n for n in work.node}
+        self._index_cache: dict[str, NodeDef] | None = None  # built on first use
         self._pending_removal: set[str] = set()
+
+    @property
+    def _index(self) -> dict[str, NodeDef]:
+        if self._index_cache is None:
+            self._index_cache = {n.name: n for n in self.graph_def.node}
+        return self._index_cache
+
+    @_index.setter
+    def _index(self, value: dict[str, NodeDef]) -> None:
+        self._index_cache = value
 
     # ------------------------------------------------------------------ access
     def __contains__(self, name: str) -> bool:
