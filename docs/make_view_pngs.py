@@ -26,6 +26,7 @@ def shot(path, out, expand=(), scale=0.85, center=None, size=(1100, 720), horizo
     v.resetTransform(); v.scale(scale, scale)
     if center:
         it = v.item_for(center); v.centerOn(it)
+        v.horizontalScrollBar().setValue(v.horizontalScrollBar().value() - 130)  # legend room
     else:
         r = v.graph_scene.itemsBoundingRect(); vis = v.mapToScene(v.viewport().rect()).boundingRect()
         v.centerOn(r.center().x(), r.top() + vis.height() / 2 - 10)
@@ -33,7 +34,7 @@ def shot(path, out, expand=(), scale=0.85, center=None, size=(1100, 720), horizo
     v.grab().save(out)
     print(out)
 
-shot("resources/examples/tf1_cond_bn_dropout.pb", "docs/view_tf1.png", expand=["bn1", "bn1/cond"], scale=0.8, center="scope:bn1", select="bn1/cond/Merge")
+shot("resources/examples/tf1_cond_bn_dropout.pb", "docs/view_tf1.png", expand=["bn1", "bn1/cond"], scale=0.8, center="scope:bn1/cond/FusedBatchNormV3_1", select="bn1/cond/Merge")
 shot("resources/examples/mobilenet_v2_96.pb", "docs/view_mobilenet.png", scale=0.8)
 shot("resources/examples/mobilenet_v2_96.pb", "docs/view_mobilenet_block.png",
      expand=["block_2", "block_2_expand_BN_1"], scale=0.8, center="scope:block_2")

@@ -25,6 +25,7 @@ Unit keys used everywhere (layout, scene, selection): ``"n:<node name>"`` for a 
 from __future__ import annotations
 
 import re
+import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -358,7 +359,9 @@ class GroupTree:
                 internal[k1] += 1
         sigs = Counter()
         for grp in self.groups.values():
-            grp.signature = hash((tuple(sorted(grp.ops.items())), internal[grp.key]))
+            # stable across runs (not Python's salted hash): same structure, same colour
+            grp.signature = zlib.crc32(repr((sorted(grp.ops.items()),
+                                             internal[grp.key])).encode())
             if grp.visible_size >= 3:
                 sigs[grp.signature] += 1
         for grp in self.groups.values():

@@ -65,6 +65,8 @@ class Placement:
     seconds: float = 0.0
     #: (unit a, unit b) of one container → absolute bend points of the edge between them.
     routes: dict = field(default_factory=dict)
+    #: Where edges cross a group frame: "in:g:…"/"out:g:…" → absolute point.
+    ports: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -128,8 +130,15 @@ class LayoutEngine:
         root = self._container("", expanded, check, by_container)
         placement = Placement(expanded=expanded, edges=edges, horizontal=self.horizontal)
         self._place("", root, 0.0, 0.0, expanded, placement)
-        for e, pair in zip(edges, edge_pairs):
-            e.route = placement.routes.get(pair, [])
+        for e, segments in zip(edges, edge_pairs):
+            route: list[tuple[float, float]] = []
+            for a, b in segments:
+                if a in placement.ports:   # entering a frame at its port
+                    route.append(placement.ports[a])
+                route.extend(placement.routes.get((a, b), []))
+                if b in placement.ports:   # leaving a frame at its port
+                    route.append(placement.ports[b])
+            e.route = route
         placement.width, placement.height = self._xy(root.w, root.h)
         placement.seconds = time.perf_counter() - t0
         return placement
@@ -156,8 +165,20 @@ class LayoutEngine:
             while k < min(len(pa), len(pb)) - 1 and pa[k] == pb[k]:
                 k += 1
             container = pa[k - 1][2:] if k else ""
+            segments: list[tuple[str, str]] = []
+            # leaving expanded groups around the producer: child → "out:" port of each frame
+            for j in range(len(pa) - 2, k - 1, -1):
+                seg = (pa[j + 1], PORT_OUT + pa[j])
+                by.setdefault(pa[j][2:], []).append(seg)
+                segments.append(seg)
             by.setdefault(container, []).append((pa[k], pb[k]))
-            pairs.append((pa[k], pb[k]))
+            segments.append((pa[k], pb[k]))
+            # entering expanded groups around the consumer: "in:" port of each frame → child
+            for j in range(k, len(pb) - 1):
+                seg = (PORT_IN + pb[j], pb[j + 1])
+                by.setdefault(pb[j][2:], []).append(seg)
+                segments.append(seg)
+            pairs.append(segments)
         return by, pairs
 
     def _container(self, key: str, expanded: frozenset, check, by_container) -> _Local:
@@ -182,6 +203,10 @@ class LayoutEngine:
                 w, h = self.size_of(unit)
                 sizes[unit] = (h, w) if self.horizontal else (w, h)
         edges = sorted(set(by_container.get(key, [])))
+        ports = sorted({u for e in edges for u in e if _is_port(u)})
+        for port in ports:
+            sizes[port] = (DUMMY_W, 0.0)
+        kids = list(kids) + ports
         state = (tuple(kids), tuple(sizes.values()), tuple(edges),
                  tuple((u, id(sub)) for u, sub in subs.items()))
         cached = self._cache.get(key)
@@ -213,6 +238,12 @@ class LayoutEngine:
                 out.routes[pair] = [(cx + a, cy + b) for a, b in pts]
         for unit, (a, b) in local.pos.items():
             ua, ub = cx + a, cy + b  # layout axes: a across layers' order, b along ranks
+            if _is_port(unit):
+                # a frame's edge: entry ports sit on the top padding, exits on the bottom one
+                edge = -FRAME_PAD / 2 if unit.startswith(PORT_IN) else FRAME_PAD / 2
+                pa, pb = ua + DUMMY_W / 2, ub + edge
+                out.ports[unit] = (pb, pa) if self.horizontal else (pa, pb)
+                continue
             if unit.startswith("g:") and unit[2:] in expanded:
                 sub = local.subs[unit]
                 self._place(unit[2:], sub, ua, ub, expanded, out)
@@ -228,6 +259,15 @@ class LayoutEngine:
 
 
 DUMMY_W = 10.0
+#: Edges cross the frame of an expanded group at a port: a zero-height vertex pinned to the
+#: group's first ("in:") or last ("out:") layer, so the layout routes them between the boxes
+#: inside the frame instead of straight through them.
+PORT_IN = "in:"
+PORT_OUT = "out:"
+
+
+def _is_port(unit: str) -> bool:
+    return unit.startswith(PORT_IN) or unit.startswith(PORT_OUT)
 
 
 def layered(units: list[str], edges: list[tuple[str, str]],
@@ -257,7 +297,9 @@ def layered(units: list[str], edges: list[tuple[str, str]],
         remap = {i: j for j, i in enumerate(core)}
         core_pairs = [(remap[a], remap[b]) for a, b in pairs]
         n = len(core)
-        layers, chains = _layering(n, core_pairs)
+        top = frozenset(j for j, i in enumerate(core) if units[i].startswith(PORT_IN))
+        bottom = frozenset(j for j, i in enumerate(core) if units[i].startswith(PORT_OUT))
+        layers, chains = _layering(n, core_pairs, top, bottom)
         total = n + sum(len(c) for c in chains.values())
         xs = _order(total, layers, chains, core_pairs)
         wh = [sizes[units[i]] for i in core] + [(DUMMY_W, 0.0)] * (total - n)
@@ -332,7 +374,8 @@ def layered(units: list[str], edges: list[tuple[str, str]],
     return _Local(pos, width, height, routes=routes)
 
 
-def _layering(n: int, pairs: list[tuple[int, int]]):
+def _layering(n: int, pairs: list[tuple[int, int]], pinned_top: frozenset = frozenset(),
+              pinned_bottom: frozenset = frozenset()):
     """Layer per vertex (longest path after breaking cycles; sources sit just above their first
     consumer) and, for every edge spanning more than one layer, its chain of dummy vertices
     (ids from ``n`` on), keyed by the original (src, dst) and ordered from src to dst."""
@@ -354,8 +397,12 @@ def _layering(n: int, pairs: list[tuple[int, int]]):
         if preds[v]:
             layer[v] = max(layer[u] for u in preds[v]) + 1
     for v in reversed(order):  # pull sources (inputs, flags) down next to their consumers
-        if not preds[v] and succs[v]:
+        if not preds[v] and succs[v] and v not in pinned_top:
             layer[v] = max(0, min(layer[w] for w in succs[v]) - 1)
+    if pinned_bottom:  # exit ports: below everything else
+        last = max((layer[v] for v in range(n) if v not in pinned_bottom), default=0) + 1
+        for v in pinned_bottom:
+            layer[v] = last
     chains: dict[tuple[int, int], list[int]] = {}
     next_id = n
     layers = list(layer)

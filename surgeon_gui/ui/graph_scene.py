@@ -605,7 +605,8 @@ class GraphScene(QGraphicsScene):
             self.edge_items.append(item)
         self.clear_ghosts()
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
-        self.setSceneRect(QRectF(-60, -60, placement.width + 120, placement.height + 120))
+        # room to pan past the edges (the legend and minimap float over the corners)
+        self.setSceneRect(QRectF(-300, -200, placement.width + 600, placement.height + 400))
 
     def clear_ghosts(self) -> None:
         for g in self.ghosts:
