@@ -428,3 +428,49 @@ def test_script_mode_fails_clearly(qtbot, window):
     with qtbot.waitSignal(window.compare_panel.finished, timeout=TIMEOUT):
         window.run_compare_for_script(outcome.append)
     assert outcome == [None]
+
+
+def test_surgeon_gui_compare_exits_1_with_the_reason(tmp_path, tf1_graph):
+    """``surgeon-gui MODEL --compare --screenshot OUT`` on a graph that cannot run."""
+    import os
+    import subprocess
+    import sys
+    from surgeon_gui.core.io import save_graph
+    gd = _copy(tf1_graph[0])
+    for n in gd.node:
+        if n.name == "gap":
+            n.op = "NoSuchOp"
+    save_graph(gd, tmp_path / "broken.pb")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", TF_CPP_MIN_LOG_LEVEL="2",
+               GRAPH_SURGEON_SETTINGS_DIR=str(tmp_path / "settings"))
+    out = subprocess.run([sys.executable, "-m", "surgeon_gui.ui.app", str(tmp_path / "broken.pb"),
+                          "--compare", "--screenshot", str(tmp_path / "shot.png")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 1
+    line = [ln for ln in out.stderr.splitlines() if ln.startswith("surgeon-gui: error:")]
+    assert line and "comparison failed: Original: this TensorFlow does not register the op(s) " \
+        "NoSuchOp (used by gap)" in line[0]
+    assert not (tmp_path / "shot.png").exists()
+
+
+def test_mobilenet_v2_preset_allclose_with_top5(qtbot):
+    """A real Keras application (the bundled frozen MobileNetV2, 96 px): the preset keeps the
+    classifier's answers (top-1 and top-5 agree) and shrinks the graph."""
+    from pathlib import Path
+    from surgeon_gui.core.io import load_model
+    path = Path(__file__).resolve().parents[1] / "resources" / "examples" / "mobilenet_v2_96.pb"
+    doc = Document.from_loaded(load_model(path))
+    stack = QUndoStack()
+    panel = ComparePanel(doc, stack)
+    qtbot.addWidget(panel)
+    panel.runs.setValue(3)
+    panel.samples.batch.setValue(4)
+    apply_inference(stack, doc)
+    result, error = run(qtbot, panel)
+    assert error == ""
+    cmp = result.comparison
+    assert cmp.allclose, panel.message.text()
+    o = cmp.outputs[0]
+    assert o.shape_b[0] == 4 and o.top1_agreement == 1.0 and o.top5_agreement == 1.0
+    assert cmp.b.node_count < cmp.a.node_count / 2
+    assert panel.outputs_table.item(0, 6).text() == "100%"

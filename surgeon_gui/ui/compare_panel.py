@@ -1301,6 +1301,7 @@ def run_compare_for_script(panel: ComparePanel, dock, done) -> None:
 
     def finished(result, error):
         panel.finished.disconnect(finished)
-        done(None if result is not None else (error or "the comparison failed"))
+        message = (error or "the comparison failed").removeprefix("Comparison failed: ")
+        done(None if result is not None else message.replace("\n", "; "))
     panel.finished.connect(finished)
     panel.run()   # a request that cannot be made emits finished(None, message) at once
