@@ -256,10 +256,11 @@ def test_compare_against_an_earlier_step(qtbot, setup):
     labels = [panel.reference_combo.itemText(i) for i in range(panel.reference_combo.count())]
     assert labels[0] == "Original (as loaded)" and len(labels) == n
     assert labels[1].startswith(f"After step {n - 1}: ")
+    doc.mark_saved()
     _wrong_edit(doc, stack)
-    # The step before the edit is the optimized graph: against it, only the edit differs.
+    # The step before the edit is the optimized graph (saved): only the edit differs.
     idx = panel.reference_combo.findData(f"after:{n}")
-    assert idx > 0
+    assert panel.reference_combo.itemText(idx) == f"Last saved (after step {n})"
     panel.reference_combo.setCurrentIndex(idx)
     panel.drift_check.setChecked(True)
     result, error = run(qtbot, panel)

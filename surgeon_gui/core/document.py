@@ -119,6 +119,15 @@ class Document:
         self._saved = list(self._applied)
         self.set_dirty(False)
 
+    @property
+    def saved_step(self) -> int | None:
+        """How many of :attr:`applied` the file last saved (or opened) holds; None when that
+        state is not on the current history (undone past it and changed since)."""
+        n = len(self._saved)
+        if n <= len(self._applied) and all(a is b for a, b in zip(self._saved, self._applied)):
+            return n
+        return None
+
     def _update_dirty(self) -> None:
         same = (len(self._saved) == len(self._applied)
                 and all(a is b for a, b in zip(self._saved, self._applied)))

@@ -779,6 +779,9 @@ class ComparePanel(QWidget):
         refs.append(("Original (as loaded)", "original"))
         n = len(getattr(self.document, "applied", []))
         labels = self._step_labels(n)
+        saved = getattr(self.document, "saved_step", None)
+        if saved is not None and 0 < saved < n:
+            refs.append((f"Last saved (after step {saved})", f"after:{saved}"))
         for m in range(n - 1, 0, -1):
             refs.append((f"After step {m}: {labels[m - 1]}", f"after:{m}"))
         return refs
