@@ -10,7 +10,7 @@ from PySide6.QtGui import QUndoStack
 
 from surgeon_gui.core.document import Document
 from surgeon_gui.core.graph import Graph, GraphDef, const_value
-from surgeon_gui.core.samples import InputSource, save_feeds
+from surgeon_gui.core.samples import InputSource, SampleError, save_feeds
 from surgeon_gui.ui.commands import EditCommand, StepCommand, apply_passes, push_step
 from surgeon_gui.ui.compare_panel import (EDITED_CONST_COLOR, LEVEL_COLORS, RECONVERGES_COLOR,
                                           ComparePanel, _fmt)
@@ -191,6 +191,7 @@ def test_wrong_weight_edit_is_reported_and_located(qtbot, setup, tmp_path):
     assert [t for t, _ in view.legend][0] == "exact"
     assert "no counterpart" in [t for t, _ in view.legend]
     assert view.focused == [result.origins[0]]
+    assert "(capped)" not in panel.drift_label.text()
     # Unticking the box takes the colours off the view.
     panel.drift_check.setChecked(False)
     assert view.colors == {}
@@ -337,7 +338,7 @@ def test_cancel_keeps_the_gui_live(qtbot, setup):
     assert panel.worker is None
 
 
-def test_sample_sets_from_the_editor(qtbot, setup):
+def test_sample_sets_from_the_editor(qtbot, setup, tmp_path):
     doc, stack, view, panel = setup
     ed = panel.samples
     assert not ed.isVisibleTo(panel)
@@ -364,6 +365,17 @@ def test_sample_sets_from_the_editor(qtbot, setup):
     # The first set is untouched.
     ed.set_combo.setCurrentIndex(0)
     assert ed.sample_set.name == "default" and ed.table.item(0, 3).text() == "normal, seed 0"
+    # Sets are saved and loaded as JSON; a bad file is a message, the sets stay.
+    ed.save_library(tmp_path / "sets.json")
+    qtbot.mouseClick(ed.add_btn, Qt.LeftButton)
+    assert ed.set_combo.count() == 3
+    ed.load_library(tmp_path / "sets.json")
+    assert [ed.set_combo.itemText(i) for i in range(2)] == ["default", "samples"]
+    assert ed.library.get("samples").inputs["input"].distribution == "uniform"
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(SampleError, match="not a sample library"):
+        ed.load_library(tmp_path / "bad.json")
+    assert ed.set_combo.count() == 2
 
 
 # --------------------------------------------------------------------------- in the main window
@@ -475,3 +487,14 @@ def test_mobilenet_v2_preset_allclose_with_top5(qtbot):
     assert o.shape_b[0] == 4 and o.top1_agreement == 1.0 and o.top5_agreement == 1.0
     assert cmp.b.node_count < cmp.a.node_count / 2
     assert panel.outputs_table.item(0, 6).text() == "100%"
+
+
+def test_drift_cap(qtbot, setup):
+    doc, stack, view, panel = setup
+    panel.drift_check.setChecked(True)
+    assert panel.drift_cap.isEnabled()
+    panel.drift_cap.setValue(10)
+    panel.runs.setValue(0)
+    result, error = run(qtbot, panel)
+    assert result.drift.truncated and len(result.drift.errors) <= 10
+    assert "(capped)" in panel.drift_label.text()

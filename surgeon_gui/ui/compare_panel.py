@@ -235,6 +235,8 @@ class SamplesEditor(QGroupBox):
     """Edit the sample sets: choose a set, its seed and batch, and each input's source."""
 
     changed = Signal()
+    #: A problem to show the user (a bad sample-set file).
+    problem = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__("Sample inputs", parent)
@@ -249,12 +251,14 @@ class SamplesEditor(QGroupBox):
         self.add_btn = QToolButton(text="+", toolTip="New sample set (a copy of this one)")
         self.rename_btn = QToolButton(text="Rename", toolTip="Rename this sample set")
         self.remove_btn = QToolButton(text="−", toolTip="Remove this sample set")
+        self.save_btn = QToolButton(text="Save…", toolTip="Save every sample set as JSON")
+        self.load_btn = QToolButton(text="Load…", toolTip="Load sample sets from JSON")
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, toolTip="Random seed")
         self.batch = QSpinBox(minimum=1, maximum=4096, toolTip="Batch size for unknown first "
                               "dimensions")
         row.addWidget(QLabel("Set"))
         row.addWidget(self.set_combo, 1)
-        for w in (self.add_btn, self.rename_btn, self.remove_btn):
+        for w in (self.add_btn, self.rename_btn, self.remove_btn, self.save_btn, self.load_btn):
             row.addWidget(w)
         lay.addLayout(row)
         row2 = QHBoxLayout()
@@ -326,6 +330,8 @@ class SamplesEditor(QGroupBox):
         self.add_btn.clicked.connect(self._add_set)
         self.rename_btn.clicked.connect(self._rename_set)
         self.remove_btn.clicked.connect(self._remove_set)
+        self.save_btn.clicked.connect(self._save_dialog)
+        self.load_btn.clicked.connect(self._load_dialog)
         self.seed.valueChanged.connect(self._set_params)
         self.batch.valueChanged.connect(self._set_params)
         self.table.itemSelectionChanged.connect(self._show_source)
@@ -462,6 +468,42 @@ class SamplesEditor(QGroupBox):
             return
         self._refresh_sets()
         self.changed.emit()
+
+    def save_library(self, path) -> Path:
+        """Write every sample set (sources, seeds, shapes, file paths) as JSON."""
+        p = Path(path)
+        p.write_text(self.library.to_json(), encoding="utf-8")
+        return p
+
+    def load_library(self, path) -> None:
+        """Replace the sample sets with those of a JSON file; SampleError if it is not one."""
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as e:
+            raise SampleError(f"cannot read {p}: {e.strerror or e}") from None
+        self.library = SampleLibrary.from_json(text)
+        self._refresh_sets()
+        self.changed.emit()
+
+    def _save_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save sample sets", "samples.json",
+                                              "Sample sets (*.json)")
+        if path:
+            try:
+                self.save_library(path)
+            except OSError as e:
+                self.setToolTip(f"could not save {path}: {e}")
+
+    def _load_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load sample sets", "",
+                                              "Sample sets (*.json)")
+        if path:
+            try:
+                self.load_library(path)
+            except SampleError as e:
+                self.setToolTip(str(e))
+                self.problem.emit(str(e))
 
     def _set_params(self) -> None:
         if self._updating:
@@ -637,7 +679,13 @@ class ComparePanel(QWidget):
             box.addWidget(QLabel(text))
             box.addWidget(w)
         opts.addStretch(1)
+        self.drift_cap = QSpinBox(minimum=10, maximum=10**6, value=5000, singleStep=500,
+                                  toolTip="Per-node drift fetches at most this many tensors "
+                                  "(earliest first) and at most 512 MB per graph")
+        self.drift_cap.setEnabled(False)
         opts2.addWidget(self.drift_check)
+        opts2.addWidget(QLabel("max"))
+        opts2.addWidget(self.drift_cap)
         opts2.addStretch(1)
         lay.addLayout(opts)
         lay.addLayout(opts2)
@@ -701,6 +749,8 @@ class ComparePanel(QWidget):
         self.atol.editingFinished.connect(self.rejudge)
         self.outputs_table.itemSelectionChanged.connect(self._show_histogram)
         self.drift_check.toggled.connect(self._drift_toggled)
+        self.drift_check.toggled.connect(self.drift_cap.setEnabled)
+        self.samples.problem.connect(self._show_problem)
         self.report_btn.clicked.connect(self._save_report_dialog)
         self.npz_btn.clicked.connect(self._save_npz_dialog)
         self.show_node_btn.clicked.connect(self._show_error_node)
@@ -857,7 +907,8 @@ class ComparePanel(QWidget):
                               outputs=self._outputs(), samples=copy.deepcopy(
                                   self.samples.sample_set),
                               runs=self.runs.value(), warmup=self.warmup.value(), rtol=rtol,
-                              atol=atol, drift=self.drift_check.isChecked())
+                              atol=atol, drift=self.drift_check.isChecked(),
+                              drift_max_tensors=self.drift_cap.value())
 
     def run(self) -> Worker | None:
         """Start a comparison in the background (returns the worker, None if it could not)."""
@@ -957,6 +1008,10 @@ class ComparePanel(QWidget):
         self.message.setStyleSheet("color:#c62828")
         self.show_node_btn.setVisible(bool(nodes) and self.view is not None)
         self.progress.setFormat("failed")
+
+    def _show_problem(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet("color:#c62828")
 
     def _show_error_node(self) -> None:
         if self.error_nodes:
