@@ -193,6 +193,9 @@ class VisibleEdge:
 _NUM_PREFIX = re.compile(r"(?<=[A-Za-z_])\d+(?=_)")
 #: Virtual grouping only where a level has at least this many siblings.
 MIN_SIBLINGS_FOR_BLOCKS = 6
+#: A model-wide wrapper scope is opened by default when it has at most this many children
+#: (NASNetLarge's 368 flat cells make an unreadably wide first view; it stays one box).
+MAX_WRAPPER_CHILDREN = 150
 
 
 def _num_prefixes(seg: str) -> list[str]:
@@ -419,7 +422,11 @@ class GroupTree:
             frontier.sort(key=lambda k: -self.groups[k].visible_size)
             key = frontier.pop(0)
             n = len(self.groups[key].children)
-            if visible - 1 + n > max_units and visible > 1:
+            # a wrapper holding (nearly) the whole model is opened even into a hundred boxes:
+            # a top level of "input → model → output" says nothing
+            wrapper = (self.groups[key].visible_size >= 0.8 * len(self._ancestors)
+                       and n <= MAX_WRAPPER_CHILDREN)
+            if visible - 1 + n > max_units and visible > 1 and not wrapper:
                 break
             expanded.add(key)
             visible += n - 1

@@ -529,10 +529,20 @@ class GraphView(QGraphicsView):
             return
         self.setTransform(self.transform().fromScale(0.75, 0.75))
         visible = self.mapToScene(vp).boundingRect()
+        # start where the data comes in: the first graph input (wide graphs are mostly edges
+        # in the middle of their first layers)
+        across = r.center().y() if self.horizontal else r.center().x()
+        if self.document is not None and self.tree is not None:
+            for name in self.document.graph.inputs[:1]:
+                item = self.graph_scene.items_by_key.get(
+                    self.tree.representative(name, self.placement.expanded))
+                if item is not None:
+                    c = item.sceneBoundingRect().center()
+                    across = c.y() if self.horizontal else c.x()
         if self.horizontal:
-            self.centerOn(r.left() + visible.width() / 2 - 20, r.center().y())
+            self.centerOn(r.left() + visible.width() / 2 - 20, across)
         else:
-            self.centerOn(r.center().x(), r.top() + visible.height() / 2 - 20)
+            self.centerOn(across, r.top() + visible.height() / 2 - 20)
         self.minimap.update()
 
     def zoom_to_selection(self) -> None:
