@@ -417,9 +417,12 @@ def test_in_the_main_window_drift_colours_the_view(qtbot, window):
     assert texts[0] == "exact" and "changed constant" in texts
     consumers = set(window.document.graph.consumer_names(edited))
     assert result.origins and set(result.origins) <= consumers
-    # Undo the edit and compare again: the colours go when the box is unticked.
+    # Undo the edit: the colours described the edited graph, they leave the view.
     window.undo_stack.undo()
+    assert [t for t, _ in window.view.legend.entries] != texts
+    assert "run again" in panel.drift_label.text()
     panel.drift_check.setChecked(False)
+    panel.drift_check.setChecked(True)      # re-ticking does not paint stale colours
     assert [t for t, _ in window.view.legend.entries] != texts
 
 

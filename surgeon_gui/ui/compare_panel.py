@@ -815,6 +815,12 @@ class ComparePanel(QWidget):
             self._stale = True
             self.message.setText(self.message.text() + "  — the graph has changed since this "
                                  "run: run again for current numbers.")
+            if self.result.drift is not None:
+                # The colours describe a graph that is gone: take them off the view.
+                if self.view is not None and hasattr(self.view, "set_node_colors"):
+                    self.view.set_node_colors({}, [])
+                self.drift_label.setText(self.drift_label.text() + "<br><i>(for the graph "
+                                         "before the last change: run again)</i>")
         self.refresh_references()
         if getattr(change, "reset", False):
             self.samples.set_specs(self._specs())
@@ -1178,7 +1184,7 @@ class ComparePanel(QWidget):
         self._paint_view()
 
     def _paint_view(self) -> None:
-        if self.view is None or not hasattr(self.view, "set_node_colors"):
+        if self.view is None or not hasattr(self.view, "set_node_colors") or self._stale:
             return
         res = self.result
         if not self.drift_check.isChecked() or res is None or res.drift is None:
