@@ -425,3 +425,61 @@ def test_screenshot_mode_failures_are_one_line(qapp, model_files, tmp_path, caps
     assert "no such file" in capsys.readouterr().err
     assert main([model_files["tf1"], "--apply", "no_such_pass", "--screenshot", str(out)]) == 1
     assert "no_such_pass" in capsys.readouterr().err
+
+
+def test_view_settings_left_to_right_and_constants(qtbot, window, model_files):
+    open_model(qtbot, window, model_files["tf1"])
+    view = window.view
+    window.horizontal_action.trigger()  # View ▸ Left-to-Right Layout
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    items_ = view.graph_scene.items_by_key
+    assert items_["n:input"].pos().x() < items_["n:probs"].pos().x()
+    assert_siblings_do_not_overlap(view)
+    window.horizontal_action.trigger()
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    items_ = view.graph_scene.items_by_key
+    assert items_["n:input"].pos().y() < items_["n:probs"].pos().y()
+    window.show_constants_action.trigger()  # every Const and /read as a box
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    view.expand("conv1")
+    assert "n:conv1/weights" in view.graph_scene.items_by_key
+    assert not view.graph_scene.items_by_key["n:conv1/Conv2D"].badges
+    window.show_constants_action.trigger()
+    assert "n:conv1/weights" not in view.graph_scene.items_by_key
+
+
+def test_keyboard_zoom_pan_and_minimap(qtbot, window, model_files):
+    open_model(qtbot, window, model_files["mnv2"])
+    view = window.view
+    view.setFocus()
+    s0 = view.transform().m11()
+    qtbot.keyClick(view, Qt.Key_Plus)
+    assert view.transform().m11() == pytest.approx(s0 * 1.25)
+    qtbot.keyClick(view, Qt.Key_Minus)
+    assert view.transform().m11() == pytest.approx(s0)
+    v0 = view.verticalScrollBar().value()
+    qtbot.keyClick(view, Qt.Key_Down)
+    assert view.verticalScrollBar().value() > v0
+    view.fit()
+    r = view.graph_scene.itemsBoundingRect()
+    visible = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert visible.contains(r.adjusted(10, 10, -10, -10))
+    # the minimap: rendered after layout, a click moves the view there
+    qtbot.waitUntil(lambda: view.minimap.isVisible(), timeout=5000)
+    view.resetTransform()
+    before = view.mapToScene(view.viewport().rect().center())
+    mm = view.minimap
+    qtbot.mouseClick(mm, Qt.LeftButton, pos=QPoint(mm.width() // 2, mm.height() - 12))
+    after = view.mapToScene(view.viewport().rect().center())
+    assert after.y() > before.y() + 100
+
+
+def test_cancel_loading_keeps_the_window_usable(qtbot, window, model_files):
+    window.open_model(model_files["mnv2"])
+    window.cancel_loading()
+    qtbot.waitUntil(lambda: window._load_worker is None, timeout=30000)
+    assert not window.progress_bar.isVisible()
+    # cancelled before it finished (or it had already finished): either way, no crash and
+    # the next open works
+    open_model(qtbot, window, model_files["tf1"])
+    assert window.document.path == model_files["tf1"]
