@@ -269,6 +269,15 @@ def test_compare_against_an_earlier_step(qtbot, setup):
     assert result.comparison.a.node_count == result.comparison.b.node_count
     assert not result.comparison.allclose
     assert result.drift.no_counterpart == [] and len(result.drift.edited_consts) == 1
+    # Against the step before the edit, the earliest nodes with any error at all (topological
+    # order) are the edited Const's consumers, and everything upstream is exact.
+    edited = result.drift.edited_consts[0]
+    consumers = set(Graph(result.request.current).consumer_names(edited))
+    d = result.drift
+    first = d.drifting(0.0, 0.0)
+    assert first[0] in consumers and set(d.origins(Graph(result.request.current))) <= consumers
+    reach = Graph(result.request.current).downstream([edited])
+    assert all(e.max_abs == 0 for n, e in d.errors.items() if n not in reach)
     # Undo the edit: identical graphs, exact.
     stack.undo()
     panel.reference_combo.setCurrentIndex(panel.reference_combo.findData(f"after:{n - 1}"))
@@ -501,3 +510,30 @@ def test_drift_cap(qtbot, setup):
     result, error = run(qtbot, panel)
     assert result.drift.truncated and len(result.drift.errors) <= 10
     assert "(capped)" in panel.drift_label.text()
+
+
+def test_image_sample_from_the_editor(qtbot, setup, tmp_path):
+    import tensorflow as tf
+    doc, stack, view, panel = setup
+    img = np.zeros((40, 30, 3), np.uint8)
+    img[..., 2] = 255
+    tf.io.write_file(str(tmp_path / "blue.png"), tf.io.encode_png(img))
+    ed = panel.samples
+    qtbot.mouseClick(panel.samples_toggle, Qt.LeftButton)
+    ed.source.setCurrentText("image")
+    assert ed.stack.currentIndex() == 2
+    ed.image_path.setText(str(tmp_path / "blue.png"))
+    ed.image_path.editingFinished.emit()
+    ed.scaling.setCurrentText("-1..1")
+    assert ed.table.item(0, 3).text() == "image blue.png, -1..1"
+    panel.runs.setValue(0)
+    result, error = run(qtbot, panel)
+    x = result.feeds["input"]
+    assert x.shape == (4, 16, 16, 3)
+    assert np.allclose(x[..., 2], 1.0, atol=1e-3) and np.allclose(x[..., 0], -1.0, atol=1e-3)
+    # A file that is not an image: the panel says so.
+    (tmp_path / "junk.png").write_bytes(b"nope")
+    ed.image_path.setText(str(tmp_path / "junk.png"))
+    ed.image_path.editingFinished.emit()
+    result, error = run(qtbot, panel)
+    assert result is None and "not an image TensorFlow can decode" in error
