@@ -106,6 +106,16 @@ def format_shape(shape: list[int] | None) -> str:
     return "×".join("?" if d < 0 else str(d) for d in shape)
 
 
+_DTYPE_NAMES: dict[int, str] = {}
+
+
+def _dtype(enum_value: int) -> str:
+    name = _DTYPE_NAMES.get(enum_value)
+    if name is None:
+        name = _DTYPE_NAMES[enum_value] = dtype_name(enum_value)
+    return name
+
+
 def output_info(node: NodeDef, port: int = 0) -> tuple[str | None, list[int] | None]:
     """(dtype name, shape) of output ``port`` of ``node`` where the GraphDef says so.
 
@@ -116,14 +126,14 @@ def output_info(node: NodeDef, port: int = 0) -> tuple[str | None, list[int] | N
     attr = node.attr
     if node.op == "Const" and "value" in attr:
         t = attr["value"].tensor
-        return dtype_name(t.dtype), shape_list(t.tensor_shape)
+        return _dtype(t.dtype), shape_list(t.tensor_shape)
     if "_output_shapes" in attr:
         shapes = attr["_output_shapes"].list.shape
         if 0 <= port < len(shapes):
             shape = shape_list(shapes[port])
     for key in ("T", "dtype", "out_type", "DstT"):
         if key in attr and attr[key].type:
-            dtype = dtype_name(attr[key].type)
+            dtype = _dtype(attr[key].type)
             break
     if shape is None and node.op in ("Placeholder", "PlaceholderWithDefault") and "shape" in attr:
         shape = shape_list(attr["shape"].shape)

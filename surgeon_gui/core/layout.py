@@ -263,6 +263,8 @@ DUMMY_W = 10.0
 #: group's first ("in:") or last ("out:") layer, so the layout routes them between the boxes
 #: inside the frame instead of straight through them.
 PORT_IN = "in:"
+#: Long edges of a vertex feeding at least this many others are not routed (see _layering).
+FANOUT_UNROUTED = 6
 PORT_OUT = "out:"
 
 
@@ -410,6 +412,11 @@ def _layering(n: int, pairs: list[tuple[int, int]], pinned_top: frozenset = froz
         span = layer[v] - layer[u]
         if span <= 1:
             continue
+        if span > 3 and len(succs[u]) >= FANOUT_UNROUTED:
+            # a flag or shared tensor feeding many far consumers: routing each of its edges
+            # through every layer costs O(edges × layers) dummies and the view draws them as
+            # stubs anyway
+            continue
         chain = []
         for k in range(1, span):
             chain.append(next_id)
@@ -452,8 +459,13 @@ def _order(total: int, layers: list[int], chains, pairs) -> list[float]:
         else:
             edges.append((a, b))
     g = igraph.Graph(n=total, edges=edges, directed=True)
-    lay = g.layout_sugiyama(layers=layers)
-    return [c[0] for c in lay.coords[:total]]
+    try:
+        # the C entry point without the Python Layout wrapper (whose per-row copy costs more
+        # than the layout itself on many small groups)
+        coords, _ = igraph.GraphBase._layout_sugiyama(g, layers, None, 1, 1, 100)
+    except (AttributeError, TypeError):
+        coords = g.layout_sugiyama(layers=layers).coords
+    return [c[0] for c in coords[:total]]
 
 
 def boxes_overlap(a: Box, b: Box, eps: float = 0.5) -> bool:
