@@ -172,6 +172,9 @@ def test_wrong_weight_edit_is_reported_and_located(qtbot, setup, tmp_path):
     assert result.origins and set(result.origins) <= consumers
     assert "The error starts at: " in panel.drift_label.text()
     assert f"title='{result.origins[0]}'" in panel.drift_label.text()
+    # The names are links: clicking one centres the view on that node.
+    panel.drift_label.linkActivated.emit(f"node:{result.origins[-1]}")
+    assert view.focused[-1] == result.origins[-1]
     # The view is coloured: the edit pink, its consumers beyond tolerance, upstream exact.
     assert view.colors[edited].name() == EDITED_CONST_COLOR
     for c in result.origins:
@@ -190,7 +193,7 @@ def test_wrong_weight_edit_is_reported_and_located(qtbot, setup, tmp_path):
     assert all(view.colors[n].name() in wrong for n in persistent)
     assert [t for t, _ in view.legend][0] == "exact"
     assert "no counterpart" in [t for t, _ in view.legend]
-    assert view.focused == [result.origins[0]]
+    assert view.focused[0] == result.origins[0]
     assert "(capped)" not in panel.drift_label.text()
     # Unticking the box takes the colours off the view.
     panel.drift_check.setChecked(False)

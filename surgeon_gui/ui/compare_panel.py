@@ -13,6 +13,7 @@ All the numbers come from :func:`surgeon_gui.core.compare.compare_graphs`, the f
 from __future__ import annotations
 
 import copy
+import html
 import math
 import traceback
 from dataclasses import dataclass, field
@@ -726,7 +727,9 @@ class ComparePanel(QWidget):
             t.verticalHeader().setDefaultSectionSize(t.fontMetrics().height() + 8)
         self.drift_label = QLabel("")
         self.drift_label.setWordWrap(True)
-        self.drift_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.drift_label.setTextInteractionFlags(Qt.TextBrowserInteraction)
+        self.drift_label.setOpenExternalLinks(False)
+        self.drift_label.setToolTip("Click a node to centre the graph view on it")
         lay.addWidget(self.drift_label)
 
         exp = QHBoxLayout()
@@ -754,6 +757,7 @@ class ComparePanel(QWidget):
         self.report_btn.clicked.connect(self._save_report_dialog)
         self.npz_btn.clicked.connect(self._save_npz_dialog)
         self.show_node_btn.clicked.connect(self._show_error_node)
+        self.drift_label.linkActivated.connect(self._link_activated)
 
     def _toggle_samples(self, on: bool) -> None:
         self.samples.setVisible(on)
@@ -1015,6 +1019,10 @@ class ComparePanel(QWidget):
         self.show_node_btn.setVisible(bool(nodes) and self.view is not None)
         self.progress.setFormat("failed")
 
+    def _link_activated(self, link: str) -> None:
+        if link.startswith("node:"):
+            _focus(self.view, link[len("node:"):])
+
     def _show_problem(self, text: str) -> None:
         self.message.setText(text)
         self.message.setStyleSheet("color:#c62828")
@@ -1176,8 +1184,9 @@ class ComparePanel(QWidget):
             items = []
             for n in res.origins[:5]:
                 e = d.errors[n]
-                items.append(f"<span title='{n}'>{_short_name(n)}</span> "
-                             f"(rel {_fmt(e.max_rel)})")
+                items.append(f"<a href='node:{html.escape(n, quote=True)}' "
+                             f"title='{html.escape(n, quote=True)}'>"
+                             f"{html.escape(_short_name(n))}</a> (rel {_fmt(e.max_rel)})")
             parts.append("<span style='color:#c62828'>The error starts at: "
                          + ", ".join(items) + "</span>")
         self.drift_label.setText("<br>".join(parts))
