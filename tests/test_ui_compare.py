@@ -438,6 +438,17 @@ def test_in_the_main_window_drift_colours_the_view(qtbot, window):
     assert [t for t, _ in window.view.legend.entries] != texts
 
 
+def test_closing_the_model_empties_the_panel(qtbot, window):
+    panel = window.compare_panel
+    assert panel.reference_combo.count() == 1 and panel.samples.table.rowCount() == 1
+    window.close_model()
+    assert window.document is None and panel.document is None
+    assert panel.reference_combo.count() == 0 and panel.samples.table.rowCount() == 0
+    with qtbot.waitSignal(panel.finished, timeout=TIMEOUT) as blocker:
+        qtbot.mouseClick(panel.run_btn, Qt.LeftButton)
+    assert blocker.args == [None, "Comparison failed: no model is open"]
+
+
 def test_script_mode_fails_clearly(qtbot, window):
     """run_compare_for_script reports a failed run to its caller (surgeon-gui exits 1)."""
     gd = _copy(window.document.graph_def)

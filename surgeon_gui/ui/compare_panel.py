@@ -1340,6 +1340,17 @@ def install_compare_panel(window):
     window.document_opened.connect(panel.set_document)
     if getattr(window, "document", None) is not None:
         panel.set_document(window.document)
+
+    def maybe_closed(*_):
+        # The window has no "closed" signal: when it shows its start page again, the model
+        # is gone and the panel lets go of it (no comparison of a closed model).
+        if getattr(window, "document", None) is None and panel.document is not None:
+            if panel.worker is not None:
+                panel.cancel()
+            panel.set_document(None)
+    stack = getattr(window, "stack", None)
+    if stack is not None and hasattr(stack, "currentChanged"):
+        stack.currentChanged.connect(maybe_closed)
     action = QAction("Run &Comparison", window)
     action.setObjectName("actionRunComparison")
     action.setShortcut(QKeySequence("Ctrl+R"))
