@@ -226,3 +226,19 @@ def test_empty_graph():
     t = GroupTree(Graph(GraphDef()))
     p = LayoutEngine(t, fixed_size).layout(set())
     assert p.boxes == {} and p.width == 0
+
+
+def test_edges_into_an_expanded_group_enter_through_its_top(tf1_tree):
+    t = tf1_tree
+    p = LayoutEngine(t, fixed_size).layout({"bn1", "bn1/cond"})
+    frame = p.boxes["g:bn1"]
+    entering = [e for e in p.edges if e.dst.startswith("n:bn1/") and not e.src.startswith("n:bn1/")
+                and not e.src.startswith("g:bn1/")]
+    assert entering
+    for e in entering:
+        # the first bend point of an edge entering bn1 lies on the frame's top padding
+        inside = [pt for pt in e.route if frame.x <= pt[0] <= frame.x + frame.w
+                  and frame.y <= pt[1] <= frame.y + frame.h]
+        assert inside, (e.src, e.dst)
+        top = min(y for _, y in inside)
+        assert top < frame.y + 26 + 14 + 1  # header + padding
