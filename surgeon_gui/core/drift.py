@@ -83,7 +83,10 @@ class Drift:
     fetched_bytes: int = 0
 
     def drifting(self, rtol: float = 1e-5, atol: float = 1e-6) -> list[str]:
-        """Nodes whose error exceeds the tolerance, in topological order."""
+        """Nodes whose error exceeds the tolerance, in topological order.
+
+        Per tensor: ``max|b - a| > atol + rtol * max|a|`` (the tensor's scale, not each
+        element's, so a ReLU's zeros do not make a tiny difference count)."""
         pos = {n: i for i, n in enumerate(self.order)}
         bad = [n for n, d in self.errors.items() if d.max_abs > atol + rtol * _ref_scale(d)]
         return sorted(bad, key=lambda n: pos.get(n, len(pos)))
