@@ -65,15 +65,22 @@ def run_pipeline(graph: Graph, pass_ids: Iterable[str], params: dict[str, dict] 
         for pid in ids:
             if should_stop and should_stop():
                 raise InterruptedError("cancelled")
-            res = run_pass(g, pid, params.get(pid))
+            res = run_pass(g, pid, params.get(pid), check=False)
             if res.report.modified:
+                # Checked here rather than in run_pass so the next passes reuse this index
+                # (and its cached topological order) instead of building it again.
+                new_g = Graph(res.graph_def, _still_inputs(g, res.graph_def, g.given_inputs),
+                              g.given_outputs, source=g.source)
+                problems = new_g.problems()
+                if problems:
+                    raise GraphError(f"pass {pid!r} produced a broken graph: "
+                                     f"{problems[0].problem}", nodes=problems[0].nodes)
                 step = Step(pid, dict(params.get(pid) or {}),
                             res if keep_graphs else PassResult(None, res.report))
                 steps.append(step)
                 if on_step:
                     on_step(step)
-                g = Graph(res.graph_def, _still_inputs(g, res.graph_def, g.given_inputs),
-                          g.given_outputs, source=g.source)
+                g = new_g
                 changed = True
         return g, changed
 
