@@ -551,3 +551,26 @@ def test_image_sample_from_the_editor(qtbot, setup, tmp_path):
     ed.image_path.editingFinished.emit()
     result, error = run(qtbot, panel)
     assert result is None and "not an image TensorFlow can decode" in error
+
+
+def test_gui_stays_live_during_a_run(qtbot, setup):
+    """The event loop keeps turning while the comparison runs: a 10 ms timer never waits long."""
+    import time
+    from PySide6.QtCore import QTimer
+    doc, stack, view, panel = setup
+    panel.runs.setValue(300)
+    panel.drift_check.setChecked(True)
+    ticks = []
+    timer = QTimer(interval=10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    t0 = time.perf_counter()
+    with qtbot.waitSignal(panel.finished, timeout=TIMEOUT) as blocker:
+        qtbot.mouseClick(panel.run_btn, Qt.LeftButton)
+    timer.stop()
+    took = time.perf_counter() - t0
+    assert blocker.args[0] is not None
+    gaps = np.diff(ticks)
+    assert took > 0.3 and len(ticks) > 10
+    print(f"run {took:.2f} s, {len(ticks)} ticks, longest gap {gaps.max() * 1e3:.0f} ms")
+    assert gaps.max() < min(1.0, took / 2), f"the GUI thread was blocked for {gaps.max():.2f} s"
