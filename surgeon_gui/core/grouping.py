@@ -198,6 +198,8 @@ class VisibleEdge:
     pairs: list[tuple[str, str]] = field(default_factory=list)  # underlying (src node, dst node)
     #: Bend points (x, y) set by the layout so long edges pass between boxes, not through them.
     route: list[tuple[float, float]] = field(default_factory=list)
+    #: The layout left a long stretch of it unrouted (a flag feeding many): draw it short.
+    unrouted: bool = False
 
 
 _NUM_PREFIX = re.compile(r"(?<=[A-Za-z_])\d+(?=_)")

@@ -67,6 +67,8 @@ class Placement:
     routes: dict = field(default_factory=dict)
     #: Where edges cross a group frame: "in:g:…"/"out:g:…" → absolute point.
     ports: dict = field(default_factory=dict)
+    #: Container-level pairs whose long edge was left unrouted.
+    unrouted: set = field(default_factory=set)
 
 
 @dataclass
@@ -77,6 +79,7 @@ class _Local:
     h: float
     subs: dict = field(default_factory=dict)   # expanded child unit → its _Local
     routes: dict = field(default_factory=dict)  # (child a, child b) → bend points
+    unrouted: set = field(default_factory=set)  # long (child a, child b) left without a route
     state: tuple = ()                          # what the layout was computed for
 
 
@@ -139,6 +142,7 @@ class LayoutEngine:
                 if b in placement.ports:   # leaving a frame at its port
                     route.append(placement.ports[b])
             e.route = route
+            e.unrouted = any(seg in placement.unrouted for seg in segments)
         placement.width, placement.height = self._xy(root.w, root.h)
         placement.seconds = time.perf_counter() - t0
         return placement
@@ -231,6 +235,7 @@ class LayoutEngine:
             cx, cy = ox + FRAME_PAD, oy + FRAME_PAD + FRAME_HEADER
         else:
             cx, cy = ox, oy
+        out.unrouted |= local.unrouted
         for pair, pts in local.routes.items():
             if self.horizontal:
                 out.routes[pair] = [(cy + b, cx + a) for a, b in pts]
@@ -294,6 +299,7 @@ def layered(units: list[str], edges: list[tuple[str, str]],
     core = [i for i in range(len(units)) if i not in iso_set]
     pos: dict[str, tuple[float, float]] = {}
     routes: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    unrouted: set[tuple[str, str]] = set()
     width = height = 0.0
     if core:
         remap = {i: j for j, i in enumerate(core)}
@@ -351,6 +357,9 @@ def layered(units: list[str], edges: list[tuple[str, str]],
             lay = layers[j]
             top = layer_y[lay] + (layer_h[lay] - wh[j][1]) / 2
             pos[units[i]] = (left[j] - minx, top)
+        for a, b in core_pairs:
+            if abs(layers[a] - layers[b]) > 1 and (a, b) not in chains:
+                unrouted.add((units[core[a]], units[core[b]]))
         for (a, b), chain in chains.items():
             pts = [(left[d] - minx + DUMMY_W / 2, layer_y[layers[d]] + layer_h[layers[d]] / 2)
                    for d in chain]
@@ -373,7 +382,7 @@ def layered(units: list[str], edges: list[tuple[str, str]],
             row_h = max(row_h, h)
             width = max(width, x - NODE_GAP)
         height = y + row_h
-    return _Local(pos, width, height, routes=routes)
+    return _Local(pos, width, height, routes=routes, unrouted=unrouted)
 
 
 def _layering(n: int, pairs: list[tuple[int, int]], pinned_top: frozenset = frozenset(),
@@ -456,8 +465,10 @@ def _order(total: int, layers: list[int], chains, pairs) -> list[float]:
         if chain:
             path = [a] + chain + [b]
             edges.extend(zip(path, path[1:]))
-        else:
+        elif abs(layers[a] - layers[b]) <= 1:
             edges.append((a, b))
+        # else: an unrouted long edge (a flag feeding many): it must not pull every consumer
+        # sideways towards its producer, so it takes no part in the ordering
     g = igraph.Graph(n=total, edges=edges, directed=True)
     try:
         # the C entry point without the Python Layout wrapper (whose per-row copy costs more

@@ -22,6 +22,7 @@ from . import style
 #: across the whole graph from one training flag help nobody and cost every repaint.
 STUB_MIN_DISTANCE = 1500.0
 STUB_FANOUT = 6
+STUB_LAYERS_PX = 100.0
 STUB_LENGTH = 26.0
 # enum members looked up once: PySide6's enum access costs microseconds per use, which adds up
 # over ten thousand items
@@ -272,7 +273,9 @@ class GroupItem(UnitItem):
         painter.drawText(QRectF(13, 3 + m.title_h, self.w - 20, m.body_h),
                          Qt.AlignLeft | Qt.AlignVCenter, f"{self.group.size} nodes")
         ops = " · ".join(self.group.top_ops(3))
-        chars = int((self.w - 24) / m.body_char)
+        room = self.w - 24 - (6 * len(f"×{self.group.repeats}") + 10 if self.group.repeats > 1
+                              else 0)  # leave the ×N badge free
+        chars = int(room / m.body_char)
         if len(ops) > chars:
             ops = ops[:max(1, chars - 1)] + "…"
         painter.drawText(QRectF(13, 3 + m.title_h + m.body_h, self.w - 20, m.body_h),
@@ -400,6 +403,11 @@ class EdgeItem(QGraphicsItem):
             p1 = QPointF(b.center().x(), b.top() - 3)
             self.tangent = QPointF(0, 1)
         if stub == "in":
+            # beside the main input (at the box centre), so the two do not overlap
+            if horizontal:
+                p1 = QPointF(p1.x(), b.top() + b.height() * 0.25)
+            else:
+                p1 = QPointF(b.left() + b.width() * 0.25, p1.y())
             p0 = p1 - self.tangent * STUB_LENGTH
         elif stub == "out":
             p1 = p0 + self.tangent * STUB_LENGTH
@@ -588,7 +596,9 @@ class GraphScene(QGraphicsScene):
                 continue
             ra = a.sceneBoundingRect().adjusted(4, 4, -4, -4)
             rb = b.sceneBoundingRect().adjusted(4, 4, -4, -4)
-            far = (ra.center() - rb.center()).manhattanLength() > STUB_MIN_DISTANCE
+            dist = (ra.center() - rb.center()).manhattanLength()
+            # far, or not routed by the layout (a long edge of a high fan-out producer)
+            far = dist > STUB_MIN_DISTANCE or (e.unrouted and dist > 3 * STUB_LAYERS_PX)
             if far and fanout[e.src] >= STUB_FANOUT:
                 label = tree.node_label.get(e.src[2:], e.src[2:]) if e.src.startswith("n:") \
                     else tree.groups[e.src[2:]].label
