@@ -117,6 +117,10 @@ class Comparison:
     warmup: int
     #: Feeds given for A that B does not have (e.g. a training flag a pass made constant).
     dropped_feeds_b: list[str] = field(default_factory=list)
+    #: The fetched output values (output name → array), for re-judging with other
+    #: tolerances or saving; not part of :meth:`to_dict`.
+    values_a: dict = field(default_factory=dict, repr=False)
+    values_b: dict = field(default_factory=dict, repr=False)
 
     @property
     def allclose(self) -> bool:
@@ -327,7 +331,8 @@ def compare_graphs(gd_a: GraphDef, gd_b: GraphDef, feeds: dict[str, np.ndarray] 
     report(1.0, "done")
     return Comparison(outputs=results, a=stats_a, b=stats_b,
                       feeds={k: (list(v.shape), str(v.dtype)) for k, v in feeds.items()},
-                      rtol=rtol, atol=atol, runs=runs, warmup=warmup, dropped_feeds_b=dropped)
+                      rtol=rtol, atol=atol, runs=runs, warmup=warmup, dropped_feeds_b=dropped,
+                      values_a=dict(zip(outputs, vals_a)), values_b=dict(zip(outputs_b, vals_b)))
 
 
 def _open(gd: GraphDef, label: str) -> GraphRunner:
