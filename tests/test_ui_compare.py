@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QUndoStack
 
 from surgeon_gui.core.document import Document
-from surgeon_gui.core.graph import Graph, GraphDef, const_value
+from surgeon_gui.core.graph import Graph, GraphDef, GraphError, const_value
 from surgeon_gui.core.samples import InputSource, SampleError, save_feeds
 from surgeon_gui.ui.commands import EditCommand, StepCommand, apply_passes, push_step
 from surgeon_gui.ui.compare_panel import (EDITED_CONST_COLOR, LEVEL_COLORS, RECONVERGES_COLOR,
@@ -524,6 +524,13 @@ def test_drift_cap(qtbot, setup):
     result, error = run(qtbot, panel)
     assert result.drift.truncated and len(result.drift.errors) <= 10
     assert "(capped)" in panel.drift_label.text()
+    # The blocking form (scripts): returns the result, or raises with the panel's message.
+    panel.drift_cap.setValue(5000)
+    again = panel.run_and_wait(timeout=120)
+    assert again is panel.result and not again.drift.truncated
+    panel.samples.sample_set.source("input").shape = [1, 16, 16, 4]
+    with pytest.raises(GraphError, match="fixes dimension 3 to 3"):
+        panel.run_and_wait(timeout=120)
 
 
 def test_image_sample_from_the_editor(qtbot, setup, tmp_path):
