@@ -80,10 +80,11 @@ def random_edit(rng, graph, tmp_path):
 PASS_IDS = PASS_MODULES + ["inference"]
 
 
-@pytest.mark.parametrize("seed", range(10))
-def test_random_session_undo_redo_and_recipe(qapp, tf1_graph, tmp_path, seed):
+@pytest.mark.parametrize("model,seed", [("tf1_graph", s) for s in range(10)]
+                         + [("tf2_graph", s) for s in range(4)])
+def test_random_session_undo_redo_and_recipe(qapp, request, tmp_path, model, seed):
     rng = random.Random(seed)
-    gd, inputs, outputs = tf1_graph
+    gd, inputs, outputs = request.getfixturevalue(model)
     work = gd.__class__()
     work.CopyFrom(gd)
     doc = Document(work, "model.pb", inputs, outputs)
@@ -91,15 +92,21 @@ def test_random_session_undo_redo_and_recipe(qapp, tf1_graph, tmp_path, seed):
     rec = Recorder(doc)
     states = [serialize(doc.graph_def)]
     refused = applied_edits = 0
-    for _ in range(rng.randint(6, 12)):
-        if rng.random() < 0.5:
-            pid = rng.choice(PASS_IDS)
+    for k in range(rng.randint(6, 12)):
+        if rng.random() < 0.5 or (k == 0 and rng.random() < 0.6):
+            # the flag first, most of the time: most passes only bite once it is constant
+            pid = "training_flags" if k == 0 else rng.choice(PASS_IDS)
             if pid == "inference":
                 # each preset pass that changes something is its own step
                 apply_passes(stack, doc, ["inference"],
                              on_step=lambda c: states.append(serialize(doc.graph_def)))
                 continue
-            cmd = push_step(stack, ApplyPassCommand.compute(doc, pid))
+            select = None
+            if rng.random() < 0.4:  # "apply ticked": a random subset of the preview's matches
+                from surgeon_gui.core.passes import get_pass
+                keys = [m.key for m in get_pass(pid).preview(doc.graph).matches]
+                select = rng.sample(keys, rng.randint(0, len(keys))) if keys else None
+            cmd = push_step(stack, ApplyPassCommand.compute(doc, pid, select=select))
         else:
             kind, args = random_edit(rng, doc.graph, tmp_path)
             before = serialize(doc.graph_def)
@@ -143,7 +150,7 @@ def test_random_session_undo_redo_and_recipe(qapp, tf1_graph, tmp_path, seed):
     replayed, _ = replay(Graph(gd, inputs, outputs), recipe)
     assert serialize(replayed.graph_def) == final
     assert rec.count >= 3 * stack.count()
-    print(f"seed {seed}: {stack.count()} steps, {applied_edits} edits applied, {refused} refused")
+    print(f"{model} seed {seed}: {stack.count()} steps, {applied_edits} edits applied, {refused} refused")
 
 
 def test_branching_history_drops_the_redo_branch(qapp, tf1_graph):
