@@ -291,6 +291,9 @@ class FrameItem(UnitItem):
         self.group = group
         self.scope = group.key
         self.setZValue(-50 + depth)
+        # frames can be thousands of pixels tall: no pixmap cache, paint only what is exposed
+        self.setCacheMode(QGraphicsItem.NoCache)
+        self.setFlag(QGraphicsItem.ItemUsesExtendedStyleOption, True)
         self.setToolTip(f"<b>{group.key}</b> ({group.size} nodes)<br><i>double-click the header"
                         " to collapse</i>")
 
@@ -314,10 +317,18 @@ class FrameItem(UnitItem):
                 else style.FRAME_BORDER)
         fill = QColor(base)
         fill.setAlpha(45)
-        painter.setBrush(fill)
-        painter.setPen(QPen(outline or style.FRAME_BORDER, width or 1.0,
-                            Qt.SolidLine if outline else Qt.DashLine))
-        painter.drawRoundedRect(r, 9, 9)
+        exposed = option.exposedRect.intersected(r) if option is not None else r
+        small = r.width() * r.height() < 4e6
+        if small:  # rounded and dashed: cheap enough on a small frame
+            painter.setBrush(fill)
+            painter.setPen(QPen(outline or style.FRAME_BORDER, width or 1.0,
+                                _SOLID if outline else _DASH))
+            painter.drawRoundedRect(r, 9, 9)
+        else:  # a big frame: fill the exposed part, square solid border (clipped lines)
+            painter.fillRect(exposed, fill)
+            painter.setPen(QPen(outline or style.FRAME_BORDER, width or 1.0))
+            painter.setBrush(Qt.NoBrush)
+            painter.drawRect(r)
         head = QColor(base)
         head.setAlpha(150)
         painter.setPen(Qt.NoPen)
