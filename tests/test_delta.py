@@ -194,3 +194,15 @@ def test_big_node_versions_are_spilled_to_disk(tmp_path):
     from surgeon_gui.core.diff import GraphDiff
     diff = GraphDiff.from_delta(d)
     assert diff.changed[0].weights.new["mean"] == 9.0 + 1
+
+
+def test_an_unwritable_scratch_folder_keeps_versions_in_memory(tmp_path):
+    old = chain(n=1, weights=100_000)
+    new = copy_graph_def(old)
+    new.node[1].CopyFrom(make_const("w0", np.full(100_000, 3.0, np.float32)))
+    store = SpillStore(threshold=1024, directory=str(tmp_path / "missing"))
+    d = GraphDelta.between(old, new, store=store)
+    assert store.failed and not d.spilled_bytes and d.nbytes > 800_000
+    work = copy_graph_def(old)
+    d.apply(work)
+    assert serialize(work) == serialize(new)

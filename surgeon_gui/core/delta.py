@@ -67,6 +67,8 @@ class SpillStore:
         self._file = None
         self._size = 0
         self._lock = threading.Lock()
+        #: Why spilling stopped (the scratch file could not be written), or "".
+        self.failed = ""
 
     @property
     def size(self) -> int:
@@ -74,18 +76,24 @@ class SpillStore:
         return self._size
 
     def put(self, data: bytes) -> "bytes | Spilled":
-        if self.threshold is None or len(data) < self.threshold:
+        if self.threshold is None or len(data) < self.threshold or self.failed:
             return data
         with self._lock:
-            if self._file is None:
-                self._file = tempfile.TemporaryFile(prefix="graph-surgeon-undo-",
-                                                    dir=self.directory)
-            fd = self._file.fileno()
-            offset = self._size
-            view = memoryview(data)
-            done = 0
-            while done < len(data):
-                done += os.pwrite(fd, view[done:], offset + done)
+            try:
+                if self._file is None:
+                    self._file = tempfile.TemporaryFile(prefix="graph-surgeon-undo-",
+                                                        dir=self.directory)
+                fd = self._file.fileno()
+                offset = self._size
+                view = memoryview(data)
+                done = 0
+                while done < len(data):
+                    done += os.pwrite(fd, view[done:], offset + done)
+            except OSError as e:
+                # A full or read-only temp folder: keep the history in memory rather than fail
+                # the step (it costs RAM, never correctness).
+                self.failed = str(e)
+                return data
             self._size += len(data)
         return Spilled(self, offset, len(data))
 
