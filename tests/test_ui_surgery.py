@@ -480,3 +480,21 @@ def test_opening_another_model_over_unsaved_changes_asks(qtbot, win, model_path)
     with qtbot.waitSignal(w.document_opened, timeout=60_000):
         w.open_model(str(model_path))
     assert w.document is not doc and w.undo_stack.count() == 0 and not w.document.dirty
+
+
+def test_a_failing_pass_is_reported_not_raised(qtbot, win, monkeypatch):
+    w = win
+    panel = w.surgery.passes
+    from surgeon_gui.core.passes import get_pass
+    p = get_pass("remove_dropout")
+
+    def broken(graph, select=None, **params):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(p, "fn", broken)
+    panel.select_pass("remove_dropout")
+    qtbot.mouseClick(panel.apply_all_button, Qt.LeftButton)
+    assert "boom" in panel.status.text() and w.undo_stack.count() == 0
+    assert not panel.busy and panel.apply_all_button.isEnabled()
+    # and a malformed edit from a script is a message too
+    assert w.surgery.controller.edit("set_input", {"node": "Relu", "index": None}) is None
+    assert w.ask.warnings and w.undo_stack.count() == 0

@@ -488,6 +488,9 @@ class PassesPanel(QWidget):
             except (ValueError, KeyError) as e:
                 self._fail(str(e.args[0] if e.args else e))
                 return
+            except Exception as e:  # noqa: BLE001 - a pass's own bug: say so, keep the app
+                self._fail(f"{type(e).__name__} in the pass: {e}")
+                return
             done(result)
             if not chained:
                 self._end_busy()

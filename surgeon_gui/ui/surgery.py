@@ -285,6 +285,9 @@ class SurgeryController(QObject):
         except GraphError as e:
             self.message(f"Refused: {e.problem}", warn=True)
             return None
+        except Exception as e:  # noqa: BLE001 - never a traceback for a bad edit
+            self.message(f"Refused: {type(e).__name__}: {e}", warn=True)
+            return None
         self.message(cmd.text())
         return cmd
 
