@@ -285,8 +285,10 @@ def test_diff_marks_follow_document_changes(qtbot, window, model_files):
     view.clear_marks()
     assert not view.graph_scene.ghosts and items_["n:extra"].mark is None
     # explicit marks (compare with another file)
-    view.show_diff_marks(GraphChange(changed={"Relu6"}))
+    view.show_diff_marks(GraphChange(changed={"Relu6"}, removed={"bn2/cond/only_in_other"}))
     assert view.graph_scene.items_by_key["n:Relu6"].mark == "changed"
+    # a node only the other file has is counted on the group it would sit in
+    assert view.graph_scene.items_by_key["g:bn2"].mark_counts == {"removed": 1}
 
 
 def test_set_document_switches_graphs_keeping_expansion(qtbot, window, model_files):

@@ -222,6 +222,9 @@ class GraphView(QGraphicsView):
             if name in selected:
                 item.setSelected(True)
         self.graph_scene.blockSignals(False)
+        # apply_placement set the scene rect while signals were blocked: tell the view, or its
+        # scroll range stays that of the previous layout (an expanded graph cannot be scrolled).
+        self.graph_scene.sceneRectChanged.emit(self.graph_scene.sceneRect())
         self.last_layout_seconds = placement.seconds + (time.perf_counter() - t0)
         self._pending_layout = False
         if self._fit_after_layout:
@@ -444,7 +447,7 @@ class GraphView(QGraphicsView):
                 key = "/".join(name.split("/")[:-1])
                 while key and key not in tree.groups:
                     key = "/".join(key.split("/")[:-1])
-                return [], ([key] if key else [])
+                return [], (list(tree.ancestors_of_group(key)) + [key] if key else [])
             own = items.get(unit) if unit.startswith("n:") else None
             groups = list(tree.ancestors(name))
             if unit.startswith("g:"):
