@@ -418,6 +418,16 @@ def test_compare_with_file_and_before_after_toggle(qtbot, win, tmp_path, model_p
     qtbot.mouseClick(diff.before_button, Qt.LeftButton)
     wait_view(qtbot, w)
     assert w.view.document is w.document and "bn1/cond/Switch" not in w.view.document.graph.nodes
+    # clicking a removed node in the diff flips to the graph before the step and goes there
+    top = diff.tree.topLevelItem(0)
+    item = next(top.child(i) for i in range(top.childCount())
+                if top.child(i).data(0, Qt.UserRole) == "bn1/cond/Merge")
+    diff.tree.itemClicked.emit(item, 0)
+    wait_view(qtbot, w)
+    assert diff.showing_before and "bn1/cond/Merge" in w.view.selected_nodes()
+    qtbot.mouseClick(diff.before_button, Qt.LeftButton)
+    wait_view(qtbot, w)
+    assert w.view.document is w.document
     # Compare with the original file
     w.ask.script("open_path", str(model_path))
     qtbot.mouseClick(diff.compare_button, Qt.LeftButton)

@@ -211,6 +211,12 @@ class DiffPanel(QWidget):
         if not name or view is None:
             return
         ok = view.focus_node(name)
+        cmd = self.selected_command()
+        if not ok and cmd is not None and cmd.delta is not None and name in cmd.delta.removed \
+                and not self.before_button.isChecked():
+            # a removed node lives in the graph before the step: show that graph, go there
+            self.before_button.setChecked(True)
+            ok = view.focus_node(name)
         if not ok:
             where = "before the step (press Before)" if not self.before_button.isChecked() \
                 else "after the step"
