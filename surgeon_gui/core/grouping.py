@@ -282,18 +282,46 @@ class GroupTree:
         drawn = [n.name for n in g.graph_def.node if n.name not in self.hidden]
         # raw scope segments → per-level sibling sets, to find numbered block prefixes
         siblings: dict[tuple, dict[str, None]] = defaultdict(dict)
+        #: (parent, segment) → (first, last, count) of the graph positions of drawn nodes inside
+        spans: dict[tuple, list[int]] = {}
         for name in g.nodes:
             segs = name.split("/")
+            where = g.order[name]
             for i in range(len(segs)):
-                siblings[tuple(segs[:i])][segs[i]] = None
+                parent = tuple(segs[:i])
+                siblings[parent][segs[i]] = None
+                if name not in self.hidden:
+                    sp = spans.get((parent, segs[i]))
+                    if sp is None:
+                        spans[(parent, segs[i])] = [where, where, 1]
+                    else:
+                        sp[0] = min(sp[0], where)
+                        sp[1] = max(sp[1], where)
+                        sp[2] += 1
         virtual: dict[tuple, dict[str, list[str]]] = {}
         for parent, kids in siblings.items():
             if len(kids) < MIN_SIBLINGS_FOR_BLOCKS:
                 continue
-            counts = Counter(p for k in kids for p in set(_num_prefixes(k)))
+            members: dict[str, list[str]] = defaultdict(list)
+            for k in kids:
+                for p in set(_num_prefixes(k)):
+                    members[p].append(k)
+
+            def contiguous(p: str) -> bool:
+                """A block is a stretch of the graph (block_3's layers follow one another);
+                a shared numbered prefix scattered all over (NASNet's ``normal_add_1_<cell>``
+                in every cell) is a naming pattern, not a block."""
+                found = [spans[(parent, k)] for k in members[p] if (parent, k) in spans]
+                if not found:
+                    return True
+                first = min(f[0] for f in found)
+                last = max(f[1] for f in found)
+                return sum(f[2] for f in found) >= 0.5 * (last - first + 1)
+
+            ok = {p for p, m in members.items() if 2 <= len(m) < len(kids) and contiguous(p)}
             chains = {}
             for k in kids:
-                chain = [p for p in _num_prefixes(k) if 2 <= counts[p] < len(kids) and p != k]
+                chain = [p for p in _num_prefixes(k) if p in ok and p != k]
                 if chain:
                     chains[k] = chain
             if chains:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+import shiboken6
+
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (QAction, QColor, QGuiApplication, QImage, QPainter, QPen,
                            QPixmap)
@@ -196,8 +198,10 @@ class GraphView(QGraphicsView):
             return engine.layout(expanded, check=state.check, edges=edges)
 
         w = Worker(job)
-        w.signals.finished.connect(lambda p, g=gen, e=engine: self._apply_layout(g, e, p))
-        w.signals.failed.connect(lambda msg, exc: self._layout_failed(msg))
+        alive = lambda: shiboken6.isValid(self)  # noqa: E731 - the view may be gone by then
+        w.signals.finished.connect(
+            lambda p, g=gen, e=engine: alive() and self._apply_layout(g, e, p))
+        w.signals.failed.connect(lambda msg, exc: alive() and self._layout_failed(msg))
         w.signals.done.connect(QGuiApplication.restoreOverrideCursor)
         self._worker = w
         w.start()

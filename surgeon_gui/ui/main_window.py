@@ -48,6 +48,13 @@ def app_settings() -> QSettings:
     return QSettings(QSettings.IniFormat, QSettings.UserScope, ORGANIZATION, APPLICATION)
 
 
+def _alive(obj) -> bool:
+    """False once the C++ side of a Qt object is deleted (a late worker signal must not touch
+    it)."""
+    import shiboken6
+    return shiboken6.isValid(obj)
+
+
 def _load_job(path: str, show_constants: bool, state=None):
     """Worker job: load the model, build the document and its groups (all off the GUI thread)."""
     from ..core.io import load_model
@@ -286,9 +293,12 @@ class MainWindow(QMainWindow):
         self._load_started = time.perf_counter()
         w = Worker(_load_job, path, self.view.show_constants)
         w.signals.progress.connect(self._on_progress)
-        w.signals.finished.connect(lambda result, p=path, w=w: self._on_loaded(w, p, result))
-        w.signals.failed.connect(lambda msg, exc, p=path, w=w: self._on_load_failed(w, p, msg))
-        w.signals.cancelled.connect(lambda w=w: self._on_load_cancelled(w))
+        # the job may end after the window is gone (closed while loading): check first
+        w.signals.finished.connect(
+            lambda result, p=path, w=w: _alive(self) and self._on_loaded(w, p, result))
+        w.signals.failed.connect(
+            lambda msg, exc, p=path, w=w: _alive(self) and self._on_load_failed(w, p, msg))
+        w.signals.cancelled.connect(lambda w=w: _alive(self) and self._on_load_cancelled(w))
         self._load_worker = w
         self.progress_bar.setValue(0)
         self.progress_bar.show()
