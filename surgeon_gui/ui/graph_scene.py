@@ -341,8 +341,12 @@ class FrameItem(UnitItem):
         _chevron(painter, self.chevron_rect(), expanded=True)
         painter.setPen(style.TEXT)
         painter.setFont(m.title_font)
-        painter.drawText(QRectF(24, 3, self.w - 30, 18), Qt.AlignLeft | Qt.AlignVCenter,
-                         f"{self.group.label}   ({self.group.size} nodes)")
+        chars = int((self.w - 30) / m.title_char)
+        text = f"{self.group.label}   ({self.group.size} nodes)"
+        if len(text) > chars:  # a narrow frame: the name first, the count if it fits
+            text = self.group.label if len(self.group.label) <= chars else \
+                self.group.label[:max(1, chars - 1)] + "…"
+        painter.drawText(QRectF(24, 3, self.w - 30, 18), Qt.AlignLeft | Qt.AlignVCenter, text)
 
 
 def _chevron(painter, rect: QRectF, expanded: bool) -> None:
@@ -545,8 +549,10 @@ class GraphScene(QGraphicsScene):
                 h += m.badge_h + 3
             return (round(w), round(h))
         grp = tree.groups[unit[2:]]
+        badge = 6 * len(f"×{grp.repeats}") + 14 if grp.repeats > 1 else 0
         w = min(style.GROUP_MAX_W, max(style.GROUP_MIN_W, len(grp.label) * m.title_char + 60,
-                                       len(" · ".join(grp.top_ops(3))) * m.body_char + 30))
+                                       len(" · ".join(grp.top_ops(3))) * m.body_char + 30
+                                       + badge))
         return (round(w), round(12 + m.title_h + 2 * m.body_h))
 
     # ------------------------------------------------------------------ rebuild
