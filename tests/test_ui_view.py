@@ -278,6 +278,9 @@ def test_diff_marks_follow_document_changes(qtbot, window, model_files):
     assert items_["n:probs"].mark == "changed"
     assert "fc" in view.expanded  # expansion survives the change
     assert items_["g:fc/bn_fc"].mark_counts == {"changed": 1}  # collapsed group is marked
+    # group boxes describe the new graph, not the one before the edit
+    assert all(it.group is view.tree.groups[k[2:]] for k, it in items_.items()
+               if k.startswith("g:"))
     ghosts = view.graph_scene.ghosts
     assert [g.name for g in ghosts] == ["Relu"]
     gc, rc = ghosts[0].sceneBoundingRect().center(), relu_rect.center()

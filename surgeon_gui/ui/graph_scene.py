@@ -581,6 +581,10 @@ class GraphScene(QGraphicsScene):
                         != [b.label for b in tree.badges.get(name, [])]):
                     self.removeItem(item)
                     item = None
+            elif item is not None and item.group is not tree.groups[key[2:]]:
+                # same group key, new tree (after an edit): size, ops and signature may differ
+                self.removeItem(item)
+                item = None
             if item is None:
                 if want is NodeItem:
                     name = key[2:]
