@@ -303,3 +303,17 @@ def sorted_names(graph: Graph, names: Iterable[str]) -> list[str]:
     """Names in the graph's node order (unknown names last, alphabetically)."""
     big = len(graph.order)
     return sorted(set(names), key=lambda n: (graph.order.get(n, big), n))
+
+
+def name_allocator(graph: Graph):
+    """A ``fresh(base)`` function giving names free in ``graph`` and not yet handed out, for
+    passes that plan several new nodes before adding any."""
+    used: set[str] = set()
+
+    def fresh(base: str) -> str:
+        new, i = base, 1
+        while new in graph.nodes or new in used:
+            new, i = f"{base}_{i}", i + 1
+        used.add(new)
+        return new
+    return fresh

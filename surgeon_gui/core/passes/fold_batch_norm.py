@@ -8,7 +8,8 @@ import numpy as np
 
 from ..graph import Graph, GraphError, NodeDef, make_const, parse_input
 from ..rewrite import GraphEditor, protected_names
-from ._num_util import Constness, error_text, evaluate, remove_dead, sorted_names
+from ._num_util import (Constness, error_text, evaluate, name_allocator, remove_dead,
+                        sorted_names)
 from .base import Match, Param, Pass, PassReport, PassResult, Refusal
 
 LINEAR_OPS = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
@@ -130,14 +131,7 @@ def fold_batch_norm(graph: Graph, select: set[str] | None = None,
             wanted.extend(s.operands)
     values = evaluate(graph, cn, wanted) if wanted else {}
 
-    used: set[str] = set()
-
-    def fresh(base: str) -> str:
-        new, i = base, 1
-        while new in graph.nodes or new in used:
-            new, i = f"{base}_{i}", i + 1
-        used.add(new)
-        return new
+    fresh = name_allocator(graph)
 
     candidates_dead: set[str] = set()
     regions: dict[str, set[str]] = {}

@@ -6,8 +6,8 @@ from collections import defaultdict
 
 from ..graph import Graph, GraphError, NodeDef, format_input, make_const, parse_input
 from ..rewrite import GraphEditor, _dedupe_controls, protected_names
-from ._num_util import (Constness, SizeLimit, error_text, evaluate, remove_dead, sorted_names,
-                        tensor_nbytes)
+from ._num_util import (Constness, SizeLimit, error_text, evaluate, name_allocator, remove_dead,
+                        sorted_names, tensor_nbytes)
 from .base import Match, Param, Pass, PassReport, PassResult, Refusal
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -114,14 +114,7 @@ def fold_constants(graph: Graph, select: set[str] | None = None,
     values = evaluate(graph, cn, list(fetch), max_bytes=fetch) if fetch else {}
 
     # ---------------------------------------------------------------- decide and apply
-    used: set[str] = set()
-
-    def fresh(base: str) -> str:
-        new, i = base, 1
-        while new in graph.nodes or new in used:
-            new, i = f"{base}_{i}", i + 1
-        used.add(new)
-        return new
+    fresh = name_allocator(graph)
 
     region_all: set[str] = set()
     for name, ports in plans:
