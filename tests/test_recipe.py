@@ -7,7 +7,7 @@ import pytest
 from surgeon_gui import cli
 from surgeon_gui.core.graph import Graph
 from surgeon_gui.core.io import read_graph_def, save_graph, serialize
-from surgeon_gui.core.pipeline import run_pass, run_pipeline
+from surgeon_gui.core.pipeline import inputs_after, run_pass, run_pipeline
 from surgeon_gui.core.recipe import FORMAT, Recipe, RecipeError, replay
 
 
@@ -17,7 +17,8 @@ def _interactive(graph, steps):
     for kind, a, b in steps:
         if kind == "pass":
             res = run_pass(graph, a, b.get("params"), select=b.get("select"))
-            graph = Graph(res.graph_def, graph.given_inputs, graph.given_outputs)
+            graph = Graph(res.graph_def, inputs_after(graph, res.graph_def),
+                          graph.given_outputs)
         else:
             res = apply_edit_io(graph, a, b)
             graph = Graph(res.graph_def, res.inputs, res.outputs)
@@ -186,3 +187,25 @@ def test_save_recipe_from_cli_then_replay(tf1, tmp_path, capsys):
     assert out1.read_bytes() == out2.read_bytes()
     assert len(read_graph_def(out2).node) < len(tf1)
     capsys.readouterr()
+
+
+def test_training_flag_input_is_dropped_the_same_way_everywhere(tf2_graph):
+    """The TF2 model lists its ``training`` flag as an input. Once training_flags makes it a
+    Const it is no longer an input: the pipeline (CLI), a recipe of single passes and the GUI's
+    one-pass-at-a-time steps must agree, and give the same bytes."""
+    from surgeon_gui.core.passes import PRESET_PASSES
+    gd, ins, outs = tf2_graph
+    assert "training" in ins
+    graph = Graph(gd, ins, outs)
+    piped, steps = run_pipeline(graph, ["inference"])
+    assert piped.given_inputs == ["input"]
+    assert "training" not in piped.nodes  # nothing protects it any more: it is gone
+    recipe = Recipe()
+    for s in steps:
+        recipe.add_pass(s.pass_id)
+    replayed, _ = replay(graph, recipe)
+    assert replayed.given_inputs == ["input"]
+    assert serialize(replayed.graph_def) == serialize(piped.graph_def)
+    one_by_one = _interactive(graph, [("pass", s.pass_id, {}) for s in steps])
+    assert serialize(one_by_one.graph_def) == serialize(piped.graph_def)
+    assert steps[0].pass_id == "training_flags" and PRESET_PASSES[0] == "training_flags"

@@ -508,3 +508,26 @@ def test_a_failing_pass_is_reported_not_raised(qtbot, win, monkeypatch):
     # and a malformed edit from a script is a message too
     assert w.surgery.controller.edit("set_input", {"node": "Relu", "index": None}) is None
     assert w.ask.warnings and w.undo_stack.count() == 0
+
+
+def test_gui_preset_drops_a_converted_training_input_like_the_cli(qtbot, tf2_graph):
+    """The GUI's preset (one undo step per pass) ends with the same bytes and inputs as the
+    CLI's pipeline on a model that lists its training flag as an input; undo brings it back."""
+    from PySide6.QtGui import QUndoStack
+
+    from surgeon_gui.core.document import Document
+    from surgeon_gui.core.io import serialize
+    from surgeon_gui.core.pipeline import run_pipeline
+    from surgeon_gui.ui.commands import apply_passes
+    gd, ins, outs = tf2_graph
+    doc = Document(gd, "tf2.pb", ins, outs)
+    stack = QUndoStack()
+    steps = apply_passes(stack, doc, ["inference"])
+    piped, _ = run_pipeline(Graph(gd, ins, outs), ["inference"])
+    assert len(steps) >= 3
+    assert doc.inputs == ["input"] == piped.given_inputs
+    assert serialize(doc.graph_def) == serialize(piped.graph_def)
+    while stack.canUndo():
+        stack.undo()
+    assert doc.inputs == ins
+    assert serialize(doc.graph_def) == serialize(gd)

@@ -35,10 +35,15 @@ def run_pass(graph: Graph, pass_id: str, params: dict | None = None,
     return result
 
 
-def _still_inputs(before: Graph, graph_def, inputs):
-    """Given inputs minus those a pass turned from a placeholder into something else (a training
-    flag made a Const): it no longer needs feeding and must not keep later passes from removing
-    it. An input naming an inner node (a cut point for strip_unused) stays."""
+def inputs_after(before: Graph, graph_def) -> list[str] | None:
+    """The given inputs of ``before`` that are still inputs once a pass made ``graph_def``.
+
+    An input a pass turned from a placeholder into something else (a training flag made a
+    Const) no longer needs feeding and must not keep later passes from removing it. An input
+    naming an inner node (a cut point for strip_unused) stays. The CLI pipeline, recipe replay
+    and the GUI's undoable steps all follow this one rule, so they give the same bytes.
+    """
+    inputs = before.given_inputs
     if not inputs:
         return inputs
     ops = {n.name: n.op for n in graph_def.node}
@@ -69,7 +74,7 @@ def run_pipeline(graph: Graph, pass_ids: Iterable[str], params: dict[str, dict] 
             if res.report.modified:
                 # Checked here rather than in run_pass so the next passes reuse this index
                 # (and its cached topological order) instead of building it again.
-                new_g = Graph(res.graph_def, _still_inputs(g, res.graph_def, g.given_inputs),
+                new_g = Graph(res.graph_def, inputs_after(g, res.graph_def),
                               g.given_outputs, source=g.source)
                 problems = new_g.problems()
                 if problems:

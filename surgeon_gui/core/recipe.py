@@ -257,7 +257,7 @@ def apply_step(graph: Graph, step: RecipeStep, where: str = "step",
 
     ``keep_graphs=False``: the preset does not keep a GraphDef per inner step (big models)."""
     from .passes import get_pass
-    from .pipeline import run_pass, run_pipeline
+    from .pipeline import inputs_after, run_pass, run_pipeline
     if step.is_pass:
         if step.pass_id == PRESET_ID:
             if step.select is not None:
@@ -282,8 +282,8 @@ def apply_step(graph: Graph, step: RecipeStep, where: str = "step",
                               select=None if step.select is None else set(step.select))
         except GraphError as e:
             raise RecipeError(f"{where} ({step.pass_id}): {e.problem}", nodes=e.nodes) from None
-        new = Graph(result.graph_def, graph.given_inputs, graph.given_outputs,
-                    source=graph.source)
+        new = Graph(result.graph_def, inputs_after(graph, result.graph_def),
+                    graph.given_outputs, source=graph.source)
         return new, [result.report]
     try:
         from . import edits

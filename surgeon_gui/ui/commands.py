@@ -27,7 +27,7 @@ from ..core.edits import EditResult, apply_edit_io, describe
 from ..core.graph import GraphError
 from ..core.passes import PRESET_ID, PRESET_PASSES, get_pass
 from ..core.passes.base import PassReport, PassResult
-from ..core.pipeline import MAX_ROUNDS, run_pass
+from ..core.pipeline import MAX_ROUNDS, inputs_after, run_pass
 
 
 class StaleStepError(GraphError):
@@ -104,7 +104,8 @@ class ApplyPassCommand(StepCommand):
             raise StaleStepError("the graph changed while the pass ran; run it again")
         gd = self._result.graph_def
         self._result = None  # the document owns the graph now
-        return self.document.apply_graph_def(gd, self.text())
+        return self.document.apply_graph_def(gd, self.text(),
+                                             inputs=inputs_after(self.document.graph, gd))
 
     def recipe_step(self) -> dict:
         return {"pass": self.pass_id, "params": dict(self.params),
