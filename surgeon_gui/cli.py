@@ -38,45 +38,6 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(f"{PROG}: {message} (see: {self.prog} --help)")
 
 
-def _quiet_tensorflow(debug: bool) -> None:
-    """Import TensorFlow with its start-up chatter (absl/oneDNN lines on fd 2) silenced."""
-    if "tensorflow" in sys.modules:
-        _quiet_python_logs()
-        return
-    if debug:
-        import tensorflow  # noqa: F401
-        _quiet_python_logs()
-        return
-    saved = None
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-    except OSError:
-        saved = None
-    try:
-        import tensorflow  # noqa: F401
-    finally:
-        if saved is not None:
-            os.dup2(saved, 2)
-            os.close(saved)
-    _quiet_python_logs()
-
-
-def _quiet_python_logs() -> None:
-    import logging
-    import warnings
-    warnings.filterwarnings("ignore")
-    try:
-        import absl.logging
-        absl.logging.set_verbosity(absl.logging.ERROR)
-    except ImportError:
-        pass
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-
-
 def _split(text: str | None) -> list[str] | None:
     if text is None:
         return None
@@ -366,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     try:
-        _quiet_tensorflow(debug)
+        from .core.tfenv import quiet_tensorflow
+        quiet_tensorflow(debug)
         return COMMANDS[args.command](args, sys.stdout)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

@@ -177,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.model and not os.path.exists(args.model):
         print(f"surgeon-gui: error: {args.model}: no such file or folder", file=sys.stderr)
         return 2
+    if args.screenshot:
+        # A script's stderr carries only our one-line messages: no TensorFlow start-up
+        # chatter, no offscreen-platform notices.
+        from ..core.tfenv import quiet_tensorflow
+        quiet_tensorflow()
+        _drop_platform_notices()
     from PySide6.QtWidgets import QApplication
     from .main_window import APPLICATION, ORGANIZATION
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -193,6 +199,20 @@ def main(argv: list[str] | None = None) -> int:
                                         type=_single_shot())
         win.open_model(args.model)
     return app.exec()
+
+
+def _drop_platform_notices() -> None:
+    from PySide6.QtCore import qInstallMessageHandler
+    previous = None
+
+    def handler(mode, context, message):
+        if "propagateSizeHints" in message:
+            return
+        if previous is not None:
+            previous(mode, context, message)
+        else:
+            sys.stderr.write(message + "\n")
+    previous = qInstallMessageHandler(handler)
 
 
 def _single_shot():
