@@ -36,7 +36,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 MODELS = HERE / "_models"
-DEFAULT = [MODELS / "nasnet_large.pb", MODELS / "tf1_cond_bn_big.pb"]
+DEFAULT = [MODELS / "mobilenet_v2.pb", MODELS / "nasnet_large.pb", MODELS / "tf1_cond_bn_big.pb"]
 RESULTS = HERE / "results_view.md"
 TARGET_FIRST_VIEW = 3.0
 TARGET_GROUP = 1.0

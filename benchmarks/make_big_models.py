@@ -6,6 +6,7 @@ Writes (to a gitignored folder, they are large):
 
 - ``nasnet_large.pb`` — a frozen ``tf.keras.applications.NASNetLarge`` (``weights=None``, random
   batch-norm statistics): about 350 MB of weights and some 4,400+ nodes once frozen.
+- ``mobilenet_v2.pb`` — a frozen MobileNetV2 at 96 px (1,053 nodes), a mid-sized reference.
 - ``tf1_cond_bn_big.pb`` — a TF1 graph-mode, Keras-style CNN built with v1 control flow: every
   batch norm sits inside a ``tf.cond(is_training, ...)`` (Switch/Merge), variables are read
   through ``/read`` Identities, dropout behind the same flag; stages of repeated
@@ -128,7 +129,14 @@ def make_tf1_cond_bn_big(stages: int = 20, blocks_per_stage: int = 8, channels: 
     return frozen, ["input"], ["probs"]
 
 
+def make_mobilenet_v2():
+    """Frozen MobileNetV2 at 96 px (the size the tests use): a mid-sized reference model."""
+    from surgeon_gui.core.examples import keras_application
+    return keras_application("MobileNetV2", input_size=96)
+
+
 MODELS = {
+    "mobilenet": ("mobilenet_v2.pb", make_mobilenet_v2),
     "nasnet": ("nasnet_large.pb", make_nasnet_large),
     "cond": ("tf1_cond_bn_big.pb", make_tf1_cond_bn_big),
 }
@@ -159,7 +167,7 @@ def main(argv=None) -> int:
     ap.add_argument("--force", action="store_true", help="rebuild models that already exist")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in args.only or ["cond", "nasnet"]:
+    for name in args.only or ["mobilenet", "cond", "nasnet"]:
         write(name, args.out, args.force)
     return 0
 

@@ -242,3 +242,89 @@ def test_edges_into_an_expanded_group_enter_through_its_top(tf1_tree):
         assert inside, (e.src, e.dst)
         top = min(y for _, y in inside)
         assert top < frame.y + 26 + 14 + 1  # header + padding
+
+
+# ---------------------------------------------------------------- cells and wrappers
+def _gd(nodes):
+    """A GraphDef from (name, op, inputs) triples (float32 everywhere)."""
+    gd = GraphDef()
+    for name, op, inputs in nodes:
+        n = gd.node.add(name=name, op=op)
+        n.input.extend(inputs)
+        n.attr["T" if op != "Const" and op != "Placeholder" else "dtype"].type = 1
+    return gd
+
+
+def _nasnet_like(cells=4):
+    """A tiny NASNet-style model: ``net/<layer kind>_<cell>_1/…`` scopes (Keras-3 call suffix),
+    auto-numbered ``activation_<k>_1`` layers between them, a stem and a head with no cell."""
+    nodes = [("input", "Placeholder", []),
+             ("net/stem_conv1_1/w", "Const", []),
+             ("net/stem_conv1_1/convolution", "Conv2D", ["input", "net/stem_conv1_1/w"])]
+    prev, act = "net/stem_conv1_1/convolution", 0
+    for c in range(cells):
+        act += 1
+        a = f"net/activation_{act}_1/Relu"
+        nodes.append((a, "Relu", [prev]))
+        sep = f"net/separable_conv_1_normal_left1_{c}_1"
+        nodes += [(f"{sep}/w", "Const", []),
+                  (f"{sep}/depthwise", "DepthwiseConv2dNative", [a, f"{sep}/w"]),
+                  (f"{sep}/pointwise", "Conv2D", [f"{sep}/depthwise", f"{sep}/w"])]
+        bn = f"net/normal_bn_1_{c}_1"
+        nodes += [(f"{bn}/mul", "Mul", [f"{sep}/pointwise", f"{sep}/w"]),
+                  (f"{bn}/add", "AddV2", [f"{bn}/mul", f"{sep}/w"])]
+        adj = f"net/adjust_conv_1_{c}_1"
+        nodes += [(f"{adj}/w", "Const", []), (f"{adj}/convolution", "Conv2D", [prev, f"{adj}/w"])]
+        add = f"net/normal_add_1_{c}_1/Add"
+        nodes.append((add, "AddV2", [f"{bn}/add", f"{adj}/convolution"]))
+        prev = add
+    nodes += [("net/predictions_1/w", "Const", []),
+              ("net/predictions_1/MatMul", "MatMul", [prev, "net/predictions_1/w"]),
+              ("net/predictions_1/Softmax", "Softmax", ["net/predictions_1/MatMul"]),
+              ("output", "Identity", ["net/predictions_1/Softmax"])]
+    return Graph(_gd(nodes), ["input"], ["output"])
+
+
+def test_cells_named_by_a_trailing_index_become_groups():
+    from surgeon_gui.core.grouping import find_cells
+    t = GroupTree(_nasnet_like(4))
+    cells = {t.groups[k].label: t.groups[k] for k in t.groups if t.groups[k].label.startswith("cell")}
+    assert set(cells) == {"cell 0", "cell 1", "cell 2", "cell 3"}
+    assert all(g.parent == "net" and g.virtual for g in cells.values())
+    # an auto-numbered activation joins the cell it feeds, not "cell <its own number>"
+    assert t.ancestors("net/activation_1_1/Relu")[-1] == "net/cell 0"
+    assert t.ancestors("net/activation_4_1/Relu")[-1] == "net/cell 3"
+    # the stem and the head have no cell index: they stay at the model level
+    assert t.parent_of["net/stem_conv1_1/convolution"] == "net"
+    assert t.ancestors("net/predictions_1/MatMul") == ("net", "net/predictions_1")
+    # a cell's members include its hidden weights; same structure → one colour, ×4
+    members = t.members("net/cell 2")
+    assert "net/separable_conv_1_normal_left1_2_1/w" in members
+    assert "net/adjust_conv_1_2_1/convolution" in members
+    assert not set(members) & set(t.members("net/cell 1"))
+    assert len({g.signature for g in cells.values()}) == 1 and cells["cell 1"].repeats == 4
+    # opened by default: the model level reads stem → cell 0 … cell 3 → head
+    assert "net" in t.default_expanded()
+    assert len(t.groups["net"].children) == 6
+    # numbered siblings of one kind each are not cells; nor is Keras' call suffix
+    assert find_cells([f"stage_{i}" for i in range(1, 21)]) == {}
+    assert find_cells([f"block_{i}_{k}_1" for i in range(1, 17)
+                       for k in ("expand", "depthwise", "project", "expand_BN")]) == {}
+
+
+def test_a_single_model_wide_scope_is_opened_even_when_wide():
+    from surgeon_gui.core.grouping import MAX_WRAPPER_CHILDREN
+    words = ["".join(p) for p in itertools.product("abcdefghijklmnop", repeat=2)]
+    n = MAX_WRAPPER_CHILDREN + 30
+    nodes = [("input", "Placeholder", [])]
+    prev = "input"
+    for w in words[:n]:
+        nodes.append((f"model/{w}", "Relu", [prev]))
+        prev = f"model/{w}"
+    nodes.append(("output", "Identity", [prev]))
+    t = GroupTree(Graph(_gd(nodes), ["input"], ["output"]))
+    assert [c for c in t.root_children if c.startswith("g:")] == ["g:model"]
+    assert len(t.groups["model"].children) == n
+    assert t.default_expanded() == {"model"}
+    p = LayoutEngine(t, fixed_size).layout(t.default_expanded())
+    assert "g:model" in p.boxes and sum(k.startswith("n:model/") for k in p.boxes) == n

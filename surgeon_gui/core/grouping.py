@@ -9,6 +9,10 @@ shows:
   (the key is literally a glob of the member names), so MobileNetV2's ``block_1``…``block_16`` and
   ResNet's ``conv2_block1``… show up as blocks. A group holding a single visible op is not a group:
   the op is shown directly.
+* **Cells.** A level of scopes named by a trailing cell index (NASNet's ``normal_left1_5``,
+  ``adjust_bn_5``, ``reduction_add_1_reduce_6``) is split into virtual groups ``<parent>/cell 5``
+  (see :func:`find_cells`); Keras' auto-numbered layers in between (``activation_83``) join the
+  cell they feed. A model-wide wrapper scope alone at the top is opened by default.
 * **Badges.** A Const with no inputs, and an Identity/ReadVariableOp that only reads such a Const
   (the TF1 ``/read`` of a weight), are not drawn as boxes: they become small badges (with shape)
   on each op that consumes them. ``show_constants=True`` draws them all as boxes.
@@ -205,9 +209,79 @@ class VisibleEdge:
 _NUM_PREFIX = re.compile(r"(?<=[A-Za-z_])\d+(?=_)")
 #: Virtual grouping only where a level has at least this many siblings.
 MIN_SIBLINGS_FOR_BLOCKS = 6
-#: A model-wide wrapper scope is opened by default when it has at most this many children
-#: (NASNetLarge's 368 flat cells make an unreadably wide first view; it stays one box).
+#: A nested model-wide wrapper scope is opened by default when it has at most this many children
+#: (the one scope holding a whole model is always opened).
 MAX_WRAPPER_CHILDREN = 150
+
+
+#: Cell grouping: at least this many distinct cell indices, each holding this many layer kinds.
+MIN_CELLS = 3
+MIN_CELL_KINDS = 3
+_CELL_WORD = re.compile(r"^[A-Za-z]+$")
+
+
+def _cell_split(seg: str, strip_call: bool) -> list[tuple[str, str]]:
+    """Candidate (layer kind, cell index) splits of a scope segment named by a trailing cell
+    index, most specific first: ``normal_add_1_5`` → ``[("normal_add_1", "5")]``,
+    ``reduction_left1_reduce_6`` → ``[("reduction_left1", "reduce_6"), ("reduction_left1_reduce",
+    "6")]``. ``strip_call`` first drops a trailing Keras-3 call suffix (``adjust_bn_5_1``)."""
+    toks = seg.split("_")
+    if strip_call:
+        if len(toks) < 3 or not toks[-1].isdigit():
+            return []
+        toks = toks[:-1]
+    if len(toks) < 2 or not toks[-1].isdigit() or not toks[0]:
+        return []
+    out = []
+    if len(toks) >= 3 and _CELL_WORD.match(toks[-2]):
+        out.append(("_".join(toks[:-2]), toks[-2] + "_" + toks[-1]))
+    out.append(("_".join(toks[:-1]), toks[-1]))
+    return out
+
+
+def find_cells(segments) -> dict[str, str]:
+    """Segment → cell index for sibling scopes named ``<layer kind>_<cell index>`` (NASNet's
+    ``normal_left1_5``, ``adjust_bn_5``, ``reduction_add_1_reduce_6``, each maybe with Keras-3's
+    ``_1`` call suffix): a cell is an index shared by at least :data:`MIN_CELL_KINDS` different
+    layer kinds, and there must be :data:`MIN_CELLS` such cells whose kinds repeat. Plain
+    numbered siblings (``stage_1``…``stage_20``: one kind per index) are not cells. Empty when
+    the level is not made of cells."""
+    segments = list(segments)
+    best: dict[str, str] = {}
+    for strip_call in (False, True):
+        kinds: dict[str, set[str]] = defaultdict(set)
+        splits = {s: _cell_split(s, strip_call) for s in segments}
+        for cands in splits.values():
+            for kind, cell in cands:
+                kinds[cell].add(kind)
+        cells = {c for c, k in kinds.items() if len(k) >= MIN_CELL_KINDS}
+        # distinct indices (``relu_1``, ``BN_1``, ``add_1`` sharing Keras' call suffix are not
+        # cells)
+        if len({c.rsplit("_", 1)[-1] for c in cells}) < MIN_CELLS:
+            continue
+        # the kinds must repeat from cell to cell (a cell is a repeated structure)
+        seen = Counter(k for c in cells for k in kinds[c])
+        if sum(1 for n in seen.values() if n >= MIN_CELLS) < MIN_CELL_KINDS:
+            continue
+        # a kind numbered mostly outside the cells is Keras' auto-numbering (``activation_6``
+        # is the sixth activation, not a layer of cell 6)
+        indices: dict[str, set[str]] = defaultdict(set)
+        for cands in splits.values():
+            if cands:
+                indices[cands[-1][0]].add(cands[-1][1])
+        auto = {k for k, idx in indices.items()
+                if len(idx) >= 2 * MIN_CELLS and len(idx & cells) < 0.5 * len(idx)}
+        found = {}
+        for s, cands in splits.items():
+            if cands and cands[-1][0] in auto:
+                continue
+            for kind, cell in cands:
+                if cell in cells:
+                    found[s] = cell
+                    break
+        if len(found) > len(best):
+            best = found
+    return best
 
 
 def _num_prefixes(seg: str) -> list[str]:
@@ -298,9 +372,10 @@ class GroupTree:
                         sp[0] = min(sp[0], where)
                         sp[1] = max(sp[1], where)
                         sp[2] += 1
+        cells = self._find_cell_levels(siblings)
         virtual: dict[tuple, dict[str, list[str]]] = {}
         for parent, kids in siblings.items():
-            if len(kids) < MIN_SIBLINGS_FOR_BLOCKS:
+            if len(kids) < MIN_SIBLINGS_FOR_BLOCKS or parent in cells:
                 continue
             members: dict[str, list[str]] = defaultdict(list)
             for k in kids:
@@ -333,6 +408,11 @@ class GroupTree:
             key = ""
             for i, seg in enumerate(segs):
                 real = "/".join(segs[:i]) + "/" if i else ""
+                cell = cells.get(tuple(segs[:i]), {}).get(seg)
+                if cell is not None:  # a cell of a NASNet-style level (not a name prefix)
+                    ckey = f"{key}/cell {cell}" if key else f"cell {cell}"
+                    out.append((ckey, f"cell {cell}", True, real))
+                    key = ckey
                 # a node whose own name starts a numbered block joins that block too
                 for p in virtual.get(tuple(segs[:i]), {}).get(seg, []):
                     vkey = f"{key}/{p}_*" if key else f"{p}_*"
@@ -382,6 +462,82 @@ class GroupTree:
                         grp.visible_size += 1
         for name in drawn:
             self._ancestors[name] = self._chain(self.parent_of[name])
+        #: hidden node → the groups its name puts it in (what ``members`` reports)
+        self._hidden_groups: dict[str, tuple[str, ...]] = {
+            name: tuple(k for k, _, _, _ in paths[name] if k in groups)
+            for name in self.hidden}
+
+    def _find_cell_levels(self, siblings: dict[tuple, dict[str, None]]
+                          ) -> dict[tuple, dict[str, str]]:
+        """Scope levels made of NASNet-style cells: level → {segment: cell index}.
+
+        Segments named by a trailing cell index are found by :func:`find_cells`; the
+        auto-numbered layers between them (``activation_17``, ``concatenate_3``: Keras' unique
+        names, no cell in them) join the cell their outputs feed (or, failing that, the cell
+        feeding them), so a cell shows everything it computes. Specifically named layers with
+        no cell (``stem_conv1``, ``predictions``) stay at the level itself."""
+        g = self.graph
+        out: dict[tuple, dict[str, str]] = {}
+        for parent, kids in siblings.items():
+            if len(kids) < 4 * MIN_CELL_KINDS:
+                continue
+            found = find_cells(kids)
+            if not found:
+                continue
+            depth = len(parent)
+            head = "/".join(parent) + "/" if parent else ""
+
+            def seg_of(name: str) -> str | None:
+                if not name.startswith(head):
+                    return None
+                segs = name.split("/")
+                return segs[depth] if len(segs) > depth else None
+
+            nodes_of: dict[str, list[str]] = defaultdict(list)
+            for name in g.nodes:
+                sg = seg_of(name)
+                if sg is not None:
+                    nodes_of[sg].append(name)
+
+            def near(k: str, look: str):
+                for n in nodes_of[k]:
+                    if look == "down":
+                        yield from (c for c, _, _ in g.consumers(n))
+                    else:
+                        yield from (parse_input(i).node for i in g.nodes[n].input)
+
+            # a layer of a cell talks to its cell; one whose number only looks like a cell
+            # index (``activation_1`` feeding cell 0) is placed by its neighbours instead
+            misnamed = []
+            for k, cell in found.items():
+                cells_near = {found.get(seg_of(m)) for look in ("down", "up")
+                              for m in near(k, look) if seg_of(m) != k} - {None}
+                if cells_near and cell not in cells_near:
+                    misnamed.append(k)
+            for k in misnamed:
+                del found[k]
+            base = Counter(re.sub(r"[_\d]+$", "", k) for k in kids if k not in found)
+            orphans = [k for k in kids if k not in found
+                       and (base[re.sub(r"[_\d]+$", "", k)] >= 2 or k in misnamed)]
+            if orphans:
+                # consumers first (an activation belongs to the cell it starts), chains
+                # resolved over a few passes; producers only for what still has no cell
+                for look in ("down", "up"):
+                    for _ in range(4):
+                        changed = False
+                        for k in orphans:
+                            if k in found:
+                                continue
+                            votes = Counter(c for c in (found.get(seg_of(m))
+                                                        for m in near(k, look))
+                                            if c is not None)
+                            if votes:
+                                found[k] = votes.most_common(1)[0][0]
+                                changed = True
+                        if not changed:
+                            break
+            out[parent] = found
+        return out
 
     def _chain(self, key: str) -> tuple[str, ...]:
         chain = []
@@ -433,7 +589,7 @@ class GroupTree:
             if name in self._ancestors:
                 if key in self._ancestors[name]:
                     out.append(name)
-            elif name.startswith(grp.prefix):
+            elif key in self._hidden_groups.get(name, ()):
                 out.append(name)
         return out
 
@@ -458,6 +614,13 @@ class GroupTree:
         expanded: set[str] = set()
         visible = len(self.root_children)
         frontier = [c[2:] for c in self.root_children if c.startswith("g:")]
+        if len(frontier) == 1:
+            # the top level is one model-wide scope (plus inputs/outputs): always open it,
+            # like TensorBoard; a level that is still too wide is split into cells/blocks
+            key = frontier.pop()
+            expanded.add(key)
+            visible += len(self.groups[key].children) - 1
+            frontier = [c[2:] for c in self.groups[key].children if c.startswith("g:")]
         while frontier and visible <= 8:
             frontier.sort(key=lambda k: -self.groups[k].visible_size)
             key = frontier.pop(0)
