@@ -58,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                                         "(needs --outputs)")
     s.add_argument("--outputs", help="comma-separated output node names (default: detected)")
 
-    sub.add_parser("passes", help="list the pass ids with their titles")
+    s = sub.add_parser("passes", help="list the pass ids with their titles")
+    s.add_argument("pass_id", nargs="?", metavar="PASS",
+                   help="show this pass's explanation and parameters")
+    s.add_argument("-v", "--verbose", action="store_true", help="list every pass's parameters")
 
     s = sub.add_parser("optimize", help="run passes (default: the inference preset) and save")
     s.add_argument("input", metavar="IN")
@@ -68,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--passes", help="comma-separated pass ids; 'inference' is the preset "
                                     "(default when neither --passes nor --recipe is given)")
     s.add_argument("--recipe", help="replay a recipe JSON file (then --passes, if given)")
+    s.add_argument("--param", action="append", default=[], metavar="PASS.NAME=VALUE",
+                   help="a pass parameter for a pass named in --passes, e.g. "
+                        "fold_constants.max_bytes=1e6 (repeatable; see: surgeon passes -v)")
     s.add_argument("--save-recipe", metavar="FILE", help="write the steps run as a recipe")
     s.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     s.add_argument("--signature", help="SavedModel signature (default: serving_default)")
@@ -149,10 +155,33 @@ def cmd_passes(args, out) -> int:
     from .core.passes import PRESET_ID, PRESET_PASSES, PRESET_TITLE, all_passes
     reg = all_passes()
     width = max(len(i) for i in list(reg) + [PRESET_ID])
+    pass_id = getattr(args, "pass_id", None)
+    if pass_id:
+        if pass_id == PRESET_ID:
+            print(f"{PRESET_ID}: {PRESET_TITLE}\n\nRuns, in this order and until nothing "
+                  f"changes: {', '.join(PRESET_PASSES)}", file=out)
+            return EXIT_OK
+        if pass_id not in reg:
+            raise CliError(f"unknown pass {pass_id!r} (see: surgeon passes)")
+        p = reg[pass_id]
+        print(f"{p.id}: {p.title}\n\n{p.explanation.strip()}\n", file=out)
+        _print_params(p, out)
+        return EXIT_OK
     for pid, p in reg.items():
         print(f"{pid:<{width}}  {p.title}", file=out)
+        if getattr(args, "verbose", False):
+            _print_params(p, out, indent=" " * (width + 4))
     print(f"{PRESET_ID:<{width}}  {PRESET_TITLE}: {', '.join(PRESET_PASSES)}", file=out)
     return EXIT_OK
+
+
+def _print_params(p, out, indent: str = "") -> None:
+    if not p.params:
+        print(f"{indent}(no parameters)", file=out)
+    for prm in p.params:
+        choices = f" [{'|'.join(map(str, prm.choices))}]" if prm.choices else ""
+        print(f"{indent}--param {p.id}.{prm.name}={prm.default!r}{choices}  {prm.help}",
+              file=out)
 
 
 def _check_out_path(path: str, force: bool) -> Path:
@@ -184,6 +213,7 @@ def cmd_optimize(args, out) -> int:
             expand_pass_ids(pass_ids)
         except KeyError as e:
             raise CliError(f"--passes: {e.args[0]}") from None
+    params = _pass_params(args.param, pass_ids or [])
     recipe_in = Recipe.load(args.recipe) if args.recipe else None
     if recipe_in is None and not pass_ids:
         pass_ids = [PRESET_ID]
@@ -205,7 +235,8 @@ def cmd_optimize(args, out) -> int:
                     outputs=graph.given_outputs)
     if recipe_in is not None:
         recipe.steps.extend(recipe_in.steps)
-    recipe.steps.extend(Recipe().add_pass(pid) for pid in (pass_ids or []))
+    for pid in pass_ids or []:
+        recipe.add_pass(pid, params.get(pid))
 
     def show(rs):
         label = rs.step.label
@@ -239,6 +270,30 @@ def cmd_optimize(args, out) -> int:
             raise CliError(f"{args.save_recipe}: cannot write: {e.strerror or e}") from None
         print(f"recipe: {args.save_recipe}", file=out)
     return EXIT_OK
+
+
+def _pass_params(specs: list[str], pass_ids: list[str]) -> dict[str, dict]:
+    """``--param PASS.NAME=VALUE`` flags as {pass id: {name: typed value}}."""
+    from .core.passes import get_pass
+    params: dict[str, dict] = {}
+    for spec in specs:
+        key, eq, text = spec.partition("=")
+        pid, dot, name = key.strip().partition(".")
+        if not eq or not dot or not name:
+            raise CliError(f"--param {spec!r}: write PASS.NAME=VALUE, e.g. "
+                           "fold_constants.max_bytes=1000000")
+        if pid not in pass_ids:
+            raise CliError(f"--param {spec!r}: pass {pid!r} is not in --passes "
+                           "(the inference preset runs with default parameters)")
+        known = {p.name: p for p in get_pass(pid).params}
+        if name not in known:
+            raise CliError(f"--param {spec!r}: pass {pid!r} has no parameter {name!r}; it "
+                           f"takes: {', '.join(known) or 'none'}")
+        try:
+            params.setdefault(pid, {})[name] = known[name].parse(text)
+        except ValueError as e:
+            raise CliError(f"--param {spec!r}: {e}") from None
+    return params
 
 
 def _check_names(graph, names, flag, path) -> None:

@@ -268,3 +268,32 @@ def test_optimize_process_prints_no_tensorflow_noise(models, tmp_path):
                           timeout=300)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert "remove_switch_merge" in proc.stdout
+
+
+def test_pass_parameters_from_the_command_line(tmp_path, capsys):
+    """--param PASS.NAME=VALUE reaches the pass (typed), is recorded in the saved recipe, and
+    mistakes are one clear line before anything is loaded."""
+    from surgeon_gui.core.examples import tf1_cond_bn_dropout
+    from surgeon_gui.core.io import save_graph
+    from surgeon_gui.core.recipe import Recipe
+    gd, _, _ = tf1_cond_bn_dropout()
+    src = tmp_path / "m.pb"
+    save_graph(gd, src)
+    out, rec = tmp_path / "o.pb", tmp_path / "r.json"
+    code = cli.main(["optimize", str(src), str(out), "--passes",
+                     "training_flags,remove_switch_merge,remove_dropout",
+                     "--param", "remove_dropout.allow_random=false",
+                     "--save-recipe", str(rec)])
+    assert code == 0
+    steps = Recipe.load(rec).steps
+    assert steps[2].pass_id == "remove_dropout"
+    assert steps[2].params == {"allow_random": False}
+    capsys.readouterr()
+    for spec, words in [("remove_dropout.allow_random=maybe", "true or false"),
+                        ("remove_dropout.nope=1", "has no parameter 'nope'"),
+                        ("fold_constants.max_bytes=1", "not in --passes"),
+                        ("allow_random=1", "PASS.NAME=VALUE")]:
+        code = cli.main(["optimize", str(tmp_path / "missing.pb"), str(tmp_path / "x.pb"),
+                         "--passes", "remove_dropout", "--param", spec])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and words in err and len(err.splitlines()) == 1, err

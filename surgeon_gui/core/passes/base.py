@@ -26,6 +26,32 @@ class Param:
     help: str
     choices: list | None = None
 
+    def parse(self, text: str):
+        """The value of ``text`` as typed on a command line (``true``, ``3``, ``a,b``)."""
+        t = text.strip()
+        if self.type is bool:
+            low = t.lower()
+            if low in ("1", "true", "yes", "on"):
+                value = True
+            elif low in ("0", "false", "no", "off"):
+                value = False
+            else:
+                raise ValueError(f"{self.name} takes true or false, not {text!r}")
+        elif self.type is list:
+            value = [v.strip() for v in t.split(",") if v.strip()]
+        elif self.type in (int, float):
+            try:
+                value = self.type(float(t)) if self.type is int and "e" in t.lower() \
+                    else self.type(t)
+            except ValueError:
+                raise ValueError(f"{self.name} takes a number, not {text!r}") from None
+        else:
+            value = t
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"{self.name} takes one of {', '.join(map(str, self.choices))}, "
+                             f"not {text!r}")
+        return value
+
 
 @dataclass
 class Match:
