@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen, QPolygonF
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import (QGraphicsItem, QGraphicsScene, QStyleOptionGraphicsItem)
 
 from ..core.grouping import Group, GroupTree, VisibleEdge, is_standout, op_family
@@ -29,6 +29,11 @@ STUB_LENGTH = 26.0
 _NO_BUTTON = Qt.NoButton
 _DASH = Qt.DashLine
 _SOLID = Qt.SolidLine
+_NO_BRUSH = Qt.NoBrush
+_EXTENDED_OPTION = QGraphicsItem.ItemUsesExtendedStyleOption
+#: Edges longer than this (control-point box, width + height) are cut into pieces about this
+#: long, each stroked only when exposed.
+PIECE_LENGTH = 400.0
 TEXT_LOD = 0.3       # below this zoom, no text at all
 DETAIL_LOD = 0.5     # below this, only the title line
 EDGE_LABEL_LOD = 0.8
@@ -54,6 +59,8 @@ class UnitItem(QGraphicsItem):
         super().__init__()
         self.key = key
         self.w, self.h = box.w, box.h
+        # Qt asks for the bounding rect many times per frame: build it once per size change
+        self._br = QRectF(-4, -4, self.w + 8, self.h + 8)
         self.setPos(box.x, box.y)
         self.setFlag(QGraphicsItem.ItemIsSelectable, True)
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
@@ -68,10 +75,12 @@ class UnitItem(QGraphicsItem):
         if (box.w, box.h) != (self.w, self.h):
             self.prepareGeometryChange()
             self.w, self.h = box.w, box.h
-        self.setPos(box.x, box.y)
+            self._br = QRectF(-4, -4, self.w + 8, self.h + 8)
+        if (box.x, box.y) != (self.x(), self.y()):
+            self.setPos(box.x, box.y)
 
     def boundingRect(self) -> QRectF:
-        return QRectF(-4, -4, self.w + 8, self.h + 8)
+        return self._br
 
     def rect(self) -> QRectF:
         return QRectF(0, 0, self.w, self.h)
@@ -318,7 +327,7 @@ class FrameItem(UnitItem):
         fill = QColor(base)
         fill.setAlpha(45)
         exposed = option.exposedRect.intersected(r) if option is not None else r
-        small = r.width() * r.height() < 4e6
+        small = r.width() * r.height() < 3e5
         if small:  # rounded and dashed: cheap enough on a small frame
             painter.setBrush(fill)
             painter.setPen(QPen(outline or style.FRAME_BORDER, width or 1.0,
@@ -329,6 +338,8 @@ class FrameItem(UnitItem):
             painter.setPen(QPen(outline or style.FRAME_BORDER, width or 1.0))
             painter.setBrush(Qt.NoBrush)
             painter.drawRect(r)
+        if not exposed.intersects(self.header_rect().adjusted(-8, -8, 8, 8)):
+            return  # a strip further down: the header and its text are not in it
         head = QColor(base)
         head.setAlpha(150)
         painter.setPen(Qt.NoPen)
@@ -347,6 +358,35 @@ class FrameItem(UnitItem):
             text = self.group.label if len(self.group.label) <= chars else \
                 self.group.label[:max(1, chars - 1)] + "…"
         painter.drawText(QRectF(24, 3, self.w - 30, 18), Qt.AlignLeft | Qt.AlignVCenter, text)
+
+
+def _split(c: tuple) -> tuple[tuple, tuple]:
+    """De Casteljau: a cubic (p0, c1, c2, p1) cut in two halves at t = 0.5."""
+    p0, c1, c2, p1 = c
+    a, b, d = (p0 + c1) * 0.5, (c1 + c2) * 0.5, (c2 + p1) * 0.5
+    e, f = (a + b) * 0.5, (b + d) * 0.5
+    m = (e + f) * 0.5
+    return (p0, a, e, m), (m, f, d, p1)
+
+
+def _pieces(cubics: list[tuple]) -> list[tuple[QRectF, QPainterPath]]:
+    """Short paths (and their padded bounds) that together draw the curve ``cubics``."""
+    out = []
+    todo = list(reversed(cubics))
+    while todo:
+        c = todo.pop()
+        xs = [p.x() for p in c]
+        ys = [p.y() for p in c]
+        w, h = max(xs) - min(xs), max(ys) - min(ys)
+        if w + h > PIECE_LENGTH:
+            first, second = _split(c)
+            todo.append(second)
+            todo.append(first)
+            continue
+        path = QPainterPath(c[0])
+        path.cubicTo(c[1], c[2], c[3])
+        out.append((QRectF(min(xs) - 6, min(ys) - 6, w + 12, h + 12), path))
+    return out
 
 
 def _chevron(painter, rect: QRectF, expanded: bool) -> None:
@@ -408,6 +448,8 @@ class EdgeItem(QGraphicsItem):
         self.highlight: str | None = None
         self.setZValue(1)
         self.setAcceptedMouseButtons(_NO_BUTTON)
+        # exposedRect in item coordinates: paint strokes only the exposed pieces of a long curve
+        self.setFlag(_EXTENDED_OPTION, True)
         pts = [] if stub else [QPointF(x, y) for x, y in edge.route]
         if horizontal:
             p0 = QPointF(a.right(), a.center().y())
@@ -442,22 +484,30 @@ class EdgeItem(QGraphicsItem):
                 bulge = QPointF(40 + abs(p0.y() - p1.y()) * 0.15, 0)
             path = QPainterPath(p0)
             path.cubicTo(p0 + bulge, p1 + bulge, p1)
+            cubics = [(p0, p0 + bulge, p1 + bulge, p1)]
             pts = None
         # a smooth curve through the layout's bend points, leaving and entering along the flow
         if pts is None:
             pts = []
         else:
             path = QPainterPath(p0)
+            cubics = []
         prev = p0
         for q in ([] if backward else pts + [p1]):
             if horizontal:
                 d = max(12.0, abs(q.x() - prev.x()) * 0.5)
-                path.cubicTo(QPointF(prev.x() + d, prev.y()), QPointF(q.x() - d, q.y()), q)
+                c1, c2 = QPointF(prev.x() + d, prev.y()), QPointF(q.x() - d, q.y())
             else:
                 d = max(12.0, abs(q.y() - prev.y()) * 0.5)
-                path.cubicTo(QPointF(prev.x(), prev.y() + d), QPointF(q.x(), q.y() - d), q)
+                c1, c2 = QPointF(prev.x(), prev.y() + d), QPointF(q.x(), q.y() - d)
+            path.cubicTo(c1, c2, q)
+            cubics.append((prev, c1, c2, q))
             prev = q
         self.path = path
+        #: The curve cut into short pieces (bounds, path): a frame strokes only the pieces it
+        #: exposes, not a whole curve thousands of pixels long of which a sliver is visible.
+        self.pieces = _pieces(cubics) if path.controlPointRect().width() \
+            + path.controlPointRect().height() > PIECE_LENGTH else None
         self.end = p1
         self.start = p0
         self.mid = pts[len(pts) // 2] if pts else path.pointAtPercent(0.5)
@@ -490,8 +540,18 @@ class EdgeItem(QGraphicsItem):
         lod = _lod(painter)
         pen = self.pen()
         painter.setPen(pen)
-        painter.setBrush(Qt.NoBrush)
-        painter.drawPath(self.path)
+        painter.setBrush(_NO_BRUSH)
+        pieces = self.pieces
+        if pieces is None:
+            painter.drawPath(self.path)
+        else:
+            exposed = option.exposedRect
+            if exposed.contains(self._bounds):
+                painter.drawPath(self.path)
+            else:
+                for bounds, piece in pieces:
+                    if bounds.intersects(exposed):
+                        painter.drawPath(piece)
         if lod < 0.3:
             return
         # arrow head
@@ -533,6 +593,18 @@ class GraphScene(QGraphicsScene):
         self.items_by_key: dict[str, UnitItem] = {}
         self.edge_items: list[EdgeItem] = []
         self.ghosts: list[GhostItem] = []
+        self._overview: Overview | None = None
+
+    # ------------------------------------------------------------------ far-zoom overview
+    def overview(self) -> "Overview":
+        """Every box and edge as a few batched primitives (built once per change): what the
+        view and the minimap draw when items would be a few pixels big."""
+        if self._overview is None:
+            self._overview = Overview(self)
+        return self._overview
+
+    def invalidate_overview(self) -> None:
+        self._overview = None
 
     def node_size(self, tree: GroupTree, unit: str) -> tuple[float, float]:
         """Box size of a node or collapsed group (pure arithmetic: safe in a worker)."""
@@ -640,6 +712,7 @@ class GraphScene(QGraphicsScene):
             self.addItem(item)
             self.edge_items.append(item)
         self.clear_ghosts()
+        self._overview = None
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
         # room to pan past the edges (the legend and minimap float over the corners)
         self.setSceneRect(QRectF(-300, -200, placement.width + 600, placement.height + 400))
@@ -654,3 +727,74 @@ class GraphScene(QGraphicsScene):
         self.addItem(g)
         self.ghosts.append(g)
         return g
+
+
+class Overview:
+    """The scene reduced to batches for far-zoom drawing: frames, boxes by fill colour, outlines
+    by colour, and every edge as line segments along its route. Drawing it is a handful of
+    QPainter calls (``drawRects``/``drawLines`` loop in C++), however many items there are,
+    where painting the items costs one Python ``paint`` call each."""
+
+    def __init__(self, scene: GraphScene):
+        self.frames: list[tuple[QRectF, QColor, QColor]] = []
+        self.fills: dict[int, tuple[QColor, list[QRectF]]] = {}
+        self.outlines: dict[int, tuple[QColor, list[QRectF]]] = {}
+        lines: list[QLineF] = []
+        control: list[QLineF] = []
+        rect = QRectF()
+        for item in scene.items_by_key.values():
+            r = QRectF(item.x(), item.y(), item.w, item.h)
+            rect = rect.united(r)
+            outline, _, _ = item._outline()
+            if isinstance(item, FrameItem):
+                base = (style.signature_color(item.group.signature) if item.group.repeats > 1
+                        else style.FRAME_BORDER)
+                fill = QColor(base)
+                fill.setAlpha(45)
+                self.frames.append((r, fill, outline or base))
+                continue
+            if isinstance(item, NodeItem):
+                fill = item.fill_override or style.FAMILY_FILL[item.family]
+            else:
+                fill = item.band() or item.fill()
+            self.fills.setdefault(fill.rgba(), (fill, []))[1].append(r)
+            if outline is not None:
+                self.outlines.setdefault(outline.rgba(), (outline, []))[1].append(r)
+        self.frames.sort(key=lambda f: -f[0].width() * f[0].height())  # outer frames first
+        for e in scene.edge_items:
+            pts = [e.start] + ([QPointF(x, y) for x, y in e.edge.route] if not e.stub else []) \
+                + [e.end]
+            out = control if e.edge.control else lines
+            out.extend(QLineF(a, b) for a, b in zip(pts, pts[1:]))
+        self.lines, self.control_lines = lines, control
+        self.rect = rect
+
+    def draw(self, painter, scale: float) -> None:
+        """Draw in scene coordinates (the painter's transform maps them)."""
+        px = 1.0 / max(scale, 1e-6)  # one device pixel in scene units
+        painter.setRenderHint(QPainter.Antialiasing, False)
+        for r, fill, border in self.frames:
+            painter.fillRect(r, fill)
+        pen = QPen(style.FRAME_BORDER, 0)  # cosmetic
+        painter.setBrush(_NO_BRUSH)
+        if self.frames:
+            for r, _, border in self.frames:
+                pen.setColor(border)
+                painter.setPen(pen)
+                painter.drawRect(r)
+        painter.setRenderHint(QPainter.Antialiasing, True)
+        pen = QPen(style.EDGE, 0)
+        painter.setPen(pen)
+        painter.drawLines(self.lines)
+        if self.control_lines:
+            painter.setPen(QPen(style.EDGE_CONTROL, 0))
+            painter.drawLines(self.control_lines)
+        painter.setRenderHint(QPainter.Antialiasing, False)
+        painter.setPen(Qt.NoPen)
+        for color, rects in self.fills.values():
+            painter.setBrush(color)
+            painter.drawRects(rects)
+        painter.setBrush(_NO_BRUSH)
+        for color, rects in self.outlines.values():
+            painter.setPen(QPen(color, 2.5 * px))
+            painter.drawRects([r.adjusted(-2 * px, -2 * px, 2 * px, 2 * px) for r in rects])
