@@ -508,11 +508,15 @@ class GroupTree:
 
             # a layer of a cell talks to its cell; one whose number only looks like a cell
             # index (``activation_1`` feeding cell 0) is placed by its neighbours instead
+            # (or a pair of them: zero_padding2d_2 → cropping2d_2 between cells 7 and 2): its
+            # own cell must be the one most of its neighbours are in; ties (a cell's first
+            # layer reads the previous cell) are settled by the consumers below
             misnamed = []
             for k, cell in found.items():
-                cells_near = {found.get(seg_of(m)) for look in ("down", "up")
-                              for m in near(k, look) if seg_of(m) != k} - {None}
-                if cells_near and cell not in cells_near:
+                votes = Counter(c for c in (found.get(seg_of(m)) for look in ("down", "up")
+                                            for m in near(k, look) if seg_of(m) != k)
+                                if c is not None)
+                if votes and any(n >= votes[cell] for c, n in votes.items() if c != cell):
                     misnamed.append(k)
             for k in misnamed:
                 del found[k]
