@@ -574,7 +574,20 @@ class GraphView(QGraphicsView):
         # start where the data comes in: the first graph input (wide graphs are mostly edges
         # in the middle of their first layers)
         across = r.center().y() if self.horizontal else r.center().x()
-        if self.document is not None and self.tree is not None:
+        # the boxes in the first screenful: centre on them when they fit across
+        band = QRectF()
+        for item in self.graph_scene.items_by_key.values():
+            if isinstance(item, FrameItem):
+                continue
+            b = item.sceneBoundingRect()
+            if (b.left() if self.horizontal else b.top()) \
+                    < (r.left() + visible.width() if self.horizontal else r.top() + visible.height()):
+                band = band.united(b)
+        fits_across = not band.isEmpty() and (band.height() if self.horizontal else band.width()) \
+            <= (visible.height() if self.horizontal else visible.width()) - 20
+        if fits_across:
+            across = band.center().y() if self.horizontal else band.center().x()
+        elif self.document is not None and self.tree is not None:
             for name in self.document.graph.inputs[:1]:
                 item = self.graph_scene.items_by_key.get(
                     self.tree.representative(name, self.placement.expanded))
