@@ -594,16 +594,20 @@ class GraphScene(QGraphicsScene):
         self.edge_items: list[EdgeItem] = []
         self.ghosts: list[GhostItem] = []
         self._overview: Overview | None = None
+        self._overview_lines: tuple[list, list] | None = None
 
     # ------------------------------------------------------------------ far-zoom overview
     def overview(self) -> "Overview":
         """Every box and edge as a few batched primitives (built once per change): what the
         view and the minimap draw when items would be a few pixels big."""
         if self._overview is None:
-            self._overview = Overview(self)
+            self._overview = Overview(self, self._overview_lines)
+            self._overview_lines = (self._overview.lines, self._overview.control_lines)
         return self._overview
 
     def invalidate_overview(self) -> None:
+        """Colours or outlines changed (highlight, selection, marks): rebuild the boxes; the
+        edge lines only change with the layout."""
         self._overview = None
 
     def node_size(self, tree: GroupTree, unit: str) -> tuple[float, float]:
@@ -712,7 +716,7 @@ class GraphScene(QGraphicsScene):
             self.addItem(item)
             self.edge_items.append(item)
         self.clear_ghosts()
-        self._overview = None
+        self._overview = self._overview_lines = None
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
         # room to pan past the edges (the legend and minimap float over the corners)
         self.setSceneRect(QRectF(-300, -200, placement.width + 600, placement.height + 400))
@@ -735,7 +739,7 @@ class Overview:
     QPainter calls (``drawRects``/``drawLines`` loop in C++), however many items there are,
     where painting the items costs one Python ``paint`` call each."""
 
-    def __init__(self, scene: GraphScene):
+    def __init__(self, scene: GraphScene, cached: tuple[list, list] | None = None):
         self.frames: list[tuple[QRectF, QColor, QColor]] = []
         self.fills: dict[int, tuple[QColor, list[QRectF]]] = {}
         self.outlines: dict[int, tuple[QColor, list[QRectF]]] = {}
@@ -761,12 +765,15 @@ class Overview:
             if outline is not None:
                 self.outlines.setdefault(outline.rgba(), (outline, []))[1].append(r)
         self.frames.sort(key=lambda f: -f[0].width() * f[0].height())  # outer frames first
-        for e in scene.edge_items:
-            pts = [e.start] + ([QPointF(x, y) for x, y in e.edge.route] if not e.stub else []) \
-                + [e.end]
-            out = control if e.edge.control else lines
-            out.extend(QLineF(a, b) for a, b in zip(pts, pts[1:]))
-        self.lines, self.control_lines = lines, control
+        if cached is not None:  # the same layout: reuse its edge lines
+            self.lines, self.control_lines = cached
+        else:
+            for e in scene.edge_items:
+                pts = [e.start] + ([QPointF(x, y) for x, y in e.edge.route] if not e.stub
+                                   else []) + [e.end]
+                out = control if e.edge.control else lines
+                out.extend(QLineF(a, b) for a, b in zip(pts, pts[1:]))
+            self.lines, self.control_lines = lines, control
         self.rect = rect
 
     def draw(self, painter, scale: float) -> None:
