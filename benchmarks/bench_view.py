@@ -16,6 +16,9 @@ in a fresh process (peak memory is per process) and the figures go to
 - **pan / zoom frame**: mean and worst time to repaint the viewport after a scroll step at
   100 % and at 25 % zoom, after a zoom step, and with the whole graph fitted, on the fully
   expanded graph (the offscreen paint is a proxy for stutter; 16-40 ms is fluid).
+- **overview + minimap rebuild**: what a highlight/selection change costs at far zoom: the
+  batched overview's boxes rebuilt and the minimap pixmap rendered from it (the view draws that
+  overview instead of the items below 20 % zoom, so the "whole graph frame" paints it).
 - **inspector / search**: selecting the biggest Const (statistics + histogram); a name search
   ("conv": the ranked result list) and then the view highlighting every match.
 - **peak memory**: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` at the end.
