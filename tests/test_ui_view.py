@@ -488,3 +488,95 @@ def test_cancel_loading_keeps_the_window_usable(qtbot, window, model_files):
     # the next open works
     open_model(qtbot, window, model_files["tf1"])
     assert window.document.path == model_files["tf1"]
+
+
+def _differing_pixels(a, b, tolerance: int = 48) -> int:
+    """Pixels whose colour differs visibly (a channel by more than ``tolerance`` of 255)."""
+    a, b = a.toImage(), b.toImage()
+    assert a.size() == b.size()
+    n = 0
+    for x in range(a.width()):
+        for y in range(a.height()):
+            p, q = a.pixel(x, y), b.pixel(x, y)
+            if p != q and max(abs(((p >> s) & 255) - ((q >> s) & 255)) for s in (0, 8, 16)) \
+                    > tolerance:
+                n += 1
+    return n
+
+
+def _ink(pixmap) -> int:
+    img = pixmap.toImage()
+    bg = style.BACKGROUND.rgb() | 0xFF000000
+    return sum(1 for x in range(img.width()) for y in range(img.height())
+               if img.pixel(x, y) | 0xFF000000 != bg)
+
+
+def test_long_edges_stroke_only_exposed_pieces_and_look_the_same(qtbot, window, model_files):
+    from PySide6.QtGui import QTransform
+    from surgeon_gui.ui.graph_scene import PIECE_LENGTH
+    open_model(qtbot, window, model_files["mnv2"])
+    view = window.view
+    view.expand_all()
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=60000)
+    long = [e for e in view.graph_scene.edge_items if e.pieces]
+    assert any(e.edge.control for e in long) and any(not e.edge.control for e in long)
+    view.minimap.enabled = False
+    view.minimap.hide()
+    view.setTransform(QTransform())
+    for control in (False, True):
+        e = max((e for e in long if e.edge.control == control), key=lambda e: e.path.length())
+        # the pieces run from the edge's start to its end, each short, all inside the bounds
+        first, last = e.pieces[0][1], e.pieces[-1][1]
+        assert (first.pointAtPercent(0) - e.start).manhattanLength() < 0.5
+        assert (last.pointAtPercent(1) - e.end).manhattanLength() < 0.5
+        for bounds, piece, _ in e.pieces:
+            cr = piece.controlPointRect()
+            assert cr.width() + cr.height() <= PIECE_LENGTH + 1e-6
+            b = e.boundingRect()
+            assert b.contains(cr.topLeft()) and b.contains(cr.bottomRight())
+        total = sum(p.length() for _, p, _ in e.pieces)
+        assert abs(total - e.path.length()) < 0.01 * e.path.length()
+        # a view of the middle of the edge: drawn in pieces or whole, the same picture
+        view.centerOn(e.path.pointAtPercent(0.5))
+        qtbot.wait(20)
+        pieces = view.viewport().grab()
+        saved, e.pieces = e.pieces, None
+        view.viewport().update()
+        whole = view.viewport().grab()
+        e.pieces = saved
+        if not control:  # antialiasing may differ by a shade where two pieces meet
+            assert _differing_pixels(pieces, whole) < 12
+        else:  # the dash pattern runs on across pieces (phase within a pixel or so)
+            assert abs(_ink(pieces) - _ink(whole)) < 0.02 * _ink(whole)
+
+
+def test_far_zoom_draws_the_batched_overview(qtbot, window, model_files):
+    from PySide6.QtGui import QTransform
+    open_model(qtbot, window, model_files["mnv2"])
+    view = window.view
+    view.expand_all()
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=60000)
+    view.setTransform(QTransform.fromScale(0.5, 0.5))
+    assert not view.far_zoom()
+    view.fit()
+    assert view.transform().m11() < 0.2 and view.far_zoom()
+    ov = view.graph_scene.overview()
+    boxes = [it for it in view.graph_scene.items_by_key.values() if not isinstance(it, FrameItem)]
+    assert sum(len(r) for _, r in ov.fills.values()) == len(boxes)
+    assert len(ov.frames) == len(items(view, FrameItem))
+    assert len(ov.lines) >= len([e for e in view.graph_scene.edge_items if not e.edge.control])
+    assert not ov.outlines
+    img = view.viewport().grab().toImage()
+    bg = style.BACKGROUND.rgb()
+    drawn = sum(1 for x in range(0, img.width(), 3) for y in range(0, img.height(), 3)
+                if img.pixel(x, y) | 0xFF000000 != bg | 0xFF000000)
+    assert drawn > 50
+    # a highlight shows in the overview (rebuilt, edge lines kept) and in the minimap
+    lines = ov.lines
+    name = next(it.name for it in boxes if isinstance(it, NodeItem))
+    view.set_highlight({name}, "search")
+    ov2 = view.graph_scene.overview()
+    assert ov2 is not ov and ov2.lines is lines
+    assert [len(r) for _, r in ov2.outlines.values()] == [1]
+    view.minimap._pixmap = None
+    qtbot.waitUntil(lambda: view.minimap._pixmap is not None, timeout=3000)

@@ -369,9 +369,11 @@ def _split(c: tuple) -> tuple[tuple, tuple]:
     return (p0, a, e, m), (m, f, d, p1)
 
 
-def _pieces(cubics: list[tuple]) -> list[tuple[QRectF, QPainterPath]]:
-    """Short paths (and their padded bounds) that together draw the curve ``cubics``."""
+def _pieces(cubics: list[tuple]) -> list[tuple[QRectF, QPainterPath, float]]:
+    """Short paths (with their padded bounds and the curve length before them, which keeps a
+    dash pattern continuous) that together draw the curve ``cubics``."""
     out = []
+    done = 0.0
     todo = list(reversed(cubics))
     while todo:
         c = todo.pop()
@@ -385,7 +387,8 @@ def _pieces(cubics: list[tuple]) -> list[tuple[QRectF, QPainterPath]]:
             continue
         path = QPainterPath(c[0])
         path.cubicTo(c[1], c[2], c[3])
-        out.append((QRectF(min(xs) - 6, min(ys) - 6, w + 12, h + 12), path))
+        out.append((QRectF(min(xs) - 6, min(ys) - 6, w + 12, h + 12), path, done))
+        done += path.length()
     return out
 
 
@@ -548,10 +551,18 @@ class EdgeItem(QGraphicsItem):
             exposed = option.exposedRect
             if exposed.contains(self._bounds):
                 painter.drawPath(self.path)
-            else:
-                for bounds, piece in pieces:
+            elif pen.style() == _SOLID:
+                for bounds, piece, _ in pieces:
                     if bounds.intersects(exposed):
                         painter.drawPath(piece)
+            else:  # dashed: each piece continues the pattern where the previous one ended
+                w = pen.widthF() or 1.0
+                for bounds, piece, before in pieces:
+                    if bounds.intersects(exposed):
+                        pen.setDashOffset(before / w)
+                        painter.setPen(pen)
+                        painter.drawPath(piece)
+                pen.setDashOffset(0)
         if lod < 0.3:
             return
         # arrow head
