@@ -61,6 +61,7 @@ class UnitItem(QGraphicsItem):
         self.w, self.h = box.w, box.h
         # Qt asks for the bounding rect many times per frame: build it once per size change
         self._br = QRectF(-4, -4, self.w + 8, self.h + 8)
+        self.scene_box = QRectF(box.x, box.y, box.w, box.h)  # for the far-zoom overview
         self.setPos(box.x, box.y)
         self.setFlag(QGraphicsItem.ItemIsSelectable, True)
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
@@ -78,6 +79,7 @@ class UnitItem(QGraphicsItem):
             self._br = QRectF(-4, -4, self.w + 8, self.h + 8)
         if (box.x, box.y) != (self.x(), self.y()):
             self.setPos(box.x, box.y)
+        self.scene_box = QRectF(box.x, box.y, box.w, box.h)
 
     def boundingRect(self) -> QRectF:
         return self._br
@@ -513,6 +515,9 @@ class EdgeItem(QGraphicsItem):
             + path.controlPointRect().height() > PIECE_LENGTH else None
         self.end = p1
         self.start = p0
+        #: The route as straight segments, for ``QPainter.drawLines`` at far zoom.
+        line = [p0] + ([] if stub or backward else pts) + [p1]
+        self.segments = [QLineF(a, b) for a, b in zip(line, line[1:])]
         self.mid = pts[len(pts) // 2] if pts else path.pointAtPercent(0.5)
         self.width = 1.1 + min(2.5, math.log2(edge.count)) if edge.count > 1 else 1.1
         self._bounds = path.boundingRect().adjusted(-6, -6, 6, 6)
@@ -606,6 +611,7 @@ class GraphScene(QGraphicsScene):
         self.ghosts: list[GhostItem] = []
         self._overview: Overview | None = None
         self._overview_lines: tuple[list, list] | None = None
+        self.placement_rect = QRectF()
 
     # ------------------------------------------------------------------ far-zoom overview
     def overview(self) -> "Overview":
@@ -731,6 +737,7 @@ class GraphScene(QGraphicsScene):
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
         # room to pan past the edges (the legend and minimap float over the corners)
         self.setSceneRect(QRectF(-300, -200, placement.width + 600, placement.height + 400))
+        self.placement_rect = QRectF(0, 0, placement.width, placement.height)
 
     def clear_ghosts(self) -> None:
         for g in self.ghosts:
@@ -754,38 +761,48 @@ class Overview:
         self.frames: list[tuple[QRectF, QColor, QColor]] = []
         self.fills: dict[int, tuple[QColor, list[QRectF]]] = {}
         self.outlines: dict[int, tuple[QColor, list[QRectF]]] = {}
-        lines: list[QLineF] = []
-        control: list[QLineF] = []
-        rect = QRectF()
+        selected = set(scene.selectedItems())
+        fills, outlines = self.fills, self.outlines
+        family_fill = style.FAMILY_FILL
         for item in scene.items_by_key.values():
-            r = QRectF(item.x(), item.y(), item.w, item.h)
-            rect = rect.united(r)
-            outline, _, _ = item._outline()
-            if isinstance(item, FrameItem):
+            r = item.scene_box
+            if item in selected:
+                outline = style.SELECTION
+            elif item.highlight:
+                outline = style.highlight_color(item.highlight)
+            elif item.mark:
+                outline = style.MARK_COLORS[item.mark]
+            else:
+                outline = None
+            kind = item.kind
+            if kind == "frame":
                 base = (style.signature_color(item.group.signature) if item.group.repeats > 1
                         else style.FRAME_BORDER)
                 fill = QColor(base)
                 fill.setAlpha(45)
                 self.frames.append((r, fill, outline or base))
                 continue
-            if isinstance(item, NodeItem):
-                fill = item.fill_override or style.FAMILY_FILL[item.family]
+            if kind == "node":
+                fill = item.fill_override or family_fill[item.family]
             else:
                 fill = item.band() or item.fill()
-            self.fills.setdefault(fill.rgba(), (fill, []))[1].append(r)
+            key = fill.rgba()
+            entry = fills.get(key)
+            if entry is None:
+                entry = fills[key] = (fill, [])
+            entry[1].append(r)
             if outline is not None:
-                self.outlines.setdefault(outline.rgba(), (outline, []))[1].append(r)
+                outlines.setdefault(outline.rgba(), (outline, []))[1].append(r)
         self.frames.sort(key=lambda f: -f[0].width() * f[0].height())  # outer frames first
         if cached is not None:  # the same layout: reuse its edge lines
             self.lines, self.control_lines = cached
         else:
+            lines: list[QLineF] = []
+            control: list[QLineF] = []
             for e in scene.edge_items:
-                pts = [e.start] + ([QPointF(x, y) for x, y in e.edge.route] if not e.stub
-                                   else []) + [e.end]
-                out = control if e.edge.control else lines
-                out.extend(QLineF(a, b) for a, b in zip(pts, pts[1:]))
+                (control if e.edge.control else lines).extend(e.segments)
             self.lines, self.control_lines = lines, control
-        self.rect = rect
+        self.rect = scene.placement_rect
 
     def draw(self, painter, scale: float) -> None:
         """Draw in scene coordinates (the painter's transform maps them)."""

@@ -112,6 +112,7 @@ class GraphView(QGraphicsView):
     def _clear_scene(self) -> None:
         self.graph_scene.clear()
         self.graph_scene._overview = self.graph_scene._overview_lines = None
+        self.graph_scene.placement_rect = QRectF()
         self.graph_scene.items_by_key = {}
         self.graph_scene.edge_items = []
         self.graph_scene.ghosts = []
