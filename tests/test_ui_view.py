@@ -534,6 +534,13 @@ def test_long_edges_stroke_only_exposed_pieces_and_look_the_same(qtbot, window, 
             assert cr.width() + cr.height() <= PIECE_LENGTH + 1e-6
             b = e.boundingRect()
             assert b.contains(cr.topLeft()) and b.contains(cr.bottomRight())
+        # hit tests and tooltips use the stroke, not the region the open curve encloses
+        import math
+        for t in (0.3, 0.7):
+            on = e.path.pointAtPercent(t)
+            a = math.radians(e.path.angleAtPercent(t))
+            off = on + QPointF(math.sin(a), math.cos(a)) * 25  # 25 px across the line
+            assert e.shape().contains(on) and not e.shape().contains(off)
         total = sum(p.length() for _, p, _ in e.pieces)
         assert abs(total - e.path.length()) < 0.01 * e.path.length()
         # a view of the middle of the edge: drawn in pieces or whole, the same picture

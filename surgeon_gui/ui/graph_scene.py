@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtGui import (QBrush, QColor, QPainter, QPainterPath, QPainterPathStroker, QPen,
+                           QPolygonF)
 from PySide6.QtWidgets import (QGraphicsItem, QGraphicsScene, QStyleOptionGraphicsItem)
 
 from ..core.grouping import Group, GroupTree, VisibleEdge, is_standout, op_family
@@ -535,7 +536,14 @@ class EdgeItem(QGraphicsItem):
         return self._bounds
 
     def shape(self) -> QPainterPath:
-        return self.path
+        # the stroke, not the region the open curve encloses (that would catch clicks meant
+        # for a frame's chevron and tooltips far from the line); built on the first hover/click
+        shape = self.__dict__.get("_shape")
+        if shape is None:
+            stroker = QPainterPathStroker()
+            stroker.setWidth(max(6.0, self.width + 4))
+            shape = self._shape = stroker.createStroke(self.path)
+        return shape
 
     def pen(self) -> QPen:
         if self.highlight:
