@@ -7,6 +7,7 @@ graph data beyond their name; the scene is rebuilt from a :class:`~surgeon_gui.c
 """
 from __future__ import annotations
 
+import gc
 import math
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
@@ -516,9 +517,8 @@ class EdgeItem(QGraphicsItem):
             + path.controlPointRect().height() > PIECE_LENGTH else None
         self.end = p1
         self.start = p0
-        #: The route as straight segments, for ``QPainter.drawLines`` at far zoom.
-        line = [p0] + ([] if stub or backward else pts) + [p1]
-        self.segments = [QLineF(a, b) for a, b in zip(line, line[1:])]
+        #: The route as a polyline (drawn with straight segments at far zoom).
+        self.polyline = [p0] + ([] if stub or backward else pts) + [p1]
         self.mid = pts[len(pts) // 2] if pts else path.pointAtPercent(0.5)
         self.width = 1.1 + min(2.5, math.log2(edge.count)) if edge.count > 1 else 1.1
         self._bounds = path.boundingRect().adjusted(-6, -6, 6, 6)
@@ -626,7 +626,13 @@ class GraphScene(QGraphicsScene):
         """Every box and edge as a few batched primitives (built once per change): what the
         view and the minimap draw when items would be a few pixels big."""
         if self._overview is None:
-            self._overview = Overview(self, self._overview_lines)
+            enabled = gc.isenabled()
+            gc.disable()  # thousands of small objects at once (see apply_placement)
+            try:
+                self._overview = Overview(self, self._overview_lines)
+            finally:
+                if enabled:
+                    gc.enable()
             self._overview_lines = (self._overview.lines, self._overview.control_lines)
         return self._overview
 
@@ -659,6 +665,17 @@ class GraphScene(QGraphicsScene):
     # ------------------------------------------------------------------ rebuild
     def apply_placement(self, tree: GroupTree, placement: Placement) -> None:
         """Make the items match the placement (items are reused by key; edges are rebuilt)."""
+        # Tens of thousands of small objects in one go: without this, Python's cyclic garbage
+        # collector runs full passes over the whole (large) heap again and again meanwhile.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._apply_placement(tree, placement)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _apply_placement(self, tree: GroupTree, placement: Placement) -> None:
         self.setItemIndexMethod(QGraphicsScene.NoIndex)  # bulk changes: index once at the end
         old = self.items_by_key
         new: dict[str, UnitItem] = {}
@@ -807,8 +824,12 @@ class Overview:
         else:
             lines: list[QLineF] = []
             control: list[QLineF] = []
+            # made here, one after another: drawLines converts the whole list every frame, and
+            # reading 20,000 wrappers scattered over the heap (kept by each edge) costs 4x more
             for e in scene.edge_items:
-                (control if e.edge.control else lines).extend(e.segments)
+                pl = e.polyline
+                (control if e.edge.control else lines).extend(
+                    QLineF(a, b) for a, b in zip(pl, pl[1:]))
             self.lines, self.control_lines = lines, control
         self.rect = scene.placement_rect
 

@@ -18,6 +18,7 @@ API for the other panels (see each method):
 """
 from __future__ import annotations
 
+import gc
 import time
 from typing import Callable
 
@@ -105,7 +106,13 @@ class GraphView(QGraphicsView):
             self._clear_scene()
             return
         doc.changed.connect(self._on_document_changed)
+        gc.unfreeze()  # what an earlier model left behind may be collected again
         self._rebuild_tree(reset_view, tree)
+        # The graph index and its group tree live as long as the document: take them out of
+        # the cyclic collector's generations, or every full collection (set off by the tens of
+        # thousands of scene items a big layout makes) walks them again (0.6 s of a 2 s
+        # expand-all on the 10.7k-node graph).
+        gc.freeze()
         self._fit_after_layout = reset_view
         self.relayout()
 
