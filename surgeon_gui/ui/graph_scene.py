@@ -758,7 +758,9 @@ class GraphScene(QGraphicsScene):
             self.addItem(item)
             self.edge_items.append(item)
         self.clear_ghosts()
-        self._overview = self._overview_lines = None
+        self._overview = None
+        # part of laying out: the far-zoom view and the minimap draw the edges from these
+        self._overview_lines = Overview.edge_lines(self)
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
         # room to pan past the edges (the legend and minimap float over the corners)
         self.setSceneRect(QRectF(-300, -200, placement.width + 600, placement.height + 400))
@@ -819,19 +821,22 @@ class Overview:
             if outline is not None:
                 outlines.setdefault(outline.rgba(), (outline, []))[1].append(r)
         self.frames.sort(key=lambda f: -f[0].width() * f[0].height())  # outer frames first
-        if cached is not None:  # the same layout: reuse its edge lines
-            self.lines, self.control_lines = cached
-        else:
-            lines: list[QLineF] = []
-            control: list[QLineF] = []
-            # made here, one after another: drawLines converts the whole list every frame, and
-            # reading 20,000 wrappers scattered over the heap (kept by each edge) costs 4x more
-            for e in scene.edge_items:
-                pl = e.polyline
-                (control if e.edge.control else lines).extend(
-                    QLineF(a, b) for a, b in zip(pl, pl[1:]))
-            self.lines, self.control_lines = lines, control
+        self.lines, self.control_lines = cached if cached is not None \
+            else Overview.edge_lines(scene)
         self.rect = scene.placement_rect
+
+    @staticmethod
+    def edge_lines(scene: GraphScene) -> tuple[list[QLineF], list[QLineF]]:
+        """Every edge's route as straight segments: (data edges, control edges)."""
+        lines: list[QLineF] = []
+        control: list[QLineF] = []
+        # made here, one after another: drawLines converts the whole list every frame, and
+        # reading 20,000 wrappers scattered over the heap (kept by each edge) costs 4x more
+        for e in scene.edge_items:
+            pl = e.polyline
+            (control if e.edge.control else lines).extend(
+                QLineF(a, b) for a, b in zip(pl, pl[1:]))
+        return lines, control
 
     def draw(self, painter, scale: float) -> None:
         """Draw in scene coordinates (the painter's transform maps them)."""
