@@ -5,7 +5,7 @@ import os
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QColor, QDropEvent
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QMenu, QToolButton
 
 from surgeon_gui.core.document import GraphChange
 from surgeon_gui.ui import style
@@ -163,6 +163,17 @@ def test_badges_colours_and_dashed_control_edges(qtbot, window, model_files):
     # legend lists the op families
     titles = [t for t, _ in view.legend.entries]
     assert "convolution / matmul" in titles and "control flow" in titles
+    # ... at the bottom left, away from the top where a model starts, and folds to its title
+    legend = view.legend
+    qtbot.waitUntil(lambda: legend.geometry().bottom() > view.viewport().height() // 2)
+    assert legend.x() < view.viewport().width() // 4
+    full = legend.height()
+    toggle = legend.findChild(QToolButton, "legend_toggle")
+    qtbot.mouseClick(toggle, Qt.LeftButton)
+    assert legend.collapsed and legend.height() < full / 2
+    assert legend.geometry().bottom() > view.viewport().height() - 40
+    qtbot.mouseClick(toggle, Qt.LeftButton)
+    assert not legend.collapsed and legend.height() == full
 
 
 def test_selection_signal_and_focus(qtbot, window, model_files):

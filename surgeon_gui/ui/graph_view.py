@@ -27,7 +27,8 @@ import shiboken6
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (QAction, QColor, QGuiApplication, QImage, QPainter, QPen,
                            QPixmap)
-from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsView, QGridLayout, QLabel, QMenu, QWidget)
+from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsView, QGridLayout, QLabel, QMenu,
+                               QToolButton, QWidget)
 
 from ..core.document import Document, GraphChange
 from ..core.grouping import GroupTree
@@ -862,19 +863,25 @@ class Minimap(QWidget):
 
 
 class Legend(QFrame):
-    """Colour legend in the view's top-left corner (op families, or a panel's own legend)."""
+    """Colour legend in the view's bottom-left corner (op families, or a panel's own legend).
+
+    Its title folds it to one line (the minimap sits bottom-right), so it never has to hide the
+    top of a graph, where a model starts.
+    """
 
     def __init__(self, view: GraphView):
         super().__init__(view)
         self.view = view
         self.setStyleSheet("Legend { background: rgba(255,255,255,225); border: 1px solid #c5ccd6;"
-                           " border-radius: 5px; } QLabel { font-size: 8pt; color: #333; }")
+                           " border-radius: 5px; } QLabel { font-size: 8pt; color: #333; }"
+                           " QToolButton { font-size: 8pt; font-weight: bold; border: none; }")
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(8, 6, 8, 6)
         self._grid.setHorizontalSpacing(6)
         self._grid.setVerticalSpacing(2)
         self.entries: list[tuple[str, QColor]] = []
-        self.move(10, 10)
+        self.collapsed = False
+        self._title = "Op families"
 
     def set_entries(self, entries: list[tuple[str, QColor]], title: str = "Op families") -> None:
         while self._grid.count():
@@ -882,11 +889,16 @@ class Legend(QFrame):
             if w is not None:
                 w.deleteLater()
         self.entries = list(entries)
-        row = 0
-        if title:
-            t = QLabel(f"<b>{title}</b>")
-            self._grid.addWidget(t, row, 0, 1, 2)
-            row += 1
+        self._title = title or "Legend"
+        toggle = QToolButton()
+        toggle.setObjectName("legend_toggle")
+        toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        toggle.setArrowType(Qt.RightArrow if self.collapsed else Qt.DownArrow)
+        toggle.setText(self._title)
+        toggle.setToolTip("Fold or unfold the legend")
+        toggle.clicked.connect(self.toggle)
+        self._grid.addWidget(toggle, 0, 0, 1, 2)
+        row = 1
         for text, color in entries:
             sw = QLabel()
             sw.setFixedSize(14, 10)
@@ -898,10 +910,29 @@ class Legend(QFrame):
         warn = QLabel("⚠ dashed orange: training-only / control flow")
         warn.setStyleSheet(f"color: {style.WARNING.name()}; font-size: 7.5pt;")
         self._grid.addWidget(warn, row, 0, 1, 2)
-        self.adjustSize()
+        self._show_rows()
         # The replaced labels are only deleted later: size again once they are gone, or a
         # panel's legend (per-node drift) shows as an empty 24x14 box.
-        QTimer.singleShot(0, self.adjustSize)
+        QTimer.singleShot(0, self._fit)
+
+    def toggle(self) -> None:
+        self.collapsed = not self.collapsed
+        btn = self.findChild(QToolButton, "legend_toggle")
+        if btn is not None:
+            btn.setArrowType(Qt.RightArrow if self.collapsed else Qt.DownArrow)
+        self._show_rows()
+
+    def _show_rows(self) -> None:
+        for i in range(self._grid.count()):
+            w = self._grid.itemAt(i).widget()
+            if w is not None and w.objectName() != "legend_toggle":
+                w.setVisible(not self.collapsed)
+        self._fit()
+
+    def _fit(self) -> None:
+        self.adjustSize()
+        self.place()
 
     def place(self) -> None:
-        self.move(10, 10)
+        bottom = self.view.viewport().geometry().bottom()
+        self.move(10, max(10, bottom - self.height() - 8))
