@@ -165,8 +165,10 @@ def test_badges_colours_and_dashed_control_edges(qtbot, window, model_files):
     assert "convolution / matmul" in titles and "control flow" in titles
     # ... at the bottom left, away from the top where a model starts, and folds to its title
     legend = view.legend
+    window.resize(1600, 1000)
     qtbot.waitUntil(lambda: legend.geometry().bottom() > view.viewport().height() // 2)
     assert legend.x() < view.viewport().width() // 4
+    assert not legend.collapsed  # room enough: unfolded
     full = legend.height()
     toggle = legend.findChild(QToolButton, "legend_toggle")
     qtbot.mouseClick(toggle, Qt.LeftButton)
@@ -174,6 +176,12 @@ def test_badges_colours_and_dashed_control_edges(qtbot, window, model_files):
     assert legend.geometry().bottom() > view.viewport().height() - 40
     qtbot.mouseClick(toggle, Qt.LeftButton)
     assert not legend.collapsed and legend.height() == full
+    # a cramped view folds it by itself, unless the user chose (they just did: it stays)
+    view.legend._user_folded = False
+    window.resize(700, 500)
+    qtbot.waitUntil(lambda: legend.collapsed)
+    window.resize(1600, 1000)
+    qtbot.waitUntil(lambda: not legend.collapsed)
 
 
 def test_selection_signal_and_focus(qtbot, window, model_files):

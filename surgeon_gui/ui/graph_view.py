@@ -881,6 +881,8 @@ class Legend(QFrame):
         self._grid.setVerticalSpacing(2)
         self.entries: list[tuple[str, QColor]] = []
         self.collapsed = False
+        self._user_folded = False  # once the user folds/unfolds, the size rule stops deciding
+        self._full_size = QSize()
         self._title = "Op families"
 
     def set_entries(self, entries: list[tuple[str, QColor]], title: str = "Op families") -> None:
@@ -916,10 +918,16 @@ class Legend(QFrame):
         QTimer.singleShot(0, self._fit)
 
     def toggle(self) -> None:
-        self.collapsed = not self.collapsed
+        self._user_folded = True
+        self._set_collapsed(not self.collapsed)
+
+    def _set_collapsed(self, collapsed: bool) -> None:
+        if collapsed == self.collapsed:
+            return
+        self.collapsed = collapsed
         btn = self.findChild(QToolButton, "legend_toggle")
         if btn is not None:
-            btn.setArrowType(Qt.RightArrow if self.collapsed else Qt.DownArrow)
+            btn.setArrowType(Qt.RightArrow if collapsed else Qt.DownArrow)
         self._show_rows()
 
     def _show_rows(self) -> None:
@@ -931,8 +939,17 @@ class Legend(QFrame):
 
     def _fit(self) -> None:
         self.adjustSize()
+        if not self.collapsed:
+            self._full_size = self.size()
         self.place()
 
     def place(self) -> None:
-        bottom = self.view.viewport().geometry().bottom()
-        self.move(10, max(10, bottom - self.height() - 8))
+        """Bottom-left; folded while the view is too small for it (until the user decides)."""
+        vp = self.view.viewport().geometry()
+        if not self._user_folded and self._full_size.isValid():
+            cramped = (vp.height() < 3 * self._full_size.height()
+                       or vp.width() < 3 * self._full_size.width())
+            if cramped != self.collapsed:
+                self._set_collapsed(cramped)
+                return  # _set_collapsed placed it
+        self.move(10, max(10, vp.bottom() - self.height() - 8))
