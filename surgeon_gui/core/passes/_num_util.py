@@ -200,15 +200,7 @@ def evaluate(graph: Graph, constness: Constness, tensors: Iterable[str],
     for node in graph.graph_def.node:
         if node.name not in region:
             continue
-        c = sub.node.add()
-        c.CopyFrom(node)
-        # Values do not depend on ordering; colocation and devices name nodes not copied here.
-        keep = [i for i in c.input if not i.startswith("^")]
-        del c.input[:]
-        c.input.extend(keep)
-        c.device = ""
-        for attr in [k for k in c.attr if k.startswith("_")]:
-            del c.attr[attr]
+        copy_for_side_graph(sub, node)
     g = tf.Graph()
     try:
         with g.as_default():
@@ -317,3 +309,18 @@ def name_allocator(graph: Graph):
         used.add(new)
         return new
     return fresh
+
+
+def copy_for_side_graph(sub: GraphDef, node: NodeDef) -> NodeDef:
+    """Add a copy of ``node`` to ``sub``, a side graph built to compute values or shapes:
+    without control inputs (values do not depend on ordering), device or ``_`` attributes
+    (colocation and devices name nodes the side graph does not hold)."""
+    c = sub.node.add()
+    c.CopyFrom(node)
+    keep = [i for i in c.input if not i.startswith("^")]
+    del c.input[:]
+    c.input.extend(keep)
+    c.device = ""
+    for attr in [k for k in c.attr if k.startswith("_")]:
+        del c.attr[attr]
+    return c

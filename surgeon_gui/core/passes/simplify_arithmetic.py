@@ -10,7 +10,7 @@ from ..graph import (Graph, GraphDef, NodeDef, const_value, format_input, make_c
                      parse_input)
 from ..rewrite import GraphEditor, protected_names
 from ._cf_util import Substitution, fill_report, is_selected, keep_names
-from ._num_util import IDENTITY_OPS, remove_dead, sorted_names
+from ._num_util import IDENTITY_OPS, copy_for_side_graph, remove_dead, sorted_names
 from .base import Match, Pass, PassReport, PassResult, Refusal
 
 EXPLANATION = """\
@@ -134,21 +134,15 @@ def static_shapes(graph: Graph, tensors: list[str]) -> dict[str, list[int] | Non
     for node in graph.graph_def.node:
         if node.name not in needed:
             continue
-        c = sub.node.add()
         t = node.attr["value"].tensor if node.op == "Const" else None
         if t is not None and t.dtype in _FLOATING and \
                 np.prod([d.size for d in t.tensor_shape.dim]) > _SHAPE_ONLY_ELEMENTS:
+            c = sub.node.add()
             c.name, c.op = node.name, "Placeholder"
             c.attr["dtype"].type = t.dtype
             c.attr["shape"].shape.CopyFrom(t.tensor_shape)
             continue
-        c.CopyFrom(node)
-        keep = [i for i in c.input if not i.startswith("^")]
-        del c.input[:]
-        c.input.extend(keep)
-        c.device = ""
-        for a in [k for k in c.attr if k.startswith("_")]:
-            del c.attr[a]
+        copy_for_side_graph(sub, node)
     g = tf.Graph()
     try:
         with g.as_default():
