@@ -31,6 +31,8 @@ class LoadedModel:
     inputs: list[str] | None = None
     outputs: list[str] | None = None
     notes: list[str] = field(default_factory=list)
+    #: The SavedModel signature that was frozen (None for other kinds).
+    signature: str | None = None
 
     def graph(self) -> Graph:
         return Graph(self.graph_def, self.inputs, self.outputs, source=self.path)
@@ -188,8 +190,50 @@ def _load_saved_model(p: Path, signature: str | None) -> LoadedModel:
     if signature not in sigs:
         raise GraphError(f"no signature {signature!r}; it has: {', '.join(sorted(sigs))}", src)
     model = _freeze_concrete(sigs[signature], src, "savedmodel")
+    model.signature = signature
     model.notes.append(f"signature {signature!r} of {', '.join(sorted(sigs))}")
     return model
+
+
+def is_saved_model_dir(path: str | os.PathLike) -> bool:
+    """True for a folder holding ``saved_model.pb`` (or ``saved_model.pbtxt``)."""
+    p = Path(path)
+    return p.is_dir() and ((p / "saved_model.pb").is_file()
+                           or (p / "saved_model.pbtxt").is_file())
+
+
+def saved_model_signatures(path: str | os.PathLike) -> list[str]:
+    """The signature keys of a SavedModel folder, sorted, without loading the model.
+
+    Reads only ``saved_model.pb`` (or ``.pbtxt``) and lists the ``signature_def`` keys of its
+    serving MetaGraph (tag ``serve``, else the first); TensorFlow's internal
+    ``__saved_model_init_op`` entry is left out, as ``tf.saved_model.load(...).signatures``
+    leaves it out. Raises :class:`GraphError` when the folder is not a readable SavedModel.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+    p = Path(path)
+    src = str(p)
+    if not p.exists():
+        raise GraphError("no such file or folder", src)
+    if not is_saved_model_dir(p):
+        raise GraphError("a folder that is not a SavedModel (no saved_model.pb inside)", src)
+    sm = saved_model_pb2.SavedModel()
+    binary = p / "saved_model.pb"
+    try:
+        if binary.is_file():
+            sm.ParseFromString(binary.read_bytes())
+        else:
+            text_format.Parse((p / "saved_model.pbtxt").read_text(encoding="utf-8"), sm)
+    except (pb_message.DecodeError, text_format.ParseError, UnicodeDecodeError) as e:
+        raise GraphError(f"saved_model.pb is not a readable SavedModel: {_first_line(e)}",
+                         src) from None
+    except OSError as e:
+        raise GraphError(f"cannot read saved_model.pb: {e.strerror or e}", src) from None
+    if not sm.meta_graphs:
+        raise GraphError("the SavedModel has no MetaGraph", src)
+    meta = next((m for m in sm.meta_graphs if "serve" in m.meta_info_def.tags),
+                sm.meta_graphs[0])
+    return sorted(k for k in meta.signature_def if not k.startswith("__saved_model"))
 
 
 def _load_keras(p: Path) -> LoadedModel:

@@ -1,6 +1,10 @@
 """``surgeon-gui``: the desktop app, and its scripted screenshot mode.
 
-    surgeon-gui [MODEL] [--screenshot OUT.png] [--apply PASSES] [--expand-all] [--compare]
+    surgeon-gui [MODEL] [--signature NAME] [--screenshot OUT.png] [--apply PASSES]
+                [--expand-all] [--compare]
+
+``--signature`` picks the signature of a SavedModel folder (without it the app asks when the
+folder has several; a scripted ``--screenshot`` run takes ``serving_default``, else the first).
 
 With ``--screenshot`` the app loads MODEL, applies PASSES (comma-separated pass ids or
 ``inference``) through :func:`apply_passes_for_script`, expands every group if asked, runs the
@@ -23,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="surgeon-gui",
         description="Graph Surgeon: look inside a TensorFlow graph and operate on it.")
     p.add_argument("model", nargs="?", help=".pb, .pbtxt, SavedModel folder or Keras file")
+    p.add_argument("--signature", metavar="NAME",
+                   help="SavedModel signature to open (default: ask when there are several)")
     p.add_argument("--screenshot", metavar="OUT.png",
                    help="render the window once laid out to this PNG and exit")
     p.add_argument("--apply", metavar="PASSES",
@@ -67,7 +73,8 @@ class _ScriptRun:
     def run(self) -> int:
         from PySide6.QtCore import QTimer
         self.win.load_failed.connect(self._load_failed)
-        self.win.open_model(self.args.model)
+        self.win.open_model(self.args.model, signature=self.args.signature or _default_signature(
+            self.args.model))
         self.timer.start()
         if self.code is None:
             self.loop.exec()
@@ -177,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.model and not os.path.exists(args.model):
         print(f"surgeon-gui: error: {args.model}: no such file or folder", file=sys.stderr)
         return 2
+    if args.signature:
+        problem = _check_signature(args.model, args.signature)
+        if problem:
+            print(f"surgeon-gui: error: {problem}", file=sys.stderr)
+            return 2
     if args.screenshot:
         # A script's stderr carries only our one-line messages: no TensorFlow start-up
         # chatter, no offscreen-platform notices.
@@ -197,8 +209,41 @@ def main(argv: list[str] | None = None) -> int:
         if args.apply or args.expand_all or args.compare:
             win.document_opened.connect(lambda doc: _interactive_steps(win, args),
                                         type=_single_shot())
-        win.open_model(args.model)
+        win.open_model(args.model, signature=args.signature)
     return app.exec()
+
+
+def _check_signature(model: str | None, signature: str) -> str | None:
+    """Why ``--signature`` cannot apply to ``model`` (None when it can)."""
+    from ..core.graph import GraphError
+    from ..core.io import is_saved_model_dir, saved_model_signatures
+    if not model:
+        return "--signature needs a MODEL (a SavedModel folder)"
+    if not is_saved_model_dir(model):
+        return f"--signature applies to a SavedModel folder; {model} is not one"
+    try:
+        sigs = saved_model_signatures(model)
+    except GraphError as e:
+        return str(e)
+    if signature not in sigs:
+        return f"{model}: no signature {signature!r}; it has: {', '.join(sigs) or 'none'}"
+    return None
+
+
+def _default_signature(model: str) -> str | None:
+    """A scripted run never asks: None lets the loader take its default signature, but the
+    window would ask first, so name the loader's choice here."""
+    from ..core.graph import GraphError
+    from ..core.io import is_saved_model_dir, saved_model_signatures
+    if not is_saved_model_dir(model):
+        return None
+    try:
+        sigs = saved_model_signatures(model)
+    except GraphError:
+        return None
+    if not sigs:
+        return None
+    return "serving_default" if "serving_default" in sigs else sigs[0]
 
 
 def _drop_platform_notices() -> None:

@@ -55,18 +55,23 @@ def _alive(obj) -> bool:
     return shiboken6.isValid(obj)
 
 
-def _load_job(path: str, show_constants: bool, state=None):
-    """Worker job: load the model, build the document and its groups (all off the GUI thread)."""
+def _load_job(path: str, show_constants: bool, state=None, signature: str | None = None):
+    """Worker job: load the model, build the document and its groups (all off the GUI thread).
+
+    ``signature`` picks a SavedModel signature (None: the loader's default); the one actually
+    frozen is returned last (None for other kinds of model).
+    """
     from ..core.io import load_model
     t0 = time.perf_counter()
-    loaded = load_model(path, progress=lambda f, t: state.progress(0.8 * f, t) if state else None)
+    loaded = load_model(path, signature=signature,
+                        progress=lambda f, t: state.progress(0.8 * f, t) if state else None)
     if state:
         state.progress(0.85, "indexing groups")
     doc = Document.from_loaded(loaded)
     tree = GroupTree(doc.graph, show_constants=show_constants)
     if state:
         state.progress(0.95, "laying out")
-    return doc, tree, time.perf_counter() - t0, loaded.notes
+    return doc, tree, time.perf_counter() - t0, loaded.notes, loaded.signature
 
 
 class MainWindow(QMainWindow):
@@ -81,6 +86,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APPLICATION)
         self.setAcceptDrops(True)
         self.document: Document | None = None
+        #: The SavedModel signature the open document was frozen from (None for other kinds).
+        self.signature: str | None = None
         self.undo_stack = QUndoStack(self)
         self.close_guards: list[Callable[[], bool]] = []
         #: False for scripted runs: no recent-file or geometry writes.
@@ -174,6 +181,9 @@ class MainWindow(QMainWindow):
         # ---- File
         self.file_menu = fm = mb.addMenu("&File")
         self.open_action = self._action(fm, "&Open…", self.open_dialog, QKeySequence.Open)
+        self.open_folder_action = self._action(
+            fm, "Open &SavedModel Folder…", self.open_folder_dialog, "Ctrl+Shift+O",
+            tip="Open a SavedModel folder (asks which signature when it has several)")
         self.recent_menu = fm.addMenu("Open &Recent")
         fm.addSeparator()
         #: Save / Save As go before this separator (surgery panel).
@@ -278,8 +288,59 @@ class MainWindow(QMainWindow):
                 path = os.path.dirname(path)
             self.open_model(path)
 
-    def open_model(self, path) -> Worker:
+    def open_folder_dialog(self) -> None:
+        start = os.path.dirname(self.recent_files()[0]) if self.recent_files() else ""
+        path = QFileDialog.getExistingDirectory(self, "Open SavedModel folder", start)
+        if path:
+            self.open_model(path)
+
+    def asker(self):
+        """The object every question goes through: the surgery controller's ``ask`` (tests
+        replace ``window.surgery.controller.ask`` with scripted answers), else a plain
+        :class:`~.surgery.Asker`."""
+        ctl = getattr(getattr(self, "surgery", None), "controller", None)
+        if ctl is not None:
+            return ctl.ask
+        from .surgery import Asker
+        return Asker(self)
+
+    def ask_signature(self, path: str) -> tuple[bool, str | None]:
+        """For a SavedModel folder with several signatures, ask which one to open.
+
+        Returns ``(go_on, signature)``: ``(True, None)`` when there is nothing to ask (not a
+        SavedModel, one signature, or an unreadable one the loader will report), ``(False,
+        None)`` when the user cancelled. ``serving_default`` (if present) is offered first.
+        """
+        from ..core.graph import GraphError
+        from ..core.io import is_saved_model_dir, saved_model_signatures
+        if not is_saved_model_dir(path):
+            return True, None
+        try:
+            sigs = saved_model_signatures(path)
+        except GraphError:
+            return True, None  # the loader says what is wrong, with its usual message
+        if len(sigs) < 2:
+            return True, None
+        if "serving_default" in sigs:
+            sigs = ["serving_default"] + [s for s in sigs if s != "serving_default"]
+        name = os.path.basename(path.rstrip("/\\")) or path
+        choice = self.asker().choose(f"Open {name}",
+                                     f"{name} has {len(sigs)} signatures. Signature to open:",
+                                     sigs)
+        if not choice:
+            return False, None
+        if choice not in sigs:  # a scripted answer that is not a signature: say so
+            self.show_error(f"Could not open {name}",
+                            f"no signature {choice!r}; it has: {', '.join(sigs)}")
+            return False, None
+        return True, choice
+
+    def open_model(self, path, signature: str | None = None) -> Worker | None:
         """Load ``path`` in the background (progress and Cancel in the status bar).
+
+        ``signature`` picks a SavedModel signature; without one, a SavedModel folder with
+        several signatures asks which (:meth:`ask_signature`); cancelling that question
+        cancels the open (returns None, the open model stays).
 
         On success the model is shown and :attr:`document_opened` is emitted; on failure the
         problem is shown (message box and status bar) and kept in :attr:`last_error`.
@@ -287,11 +348,16 @@ class MainWindow(QMainWindow):
         ``load_failed`` beforehand (a fast failure can end before the caller connects).
         """
         path = str(path)
+        if signature is None:
+            go_on, signature = self.ask_signature(path)
+            if not go_on:
+                self.statusBar().showMessage("Opening cancelled", 5000)
+                return None
         if self._load_worker is not None:
             self._load_worker.cancel()
         self.last_error = None
         self._load_started = time.perf_counter()
-        w = Worker(_load_job, path, self.view.show_constants)
+        w = Worker(_load_job, path, self.view.show_constants, signature=signature)
         w.signals.progress.connect(self._on_progress)
         # the job may end after the window is gone (closed while loading): check first
         w.signals.finished.connect(
@@ -328,8 +394,9 @@ class MainWindow(QMainWindow):
     def _on_loaded(self, w: Worker, path: str, result) -> None:
         if not self._end_loading(w):
             return
-        doc, tree, seconds, notes = result
+        doc, tree, seconds, notes, signature = result
         self.timings["load"] = seconds
+        self.signature = signature
         self.set_document(doc, tree=tree)
         self.timings["first_view"] = time.perf_counter() - self._load_started
         self.add_recent(path)
@@ -367,6 +434,8 @@ class MainWindow(QMainWindow):
         if self.document is not None:
             self.document.dirty_changed.disconnect(self._update_title)
             self.document.changed.disconnect(self._on_changed)
+        if doc is None:
+            self.signature = None  # _on_loaded sets it just before showing a loaded model
         self.document = doc
         self.undo_stack.clear()
         if doc is None:
@@ -404,6 +473,8 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(APPLICATION)
             return
         name = os.path.basename((self.document.path or "untitled").rstrip("/"))
+        if self.signature:
+            name += f" ({self.signature})"
         self.setWindowModified(self.document.dirty)
         self.setWindowTitle(f"{name}[*] — {APPLICATION}")
 
