@@ -42,6 +42,20 @@ def _slot() -> None:
     pass
 
 
+def _add_missing_bool_ref(cls, name: str) -> None:
+    """Wrap ``cls.name`` so the True/False it returns gets the reference it lacks."""
+    original = getattr(cls, name)
+
+    def wrapper(self, *args):
+        result = original(self, *args)
+        if result is True or result is False:
+            _incref(result)
+        return result
+    wrapper.__doc__ = original.__doc__
+    wrapper.__name__ = name
+    setattr(cls, name, wrapper)
+
+
 def install() -> list[str]:
     """Patch what leaks; returns the names of the patched methods (empty when none leaks)."""
     if sys.version_info >= (3, 12):
@@ -49,30 +63,14 @@ def install() -> list[str]:
     probe = _Probe()
     patched = []
     if _loses_refs(probe.fired.emit):
-        original_emit = SignalInstance.emit
-
-        def emit(self, *args):
-            result = original_emit(self, *args)
-            if result is True or result is False:
-                _incref(result)
-            return result
-        emit.__doc__ = original_emit.__doc__
-        SignalInstance.emit = emit
+        _add_missing_bool_ref(SignalInstance, "emit")
         patched.append("emit")
 
     def connect_disconnect():
         probe.fired.connect(_slot)
         probe.fired.disconnect(_slot)
     if _loses_refs(connect_disconnect):
-        original_disconnect = SignalInstance.disconnect
-
-        def disconnect(self, *args):
-            result = original_disconnect(self, *args)
-            if result is True or result is False:
-                _incref(result)
-            return result
-        disconnect.__doc__ = original_disconnect.__doc__
-        SignalInstance.disconnect = disconnect
+        _add_missing_bool_ref(SignalInstance, "disconnect")
         patched.append("disconnect")
     return patched
 
