@@ -65,7 +65,7 @@ BIG_MODELS = {"nasnet_large": "nasnet_large", "tf1_cond_bn_big": "tf1_cond_bn_bi
 def _big(stem):
     """A model written by make_big_models.py (graph_def, inputs, outputs from its sidecar)."""
     import json
-    from surgeon_gui.core.io import read_graph_def
+    from surgeon_gui.core.model.io import read_graph_def
     pb = HERE / "_models" / f"{stem}.pb"
     if not pb.exists():
         raise SystemExit(f"{pb} is missing: run python benchmarks/make_big_models.py first")
@@ -74,7 +74,7 @@ def _big(stem):
 
 
 def models(only=None, big=False):
-    from surgeon_gui.core import examples as ex
+    from surgeon_gui.core.model import examples as ex
     table = {
         "tf1_cond_bn_dropout": lambda: ex.tf1_cond_bn_dropout(height=32),
         "tf2_if_bn_dropout": lambda: ex.tf2_if_bn_dropout(height=32),
@@ -93,15 +93,15 @@ def models(only=None, big=False):
 
 # ---------------------------------------------------------------------- tools
 def tool_ours(gd, ins, outs):
-    from surgeon_gui.core.graph import Graph
-    from surgeon_gui.core.pipeline import run_pipeline
+    from surgeon_gui.core.model.graph import Graph
+    from surgeon_gui.core.passes.pipeline import run_pipeline
     result, _ = run_pipeline(Graph(gd, ins, outs), ["inference"])
     return result.graph_def, ""
 
 
 def tool_optimize_for_inference(gd, ins, outs):
     from tensorflow.python.tools import optimize_for_inference_lib as ofi
-    from surgeon_gui.core.graph import Graph
+    from surgeon_gui.core.model.graph import Graph
     g = Graph(gd)
     types = [g.node(i).attr["dtype"].type for i in ins]
     out = ofi.optimize_for_inference(gd, list(ins), list(outs), types, False)
@@ -136,10 +136,10 @@ def measure(model_name, gd, ins, outs, runs, warmup, repeat=3):
     Latency is measured with all graphs (original and every result) open at once, each in its
     own session, timing them round-robin so that load on a shared machine hits all alike.
     """
-    from surgeon_gui.core.compare import compare_graphs
-    from surgeon_gui.core.graph import Graph
-    from surgeon_gui.core.opencv_check import opencv_check
-    from surgeon_gui.core.runner import make_feeds, run_graph
+    from surgeon_gui.core.running.compare import compare_graphs
+    from surgeon_gui.core.model.graph import Graph
+    from surgeon_gui.core.running.opencv_check import opencv_check
+    from surgeon_gui.core.running.runner import make_feeds, run_graph
     feeds = make_feeds(Graph(gd, ins, outs), seed=0, batch=1)
     reference = run_graph(gd, feeds, outs)
     cv = opencv_check(gd, feeds, outs, reference)
@@ -190,8 +190,8 @@ def measure(model_name, gd, ins, outs, runs, warmup, repeat=3):
 
 
 def interleaved_latency(graphs, feeds, outs, runs, warmup):
-    from surgeon_gui.core.graph import Graph
-    from surgeon_gui.core.runner import GraphRunner
+    from surgeon_gui.core.model.graph import Graph
+    from surgeon_gui.core.running.runner import GraphRunner
     runners = {k: GraphRunner(gd) for k, gd in graphs.items()}
     fds = {k: {n: v for n, v in feeds.items() if n in Graph(graphs[k])} for k in graphs}
     times = {k: [] for k in graphs}
@@ -273,7 +273,7 @@ def main(argv=None) -> int:
     import tensorflow as tf
     tf.get_logger().setLevel("ERROR")
     # Warm every tool up on a tiny graph first, so no tool's time includes one-off imports.
-    from surgeon_gui.core.examples import conv_bias_bn
+    from surgeon_gui.core.model.examples import conv_bias_bn
     tiny = conv_bias_bn()
     for _, tool in TOOLS:
         try:

@@ -46,7 +46,7 @@ def digest(gd) -> str:
 
 def load(path: Path):
     import json
-    from surgeon_gui.core.io import read_graph_def
+    from surgeon_gui.core.model.io import read_graph_def
     side = path.with_suffix(".json")
     meta = json.loads(side.read_text()) if side.exists() else {}
     return read_graph_def(path), meta.get("inputs"), meta.get("outputs")
@@ -55,7 +55,7 @@ def load(path: Path):
 def preset_steps(stack, doc, log):
     """The preset, one pass at a time, timing compute and adopt separately."""
     from surgeon_gui.core.passes import PRESET_PASSES
-    from surgeon_gui.core.pipeline import MAX_ROUNDS
+    from surgeon_gui.core.passes.pipeline import MAX_ROUNDS
     from surgeon_gui.ui.commands import ApplyPassCommand, push_step
     rows = []
     for rnd in range(MAX_ROUNDS):
@@ -90,9 +90,9 @@ import ctypes, gc, sys
 sys.path.insert(0, {here!r})
 from bench_undo import load, rss_mb
 from pathlib import Path
-from surgeon_gui.core.graph import Graph
+from surgeon_gui.core.model.graph import Graph
 from surgeon_gui.core.passes import PRESET_PASSES
-from surgeon_gui.core.pipeline import run_pass
+from surgeon_gui.core.passes.pipeline import run_pass
 gd, i, o = load(Path({path!r}))
 g = Graph(gd, i, o)
 start = rss_mb()
@@ -125,8 +125,8 @@ def rss_without_history(path: Path) -> str:
 def part1(path: Path, log) -> list[str]:
     from PySide6.QtGui import QUndoStack
     from PySide6.QtWidgets import QApplication
-    from surgeon_gui.core.document import Document
-    from surgeon_gui.core.io import serialize
+    from surgeon_gui.core.history.document import Document
+    from surgeon_gui.core.model.io import serialize
     app = QApplication.instance() or QApplication([])  # noqa: F841
     t = time.perf_counter()
     gd, inputs, outputs = load(path)
@@ -197,7 +197,7 @@ def part2(path: Path, log) -> list[str]:
     """Undo/redo with the graph view attached, timed to the end of its relayout."""
     from PySide6.QtGui import QUndoStack
     from PySide6.QtWidgets import QApplication
-    from surgeon_gui.core.document import Document
+    from surgeon_gui.core.history.document import Document
     from surgeon_gui.ui.commands import EditCommand, apply_passes, push_step
     from surgeon_gui.ui.graph_view import GraphView
     app = QApplication.instance() or QApplication([])

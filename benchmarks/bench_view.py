@@ -80,7 +80,7 @@ def measure(path: Path, profile: Path | None = None) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from surgeon_gui.ui.main_window import MainWindow
-    from surgeon_gui.core.inspect import shape_size
+    from surgeon_gui.core.viewmodel.nodeinfo import shape_size
     app = QApplication.instance() or QApplication(["bench_view"])
     window = MainWindow()
     window.resize(1600, 1000)

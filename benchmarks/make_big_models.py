@@ -34,7 +34,7 @@ DEFAULT_OUT = HERE / "_models"
 
 def make_nasnet_large():
     """Frozen NASNetLarge through the same factory the tests use for Keras applications."""
-    from surgeon_gui.core.examples import keras_application
+    from surgeon_gui.core.model.examples import keras_application
     return keras_application("NASNetLarge", classes=1000)
 
 
@@ -49,7 +49,7 @@ def make_tf1_cond_bn_big(stages: int = 20, blocks_per_stage: int = 8, channels: 
     same ``is_training`` flag. One stage is a group of roughly 500 nodes.
     """
     import tensorflow as tf
-    from surgeon_gui.core.examples import _bn_params
+    from surgeon_gui.core.model.examples import _bn_params
     v1 = tf.compat.v1
     rng = np.random.default_rng(seed)
     v1.disable_control_flow_v2()
@@ -131,7 +131,7 @@ def make_tf1_cond_bn_big(stages: int = 20, blocks_per_stage: int = 8, channels: 
 
 def make_mobilenet_v2():
     """Frozen MobileNetV2 at 96 px (the size the tests use): a mid-sized reference model."""
-    from surgeon_gui.core.examples import keras_application
+    from surgeon_gui.core.model.examples import keras_application
     return keras_application("MobileNetV2", input_size=96)
 
 
@@ -150,7 +150,7 @@ def write(name: str, out: Path, force: bool = False) -> Path:
         return path
     t0 = time.perf_counter()
     gd, inputs, outputs = factory()
-    from surgeon_gui.core.io import save_graph
+    from surgeon_gui.core.model.io import save_graph
     save_graph(gd, path, overwrite=True)
     meta = {"inputs": inputs, "outputs": outputs, "nodes": len(gd.node),
             "bytes": path.stat().st_size}

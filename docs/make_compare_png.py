@@ -28,7 +28,7 @@ def main(model: str, out_dir: Path) -> int:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
-    from surgeon_gui.core.graph import const_value
+    from surgeon_gui.core.model.graph import const_value
     from surgeon_gui.ui.commands import EditCommand, apply_passes, push_step
     from surgeon_gui.ui.main_window import MainWindow
     app = QApplication.instance() or QApplication([])
@@ -75,9 +75,9 @@ def main(model: str, out_dir: Path) -> int:
     # random batch-norm statistics that saturate many channels).
     import numpy as np
 
-    from surgeon_gui.core.compare import compare_graphs
-    from surgeon_gui.core.delta import copy_graph_def
-    from surgeon_gui.core.graph import make_const
+    from surgeon_gui.core.running.compare import compare_graphs
+    from surgeon_gui.core.history.delta import copy_graph_def
+    from surgeon_gui.core.model.graph import make_const
     g = doc.graph
     convs = [n for n in g.topological_order() if g.nodes[n].op in ("Conv2D",)
              and g.node(g.nodes[n].input[1]).op == "Const"]

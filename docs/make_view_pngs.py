@@ -3,8 +3,8 @@ QT_QPA_PLATFORM=offscreen python docs/make_view_pngs.py)."""
 import time
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
-from surgeon_gui.core.io import load_model
-from surgeon_gui.core.document import Document
+from surgeon_gui.core.model.io import load_model
+from surgeon_gui.core.history.document import Document
 from surgeon_gui.ui.graph_view import GraphView
 
 def settle():

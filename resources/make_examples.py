@@ -4,7 +4,7 @@
     python resources/make_examples.py --only tf1_cond_bn_dropout.pb
 
 Every example is a real TensorFlow graph built the way users' graphs come about (see
-``surgeon_gui/core/examples.py``), small enough to ship (well under 12 MB together). The output
+``surgeon_gui/core/model/examples.py``), small enough to ship (well under 12 MB together). The output
 is deterministic for the TF1 and plain-Const examples (same node names, ops and weights each
 run); TF2 function names and Keras layer names come from TensorFlow and may differ between
 TensorFlow versions.
@@ -34,20 +34,20 @@ class Example:
 
 
 def _tf1():
-    from surgeon_gui.core.examples import tf1_cond_bn_dropout
+    from surgeon_gui.core.model.examples import tf1_cond_bn_dropout
     return tf1_cond_bn_dropout(seed=0, height=32, channels=8, classes=5)
 
 
 def _tf2():
-    from surgeon_gui.core.examples import tf2_if_bn_dropout
+    from surgeon_gui.core.model.examples import tf2_if_bn_dropout
     return tf2_if_bn_dropout(seed=0, height=32, channels=8, classes=5)
 
 
 def _mobilenet():
     """MobileNetV2 (alpha 0.35) at 96x96, 10 classes, random weights and BN statistics."""
     import tensorflow as tf
-    from surgeon_gui.core.examples import randomize_batch_norms
-    from surgeon_gui.core.io import freeze_keras_model
+    from surgeon_gui.core.model.examples import randomize_batch_norms
+    from surgeon_gui.core.model.io import freeze_keras_model
     tf.keras.utils.set_random_seed(0)
     inp = tf.keras.Input((96, 96, 3), name="input")
     model = tf.keras.applications.MobileNetV2(input_tensor=inp, alpha=0.35, weights=None,
@@ -58,7 +58,7 @@ def _mobilenet():
 
 
 def _conv_bias_bn():
-    from surgeon_gui.core.examples import conv_bias_bn
+    from surgeon_gui.core.model.examples import conv_bias_bn
     return conv_bias_bn(seed=0)
 
 
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(OUT_DIR), help="folder to write into")
     ap.add_argument("--only", action="append", help="only this example file (repeatable)")
     args = ap.parse_args(argv)
-    from surgeon_gui.core.io import save_graph
+    from surgeon_gui.core.model.io import save_graph
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []

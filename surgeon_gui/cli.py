@@ -100,13 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------------- commands
 def _load(path: str, signature: str | None = None, outputs=None, checkpoint=None):
-    from .core.io import load_model
+    from .core.model.io import load_model
     return load_model(path, signature=signature, outputs=outputs, checkpoint=checkpoint)
 
 
 def cmd_info(args, out) -> int:
-    from .core.graph import dtype_name, shape_list
-    from .core.io import unregistered_ops
+    from .core.model.graph import dtype_name, shape_list
+    from .core.model.io import unregistered_ops
     model = _load(args.model, args.signature, _split(args.outputs), args.checkpoint)
     g = model.graph()
     inputs = []
@@ -196,10 +196,10 @@ def _check_out_path(path: str, force: bool) -> Path:
 
 
 def cmd_optimize(args, out) -> int:
-    from .core.graph import GraphError
-    from .core.io import save_graph
+    from .core.history.recipe import Recipe, replay
+    from .core.model.graph import GraphError
+    from .core.model.io import save_graph
     from .core.passes import PRESET_ID, expand_pass_ids
-    from .core.recipe import Recipe, replay
     out_path = _check_out_path(args.output, args.force)
     if Path(args.input).resolve() == out_path.resolve():
         raise CliError(f"{args.output}: is the input file; write the result somewhere else")
@@ -297,17 +297,17 @@ def _pass_params(specs: list[str], pass_ids: list[str]) -> dict[str, dict]:
 
 
 def _check_names(graph, names, flag, path) -> None:
-    from .core.graph import node_of
+    from .core.model.graph import node_of
     missing = [n for n in names or [] if node_of(n) not in graph]
     if missing:
         raise CliError(f"{path}: {flag} names node(s) not in the graph: {', '.join(missing)}")
 
 
 def cmd_compare(args, out) -> int:
-    from .core.compare import compare_graphs
-    from .core.graph import node_of
-    from .core.io import load_feeds
-    from .core.runner import make_feeds, parse_shape
+    from .core.model.graph import node_of
+    from .core.model.io import load_feeds
+    from .core.running.compare import compare_graphs
+    from .core.running.runner import make_feeds, parse_shape
     if args.runs < 0 or args.warmup < 0:
         raise CliError("--runs and --warmup must be 0 or more")
     if args.rtol < 0 or args.atol < 0:
@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     try:
-        from .core.tfenv import quiet_tensorflow
+        from .core.model.tfenv import quiet_tensorflow
         quiet_tensorflow(debug)
         return COMMANDS[args.command](args, sys.stdout)
     except KeyboardInterrupt:
@@ -404,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _one_line(e: Exception) -> str:
-    from .core.graph import GraphError
+    from .core.model.graph import GraphError
     if isinstance(e, (CliError, GraphError)):
         msg = str(e)
     elif isinstance(e, FileExistsError):

@@ -10,23 +10,23 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def tf1_graph():
     """TF1 v1-control-flow CNN with cond-wrapped batch norms and dropout (graph_def, ins, outs)."""
-    from surgeon_gui.core.examples import tf1_cond_bn_dropout
+    from surgeon_gui.core.model.examples import tf1_cond_bn_dropout
     return tf1_cond_bn_dropout()
 
 
 @pytest.fixture(scope="session")
 def tf2_graph():
-    from surgeon_gui.core.examples import tf2_if_bn_dropout
+    from surgeon_gui.core.model.examples import tf2_if_bn_dropout
     return tf2_if_bn_dropout()
 
 
 @pytest.fixture(scope="session")
 def mobilenet_v2():
-    from surgeon_gui.core.examples import keras_application
+    from surgeon_gui.core.model.examples import keras_application
     return keras_application("MobileNetV2", input_size=96)
 
 
 @pytest.fixture(scope="session")
 def resnet50():
-    from surgeon_gui.core.examples import keras_application
+    from surgeon_gui.core.model.examples import keras_application
     return keras_application("ResNet50", input_size=64)

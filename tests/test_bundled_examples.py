@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from surgeon_gui import cli
-from surgeon_gui.core.graph import Graph
-from surgeon_gui.core.io import load_model, read_graph_def
+from surgeon_gui.core.model.graph import Graph
+from surgeon_gui.core.model.io import load_model, read_graph_def
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "resources" / "examples"

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from surgeon_gui import cli
-from surgeon_gui.core.graph import Graph, GraphDef, const_value, make_const
-from surgeon_gui.core.io import read_graph_def, save_graph
+from surgeon_gui.core.model.graph import Graph, GraphDef, const_value, make_const
+from surgeon_gui.core.model.io import read_graph_def, save_graph
 from surgeon_gui.core.passes import PASS_MODULES
-from surgeon_gui.core.runner import make_feeds, run_graph
+from surgeon_gui.core.running.runner import make_feeds, run_graph
 
 
 def run(capsys, *argv):
@@ -28,7 +28,7 @@ def one_error_line(err):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, tf1_graph):
-    from surgeon_gui.core.examples import conv_bias_bn
+    from surgeon_gui.core.model.examples import conv_bias_bn
     d = tmp_path_factory.mktemp("cli")
     save_graph(tf1_graph[0], d / "tf1.pb")
     gd, _, _ = conv_bias_bn()
@@ -197,7 +197,7 @@ def test_usage_errors_are_one_line(capsys):
 
 
 def test_debug_shows_the_exception(models, tmp_path):
-    from surgeon_gui.core.graph import GraphError
+    from surgeon_gui.core.model.graph import GraphError
     with pytest.raises(GraphError):
         cli.main(["info", str(tmp_path / "missing.pb"), "--debug"])
 
@@ -232,7 +232,7 @@ def test_python_dash_m_entry_point(models):
 
 def test_optimize_and_compare_a_keras_file(capsys, tmp_path):
     import tensorflow as tf
-    from surgeon_gui.core.examples import randomize_batch_norms
+    from surgeon_gui.core.model.examples import randomize_batch_norms
     tf.keras.utils.set_random_seed(1)
     inp = tf.keras.Input((12, 12, 3), name="image")
     h = tf.keras.layers.Conv2D(4, 3, use_bias=False)(inp)
@@ -273,9 +273,9 @@ def test_optimize_process_prints_no_tensorflow_noise(models, tmp_path):
 def test_pass_parameters_from_the_command_line(tmp_path, capsys):
     """--param PASS.NAME=VALUE reaches the pass (typed), is recorded in the saved recipe, and
     mistakes are one clear line before anything is loaded."""
-    from surgeon_gui.core.examples import tf1_cond_bn_dropout
-    from surgeon_gui.core.io import save_graph
-    from surgeon_gui.core.recipe import Recipe
+    from surgeon_gui.core.model.examples import tf1_cond_bn_dropout
+    from surgeon_gui.core.model.io import save_graph
+    from surgeon_gui.core.history.recipe import Recipe
     gd, _, _ = tf1_cond_bn_dropout()
     src = tmp_path / "m.pb"
     save_graph(gd, src)

@@ -4,14 +4,14 @@ import json
 import numpy as np
 import pytest
 
-from surgeon_gui.core.compare import HIST_EDGES, compare_graphs, compare_outputs
-from surgeon_gui.core.graph import Graph, GraphDef, GraphError, const_value, make_const
-from surgeon_gui.core.runner import RunError, make_feeds, parse_shape, run_graph
+from surgeon_gui.core.running.compare import HIST_EDGES, compare_graphs, compare_outputs
+from surgeon_gui.core.model.graph import Graph, GraphDef, GraphError, const_value, make_const
+from surgeon_gui.core.running.runner import RunError, make_feeds, parse_shape, run_graph
 
 
 @pytest.fixture(scope="module")
 def conv():
-    from surgeon_gui.core.examples import conv_bias_bn
+    from surgeon_gui.core.model.examples import conv_bias_bn
     return conv_bias_bn()
 
 

@@ -4,10 +4,10 @@ import random
 import numpy as np
 import pytest
 
-from surgeon_gui.core.delta import GraphDelta, SpillStore, Spilled, copy_graph_def
-from surgeon_gui.core.graph import GraphDef, NodeDef, make_const
-from surgeon_gui.core.io import serialize
-from surgeon_gui.core.rewrite import GraphEditor
+from surgeon_gui.core.history.delta import GraphDelta, SpillStore, Spilled, copy_graph_def
+from surgeon_gui.core.model.graph import GraphDef, NodeDef, make_const
+from surgeon_gui.core.model.io import serialize
+from surgeon_gui.core.model.editor import GraphEditor
 
 
 def chain(n=6, weights=1000):
@@ -191,7 +191,7 @@ def test_big_node_versions_are_spilled_to_disk(tmp_path):
     assert serialize(work) == serialize(new)
     d.revert(work)
     assert serialize(work) == serialize(old)
-    from surgeon_gui.core.diff import GraphDiff
+    from surgeon_gui.core.history.diff import GraphDiff
     diff = GraphDiff.from_delta(d)
     assert diff.changed[0].weights.new["mean"] == 9.0 + 1
 

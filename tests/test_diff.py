@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from surgeon_gui.core.delta import GraphDelta
-from surgeon_gui.core.diff import GraphDiff
-from surgeon_gui.core.edits import apply_edit_io, value_spec
-from surgeon_gui.core.graph import Graph
+from surgeon_gui.core.history.delta import GraphDelta
+from surgeon_gui.core.history.diff import GraphDiff
+from surgeon_gui.core.history.edits import apply_edit_io, value_spec
+from surgeon_gui.core.model.graph import Graph
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_weight_statistics_before_after(g):
     assert ch.name == "conv1/weights" and ch.weights is not None
     assert ch.weights.new["mean"] == pytest.approx(0.5) and ch.weights.new["std"] == 0
     old = g.nodes["conv1/weights"]
-    from surgeon_gui.core.graph import const_value
+    from surgeon_gui.core.model.graph import const_value
     expect = float(np.max(np.abs(const_value(old) - 0.5)))
     assert ch.weights.max_abs_diff == pytest.approx(expect)
     assert "max |Δ|" in ch.lines()[-1] and "float32[3, 3, 3, 8]" in ch.lines()[-1]

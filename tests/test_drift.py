@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from surgeon_gui.core.drift import compute_drift, drift_level, tensor_error
-from surgeon_gui.core.graph import Graph, GraphDef, GraphError, const_value, make_const
-from surgeon_gui.core.samples import SampleSet
+from surgeon_gui.core.running.drift import compute_drift, drift_level, tensor_error
+from surgeon_gui.core.model.graph import Graph, GraphDef, GraphError, const_value, make_const
+from surgeon_gui.core.running.samples import SampleSet
 
 
 def _copy(gd):

@@ -3,11 +3,11 @@ a reason before anything changes."""
 import numpy as np
 import pytest
 
-from surgeon_gui.core.edits import (EDIT_KINDS, EditRefused, apply_edit, apply_edit_io,
+from surgeon_gui.core.history.edits import (EDIT_KINDS, EditRefused, apply_edit, apply_edit_io,
                                     check_edit, load_value, value_spec)
-from surgeon_gui.core.graph import Graph
-from surgeon_gui.core.io import serialize
-from surgeon_gui.core.runner import run_graph
+from surgeon_gui.core.model.graph import Graph
+from surgeon_gui.core.model.io import serialize
+from surgeon_gui.core.running.runner import run_graph
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ def test_placeholder_to_const_and_replace_const(g, tmp_path):
     np.save(path, w)
     spec = value_spec(w, str(path))
     gd = apply_edit(g, "replace_const", {"node": "conv1/weights", "value": spec})
-    from surgeon_gui.core.graph import const_value
+    from surgeon_gui.core.model.graph import const_value
     np.testing.assert_array_equal(const_value(Graph(gd).nodes["conv1/weights"]), w)
     np.save(path, w * 2)  # the file changed since it was recorded
     refused(g, "replace_const", {"node": "conv1/weights", "value": spec}, "changed")

@@ -1,9 +1,9 @@
 """The graph index and the shared editing helpers, on tiny graphs with exact expectations."""
 import pytest
 
-from surgeon_gui.core.graph import (Graph, GraphDef, GraphError, NodeDef, format_input,
+from surgeon_gui.core.model.graph import (Graph, GraphDef, GraphError, NodeDef, format_input,
                                     parse_input, tensor_name)
-from surgeon_gui.core.rewrite import GraphEditor
+from surgeon_gui.core.model.editor import GraphEditor
 
 
 def make(*specs) -> GraphDef:

@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 from tensorflow.core.framework import attr_value_pb2, tensor_shape_pb2, types_pb2
 
-from surgeon_gui.core import inspect as ins
-from surgeon_gui.core.examples import conv_bias_bn
-from surgeon_gui.core.graph import Graph, GraphError, NodeDef, const_value, make_const
+from surgeon_gui.core.model import values
+from surgeon_gui.core.viewmodel import nodeinfo as ins
+from surgeon_gui.core.model.examples import conv_bias_bn
+from surgeon_gui.core.model.graph import Graph, GraphError, NodeDef, const_value, make_const
 
 
 @pytest.fixture(scope="module")
@@ -50,19 +51,19 @@ def test_render_attr_kinds():
     a = attr_value_pb2.AttrValue
     shape = tensor_shape_pb2.TensorShapeProto(
         dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=s) for s in (-1, 224, 224, 3)])
-    assert ins.render_attr(a(shape=shape)) == "[?, 224, 224, 3]"
-    assert ins.render_attr(a(shape=tensor_shape_pb2.TensorShapeProto())) == "[]"
-    assert ins.render_attr(a(shape=tensor_shape_pb2.TensorShapeProto(unknown_rank=True))) \
+    assert values.render_attr(a(shape=shape)) == "[?, 224, 224, 3]"
+    assert values.render_attr(a(shape=tensor_shape_pb2.TensorShapeProto())) == "[]"
+    assert values.render_attr(a(shape=tensor_shape_pb2.TensorShapeProto(unknown_rank=True))) \
         == "<unknown rank>"
-    assert ins.render_attr(a(type=types_pb2.DT_INT64)) == "int64"
-    assert ins.render_attr(a(list=a.ListValue(type=[types_pb2.DT_FLOAT, types_pb2.DT_INT32]))) \
+    assert values.render_attr(a(type=types_pb2.DT_INT64)) == "int64"
+    assert values.render_attr(a(list=a.ListValue(type=[types_pb2.DT_FLOAT, types_pb2.DT_INT32]))) \
         == "[float32, int32]"
-    assert ins.render_attr(a(list=a.ListValue(shape=[shape]))) == "[[?, 224, 224, 3]]"
-    assert ins.render_attr(a(list=a.ListValue(s=[b"loc:@w"]))) == "['loc:@w']"
-    assert ins.render_attr(a(f=0.5)) == "0.5"
-    assert ins.render_attr(a(s=b"\xff\xfe")).startswith("<2 bytes")
-    assert ins.render_attr(a(list=a.ListValue(i=list(range(100))))).endswith("(100 items)]")
-    assert ins.render_attr(a()) == "(unset)"
+    assert values.render_attr(a(list=a.ListValue(shape=[shape]))) == "[[?, 224, 224, 3]]"
+    assert values.render_attr(a(list=a.ListValue(s=[b"loc:@w"]))) == "['loc:@w']"
+    assert values.render_attr(a(f=0.5)) == "0.5"
+    assert values.render_attr(a(s=b"\xff\xfe")).startswith("<2 bytes")
+    assert values.render_attr(a(list=a.ListValue(i=list(range(100))))).endswith("(100 items)]")
+    assert values.render_attr(a()) == "(unset)"
 
 
 def test_tensor_attribute_is_summarised_not_dumped(tf1):
@@ -96,7 +97,7 @@ def test_unknown_node_is_a_clear_error(tf1):
 def test_const_stats_equal_numpy(tf1):
     node = tf1.node("conv1/weights")
     arr = const_value(node)
-    s = ins.const_stats(node, first=5, bins=10)
+    s = values.const_stats(node, first=5, bins=10)
     assert s.dtype == "float32" and s.shape == [3, 3, 3, 8] and s.size == 216
     assert s.nbytes == arr.nbytes
     assert s.min == pytest.approx(float(arr.min()))
@@ -112,36 +113,36 @@ def test_const_stats_equal_numpy(tf1):
 
 
 def test_const_stats_nan_inf_int_bool_string_scalar():
-    s = ins.const_stats(make_const("f", np.array([1.0, np.nan, np.inf, -2.0, 0.0], np.float32)))
+    s = values.const_stats(make_const("f", np.array([1.0, np.nan, np.inf, -2.0, 0.0], np.float32)))
     assert (s.nan_count, s.inf_count, s.zero_count) == (1, 1, 1)
     assert (s.min, s.max) == (-2.0, 1.0)
     assert sum(s.hist_counts) == 3
-    s = ins.const_stats(make_const("i", np.array([0, 1, 1, 3], np.int32)))
+    s = values.const_stats(make_const("i", np.array([0, 1, 1, 3], np.int32)))
     assert s.hist_counts == [1, 2, 0, 1]  # one bin per integer
-    s = ins.const_stats(make_const("b", np.array([True, False, True])))
+    s = values.const_stats(make_const("b", np.array([True, False, True])))
     assert s.hist_counts == [1, 2]
-    s = ins.const_stats(make_const("s", np.array([b"abc", b"de"])))
+    s = values.const_stats(make_const("s", np.array([b"abc", b"de"])))
     assert not s.numeric and s.first_values == "['abc', 'de']"
-    s = ins.const_stats(make_const("x", np.float32(2.5)))
+    s = values.const_stats(make_const("x", np.float32(2.5)))
     assert s.shape == [] and s.first_values == "2.5" and s.std == 0.0
 
 
 def test_const_of_non_const_and_corrupt():
     with pytest.raises(GraphError, match="not a Const"):
-        ins.const_array(NodeDef(name="r", op="Relu"))
+        values.const_array(NodeDef(name="r", op="Relu"))
     bad = make_const("bad", np.zeros([4], np.float32))
     bad.attr["value"].tensor.tensor_content = b"\x00\x01\x02"  # not 16 bytes
     with pytest.raises(GraphError, match="cannot decode the value of bad"):
-        ins.const_stats(bad)
+        values.const_stats(bad)
 
 
 def test_save_const_npy(tmp_path, tf1):
     node = tf1.node("fc/weights")
-    path = ins.save_const_npy(node, tmp_path / "w.npy")
+    path = values.save_const_npy(node, tmp_path / "w.npy")
     np.testing.assert_array_equal(np.load(path), const_value(node))
     with pytest.raises(FileExistsError):
-        ins.save_const_npy(tf1.node("conv1/weights"), path)
-    ins.save_const_npy(tf1.node("conv1/weights"), path, overwrite=True)
+        values.save_const_npy(tf1.node("conv1/weights"), path)
+    values.save_const_npy(tf1.node("conv1/weights"), path, overwrite=True)
     assert np.load(path).shape == (3, 3, 3, 8)
 
 
@@ -223,14 +224,14 @@ def test_search_by_device(tf1):
 def test_const_stats_of_half_and_bfloat16_and_empty():
     import tensorflow as tf
     half = np.array([0.5, -1.0, 2.0, np.nan], np.float16)
-    s = ins.const_stats(make_const("h", half))
+    s = values.const_stats(make_const("h", half))
     assert s.dtype == "float16" and (s.min, s.max, s.nan_count) == (-1.0, 2.0, 1)
     assert s.mean == pytest.approx(0.5)
     bf = np.array([1.5, 2.0, 3.0], dtype=tf.bfloat16.as_numpy_dtype)
-    s = ins.const_stats(make_const("bf", bf))
+    s = values.const_stats(make_const("bf", bf))
     assert s.dtype == "bfloat16" and (s.min, s.max) == (1.5, 3.0)
     assert sum(s.hist_counts) == 3
-    s = ins.const_stats(make_const("e", np.zeros([0, 3], np.float32)))
+    s = values.const_stats(make_const("e", np.zeros([0, 3], np.float32)))
     assert s.shape == [0, 3] and s.size == 0 and not s.numeric and s.first_values == "[]"
 
 
@@ -238,7 +239,7 @@ def test_const_stats_match_numpy_on_a_large_tensor():
     rng = np.random.default_rng(1)
     big = rng.normal(3.0, 2.0, [512, 1024]).astype(np.float32)
     big[0, :7] = np.inf
-    s = ins.const_stats(make_const("big", big))
+    s = values.const_stats(make_const("big", big))
     fin = big[np.isfinite(big)].astype(np.float64)
     assert s.inf_count == 7 and s.nan_count == 0 and s.size == big.size
     assert s.mean == pytest.approx(fin.mean(), rel=1e-9)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from surgeon_gui import cli
-from surgeon_gui.core.graph import Graph, GraphDef, GraphError
-from surgeon_gui.core.io import load_feeds, load_model, read_graph_def, save_graph, serialize
-from surgeon_gui.core.runner import GraphRunner, RunError, run_graph
+from surgeon_gui.core.model.graph import Graph, GraphDef, GraphError
+from surgeon_gui.core.model.io import load_feeds, load_model, read_graph_def, save_graph, serialize
+from surgeon_gui.core.running.runner import GraphRunner, RunError, run_graph
 
 
 def _graph(nodes):
@@ -32,7 +32,7 @@ def _write(path, gd):
 
 @pytest.fixture(scope="module")
 def small_graph():
-    from surgeon_gui.core.examples import conv_bias_bn
+    from surgeon_gui.core.model.examples import conv_bias_bn
     return conv_bias_bn()
 
 

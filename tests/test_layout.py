@@ -3,9 +3,9 @@ import itertools
 
 import pytest
 
-from surgeon_gui.core.graph import Graph, GraphDef
-from surgeon_gui.core.grouping import GroupTree, is_standout, op_family
-from surgeon_gui.core.layout import LayoutEngine, boxes_overlap, layered
+from surgeon_gui.core.model.graph import Graph, GraphDef
+from surgeon_gui.core.viewmodel.grouping import GroupTree, is_standout, op_family
+from surgeon_gui.core.viewmodel.layout import LayoutEngine, boxes_overlap, layered
 
 
 def fixed_size(unit):
@@ -286,7 +286,7 @@ def _nasnet_like(cells=4):
 
 
 def test_cells_named_by_a_trailing_index_become_groups():
-    from surgeon_gui.core.grouping import find_cells
+    from surgeon_gui.core.viewmodel.grouping import find_cells
     t = GroupTree(_nasnet_like(4))
     cells = {t.groups[k].label: t.groups[k] for k in t.groups if t.groups[k].label.startswith("cell")}
     assert set(cells) == {"cell 0", "cell 1", "cell 2", "cell 3"}
@@ -313,7 +313,7 @@ def test_cells_named_by_a_trailing_index_become_groups():
 
 
 def test_a_single_model_wide_scope_is_opened_even_when_wide():
-    from surgeon_gui.core.grouping import MAX_WRAPPER_CHILDREN
+    from surgeon_gui.core.viewmodel.grouping import MAX_WRAPPER_CHILDREN
     words = ["".join(p) for p in itertools.product("abcdefghijklmnop", repeat=2)]
     n = MAX_WRAPPER_CHILDREN + 30
     nodes = [("input", "Placeholder", [])]

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from surgeon_gui.core.graph import Graph, GraphDef, make_const
+from surgeon_gui.core.model.graph import Graph, GraphDef, make_const
 from surgeon_gui.core.passes import (inline_functions, remove_dropout, remove_identity,
                                      remove_switch_merge, training_flags)
-from surgeon_gui.core.runner import make_feeds, run_graph
+from surgeon_gui.core.running.runner import make_feeds, run_graph
 
 v1 = tf.compat.v1
 
@@ -676,7 +676,7 @@ def test_tf2_all_control_flow_passes(tf2_graph):
 
 # ------------------------------------------------------------------------------- in a pipeline
 def test_pipeline_drops_an_input_that_became_a_const(tf2_graph):
-    from surgeon_gui.core.pipeline import run_pipeline
+    from surgeon_gui.core.passes.pipeline import run_pipeline
     gd, ins, outs = tf2_graph
     result, steps = run_pipeline(Graph(gd, ins, outs), ["training_flags", "inline_functions"])
     assert [s.pass_id for s in steps] == ["training_flags", "inline_functions"]

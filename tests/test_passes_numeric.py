@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from surgeon_gui.core import examples
-from surgeon_gui.core.graph import Graph, GraphDef, const_value
-from surgeon_gui.core.io import serialize
-from surgeon_gui.core.runner import make_feeds, run_graph
+from surgeon_gui.core.model import examples as examples
+from surgeon_gui.core.model.graph import Graph, GraphDef, const_value
+from surgeon_gui.core.model.io import serialize
+from surgeon_gui.core.running.runner import make_feeds, run_graph
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -310,7 +310,7 @@ def test_fold_batch_norm_resnet50_conv_bias_then_bn(resnet50):
 def test_fold_batch_norm_global_normalization_legacy_op():
     """BatchNormWithGlobalNormalization (removed at GraphDef version 9, still found in old
     frozen graphs): built by hand in a version-8 graph, which TensorFlow still runs."""
-    from surgeon_gui.core.graph import NodeDef
+    from surgeon_gui.core.model.graph import NodeDef
 
     def net(tf, v1):
         x = v1.placeholder(tf.float32, [None, 5, 5, 3], name="x")
@@ -509,7 +509,7 @@ def test_strip_unused_makes_an_inner_tensor_a_placeholder():
 
 
 def test_strip_unused_never_removes_named_nodes_and_reports_bad_names():
-    from surgeon_gui.core.graph import GraphError
+    from surgeon_gui.core.model.graph import GraphError
     gd = _branchy_graph()
     res = apply("strip_unused", gd, ["raw"], ["probs", "debug_out"], outputs="probs")
     assert "debug_out" in names(res.graph_def)             # a named output stays
@@ -537,7 +537,7 @@ def test_strip_unused_drops_unused_library_functions(tf2_graph):
 
 # ---------------------------------------------------------------------- merge_duplicates
 def _duplicates_graph():
-    from surgeon_gui.core.graph import make_const
+    from surgeon_gui.core.model.graph import make_const
 
     def net(tf, v1):
         x = v1.placeholder(tf.float32, [None, 3], name="x")
@@ -691,7 +691,7 @@ def test_strip_attributes_output_shapes_on_request():
 @pytest.mark.parametrize("model", ["mobilenet_v2", "resnet50"])
 def test_pipeline_result_loads_in_opencv(model, request):
     import cv2
-    from surgeon_gui.core.pipeline import run_pipeline
+    from surgeon_gui.core.passes.pipeline import run_pipeline
     gd, ins, outs = request.getfixturevalue(model)
     graph, steps = run_pipeline(Graph(gd, ins, outs), ["fold_constants", "fold_batch_norm",
                                                        "strip_unused", "sort_execution_order"])

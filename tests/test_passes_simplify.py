@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
-from surgeon_gui.core.graph import Graph, GraphDef, NodeDef, const_value, make_const
-from surgeon_gui.core.io import serialize
-from surgeon_gui.core.opencv_check import opencv_check
+from surgeon_gui.core.model.graph import Graph, GraphDef, NodeDef, const_value, make_const
+from surgeon_gui.core.model.io import serialize
+from surgeon_gui.core.running.opencv_check import opencv_check
 from surgeon_gui.core.passes import PRESET_PASSES
 from surgeon_gui.core.passes.materialize_constants import stored_count
 from surgeon_gui.core.passes.simplify_arithmetic import broadcast_problem
-from surgeon_gui.core.pipeline import run_pipeline
-from surgeon_gui.core.runner import make_feeds, run_graph
+from surgeon_gui.core.passes.pipeline import run_pipeline
+from surgeon_gui.core.running.runner import make_feeds, run_graph
 
 
 # ---------------------------------------------------------------------- helpers
@@ -367,7 +367,7 @@ def test_opencv_loads_a_conv_with_splat_bias_only_once_written_out():
 
 @pytest.fixture(scope="module")
 def efficientnet():
-    from surgeon_gui.core.examples import keras_application
+    from surgeon_gui.core.model.examples import keras_application
     return keras_application("EfficientNetB0", input_size=64)
 
 

@@ -11,10 +11,10 @@ import itertools
 import numpy as np
 import pytest
 
-from surgeon_gui.core.graph import Graph
-from surgeon_gui.core.opencv_check import opencv_check
-from surgeon_gui.core.pipeline import run_pipeline
-from surgeon_gui.core.runner import make_feeds, run_graph
+from surgeon_gui.core.model.graph import Graph
+from surgeon_gui.core.running.opencv_check import opencv_check
+from surgeon_gui.core.passes.pipeline import run_pipeline
+from surgeon_gui.core.running.runner import make_feeds, run_graph
 
 FORBIDDEN = {"Switch", "Merge", "If", "StatelessIf", "FusedBatchNorm", "FusedBatchNormV2",
              "FusedBatchNormV3", "BatchNormWithGlobalNormalization", "PlaceholderWithDefault",
@@ -108,7 +108,7 @@ CONV_CASES = list(itertools.product(["NHWC", "NCHW"], [False, True], [True, Fals
                               f"{'fused' if u else 'decomposed'}"
                               for f, d, b, u in CONV_CASES])
 def test_conv_bias_batch_norm(data_format, depthwise, bias, fused):
-    from surgeon_gui.core.examples import conv_bias_bn
+    from surgeon_gui.core.model.examples import conv_bias_bn
     case = conv_bias_bn(data_format=data_format, depthwise=depthwise, bias=bias, fused=fused)
     new, feeds, before = check_preset(case)
     ops = Graph(new).op_histogram()
@@ -122,7 +122,7 @@ def test_conv_bias_batch_norm(data_format, depthwise, bias, fused):
 
 
 def test_matmul_batch_norm():
-    from surgeon_gui.core.examples import matmul_bn
+    from surgeon_gui.core.model.examples import matmul_bn
     case = matmul_bn()
     new, feeds, before = check_preset(case)
     ops = Graph(new).op_histogram()
@@ -144,7 +144,7 @@ def test_more_keras_families(name, opencv):
     its compact "splat" Consts are gone (materialize_constants, simplify_arithmetic) and its
     Reshape shapes are constant (static_reshape: OpenCV cannot run the shared Shape/
     StridedSlice/Pack chains, "Duplicate of inferred dim")."""
-    from surgeon_gui.core.examples import keras_application
+    from surgeon_gui.core.model.examples import keras_application
     case = keras_application(name, input_size=64)
     new, feeds, before = check_preset(case, rtol=1e-3, atol=1e-5)
     assert len(new.node) < len(case[0].node) / 3

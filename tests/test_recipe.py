@@ -5,15 +5,15 @@ import shlex
 import pytest
 
 from surgeon_gui import cli
-from surgeon_gui.core.graph import Graph
-from surgeon_gui.core.io import read_graph_def, save_graph, serialize
-from surgeon_gui.core.pipeline import inputs_after, run_pass, run_pipeline
-from surgeon_gui.core.recipe import FORMAT, Recipe, RecipeError, replay
+from surgeon_gui.core.model.graph import Graph
+from surgeon_gui.core.model.io import read_graph_def, save_graph, serialize
+from surgeon_gui.core.passes.pipeline import inputs_after, run_pass, run_pipeline
+from surgeon_gui.core.history.recipe import FORMAT, Recipe, RecipeError, replay
 
 
 def _interactive(graph, steps):
     """Apply steps the way the GUI does: one run_pass / apply_edit_io at a time."""
-    from surgeon_gui.core.edits import apply_edit_io
+    from surgeon_gui.core.history.edits import apply_edit_io
     for kind, a, b in steps:
         if kind == "pass":
             res = run_pass(graph, a, b.get("params"), select=b.get("select"))

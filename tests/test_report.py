@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from surgeon_gui.core.compare import compare_graphs
-from surgeon_gui.core.graph import Graph, GraphDef, const_value, make_const
-from surgeon_gui.core.report import (html_report, latency_svg, markdown_report,
+from surgeon_gui.core.running.compare import compare_graphs
+from surgeon_gui.core.model.graph import Graph, GraphDef, const_value, make_const
+from surgeon_gui.core.running.report import (html_report, latency_svg, markdown_report,
                                      save_outputs_npz, write_report)
-from surgeon_gui.core.samples import SampleSet
+from surgeon_gui.core.running.samples import SampleSet
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from surgeon_gui.core.graph import Graph
-from surgeon_gui.core.samples import (InputSource, SampleError, SampleLibrary, SampleSet,
+from surgeon_gui.core.model.graph import Graph
+from surgeon_gui.core.running.samples import (InputSource, SampleError, SampleLibrary, SampleSet,
                                       input_specs, load_image, save_feeds)
 
 

@@ -8,9 +8,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QUndoStack
 
-from surgeon_gui.core.document import Document
-from surgeon_gui.core.graph import Graph, GraphDef, GraphError, const_value
-from surgeon_gui.core.samples import InputSource, SampleError, save_feeds
+from surgeon_gui.core.history.document import Document
+from surgeon_gui.core.model.graph import Graph, GraphDef, GraphError, const_value
+from surgeon_gui.core.running.samples import InputSource, SampleError, save_feeds
 from surgeon_gui.ui.commands import EditCommand, StepCommand, apply_passes, push_step
 from surgeon_gui.ui.compare_panel import (EDITED_CONST_COLOR, LEVEL_COLORS, RECONVERGES_COLOR,
                                           ComparePanel, _fmt)
@@ -221,7 +221,7 @@ def test_wrong_weight_edit_is_reported_and_located(qtbot, setup, tmp_path):
 
 def test_numbers_agree_with_the_cli(qtbot, setup, tmp_path, capsys):
     from surgeon_gui import cli
-    from surgeon_gui.core.io import save_graph
+    from surgeon_gui.core.model.io import save_graph
     doc, stack, view, panel = setup
     apply_inference(stack, doc)
     _wrong_edit(doc, stack, delta=0.05)
@@ -393,7 +393,7 @@ def test_sample_sets_from_the_editor(qtbot, setup, tmp_path):
 # --------------------------------------------------------------------------- in the main window
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch, tf1_graph):
-    from surgeon_gui.core.io import save_graph
+    from surgeon_gui.core.model.io import save_graph
     from surgeon_gui.ui.main_window import MainWindow
     monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
     path = tmp_path / "tf1.pb"
@@ -474,7 +474,7 @@ def test_surgeon_gui_compare_exits_1_with_the_reason(tmp_path, tf1_graph):
     import os
     import subprocess
     import sys
-    from surgeon_gui.core.io import save_graph
+    from surgeon_gui.core.model.io import save_graph
     gd = _copy(tf1_graph[0])
     for n in gd.node:
         if n.name == "gap":
@@ -496,7 +496,7 @@ def test_mobilenet_v2_preset_allclose_with_top5(qtbot):
     """A real Keras application (the bundled frozen MobileNetV2, 96 px): the preset keeps the
     classifier's answers (top-1 and top-5 agree) and shrinks the graph."""
     from pathlib import Path
-    from surgeon_gui.core.io import load_model
+    from surgeon_gui.core.model.io import load_model
     path = Path(__file__).resolve().parents[1] / "resources" / "examples" / "mobilenet_v2_96.pb"
     doc = Document.from_loaded(load_model(path))
     stack = QUndoStack()

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from surgeon_gui.core.document import Document
-from surgeon_gui.core.graph import const_value
+from surgeon_gui.core.history.document import Document
+from surgeon_gui.core.model.graph import const_value
 from surgeon_gui.ui.inspector import InspectorPanel
 from surgeon_gui.ui.search_panel import SearchPanel
 
@@ -255,7 +255,7 @@ def test_search_follows_document_edits(qtbot, search, doc):
 # --------------------------------------------------------------------------- in the main window
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch, tf1_graph):
-    from surgeon_gui.core.io import save_graph
+    from surgeon_gui.core.model.io import save_graph
     from surgeon_gui.ui.main_window import MainWindow
     monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
     path = tmp_path / "tf1.pb"

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from surgeon_gui.core.graph import GraphError
-from surgeon_gui.core.io import load_model, save_graph, saved_model_signatures
+from surgeon_gui.core.model.graph import GraphError
+from surgeon_gui.core.model.io import load_model, save_graph, saved_model_signatures
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from surgeon_gui.core.graph import Graph
-from surgeon_gui.core.io import read_graph_def, save_graph, serialize
+from surgeon_gui.core.model.graph import Graph
+from surgeon_gui.core.model.io import read_graph_def, save_graph, serialize
 
 
 class FakeAsk:
@@ -515,9 +515,9 @@ def test_gui_preset_drops_a_converted_training_input_like_the_cli(qtbot, tf2_gra
     CLI's pipeline on a model that lists its training flag as an input; undo brings it back."""
     from PySide6.QtGui import QUndoStack
 
-    from surgeon_gui.core.document import Document
-    from surgeon_gui.core.io import serialize
-    from surgeon_gui.core.pipeline import run_pipeline
+    from surgeon_gui.core.history.document import Document
+    from surgeon_gui.core.model.io import serialize
+    from surgeon_gui.core.passes.pipeline import run_pipeline
     from surgeon_gui.ui.commands import apply_passes
     gd, ins, outs = tf2_graph
     doc = Document(gd, "tf2.pb", ins, outs)

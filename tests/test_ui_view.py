@@ -7,7 +7,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QColor, QDropEvent
 from PySide6.QtWidgets import QMenu, QToolButton
 
-from surgeon_gui.core.document import GraphChange
+from surgeon_gui.core.history.document import GraphChange
 from surgeon_gui.ui import style
 from surgeon_gui.ui.graph_scene import EdgeItem, FrameItem, GhostItem, GroupItem, NodeItem
 
@@ -271,7 +271,7 @@ def test_diff_marks_follow_document_changes(qtbot, window, model_files):
     qtbot.waitUntil(lambda: not view.layout_pending)
     relu_rect = view.graph_scene.items_by_key["n:Relu"].sceneBoundingRect()
     # an edit: drop Relu (its consumer reads its input), change probs, add a node
-    from surgeon_gui.core.graph import GraphDef, NodeDef
+    from surgeon_gui.core.model.graph import GraphDef, NodeDef
     gd = GraphDef()
     gd.CopyFrom(doc.graph_def)
     kept = [n for n in gd.node if n.name != "Relu"]
@@ -318,7 +318,7 @@ def test_set_document_switches_graphs_keeping_expansion(qtbot, window, model_fil
     view = window.view
     view.expand("bn2")
     qtbot.waitUntil(lambda: not view.layout_pending)
-    from surgeon_gui.core.document import Document
+    from surgeon_gui.core.history.document import Document
     other = Document(doc.graph_def)
     view.set_document(other)
     qtbot.waitUntil(lambda: not view.layout_pending)

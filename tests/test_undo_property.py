@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QUndoStack
 
-from surgeon_gui.core.document import Document
-from surgeon_gui.core.graph import Graph
-from surgeon_gui.core.io import serialize
+from surgeon_gui.core.history.document import Document
+from surgeon_gui.core.model.graph import Graph
+from surgeon_gui.core.model.io import serialize
 from surgeon_gui.core.passes import PASS_MODULES
-from surgeon_gui.core.recipe import replay
+from surgeon_gui.core.history.recipe import replay
 from surgeon_gui.ui.commands import (ApplyPassCommand, EditCommand, apply_passes, push_step,
                                      recipe_for)
 
@@ -65,11 +65,11 @@ def random_edit(rng, graph, tmp_path):
         consts = [n for n in graph.graph_def.node if n.op == "Const"]
         c = rng.choice(consts)
         shape = [d.size for d in c.attr["value"].tensor.tensor_shape.dim]
-        from surgeon_gui.core.graph import const_value
+        from surgeon_gui.core.model.graph import const_value
         arr = const_value(c) * 0 + 1 if const_value(c).dtype.kind in "fiu" else const_value(c)
         path = tmp_path / f"v{rng.randrange(10**9)}.npy"
         np.save(path, np.asarray(arr).reshape(shape))
-        from surgeon_gui.core.edits import value_spec
+        from surgeon_gui.core.history.edits import value_spec
         return kind, {"node": c.name, "value": value_spec(None, str(path))}
     if kind == "placeholder_to_const":
         phs = [n.name for n in graph.graph_def.node if n.op == "PlaceholderWithDefault"]
@@ -114,7 +114,7 @@ def test_random_session_undo_redo_and_recipe(qapp, request, tmp_path, model, see
                 cmd = push_step(stack, EditCommand.compute(doc, kind, args))
                 applied_edits += 1
             except Exception as e:  # refused: nothing changed
-                from surgeon_gui.core.edits import EditRefused
+                from surgeon_gui.core.history.edits import EditRefused
                 assert isinstance(e, EditRefused), e
                 assert serialize(doc.graph_def) == before
                 refused += 1

@@ -56,6 +56,7 @@ class _ScriptRun:
 
     def __init__(self, args, app):
         from PySide6.QtCore import QEventLoop, QTimer
+
         from .main_window import MainWindow
         self.args, self.app = args, app
         self.code: int | None = None
@@ -192,10 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.screenshot:
         # A script's stderr carries only our one-line messages: no TensorFlow start-up
         # chatter, no offscreen-platform notices.
-        from ..core.tfenv import quiet_tensorflow
+        from ..core.model.tfenv import quiet_tensorflow
         quiet_tensorflow()
         _drop_platform_notices()
     from PySide6.QtWidgets import QApplication
+
     from .main_window import APPLICATION, ORGANIZATION
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
@@ -215,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _check_signature(model: str | None, signature: str) -> str | None:
     """Why ``--signature`` cannot apply to ``model`` (None when it can)."""
-    from ..core.graph import GraphError
-    from ..core.io import is_saved_model_dir, saved_model_signatures
+    from ..core.model.graph import GraphError
+    from ..core.model.io import is_saved_model_dir, saved_model_signatures
     if not model:
         return "--signature needs a MODEL (a SavedModel folder)"
     if not is_saved_model_dir(model):
@@ -233,8 +235,8 @@ def _check_signature(model: str | None, signature: str) -> str | None:
 def _default_signature(model: str) -> str | None:
     """A scripted run never asks: None lets the loader take its default signature, but the
     window would ask first, so name the loader's choice here."""
-    from ..core.graph import GraphError
-    from ..core.io import is_saved_model_dir, saved_model_signatures
+    from ..core.model.graph import GraphError
+    from ..core.model.io import is_saved_model_dir, saved_model_signatures
     if not is_saved_model_dir(model):
         return None
     try:

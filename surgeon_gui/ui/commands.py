@@ -1,6 +1,6 @@
 """Undo commands: every change to the graph is one QUndoCommand (Orange canvas style).
 
-A command's ``redo``/``undo`` call :class:`~surgeon_gui.core.document.Document` methods and
+A command's ``redo``/``undo`` call :class:`~surgeon_gui.core.history.document.Document` methods and
 nothing else; the view and the panels follow the document's ``changed`` signal.
 
 The work (running a pass, checking an edit) happens *before* the command is pushed, so a pass
@@ -11,7 +11,7 @@ that fails or an edit that is refused never reaches the undo stack:
         undo_stack.push(cmd)                                       # first redo adopts the result
 
 The first ``redo`` adopts the computed GraphDef (no copy) and keeps the step's
-:class:`~surgeon_gui.core.delta.GraphDelta`; later undo/redo apply that delta in place. Each
+:class:`~surgeon_gui.core.history.delta.GraphDelta`; later undo/redo apply that delta in place. Each
 command knows its recipe step, so the applied history exports as a recipe the CLI replays.
 """
 from __future__ import annotations
@@ -20,14 +20,14 @@ from typing import Callable, Iterable
 
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from ..core.delta import GraphDelta
-from ..core.diff import GraphDiff
-from ..core.document import Document
-from ..core.edits import EditResult, apply_edit_io, describe
-from ..core.graph import GraphError
+from ..core.history.delta import GraphDelta
+from ..core.history.diff import GraphDiff
+from ..core.history.document import Document
+from ..core.history.edits import EditResult, apply_edit_io, describe
+from ..core.model.graph import GraphError
 from ..core.passes import PRESET_ID, PRESET_PASSES, get_pass
 from ..core.passes.base import PassReport, PassResult
-from ..core.pipeline import MAX_ROUNDS, inputs_after, run_pass
+from ..core.passes.pipeline import MAX_ROUNDS, inputs_after, run_pass
 
 
 class StaleStepError(GraphError):
@@ -113,7 +113,7 @@ class ApplyPassCommand(StepCommand):
 
 
 class EditCommand(StepCommand):
-    """One manual edit (see :mod:`surgeon_gui.core.edits`)."""
+    """One manual edit (see :mod:`surgeon_gui.core.history.edits`)."""
 
     def __init__(self, document: Document, kind: str, args: dict, result: EditResult):
         super().__init__(document, describe(kind, args))
@@ -199,8 +199,8 @@ def applied_commands(stack: QUndoStack) -> list[StepCommand]:
 
 
 def recipe_for(stack: QUndoStack, document: Document):
-    """The applied history as a :class:`~surgeon_gui.core.recipe.Recipe`."""
-    from ..core.recipe import Recipe, RecipeStep
+    """The applied history as a :class:`~surgeon_gui.core.history.recipe.Recipe`."""
+    from ..core.history.recipe import Recipe, RecipeStep
     steps = [RecipeStep.from_dict(c.recipe_step()) for c in applied_commands(stack)]
     return Recipe(steps=steps, inputs=document.initial_inputs, outputs=document.initial_outputs,
                   source=document.source_path)

@@ -7,7 +7,7 @@ kept values without running again), top-1/top-5 agreement and an error histogram
 latency (median, p10-p90), node/op/parameter counts and serialized size. Optionally it measures
 the drift at every node both graphs share and colours the graph view by it.
 
-All the numbers come from :func:`surgeon_gui.core.compare.compare_graphs`, the function
+All the numbers come from :func:`surgeon_gui.core.running.compare.compare_graphs`, the function
 ``surgeon compare`` uses, so the panel and the CLI agree by construction (a test checks it).
 """
 from __future__ import annotations
@@ -22,19 +22,50 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QEventLoop, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox,
-                               QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
-                               QInputDialog, QLabel, QLineEdit, QProgressBar, QPushButton,
-                               QScrollArea, QSizePolicy, QSpinBox, QStackedWidget,
-                               QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ..core.compare import HIST_EDGES, Comparison, compare_graphs, compare_outputs
-from ..core.drift import LEVELS, Drift, compute_drift
-from ..core.graph import Graph, GraphDef, GraphError, node_of, tensor_name
-from ..core.report import save_outputs_npz, write_report
-from ..core.samples import (DISTRIBUTIONS, SCALINGS, InputSpec, SampleError, SampleLibrary,
-                            SampleSet, input_specs)
+from ..core.model.graph import Graph, GraphDef, GraphError, node_of, tensor_name
+from ..core.running.compare import (
+    HIST_EDGES,
+    Comparison,
+    compare_graphs,
+    compare_outputs,
+)
+from ..core.running.drift import LEVELS, Drift, compute_drift
+from ..core.running.report import save_outputs_npz, write_report
+from ..core.running.samples import (
+    DISTRIBUTIONS,
+    SCALINGS,
+    InputSpec,
+    SampleError,
+    SampleLibrary,
+    SampleSet,
+    input_specs,
+)
 from .workers import Worker
 
 #: Colours of the drift levels (exact → wrong), then "no counterpart" and "edited constant".

@@ -12,12 +12,21 @@ from __future__ import annotations
 
 import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton,
-                               QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ..core.diff import GraphDiff
-from ..core.document import Document, GraphChange
-from ..core.graph import GraphError
+from ..core.history.diff import GraphDiff
+from ..core.history.document import Document, GraphChange
+from ..core.model.graph import GraphError
 from .commands import StepCommand, applied_commands
 
 NAME_ROLE = Qt.UserRole
@@ -282,7 +291,7 @@ class DiffPanel(QWidget):
         path = path if path is not None else self.ask_open_path()
         if not path:
             return None
-        from ..core.io import load_model
+        from ..core.model.io import load_model
         try:
             other = load_model(path, validate=False)
         except GraphError as e:

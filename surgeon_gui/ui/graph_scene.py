@@ -2,7 +2,7 @@
 
 Items paint themselves with level of detail (``QStyleOptionGraphicsItem.levelOfDetailFromTransform``):
 far away a box is a filled rectangle, text appears only when it is readable. Items never hold
-graph data beyond their name; the scene is rebuilt from a :class:`~surgeon_gui.core.layout.Placement`
+graph data beyond their name; the scene is rebuilt from a :class:`~surgeon_gui.core.viewmodel.layout.Placement`
 (reusing items by unit key) whenever the layout changes.
 """
 from __future__ import annotations
@@ -11,12 +11,25 @@ import gc
 import math
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
-from PySide6.QtGui import (QBrush, QColor, QPainter, QPainterPath, QPainterPathStroker, QPen,
-                           QPolygonF)
-from PySide6.QtWidgets import (QGraphicsItem, QGraphicsScene, QStyleOptionGraphicsItem)
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QPainter,
+    QPainterPath,
+    QPainterPathStroker,
+    QPen,
+    QPolygonF,
+)
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QStyleOptionGraphicsItem
 
-from ..core.grouping import Group, GroupTree, VisibleEdge, is_standout, op_family
-from ..core.layout import Box, Placement
+from ..core.viewmodel.grouping import (
+    Group,
+    GroupTree,
+    VisibleEdge,
+    is_standout,
+    op_family,
+)
+from ..core.viewmodel.layout import Box, Placement
 from . import style
 
 #: Edges longer than this from a producer with at least STUB_FANOUT visible consumers are drawn
@@ -707,7 +720,7 @@ class GraphScene(QGraphicsScene):
                 if want is NodeItem:
                     name = key[2:]
                     node = tree.graph.nodes[name]
-                    from ..core.grouping import tensor_label
+                    from ..core.viewmodel.grouping import tensor_label
                     item = NodeItem(key, box, node.op, tree.node_label.get(name, name),
                                     tree.badges.get(name, []), tensor_label(node))
                 elif want is GroupItem:

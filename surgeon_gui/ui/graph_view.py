@@ -1,4 +1,4 @@
-"""The graph view: a navigable, collapsible drawing of a :class:`~surgeon_gui.core.document.Document`.
+"""The graph view: a navigable, collapsible drawing of a :class:`~surgeon_gui.core.history.document.Document`.
 
 The view follows the document: it subscribes to ``document.changed`` and redraws; nothing else
 ever edits the scene. Layout runs on the GUI thread for small visible graphs and in a
@@ -23,16 +23,30 @@ import time
 from typing import Callable
 
 import shiboken6
-
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import (QAction, QColor, QGuiApplication, QImage, QPainter, QPen,
-                           QPixmap)
-from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsView, QGridLayout, QLabel, QMenu,
-                               QToolButton, QWidget)
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QGuiApplication,
+    QImage,
+    QPainter,
+    QPen,
+    QPixmap,
+)
+from PySide6.QtWidgets import (
+    QFrame,
+    QGraphicsItem,
+    QGraphicsView,
+    QGridLayout,
+    QLabel,
+    QMenu,
+    QToolButton,
+    QWidget,
+)
 
-from ..core.document import Document, GraphChange
-from ..core.grouping import GroupTree
-from ..core.layout import LayoutEngine, Placement
+from ..core.history.document import Document, GraphChange
+from ..core.viewmodel.grouping import GroupTree
+from ..core.viewmodel.layout import LayoutEngine, Placement
 from . import style
 from .graph_scene import EdgeItem, FrameItem, GraphScene, GroupItem, NodeItem, UnitItem
 from .workers import Worker

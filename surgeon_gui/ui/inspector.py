@@ -5,7 +5,7 @@ in readable form. For a Const also its value: dtype, shape, statistics, the firs
 small histogram, and "Save as .npy…". For a group (name scope): node count, parameter count,
 edges crossing its border, an op histogram and its sub-scopes.
 
-The panel reads a core :class:`~surgeon_gui.core.document.Document` and knows nothing about the
+The panel reads a core :class:`~surgeon_gui.core.history.document.Document` and knows nothing about the
 graph view; it emits :attr:`InspectorPanel.node_activated` with a node name when the user clicks
 an input or a consumer, and the main window connects that to ``view.focus_node``.
 """
@@ -17,17 +17,48 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import (QFont, QFontMetrics, QGuiApplication, QKeySequence, QPainter,
-                           QPalette, QPen, QTextLayout, QTextOption)
-from PySide6.QtWidgets import (QApplication, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QHeaderView,
-                               QLabel, QMessageBox, QPushButton, QScrollArea, QSizePolicy,
-                               QStyle, QStyledItemDelegate,
-                               QTableWidget, QTableWidgetItem, QToolButton, QTreeWidget,
-                               QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtGui import (
+    QFont,
+    QFontMetrics,
+    QGuiApplication,
+    QKeySequence,
+    QPainter,
+    QPalette,
+    QPen,
+    QTextLayout,
+    QTextOption,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QStyle,
+    QStyledItemDelegate,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ..core.graph import GraphError, shape_size
-from ..core.inspect import (ConstStats, GroupSummary, NodeDetails, const_stats, group_summary,
-                            node_details, save_const_npy)
+from ..core.model.graph import GraphError, shape_size
+from ..core.model.values import ConstStats, const_stats, save_const_npy
+from ..core.viewmodel.nodeinfo import (
+    GroupSummary,
+    NodeDetails,
+    group_summary,
+    node_details,
+)
 from .workers import Worker
 
 #: Prefix the graph view uses for a selected group in ``selection_changed`` (see set_selection).

@@ -22,11 +22,20 @@ from typing import Callable
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow,
-                               QMessageBox, QProgressBar, QPushButton, QStackedWidget)
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+)
 
-from ..core.document import Document
-from ..core.grouping import GroupTree
+from ..core.history.document import Document
+from ..core.viewmodel.grouping import GroupTree
 from .graph_view import GraphView
 from .start_page import StartPage
 from .workers import Worker
@@ -61,7 +70,7 @@ def _load_job(path: str, show_constants: bool, state=None, signature: str | None
     ``signature`` picks a SavedModel signature (None: the loader's default); the one actually
     frozen is returned last (None for other kinds of model).
     """
-    from ..core.io import load_model
+    from ..core.model.io import load_model
     t0 = time.perf_counter()
     loaded = load_model(path, signature=signature,
                         progress=lambda f, t: state.progress(0.8 * f, t) if state else None)
@@ -311,8 +320,8 @@ class MainWindow(QMainWindow):
         SavedModel, one signature, or an unreadable one the loader will report), ``(False,
         None)`` when the user cancelled. ``serving_default`` (if present) is offered first.
         """
-        from ..core.graph import GraphError
-        from ..core.io import is_saved_model_dir, saved_model_signatures
+        from ..core.model.graph import GraphError
+        from ..core.model.io import is_saved_model_dir, saved_model_signatures
         if not is_saved_model_dir(path):
             return True, None
         try:

@@ -1,7 +1,7 @@
 """The search panel (Ctrl+F): find nodes by name, op type or attribute value.
 
 Type in the box; results update as you type (debounced) and are ranked best first (see
-:class:`~surgeon_gui.core.inspect.SearchIndex`). Enter goes to the first (or selected) result,
+:class:`~surgeon_gui.core.viewmodel.nodeinfo.SearchIndex`). Enter goes to the first (or selected) result,
 Up/Down move through the list, a click or Enter on a result goes to it: the panel emits
 :attr:`SearchPanel.node_activated` (the main window connects it to ``view.focus_node``) and
 :attr:`SearchPanel.results_changed` with every match (for ``view.set_highlight``).
@@ -12,10 +12,21 @@ import weakref
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QCompleter,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ..core.inspect import SearchHit, SearchIndex
+from ..core.viewmodel.nodeinfo import SearchHit, SearchIndex
 
 MODES = (("name", "Name", "Node name contains the text (Regex: a regular expression)"),
          ("op", "Op type", "Op type, e.g. Conv2D, Switch, FusedBatchNorm"),

@@ -5,7 +5,7 @@ import colorsys
 
 from PySide6.QtGui import QColor, QFont, QFontMetricsF
 
-from ..core.grouping import FAMILIES, FAMILY_TITLES
+from ..core.viewmodel.grouping import FAMILIES, FAMILY_TITLES
 
 #: Op-family fills (light, so black text stays readable) and their borders.
 FAMILY_FILL = {

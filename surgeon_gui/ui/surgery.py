@@ -17,13 +17,33 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
-from PySide6.QtWidgets import (QApplication, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
-                               QFormLayout, QInputDialog, QLineEdit, QMenu, QMessageBox,
-                               QPlainTextEdit, QPushButton, QSpinBox, QUndoView, QVBoxLayout)
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QInputDialog,
+    QLineEdit,
+    QMenu,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QUndoView,
+    QVBoxLayout,
+)
 
-from ..core.edits import INLINE_LIMIT, EditRefused, attr_kind, load_value, value_spec
-from ..core.graph import GraphError
-from ..core.io import save_graph
+from ..core.history.edits import (
+    INLINE_LIMIT,
+    EditRefused,
+    attr_kind,
+    load_value,
+    value_spec,
+)
+from ..core.model.graph import GraphError
+from ..core.model.io import save_graph
 from .commands import EditCommand, applied_commands, push_step, recipe_for
 from .diff_panel import DiffPanel
 from .passes_panel import PassesPanel
@@ -119,7 +139,7 @@ class AttrDialog(QDialog):
             k = attr_kind(self.node.attr[name])
             if k in ATTR_TYPES:
                 self.kind.setCurrentText(k)
-            from ..core.inspect import render_attr
+            from ..core.model.values import render_attr
             self.value.setText(render_attr(self.node.attr[name]))
 
     def result_args(self) -> dict:
@@ -178,7 +198,7 @@ class InputDialog(QDialog):
         self._show(0, data)
 
     def _show(self, i, data):
-        from ..core.graph import parse_input
+        from ..core.model.graph import parse_input
         if i < len(data):
             ref = parse_input(data[i])
             self.producer.setText(ref.node)
@@ -293,8 +313,8 @@ class SurgeryController(QObject):
 
     def delete_nodes(self, names: list[str], mode: str = "bypass") -> bool:
         """Delete several nodes as one undo step (all checked first; nothing on a refusal)."""
-        from ..core.edits import apply_edit_io
-        from ..core.graph import Graph
+        from ..core.history.edits import apply_edit_io
+        from ..core.model.graph import Graph
         doc = self.document
         names = [n for n in names if not n.startswith(SCOPE_PREFIX)]
         if doc is None or not names:

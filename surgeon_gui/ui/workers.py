@@ -110,5 +110,5 @@ _live: set[Worker] = set()  # keep workers alive until they end
 
 
 def _is_user_error(e: BaseException) -> bool:
-    from ..core.graph import GraphError
+    from ..core.model.graph import GraphError
     return isinstance(e, (GraphError, FileExistsError, FileNotFoundError, ValueError, KeyError))

@@ -2,7 +2,7 @@
 identities): constant evaluation of small subgraphs, batch rewiring of tensors, and removal of
 what a rewrite left unused.
 
-Everything here works on a :class:`~surgeon_gui.core.rewrite.GraphEditor` (a private copy), so
+Everything here works on a :class:`~surgeon_gui.core.model.editor.GraphEditor` (a private copy), so
 the caller's GraphDef is never touched, and visits nodes in graph order so results are
 deterministic.
 """
@@ -13,8 +13,8 @@ from typing import Iterable
 
 import numpy as np
 
-from ..graph import Graph, NodeDef, const_value, format_input, parse_input
-from ..rewrite import GraphEditor, protected_names
+from ..model.editor import GraphEditor, protected_names
+from ..model.graph import Graph, NodeDef, const_value, format_input, parse_input
 
 #: v1 while-loop ops: a Switch/Merge touching these belongs to a loop, not a cond.
 LOOP_OPS = frozenset({"Enter", "RefEnter", "Exit", "RefExit", "NextIteration",
@@ -71,7 +71,7 @@ class ConstEvaluator:
         """Nodes whose data inputs all lead back to Consts (one sweep in topological order), so
         ``value`` never recurses down a long non-constant chain."""
         if self._maybe is None:
-            from ..graph import GraphError, shape_size
+            from ..model.graph import GraphError, shape_size
             try:
                 order = self.graph.topological_order()
             except GraphError:
@@ -150,7 +150,8 @@ def _op_def(op: str):
 def _run_node(node: NodeDef, values: list, port: int):
     """Run one node on constant inputs in a throw-away TensorFlow graph."""
     import tensorflow as tf
-    from ..graph import GraphDef, make_const
+
+    from ..model.graph import GraphDef, make_const
     gd = GraphDef()
     names = []
     for i, v in enumerate(values):
@@ -357,7 +358,8 @@ def non_constant_sources(graph: Graph, tensor: str, limit: int = 3) -> list[str]
     """What keeps a tensor from being constant: the placeholders, Merges, Switches, loop ops and
     stateful ops upstream of it (as ``name (Op)``), nearest first."""
     from collections import deque
-    from ..graph import INPUT_OPS
+
+    from ..model.graph import INPUT_OPS
     found: list[str] = []
     seen: set[str] = set()
     todo = deque([parse_input(tensor).node])

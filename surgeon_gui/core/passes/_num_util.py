@@ -16,8 +16,16 @@ from typing import Iterable
 
 import numpy as np
 
-from ..graph import INPUT_OPS, Graph, GraphDef, GraphError, NodeDef, node_of, parse_input
-from ..rewrite import GraphEditor
+from ..model.editor import GraphEditor
+from ..model.graph import (
+    INPUT_OPS,
+    Graph,
+    GraphDef,
+    GraphError,
+    NodeDef,
+    node_of,
+    parse_input,
+)
 
 #: v1 control flow: never evaluated ahead of time (their values depend on which branch runs).
 CONTROL_FLOW_OPS = frozenset({
@@ -177,7 +185,7 @@ def evaluate(graph: Graph, constness: Constness, tensors: Iterable[str],
     spoils its own results). ``max_bytes`` gives a per-tensor limit checked on the static shape
     before fetching (:class:`SizeLimit` in the results).
     """
-    from ..graph import const_value
+    from ..model.graph import const_value
     results: dict[str, object] = {}
     todo: list[str] = []
     for t in dict.fromkeys(tensors):

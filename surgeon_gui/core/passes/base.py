@@ -1,7 +1,7 @@
 """What a pass is: a plain function over a graph that reports every match and refusal.
 
 A pass module defines one :class:`Pass` named ``PASS``. Its ``fn(graph, select, **params)``
-takes a :class:`~surgeon_gui.core.graph.Graph` (never edited in place) and returns a
+takes a :class:`~surgeon_gui.core.model.graph.Graph` (never edited in place) and returns a
 :class:`PassResult`: the new GraphDef and a :class:`PassReport` listing every match (with what
 was removed, added and changed there) and every candidate refused, with the reason.
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..graph import Graph, GraphDef
+from ..model.graph import Graph, GraphDef
 
 
 @dataclass

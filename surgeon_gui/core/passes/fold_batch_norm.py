@@ -6,10 +6,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..graph import Graph, GraphError, NodeDef, make_const, parse_input
-from ..rewrite import GraphEditor, protected_names
-from ._num_util import (Constness, error_text, evaluate, name_allocator, remove_dead,
-                        sorted_names)
+from ..model.editor import GraphEditor, protected_names
+from ..model.graph import Graph, GraphError, NodeDef, make_const, parse_input
+from ._num_util import (
+    Constness,
+    error_text,
+    evaluate,
+    name_allocator,
+    remove_dead,
+    sorted_names,
+)
 from .base import Match, Param, Pass, PassReport, PassResult, Refusal
 
 LINEAR_OPS = ("Conv2D", "DepthwiseConv2dNative", "MatMul")

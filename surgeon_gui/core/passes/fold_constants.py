@@ -4,10 +4,25 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..graph import Graph, GraphError, NodeDef, format_input, make_const, parse_input
-from ..rewrite import GraphEditor, _dedupe_controls, protected_names
-from ._num_util import (Constness, SizeLimit, error_text, evaluate, name_allocator, remove_dead,
-                        sorted_names, tensor_nbytes)
+from ..model.editor import GraphEditor, _dedupe_controls, protected_names
+from ..model.graph import (
+    Graph,
+    GraphError,
+    NodeDef,
+    format_input,
+    make_const,
+    parse_input,
+)
+from ._num_util import (
+    Constness,
+    SizeLimit,
+    error_text,
+    evaluate,
+    name_allocator,
+    remove_dead,
+    sorted_names,
+    tensor_nbytes,
+)
 from .base import Match, Param, Pass, PassReport, PassResult, Refusal
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024

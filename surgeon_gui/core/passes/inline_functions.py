@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..graph import Graph, NodeDef, format_input, node_of, parse_input
-from ..rewrite import GraphEditor
-from ._cf_util import (ConstEvaluator, Substitution, fill_report, is_selected, keep_names,
-                       remove_unused, trace_source)
+from ..model.editor import GraphEditor
+from ..model.graph import Graph, NodeDef, format_input, node_of, parse_input
+from ._cf_util import (
+    ConstEvaluator,
+    Substitution,
+    fill_report,
+    is_selected,
+    keep_names,
+    remove_unused,
+    trace_source,
+)
 from .base import Match, Pass, PassReport, PassResult, Refusal
 
 IF_OPS = frozenset({"If", "StatelessIf"})

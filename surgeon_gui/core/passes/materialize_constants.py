@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
-from ..graph import Graph, NodeDef, const_value, dtype_name
-from ..rewrite import GraphEditor
+from ..model.editor import GraphEditor
+from ..model.graph import Graph, NodeDef, const_value, dtype_name
 from ._cf_util import fill_report, is_selected
 from .base import Match, Param, Pass, PassReport, PassResult, Refusal
 

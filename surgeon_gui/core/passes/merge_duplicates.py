@@ -6,8 +6,15 @@ from collections import defaultdict
 
 from tensorflow.core.framework import types_pb2
 
-from ..graph import INPUT_OPS, Graph, GraphError, NodeDef, format_input, parse_input
-from ..rewrite import GraphEditor, _dedupe_controls, protected_names
+from ..model.editor import GraphEditor, _dedupe_controls, protected_names
+from ..model.graph import (
+    INPUT_OPS,
+    Graph,
+    GraphError,
+    NodeDef,
+    format_input,
+    parse_input,
+)
 from ._num_util import CALL_OPS, CONTROL_FLOW_OPS, is_random_op, op_def, sorted_names
 from .base import Match, Param, Pass, PassReport, PassResult, Refusal
 
@@ -53,7 +60,7 @@ def _const_bytes(node: NodeDef) -> bytes:
     t = node.attr["value"].tensor
     if t.tensor_content and t.dtype != types_pb2.DT_STRING:
         return t.tensor_content
-    from ..graph import const_value
+    from ..model.graph import const_value
     v = const_value(node)
     return v.tobytes() if v.dtype != object else repr(v.tolist()).encode()
 

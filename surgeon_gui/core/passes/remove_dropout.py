@@ -3,10 +3,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import Graph, node_of, parse_input
-from ..rewrite import GraphEditor
-from ._cf_util import (ConstEvaluator, Substitution, attr_dtype, fill_report, identity_node,
-                       is_selected, keep_names, non_constant_sources, remove_unused)
+from ..model.editor import GraphEditor
+from ..model.graph import Graph, node_of, parse_input
+from ._cf_util import (
+    ConstEvaluator,
+    Substitution,
+    attr_dtype,
+    fill_report,
+    identity_node,
+    is_selected,
+    keep_names,
+    non_constant_sources,
+    remove_unused,
+)
 from .base import Match, Param, Pass, PassReport, PassResult, Refusal
 
 RANDOM_OPS = frozenset({"RandomUniform", "StatelessRandomUniform", "StatelessRandomUniformV2"})

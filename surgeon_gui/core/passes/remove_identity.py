@@ -1,8 +1,8 @@
 """Remove Identity-like nodes and control-only NoOps, keeping control dependencies correct."""
 from __future__ import annotations
 
-from ..graph import Graph, format_input, node_of, parse_input
-from ..rewrite import GraphEditor, protected_names
+from ..model.editor import GraphEditor, protected_names
+from ..model.graph import Graph, format_input, node_of, parse_input
 from ._cf_util import SWITCH_OPS, Substitution, fill_report, is_selected, keep_names
 from .base import Match, Pass, PassReport, PassResult, Refusal
 

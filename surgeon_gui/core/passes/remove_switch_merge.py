@@ -12,11 +12,23 @@ from collections import defaultdict, deque
 
 import numpy as np
 
-from ..graph import Graph, format_input, make_const, node_of, parse_input
-from ..rewrite import GraphEditor, protected_names
-from ._cf_util import (LOOP_OPS, MERGE_OPS, PASS_THROUGH_OPS, SWITCH_OPS, ConstEvaluator,
-                       Substitution, attr_dtype, fill_report, identity_node, is_selected,
-                       keep_names, remove_unused, trace_source)
+from ..model.editor import GraphEditor, protected_names
+from ..model.graph import Graph, format_input, make_const, node_of, parse_input
+from ._cf_util import (
+    LOOP_OPS,
+    MERGE_OPS,
+    PASS_THROUGH_OPS,
+    SWITCH_OPS,
+    ConstEvaluator,
+    Substitution,
+    attr_dtype,
+    fill_report,
+    identity_node,
+    is_selected,
+    keep_names,
+    remove_unused,
+    trace_source,
+)
 from .base import Match, Pass, PassReport, PassResult, Refusal
 
 EXPLANATION = """\

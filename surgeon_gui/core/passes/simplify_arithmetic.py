@@ -6,9 +6,16 @@ from __future__ import annotations
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
-from ..graph import (Graph, GraphDef, NodeDef, const_value, format_input, make_const,
-                     parse_input)
-from ..rewrite import GraphEditor, protected_names
+from ..model.editor import GraphEditor, protected_names
+from ..model.graph import (
+    Graph,
+    GraphDef,
+    NodeDef,
+    const_value,
+    format_input,
+    make_const,
+    parse_input,
+)
 from ._cf_util import Substitution, fill_report, is_selected, keep_names
 from ._num_util import IDENTITY_OPS, copy_for_side_graph, remove_dead, sorted_names
 from .base import Match, Pass, PassReport, PassResult, Refusal

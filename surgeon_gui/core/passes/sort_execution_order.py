@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 
-from ..graph import Graph, GraphDef, GraphError
+from ..model.graph import Graph, GraphDef, GraphError
 from .base import Match, Pass, PassReport, PassResult, Refusal
 
 EXPLANATION = """\

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
-from ..graph import Graph, const_value, make_const, parse_input
-from ..rewrite import GraphEditor
+from ..model.editor import GraphEditor
+from ..model.graph import Graph, const_value, make_const, parse_input
 from ._cf_util import fill_report, is_selected, keep_names
 from ._num_util import remove_dead, sorted_names
 from .base import Match, Pass, PassReport, PassResult, Refusal

@@ -2,8 +2,8 @@
 on request, shape annotations and other private (``_``-prefixed) attributes."""
 from __future__ import annotations
 
-from ..graph import Graph
-from ..rewrite import GraphEditor
+from ..model.editor import GraphEditor
+from ..model.graph import Graph
 from .base import Match, Param, Pass, PassReport, PassResult
 
 #: Private attributes that still steer how TensorFlow runs a node: kept even on request.

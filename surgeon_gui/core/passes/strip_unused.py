@@ -2,8 +2,8 @@
 (which become Placeholders), and drop function-library entries nothing calls."""
 from __future__ import annotations
 
-from ..graph import Graph, GraphError, NodeDef, node_of, parse_input, shape_list
-from ..rewrite import GraphEditor, protected_names
+from ..model.editor import GraphEditor, protected_names
+from ..model.graph import Graph, GraphError, NodeDef, node_of, parse_input, shape_list
 from ._num_util import sorted_names
 from .base import Match, Param, Pass, PassReport, PassResult
 
@@ -148,7 +148,7 @@ def strip_unused(graph: Graph, select: set[str] | None = None, inputs="", output
             what = "is a Placeholder whose dtype/shape change to the given ones"
         else:
             what = f"({node.op}) becomes a Placeholder"
-        from ..graph import dtype_name
+        from ..model.graph import dtype_name
         key = f"input:{name}"
         m = Match(key, f"input {name} {what}: {dtype_name(dtype)}, shape "
                        f"{'unknown' if shape is None else shape}", nodes=[name])

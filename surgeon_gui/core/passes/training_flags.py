@@ -5,10 +5,16 @@ from __future__ import annotations
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
-from ..graph import Graph, make_const, node_of, shape_list
-from ..rewrite import GraphEditor, protected_names
-from ._cf_util import (SWITCH_OPS, fill_report, is_selected, keep_names, remove_unused,
-                       trace_source)
+from ..model.editor import GraphEditor, protected_names
+from ..model.graph import Graph, make_const, node_of, shape_list
+from ._cf_util import (
+    SWITCH_OPS,
+    fill_report,
+    is_selected,
+    keep_names,
+    remove_unused,
+    trace_source,
+)
 from .base import Match, Param, Pass, PassReport, PassResult, Refusal
 
 #: Names (last path component, lower case) that mark a training flag.
@@ -111,7 +117,7 @@ def set_training_flags(graph: Graph, select: set[str] | None = None, value: bool
         node = graph.nodes[name]
         dtype = node.attr["dtype"].type
         if dtype != types_pb2.DT_BOOL:
-            from ..graph import dtype_name
+            from ..model.graph import dtype_name
             report.refused.append(Refusal(
                 name, f"{name} looks like a training flag ({why}) but its dtype is "
                 f"{dtype_name(dtype)}, not bool; convert it by hand if you are sure", [name]))

@@ -12,7 +12,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .graph import Graph, GraphDef, GraphError, node_of, shape_list, tensor_name
+from ..model.graph import Graph, GraphDef, GraphError, node_of, shape_list, tensor_name
 
 
 class RunError(GraphError):
@@ -84,7 +84,7 @@ class GraphRunner:
 
     def __init__(self, graph_def: GraphDef, threads: int = 0):
         tf = _tf()
-        from .io import unregistered_ops
+        from ..model.io import unregistered_ops
         missing = unregistered_ops(graph_def)
         if missing:
             nodes = [n.name for n in graph_def.node if n.op in missing]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .graph import Graph, GraphError, node_of, shape_list
+from ..model.graph import Graph, GraphError, node_of, shape_list
 
 DISTRIBUTIONS = ("normal", "uniform", "zeros")
 SOURCES = ("random", "file", "image")

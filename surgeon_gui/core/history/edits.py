@@ -42,9 +42,17 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .graph import (Graph, GraphDef, GraphError, NodeDef, format_input, make_const, node_of,
-                    parse_input)
-from .rewrite import GraphEditor
+from ..model.editor import GraphEditor
+from ..model.graph import (
+    Graph,
+    GraphDef,
+    GraphError,
+    NodeDef,
+    format_input,
+    make_const,
+    node_of,
+    parse_input,
+)
 
 
 class EditRefused(GraphError):
@@ -188,7 +196,7 @@ def input_dtypes(node: NodeDef) -> list[int | None] | None:
 
 
 def _dtype_name(t) -> str:
-    from .graph import dtype_name
+    from ..model.graph import dtype_name
     return dtype_name(t)
 
 

@@ -5,7 +5,7 @@ attribute's old and new value (rendered as the inspector renders them), the inpu
 rewired, the device, and for a Const the weight statistics before and after (and the largest
 difference when the shapes agree).
 
-A diff is built from a :class:`~surgeon_gui.core.delta.GraphDelta` (one undo step: only the
+A diff is built from a :class:`~surgeon_gui.core.history.delta.GraphDelta` (one undo step: only the
 changed nodes are decoded, never the whole model) or from two GraphDefs (compare with another
 file). Weight statistics are computed while the diff is built (decoding only the changed
 Consts), which is separate from undo/redo: the diff panel builds a step's diff when it shows it.
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..model.graph import GraphDef, NodeDef
 from .delta import GraphDelta
-from .graph import GraphDef, NodeDef
 
 
 @dataclass
@@ -208,7 +208,7 @@ def _info(node: NodeDef) -> NodeInfo:
 def weight_stats(node: NodeDef) -> dict | None:
     """dtype, shape and (numeric) min/max/mean/std of a Const, or None if not decodable."""
     try:
-        from .inspect import const_stats
+        from ..model.values import const_stats
         s = const_stats(node, first=4, bins=1)
     except Exception:  # noqa: BLE001 - not a Const, or an undecodable one
         return None
@@ -218,7 +218,7 @@ def weight_stats(node: NodeDef) -> dict | None:
 
 def node_change(old: NodeDef, new: NodeDef) -> NodeChange:
     """What differs between two versions of one node."""
-    from .inspect import render_attr
+    from ..model.values import render_attr
     ch = NodeChange(new.name, old.op, new.op)
     if old.device != new.device:
         ch.device = (old.device, new.device)
@@ -239,7 +239,7 @@ def node_change(old: NodeDef, new: NodeDef) -> NodeChange:
                           weight_stats(new) if new.op == "Const" else None)
         if ws.old and ws.new and ws.old["shape"] == ws.new["shape"]:
             try:
-                from .graph import const_value
+                from ..model.graph import const_value
                 a, b = const_value(old), const_value(new)
                 if a.dtype.kind in "biuf" and b.dtype.kind in "biuf" and a.size:
                     ws.max_abs_diff = float(np.max(np.abs(a.astype(np.float64)

@@ -1,7 +1,7 @@
 """Before/after comparison: do two graphs compute the same numbers, and how fast?
 
 :func:`compare_graphs` runs two GraphDefs on the same feeds, each in its own session
-(:class:`~surgeon_gui.core.runner.GraphRunner`), and reports per output the shape, the maximum
+(:class:`~surgeon_gui.core.running.runner.GraphRunner`), and reports per output the shape, the maximum
 absolute and relative error, an allclose verdict with the stated tolerances, top-1/top-5
 agreement for a classifier-like output and an error histogram; per graph the latency (median and
 spread of N timed runs after warm-up), node count, op-type count, parameter count and serialized
@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from .graph import Graph, GraphDef, GraphError, node_of, tensor_name
+from ..model.graph import Graph, GraphDef, GraphError, node_of, tensor_name
 from .runner import GraphRunner, RunError, make_feeds
 
 #: Decade edges of the absolute-error histogram (an exact 0 has its own bin).

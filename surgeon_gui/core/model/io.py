@@ -160,7 +160,8 @@ def unregistered_ops(gd: GraphDef) -> list[str]:
 # ---------------------------------------------------------------------- SavedModel / Keras
 def _freeze_concrete(func, src: str, kind: str) -> LoadedModel:
     from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2)
+        convert_variables_to_constants_v2,
+    )
     try:
         frozen = convert_variables_to_constants_v2(func, lower_control_flow=False)
     except Exception as e:  # noqa: BLE001

@@ -19,9 +19,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from ..model.graph import Graph, GraphDef
 from .delta import GraphDelta, copy_graph_def
 from .events import Signal
-from .graph import Graph, GraphDef
 
 _KEEP = object()
 _serials = itertools.count(1)

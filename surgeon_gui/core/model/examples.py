@@ -112,7 +112,8 @@ def tf2_if_bn_dropout(seed: int = 0, height: int = 16, channels: int = 8,
     ``If``/``StatelessIf`` around batch norm and dropout, frozen with its function library."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2)
+        convert_variables_to_constants_v2,
+    )
     rng = _rng(seed)
     p1, p2 = _bn_params(rng, channels), _bn_params(rng, channels)
     w1 = tf.Variable(rng.normal(0, 0.3, [3, 3, 3, channels]).astype(np.float32))
@@ -154,6 +155,7 @@ def keras_application(name: str = "MobileNetV2", seed: int = 0, input_size: int 
     """A frozen ``tf.keras.applications`` model (``weights=None``) whose batch-norm moving
     statistics and gammas/betas are randomised so folding them changes real numbers."""
     import tensorflow as tf
+
     from .io import freeze_keras_model
     tf.keras.utils.set_random_seed(seed)
     ctor = getattr(tf.keras.applications, name)

@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from .graph import Graph, GraphDef, GraphError, const_value, node_of
+from ..model.graph import Graph, GraphDef, GraphError, const_value, node_of
 
 #: Levels for colouring, from exact to wrong (relative error thresholds).
 LEVELS = [

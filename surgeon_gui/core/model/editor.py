@@ -9,8 +9,16 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .graph import (INPUT_OPS, Graph, GraphDef, GraphError, NodeDef, format_input, node_of,
-                    parse_input)
+from .graph import (
+    INPUT_OPS,
+    Graph,
+    GraphDef,
+    GraphError,
+    NodeDef,
+    format_input,
+    node_of,
+    parse_input,
+)
 
 
 class GraphEditor:

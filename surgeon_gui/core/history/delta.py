@@ -32,7 +32,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Iterable, Union
 
-from .graph import GraphDef, NodeDef
+from ..model.graph import GraphDef, NodeDef
 
 
 def _ser(msg) -> bytes:
@@ -149,7 +149,7 @@ class GraphDelta:
     old_full: bytes | None = None
     new_full: bytes | None = None
     #: The document's chosen (inputs, outputs) before/after, when the step changed them
-    #: (a GraphDef has no notion of them; :class:`~surgeon_gui.core.document.Document` sets these).
+    #: (a GraphDef has no notion of them; :class:`~surgeon_gui.core.history.document.Document` sets these).
     old_io: tuple | None = None
     new_io: tuple | None = None
     #: Unique per step (set by the Document): names the state this delta leads to.

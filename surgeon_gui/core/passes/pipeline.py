@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from .graph import INPUT_OPS, Graph, GraphError, node_of
-from .passes import PRESET_ID, PRESET_PASSES, get_pass
-from .passes.base import PassResult
+from ..model.graph import INPUT_OPS, Graph, GraphError, node_of
+from . import PRESET_ID, PRESET_PASSES, get_pass
+from .base import PassResult
 
 MAX_ROUNDS = 6
 

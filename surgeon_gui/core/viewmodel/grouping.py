@@ -1,6 +1,6 @@
 """Name-scope groups over a graph, and the collapsed graph that is actually drawn (Qt-free).
 
-A :class:`GroupTree` turns a :class:`~surgeon_gui.core.graph.Graph` into what the graph view
+A :class:`GroupTree` turns a :class:`~surgeon_gui.core.model.graph.Graph` into what the graph view
 shows:
 
 * **Groups.** ``a/b/c`` lives in group ``a/b`` inside group ``a`` (TensorBoard-style). Flat
@@ -21,7 +21,7 @@ shows:
   same colour and a ``×N`` badge.
 * **The visible graph.** Given the set of expanded group keys, every visible node is represented
   by itself or by its outermost collapsed group; :meth:`GroupTree.visible_graph` aggregates the
-  edges between those representatives (what :mod:`surgeon_gui.core.layout` lays out).
+  edges between those representatives (what :mod:`surgeon_gui.core.viewmodel.layout` lays out).
 
 Unit keys used everywhere (layout, scene, selection): ``"n:<node name>"`` for a node and
 ``"g:<group key>"`` for a group.
@@ -33,7 +33,7 @@ import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from .graph import Graph, NodeDef, dtype_name, parse_input, shape_list
+from ..model.graph import Graph, NodeDef, dtype_name, parse_input, shape_list
 
 # ---------------------------------------------------------------------------- op families
 #: Legend order. ``const`` only appears when constants are drawn as boxes.

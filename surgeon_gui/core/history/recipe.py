@@ -15,7 +15,7 @@ doing it interactively. The file format::
 ``inputs``/``outputs`` are the graph's chosen inputs and outputs (null: detected). A pass step with
 ``select: null`` applies every match; a list applies only the matches with those keys. The pass
 id ``inference`` stands for the preset (run until nothing changes). Edit steps are applied by
-:func:`surgeon_gui.core.edits.apply_edit`.
+:func:`surgeon_gui.core.history.edits.apply_edit`.
 """
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .graph import Graph, GraphDef, GraphError
-from .passes import PRESET_ID
-from .passes.base import PassReport
+from ..model.graph import Graph, GraphDef, GraphError
+from ..passes import PRESET_ID
+from ..passes.base import PassReport
 
 FORMAT = "graph-surgeon-recipe"
 VERSION = 1
@@ -183,7 +183,7 @@ class Recipe:
         return cls.from_dict(data, src)
 
     def save(self, path: str | os.PathLike, overwrite: bool = True) -> Path:
-        from .io import write_atomic
+        from ..model.io import write_atomic
         p = Path(path)
         if p.exists() and not overwrite:
             raise FileExistsError(f"{p} exists; not overwriting it")
@@ -193,7 +193,7 @@ class Recipe:
     # ------------------------------------------------------------------ CLI equivalent
     def pass_ids_only(self) -> list[str] | None:
         """The pass ids if every step is a pass with default params and no selection."""
-        from .passes import get_pass
+        from ..passes import get_pass
         ids = []
         for s in self.steps:
             if not s.is_pass or s.select is not None:
@@ -256,8 +256,8 @@ def apply_step(graph: Graph, step: RecipeStep, where: str = "step",
     """Apply one recipe step exactly as the GUI does; returns the new Graph and the reports.
 
     ``keep_graphs=False``: the preset does not keep a GraphDef per inner step (big models)."""
-    from .passes import get_pass
-    from .pipeline import inputs_after, run_pass, run_pipeline
+    from ..passes import get_pass
+    from ..passes.pipeline import inputs_after, run_pass, run_pipeline
     if step.is_pass:
         if step.pass_id == PRESET_ID:
             if step.select is not None:
@@ -285,11 +285,7 @@ def apply_step(graph: Graph, step: RecipeStep, where: str = "step",
         new = Graph(result.graph_def, inputs_after(graph, result.graph_def),
                     graph.given_outputs, source=graph.source)
         return new, [result.report]
-    try:
-        from . import edits
-    except ImportError as e:
-        raise RecipeError(f"{where}: hand edits cannot be replayed: the edits module is "
-                          f"unavailable ({e})") from None
+    from . import edits
     kinds = getattr(edits, "EDIT_KINDS", None)
     if kinds is not None and step.edit not in kinds:
         raise RecipeError(f"{where}: unknown edit kind {step.edit!r}; known: "

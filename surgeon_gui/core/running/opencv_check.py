@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .graph import GraphDef, node_of
+from ..model.graph import GraphDef, node_of
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The view model: name-scope grouping, layout and node information, computed without Qt."""
