@@ -35,6 +35,7 @@ def regenerated(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FILES)
 def test_script_output_matches_the_committed_file(regenerated, name):
     committed = read_graph_def(EXAMPLES / name)

@@ -87,6 +87,7 @@ def test_numbered_blocks_are_groups_with_structure_signatures(mnv2_tree):
     assert wrapper in t.default_expanded()
 
 
+@pytest.mark.slow
 def test_resnet_blocks_nest(r50_tree):
     t = r50_tree
     labels = {g.label for g in t.groups.values() if g.virtual}

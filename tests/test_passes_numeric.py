@@ -296,6 +296,7 @@ def test_fold_batch_norm_mobilenet_v2(mobilenet_v2):
     assert_same_outputs(gd, res.graph_def, ins, outs)
 
 
+@pytest.mark.slow
 def test_fold_batch_norm_resnet50_conv_bias_then_bn(resnet50):
     gd, ins, outs, res = _keras_fold(resnet50)
     before, after = ops(gd), ops(res.graph_def)
@@ -688,6 +689,7 @@ def test_strip_attributes_output_shapes_on_request():
 
 
 # ---------------------------------------------------------------------- the pipeline + OpenCV
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["mobilenet_v2", "resnet50"])
 def test_pipeline_result_loads_in_opencv(model, request):
     import cv2

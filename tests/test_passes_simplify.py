@@ -271,6 +271,7 @@ def test_two_biases_refused_when_a_bias_add_has_another_reader_or_is_nchw():
 
 
 # ---------------------------------------------------------------------- simplify: real model
+@pytest.mark.slow
 def test_preset_on_resnet50_drops_zero_classifier_bias_and_merges_block_biases(resnet50):
     assert PRESET_PASSES.index("fold_batch_norm") < PRESET_PASSES.index(
         "simplify_arithmetic") < PRESET_PASSES.index("merge_duplicates")
@@ -371,6 +372,7 @@ def efficientnet():
     return keras_application("EfficientNetB0", input_size=64)
 
 
+@pytest.mark.slow
 def test_efficientnet_splats_written_out_with_identical_outputs(efficientnet):
     gd, ins, outs = efficientnet
     splats = _splats(gd)
@@ -386,6 +388,7 @@ def test_efficientnet_splats_written_out_with_identical_outputs(efficientnet):
         np.testing.assert_array_equal(b, a)
 
 
+@pytest.mark.slow
 def test_preset_on_efficientnet_leaves_no_splats_and_no_shape_arithmetic(efficientnet):
     gd, ins, outs = efficientnet
     result, steps = run_pipeline(Graph(gd, ins, outs), ["inference"])

@@ -91,6 +91,7 @@ def test_mobilenet_v2(mobilenet_v2):
     check_opencv(new, feeds, outs, before, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_resnet50(resnet50):
     gd, ins, outs = resnet50
     new, feeds, before = check_preset(resnet50, rtol=1e-3, atol=1e-5)
@@ -137,6 +138,7 @@ def test_preset_is_a_fixed_point(tf1_graph):
     assert again.graph_def == result.graph_def
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, opencv", [("DenseNet121", True), ("EfficientNetB0", True)])
 def test_more_keras_families(name, opencv):
     """Pre-activation batch norms and concatenations (DenseNet), squeeze-excite blocks with

@@ -469,6 +469,7 @@ def test_script_mode_fails_clearly(qtbot, window):
     assert outcome == [None]
 
 
+@pytest.mark.slow
 def test_surgeon_gui_compare_exits_1_with_the_reason(tmp_path, tf1_graph):
     """``surgeon-gui MODEL --compare --screenshot OUT`` on a graph that cannot run."""
     import os

@@ -185,6 +185,7 @@ def test_cli_signature_option_is_checked(two_sig_dir, tmp_path, capsys):
     assert "applies to a SavedModel folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_screenshot_with_signature(two_sig_dir, tmp_path):
     import os
     import subprocess

@@ -365,6 +365,7 @@ def test_closing_with_unsaved_changes_asks(qtbot, win):
     assert not w.isVisible()
 
 
+@pytest.mark.slow
 def test_recipe_replayed_by_the_cli_gives_the_same_bytes(qtbot, win, tmp_path, model_path):
     w = win
     ask = w.ask
