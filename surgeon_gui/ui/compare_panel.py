@@ -9,602 +9,63 @@ the drift at every node both graphs share and colours the graph view by it.
 
 All the numbers come from :func:`surgeon_gui.core.running.compare.compare_graphs`, the function
 ``surgeon compare`` uses, so the panel and the CLI agree by construction (a test checks it).
+
+The Qt-free job lives in :mod:`surgeon_gui.core.running.comparison`; the result tables in
+:mod:`.compare_results`, the histogram in :mod:`.error_histogram`, the sample-inputs editor in
+:mod:`.samples_editor`.
 """
 from __future__ import annotations
 
 import copy
 import html
 import math
-import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import QEventLoop, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
+from PySide6.QtCore import QEventLoop, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
-    QHeaderView,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSpinBox,
-    QStackedWidget,
-    QTableWidget,
-    QTableWidgetItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from ..core.model.graph import Graph, GraphDef, GraphError, node_of, tensor_name
-from ..core.running.compare import (
-    HIST_EDGES,
-    Comparison,
-    compare_graphs,
-    compare_outputs,
+from ..core.model.graph import Graph, GraphDef, GraphError, node_of
+from ..core.running.comparison import (
+    DEFAULT_ATOL,
+    DEFAULT_RTOL,
+    CompareRequest,
+    CompareResult,
+    comparison_job,
+    drift_dict,
+    rejudge,
+    report_dict,
 )
-from ..core.running.drift import LEVELS, Drift, compute_drift
 from ..core.running.report import save_outputs_npz, write_report
-from ..core.running.samples import (
-    DISTRIBUTIONS,
-    SCALINGS,
-    InputSpec,
-    SampleError,
-    SampleLibrary,
-    SampleSet,
-    input_specs,
+from ..core.running.samples import InputSpec, SampleError, input_specs
+from .compare_results import (  # noqa: F401 - the colours are part of this panel's API
+    EDITED_CONST_COLOR,
+    LEVEL_COLORS,
+    NO_COUNTERPART_COLOR,
+    RECONVERGES_COLOR,
+    OutputsTable,
+    StatsTable,
+    drift_colors,
+    fmt,
 )
+from .error_histogram import ErrorHistogram
+from .samples_editor import SamplesEditor
 from .workers import Worker
 
-#: Colours of the drift levels (exact → wrong), then "no counterpart" and "edited constant".
-LEVEL_COLORS = ["#2e7d32", "#7cb342", "#c0ca33", "#fbc02d", "#fb8c00", "#d32f2f"]
-NO_COUNTERPART_COLOR = "#9575cd"
-EDITED_CONST_COLOR = "#ec407a"
-RECONVERGES_COLOR = "#64b5f6"
-DEFAULT_RTOL, DEFAULT_ATOL = 1e-4, 1e-5
-
-
-# ---------------------------------------------------------------------- the job (Qt-free)
-@dataclass
-class CompareRequest:
-    """Everything the background job needs, captured on the GUI thread."""
-    reference: GraphDef
-    current: GraphDef
-    reference_label: str
-    current_label: str
-    inputs: list[str]
-    outputs: list[str]
-    samples: SampleSet
-    runs: int = 10
-    warmup: int = 2
-    rtol: float = DEFAULT_RTOL
-    atol: float = DEFAULT_ATOL
-    drift: bool = False
-    drift_max_tensors: int = 5000
-
-
-@dataclass
-class CompareResult:
-    request: CompareRequest
-    comparison: Comparison
-    feeds: dict[str, np.ndarray]
-    values_a: dict[str, np.ndarray]
-    values_b: dict[str, np.ndarray]
-    drift: Drift | None = None
-    origins: list[str] = field(default_factory=list)
-    #: Drifting nodes whose error reaches an output (the others re-converge).
-    persistent: list[str] = field(default_factory=list)
-
-
-def run_comparison(req: CompareRequest, progress=None, should_stop=None) -> CompareResult:
-    """Make the feeds, compare (keeping the output values), and measure the drift if asked."""
-    report = progress or (lambda f, t: None)
-    stop = should_stop or (lambda: False)
-    ref_graph = Graph(req.reference, req.inputs or None)
-    feeds = req.samples.make_feeds(ref_graph, req.inputs or None)
-    span = (0.0, 0.7) if req.drift else (0.0, 0.99)
-
-    def sub(lo, hi):
-        return lambda f, t: report(lo + (hi - lo) * f, t)
-    cmp = compare_graphs(req.reference, req.current, feeds, req.outputs, runs=req.runs,
-                         warmup=req.warmup, rtol=req.rtol, atol=req.atol,
-                         progress=sub(*span), should_stop=stop,
-                         labels=(req.reference_label, req.current_label))
-    values = [dict(cmp.values_a), dict(cmp.values_b)]
-    drift = None
-    origins: list[str] = []
-    persistent: list[str] = []
-    if req.drift:
-        drift = compute_drift(req.reference, req.current, feeds,
-                              max_tensors=req.drift_max_tensors,
-                              progress=sub(0.7, 1.0), should_stop=stop)
-        gb = Graph(req.current)
-        origins = drift.origins(gb, req.rtol, req.atol)
-        persistent = drift.persistent(gb, req.rtol, req.atol)
-    report(1.0, "done")
-    return CompareResult(req, cmp, feeds, values[0], values[1], drift, origins, persistent)
-
-
-def drift_colors(drift: Drift, rtol: float, atol: float,
-                 persistent: list[str] | None = None) -> tuple[dict[str, QColor], list]:
-    """Node → colour for the graph view, and the legend [(text, QColor)] from exact to wrong.
-
-    With ``persistent`` given, nodes beyond tolerance whose error does not reach an output
-    (a region a pass rewrote, which re-converges) get their own colour."""
-    colors: dict[str, QColor] = {}
-    keep = set(persistent) if persistent is not None else None
-    for n, d in drift.errors.items():
-        within = d.max_abs <= atol + rtol * (d.max_abs / d.max_rel if d.max_rel else 0.0)
-        level = d.level
-        if within:
-            level = min(level, 2)    # never paint an allclose node orange or red
-        elif level < 3:
-            level = 3                # and never paint a node beyond tolerance green
-        if level >= 3 and keep is not None and n not in keep:
-            colors[n] = QColor(RECONVERGES_COLOR)
-            continue
-        colors[n] = QColor(LEVEL_COLORS[level])
-    for n in drift.no_counterpart:
-        colors[n] = QColor(NO_COUNTERPART_COLOR)
-    for n in drift.edited_consts:
-        colors[n] = QColor(EDITED_CONST_COLOR)
-    legend = [(f"rel. error {text}", QColor(c)) for (text, _), c in zip(LEVELS, LEVEL_COLORS)]
-    legend[0] = ("exact", QColor(LEVEL_COLORS[0]))
-    legend += [("differs, re-converges", QColor(RECONVERGES_COLOR)),
-               ("no counterpart", QColor(NO_COUNTERPART_COLOR)),
-               ("changed constant", QColor(EDITED_CONST_COLOR))]
-    return colors, legend
-
-
-# ---------------------------------------------------------------------- widgets
-class ErrorHistogram(QWidget):
-    """Counts of |b - a| per decade (0, ≤1e-9, ..., ≤1, >1), log-scaled bars, QPainter-drawn."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.counts: list[int] = []
-        self.atol = DEFAULT_ATOL
-        self.title = ""
-        self.setMinimumHeight(130)
-        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
-
-    def sizeHint(self) -> QSize:
-        return QSize(360, 150)
-
-    def set_histogram(self, counts, atol: float, title: str = "") -> None:
-        self.counts = [int(c) for c in counts] if counts is not None else []
-        self.atol, self.title = atol, title
-        self.update()
-
-    @staticmethod
-    def bin_labels() -> list[str]:
-        labels = ["0"]
-        for hi in HIST_EDGES[2:-1]:
-            labels.append(f"≤{hi:.0e}".replace("e-0", "e-").replace("e+00", ""))
-        labels.append(">1")
-        return labels
-
-    def paintEvent(self, event):  # noqa: N802 - Qt API
-        p = QPainter(self)
-        p.setRenderHint(QPainter.Antialiasing)
-        pal = self.palette()
-        p.fillRect(self.rect(), pal.base())
-        fm = p.fontMetrics()
-        if not self.counts:
-            p.setPen(pal.placeholderText().color())
-            p.drawText(self.rect(), Qt.AlignCenter, "error histogram: run a comparison")
-            return
-        small = QFont(p.font())
-        small.setPointSizeF(max(6.5, small.pointSizeF() * 0.8))
-        top, bottom, left, right = 2 * fm.height() + 6, fm.height() * 2 + 6, 8, 8
-        area = QRectF(left, top, self.width() - left - right, self.height() - top - bottom)
-        p.setPen(pal.text().color())
-        p.drawText(QRectF(0, 2, self.width(), fm.height()), Qt.AlignCenter,
-                   self.title or "|b − a| per element")
-        n = len(self.counts)
-        total = max(sum(self.counts), 1)
-        peak = math.log10(max(self.counts) + 1) or 1.0
-        w = area.width() / n
-        labels = self.bin_labels()
-        p.setFont(small)
-        for i, c in enumerate(self.counts):
-            hi = HIST_EDGES[i + 1]
-            ok = i == 0 or hi <= self.atol
-            color = QColor(LEVEL_COLORS[0] if i == 0 else "#7cb342" if ok else
-                           "#fb8c00" if hi <= 1.0 else "#d32f2f")
-            h = area.height() * math.log10(c + 1) / peak
-            bar = QRectF(area.left() + i * w + 1.5, area.bottom() - h, w - 3, h)
-            p.fillRect(bar, QBrush(color))
-            if c:
-                p.setPen(pal.text().color())
-                text = f"{c / total:.0%}" if c / total >= 0.01 else str(c)
-                p.drawText(QRectF(bar.left() - 4, bar.top() - fm.height(), bar.width() + 8,
-                                  fm.height()), Qt.AlignCenter, text)
-            p.setPen(pal.text().color())
-            p.save()
-            p.translate(area.left() + i * w + w / 2, area.bottom() + 3)
-            p.drawText(QRectF(-w / 2 - 6, 0, w + 12, fm.height()), Qt.AlignHCenter | Qt.AlignTop,
-                       labels[i])
-            p.restore()
-        p.setPen(QPen(pal.mid().color()))
-        p.drawLine(area.bottomLeft(), area.bottomRight())
-        # Where the tolerance lies between the bins (bin i >= 1 ends at HIST_EDGES[i + 1]).
-        k = sum(1 for e in HIST_EDGES[1:-1] if e <= self.atol)
-        x = area.left() + k * w
-        p.setPen(QPen(QColor("#555"), 1, Qt.DashLine))
-        p.drawLine(int(x), int(area.top()), int(x), int(area.bottom()))
-        p.drawText(QRectF(x + 3, area.top(), 80, fm.height()), Qt.AlignLeft, "atol")
-
-
-class SamplesEditor(QGroupBox):
-    """Edit the sample sets: choose a set, its seed and batch, and each input's source."""
-
-    changed = Signal()
-    #: A problem to show the user (a bad sample-set file).
-    problem = Signal(str)
-
-    def __init__(self, parent=None):
-        super().__init__("Sample inputs", parent)
-        self.library = SampleLibrary()
-        self.specs: list[InputSpec] = []
-        self._updating = False
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(6, 6, 6, 6)
-        row = QHBoxLayout()
-        self.set_combo = QComboBox()
-        self.set_combo.setToolTip("Named sample sets: several can be kept, one is used")
-        self.add_btn = QToolButton(text="+", toolTip="New sample set (a copy of this one)")
-        self.rename_btn = QToolButton(text="Rename", toolTip="Rename this sample set")
-        self.remove_btn = QToolButton(text="−", toolTip="Remove this sample set")
-        self.save_btn = QToolButton(text="Save…", toolTip="Save every sample set as JSON")
-        self.load_btn = QToolButton(text="Load…", toolTip="Load sample sets from JSON")
-        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, toolTip="Random seed")
-        self.batch = QSpinBox(minimum=1, maximum=4096, toolTip="Batch size for unknown first "
-                              "dimensions")
-        row.addWidget(QLabel("Set"))
-        row.addWidget(self.set_combo, 1)
-        for w in (self.add_btn, self.rename_btn, self.remove_btn, self.save_btn, self.load_btn):
-            row.addWidget(w)
-        lay.addLayout(row)
-        row2 = QHBoxLayout()
-        row2.addWidget(QLabel("seed"))
-        row2.addWidget(self.seed, 1)
-        row2.addWidget(QLabel("batch"))
-        row2.addWidget(self.batch)
-        lay.addLayout(row2)
-
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["Input", "dtype", "Shape", "Values"])
-        self.table.verticalHeader().hide()
-        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        lay.addWidget(self.table)
-
-        form = QFormLayout()
-        form.setContentsMargins(0, 0, 0, 0)
-        self.source = QComboBox()
-        self.source.addItems(["random", "file", "image"])
-        self.source.setItemData(1, ".npy, or one array of an .npz", Qt.ToolTipRole)
-        self.source.setItemData(2, "an image resized to a 4-D float input", Qt.ToolTipRole)
-        form.addRow("Source", self.source)
-        self.stack = QStackedWidget()
-        # random
-        rnd = QWidget()
-        rl = QHBoxLayout(rnd)
-        rl.setContentsMargins(0, 0, 0, 0)
-        self.distribution = QComboBox()
-        self.distribution.addItems(DISTRIBUTIONS)
-        self.low = QDoubleSpinBox(minimum=-1e6, maximum=1e6, decimals=3, value=0.0)
-        self.high = QDoubleSpinBox(minimum=-1e6, maximum=1e6, decimals=3, value=1.0)
-        rl.addWidget(self.distribution)
-        rl.addWidget(QLabel("range"))
-        rl.addWidget(self.low)
-        rl.addWidget(self.high)
-        self.stack.addWidget(rnd)
-        # file
-        fil = QWidget()
-        fl = QHBoxLayout(fil)
-        fl.setContentsMargins(0, 0, 0, 0)
-        self.file_path = QLineEdit(placeholderText=".npy or .npz file")
-        self.file_key = QLineEdit(placeholderText="array in .npz (default: input name)")
-        self.file_browse = QToolButton(text="…")
-        fl.addWidget(self.file_path, 2)
-        fl.addWidget(self.file_browse)
-        fl.addWidget(self.file_key, 1)
-        self.stack.addWidget(fil)
-        # image
-        img = QWidget()
-        il = QHBoxLayout(img)
-        il.setContentsMargins(0, 0, 0, 0)
-        self.image_path = QLineEdit(placeholderText="png / jpeg / bmp / gif")
-        self.image_browse = QToolButton(text="…")
-        self.scaling = QComboBox()
-        self.scaling.addItems(SCALINGS)
-        self.mean_std = QLineEdit(toolTip="mean / std per channel, 0..255 units")
-        il.addWidget(self.image_path, 2)
-        il.addWidget(self.image_browse)
-        il.addWidget(self.scaling)
-        il.addWidget(self.mean_std, 1)
-        self.stack.addWidget(img)
-        form.addRow("", self.stack)
-        lay.addLayout(form)
-
-        self.set_combo.currentIndexChanged.connect(self._set_chosen)
-        self.add_btn.clicked.connect(self._add_set)
-        self.rename_btn.clicked.connect(self._rename_set)
-        self.remove_btn.clicked.connect(self._remove_set)
-        self.save_btn.clicked.connect(self._save_dialog)
-        self.load_btn.clicked.connect(self._load_dialog)
-        self.seed.valueChanged.connect(self._set_params)
-        self.batch.valueChanged.connect(self._set_params)
-        self.table.itemSelectionChanged.connect(self._show_source)
-        self.table.itemChanged.connect(self._shape_edited)
-        for w in (self.source, self.distribution, self.scaling):
-            w.currentIndexChanged.connect(self._source_edited)
-        for w in (self.low, self.high):
-            w.valueChanged.connect(self._source_edited)
-        for w in (self.file_path, self.file_key, self.image_path, self.mean_std):
-            w.editingFinished.connect(self._source_edited)
-        self.file_browse.clicked.connect(lambda: self._browse(self.file_path,
-                                                              "Arrays (*.npy *.npz)"))
-        self.image_browse.clicked.connect(lambda: self._browse(
-            self.image_path, "Images (*.png *.jpg *.jpeg *.bmp *.gif)"))
-        self._refresh_sets()
-
-    # -- model → widgets
-    @property
-    def sample_set(self) -> SampleSet:
-        return self.library.get()
-
-    def set_specs(self, specs: list[InputSpec]) -> None:
-        self.specs = list(specs)
-        self._fill_table()
-        self.changed.emit()
-
-    def reset(self, specs: list[InputSpec]) -> None:
-        self.library = SampleLibrary()
-        self._refresh_sets()
-        self.set_specs(specs)
-
-    def _refresh_sets(self) -> None:
-        self._updating = True
-        self.set_combo.clear()
-        self.set_combo.addItems(self.library.names())
-        self.set_combo.setCurrentIndex(self.library.current)
-        self.seed.setValue(self.sample_set.seed)
-        self.batch.setValue(self.sample_set.batch)
-        self.remove_btn.setEnabled(len(self.library.sets) > 1)
-        self._updating = False
-        self._fill_table()
-
-    def _fill_table(self) -> None:
-        self._updating = True
-        sel = self.table.currentRow()
-        self.table.setRowCount(len(self.specs))
-        s = self.sample_set
-        for r, spec in enumerate(self.specs):
-            name = QTableWidgetItem(spec.name)
-            dtype = QTableWidgetItem(spec.dtype)
-            try:
-                shape_text = ",".join(map(str, s.resolved_shape(spec)))
-            except SampleError:
-                shape_text = "?"
-            shape = QTableWidgetItem(shape_text)
-            want = "unknown rank" if spec.shape is None else \
-                "[" + ", ".join("?" if d < 0 else str(d) for d in spec.shape) + "]"
-            shape.setToolTip(f"Placeholder shape {want}; edit the unknown dimensions "
-                             "(comma-separated)")
-            if not spec.unknown_dims and spec.shape is not None:
-                shape.setFlags(shape.flags() & ~Qt.ItemIsEditable)
-            values = QTableWidgetItem(s.describe(spec))
-            for it in (name, dtype, values):
-                it.setFlags(it.flags() & ~Qt.ItemIsEditable)
-            for c, it in enumerate((name, dtype, shape, values)):
-                self.table.setItem(r, c, it)
-        if self.specs:
-            self.table.selectRow(min(max(sel, 0), len(self.specs) - 1))
-        _fit_height(self.table, max_rows=5)
-        self._updating = False
-        self._show_source()
-
-    def _current_spec(self) -> InputSpec | None:
-        r = self.table.currentRow()
-        return self.specs[r] if 0 <= r < len(self.specs) else None
-
-    def _show_source(self) -> None:
-        spec = self._current_spec()
-        self.source.setEnabled(spec is not None)
-        self.stack.setEnabled(spec is not None)
-        if spec is None:
-            return
-        was, self._updating = self._updating, True
-        src = self.sample_set.source(spec.name)
-        self.source.setCurrentText(src.source)
-        self.source.model().item(2).setEnabled(spec.is_image_like)
-        self.stack.setCurrentIndex(["random", "file", "image"].index(src.source))
-        self.distribution.setCurrentText(src.distribution)
-        self.low.setValue(src.low)
-        self.high.setValue(src.high)
-        self.low.setEnabled(src.distribution == "uniform")
-        self.high.setEnabled(src.distribution == "uniform")
-        self.file_path.setText(src.path if src.source == "file" else "")
-        self.file_key.setText(src.key)
-        self.image_path.setText(src.path if src.source == "image" else "")
-        self.scaling.setCurrentText(src.scaling)
-        self.mean_std.setText(",".join(f"{v:g}" for v in src.mean) + " / "
-                              + ",".join(f"{v:g}" for v in src.std))
-        self.mean_std.setEnabled(src.scaling == "mean/std")
-        self._updating = was
-
-    # -- widgets → model
-    def _set_chosen(self, index: int) -> None:
-        if self._updating or index < 0:
-            return
-        self.library.current = index
-        self._refresh_sets()
-        self.changed.emit()
-
-    def _add_set(self) -> None:
-        self.library.add()
-        self._refresh_sets()
-        self.changed.emit()
-
-    def _rename_set(self) -> None:
-        old = self.sample_set.name
-        new, ok = QInputDialog.getText(self, "Rename sample set", "Name", text=old)
-        if ok:
-            self.rename_current(new)
-
-    def rename_current(self, new: str) -> None:
-        try:
-            self.library.rename(self.sample_set.name, new)
-        except SampleError as e:
-            self.setToolTip(str(e))
-            return
-        self._refresh_sets()
-        self.changed.emit()
-
-    def _remove_set(self) -> None:
-        try:
-            self.library.remove(self.sample_set.name)
-        except SampleError:
-            return
-        self._refresh_sets()
-        self.changed.emit()
-
-    def save_library(self, path) -> Path:
-        """Write every sample set (sources, seeds, shapes, file paths) as JSON."""
-        p = Path(path)
-        p.write_text(self.library.to_json(), encoding="utf-8")
-        return p
-
-    def load_library(self, path) -> None:
-        """Replace the sample sets with those of a JSON file; SampleError if it is not one."""
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as e:
-            raise SampleError(f"cannot read {p}: {e.strerror or e}") from None
-        self.library = SampleLibrary.from_json(text)
-        self._refresh_sets()
-        self.changed.emit()
-
-    def _save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save sample sets", "samples.json",
-                                              "Sample sets (*.json)")
-        if path:
-            try:
-                self.save_library(path)
-            except OSError as e:
-                self.setToolTip(f"could not save {path}: {e}")
-
-    def _load_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load sample sets", "",
-                                              "Sample sets (*.json)")
-        if path:
-            try:
-                self.load_library(path)
-            except SampleError as e:
-                self.setToolTip(str(e))
-                self.problem.emit(str(e))
-
-    def _set_params(self) -> None:
-        if self._updating:
-            return
-        self.sample_set.seed = self.seed.value()
-        self.sample_set.batch = self.batch.value()
-        self._fill_table()
-        self.changed.emit()
-
-    def _shape_edited(self, item: QTableWidgetItem) -> None:
-        if self._updating or item.column() != 2:
-            return
-        spec = self.specs[item.row()]
-        text = item.text().replace("[", "").replace("]", "").replace("x", ",")
-        try:
-            shape = [int(t) for t in text.replace(" ", ",").split(",") if t.strip()]
-        except ValueError:
-            shape = None
-        src = self.sample_set.source(spec.name)
-        old = src.shape
-        src.shape = shape
-        try:
-            if shape is None:
-                raise SampleError("a shape is integers separated by commas")
-            self.sample_set.resolved_shape(spec)
-            item.setToolTip("")
-            item.setBackground(QBrush())
-        except SampleError as e:
-            src.shape = old
-            item.setToolTip(str(e))
-            item.setBackground(QColor("#ffcdd2"))
-            return
-        self.changed.emit()
-
-    def _source_edited(self, *_) -> None:
-        spec = self._current_spec()
-        if self._updating or spec is None:
-            return
-        src = self.sample_set.source(spec.name)
-        src.source = self.source.currentText()
-        src.distribution = self.distribution.currentText()
-        src.low, src.high = self.low.value(), self.high.value()
-        if src.source == "file":
-            src.path, src.key = self.file_path.text().strip(), self.file_key.text().strip()
-        elif src.source == "image":
-            src.path = self.image_path.text().strip()
-        src.scaling = self.scaling.currentText()
-        mean, _, std = self.mean_std.text().partition("/")
-        try:
-            m = tuple(float(v) for v in mean.split(",") if v.strip())
-            s = tuple(float(v) for v in std.split(",") if v.strip())
-            if m and s:
-                src.mean, src.std = m, s
-        except ValueError:
-            pass
-        row = self.table.currentRow()
-        self._fill_table()
-        self.table.selectRow(row)
-        self.changed.emit()
-
-    def _browse(self, line: QLineEdit, filt: str) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose sample values", "", filt)
-        if path:
-            line.setText(path)
-            self._source_edited()
-
-
-def _fmt(x, spec=".3g") -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, float) and math.isinf(x):
-        return "∞"
-    if isinstance(x, float) and math.isnan(x):
-        return "NaN"
-    return format(x, spec)
-
-
-def _bytes(n: int) -> str:
-    v = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if v < 1024 or unit == "GiB":
-            return f"{v:.0f} {unit}" if unit == "B" else f"{v:.1f} {unit}"
-        v /= 1024
-    return str(n)
+_fmt = fmt  # the name tests and older scripts use
 
 
 class ComparePanel(QWidget):
@@ -716,31 +177,13 @@ class ComparePanel(QWidget):
         self.show_node_btn.setVisible(False)
         lay.addWidget(self.show_node_btn, 0, Qt.AlignLeft)
 
-        self.outputs_table = QTableWidget(0, 7)
-        self.outputs_table.setHorizontalHeaderLabels(
-            ["Output", "Shape", "Max abs err", "Max rel err", "allclose", "Top-1", "Top-5"])
-        self.outputs_table.verticalHeader().hide()
-        self.outputs_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.outputs_table.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.outputs_table.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.outputs_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.outputs_table = OutputsTable()
         lay.addWidget(self.outputs_table)
         self.histogram = ErrorHistogram()
         lay.addWidget(self.histogram)
-
-        self.stats_table = QTableWidget(0, 4)
-        self.stats_table.setHorizontalHeaderLabels(["", "Before", "After", "Change"])
-        self.stats_table.verticalHeader().hide()
-        self.stats_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.stats_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-        self.stats_table.horizontalHeader().setStretchLastSection(True)
-        self.stats_table.setToolTip("Latency: median and 10th–90th percentile of the timed "
-                                    "runs, after the warm-up runs, each graph in its own "
-                                    "session, runs alternating")
+        self.stats_table = StatsTable()
         lay.addWidget(self.stats_table)
 
-        for t in (self.outputs_table, self.stats_table, self.samples.table):
-            t.verticalHeader().setDefaultSectionSize(t.fontMetrics().height() + 8)
         self.drift_label = QLabel("")
         self.drift_label.setWordWrap(True)
         self.drift_label.setTextInteractionFlags(Qt.TextBrowserInteraction)
@@ -1063,71 +506,17 @@ class ComparePanel(QWidget):
         res = self.result
         if res is None:
             return
-        cmp = res.comparison
         self.progress.setValue(1000)
         self.progress.setFormat("done")
         self._fill_outputs()
-        a, b = cmp.a, cmp.b
-        rows = []
-
-        def lat(s):
-            return (f"{s.latency_ms:.3f} ms" if s.latency_ms is not None else "not timed")
-
-        def spread(s):
-            if s.latency_ms is None:
-                return "–"
-            return f"{s.latency_percentile(10):.3f}–{s.latency_percentile(90):.3f} ms"
-
-        def change(x, y):
-            return f"{(y - x) / x:+.1%}" if x else "–"
-        rows.append(("Latency, median", lat(a), lat(b),
-                     _speed(cmp.speedup)))
-        rows.append((f"p10–p90 ({cmp.runs} runs)", spread(a), spread(b), ""))
-        rows.append(("Nodes", f"{a.node_count:,}", f"{b.node_count:,}",
-                     change(a.node_count, b.node_count)))
-        rows.append(("Op types", str(a.op_count), str(b.op_count),
-                     change(a.op_count, b.op_count)))
-        rows.append(("Parameters", f"{a.parameter_count:,}", f"{b.parameter_count:,}",
-                     change(a.parameter_count, b.parameter_count)))
-        rows.append(("Serialized size", _bytes(a.serialized_bytes), _bytes(b.serialized_bytes),
-                     change(a.serialized_bytes, b.serialized_bytes)))
-        self.stats_table.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            for c, text in enumerate(row):
-                it = QTableWidgetItem(text)
-                if c > 0:
-                    it.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                self.stats_table.setItem(r, c, it)
-        _fit_height(self.stats_table)
+        self.stats_table.show_comparison(res.comparison)
         self._show_drift()
         self.report_btn.setEnabled(True)
         self.npz_btn.setEnabled(True)
 
     def _fill_outputs(self) -> None:
         cmp = self.result.comparison
-        t = self.outputs_table
-        t.setRowCount(len(cmp.outputs))
-        for r, o in enumerate(cmp.outputs):
-            verdict = "yes" if o.allclose else "NO"
-            cells = [o.name, "×".join(map(str, o.shape_b)) or "scalar", _fmt(o.max_abs_err),
-                     _fmt(o.max_rel_err), verdict,
-                     "–" if o.top1_agreement is None else f"{o.top1_agreement:.0%}",
-                     "–" if o.top5_agreement is None else f"{o.top5_agreement:.0%}"]
-            for c, text in enumerate(cells):
-                it = QTableWidgetItem(text)
-                if c == 4:
-                    it.setForeground(QColor("#1b5e20" if o.allclose else "#b71c1c"))
-                    f = it.font()
-                    f.setBold(True)
-                    it.setFont(f)
-                    it.setToolTip(f"|b − a| ≤ atol + rtol·|a| with rtol={o.rtol:g}, "
-                                  f"atol={o.atol:g}" + (f"; {o.note}" if o.note else ""))
-                if c in (2, 3, 5, 6):
-                    it.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                t.setItem(r, c, it)
-        if cmp.outputs and t.currentRow() < 0:
-            t.selectRow(0)
-        _fit_height(t, max_rows=6)
+        self.outputs_table.show_comparison(cmp)
         bad = [o.name for o in cmp.outputs if not o.allclose]
         if bad:
             self.message.setText(f"MISMATCH: {len(bad)} of {len(cmp.outputs)} output(s) are "
@@ -1158,21 +547,7 @@ class ComparePanel(QWidget):
         if self.result is None:
             return
         rtol, atol = self.tolerances()
-        res = self.result
-        new = []
-        for o in res.comparison.outputs:
-            if o.name in res.values_a and o.name_b in res.values_b:
-                new.append(compare_outputs(o.name, res.values_a[o.name], res.values_b[o.name_b],
-                                           rtol, atol, name_b=o.name_b))
-            else:
-                new.append(o)
-        res.comparison.outputs = new
-        res.comparison.rtol, res.comparison.atol = rtol, atol
-        res.request.rtol, res.request.atol = rtol, atol
-        if res.drift is not None:
-            gb = Graph(res.request.current)
-            res.origins = res.drift.origins(gb, rtol, atol)
-            res.persistent = res.drift.persistent(gb, rtol, atol)
+        rejudge(self.result, rtol, atol)
         self._fill_outputs()
         self._show_drift()
 
@@ -1202,7 +577,7 @@ class ComparePanel(QWidget):
                 e = d.errors[n]
                 items.append(f"<a href='node:{html.escape(n, quote=True)}' "
                              f"title='{html.escape(n, quote=True)}'>"
-                             f"{html.escape(_short_name(n))}</a> (rel {_fmt(e.max_rel)})")
+                             f"{html.escape(_short_name(n))}</a> (rel {fmt(e.max_rel)})")
             parts.append("<span style='color:#c62828'>The error starts at: "
                          + ", ".join(items) + "</span>")
         self.drift_label.setText("<br>".join(parts))
@@ -1230,25 +605,10 @@ class ComparePanel(QWidget):
 
     # ------------------------------------------------------------------ export
     def report_dict(self) -> dict:
-        res = self.result
-        d = res.comparison.to_dict()
-        ref_graph = Graph(res.request.reference)
-        specs = {s.name: s for s in input_specs(ref_graph, res.request.inputs or None)}
-        for name, f in d["feeds"].items():
-            if name in specs:
-                f["source"] = res.request.samples.describe(specs[name])
-        d["labels_note"] = (f"Reference: {res.request.reference_label}; compared: "
-                            f"{res.request.current_label}. Sample set "
-                            f"'{res.request.samples.name}'.")
-        return d
+        return report_dict(self.result)
 
     def drift_dict(self) -> dict | None:
-        res = self.result
-        if res is None or res.drift is None:
-            return None
-        d = res.drift.to_dict()
-        d["origins"] = res.origins
-        return d
+        return drift_dict(self.result) if self.result is not None else None
 
     def save_report(self, path: str | Path) -> list[Path]:
         if self.result is None:
@@ -1289,42 +649,19 @@ class ComparePanel(QWidget):
 
 def _job(req: CompareRequest, state=None) -> CompareResult:
     try:
-        return run_comparison(req, progress=state.progress if state else None,
+        return comparison_job(req, progress=state.progress if state else None,
                               should_stop=(lambda: state.cancelled) if state else None)
     except InterruptedError:
-        if state is not None:
+        if state is not None:   # a cancel: the worker reports "cancelled", not a failure
             state.cancel()
             state.check()
         raise
-    except (GraphError, ValueError, KeyError, OSError, InterruptedError):
-        raise
-    except Exception as e:  # noqa: BLE001 - TF errors of any kind become a message
-        msg = getattr(e, "message", None) or str(e) or type(e).__name__
-        traceback.print_exc()
-        raise GraphError(f"{type(e).__name__}: {msg.strip().splitlines()[0]}") from None
-
-
-def _speed(speedup: float | None) -> str:
-    if not speedup:
-        return "–"
-    return f"{speedup:.2f}× faster" if speedup >= 1 else f"{1 / speedup:.2f}× slower"
 
 
 def _short_name(name: str, keep: int = 3) -> str:
     """The last ``keep`` scopes of a long node name (the full name is in the tooltip)."""
     parts = name.split("/")
     return name if len(parts) <= keep else "…/" + "/".join(parts[-keep:])
-
-
-def _fit_height(table: QTableWidget, max_rows: int = 50) -> None:
-    """Size a table to its rows (up to ``max_rows``), so short tables waste no space."""
-    rows = min(table.rowCount(), max_rows)
-    h = table.horizontalHeader().height() + 2 * table.frameWidth()
-    h += sum(table.rowHeight(r) for r in range(rows)) if rows else table.verticalHeader(
-    ).defaultSectionSize()
-    if table.horizontalScrollBar().isVisible():
-        h += table.horizontalScrollBar().sizeHint().height()
-    table.setFixedHeight(h + 2)
 
 
 def _copy(gd: GraphDef) -> GraphDef:
