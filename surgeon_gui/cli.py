@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(default when neither --passes nor --recipe is given)")
     s.add_argument("--recipe", help="replay a recipe JSON file (then --passes, if given)")
     s.add_argument("--param", action="append", default=[], metavar="PASS.NAME=VALUE",
-                   help="a pass parameter for a pass named in --passes, e.g. "
+                   help="a parameter of a pass named in --passes or run by the preset, e.g. "
                         "fold_constants.max_bytes=1e6 (repeatable; see: surgeon passes -v)")
     s.add_argument("--save-recipe", metavar="FILE", help="write the steps run as a recipe")
     s.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
@@ -199,7 +199,7 @@ def cmd_optimize(args, out) -> int:
     from .core.history.recipe import Recipe, replay
     from .core.model.graph import GraphError
     from .core.model.io import save_graph
-    from .core.passes import PRESET_ID, expand_pass_ids
+    from .core.passes import PRESET_ID, PRESET_PASSES, expand_pass_ids
     out_path = _check_out_path(args.output, args.force)
     if Path(args.input).resolve() == out_path.resolve():
         raise CliError(f"{args.output}: is the input file; write the result somewhere else")
@@ -213,7 +213,7 @@ def cmd_optimize(args, out) -> int:
             expand_pass_ids(pass_ids)
         except KeyError as e:
             raise CliError(f"--passes: {e.args[0]}") from None
-    params = _pass_params(args.param, pass_ids or [])
+    params = _pass_params(args.param, pass_ids or ([PRESET_ID] if args.recipe is None else []))
     recipe_in = Recipe.load(args.recipe) if args.recipe else None
     if recipe_in is None and not pass_ids:
         pass_ids = [PRESET_ID]
@@ -236,7 +236,12 @@ def cmd_optimize(args, out) -> int:
     if recipe_in is not None:
         recipe.steps.extend(recipe_in.steps)
     for pid in pass_ids or []:
-        recipe.add_pass(pid, params.get(pid))
+        if pid == PRESET_ID:
+            # The preset's step records its passes' parameters: {pass id: {name: value}}.
+            recipe.add_pass(pid, {p: dict(v) for p, v in params.items()
+                                  if p in PRESET_PASSES})
+        else:
+            recipe.add_pass(pid, params.get(pid))
 
     def show(rs):
         label = rs.step.label
@@ -274,17 +279,18 @@ def cmd_optimize(args, out) -> int:
 
 def _pass_params(specs: list[str], pass_ids: list[str]) -> dict[str, dict]:
     """``--param PASS.NAME=VALUE`` flags as {pass id: {name: typed value}}."""
-    from .core.passes import get_pass
+    from .core.passes import PRESET_ID, expand_pass_ids, get_pass
     params: dict[str, dict] = {}
+    expanded = set(expand_pass_ids(pass_ids))
     for spec in specs:
         key, eq, text = spec.partition("=")
         pid, dot, name = key.strip().partition(".")
         if not eq or not dot or not name:
             raise CliError(f"--param {spec!r}: write PASS.NAME=VALUE, e.g. "
                            "fold_constants.max_bytes=1000000")
-        if pid not in pass_ids:
-            raise CliError(f"--param {spec!r}: pass {pid!r} is not in --passes "
-                           "(the inference preset runs with default parameters)")
+        if pid not in expanded:
+            raise CliError(f"--param {spec!r}: pass {pid!r} is not in --passes"
+                           + (" nor in the inference preset" if PRESET_ID in pass_ids else ""))
         known = {p.name: p for p in get_pass(pid).params}
         if name not in known:
             raise CliError(f"--param {spec!r}: pass {pid!r} has no parameter {name!r}; it "

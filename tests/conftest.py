@@ -30,3 +30,17 @@ def mobilenet_v2():
 def resnet50():
     from surgeon_gui.core.model.examples import keras_application
     return keras_application("ResNet50", input_size=64)
+
+
+@pytest.fixture(scope="session")
+def tf1_flag_v1():
+    """TF1 layers-style net on ``model/Placeholder_1 = placeholder(tf.bool)``, Switch/Merge."""
+    from surgeon_gui.core.model.examples import tf1_layers_flag_net
+    return tf1_layers_flag_net(v1_control_flow=True)
+
+
+@pytest.fixture(scope="session")
+def tf1_flag_v2():
+    """The same net built with TF2 control flow in graph mode (If, predicate via Squeeze)."""
+    from surgeon_gui.core.model.examples import tf1_layers_flag_net
+    return tf1_layers_flag_net(v1_control_flow=False)

@@ -14,7 +14,8 @@ doing it interactively. The file format::
 
 ``inputs``/``outputs`` are the graph's chosen inputs and outputs (null: detected). A pass step with
 ``select: null`` applies every match; a list applies only the matches with those keys. The pass
-id ``inference`` stands for the preset (run until nothing changes). Edit steps are applied by
+id ``inference`` stands for the preset (run until nothing changes); its ``params`` are keyed by
+the preset's passes: ``{"training_flags": {"names": "model/Placeholder_1"}}``. Edit steps are applied by
 :func:`surgeon_gui.core.history.edits.apply_edit`.
 """
 from __future__ import annotations
@@ -262,10 +263,9 @@ def apply_step(graph: Graph, step: RecipeStep, where: str = "step",
         if step.pass_id == PRESET_ID:
             if step.select is not None:
                 raise RecipeError(f"{where}: the preset {PRESET_ID!r} cannot take a selection")
-            if step.params:
-                raise RecipeError(f"{where}: the preset {PRESET_ID!r} takes no params")
+            params = preset_params(step.params, where)
             try:
-                new, steps = run_pipeline(graph, [PRESET_ID], keep_graphs=keep_graphs)
+                new, steps = run_pipeline(graph, [PRESET_ID], params, keep_graphs=keep_graphs)
             except GraphError as e:
                 raise RecipeError(f"{where} ({PRESET_ID}): {e.problem}", nodes=e.nodes) from None
             return new, [s.result.report for s in steps]
@@ -305,6 +305,25 @@ def apply_step(graph: Graph, step: RecipeStep, where: str = "step",
         raise RecipeError(f"{where}: cannot apply edit {step.edit!r}: "
                           f"{e.args[0] if e.args else type(e).__name__}") from None
     return Graph(gd, ins, outs, source=graph.source), []
+
+
+def preset_params(params: dict, where: str = "step") -> dict[str, dict]:
+    """Check the preset step's ``{pass id: {name: value}}`` against the preset's passes."""
+    from ..passes import PRESET_PASSES, get_pass
+    out = {}
+    for pid, values in (params or {}).items():
+        if pid not in PRESET_PASSES:
+            raise RecipeError(f"{where}: the preset {PRESET_ID!r} runs no pass {pid!r}; its "
+                              f"params are keyed by its passes: {', '.join(PRESET_PASSES)}")
+        if not isinstance(values, dict):
+            raise RecipeError(f"{where}: params of {pid!r} in the preset must be an object")
+        known = {p.name: p for p in get_pass(pid).params}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise RecipeError(f"{where}: pass {pid!r} has no parameter(s) {', '.join(unknown)}; "
+                              f"it takes: {', '.join(known) or 'none'}")
+        out[pid] = dict(values)
+    return out
 
 
 def replay(graph: Graph, recipe: Recipe,

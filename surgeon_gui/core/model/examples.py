@@ -253,3 +253,114 @@ def matmul_bn(seed: int = 0) -> tuple[GraphDef, list[str], list[str]]:
         h = h * inv - tf.constant(p["mean"]) * inv + tf.constant(p["beta"])
         tf.identity(h, name="output")
     return g.as_graph_def(), ["input"], ["output"]
+
+
+def tf1_layers_flag_net(seed: int = 0, v1_control_flow: bool = True, height: int = 8,
+                        channels: int = 6, classes: int = 4, checkpoint_dir: str | None = None,
+                        resource_variables: bool = False
+                        ) -> tuple[GraphDef, list[str], list[str]]:
+    """A TF1 training script's graph: ``flag = tf.compat.v1.placeholder(tf.bool)`` (unknown
+    rank, named ``model/Placeholder_1``) drives every batch norm and dropout, built as
+    ``tf.compat.v1.layers.batch_normalization(training=flag)`` and ``dropout(training=flag)``
+    build them (those layers now live in ``tf_keras``, which pulls in a second TensorFlow, so the
+    same ops are written out here): a ``tf.cond`` between the training and the inference
+    ``FusedBatchNormV3``, a ``cond_1`` choosing the momentum, ``AssignMovingAvg`` update ops in
+    ``UPDATE_OPS`` that a ``train_op`` depends on, and dropout as ``cond(flag, dropout,
+    identity)``.
+
+    ``v1_control_flow`` picks Switch/Merge (TF1) or ``If`` (TF2 control flow in graph mode).
+    Returns the graph frozen for ``model/probs``, unless ``checkpoint_dir`` is given: then the
+    whole training graph with its variables is returned and the variables are saved there as
+    many projects ship them, prefix ``checkpoint_dir + "/"`` (files ``.index`` and
+    ``.data-00000-of-00001``) with a ``checkpoint`` file naming another machine's path.
+    ``resource_variables`` makes them ``VarHandleOp`` (TF2 style) instead of ``VariableV2``.
+    """
+    import os
+
+    import tensorflow as tf
+    v1 = tf.compat.v1
+    rng = _rng(seed)
+    if v1_control_flow:
+        v1.disable_control_flow_v2()
+    else:
+        v1.enable_control_flow_v2()
+    try:
+        g = tf.Graph()
+        with g.as_default(), v1.variable_scope("model"):
+            x = v1.placeholder(tf.float32, [None, height, height, 3])  # model/Placeholder
+            flag = v1.placeholder(tf.bool)                            # model/Placeholder_1
+            labels = v1.placeholder(tf.int32, [None])                 # model/Placeholder_2
+
+            def var(name, value, trainable=True):
+                return v1.get_variable(name, initializer=value, trainable=trainable,
+                                       use_resource=resource_variables)
+
+            def batch_norm(h, scope):
+                c = int(h.shape[-1])
+                p = _bn_params(rng, c)
+                with v1.variable_scope(scope):
+                    gamma, beta = var("gamma", p["gamma"]), var("beta", p["beta"])
+                    mm = var("moving_mean", p["mean"], trainable=False)
+                    mv = var("moving_variance", p["var"], trainable=False)
+
+                    def train():
+                        return v1.nn.fused_batch_norm(h, gamma, beta, epsilon=1e-3,
+                                                      is_training=True)
+
+                    def infer():
+                        return v1.nn.fused_batch_norm(h, gamma, beta, tf.identity(mm),
+                                                      tf.identity(mv), epsilon=1e-3,
+                                                      is_training=False)
+                    y, mean, variance = tf.cond(flag, train, infer, name="cond")
+                    momentum = tf.cond(flag, lambda: tf.constant(0.99),
+                                       lambda: tf.constant(1.0), name="cond_1")
+                    for v, new in ((mm, mean), (mv, variance)):
+                        with tf.name_scope("AssignMovingAvg"):
+                            upd = v1.assign_sub(v, (v - new) * (1.0 - momentum))
+                        v1.add_to_collection(v1.GraphKeys.UPDATE_OPS, upd)
+                    return y
+
+            def dropout(h, rate, scope):
+                with v1.variable_scope(scope):
+                    return tf.cond(flag, lambda: tf.nn.dropout(h, rate=rate),
+                                   lambda: tf.identity(h), name="cond")
+
+            def conv(h, c_out, k, scope, padding="SAME"):
+                c_in = int(h.shape[-1])
+                with v1.variable_scope(scope):
+                    w = var("kernel", rng.normal(0, (k * k * c_in) ** -0.5,
+                                                 [k, k, c_in, c_out]).astype(np.float32))
+                    return tf.nn.conv2d(h, w, [1, 1, 1, 1], padding)
+
+            h = tf.nn.relu(batch_norm(conv(x, channels, 3, "conv1"), "batch_normalization"))
+            h = tf.nn.relu(batch_norm(conv(h, channels, 3, "conv2"), "batch_normalization_1"))
+            h = tf.reduce_mean(h, axis=[1, 2])
+            h = dropout(h, 0.5, "dropout")
+            with v1.variable_scope("dense"):
+                w = var("kernel", rng.normal(0, channels ** -0.5,
+                                             [channels, classes]).astype(np.float32))
+                b = var("bias", rng.normal(0, 0.1, [classes]).astype(np.float32))
+                logits = tf.nn.bias_add(tf.matmul(h, w), b)
+            probs = tf.nn.softmax(logits, name="probs")
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=labels, logits=logits))
+            with tf.control_dependencies(v1.get_collection(v1.GraphKeys.UPDATE_OPS)):
+                v1.train.GradientDescentOptimizer(0.01).minimize(loss, name="train_op")
+            with v1.Session(graph=g) as sess:
+                sess.run(v1.global_variables_initializer())
+                if checkpoint_dir is not None:
+                    os.makedirs(checkpoint_dir, exist_ok=True)
+                    prefix = os.path.join(checkpoint_dir, "")
+                    v1.train.Saver().save(sess, prefix, write_meta_graph=False,
+                                          write_state=False)
+                    with open(os.path.join(checkpoint_dir, "checkpoint"), "w") as f:
+                        # As written on the machine that trained it.
+                        f.write('model_checkpoint_path: "/home/trainer/run7/"\n'
+                                'all_model_checkpoint_paths: "/home/trainer/run7/"\n')
+                    gd = g.as_graph_def()
+                else:
+                    gd = v1.graph_util.convert_variables_to_constants(
+                        sess, g.as_graph_def(), [probs.op.name])
+    finally:
+        v1.enable_control_flow_v2()
+    return gd, [x.op.name, flag.op.name], [probs.op.name]

@@ -121,6 +121,8 @@ class Comparison:
     #: tolerances or saving; not part of :meth:`to_dict`.
     values_a: dict = field(default_factory=dict, repr=False)
     values_b: dict = field(default_factory=dict, repr=False)
+    #: What the comparison decided on the user's behalf (e.g. a flag fed B's constant value).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def allclose(self) -> bool:
@@ -140,7 +142,7 @@ class Comparison:
                 abs_err="|b - a|", rel_err="|b - a| / max(|a|, atol)",
                 allclose="|b - a| <= atol + rtol * |a| for every element"),
             feeds={k: dict(shape=s, dtype=d) for k, (s, d) in self.feeds.items()},
-            dropped_feeds_b=list(self.dropped_feeds_b),
+            dropped_feeds_b=list(self.dropped_feeds_b), notes=list(self.notes),
             outputs={o.name: o.to_dict() for o in self.outputs},
             graphs=dict(a=self.a.to_dict(), b=self.b.to_dict()),
             speedup=self.speedup)
@@ -171,6 +173,7 @@ class Comparison:
             lines.append(f"speed-up: {self.speedup:.2f}x")
         if self.dropped_feeds_b:
             lines.append("not fed to B (no such node there): " + ", ".join(self.dropped_feeds_b))
+        lines.extend(f"note: {n}" for n in self.notes)
         return lines
 
 
@@ -286,6 +289,7 @@ def compare_graphs(gd_a: GraphDef, gd_b: GraphDef, feeds: dict[str, np.ndarray] 
     if feeds is None:
         feeds = make_feeds(ga, shapes=shapes, seed=seed)
     feeds = {node_of(k) if k.endswith(":0") else k: np.asarray(v) for k, v in feeds.items()}
+    feeds, notes = align_flag_feeds(ga, gb, feeds)
     feeds_b = {k: v for k, v in feeds.items() if node_of(k) in gb}
     dropped = [k for k in feeds if k not in feeds_b]
 
@@ -332,7 +336,37 @@ def compare_graphs(gd_a: GraphDef, gd_b: GraphDef, feeds: dict[str, np.ndarray] 
     return Comparison(outputs=results, a=stats_a, b=stats_b,
                       feeds={k: (list(v.shape), str(v.dtype)) for k, v in feeds.items()},
                       rtol=rtol, atol=atol, runs=runs, warmup=warmup, dropped_feeds_b=dropped,
-                      values_a=dict(zip(outputs, vals_a)), values_b=dict(zip(outputs_b, vals_b)))
+                      values_a=dict(zip(outputs, vals_a)), values_b=dict(zip(outputs_b, vals_b)),
+                      notes=notes)
+
+
+def align_flag_feeds(ga: Graph, gb: Graph, feeds: dict[str, np.ndarray]
+                     ) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Feed A's placeholders that B has made constants (a training flag) B's value.
+
+    After ``training_flags`` B computes with the flag fixed; comparing it to A run with any other
+    value compares two different models. So A gets B's constant (broadcast to the feed's shape)
+    and a note says so when that changed the feed.
+    """
+    from ..model.values import const_array
+    out = dict(feeds)
+    notes = []
+    for k, v in feeds.items():
+        name = node_of(k)
+        if ":" in k and not k.endswith(":0"):
+            continue
+        na, nb = ga.nodes.get(name), gb.nodes.get(name)
+        if na is None or nb is None or nb.op != "Const" or na.op == "Const":
+            continue
+        try:
+            value = np.asarray(const_array(nb))
+            fed = np.broadcast_to(value, np.shape(v)).astype(np.asarray(v).dtype)
+        except (GraphError, ValueError, TypeError):
+            continue
+        if not np.array_equal(fed, v):
+            notes.append(f"{name} fed {value.tolist()!r} to A too: B holds it as a constant")
+        out[k] = fed
+    return out, notes
 
 
 def _open(gd: GraphDef, label: str) -> GraphRunner:

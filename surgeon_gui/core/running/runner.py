@@ -41,7 +41,9 @@ def make_feeds(graph: Graph, inputs: Iterable[str] | None = None,
     """Seeded random feeds for each input; unknown dims take ``batch`` (first) or 1.
 
     ``distribution`` is ``normal``, ``uniform`` (in ``[low, high)``) or ``zeros``. Bool inputs
-    are False (inference), integer inputs small non-negative ints.
+    are False (inference), integer inputs small non-negative ints. A bool input of unknown rank
+    (``tf.compat.v1.placeholder(tf.bool)``, the usual TF1 training flag) gets a scalar: the
+    inference value that the ``training_flags`` pass would set.
     """
     rng = np.random.default_rng(seed)
     shapes = shapes or {}
@@ -58,8 +60,11 @@ def make_feeds(graph: Graph, inputs: Iterable[str] | None = None,
                 given = [s if (g is None or g < 0) and s is not None and s >= 0 else g
                          for g, s in zip(given, shape)]
             shape = given
+        if shape is None and dtype == np.bool_:
+            shape = []  # a training flag: one scalar decides the whole graph
         if shape is None:
-            raise RunError(f"input {name!r} has unknown rank: give its shape", nodes=[name])
+            raise RunError(f"input {name!r} ({dtype.name}) has unknown rank: give its shape "
+                           f"(--shape {node_of(name)}=D1,D2,...)", nodes=[name])
         shape = [(batch if i == 0 else 1) if d is None or d < 0 else d
                  for i, d in enumerate(shape)]
         if dtype == np.bool_:

@@ -117,9 +117,11 @@ class SampleSet:
                         raise SampleError(f"input {spec.name!r} fixes dimension {i} to {d}, "
                                           f"the sample shape {shape} says {s}",
                                           nodes=[spec.name])
+        elif spec.shape is None and spec.dtype == "bool":
+            shape = []  # a TF1 training flag: a scalar holding the inference value (False)
         elif spec.shape is None:
-            raise SampleError(f"input {spec.name!r} has unknown rank: give its shape",
-                              nodes=[spec.name])
+            raise SampleError(f"input {spec.name!r} has unknown rank: type its shape in the "
+                              "sample editor (e.g. 1,224,224,3)", nodes=[spec.name])
         else:
             shape = [(self.batch if i == 0 else 1) if d < 0 else d
                      for i, d in enumerate(spec.shape)]
