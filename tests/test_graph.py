@@ -105,7 +105,7 @@ def test_editor_tracks_added_and_replaced_nodes():
     ed.add_node(new)
     ed.replace_node("a", NodeDef(name="a", op="Relu6", input=["x"]))
     assert ed.added == {"c2"} and ed.changed == {"a"}
-    assert ed.unique_name("a") == "a_1"
+    assert ed.fresh_name("a") == "a_1"
     with pytest.raises(GraphError, match="already exists"):
         ed.add_node(new)
 

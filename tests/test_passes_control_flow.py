@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from surgeon_gui.core.model.graph import Graph, GraphDef, make_const
+from surgeon_gui.core.model.ops import UNIFORM_RANDOM_OPS
 from surgeon_gui.core.passes import (inline_functions, remove_dropout, remove_identity,
                                      remove_switch_merge, training_flags)
 from surgeon_gui.core.running.runner import make_feeds, run_graph
@@ -500,7 +501,7 @@ def test_dropout_that_still_drops_becomes_its_expectation(kind):
     (m,) = res.report.matches
     assert "drops at random at inference (rate 0.5)" in m.description
     assert "expectation" in m.description
-    assert not ops(res.graph_def) & remove_dropout.RANDOM_OPS
+    assert not ops(res.graph_def) & UNIFORM_RANDOM_OPS
     np.testing.assert_array_equal(run_graph(res.graph_def, X24, ["out"])[0], X24["x"])
     refused = run(remove_dropout, g, allow_random=False)
     assert refused.report.matches == [] and not refused.report.modified

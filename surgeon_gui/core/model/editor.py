@@ -1,12 +1,18 @@
 """Editing helpers every pass and manual edit shares.
 
 A :class:`GraphEditor` owns a private copy of a GraphDef and offers the few rewiring operations
-graph surgery is made of: bypass a node, rewire every reader of a tensor, replace or remove nodes,
-drop what became unreachable, sort topologically. It records which nodes were removed, added and
-changed so a pass can report exactly what it did. The input GraphDef is never touched.
+graph surgery is made of: bypass a node, rewire every reader of a tensor (one at a time, or many
+at once with a :class:`Substitution`), replace or remove nodes, remove what a rewrite left unread
+(:meth:`GraphEditor.remove_unread`), drop what the outputs do not need
+(:meth:`GraphEditor.prune`), sort topologically, and hand out fresh node names. It records which
+nodes were removed, added and changed so a pass can report exactly what it did. The input
+GraphDef is never touched.
+
+:func:`protected_names` says which nodes a pass must not remove or rename.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Iterable
 
 from .graph import (
@@ -37,6 +43,7 @@ class GraphEditor:
         self.changed: set[str] = set()
         self._index_cache: dict[str, NodeDef] | None = None  # built on first use
         self._pending_removal: set[str] = set()
+        self._handed_out: set[str] = set()
 
     @property
     def _index(self) -> dict[str, NodeDef]:
@@ -96,13 +103,14 @@ class GraphEditor:
             self.added.add(new.name)
         return new
 
-    def unique_name(self, base: str) -> str:
-        if base not in self._index:
-            return base
-        i = 1
-        while f"{base}_{i}" in self._index:
-            i += 1
-        return f"{base}_{i}"
+    def fresh_name(self, base: str) -> str:
+        """``base``, or ``base_1``, ``base_2``, …: a name no node has and that was not handed
+        out before (so a pass can plan several new nodes before adding any)."""
+        new, i = base, 1
+        while new in self._index or new in self._handed_out:
+            new, i = f"{base}_{i}", i + 1
+        self._handed_out.add(new)
+        return new
 
     def replace_node(self, name: str, node: NodeDef) -> NodeDef:
         """Put ``node`` in place of the node ``name`` (same position in the node list)."""
@@ -126,6 +134,66 @@ class GraphEditor:
                 else:
                     self.removed.add(n)
                 self.changed.discard(n)
+
+    def remove_unread(self, candidates: Iterable[str], keep: Iterable[str] = ()) -> list[str]:
+        """Remove the candidates nothing reads any more, repeatedly (a removed node's inputs
+        may become unread in turn); returns the removed names in node order.
+
+        The cleanup after a rewrite: only candidates go (typically what the rewritten nodes
+        read, or every node that had readers before the pass: see :func:`read_nodes`), never
+        ``keep``, and never a node something still reads.
+        """
+        self.flush()
+        keep = set(keep)
+        cand = {c for c in candidates if c in self._index and c not in keep}
+        if not cand:
+            return []
+        readers: dict[str, int] = defaultdict(int)
+        for node in self.graph_def.node:
+            for t in node.input:
+                src = parse_input(t).node
+                if src in cand:
+                    readers[src] += 1
+        todo = [c for c in cand if not readers[c]]
+        dead: set[str] = set()
+        while todo:
+            name = todo.pop()
+            if name in dead:
+                continue
+            dead.add(name)
+            for t in self._index[name].input:
+                src = parse_input(t).node
+                if src in cand and src not in dead:
+                    readers[src] -= 1
+                    if not readers[src]:
+                        todo.append(src)
+        order = {n.name: i for i, n in enumerate(self.graph_def.node)}
+        removed = sorted(dead, key=order.get)
+        self.remove(removed)
+        self.flush()
+        return removed
+
+    def drop_stale_colocation(self) -> list[str]:
+        """Remove ``_class: loc:@X`` entries naming nodes that no longer exist (TensorFlow
+        refuses to import a node colocated with a missing node); returns the nodes changed."""
+        self.flush()
+        present = self._index
+        fixed = []
+        for n in self.graph_def.node:
+            if "_class" not in n.attr:
+                continue
+            vals = list(n.attr["_class"].list.s)
+            kept = [v for v in vals
+                    if not v.startswith(b"loc:@") or v[5:].decode("utf-8", "replace") in present]
+            if len(kept) != len(vals):
+                if kept:
+                    del n.attr["_class"].list.s[:]
+                    n.attr["_class"].list.s.extend(kept)
+                else:
+                    del n.attr["_class"]
+                self.mark_changed(n.name)
+                fixed.append(n.name)
+        return fixed
 
     def flush(self) -> None:
         if not self._pending_removal:
@@ -210,16 +278,18 @@ class GraphEditor:
                 self.mark_changed(reader.name)
         self.remove([name])
 
-    def prune(self, keep: Iterable[str], outputs: Iterable[str]) -> set[str]:
-        """Remove every node the outputs do not need (through data or control inputs).
-
-        Nodes in ``keep`` stay too (with what they need). Returns the removed names.
-        """
+    def unneeded(self, keep: Iterable[str], outputs: Iterable[str]) -> list[str]:
+        """Nodes the outputs do not need (through data or control inputs), in node order.
+        Nodes in ``keep`` are needed too (with what they need)."""
         self.flush()
         g = Graph(self.graph_def)
         roots = [node_of(o) for o in outputs] + [node_of(k) for k in keep]
         needed = g.upstream([r for r in roots if r in g.nodes])
-        dead = {n for n in g.nodes if n not in needed}
+        return [n.name for n in self.graph_def.node if n.name not in needed]
+
+    def prune(self, keep: Iterable[str], outputs: Iterable[str]) -> set[str]:
+        """Remove every node the outputs do not need (:meth:`unneeded`); returns their names."""
+        dead = set(self.unneeded(keep, outputs))
         self.remove(dead)
         self.flush()
         return dead
@@ -285,12 +355,136 @@ def _dedupe_controls(inputs: list[str], self_name: str) -> list[str]:
     return data + controls
 
 
-def protected_names(graph: Graph) -> set[str]:
-    """Nodes a pass must never remove or rename: the graph's given inputs and outputs."""
+def protected_names(graph: Graph, detected_outputs: bool = False) -> set[str]:
+    """Nodes a pass must never remove or rename: the graph's given inputs and outputs.
+
+    With ``detected_outputs``, also the detected outputs when no outputs were given (the sinks:
+    removing one would change what the graph computes for the user).
+    """
     names = set()
     for n in (graph.given_inputs or []) + (graph.given_outputs or []):
         names.add(node_of(n))
+    if detected_outputs and graph.given_outputs is None:
+        names.update(parse_input(o).node for o in graph.outputs)
     return names
+
+
+def protection_reason(graph: Graph, name: str) -> str:
+    """Why :func:`protected_names` (with detected outputs) keeps ``name``, for a refusal."""
+    if name in protected_names(graph):
+        return "it is named as a graph input or output"
+    return "it is a graph output (nothing reads it; give outputs to change this)"
+
+
+def read_nodes(graph: Graph) -> list[str]:
+    """Nodes something reads in ``graph``: after a rewrite, those of them nothing reads any more
+    are what the rewrite left dead (sinks are outputs or run targets and stay)."""
+    return [n.name for n in graph.graph_def.node if graph.consumers(n.name)]
+
+
+def identity_node(name: str, tensor: str, dtype: int | None, device: str = "") -> NodeDef:
+    """An Identity named ``name`` reading ``tensor``: keeps a protected name alive."""
+    node = NodeDef(name=name, op="Identity")
+    node.input.append(tensor)
+    if dtype is not None:
+        node.attr["T"].type = dtype
+    if device:
+        node.device = device
+    return node
+
+
+def attr_dtype(node: NodeDef, *names: str) -> int | None:
+    """The node's dtype attribute (the first of ``names`` set, default ``T`` then ``dtype``)."""
+    for n in names or ("T", "dtype"):
+        if n in node.attr and node.attr[n].type:
+            return node.attr[n].type
+    return None
+
+
+class Substitution:
+    """Batch rewiring: tensor → tensor (with extra control inputs) and ^node → ^nodes.
+
+    Chains are followed (a → b, b → c gives a → c) so bypassing many nodes at once costs one
+    pass over the graph instead of one per node.
+    """
+
+    def __init__(self):
+        #: (node, port) → ((node, port), [control nodes to add to the reader])
+        self.data: dict[tuple[str, int], tuple[tuple[str, int], list[str]]] = {}
+        #: node → nodes a control reader (^node) should depend on instead (may be empty)
+        self.control: dict[str, list[str]] = {}
+        #: nodes a *rewritten* control edge may skip (e.g. input-less Consts: nothing to wait for)
+        self.pointless: set[str] = set()
+
+    def tensor(self, src: str, dst: str, controls: Iterable[str] = ()) -> None:
+        s, d = parse_input(src), parse_input(dst)
+        self.data[(s.node, max(s.port, 0))] = ((d.node, max(d.port, 0)), list(controls))
+
+    def control_to(self, node: str, replacements: Iterable[str]) -> None:
+        self.control[node] = list(replacements)
+
+    def __bool__(self) -> bool:
+        return bool(self.data or self.control)
+
+    def resolve_data(self, key: tuple[str, int]) -> tuple[tuple[str, int], list[str]]:
+        controls: list[str] = []
+        seen = set()
+        while key in self.data and key not in seen:
+            seen.add(key)
+            key, extra = self.data[key]
+            controls.extend(extra)
+        return key, self.resolve_controls(controls, originals=False)
+
+    def resolve_controls(self, nodes: Iterable[str], originals: bool = True) -> list[str]:
+        """Follow control replacements; an input that was not replaced is kept as it is
+        (``originals``), a replacement that is ``pointless`` is skipped."""
+        nodes = list(nodes)
+        out: list[str] = []
+        stack = list(reversed(nodes))
+        seen = set()
+        originals = set(nodes) if originals else set()
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            if n in self.control:
+                stack.extend(reversed(self.control[n]))
+            elif n in originals or n not in self.pointless:
+                out.append(n)
+        return out
+
+    def apply(self, editor: GraphEditor, skip: Iterable[str] = ()) -> list[str]:
+        """Rewrite every node's inputs; returns the names of the nodes changed."""
+        skip = set(skip)
+        changed = []
+        for node in editor.nodes():
+            if node.name in skip:
+                continue
+            new_data: list[str] = []
+            new_ctrl: list[str] = []
+            for text in node.input:
+                ref = parse_input(text)
+                if ref.control:
+                    new_ctrl.extend(self.resolve_controls([ref.node]))
+                else:
+                    (n, p), extra = self.resolve_data((ref.node, ref.port))
+                    new_data.append(format_input(n, p))
+                    new_ctrl.extend(extra)
+            data_nodes = {parse_input(t).node for t in new_data}
+            ctrl, seen = [], set()
+            for c in new_ctrl:
+                if c in seen or c == node.name or c in data_nodes:
+                    continue
+                seen.add(c)
+                ctrl.append("^" + c)
+            new_inputs = new_data + ctrl
+            if new_inputs != list(node.input):
+                del node.input[:]
+                node.input.extend(new_inputs)
+                editor.mark_changed(node.name)
+                changed.append(node.name)
+        return changed
 
 
 def is_input_op(node: NodeDef) -> bool:

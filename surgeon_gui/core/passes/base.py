@@ -12,8 +12,9 @@ reports every match: that is the preview.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
+from ..model.editor import GraphEditor
 from ..model.graph import Graph, GraphDef
 
 
@@ -159,3 +160,23 @@ class Pass:
     def preview(self, graph: Graph, **params) -> PassReport:
         """Every match and refusal, without changing anything."""
         return self.run(graph, select=set(), **params).report
+
+
+def is_selected(key: str, select: set[str] | None) -> bool:
+    """Whether the match ``key`` is to be applied (``select`` None means all)."""
+    return select is None or key in select
+
+
+def fill_report(report: PassReport, editor: GraphEditor) -> None:
+    """Finish an edit (stale colocation hints dropped) and copy the overall changes."""
+    if editor.removed:
+        editor.drop_stale_colocation()
+    report.removed = set(editor.removed)
+    report.added = set(editor.added)
+    report.changed = set(editor.changed) - set(editor.removed)
+
+
+def sorted_names(graph: Graph, names: Iterable[str]) -> list[str]:
+    """Names in the graph's node order (unknown names last, alphabetically)."""
+    big = len(graph.order)
+    return sorted(set(names), key=lambda n: (graph.order.get(n, big), n))

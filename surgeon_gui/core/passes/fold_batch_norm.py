@@ -6,17 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..model.consteval import Constants, error_text
 from ..model.editor import GraphEditor, protected_names
 from ..model.graph import Graph, GraphError, NodeDef, make_const, parse_input
-from ._num_util import (
-    Constness,
-    error_text,
-    evaluate,
-    name_allocator,
-    remove_dead,
-    sorted_names,
-)
-from .base import Match, Param, Pass, PassReport, PassResult, Refusal
+from .base import Match, Param, Pass, PassReport, PassResult, Refusal, sorted_names
 
 LINEAR_OPS = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
 FUSED_BN_OPS = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"})
@@ -95,7 +88,7 @@ def fold_batch_norm(graph: Graph, select: set[str] | None = None,
     report = PassReport("fold_batch_norm")
     editor = GraphEditor(graph)
     try:
-        cn = Constness(graph)
+        cn = Constants(graph)
     except GraphError as e:
         report.refused.append(Refusal("graph", f"cannot analyse the graph: {e.problem}", e.nodes))
         return PassResult(editor.result(), report)
@@ -135,9 +128,8 @@ def fold_batch_norm(graph: Graph, select: set[str] | None = None,
         wanted.append(c.weights)
         for s in c.steps:
             wanted.extend(s.operands)
-    values = evaluate(graph, cn, wanted) if wanted else {}
-
-    fresh = name_allocator(graph)
+    values = cn.evaluate(wanted) if wanted else {}
+    fresh = editor.fresh_name
 
     candidates_dead: set[str] = set()
     regions: dict[str, set[str]] = {}
@@ -227,7 +219,7 @@ def fold_batch_norm(graph: Graph, select: set[str] | None = None,
         regions[c.linear] = own
         candidates_dead |= own
 
-    dead = remove_dead(editor, candidates_dead, protected)
+    dead = set(editor.remove_unread(candidates_dead, protected))
     for m in report.matches:
         if m.applied:
             m.removed = sorted_names(graph, set(m.removed) | (dead & regions[m.key]))
@@ -254,7 +246,7 @@ def _channel_info(node: NodeDef) -> tuple[int, int, str]:
     return (1 if fmt.startswith("NC") else 3), 4, fmt or "NHWC"
 
 
-def _walk(graph: Graph, cn: Constness, lin: NodeDef, protected: set[str]):
+def _walk(graph: Graph, cn: Constants, lin: NodeDef, protected: set[str]):
     """Follow the per-channel affine steps after a linear op. Returns (candidate, problem):
     (None, "") when there is nothing batch-norm-like after the op."""
     data = [parse_input(t) for t in lin.input if not t.startswith("^")]
@@ -306,7 +298,7 @@ def _walk(graph: Graph, cn: Constness, lin: NodeDef, protected: set[str]):
     return cand, ""
 
 
-def _is_bn_like(graph: Graph, cn: Constness, node: NodeDef, cur: str) -> bool:
+def _is_bn_like(graph: Graph, cn: Constants, node: NodeDef, cur: str) -> bool:
     """Could this reader of ``cur`` be a step of a folded affine chain?"""
     if node.op in BN_OPS:
         return parse_input(node.input[0]).node == cur
@@ -319,7 +311,7 @@ def _is_bn_like(graph: Graph, cn: Constness, node: NodeDef, cur: str) -> bool:
     return len(other) == 1 and cn.is_const(str(other[0]))
 
 
-def _step(graph: Graph, cn: Constness, node: NodeDef, cur: str, fmt: str):
+def _step(graph: Graph, cn: Constants, node: NodeDef, cur: str, fmt: str):
     data = [t for t in node.input if not t.startswith("^")]
     first_is_cur = parse_input(data[0]).node == cur
     op = node.op
@@ -458,7 +450,7 @@ def _weight_scale_shape(lin: NodeDef, scale: np.ndarray, w: np.ndarray) -> np.nd
     return scale.reshape(1, 1, 1, -1)
 
 
-def _bn_refusal(graph: Graph, cn: Constness, node: NodeDef) -> str:
+def _bn_refusal(graph: Graph, cn: Constants, node: NodeDef) -> str:
     if node.op in FUSED_BN_OPS and node.attr["is_training"].b:
         return ("is_training=True: it normalises with each batch's own statistics (set the "
                 "training flags to inference and remove the training branch first)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from ..model.consteval import Constants, SizeLimit, error_text, tensor_nbytes
 from ..model.editor import GraphEditor, _dedupe_controls, protected_names
 from ..model.graph import (
     Graph,
@@ -13,17 +14,7 @@ from ..model.graph import (
     make_const,
     parse_input,
 )
-from ._num_util import (
-    Constness,
-    SizeLimit,
-    error_text,
-    evaluate,
-    name_allocator,
-    remove_dead,
-    sorted_names,
-    tensor_nbytes,
-)
-from .base import Match, Param, Pass, PassReport, PassResult, Refusal
+from .base import Match, Param, Pass, PassReport, PassResult, Refusal, sorted_names
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 
@@ -74,7 +65,7 @@ def fold_constants(graph: Graph, select: set[str] | None = None,
     report = PassReport("fold_constants")
     editor = GraphEditor(graph)
     try:
-        cn = Constness(graph)
+        cn = Constants(graph)
     except GraphError as e:
         report.refused.append(Refusal("graph", f"cannot analyse the graph: {e.problem}", e.nodes))
         return PassResult(editor.result(), report)
@@ -126,10 +117,10 @@ def fold_constants(graph: Graph, select: set[str] | None = None,
                 fetch[format_input(name, p)] = allowance
         plans.append((name, ports))
 
-    values = evaluate(graph, cn, list(fetch), max_bytes=fetch) if fetch else {}
+    values = cn.evaluate(list(fetch), max_bytes=fetch) if fetch else {}
 
     # ---------------------------------------------------------------- decide and apply
-    fresh = name_allocator(graph)
+    fresh = editor.fresh_name
 
     region_all: set[str] = set()
     for name, ports in plans:
@@ -207,7 +198,7 @@ def fold_constants(graph: Graph, select: set[str] | None = None,
             m.changed = [node.name]
             region_all |= cn.region(t[1:] for t in drop)
 
-    dead = remove_dead(editor, region_all, protected)
+    dead = set(editor.remove_unread(region_all, protected))
     for m in report.matches:
         if m.applied:
             m.removed = sorted_names(graph, dead & set(m.nodes))
@@ -221,7 +212,7 @@ def fold_constants(graph: Graph, select: set[str] | None = None,
     return PassResult(editor.result(), report)
 
 
-def _exclusive_bytes(graph: Graph, cn: Constness, target: str) -> int:
+def _exclusive_bytes(graph: Graph, cn: Constants, target: str) -> int:
     """Bytes of the Consts only this target's region reads (they die when it is folded)."""
     region = cn.region([target])
     total = 0

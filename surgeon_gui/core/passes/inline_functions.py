@@ -5,23 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..model.editor import GraphEditor
+from ..model.consteval import Constants
+from ..model.editor import GraphEditor, Substitution, protected_names, read_nodes
 from ..model.graph import Graph, NodeDef, format_input, node_of, parse_input
-from ._cf_util import (
-    ConstEvaluator,
-    Substitution,
-    fill_report,
-    is_selected,
-    keep_names,
-    remove_unused,
-    trace_source,
-)
-from .base import Match, Pass, PassReport, PassResult, Refusal
+from ..model.ops import CASE_OPS, IF_OPS, PARTITIONED_CALL_OPS, WHILE_OPS, trace_source
+from .base import Match, Pass, PassReport, PassResult, Refusal, fill_report, is_selected
 
-IF_OPS = frozenset({"If", "StatelessIf"})
-CASE_OPS = frozenset({"Case", "StatelessCase"})
-CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
-WHILE_OPS = frozenset({"While", "StatelessWhile"})
 MAX_ROUNDS = 16
 
 EXPLANATION = """\
@@ -122,7 +111,7 @@ def function_body(fdef, library: dict) -> _Body:
     return _Body(args, nodes, rets, control_rets, [a.type for a in sig.output_arg])
 
 
-def _call_target(node: NodeDef, ev: ConstEvaluator, library: dict, graph: Graph):
+def _call_target(node: NodeDef, ev: Constants, library: dict, graph: Graph):
     """(function name, argument tensors, what was decided) or a refusal reason (str)."""
     data = [t for t in node.input if not t.startswith("^")]
     if (node.op in IF_OPS or node.op in CASE_OPS) and not data:
@@ -146,7 +135,7 @@ def _call_target(node: NodeDef, ev: ConstEvaluator, library: dict, graph: Graph)
         i = i if 0 <= i < len(branches) else len(branches) - 1
         return (branches[i].name, data[1:],
                 f"branch index {int(value)}: inlines branch {i} {branches[i].name}")
-    if node.op in CALL_OPS:
+    if node.op in PARTITIONED_CALL_OPS:
         return node.attr["f"].func.name, data, f"inlines {node.attr['f'].func.name}"
     return node.op, data, f"inlines {node.op}"
 
@@ -178,7 +167,7 @@ def _referenced_functions(graph_def, library: dict) -> set[str]:
 def inline_functions(graph: Graph, select: set[str] | None = None) -> PassResult:
     report = PassReport("inline_functions")
     editor = GraphEditor(graph)
-    keep = keep_names(graph)
+    keep = protected_names(graph, detected_outputs=True)
     library = {f.signature.name: f for f in graph.graph_def.library.function}
     if not library:
         return PassResult(editor.result(), report)
@@ -186,7 +175,7 @@ def inline_functions(graph: Graph, select: set[str] | None = None) -> PassResult
     position: dict[str, tuple] = {}  # sort keys of inlined nodes (see _place)
     new_names: set[str] | None = None  # after round 1: only look at nodes inlining added
     for _ in range(MAX_ROUNDS):
-        ev = ConstEvaluator(current)
+        ev = Constants(current, analyse=False)
         sub = Substitution()
         to_remove: list[str] = []
         did = False
@@ -197,7 +186,7 @@ def inline_functions(graph: Graph, select: set[str] | None = None) -> PassResult
                 report.refused.append(Refusal(node.name, f"{node.name} is a {node.op} loop: "
                                               "loops are not inlined", [node.name]))
                 continue
-            if not (node.op in IF_OPS or node.op in CASE_OPS or node.op in CALL_OPS
+            if not (node.op in IF_OPS or node.op in CASE_OPS or node.op in PARTITIONED_CALL_OPS
                     or node.op in library):
                 continue
             target = _call_target(node, ev, library, current)
@@ -242,7 +231,7 @@ def inline_functions(graph: Graph, select: set[str] | None = None) -> PassResult
         if select is not None:
             break  # nested calls appear as new matches on the next run
     if editor.removed or editor.changed:
-        dropped = remove_unused(editor, graph, keep)
+        dropped = editor.remove_unread(read_nodes(graph), keep)
         if dropped:
             report.notes.append(f"removed {len(dropped)} node(s) only the inlined calls read: "
                                 + ", ".join(dropped[:10]))

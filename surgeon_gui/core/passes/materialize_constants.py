@@ -7,8 +7,7 @@ from tensorflow.core.framework import types_pb2
 
 from ..model.editor import GraphEditor
 from ..model.graph import Graph, NodeDef, const_value, dtype_name
-from ._cf_util import fill_report, is_selected
-from .base import Match, Param, Pass, PassReport, PassResult, Refusal
+from .base import Match, Param, Pass, PassReport, PassResult, Refusal, fill_report, is_selected
 
 DEFAULT_MAX_ELEMENTS = 4096
 

@@ -15,8 +15,8 @@ from ..model.graph import (
     format_input,
     parse_input,
 )
-from ._num_util import CALL_OPS, CONTROL_FLOW_OPS, is_random_op, op_def, sorted_names
-from .base import Match, Param, Pass, PassReport, PassResult, Refusal
+from ..model.ops import CONTROL_FLOW_OPS, FUNCTION_CALL_OPS, is_random, op_def
+from .base import Match, Param, Pass, PassReport, PassResult, Refusal, sorted_names
 
 EXPLANATION = """\
 **What it matches.** Two nodes with the same op, the same data inputs in the same order, the
@@ -46,9 +46,9 @@ and fails ("`next_layers.size() == 1` in `parseConvolution`") once a merge makes
 
 def _mergeable(node: NodeDef, funcs: frozenset, protected: set[str]) -> bool:
     op = node.op
-    if op in INPUT_OPS or op in CONTROL_FLOW_OPS or op in CALL_OPS or op in funcs:
+    if op in INPUT_OPS or op in CONTROL_FLOW_OPS or op in FUNCTION_CALL_OPS or op in funcs:
         return False
-    if node.name in protected or is_random_op(op):
+    if node.name in protected or is_random(op):
         return False
     d = op_def(op)
     return d is not None and not d.is_stateful

@@ -3,22 +3,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model.editor import GraphEditor
-from ..model.graph import Graph, node_of, parse_input
-from ._cf_util import (
-    ConstEvaluator,
+from ..model.consteval import Constants, non_constant_sources
+from ..model.editor import (
+    GraphEditor,
     Substitution,
     attr_dtype,
-    fill_report,
     identity_node,
-    is_selected,
-    keep_names,
-    non_constant_sources,
-    remove_unused,
+    protected_names,
+    read_nodes,
 )
-from .base import Match, Param, Pass, PassReport, PassResult, Refusal
+from ..model.graph import Graph, node_of, parse_input
+from ..model.ops import UNIFORM_RANDOM_OPS
+from .base import Match, Param, Pass, PassReport, PassResult, Refusal, fill_report, is_selected
 
-RANDOM_OPS = frozenset({"RandomUniform", "StatelessRandomUniform", "StatelessRandomUniformV2"})
 MUL_OPS = frozenset({"Mul"})
 DIV_OPS = frozenset({"RealDiv", "Div", "TrueDiv", "DivNoNan"})
 ADD_OPS = frozenset({"Add", "AddV2"})
@@ -69,7 +66,7 @@ def _data(node) -> list[str]:
 
 
 class _Matcher:
-    def __init__(self, graph: Graph, ev: ConstEvaluator):
+    def __init__(self, graph: Graph, ev: Constants):
         self.g = graph
         self.ev = ev
 
@@ -207,13 +204,13 @@ def remove_dropout(graph: Graph, select: set[str] | None = None,
                    allow_random: bool = True) -> PassResult:
     report = PassReport("remove_dropout")
     editor = GraphEditor(graph)
-    keep = keep_names(graph)
-    matcher = _Matcher(graph, ConstEvaluator(graph))
+    keep = protected_names(graph, detected_outputs=True)
+    matcher = _Matcher(graph, Constants(graph, analyse=False))
     sub = Substitution()
     remove: list[str] = []
     randoms: dict[str, str] = {}
     for node in graph.graph_def.node:
-        if node.op not in RANDOM_OPS:
+        if node.op not in UNIFORM_RANDOM_OPS:
             continue
         try:
             m = matcher.match(node.name)
@@ -260,7 +257,7 @@ def remove_dropout(graph: Graph, select: set[str] | None = None,
     if randoms:
         sub.apply(editor, skip=remove)
         editor.remove(remove)
-        dropped = set(remove_unused(editor, graph, keep)) | set(remove)
+        dropped = set(editor.remove_unread(read_nodes(graph), keep)) | set(remove)
         by_key = {m.key: m for m in report.matches}
         for rnd, out in randoms.items():
             m = by_key[out]

@@ -1,15 +1,10 @@
 """Remove Identity-like nodes and control-only NoOps, keeping control dependencies correct."""
 from __future__ import annotations
 
-from ..model.editor import GraphEditor, protected_names
+from ..model.editor import GraphEditor, Substitution, protected_names, protection_reason
 from ..model.graph import Graph, format_input, node_of, parse_input
-from ._cf_util import SWITCH_OPS, Substitution, fill_report, is_selected, keep_names
-from .base import Match, Pass, PassReport, PassResult, Refusal
-
-#: Ops whose output i is their input i, value for value, at inference.
-PASS_THROUGH = ("Identity", "RefIdentity", "Snapshot", "StopGradient", "PreventGradient",
-                "CheckNumerics", "IdentityN")
-REF_VARIABLE_OPS = frozenset({"VariableV2", "Variable", "TemporaryVariable"})
+from ..model.ops import REF_VARIABLE_OPS, REMOVABLE_PASS_THROUGH_OPS, SWITCH_OPS
+from .base import Match, Pass, PassReport, PassResult, Refusal, fill_report, is_selected
 
 EXPLANATION = """\
 **What it matches.** Nodes that pass their input through unchanged at inference:
@@ -41,23 +36,20 @@ nodes* removes them when the outputs do not need them).
 def remove_identity(graph: Graph, select: set[str] | None = None) -> PassResult:
     report = PassReport("remove_identity")
     editor = GraphEditor(graph)
-    keep = keep_names(graph)
-    named = protected_names(graph)
+    keep = protected_names(graph, detected_outputs=True)
     sub = Substitution()
     sub.pointless = {n.name for n in graph.graph_def.node if n.op == "Const" and not n.input}
     bypassed: list[str] = []
     for node in graph.graph_def.node:
-        if node.op not in PASS_THROUGH and node.op != "NoOp":
+        if node.op not in REMOVABLE_PASS_THROUGH_OPS and node.op != "NoOp":
             continue
         name = node.name
         data = [t for t in node.input if not t.startswith("^")]
         controls = [t[1:] for t in node.input if t.startswith("^")]
         readers = graph.consumers(name)
         if name in keep:
-            why = "named as a graph input or output" if name in named else \
-                "a graph output (nothing reads it; give outputs to change this)"
-            report.refused.append(Refusal(name, f"{node.op} {name} is kept: it is {why}",
-                                          [name]))
+            report.refused.append(Refusal(
+                name, f"{node.op} {name} is kept: {protection_reason(graph, name)}", [name]))
             continue
         if node.op == "NoOp":
             if data:

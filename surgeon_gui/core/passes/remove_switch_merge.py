@@ -12,24 +12,18 @@ from collections import defaultdict, deque
 
 import numpy as np
 
-from ..model.editor import GraphEditor, protected_names
-from ..model.graph import Graph, format_input, make_const, node_of, parse_input
-from ._cf_util import (
-    LOOP_OPS,
-    MERGE_OPS,
-    PASS_THROUGH_OPS,
-    SWITCH_OPS,
-    ConstEvaluator,
+from ..model.consteval import Constants
+from ..model.editor import (
+    GraphEditor,
     Substitution,
     attr_dtype,
-    fill_report,
     identity_node,
-    is_selected,
-    keep_names,
-    remove_unused,
-    trace_source,
+    protected_names,
+    read_nodes,
 )
-from .base import Match, Pass, PassReport, PassResult, Refusal
+from ..model.graph import Graph, format_input, make_const, node_of, parse_input
+from ..model.ops import LOOP_OPS, MERGE_OPS, PASS_THROUGH_OPS, SWITCH_OPS, trace_source
+from .base import Match, Pass, PassReport, PassResult, Refusal, fill_report, is_selected
 
 EXPLANATION = """\
 **What it matches.** The v1 control flow that `tf.cond` builds in TF1 graphs (and that
@@ -162,8 +156,8 @@ class _Analysis:
 def remove_switch_merge(graph: Graph, select: set[str] | None = None) -> PassResult:
     report = PassReport("remove_switch_merge")
     editor = GraphEditor(graph)
-    ev = ConstEvaluator(graph)
-    keep = keep_names(graph)
+    ev = Constants(graph, analyse=False)
+    keep = protected_names(graph, detected_outputs=True)
     named = protected_names(graph)  # a dead branch may hold detected sinks, never named nodes
     order = graph.order
 
@@ -301,7 +295,7 @@ def remove_switch_merge(graph: Graph, select: set[str] | None = None) -> PassRes
     return PassResult(editor.result(), report)
 
 
-def _apply(graph: Graph, editor: GraphEditor, an: _Analysis, chosen, ev: ConstEvaluator,
+def _apply(graph: Graph, editor: GraphEditor, an: _Analysis, chosen, ev: Constants,
            keep: set[str], matches: dict[str, Match]) -> None:
     sub = Substitution()
     remove: list[str] = []
@@ -335,7 +329,7 @@ def _apply(graph: Graph, editor: GraphEditor, an: _Analysis, chosen, ev: ConstEv
             node = graph.nodes[m]
             (index, live), = an.live_inputs(m)
             if graph.consumers(m, port=1, control=False):
-                vi = editor.unique_name(f"{m}/value_index")
+                vi = editor.fresh_name(f"{m}/value_index")
                 editor.add_node(make_const(vi, np.int32(index), device=node.device))
                 sub.tensor(format_input(m, 1), vi)
                 matches[key].added.append(vi)
@@ -352,7 +346,7 @@ def _apply(graph: Graph, editor: GraphEditor, an: _Analysis, chosen, ev: ConstEv
         editor.replace_node(m, identity_node(m, live, attr_dtype(graph.nodes[m]), device))
     changed = sub.apply(editor, skip=set(dead) | set(remove))
     editor.remove(dead + remove)
-    unused = remove_unused(editor, graph, keep)
+    unused = editor.remove_unread(read_nodes(graph), keep)
 
     # Attribute what happened to the cond that caused it.
     for n in dead + remove:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
-from ..model.editor import GraphEditor, protected_names
+from ..model.consteval import copy_for_side_graph
+from ..model.editor import GraphEditor, Substitution, protected_names, protection_reason
 from ..model.graph import (
     Graph,
     GraphDef,
@@ -16,9 +17,17 @@ from ..model.graph import (
     make_const,
     parse_input,
 )
-from ._cf_util import Substitution, fill_report, is_selected, keep_names
-from ._num_util import IDENTITY_OPS, copy_for_side_graph, remove_dead, sorted_names
-from .base import Match, Pass, PassReport, PassResult, Refusal
+from ..model.ops import const_source
+from .base import (
+    Match,
+    Pass,
+    PassReport,
+    PassResult,
+    Refusal,
+    fill_report,
+    is_selected,
+    sorted_names,
+)
 
 EXPLANATION = """\
 **What it matches.** A binary op with one constant operand that is its identity element:
@@ -92,22 +101,6 @@ _FLOATING = frozenset({types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_BFL
 #: Dtypes with no arithmetic identity element to speak of.
 _NOT_ARITHMETIC = frozenset({types_pb2.DT_STRING, types_pb2.DT_BOOL, types_pb2.DT_RESOURCE,
                              types_pb2.DT_VARIANT})
-
-
-def _const_source(graph: Graph, tensor: str) -> tuple[NodeDef | None, list[str]]:
-    """The Const a tensor reads through Identity-like ops, and the nodes on that chain."""
-    ref = parse_input(tensor)
-    chain: list[str] = []
-    node = graph.nodes.get(ref.node)
-    while node is not None and ref.port == 0 and node.name not in chain:
-        chain.append(node.name)
-        if node.op == "Const":
-            return node, chain
-        if node.op not in IDENTITY_OPS or not node.input:
-            return None, chain
-        ref = parse_input(node.input[0])
-        node = graph.nodes.get(ref.node)
-    return None, chain
 
 
 def _uniform_value(node: NodeDef):
@@ -194,8 +187,7 @@ def broadcast_problem(x_shape: list[int] | None, c_shape: list[int]) -> str:
 def simplify_arithmetic(graph: Graph, select: set[str] | None = None) -> PassResult:
     report = PassReport("simplify_arithmetic")
     editor = GraphEditor(graph)
-    keep = keep_names(graph)
-    named = protected_names(graph)
+    keep = protected_names(graph, detected_outputs=True)
 
     # ---------------------------------------------------------------- candidates (no TF yet)
     candidates = []  # (node, x tensor, const node, chain to the const, "x + c" text)
@@ -209,7 +201,7 @@ def simplify_arithmetic(graph: Graph, select: set[str] | None = None) -> PassRes
             continue
         identity, positions = rule
         for pos in positions:
-            const, chain = _const_source(graph, data[pos])
+            const, chain = const_source(graph, data[pos])
             if const is None:
                 continue
             if const.name not in uniform_cache:
@@ -247,8 +239,7 @@ def simplify_arithmetic(graph: Graph, select: set[str] | None = None) -> PassRes
         t_attr = node.attr["T"].type if "T" in node.attr else ct.dtype
         problem = ""
         if name in keep:
-            problem = ("it is named as a graph input or output" if name in named else
-                       "it is a graph output (nothing reads it; give outputs to change this)")
+            problem = protection_reason(graph, name)
         elif ct.dtype != t_attr:
             problem = "the constant's dtype differs from the op's"
         elif node.op != "BiasAdd" and c_shape:
@@ -278,13 +269,13 @@ def simplify_arithmetic(graph: Graph, select: set[str] | None = None) -> PassRes
         sub.control_to(name, [ref.node] + controls)
         bypassed.append(name)
         dead_candidates.update(chain)
-    _merge_biases(graph, editor, report, select, keep, named, sub, bypassed, dead_candidates,
+    _merge_biases(graph, editor, report, select, keep, sub, bypassed, dead_candidates,
                   taken={c[0].name for c in candidates})
     if bypassed:
         sub.apply(editor, skip=bypassed)
         editor.remove(bypassed)
         gone = set(bypassed)
-        dead = remove_dead(editor, dead_candidates - gone, keep)
+        dead = set(editor.remove_unread(dead_candidates - gone, keep))
         for m in report.matches:
             if m.applied:
                 m.changed = [c for c in m.changed if c not in gone]
@@ -310,14 +301,14 @@ def _bias_add(graph: Graph, tensor: str, keep: set[str]):
     if len(readers) != 1:
         return node, None, f"{node.name} has {len(readers)} readers (its value would change)"
     data = [t for t in node.input if not t.startswith("^")]
-    const, chain = _const_source(graph, data[1]) if len(data) == 2 else (None, [])
+    const, chain = const_source(graph, data[1]) if len(data) == 2 else (None, [])
     if const is None:
         return node, None, f"{node.name}'s bias is not a constant"
     return node, const, chain
 
 
 def _merge_biases(graph: Graph, editor: GraphEditor, report: PassReport, select, keep: set[str],
-                  named: set[str], sub: Substitution, bypassed: list[str],
+                  sub: Substitution, bypassed: list[str],
                   dead_candidates: set[str], taken: set[str]) -> None:
     """Rule 2: Add(BiasAdd(u, b1), BiasAdd(v, b2)) -> Add(BiasAdd(u, b1 + b2), v)."""
     rewritten_bias: set[str] = set()
@@ -368,7 +359,7 @@ def _merge_biases(graph: Graph, editor: GraphEditor, report: PassReport, select,
             editor.mark_changed(b1.name)
             match.changed.append(b1.name)
         else:
-            new = make_const(editor.unique_name(f"{p.name}/merged_bias"), total,
+            new = make_const(editor.fresh_name(f"{p.name}/merged_bias"), total,
                              device=b1.device)
             editor.add_node(new)
             live_p = editor.node(p.name)

@@ -5,11 +5,18 @@ from __future__ import annotations
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
-from ..model.editor import GraphEditor
+from ..model.editor import GraphEditor, protected_names
 from ..model.graph import Graph, const_value, make_const, parse_input
-from ._cf_util import fill_report, is_selected, keep_names
-from ._num_util import remove_dead, sorted_names
-from .base import Match, Pass, PassReport, PassResult, Refusal
+from .base import (
+    Match,
+    Pass,
+    PassReport,
+    PassResult,
+    Refusal,
+    fill_report,
+    is_selected,
+    sorted_names,
+)
 
 EXPLANATION = """\
 **What it matches.** `Reshape(x, Pack(d0, d1, …))` where exactly one entry is read from `x`'s
@@ -82,7 +89,7 @@ def _dim_of(graph: Graph, tensor: str, x: str) -> int | None:
 def static_reshape(graph: Graph, select: set[str] | None = None) -> PassResult:
     report = PassReport("static_reshape")
     editor = GraphEditor(graph)
-    keep = keep_names(graph)
+    keep = protected_names(graph, detected_outputs=True)
     dead_candidates: set[str] = set()
     for node in graph.graph_def.node:
         if node.op != "Reshape":
@@ -137,7 +144,7 @@ def static_reshape(graph: Graph, select: set[str] | None = None) -> PassResult:
         gates = list(dict.fromkeys(t[1:] for n in region for t in graph.nodes[n].input
                                    if t.startswith("^")))
         dtype = np.int64 if pack.attr["T"].type == types_pb2.DT_INT64 else np.int32
-        const = make_const(editor.unique_name(f"{node.name}/static_shape"),
+        const = make_const(editor.fresh_name(f"{node.name}/static_shape"),
                            np.array(dims, dtype=dtype), device=pack.device)
         const.input.extend("^" + g for g in gates)
         editor.add_node(const)
@@ -151,7 +158,7 @@ def static_reshape(graph: Graph, select: set[str] | None = None) -> PassResult:
         dead_candidates.update(region + [parse_input(t).node for n in region
                                          for t in graph.nodes[n].input])
     if dead_candidates:
-        dead = remove_dead(editor, dead_candidates, keep)
+        dead = set(editor.remove_unread(dead_candidates, keep))
         for m in report.matches:
             if m.applied:
                 m.removed = sorted_names(graph, dead & set(m.nodes))

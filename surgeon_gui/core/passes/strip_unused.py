@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from ..model.editor import GraphEditor, protected_names
 from ..model.graph import Graph, GraphError, NodeDef, node_of, parse_input, shape_list
-from ._num_util import sorted_names
-from .base import Match, Param, Pass, PassReport, PassResult
+from .base import Match, Param, Pass, PassReport, PassResult, sorted_names
 
 EXPLANATION = """\
 **What it does.** Cuts the graph down to the part the chosen outputs need, like TensorFlow's
@@ -167,10 +166,8 @@ def strip_unused(graph: Graph, select: set[str] | None = None, inputs="", output
         m.changed = [name]
 
     # Prune what the outputs (and the inputs and named nodes we keep) do not reach.
+    dead = editor.unneeded(in_names + sorted(protected), out_names)
     g = editor.graph()
-    roots = [node_of(n) for n in out_names + in_names] + sorted(protected)
-    needed = g.upstream([r for r in roots if r in g.nodes])
-    dead = [n.name for n in g.graph_def.node if n.name not in needed]
     if dead:
         m = Match("unused_nodes", f"{len(dead)} node(s) the outputs do not need",
                   nodes=sorted_names(graph, dead))

@@ -5,23 +5,14 @@ from __future__ import annotations
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
-from ..model.editor import GraphEditor, protected_names
-from ..model.graph import Graph, make_const, node_of, shape_list
-from ._cf_util import (
-    SWITCH_OPS,
-    fill_report,
-    is_selected,
-    keep_names,
-    remove_unused,
-    trace_source,
-)
-from .base import Match, Param, Pass, PassReport, PassResult, Refusal
+from ..model.editor import GraphEditor, protected_names, read_nodes
+from ..model.graph import INPUT_OPS, Graph, make_const, node_of, shape_list
+from ..model.ops import IF_OPS, SWITCH_OPS, trace_source
+from .base import Match, Param, Pass, PassReport, PassResult, Refusal, fill_report, is_selected
 
 #: Names (last path component, lower case) that mark a training flag.
 FLAG_NAMES = frozenset({"is_training", "training", "keras_learning_phase", "phase_train",
                         "learning_phase", "train_mode", "is_train", "training_phase"})
-PLACEHOLDER_OPS = frozenset({"Placeholder", "PlaceholderV2", "PlaceholderWithDefault"})
-COND_OPS = frozenset({"If", "StatelessIf"})
 
 EXPLANATION = """\
 **What it matches.** A boolean placeholder that switches a model between training and
@@ -67,7 +58,7 @@ def _feeds_control_flow(graph: Graph, name: str) -> str | None:
         data = [t for t in node.input if not t.startswith("^")]
         if node.op in SWITCH_OPS and len(data) > 1:
             pred = data[1]
-        elif node.op in COND_OPS and data:
+        elif node.op in IF_OPS and data:
             pred = data[0]
         else:
             continue
@@ -94,7 +85,7 @@ def set_training_flags(graph: Graph, select: set[str] | None = None, value: bool
             nm = node_of(n)
             if nm not in graph.nodes:
                 report.refused.append(Refusal(nm, f"there is no node named {nm!r}"))
-            elif graph.nodes[nm].op not in PLACEHOLDER_OPS:
+            elif graph.nodes[nm].op not in INPUT_OPS:
                 op = graph.nodes[nm].op
                 why = "it is already a constant" if op == "Const" else "it is not a placeholder"
                 report.refused.append(Refusal(nm, f"{nm} is a {op}: {why}", [nm]))
@@ -102,7 +93,7 @@ def set_training_flags(graph: Graph, select: set[str] | None = None, value: bool
                 candidates.append((nm, "named in the `names` parameter"))
     else:
         for node in graph.graph_def.node:
-            if node.op not in PLACEHOLDER_OPS:
+            if node.op not in INPUT_OPS:
                 continue
             short = node.name.rsplit("/", 1)[-1].lower()
             if short in FLAG_NAMES:
@@ -145,7 +136,8 @@ def set_training_flags(graph: Graph, select: set[str] | None = None, value: bool
 
     applied = {m.key for m in report.matches if m.applied}
     if applied:
-        dropped = remove_unused(editor, graph, keep_names(graph))
+        dropped = editor.remove_unread(read_nodes(graph),
+                                       protected_names(graph, detected_outputs=True))
         for m in report.matches:
             if m.applied:
                 inputs = {node_of(i) for i in graph.nodes[m.key].input}

@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from ..model.graph import Graph, GraphDef, GraphError, const_value, node_of
+from ..model.ops import FRAME_ENTER_OPS, FRAME_EXIT_OPS, MERGE_OPS, RANDOM_OPS, SWITCH_OPS
 
 #: Levels for colouring, from exact to wrong (relative error thresholds).
 LEVELS = [
@@ -42,14 +43,6 @@ LEVELS = [
 
 _SKIP_OPS = frozenset({"Const", "NoOp", "Assert", "Placeholder", "PlaceholderV2",
                        "VarHandleOp", "VariableV2", "Variable", "ReadVariableOp"})
-#: Ops whose values change on every run: comparing them would report noise.
-RANDOM_OPS = frozenset({"RandomUniform", "RandomUniformInt", "RandomStandardNormal",
-                        "TruncatedNormal", "RandomShuffle", "Multinomial", "RandomGamma",
-                        "RandomPoisson", "RandomPoissonV2", "ParameterizedTruncatedNormal"})
-_FRAME_IN = frozenset({"Enter", "RefEnter"})
-_FRAME_OUT = frozenset({"Exit", "RefExit"})
-_SWITCH = frozenset({"Switch", "RefSwitch"})
-_MERGE = frozenset({"Merge", "RefMerge"})
 
 
 @dataclass
@@ -168,8 +161,8 @@ def conditional_nodes(graph: Graph) -> dict[str, str]:
     reachable from an Enter without passing an Exit.
     """
     reasons: dict[str, str] = {}
-    for starts, stops, why in ((_SWITCH, _MERGE, "inside a v1 cond branch"),
-                               (_FRAME_IN, _FRAME_OUT, "inside a while loop")):
+    for starts, stops, why in ((SWITCH_OPS, MERGE_OPS, "inside a v1 cond branch"),
+                               (FRAME_ENTER_OPS, FRAME_EXIT_OPS, "inside a while loop")):
         todo = deque(n.name for n in graph.graph_def.node if n.op in starts)
         seen: set[str] = set()
         while todo:

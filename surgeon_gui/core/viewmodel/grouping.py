@@ -34,6 +34,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from ..model.graph import Graph, NodeDef, dtype_name, parse_input, shape_list
+from ..model.ops import IF_OPS, LOOP_OPS, MERGE_OPS, SWITCH_OPS, WHILE_OPS, is_random
 
 # ---------------------------------------------------------------------------- op families
 #: Legend order. ``const`` only appears when constants are drawn as boxes.
@@ -89,16 +90,14 @@ def op_family(op: str) -> str:
     return "other"
 
 
-#: Ops that must catch the eye: training-only and control-flow machinery surgery removes.
-STANDOUT_OPS = frozenset({"Switch", "Merge", "RefSwitch", "RefMerge", "If", "StatelessIf",
-                          "While", "StatelessWhile", "Enter", "Exit", "NextIteration", "LoopCond",
-                          "PlaceholderWithDefault", "RandomUniform", "RandomStandardNormal",
-                          "TruncatedNormal", "RandomUniformInt", "StatelessRandomUniformV2",
-                          "Assert"})
+#: Ops that must catch the eye: training-only and control-flow machinery surgery removes
+#: (random ops too: see :func:`is_standout`).
+STANDOUT_OPS = (SWITCH_OPS | MERGE_OPS | LOOP_OPS | IF_OPS | WHILE_OPS
+                | {"PlaceholderWithDefault", "Assert"})
 
 
 def is_standout(op: str) -> bool:
-    return op in STANDOUT_OPS
+    return op in STANDOUT_OPS or is_random(op)
 
 
 # ---------------------------------------------------------------------------- tensor labels
