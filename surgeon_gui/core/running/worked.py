@@ -205,15 +205,15 @@ def _fold_batch_norm(wn: WorkedNumbers, graph: Graph, after: Graph, m: Match, fe
                      channels: int) -> None:
     from ..model.editor import protected_names
     from ..passes import fold_batch_norm as fbn
-    from ..passes._num_util import Constness, evaluate
-    cn = Constness(graph)
+    from ..model.consteval import Constants
+    cn = Constants(graph)
     lin = graph.nodes[m.key]
     cand, problem = fbn._walk(graph, cn, lin, protected_names(graph))
     if cand is None or problem:
         wn.paragraphs.append(f"(no chain to show: {problem or 'nothing after the op'})")
         return
     wanted = [cand.weights] + [t for s in cand.steps for t in s.operands]
-    values = evaluate(graph, cn, wanted)
+    values = cn.evaluate(wanted)
     w, scale, offset = fbn._compose(graph, lin, cand, values)
     ch = scale.size
     bias = np.zeros(ch)
@@ -321,8 +321,9 @@ def _short(e: Exception) -> str:
 def _switch_merge(wn: WorkedNumbers, graph: Graph, after: Graph, m: Match, feeds,
                   channels: int) -> None:
     from ..passes import remove_switch_merge as rsm
-    from ..passes._cf_util import MERGE_OPS, SWITCH_OPS, ConstEvaluator, trace_source
-    ev = ConstEvaluator(graph)
+    from ..model.consteval import Constants
+    from ..model.ops import MERGE_OPS, SWITCH_OPS, trace_source
+    ev = Constants(graph, analyse=False)
     switches = [n for n in m.nodes if graph.nodes[n].op in SWITCH_OPS]
     merges = [n for n in m.nodes if graph.nodes[n].op in MERGE_OPS]
     decided = {}
@@ -409,11 +410,12 @@ def _inside(graph: Graph, name: str, switches: list[str]) -> bool:
 def _dropout(wn: WorkedNumbers, graph: Graph, after: Graph, m: Match, feeds,
              channels: int) -> None:
     from ..passes import remove_dropout as rd
-    from ..passes._cf_util import ConstEvaluator
-    rnd = next((n for n in m.nodes if graph.nodes[n].op in rd.RANDOM_OPS), None)
+    from ..model.consteval import Constants
+    from ..model.ops import UNIFORM_RANDOM_OPS
+    rnd = next((n for n in m.nodes if graph.nodes[n].op in UNIFORM_RANDOM_OPS), None)
     if rnd is None:
         return
-    info = rd._Matcher(graph, ConstEvaluator(graph)).match(rnd)
+    info = rd._Matcher(graph, Constants(graph, analyse=False)).match(rnd)
     rate = float(info["rate"])
     keep = 1.0 - rate
     wn.values.update(rate=rate, keep_prob=keep, x=info["x"])
