@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from ..core.history.document import Document
 from ..core.viewmodel.grouping import GroupTree
+from . import window_layout as layout
 from .graph_view import GraphView
 from .start_page import StartPage
 from .workers import Worker
@@ -106,6 +107,7 @@ class MainWindow(QMainWindow):
         self._load_worker: Worker | None = None
         self._load_started = 0.0
         self._docks: list[QDockWidget] = []
+        self._layout_restored = False
 
         self.view = GraphView(self)
         self.start_page = StartPage(self)
@@ -120,10 +122,11 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._refresh_recent()
         self._install_inspection_panels()
-        # geometry and dock placement last, once the built-in panels exist
-        self._restore_settings()
         self._install_compare_panel()
         self._install_surgery_panels()
+        # geometry and dock placement last, once every built-in panel exists: a state restored
+        # before some docks exist leaves them (and the tab bars of tabbed docks) misplaced
+        self._restore_settings()
 
     # ---- inspection panels (inspector, search, Ctrl+F) — wiring lives in ui/inspection.py
     def _install_inspection_panels(self) -> None:
@@ -247,6 +250,9 @@ class MainWindow(QMainWindow):
         vm.addSeparator()
         self.panels_menu = vm.addMenu("&Panels")
         self.panels_menu.setEnabled(False)
+        self.reset_layout_action = self._action(
+            vm, "&Reset Layout", self.reset_layout,
+            tip="Put every panel back in its default place and size")
         # ---- Help
         hm = mb.addMenu("&Help")
         self._action(hm, "&About Graph Surgeon", self._about)
@@ -280,8 +286,7 @@ class MainWindow(QMainWindow):
         self.panels_menu.addAction(dock.toggleViewAction())
         self.panels_menu.setEnabled(True)
         self._docks.append(dock)
-        state = app_settings().value("window/state")
-        if state is not None:
+        if self._layout_restored:  # a panel added later goes where it was last time, if valid
             self.restoreDockWidget(dock)
         return dock
 
@@ -544,24 +549,22 @@ class MainWindow(QMainWindow):
     # ================================================================== settings / close
     def _restore_settings(self) -> None:
         s = app_settings()
-        geo = s.value("window/geometry")
-        if geo is not None:
-            self.restoreGeometry(geo)
-        else:
-            self.resize(1400, 900)
-        state = s.value("window/state")
-        if state is not None:
-            self.restoreState(state)
+        layout.restore(self, s)
+        self._layout_restored = True
         for key, action, setter in (("view/show_constants", self.show_constants_action, None),
                                     ("view/horizontal", self.horizontal_action, None)):
             v = s.value(key)
             if v is not None:
                 action.setChecked(str(v).lower() in ("true", "1"))
 
+    def reset_layout(self) -> None:
+        """View ▸ Reset Layout: every panel back in its default place and size."""
+        layout.apply_default(self)
+        self.statusBar().showMessage("Panels back in their default places", 4000)
+
     def save_settings(self) -> None:
         s = app_settings()
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
+        layout.save(self, s)
         s.setValue("view/show_constants", self.view.show_constants)
         s.setValue("view/horizontal", self.view.horizontal)
         s.sync()

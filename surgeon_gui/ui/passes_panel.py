@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QHBoxLayout,
+    QGridLayout,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -69,15 +69,19 @@ class PassesPanel(QWidget):
 
         self.list = QListWidget()
         self.list.setObjectName("pass_list")
-        for p in all_passes().values():
-            item = QListWidgetItem(p.title)
-            item.setData(KEY_ROLE, p.id)
-            item.setToolTip(p.id)
-            self.list.addItem(item)
+        # The preset first: it is the pass most users need.
         preset = QListWidgetItem(PRESET_TITLE)
         preset.setData(KEY_ROLE, PRESET_ID)
         preset.setToolTip(", ".join(PRESET_PASSES))
+        font = preset.font()
+        font.setBold(True)
+        preset.setFont(font)
         self.list.addItem(preset)
+        for p in all_passes().values():
+            item = QListWidgetItem(p.title)
+            item.setData(KEY_ROLE, p.id)
+            item.setToolTip(f"{p.title} ({p.id})")
+            self.list.addItem(item)
 
         self.explanation = QTextBrowser()
         self.explanation.setObjectName("pass_explanation")
@@ -94,10 +98,11 @@ class PassesPanel(QWidget):
                                        "nothing")
         self.apply_ticked_button.setToolTip("Apply only the ticked matches of the preview")
         self.step_button.setToolTip("Apply the next match only, then preview again")
-        buttons = QHBoxLayout()
-        for b in (self.preview_button, self.apply_all_button, self.apply_ticked_button,
-                  self.step_button):
-            buttons.addWidget(b)
+        # two rows of two: the column stays narrow and the canvas wide
+        buttons = QGridLayout()
+        for i, b in enumerate((self.preview_button, self.apply_all_button,
+                               self.apply_ticked_button, self.step_button)):
+            buttons.addWidget(b, i // 2, i % 2)
 
         self.matches = QTreeWidget()
         self.matches.setObjectName("pass_matches")
