@@ -4,6 +4,7 @@
     surgeon passes
     surgeon optimize IN OUT [--inputs A,B] [--outputs X,Y] [--passes p1,p2] [--recipe FILE]
                             [--save-recipe FILE] [--force] [--signature S]
+                            [--report tutorial.html|tutorial.md]
     surgeon compare A B [--inputs ...] [--outputs ...] [--runs N] [--json] [--feeds F.npz]
                         [--shape name=1,224,224,3] [--rtol R] [--atol A]
 
@@ -79,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--signature", help="SavedModel signature (default: serving_default)")
     s.add_argument("--checkpoint", help="freeze the graph's variables from this TF1 checkpoint "
                                         "prefix first (needs --outputs)")
+    s.add_argument("--report", metavar="TUTORIAL",
+                   help="also write the session as a tutorial: .html (one self-contained page) "
+                        "or .md (plus a folder of PNGs): each step's explanation, before/after "
+                        "pictures, worked numbers, node counts, and the comparison's verdict")
 
     s = sub.add_parser("compare", help="run two graphs on the same feeds and compare outputs")
     s.add_argument("a", metavar="A")
@@ -203,6 +208,8 @@ def cmd_optimize(args, out) -> int:
     out_path = _check_out_path(args.output, args.force)
     if Path(args.input).resolve() == out_path.resolve():
         raise CliError(f"{args.output}: is the input file; write the result somewhere else")
+    if args.report:
+        _check_report_path(args.report, args.force)
     if args.save_recipe and Path(args.save_recipe).exists() and not args.force:
         raise CliError(f"{args.save_recipe}: exists; not overwriting it (add --force)")
     pass_ids = _split(args.passes)
@@ -255,8 +262,16 @@ def cmd_optimize(args, out) -> int:
 
     # A recipe's own inputs/outputs were already applied above (CLI flags win).
     plan = Recipe(steps=recipe.steps)
+    original = graph
     try:
-        graph, _ = replay(graph, plan, on_step=show, keep_graphs=False)
+        if args.report:
+            from .core.running.tutorial import trace_recipe
+            graph, traced = trace_recipe(graph, plan)
+            for st in traced:
+                print(f"  {st.pass_id or 'edit ' + str(st.edit):<22} "
+                      f"{st.report.summary() if st.report else 'applied'}", file=out)
+        else:
+            graph, _ = replay(graph, plan, on_step=show, keep_graphs=False)
     except GraphError as e:
         raise GraphError(e.problem, e.source or args.input, e.nodes) from None
     elapsed = time.perf_counter() - t0
@@ -274,7 +289,51 @@ def cmd_optimize(args, out) -> int:
         except OSError as e:
             raise CliError(f"{args.save_recipe}: cannot write: {e.strerror or e}") from None
         print(f"recipe: {args.save_recipe}", file=out)
+    if args.report:
+        _write_report(args, original, graph, traced, out)
     return EXIT_OK
+
+
+REPORT_SUFFIXES = (".html", ".htm", ".md", ".markdown")
+
+
+def _check_report_path(path: str, force: bool) -> None:
+    p = Path(path)
+    if p.suffix.lower() not in REPORT_SUFFIXES:
+        raise CliError(f"{path}: a tutorial report is written as .html or .md")
+    if p.is_dir():
+        raise CliError(f"{path}: is a folder; give a .html or .md file name")
+    if p.exists() and not force:
+        raise CliError(f"{path}: exists; not overwriting it (add --force to replace it)")
+
+
+def _write_report(args, original, final, traced, out) -> None:
+    """The tutorial of this run: pictures when Qt can start (offscreen), else without."""
+    from .core.running.compare import compare_graphs
+    from .core.running.runner import make_feeds
+    from .core.running.tutorial import build_tutorial, write_tutorial
+    cmp, cmp_error, feeds = None, "", None
+    try:
+        feeds = make_feeds(original, seed=0)
+        cmp = compare_graphs(original.graph_def, final.graph_def, feeds, original.outputs,
+                             runs=5, warmup=1, labels=("original", "optimized")).to_dict()
+    except Exception as e:  # noqa: BLE001 - the tutorial says why there is no comparison
+        cmp_error = " ".join(str(getattr(e, "problem", None) or e).split())[:200]
+    try:
+        from .ui.tutorial_pictures import cli_renderer
+        render, note = cli_renderer()
+    except ImportError as e:
+        render, note = None, f"no pictures: PySide6 is not available ({e})"
+    title = f"Optimizing {Path(args.input).name} for inference"
+    tut = build_tutorial(title, str(args.input), traced, cmp, cmp_error, render, note,
+                         feeds=feeds)
+    try:
+        written = write_tutorial(tut, args.report, overwrite=True)
+    except OSError as e:
+        raise CliError(f"{args.report}: cannot write: {e.strerror or e}") from None
+    extra = f" (+{len(written) - 1} pictures)" if len(written) > 1 else ""
+    print(f"tutorial: {args.report}{extra}; {tut.verdict}"
+          + (f"; {tut.picture_note}" if tut.picture_note else ""), file=out)
 
 
 def _pass_params(specs: list[str], pass_ids: list[str]) -> dict[str, dict]:
