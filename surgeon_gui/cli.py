@@ -5,6 +5,7 @@
     surgeon optimize IN OUT [--inputs A,B] [--outputs X,Y] [--passes p1,p2] [--recipe FILE]
                             [--save-recipe FILE] [--force] [--signature S]
                             [--report tutorial.html|tutorial.md]
+                            [--checkpoint PREFIX|FOLDER] [--keep-variables]
     surgeon compare A B [--inputs ...] [--outputs ...] [--runs N] [--json] [--feeds F.npz]
                         [--shape name=1,224,224,3] [--rtol R] [--atol A]
 
@@ -78,12 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--save-recipe", metavar="FILE", help="write the steps run as a recipe")
     s.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     s.add_argument("--signature", help="SavedModel signature (default: serving_default)")
-    s.add_argument("--checkpoint", help="freeze the graph's variables from this TF1 checkpoint "
-                                        "prefix first (needs --outputs)")
     s.add_argument("--report", metavar="TUTORIAL",
                    help="also write the session as a tutorial: .html (one self-contained page) "
                         "or .md (plus a folder of PNGs): each step's explanation, before/after "
                         "pictures, worked numbers, node counts, and the comparison's verdict")
+    s.add_argument("--checkpoint", help="freeze the graph's variables from this checkpoint "
+                                        "first: a prefix, its .index file or its folder "
+                                        "(needs --outputs)")
+    s.add_argument("--keep-variables", action="store_true",
+                   help="optimize a graph that holds variables without freezing them")
 
     s = sub.add_parser("compare", help="run two graphs on the same feeds and compare outputs")
     s.add_argument("a", metavar="A")
@@ -233,6 +237,7 @@ def cmd_optimize(args, out) -> int:
     graph = model.graph()
     _check_names(graph, inputs, "--inputs", args.input)
     _check_names(graph, outputs, "--outputs", args.input)
+    _check_variables(model, args)
     graph = graph.with_io(inputs or model.inputs, outputs or model.outputs)
     before = len(graph)
     print(f"{args.input}: {before} nodes; inputs {', '.join(graph.inputs) or 'none'}; "
@@ -334,6 +339,21 @@ def _write_report(args, original, final, traced, out) -> None:
     extra = f" (+{len(written) - 1} pictures)" if len(written) > 1 else ""
     print(f"tutorial: {args.report}{extra}; {tut.verdict}"
           + (f"; {tut.picture_note}" if tut.picture_note else ""), file=out)
+
+
+def _check_variables(model, args) -> None:
+    """A graph saved with its variables is not ready for inference: say so, unless told."""
+    from .core.model.io import variable_nodes
+    names = variable_nodes(model.graph_def)
+    if not names or args.checkpoint:
+        return
+    some = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    if not args.keep_variables:
+        raise CliError(f"{args.input}: the graph holds {len(names)} variable(s) ({some}) whose "
+                       "values are in a checkpoint: give --checkpoint PREFIX|FOLDER and "
+                       "--outputs to freeze them, or --keep-variables to optimize it as it is")
+    print(f"warning: keeping {len(names)} variable(s) ({some}); their reads and update ops "
+          "stay", file=sys.stderr)
 
 
 def _pass_params(specs: list[str], pass_ids: list[str]) -> dict[str, dict]:

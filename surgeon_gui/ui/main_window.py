@@ -65,15 +65,17 @@ def _alive(obj) -> bool:
     return shiboken6.isValid(obj)
 
 
-def _load_job(path: str, show_constants: bool, state=None, signature: str | None = None):
+def _load_job(path: str, show_constants: bool, state=None, signature: str | None = None,
+              checkpoint: str | None = None, outputs: list[str] | None = None):
     """Worker job: load the model, build the document and its groups (all off the GUI thread).
 
     ``signature`` picks a SavedModel signature (None: the loader's default); the one actually
-    frozen is returned last (None for other kinds of model).
+    frozen is returned last (None for other kinds of model). ``checkpoint`` and ``outputs``
+    freeze a graph's variables.
     """
     from ..core.model.io import load_model
     t0 = time.perf_counter()
-    loaded = load_model(path, signature=signature,
+    loaded = load_model(path, signature=signature, checkpoint=checkpoint, outputs=outputs,
                         progress=lambda f, t: state.progress(0.8 * f, t) if state else None)
     if state:
         state.progress(0.85, "indexing groups")
@@ -196,6 +198,9 @@ class MainWindow(QMainWindow):
         self.open_folder_action = self._action(
             fm, "Open &SavedModel Folder…", self.open_folder_dialog, "Ctrl+Shift+O",
             tip="Open a SavedModel folder (asks which signature when it has several)")
+        self.open_checkpoint_action = self._action(
+            fm, "Open with &Checkpoint…", self.open_with_checkpoint_dialog,
+            tip="Open a graph saved with its variables and freeze them from a checkpoint")
         self.recent_menu = fm.addMenu("Open &Recent")
         fm.addSeparator()
         #: Save / Save As go before this separator (surgery panel).
@@ -308,6 +313,35 @@ class MainWindow(QMainWindow):
         if path:
             self.open_model(path)
 
+    def open_with_checkpoint_dialog(self, path: str | None = None) -> Worker | None:
+        """Ask for a graph (unless given), its checkpoint and the outputs to keep; open it
+        frozen. Returns the loading worker, or None when the user cancelled."""
+        from ..core.model.graph import GraphError
+        from ..core.model.io import guess_inference_outputs, read_graph_def, resolve_checkpoint
+        ask = self.asker()
+        path = path or ask.open_path("Open graph with variables",
+                                     "Graph (*.pb *.pbtxt);;All files (*)")
+        if not path:
+            return None
+        ckpt = ask.open_path("Its checkpoint: the .index file (or the 'checkpoint' file)",
+                             "Checkpoint (*.index checkpoint);;All files (*)")
+        if not ckpt:
+            return None
+        if os.path.basename(ckpt) == "checkpoint":
+            ckpt = os.path.dirname(ckpt)
+        try:
+            resolve_checkpoint(ckpt)
+            guess = guess_inference_outputs(read_graph_def(path))
+        except GraphError as e:
+            self.show_error("Could not open with checkpoint", str(e))
+            return None
+        text = ask.text("Outputs to keep", "Output node names (comma-separated); everything "
+                        "else (training, saving) is dropped:", ", ".join(guess))
+        outputs = [t.strip() for t in (text or "").split(",") if t.strip()]
+        if not outputs:
+            return None
+        return self.open_model(path, checkpoint=ckpt, outputs=outputs)
+
     def asker(self):
         """The object every question goes through: the surgery controller's ``ask`` (tests
         replace ``window.surgery.controller.ask`` with scripted answers), else a plain
@@ -349,7 +383,8 @@ class MainWindow(QMainWindow):
             return False, None
         return True, choice
 
-    def open_model(self, path, signature: str | None = None) -> Worker | None:
+    def open_model(self, path, signature: str | None = None, checkpoint: str | None = None,
+                   outputs: list[str] | None = None) -> Worker | None:
         """Load ``path`` in the background (progress and Cancel in the status bar).
 
         ``signature`` picks a SavedModel signature; without one, a SavedModel folder with
@@ -371,7 +406,8 @@ class MainWindow(QMainWindow):
             self._load_worker.cancel()
         self.last_error = None
         self._load_started = time.perf_counter()
-        w = Worker(_load_job, path, self.view.show_constants, signature=signature)
+        w = Worker(_load_job, path, self.view.show_constants, signature=signature,
+                   checkpoint=checkpoint, outputs=outputs)
         w.signals.progress.connect(self._on_progress)
         # the job may end after the window is gone (closed while loading): check first
         w.signals.finished.connect(
@@ -419,6 +455,22 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"Opened {os.path.basename(path.rstrip('/'))} in {self.timings['first_view']:.2f} s"
             f"{note}", 8000)
+        self._offer_checkpoint(path, doc)
+
+    def _offer_checkpoint(self, path: str, doc) -> None:
+        """A graph that still holds variables is not ready for inference: offer to freeze it."""
+        from ..core.model.io import variable_nodes
+        names = variable_nodes(doc.graph.graph_def)
+        if not names:
+            return
+        answer = self.asker().question(
+            "Graph with variables",
+            f"{os.path.basename(path)} holds {len(names)} variable(s) ({', '.join(names[:3])}"
+            f"{', …' if len(names) > 3 else ''}): their values are in a checkpoint, and their "
+            "reads and training updates stay until they are frozen.\n\nOpen its checkpoint "
+            "now to freeze them?", ["yes", "no"])
+        if answer == "yes":
+            self.open_with_checkpoint_dialog(path)
 
     def _on_load_failed(self, w: Worker, path: str, msg: str) -> None:
         if not self._end_loading(w):

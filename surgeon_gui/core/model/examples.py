@@ -266,7 +266,8 @@ def tf1_layers_flag_net(seed: int = 0, v1_control_flow: bool = True, height: int
     same ops are written out here): a ``tf.cond`` between the training and the inference
     ``FusedBatchNormV3``, a ``cond_1`` choosing the momentum, ``AssignMovingAvg`` update ops in
     ``UPDATE_OPS`` that a ``train_op`` depends on, and dropout as ``cond(flag, dropout,
-    identity)``.
+    identity)``; after the dense layer a rank-2 (unfused) batch norm whose cond returns the
+    moving statistics' values.
 
     ``v1_control_flow`` picks Switch/Merge (TF1) or ``If`` (TF2 control flow in graph mode).
     Returns the graph frozen for ``model/probs``, unless ``checkpoint_dir`` is given: then the
@@ -320,6 +321,26 @@ def tf1_layers_flag_net(seed: int = 0, v1_control_flow: bool = True, height: int
                         v1.add_to_collection(v1.GraphKeys.UPDATE_OPS, upd)
                     return y
 
+            def batch_norm_dense(h, scope):
+                # Rank 2: not fused. Like the layer, pick batch or moving statistics with a cond
+                # whose inference branch returns the variable's value as it is.
+                c = int(h.shape[-1])
+                p = _bn_params(rng, c)
+                with v1.variable_scope(scope):
+                    gamma, beta = var("gamma", p["gamma"]), var("beta", p["beta"])
+                    mm = var("moving_mean", p["mean"], trainable=False)
+                    mv = var("moving_variance", p["var"], trainable=False)
+                    b_mean, b_var = tf.nn.moments(h, [0])
+                    mean = tf.cond(flag, lambda: b_mean, lambda: tf.convert_to_tensor(mm),
+                                   name="cond")
+                    variance = tf.cond(flag, lambda: b_var, lambda: tf.convert_to_tensor(mv),
+                                       name="cond_1")
+                    for v, new in ((mm, b_mean), (mv, b_var)):
+                        with tf.name_scope("AssignMovingAvg"):
+                            upd = v1.assign_sub(v, (v - new) * 0.01)
+                        v1.add_to_collection(v1.GraphKeys.UPDATE_OPS, upd)
+                    return tf.nn.batch_normalization(h, mean, variance, beta, gamma, 1e-3)
+
             def dropout(h, rate, scope):
                 with v1.variable_scope(scope):
                     return tf.cond(flag, lambda: tf.nn.dropout(h, rate=rate),
@@ -341,6 +362,7 @@ def tf1_layers_flag_net(seed: int = 0, v1_control_flow: bool = True, height: int
                                              [channels, classes]).astype(np.float32))
                 b = var("bias", rng.normal(0, 0.1, [classes]).astype(np.float32))
                 logits = tf.nn.bias_add(tf.matmul(h, w), b)
+            logits = batch_norm_dense(logits, "batch_normalization_2")
             probs = tf.nn.softmax(logits, name="probs")
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
                 labels=labels, logits=logits))

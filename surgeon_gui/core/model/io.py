@@ -10,6 +10,7 @@ existing file unless asked.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,6 +168,7 @@ def _freeze_concrete(func, src: str, kind: str) -> LoadedModel:
     except Exception as e:  # noqa: BLE001
         raise GraphError(f"cannot freeze the model's variables: {e}", src) from None
     gd = frozen.graph.as_graph_def()
+    repair_frozen_functions(gd)
     inputs = [t.name.split(":")[0] for t in frozen.inputs
               if t.dtype != "resource" and t.name.split(":")[0] in {n.name for n in gd.node}]
     outputs = []
@@ -281,10 +283,94 @@ def _freeze_with_checkpoint(model: LoadedModel, checkpoint: str,
     except Exception as e:  # noqa: BLE001
         raise GraphError(f"cannot freeze with checkpoint {checkpoint}: {_first_line(e)}",
                          src) from None
+    repair_frozen_functions(frozen)
     return LoadedModel(frozen, src, "checkpoint", model.inputs, list(outputs))
 
 
 _VARIABLE_OPS = ("VariableV2", "Variable", "VarHandleOp")
+_DATA_SHARD = re.compile(r"\.data-\d+-of-\d+$")
+
+
+def variable_nodes(gd: GraphDef) -> list[str]:
+    """The variables a graph still holds (it was saved unfrozen): freeze them from a checkpoint."""
+    return [n.name for n in gd.node if n.op in _VARIABLE_OPS]
+
+
+_TRAINING_SCOPES = ("gradients/", "save/", "/IsInitialized", "AssignMovingAvg", "/Assign",
+                    "ExponentialMovingAverage", "/Momentum", "/Adam", "init", "report_uninitialized")
+_TRAINING_SINK_OPS = frozenset({"NoOp", "VarIsInitializedOp", "IsVariableInitialized", "Assign",
+                                "AssignVariableOp", "AssignSub", "AssignAdd", "AssignSubVariableOp",
+                                "AssignAddVariableOp", "ReadVariableOp", "Shape", "SaveV2",
+                                "RestoreV2", "Const", "Identity"})
+_LOSS_OPS = frozenset({"SparseSoftmaxCrossEntropyWithLogits", "SoftmaxCrossEntropyWithLogits",
+                       "SigmoidCrossEntropyWithLogits"})
+
+
+def guess_inference_outputs(gd: GraphDef) -> list[str]:
+    """The outputs a training graph (saved with its variables) most likely serves: its sinks
+    without the training machinery (initializers, saver, gradients, update ops, the loss).
+    Only a suggestion for the user to confirm before freezing."""
+    g = Graph(gd)
+    loss_side = g.downstream([n.name for n in gd.node if n.op in _LOSS_OPS], control=False)
+    out = []
+    for name in g.outputs:
+        node = g.node(name)
+        if node.op in _TRAINING_SINK_OPS or name in loss_side or node.op in _VARIABLE_OPS:
+            continue
+        if any(s in name for s in _TRAINING_SCOPES) or node.op.startswith(("Apply",
+                                                                           "ResourceApply")):
+            continue
+        out.append(name)
+    return out
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> str:
+    """The checkpoint prefix TensorFlow's reader wants, from any layout a ``Saver`` writes.
+
+    Accepts a prefix (``model.ckpt``, or ``run/`` whose files are ``run/.index`` and
+    ``run/.data-00000-of-00001``), its ``.index`` or ``.data-…`` file, or the folder holding
+    it (with or without a ``checkpoint`` file; one written on another machine names that
+    machine's path: its last part is looked up in this folder). Raises :class:`GraphError`.
+    """
+    text = os.fspath(path)
+    if not text:
+        raise GraphError("no checkpoint given")
+    if text.endswith(".index"):
+        text = text[:-len(".index")]
+    else:
+        text = _DATA_SHARD.sub("", text)
+    if os.path.isfile(text + ".index"):
+        return text
+    folder = Path(text)
+    if not folder.is_dir():
+        raise GraphError(f"no checkpoint there: neither {text}.index nor a folder holding "
+                         "one", text)
+    named = _checkpoint_file_entry(folder)
+    if named is not None:
+        for prefix in (named, os.path.join(str(folder), os.path.basename(named))):
+            if os.path.isfile(prefix + ".index"):
+                return prefix
+    indexes = sorted(folder.glob("*.index"), key=lambda f: f.stat().st_mtime)
+    if not indexes:
+        raise GraphError("the folder holds no checkpoint (no .index file)"
+                         + (f"; its 'checkpoint' file names {named}, which is not here"
+                            if named else ""), text)
+    # Several checkpoints and no usable 'checkpoint' file: the newest, as Saver would write.
+    return str(indexes[-1])[:-len(".index")]
+
+
+def _checkpoint_file_entry(folder: Path) -> str | None:
+    """``model_checkpoint_path`` from a folder's ``checkpoint`` file (a text proto), if any."""
+    f = folder / "checkpoint"
+    try:
+        text = f.read_text(encoding="utf-8", errors="replace")[:100_000]
+    except OSError:
+        return None
+    m = re.search(r'^\s*model_checkpoint_path:\s*"((?:[^"\\]|\\.)*)"', text, re.M)
+    if m is None:
+        return None
+    named = m.group(1).encode("utf-8").decode("unicode_escape")
+    return named if os.path.isabs(named) else os.path.join(str(folder), named)
 
 
 def _restore_variables(g, sess, gd: GraphDef, checkpoint: str, src: str) -> None:
@@ -295,7 +381,9 @@ def _restore_variables(g, sess, gd: GraphDef, checkpoint: str, src: str) -> None
     """
     import tensorflow as tf
     from tensorflow.python.ops import gen_resource_variable_ops
-    reader = tf.train.load_checkpoint(checkpoint)
+    from tensorflow.python.training import py_checkpoint_reader
+    # The reader takes the prefix as is (tf.train.load_checkpoint takes "run/" for a folder).
+    reader = py_checkpoint_reader.NewCheckpointReader(resolve_checkpoint(checkpoint))
     stored = reader.get_variable_to_shape_map()
     assigns, missing = [], []
     for node in gd.node:
@@ -320,6 +408,36 @@ def _restore_variables(g, sess, gd: GraphDef, checkpoint: str, src: str) -> None
     if not assigns:
         raise GraphError("the graph holds no variables to freeze from a checkpoint", src)
     sess.run(assigns)
+
+
+def repair_frozen_functions(gd: GraphDef) -> int:
+    """Point function returns and inputs at the nodes freezing left in place; returns how many.
+
+    ``convert_variables_to_constants_v2`` turns a ``ReadVariableOp`` inside a function (a cond
+    branch that reads a variable) into an ``Identity`` of the frozen value but leaves the branch's
+    return naming ``ReadVariableOp:value:0``, an output the Identity does not have, so the graph
+    no longer runs. Each such reference to a one-output ``Identity``/``Const`` becomes
+    ``name:output:0``.
+    """
+    fixed = 0
+    for func in gd.library.function:
+        single = {n.name for n in func.node_def if n.op in ("Identity", "Const")}
+
+        def repair(ref: str) -> str:
+            nonlocal fixed
+            parts = ref.lstrip("^").split(":")
+            if ref.startswith("^") or len(parts) != 3 or parts[0] not in single \
+                    or parts[1] == "output":
+                return ref
+            fixed += 1
+            return f"{parts[0]}:output:0"
+
+        for key in list(func.ret):
+            func.ret[key] = repair(func.ret[key])
+        for node in func.node_def:
+            for i, ref in enumerate(node.input):
+                node.input[i] = repair(ref)
+    return fixed
 
 
 def _first_line(e: Exception) -> str:

@@ -1,0 +1,135 @@
+"""Issue 9.5: freezing from checkpoints as people ship them."""
+import shutil
+
+import numpy as np
+import pytest
+
+from surgeon_gui import cli
+from surgeon_gui.core.model.examples import tf1_layers_flag_net
+from surgeon_gui.core.model.graph import GraphError
+from surgeon_gui.core.model.io import (
+    load_model,
+    resolve_checkpoint,
+    save_graph,
+    variable_nodes,
+)
+from surgeon_gui.core.running.compare import compare_graphs
+
+
+@pytest.fixture(scope="module", params=["ref_v1", "resource_v2"])
+def shipped(request, tmp_path_factory):
+    """A training graph saved with its variables, and its checkpoint in the folder-prefix
+    layout (``run/.index``) whose ``checkpoint`` file names another machine's disk; plus the
+    same net frozen in memory as the reference."""
+    d = tmp_path_factory.mktemp(request.param)
+    resource = request.param == "resource_v2"
+    gd, ins, outs = tf1_layers_flag_net(v1_control_flow=not resource, resource_variables=resource,
+                                        checkpoint_dir=str(d / "run"))
+    save_graph(gd, d / "train.pb")
+    frozen, _, _ = tf1_layers_flag_net(v1_control_flow=not resource)
+    return d, ins, outs, frozen
+
+
+def test_layouts_resolve_to_the_prefix(shipped):
+    d = shipped[0]
+    run = d / "run"
+    assert sorted(p.name for p in run.iterdir()) == [".data-00000-of-00001", ".index",
+                                                     "checkpoint"]
+    want = str(run) + "/"
+    for given in (f"{run}/", str(run), f"{run}/.index", f"{run}/.data-00000-of-00001"):
+        assert resolve_checkpoint(given) == want, given
+    # Without the 'checkpoint' file the folder still resolves.
+    bare = d / "bare"
+    shutil.copytree(run, bare, dirs_exist_ok=True)
+    (bare / "checkpoint").unlink()
+    assert resolve_checkpoint(bare) == str(bare) + "/"
+    # A classic prefix.
+    classic = d / "classic"
+    classic.mkdir(exist_ok=True)
+    for f in (".index", ".data-00000-of-00001"):
+        shutil.copy(run / f, classic / f"model.ckpt-100{f}")
+    assert resolve_checkpoint(classic / "model.ckpt-100") == str(classic / "model.ckpt-100")
+    assert resolve_checkpoint(classic) == str(classic / "model.ckpt-100")
+    with pytest.raises(GraphError, match="no checkpoint there"):
+        resolve_checkpoint(d / "nothing")
+    with pytest.raises(GraphError, match="no .index"):
+        empty = d / "empty"
+        empty.mkdir(exist_ok=True)
+        resolve_checkpoint(empty)
+
+
+def test_frozen_graph_runs_and_matches(shipped):
+    d, ins, outs, frozen = shipped
+    model = load_model(d / "train.pb", checkpoint=str(d / "run"), outputs=outs)
+    assert not variable_nodes(model.graph_def)
+    # TF2 control flow: an If branch returns a variable's value; it must run after freezing.
+    cmp = compare_graphs(frozen, model.graph_def, None, outs, runs=0, warmup=0)
+    assert cmp.allclose and cmp.outputs[0].max_abs_err == 0.0
+
+
+def test_cli_refuses_variables_without_checkpoint(shipped, tmp_path, capsys):
+    d, ins, outs, frozen = shipped
+    out = tmp_path / "o.pb"
+    code = cli.main(["optimize", str(d / "train.pb"), str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists()
+    assert "variable(s)" in err and "--checkpoint" in err and len(err.splitlines()) == 1
+    code = cli.main(["optimize", str(d / "train.pb"), str(out), "--keep-variables"])
+    res = capsys.readouterr()
+    assert code == 0 and out.exists() and "keeping" in res.err
+    out2 = tmp_path / "o2.pb"
+    code = cli.main(["optimize", str(d / "train.pb"), str(out2), "--checkpoint",
+                     str(d / "run") + "/", "--outputs", ",".join(outs)])
+    assert code == 0, capsys.readouterr().err
+    from surgeon_gui.core.model.io import read_graph_def
+    cmp = compare_graphs(frozen, read_graph_def(out2), None, outs, runs=0, warmup=0)
+    assert cmp.allclose
+    assert not {"VarHandleOp", "VariableV2", "ReadVariableOp"} & \
+        {n.op for n in read_graph_def(out2).node}
+
+
+# ---------------------------------------------------------------------- GUI
+class ScriptedAsk:
+    """Stands in for the window's Asker: records each question, gives scripted answers."""
+
+    def __init__(self, **answers):
+        self.answers = answers
+        self.asked = []
+
+    def question(self, title, text, choices):
+        self.asked.append(("question", text))
+        return self.answers["question"]
+
+    def open_path(self, title, filters):
+        self.asked.append(("open_path", title))
+        return self.answers["open_path"].pop(0)
+
+    def text(self, title, label, default=""):
+        self.asked.append(("text", default))
+        return default
+
+
+def test_gui_offers_the_checkpoint_and_freezes(qtbot, tmp_path, monkeypatch, shipped):
+    d, ins, outs, frozen = shipped
+    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
+    from PySide6.QtWidgets import QApplication
+
+    from surgeon_gui.ui.main_window import MainWindow
+    w = MainWindow()
+    w.persist_settings = False
+    qtbot.addWidget(w, before_close_func=lambda w: w.close_guards.clear())
+    w.show()
+    ask = w.surgery.controller.ask = ScriptedAsk(question="yes",
+                                                 open_path=[str(d / "run" / ".index")])
+    assert "Open with &Checkpoint…" in [a.text() for a in w.file_menu.actions()]
+    w.open_model(str(d / "train.pb"))
+    qtbot.waitUntil(lambda: w.document is not None and w._load_worker is None
+                    and not variable_nodes(w.document.graph.graph_def), timeout=60_000)
+    QApplication.processEvents()
+    kinds = [k for k, _ in ask.asked]
+    assert kinds == ["question", "open_path", "text"], ask.asked
+    assert "variable(s)" in ask.asked[0][1]
+    assert ask.asked[2][1] == "model/probs"  # the guessed inference output, for confirming
+    assert w.document.graph.outputs == outs
+    cmp = compare_graphs(frozen, w.document.graph.graph_def, None, outs, runs=0, warmup=0)
+    assert cmp.allclose
