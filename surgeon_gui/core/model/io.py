@@ -343,8 +343,8 @@ def resolve_checkpoint(path: str | os.PathLike) -> str:
         return text
     folder = Path(text)
     if not folder.is_dir():
-        raise GraphError(f"no checkpoint there: neither {text}.index nor a folder holding "
-                         "one", text)
+        raise GraphError(f"no checkpoint there (neither {text}.index nor a folder holding "
+                         "one)", text)
     named = _checkpoint_file_entry(folder)
     if named is not None:
         for prefix in (named, os.path.join(str(folder), os.path.basename(named))):
@@ -383,7 +383,12 @@ def _restore_variables(g, sess, gd: GraphDef, checkpoint: str, src: str) -> None
     from tensorflow.python.ops import gen_resource_variable_ops
     from tensorflow.python.training import py_checkpoint_reader
     # The reader takes the prefix as is (tf.train.load_checkpoint takes "run/" for a folder).
-    reader = py_checkpoint_reader.NewCheckpointReader(resolve_checkpoint(checkpoint))
+    try:
+        prefix = resolve_checkpoint(checkpoint)
+    except GraphError as e:
+        raise GraphError(f"cannot freeze with checkpoint {checkpoint}: {e.problem}",
+                         src) from None
+    reader = py_checkpoint_reader.NewCheckpointReader(prefix)
     stored = reader.get_variable_to_shape_map()
     assigns, missing = [], []
     for node in gd.node:
