@@ -1,12 +1,15 @@
 """Write the big models the graph-view benchmark opens (issue 3, "What must be shown").
 
-    python benchmarks/make_big_models.py [--out benchmarks/_models] [--only nasnet|cond]
+    python benchmarks/make_big_models.py [--out benchmarks/_models] [--only nasnet|cond|cond50k|cond100k|mobilenet]
 
 Writes (to a gitignored folder, they are large):
 
 - ``nasnet_large.pb`` — a frozen ``tf.keras.applications.NASNetLarge`` (``weights=None``, random
   batch-norm statistics): about 350 MB of weights and some 4,400+ nodes once frozen.
 - ``mobilenet_v2.pb`` — a frozen MobileNetV2 at 96 px (1,053 nodes), a mid-sized reference.
+- ``tf1_cond_bn_50k.pb``, ``tf1_cond_bn_100k.pb`` — the same TF1 CNN with 100 and 200 stages
+  (about 53,000 and 107,000 nodes; ``--only cond50k``/``cond100k``, not built by default): the
+  scale targets of issue 12.
 - ``tf1_cond_bn_big.pb`` — a TF1 graph-mode, Keras-style CNN built with v1 control flow: every
   batch norm sits inside a ``tf.cond(is_training, ...)`` (Switch/Merge), variables are read
   through ``/read`` Identities, dropout behind the same flag; stages of repeated
@@ -135,10 +138,22 @@ def make_mobilenet_v2():
     return keras_application("MobileNetV2", input_size=96)
 
 
+def make_tf1_cond_bn_50k():
+    """The same TF1 cond/batch-norm CNN with 100 stages: about 53,000 nodes (scale target)."""
+    return make_tf1_cond_bn_big(stages=100)
+
+
+def make_tf1_cond_bn_100k():
+    """The same TF1 cond/batch-norm CNN with 200 stages: about 107,000 nodes (scale target)."""
+    return make_tf1_cond_bn_big(stages=200)
+
+
 MODELS = {
     "mobilenet": ("mobilenet_v2.pb", make_mobilenet_v2),
     "nasnet": ("nasnet_large.pb", make_nasnet_large),
     "cond": ("tf1_cond_bn_big.pb", make_tf1_cond_bn_big),
+    "cond50k": ("tf1_cond_bn_50k.pb", make_tf1_cond_bn_50k),
+    "cond100k": ("tf1_cond_bn_100k.pb", make_tf1_cond_bn_100k),
 }
 
 

@@ -467,8 +467,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     try:
-        from .core.model.tfenv import quiet_tensorflow
-        quiet_tensorflow(debug)
+        if _needs_tensorflow(args):
+            from .core.model.tfenv import quiet_tensorflow
+            quiet_tensorflow(debug)
         return COMMANDS[args.command](args, sys.stdout)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -486,6 +487,21 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(_one_line(e), file=sys.stderr)
         return EXIT_ERROR
+
+
+def _needs_tensorflow(args) -> bool:
+    """Whether the command needs TensorFlow's runtime, imported up front and quietly.
+
+    ``info`` on a .pb/.pbtxt and ``passes`` do not (protos come without TF, and the registered
+    op list from a cache, see core/model/registered_ops.py: ~2-4 s saved); what needs it
+    later imports it quietly itself."""
+    if args.command == "passes":
+        return False
+    if args.command == "info":
+        model = args.model
+        return bool(args.checkpoint or os.path.isdir(model)
+                    or not model.lower().endswith(GRAPH_SUFFIXES))
+    return True
 
 
 def _one_line(e: Exception) -> str:

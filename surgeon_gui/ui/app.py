@@ -192,9 +192,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.screenshot:
         # A script's stderr carries only our one-line messages: no TensorFlow start-up
-        # chatter, no offscreen-platform notices.
-        from ..core.model.tfenv import quiet_tensorflow
-        quiet_tensorflow()
+        # chatter (TF is imported up front, quietly, only when the run needs it), no
+        # offscreen-platform notices.
+        if _needs_tensorflow(args):
+            from ..core.model.tfenv import quiet_tensorflow
+            quiet_tensorflow()
         _drop_platform_notices()
     from PySide6.QtWidgets import QApplication
 
@@ -207,12 +209,47 @@ def main(argv: list[str] | None = None) -> int:
     from .main_window import MainWindow
     win = MainWindow()
     win.show()
+    _import_tensorflow_after_first_view(win, opening=bool(args.model))
     if args.model:
         if args.apply or args.expand_all or args.compare:
             win.document_opened.connect(lambda doc: _interactive_steps(win, args),
                                         type=_single_shot())
         win.open_model(args.model, signature=args.signature)
-    return app.exec()
+    code = app.exec()
+    from ..core.model.tfenv import wait_for_tensorflow
+    wait_for_tensorflow()  # never end the interpreter in the middle of TF's import
+    return code
+
+
+def _needs_tensorflow(args) -> bool:
+    """Whether a scripted run needs TensorFlow's runtime: passes and comparisons do, and so
+    does loading anything but a GraphDef file (SavedModel folders and Keras files are frozen
+    by TF). Showing a .pb/.pbtxt does not."""
+    from ..core.model.io import GRAPHDEF_SUFFIXES
+    return bool(args.apply or args.compare or not args.model
+                or os.path.isdir(args.model)
+                or not args.model.lower().endswith(GRAPHDEF_SUFFIXES))
+
+
+def _import_tensorflow_after_first_view(win, opening: bool) -> None:
+    """Import TensorFlow in a background thread once the first view is up (the window, or
+    the model the command line opens), so that what needs it later rarely waits and the
+    window never waits for it (core/model/tfenv.py)."""
+    from PySide6.QtCore import QTimer
+
+    from ..core.model.tfenv import import_in_background
+    started = []
+
+    def start(*_):
+        if not started:
+            started.append(True)
+            # after the next paint: the view's first frame goes first
+            QTimer.singleShot(50, import_in_background)
+    if opening:
+        win.document_opened.connect(start, type=_single_shot())
+        win.load_failed.connect(start, type=_single_shot())
+    else:
+        QTimer.singleShot(200, start)
 
 
 def _check_signature(model: str | None, signature: str) -> str | None:

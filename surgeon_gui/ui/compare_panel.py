@@ -250,11 +250,19 @@ class ComparePanel(QWidget):
         self.samples.reset(self._specs())
 
     def _specs(self) -> list[InputSpec]:
-        ref = self.reference_graph_def()
+        doc = self.document
+        if (doc is not None and not doc.applied
+                and (self.reference_combo.currentData() or "original") == "original"):
+            # Nothing applied yet: the original is the open graph; read it, do not copy it
+            # (a whole-graph copy on the GUI thread at every open: 0.4 s on NASNetLarge).
+            ref, graph = doc.graph_def, doc.graph
+        else:
+            ref = self.reference_graph_def()
+            graph = Graph(ref) if ref is not None else None
         if ref is None:
             return []
         try:
-            return input_specs(Graph(ref), self._inputs(ref))
+            return input_specs(graph, self._inputs(ref))
         except GraphError as e:
             self._show_error(str(e), e.nodes)
             return []

@@ -7,8 +7,9 @@ inputs (Placeholders) and outputs (sinks, or as given), and a networkx view.
 The index never decodes tensor contents: a Const's ``tensor_content`` stays inside the protobuf
 until a pass or the inspector asks for it (:func:`const_value`).
 
-No TensorFlow import at module level: protobuf classes come from ``tensorflow.core`` which is
-cheap, and the full TF runtime is imported lazily only where a graph is run or a value decoded.
+No TensorFlow import: the protobuf classes come from :mod:`.protos` (TensorFlow's own classes,
+imported without TensorFlow's runtime), and the runtime is imported lazily only where a graph is
+run or a value decoded.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Iterator, NamedTuple
 
-from tensorflow.core.framework import graph_pb2, node_def_pb2, types_pb2
+from .protos import graph_pb2, node_def_pb2, types_pb2
 
 GraphDef = graph_pb2.GraphDef
 NodeDef = node_def_pb2.NodeDef
@@ -418,10 +419,48 @@ def make_const(name: str, value, dtype=None, device: str = "") -> NodeDef:
     return node
 
 
-def dtype_name(enum_value: int) -> str:
-    """``1`` → ``float32``."""
+#: numpy dtype names of the TensorFlow dtypes that numpy has (``tf.DType.as_numpy_dtype``).
+_NUMPY_NAMES = {types_pb2.DT_FLOAT: "float32", types_pb2.DT_DOUBLE: "float64",
+                types_pb2.DT_HALF: "float16", types_pb2.DT_INT8: "int8",
+                types_pb2.DT_INT16: "int16", types_pb2.DT_INT32: "int32",
+                types_pb2.DT_INT64: "int64", types_pb2.DT_UINT8: "uint8",
+                types_pb2.DT_UINT16: "uint16", types_pb2.DT_UINT32: "uint32",
+                types_pb2.DT_UINT64: "uint64", types_pb2.DT_BOOL: "bool",
+                types_pb2.DT_COMPLEX64: "complex64", types_pb2.DT_COMPLEX128: "complex128",
+                types_pb2.DT_STRING: "object"}
+
+
+def numpy_dtype_name(enum_value: int) -> str:
+    """The numpy dtype name of a ``DataType`` enum (``1`` → ``float32``), as
+    ``tf.as_dtype(v).as_numpy_dtype`` gives it; ref types give their base type's. The common
+    types need no TensorFlow; the rest (bfloat16, quantized, float8 ...) ask TensorFlow.
+    Raises TypeError for a type numpy cannot hold (resource, variant)."""
+    base = enum_value - 100 if enum_value > 100 else enum_value
+    name = _NUMPY_NAMES.get(base)
+    if name is not None:
+        return name
+    import numpy as np
+    from tensorflow.python.framework import dtypes
     try:
-        from tensorflow.python.framework import dtypes
-        return dtypes.as_dtype(enum_value).name
-    except Exception:  # noqa: BLE001 - unknown/ref dtypes: show the proto name
-        return types_pb2.DataType.Name(enum_value)
+        return np.dtype(dtypes.as_dtype(enum_value).as_numpy_dtype).name
+    except KeyError:  # TF's own table has no numpy type for it (resource, variant)
+        raise TypeError(f"no numpy dtype for {dtype_name(enum_value)}") from None
+
+
+#: ``DT_X`` enum names whose TensorFlow dtype name is not simply ``x``.
+_DTYPE_RENAMES = {"float": "float32", "double": "float64", "half": "float16"}
+
+
+@lru_cache(maxsize=None)
+def dtype_name(enum_value: int) -> str:
+    """``1`` → ``float32``, ``101`` → ``float32_ref``: TensorFlow's ``tf.DType.name``, without
+    importing TensorFlow (tests/test_graph.py checks every enum value against TF's names)."""
+    try:
+        proto = types_pb2.DataType.Name(enum_value)
+    except ValueError:
+        return str(enum_value)
+    if enum_value == types_pb2.DT_INVALID:
+        return proto
+    base, ref = (proto[:-4], "_ref") if proto.endswith("_REF") else (proto, "")
+    name = base[3:].lower() if base.startswith("DT_") else base.lower()
+    return _DTYPE_RENAMES.get(name, name) + ref

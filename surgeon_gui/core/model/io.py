@@ -19,8 +19,11 @@ from google.protobuf import message as pb_message
 from google.protobuf import text_format
 
 from .graph import Graph, GraphDef, GraphError, node_of
+from .protos import saved_model_pb2
 
 MODEL_SUFFIXES = (".pb", ".pbtxt", ".txt", ".keras", ".h5", ".hdf5")
+#: Files read with protobuf alone (no TensorFlow runtime needed to load them).
+GRAPHDEF_SUFFIXES = (".pb", ".pbtxt", ".txt")
 
 
 @dataclass
@@ -128,7 +131,6 @@ def _looks_like_text(data: bytes) -> bool:
 
 def _is_saved_model_proto(data: bytes) -> bool:
     try:
-        from tensorflow.core.protobuf import saved_model_pb2
         sm = saved_model_pb2.SavedModel()
         sm.ParseFromString(data)
         return len(sm.meta_graphs) > 0
@@ -150,12 +152,13 @@ def check_graph_def(gd: GraphDef, source: str | None = None) -> None:
 
 
 def unregistered_ops(gd: GraphDef) -> list[str]:
-    """Ops in the graph (outside its function library) that this TensorFlow does not know."""
-    from tensorflow.python.framework import op_def_registry
+    """Ops in the graph (outside its function library) that this TensorFlow does not know.
+
+    Uses the cached list of registered ops when there is one (no TensorFlow import)."""
+    from .registered_ops import registered_op_names
     lib = {f.signature.name for f in gd.library.function}
-    missing = sorted({n.op for n in gd.node
-                      if n.op not in lib and op_def_registry.get(n.op) is None})
-    return missing
+    known = registered_op_names()
+    return sorted({n.op for n in gd.node if n.op not in lib and n.op not in known})
 
 
 # ---------------------------------------------------------------------- SavedModel / Keras
@@ -213,7 +216,6 @@ def saved_model_signatures(path: str | os.PathLike) -> list[str]:
     ``__saved_model_init_op`` entry is left out, as ``tf.saved_model.load(...).signatures``
     leaves it out. Raises :class:`GraphError` when the folder is not a readable SavedModel.
     """
-    from tensorflow.core.protobuf import saved_model_pb2
     p = Path(path)
     src = str(p)
     if not p.exists():

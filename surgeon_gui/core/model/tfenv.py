@@ -1,13 +1,24 @@
-"""Import TensorFlow without its start-up chatter, for the command-line entry points.
+"""Importing TensorFlow: quietly, only when needed, and in the background for the app.
 
 TensorFlow's C++ side prints absl/oneDNN lines straight to file descriptor 2 while it is
 imported, before any Python logging setting can act; a user of ``surgeon`` or of
-``surgeon-gui --screenshot`` should see only our one-line messages.
+``surgeon-gui --screenshot`` should see only our one-line messages (:func:`quiet_tensorflow`).
+
+Nothing up to the first view needs TensorFlow's runtime (the protos come from :mod:`.protos`),
+and importing it takes 2-4 s, so the app imports it in a background thread once the window is
+up (:func:`import_in_background`). Whatever needs TensorFlow then waits for that import to end:
+while it runs, an ``import tensorflow...`` (or ``keras``) statement in any other thread first
+waits for the background import to finish, then imports as usual. Without that wait two
+threads would take Python's per-module import locks in opposite orders (``tensorflow`` and
+``tensorflow.python.framework.tensor_util``, say) and one of them would fail with a
+``_DeadlockError``.
 """
 from __future__ import annotations
 
+import builtins
 import os
 import sys
+import threading
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -49,3 +60,72 @@ def quiet_python_logs() -> None:
     except ImportError:
         pass
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+# ---------------------------------------------------------------------- background import
+_WAIT_FOR = ("tensorflow", "keras", "tf_keras", "tensorboard")
+_state = threading.Lock()
+_done = threading.Event()
+_thread: threading.Thread | None = None
+_error: BaseException | None = None
+_original_import = builtins.__import__
+
+
+def _needs_runtime(name: str) -> bool:
+    if not name.startswith(_WAIT_FOR):
+        return False
+    root, _, rest = name.partition(".")
+    if root not in _WAIT_FOR:  # tensorflow_io, kerastuner ...: not ours to wait for
+        return False
+    # TensorFlow's protos are already imported without the runtime (model/protos.py)
+    return not (root == "tensorflow" and rest.startswith("core"))
+
+
+def _import_waiting(name, globals=None, locals=None, fromlist=(), level=0):
+    if (level == 0 and not _done.is_set() and _needs_runtime(name)
+            and threading.current_thread() is not _thread):
+        _done.wait()
+    return _original_import(name, globals, locals, fromlist, level)
+
+
+def _run_import() -> None:
+    global _error
+    try:
+        import tensorflow  # noqa: F401
+        quiet_python_logs()
+    except BaseException as e:  # noqa: BLE001 - kept; the next import says it again
+        _error = e
+    finally:
+        if builtins.__import__ is _import_waiting:
+            builtins.__import__ = _original_import
+        _done.set()
+
+
+def import_in_background() -> threading.Thread | None:
+    """Start importing TensorFlow in a daemon thread, once; None when it is imported already.
+
+    Its C++ start-up lines are not silenced here (that would swallow every thread's stderr
+    for seconds); ``TF_CPP_MIN_LOG_LEVEL=2``, set on import of this module, keeps them out.
+    """
+    global _thread
+    with _state:
+        if _thread is not None:
+            return _thread
+        if "tensorflow" in sys.modules:
+            _done.set()
+            return None
+        builtins.__import__ = _import_waiting
+        _thread = threading.Thread(target=_run_import, name="import-tensorflow", daemon=True)
+        _thread.start()
+        return _thread
+
+
+def background_import_running() -> bool:
+    return _thread is not None and not _done.is_set()
+
+
+def wait_for_tensorflow(timeout: float | None = None) -> bool:
+    """Wait for a background import (if one was started); True when none is running."""
+    if _thread is None:
+        return True
+    return _done.wait(timeout)

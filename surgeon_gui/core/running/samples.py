@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model.graph import Graph, GraphError, node_of, shape_list
+from ..model.graph import Graph, GraphError, node_of, numpy_dtype_name, shape_list
 
 DISTRIBUTIONS = ("normal", "uniform", "zeros")
 SOURCES = ("random", "file", "image")
@@ -57,16 +57,15 @@ class InputSpec:
 
 def input_specs(graph: Graph, inputs: list[str] | None = None) -> list[InputSpec]:
     """The dtype and shape of each input (graph's inputs by default), from its Placeholder."""
-    from tensorflow.python.framework import dtypes
     specs = []
     for name in (inputs if inputs is not None else graph.inputs):
         node = graph.node(name)
         if node.op not in ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault"):
             raise SampleError(f"input {name!r} is a {node.op}, not a Placeholder", nodes=[name])
         try:
-            dt = np.dtype(dtypes.as_dtype(node.attr["dtype"].type).as_numpy_dtype) \
-                if "dtype" in node.attr else np.dtype(np.float32)
-            dtype = dt.name
+            # TF-free for the usual types: the comparison panel asks at the first view
+            dtype = numpy_dtype_name(node.attr["dtype"].type) \
+                if "dtype" in node.attr else "float32"
         except TypeError:
             dtype = "unsupported"
         shape = shape_list(node.attr["shape"].shape) if "shape" in node.attr else None
