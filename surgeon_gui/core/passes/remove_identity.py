@@ -1,10 +1,12 @@
 """Remove Identity-like nodes and control-only NoOps, keeping control dependencies correct."""
 from __future__ import annotations
 
-from ..model.editor import GraphEditor, Substitution, protected_names, protection_reason
+from ..model.editor import GraphEditor, Substitution
 from ..model.graph import Graph, format_input, node_of, parse_input
 from ..model.ops import REF_VARIABLE_OPS, REMOVABLE_PASS_THROUGH_OPS, SWITCH_OPS
-from .base import Match, Pass, PassReport, PassResult, Refusal, fill_report, is_selected
+from .base import Pass
+from .context import PassContext, pass_body
+from .pattern import Op
 
 EXPLANATION = """\
 **What it matches.** Nodes that pass their input through unchanged at inference:
@@ -33,10 +35,49 @@ nodes* removes them when the outputs do not need them).
 """
 
 
-def remove_identity(graph: Graph, select: set[str] | None = None) -> PassResult:
-    report = PassReport("remove_identity")
-    editor = GraphEditor(graph)
-    keep = protected_names(graph, detected_outputs=True)
+def _not_at_inference(node, m) -> str | None:
+    """Why an identity-like node that has inputs and readers must stay (None: it may go)."""
+    graph: Graph = m.graph
+    name = node.name
+    data = [t for t in node.input if not t.startswith("^")]
+    src_ops = {graph.nodes[s].op for s in (parse_input(t).node for t in data) if s in graph.nodes}
+    if src_ops & SWITCH_OPS and graph.consumers(name, control=True):
+        return (f"{node.op} {name} reads a Switch and has control readers: it is the pivot of a "
+                "v1 cond, so its control readers run in one branch only. Run 'Remove "
+                "Switch/Merge' first")
+    if src_ops & REF_VARIABLE_OPS:
+        return (f"{node.op} {name} reads a reference variable: it is the variable's read "
+                "(freeze the graph first)")
+    if node.op == "IdentityN" and any(not r.control and r.port >= len(data)
+                                      for _, _, r in graph.consumers(name)):
+        return f"IdentityN {name} is read at a port it does not have"
+    return None
+
+
+def _has_data_and_readers(node, m) -> bool:
+    # A sink that is not an output is dead code, for strip_unused.
+    return any(not t.startswith("^") for t in node.input) and bool(m.graph.consumers(node.name))
+
+
+def _waited_on(node, m) -> str | None:
+    if m.graph.consumers(node.name):
+        return None
+    return (f"NoOp {node.name} is kept: nothing depends on it, so it may be a run target (an "
+            "init or train op); 'Strip unused nodes' removes it if the outputs do not need it")
+
+
+#: What this pass removes: an identity-like op with inputs and readers, or a control-only NoOp.
+RULES = [
+    ("identity", Op(REMOVABLE_PASS_THROUGH_OPS, any_inputs=True, guard=_has_data_and_readers,
+                    where=_not_at_inference)),
+    ("noop", Op("NoOp", any_inputs=True, where=_waited_on,
+                guard=lambda node, m: not any(not t.startswith("^") for t in node.input))),
+]
+
+
+@pass_body("remove_identity")
+def remove_identity(ctx: PassContext) -> None:
+    graph, report = ctx.graph, ctx.report
     sub = Substitution()
     sub.pointless = {n.name for n in graph.graph_def.node if n.op == "Const" and not n.input}
     bypassed: list[str] = []
@@ -44,56 +85,29 @@ def remove_identity(graph: Graph, select: set[str] | None = None) -> PassResult:
         if node.op not in REMOVABLE_PASS_THROUGH_OPS and node.op != "NoOp":
             continue
         name = node.name
+        if name in ctx.keep:
+            ctx.refuse(name, f"{node.op} {name} is kept: {ctx.why_kept(name)}", [name])
+            continue
+        kind, found = ctx.matcher.first(RULES, node)
+        if found.near:
+            ctx.refuse(name, found.reason, [name])
+        if not found:
+            continue
         data = [t for t in node.input if not t.startswith("^")]
         controls = [t[1:] for t in node.input if t.startswith("^")]
         readers = graph.consumers(name)
-        if name in keep:
-            report.refused.append(Refusal(
-                name, f"{node.op} {name} is kept: {protection_reason(graph, name)}", [name]))
-            continue
-        if node.op == "NoOp":
-            if data:
-                continue
-            if not readers:
-                report.refused.append(Refusal(
-                    name, f"NoOp {name} is kept: nothing depends on it, so it may be a run "
-                    "target (an init or train op); 'Strip unused nodes' removes it if the "
-                    "outputs do not need it", [name]))
-                continue
+        if kind == "noop":
             desc = (f"NoOp {name}: its {len(readers)} control reader(s) wait for its "
                     f"{len(controls)} control input(s) instead")
         else:
-            if not data or not readers:
-                continue  # a sink that is not an output: dead code, for strip_unused
-            srcs = [parse_input(t) for t in data]
-            src_ops = {graph.nodes[s.node].op for s in srcs if s.node in graph.nodes}
-            if src_ops & SWITCH_OPS and graph.consumers(name, control=True):
-                report.refused.append(Refusal(
-                    name, f"{node.op} {name} reads a Switch and has control readers: it is "
-                    "the pivot of a v1 cond, so its control readers run in one branch only. "
-                    "Run 'Remove Switch/Merge' first", [name]))
-                continue
-            if src_ops & REF_VARIABLE_OPS:
-                report.refused.append(Refusal(
-                    name, f"{node.op} {name} reads a reference variable: it is the variable's "
-                    "read (freeze the graph first)", [name]))
-                continue
-            if node.op == "IdentityN":
-                bad = [r for r in readers if not r[2].control and r[2].port >= len(data)]
-                if bad:
-                    report.refused.append(Refusal(name, f"IdentityN {name} is read at a port it "
-                                                  "does not have", [name]))
-                    continue
             desc = f"{node.op} {name}: readers read {', '.join(data)} directly"
             if controls:
                 desc += f" (and inherit its control input(s) {', '.join(controls)})"
         changed = sorted({c for c, _, _ in readers}, key=graph.order.get)
-        match = Match(key=name, description=desc, nodes=[name], removed=[name], changed=changed)
-        report.matches.append(match)
-        if not is_selected(name, select):
-            match.applied = False
+        match = ctx.match(name, desc, nodes=[name], removed=[name], changed=changed)
+        if not match.applied:
             continue
-        if node.op == "NoOp":
+        if kind == "noop":
             sub.control_to(name, controls)
         else:
             for i, t in enumerate(data):
@@ -102,18 +116,17 @@ def remove_identity(graph: Graph, select: set[str] | None = None) -> PassResult:
             sub.control_to(name, [node_of(t) for t in data] + controls)
         bypassed.append(name)
     if bypassed:
+        editor = ctx.editor
         changed = sub.apply(editor, skip=bypassed)
         editor.remove(bypassed)
         dropped = _drop_implied_controls(editor, graph, changed)
         if dropped:
-            report.notes.append(f"dropped {dropped} handed-on control input(s) already implied "
-                                "by a data path")
+            ctx.note(f"dropped {dropped} handed-on control input(s) already implied by a data "
+                     "path")
         # A reader that was itself bypassed is not "changed" in the result.
         gone = set(bypassed)
         for m in report.matches:
             m.changed = [c for c in m.changed if c not in gone]
-    fill_report(report, editor)
-    return PassResult(editor.result(), report)
 
 
 def _drop_implied_controls(editor: GraphEditor, graph: Graph, changed: list[str],

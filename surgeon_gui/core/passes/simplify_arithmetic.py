@@ -7,7 +7,7 @@ import numpy as np
 from tensorflow.core.framework import types_pb2
 
 from ..model.consteval import copy_for_side_graph
-from ..model.editor import GraphEditor, Substitution, protected_names, protection_reason
+from ..model.editor import Substitution, protection_reason
 from ..model.graph import (
     Graph,
     GraphDef,
@@ -18,16 +18,9 @@ from ..model.graph import (
     parse_input,
 )
 from ..model.ops import const_source
-from .base import (
-    Match,
-    Pass,
-    PassReport,
-    PassResult,
-    Refusal,
-    fill_report,
-    is_selected,
-    sorted_names,
-)
+from .base import Pass, sorted_names
+from .context import PassContext, pass_body
+from .pattern import Any, Const, Op
 
 EXPLANATION = """\
 **What it matches.** A binary op with one constant operand that is its identity element:
@@ -184,44 +177,58 @@ def broadcast_problem(x_shape: list[int] | None, c_shape: list[int]) -> str:
     return ""
 
 
-def simplify_arithmetic(graph: Graph, select: set[str] | None = None) -> PassResult:
-    report = PassReport("simplify_arithmetic")
-    editor = GraphEditor(graph)
-    keep = protected_names(graph, detected_outputs=True)
+def _identity_element(op: str):
+    """The ``where`` of the constant operand of ``op``: it must be ``op``'s identity element
+    (a near miss for ``x * 0``: it is not 0 for NaN and inf)."""
+    identity = RULES[op][0]
+    cache: dict[str, object] = {}
+
+    def where(const: NodeDef, m) -> bool | str:
+        if const.name not in cache:
+            cache[const.name] = _uniform_value(const)
+        value = cache[const.name]
+        if op == "Mul" and value == 0:
+            return "zeros"
+        return value is not None and value == identity
+    return where
+
+
+def _has_readers(node, m) -> bool:
+    return bool(m.graph.consumers(node.name))
+
+
+def rule_patterns() -> dict[str, Op]:
+    """``x op c`` per op, with ``c`` a Const holding the op's identity element (both orders
+    for a commutative op, the constant on the right tried first)."""
+    return {op: Op(op, Any("x"), Const("c", where=_identity_element(op)), name="op",
+                   commutative=0 in positions, guard=_has_readers)
+            for op, (_, positions) in RULES.items()}
+
+
+@pass_body("simplify_arithmetic")
+def simplify_arithmetic(ctx: PassContext) -> None:
+    graph, keep = ctx.graph, ctx.keep
+    patterns = rule_patterns()
 
     # ---------------------------------------------------------------- candidates (no TF yet)
     candidates = []  # (node, x tensor, const node, chain to the const, "x + c" text)
-    uniform_cache: dict[str, object] = {}
     for node in graph.graph_def.node:
-        rule = RULES.get(node.op)
-        if rule is None:
+        pattern = patterns.get(node.op)
+        if pattern is None:
             continue
+        found = ctx.matcher.match(pattern, node)
+        if not found and not found.near:
+            continue
+        x, (const, chain) = found["x"], found.consts["c"]
         data = [t for t in node.input if not t.startswith("^")]
-        if len(data) != 2 or not graph.consumers(node.name):
+        expr = (f"{x} {_SYMBOL[node.op]} {const.name}" if data[1] == found["c"]
+                else f"{const.name} {_SYMBOL[node.op]} {x}")
+        if found.near:   # x * 0
+            ctx.refuse(node.name, f"{node.op} {node.name} multiplies by zeros ({expr}): not "
+                       "simplified, since NaN * 0 and inf * 0 are NaN, not 0",
+                       [node.name, const.name])
             continue
-        identity, positions = rule
-        for pos in positions:
-            const, chain = const_source(graph, data[pos])
-            if const is None:
-                continue
-            if const.name not in uniform_cache:
-                uniform_cache[const.name] = _uniform_value(const)
-            value = uniform_cache[const.name]
-            if value is None:
-                continue
-            x = data[1 - pos]
-            expr = (f"{x} {_SYMBOL[node.op]} {const.name}" if pos == 1
-                    else f"{const.name} {_SYMBOL[node.op]} {x}")
-            if node.op == "Mul" and value == 0:
-                report.refused.append(Refusal(
-                    node.name, f"{node.op} {node.name} multiplies by zeros ({expr}): not "
-                    "simplified, since NaN * 0 and inf * 0 are NaN, not 0", [node.name,
-                                                                             const.name]))
-                break
-            if value != identity:
-                continue
-            candidates.append((node, x, const, chain, expr))
-            break
+        candidates.append((node, x, const, chain, expr))
 
     # ---------------------------------------------------------------- shape check
     need_shapes = [x for node, x, const, _, _ in candidates if node.op != "BiasAdd"
@@ -232,6 +239,7 @@ def simplify_arithmetic(graph: Graph, select: set[str] | None = None) -> PassRes
     sub.pointless = {n.name for n in graph.graph_def.node if n.op == "Const" and not n.input}
     bypassed: list[str] = []
     dead_candidates: set[str] = set()
+    report = ctx.report
     for node, x, const, chain, expr in candidates:
         name = node.name
         ct = const.attr["value"].tensor
@@ -249,16 +257,13 @@ def simplify_arithmetic(graph: Graph, select: set[str] | None = None) -> PassRes
             else:
                 problem = broadcast_problem(shapes[x], c_shape)
         if problem:
-            report.refused.append(Refusal(name, f"{node.op} {name} ({expr}) is kept: "
-                                                f"{problem}", [name, const.name]))
+            ctx.refuse(name, f"{node.op} {name} ({expr}) is kept: {problem}", [name, const.name])
             continue
         changed = sorted_names(graph, {c for c, _, _ in graph.consumers(name)})
-        match = Match(name, f"{node.op} {name} computes {expr}, which is {x}: readers read "
-                            f"{x} directly", nodes=[name, const.name], removed=[name],
-                      changed=changed)
-        report.matches.append(match)
-        if not is_selected(name, select):
-            match.applied = False
+        match = ctx.match(name, f"{node.op} {name} computes {expr}, which is {x}: readers read "
+                                f"{x} directly", nodes=[name, const.name], removed=[name],
+                          changed=changed)
+        if not match.applied:
             continue
         own_controls = [t[1:] for t in node.input if t.startswith("^")]
         const_controls = [t[1:] for c in chain for t in graph.nodes[c].input
@@ -269,9 +274,9 @@ def simplify_arithmetic(graph: Graph, select: set[str] | None = None) -> PassRes
         sub.control_to(name, [ref.node] + controls)
         bypassed.append(name)
         dead_candidates.update(chain)
-    _merge_biases(graph, editor, report, select, keep, sub, bypassed, dead_candidates,
-                  taken={c[0].name for c in candidates})
+    _merge_biases(ctx, sub, bypassed, dead_candidates, taken={c[0].name for c in candidates})
     if bypassed:
+        editor = ctx.editor
         sub.apply(editor, skip=bypassed)
         editor.remove(bypassed)
         gone = set(bypassed)
@@ -281,51 +286,56 @@ def simplify_arithmetic(graph: Graph, select: set[str] | None = None) -> PassRes
                 m.changed = [c for c in m.changed if c not in gone]
                 first = [r for r in m.removed if r in gone] or [m.key]
                 m.removed = first + sorted_names(graph, dead & set(m.nodes))
-    fill_report(report, editor)
-    return PassResult(editor.result(), report)
 
 
-def _bias_add(graph: Graph, tensor: str, keep: set[str]):
-    """(BiasAdd node, bias Const, bias chain) when ``tensor`` is an NHWC BiasAdd of a constant
-    read by one data input and nothing else; else (node or None, None, reason)."""
-    ref = parse_input(tensor)
-    node = graph.nodes.get(ref.node)
-    if node is None or node.op != "BiasAdd" or ref.port != 0:
-        return None, None, ""
-    fmt = node.attr["data_format"].s if "data_format" in node.attr else b"NHWC"
-    if fmt not in (b"NHWC", b""):
-        return node, None, f"{node.name} is {fmt.decode()}: its channel axis need not line up"
-    if node.name in keep:
-        return node, None, f"{node.name} is a named graph input or output"
-    readers = graph.consumers(node.name)
-    if len(readers) != 1:
-        return node, None, f"{node.name} has {len(readers)} readers (its value would change)"
-    data = [t for t in node.input if not t.startswith("^")]
-    const, chain = const_source(graph, data[1]) if len(data) == 2 else (None, [])
-    if const is None:
-        return node, None, f"{node.name}'s bias is not a constant"
-    return node, const, chain
+def _biased(name: str, keep: set[str], taken: set[str]) -> Op:
+    """An NHWC ``BiasAdd`` of a constant, read by one data input and nothing else."""
+    def where(node, m) -> str | None:
+        fmt = node.attr["data_format"].s if "data_format" in node.attr else b"NHWC"
+        if fmt not in (b"NHWC", b""):
+            return f"{node.name} is {fmt.decode()}: its channel axis need not line up"
+        if node.name in keep:
+            return f"{node.name} is a named graph input or output"
+        readers = m.graph.consumers(node.name)
+        if len(readers) != 1:
+            return f"{node.name} has {len(readers)} readers (its value would change)"
+        if const_source(m.graph, m[f"{name}_bias"])[0] is None:
+            return f"{node.name}'s bias is not a constant"
+        return None
+    return Op("BiasAdd", Any(f"{name}_in"), Any(f"{name}_bias"), name=name,
+              guard=lambda node, m: node.name not in taken, where=where)
 
 
-def _merge_biases(graph: Graph, editor: GraphEditor, report: PassReport, select, keep: set[str],
-                  sub: Substitution, bypassed: list[str],
+def _sum_of_biases(keep: set[str], taken: set[str]) -> Op:
+    """``Add(BiasAdd(u, b1), BiasAdd(v, b2))`` of two different BiasAdds."""
+    def distinct(node, m) -> bool:
+        data = [t for t in node.input if not t.startswith("^")]
+        return node.name not in taken and (
+            len(data) != 2 or parse_input(data[0]).node != parse_input(data[1]).node)
+    return Op(("Add", "AddV2"), _biased("p", keep, taken), _biased("q", keep, taken),
+              name="add", guard=distinct)
+
+
+def _merge_biases(ctx: PassContext, sub: Substitution, bypassed: list[str],
                   dead_candidates: set[str], taken: set[str]) -> None:
     """Rule 2: Add(BiasAdd(u, b1), BiasAdd(v, b2)) -> Add(BiasAdd(u, b1 + b2), v)."""
+    graph, keep = ctx.graph, ctx.keep
+    pattern = _sum_of_biases(keep, taken)
     rewritten_bias: set[str] = set()
     for node in graph.graph_def.node:
-        if node.op not in ("Add", "AddV2") or node.name in taken:
+        if node.op not in ("Add", "AddV2"):
+            continue
+        found = ctx.matcher.match(pattern, node)
+        if not found and not found.near:
             continue
         data = [t for t in node.input if not t.startswith("^")]
-        if len(data) != 2 or parse_input(data[0]).node == parse_input(data[1]).node:
-            continue
-        p, b1, chain1 = _bias_add(graph, data[0], keep)
-        q, b2, chain2 = _bias_add(graph, data[1], keep)
-        if p is None or q is None or p.name in taken or q.name in taken:
-            continue
-        nodes = [node.name, p.name, q.name]
-        problem = "" if b1 is not None else chain1
-        problem = problem or ("" if b2 is not None else chain2)
+        p_name, q_name = parse_input(data[0]).node, parse_input(data[1]).node
+        nodes = [node.name, p_name, q_name]
+        problem = found.reason if found.near else ""
         if not problem:
+            p, q = graph.nodes[p_name], graph.nodes[q_name]
+            b1, chain1 = const_source(graph, found["p_bias"])
+            b2, chain2 = const_source(graph, found["q_bias"])
             t1, t2 = b1.attr["value"].tensor, b2.attr["value"].tensor
             s1 = [d.size for d in t1.tensor_shape.dim]
             s2 = [d.size for d in t2.tensor_shape.dim]
@@ -334,23 +344,23 @@ def _merge_biases(graph: Graph, editor: GraphEditor, report: PassReport, select,
             elif b1.name in rewritten_bias:
                 problem = f"{b1.name} already takes another bias here"
         if problem:
-            report.refused.append(Refusal(node.name, f"{node.op} {node.name} adds two biased "
-                                                     f"tensors, kept as is: {problem}", nodes))
+            ctx.refuse(node.name, f"{node.op} {node.name} adds two biased tensors, kept as is: "
+                                  f"{problem}", nodes)
             continue
         try:
             total = (const_value(b1) + const_value(b2)).astype(const_value(b1).dtype)
         except Exception as e:  # noqa: BLE001 - an undecodable bias is reported
-            report.refused.append(Refusal(node.name, f"cannot add the biases: {e}", nodes))
+            ctx.refuse(node.name, f"cannot add the biases: {e}", nodes)
             continue
         v = [t for t in q.input if not t.startswith("^")][0]
-        match = Match(node.name, f"{node.op} {node.name} adds {p.name} and {q.name}, two "
-                                 f"biased tensors: {p.name} takes the bias {b1.name} + "
-                                 f"{b2.name} and {node.name} reads {v} directly",
-                      nodes=nodes + [b1.name, b2.name], removed=[q.name], changed=[node.name])
-        report.matches.append(match)
-        if not is_selected(node.name, select):
-            match.applied = False
+        match = ctx.match(node.name, f"{node.op} {node.name} adds {p.name} and {q.name}, two "
+                                     f"biased tensors: {p.name} takes the bias {b1.name} + "
+                                     f"{b2.name} and {node.name} reads {v} directly",
+                          nodes=nodes + [b1.name, b2.name], removed=[q.name],
+                          changed=[node.name])
+        if not match.applied:
             continue
+        editor = ctx.editor
         # The summed bias: in place when only p reads b1, else a new Const beside it.
         b1_readers = {c for c, _, _ in graph.consumers(b1.name)}
         if b1_readers <= set(chain1) | {p.name} and b1.name not in keep:

@@ -5,18 +5,10 @@ from __future__ import annotations
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
-from ..model.editor import GraphEditor, protected_names
-from ..model.graph import Graph, const_value, make_const, parse_input
-from .base import (
-    Match,
-    Pass,
-    PassReport,
-    PassResult,
-    Refusal,
-    fill_report,
-    is_selected,
-    sorted_names,
-)
+from ..model.graph import const_value, make_const, parse_input
+from .base import Pass, sorted_names
+from .context import PassContext, pass_body
+from .pattern import Any, Const, Op
 
 EXPLANATION = """\
 **What it matches.** `Reshape(x, Pack(d0, d1, …))` where exactly one entry is read from `x`'s
@@ -45,102 +37,91 @@ with two `tf.shape(x)[i]` entries (only one can be `-1`), or with a constant ent
 """
 
 
-def _const(graph: Graph, tensor: str) -> np.ndarray | None:
-    ref = parse_input(tensor)
-    node = graph.nodes.get(ref.node)
-    if node is None or node.op != "Const" or ref.port != 0:
-        return None
-    try:
-        return const_value(node)
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def _dim_of(graph: Graph, tensor: str, x: str) -> int | None:
-    """i when ``tensor`` is ``tf.shape(x)[i]`` (StridedSlice of Shape(x), one element)."""
-    ref = parse_input(tensor)
-    ss = graph.nodes.get(ref.node)
-    if ss is None or ss.op != "StridedSlice" or ref.port != 0:
-        return None
-    data = [t for t in ss.input if not t.startswith("^")]
-    if len(data) != 4:
-        return None
-    shape = graph.nodes.get(parse_input(data[0]).node)
-    if shape is None or shape.op != "Shape" or parse_input(data[0]).port != 0:
-        return None
-    shape_in = [t for t in shape.input if not t.startswith("^")]
-    if len(shape_in) != 1 or parse_input(shape_in[0]) != parse_input(x):
-        return None
-    masks = {k: ss.attr[k].i for k in ("begin_mask", "end_mask", "ellipsis_mask",
-                                       "new_axis_mask", "shrink_axis_mask") if k in ss.attr}
+def _slice_of_one(node, m) -> bool:
+    """``[i:i+1]`` with shrink_axis_mask=1 and no other mask: picks element i, as a scalar."""
+    masks = {k: node.attr[k].i for k in ("begin_mask", "end_mask", "ellipsis_mask",
+                                         "new_axis_mask", "shrink_axis_mask") if k in node.attr}
     if masks.get("shrink_axis_mask") != 1 or any(masks.get(k, 0) for k in (
             "begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask")):
-        return None
-    b, e, s = (_const(graph, t) for t in data[1:])
-    if b is None or e is None or s is None or b.shape != (1,) or e.shape != (1,) \
-            or s.shape != (1,):
-        return None
+        return False
+    try:
+        b, e, st = (const_value(m.consts[k][0]) for k in ("begin", "end", "strides"))
+    except Exception:  # noqa: BLE001 - an undecodable constant is simply not this form
+        return False
+    if b.shape != (1,) or e.shape != (1,) or st.shape != (1,):
+        return False
     i = int(b[0])
-    if i < 0 or int(e[0]) != i + 1 or int(s[0]) != 1:
-        return None
-    return i
+    return i >= 0 and int(e[0]) == i + 1 and int(st[0]) == 1
 
 
-def static_reshape(graph: Graph, select: set[str] | None = None) -> PassResult:
-    report = PassReport("static_reshape")
-    editor = GraphEditor(graph)
-    keep = protected_names(graph, detected_outputs=True)
+#: ``tf.shape(x)[i]``, with ``x`` bound to the Reshape's input.
+SHAPE_ENTRY = Op("StridedSlice", Op("Shape", Any("x"), name="shape"), Const("begin"),
+                 Const("end"), Const("strides"), name="slice", guard=None, where=_slice_of_one)
+
+
+def _int_scalar(node, m) -> bool:
+    try:
+        v = const_value(node)
+    except Exception:  # noqa: BLE001
+        return False
+    return v.shape == () and np.issubdtype(v.dtype, np.integer)
+
+
+#: A constant entry of the target shape (an integer scalar).
+CONST_ENTRY = Const("value", where=_int_scalar)
+#: ``Reshape(x, Pack(entries…))`` stacking along axis 0.
+RESHAPE_OF_PACK = Op("Reshape", Any("x"),
+                     Op("Pack", name="pack", any_inputs=True,
+                        guard=lambda n, m: n.attr["axis"].i == 0
+                        and any(not t.startswith("^") for t in n.input)))
+
+
+@pass_body("static_reshape")
+def static_reshape(ctx: PassContext) -> None:
+    graph, mx = ctx.graph, ctx.matcher
     dead_candidates: set[str] = set()
     for node in graph.graph_def.node:
         if node.op != "Reshape":
             continue
-        data = [t for t in node.input if not t.startswith("^")]
-        if len(data) != 2:
+        found = mx.match(RESHAPE_OF_PACK, node)
+        if not found:
             continue
-        x, shape_t = data
-        pack = graph.nodes.get(parse_input(shape_t).node)
-        if pack is None or pack.op != "Pack" or parse_input(shape_t).port != 0:
-            continue
+        x, pack = found["x"], graph.nodes[found["pack"]]
         entries = [t for t in pack.input if not t.startswith("^")]
-        if pack.attr["axis"].i != 0 or not entries:
-            continue
         dims: list[int] = []
         dynamic = []
         problem = ""
         for j, t in enumerate(entries):
-            v = _const(graph, t)
-            if v is not None and v.shape == () and np.issubdtype(v.dtype, np.integer):
-                if int(v) < 1:
-                    problem = f"entry {j} of the target shape is {int(v)}, not a size >= 1"
-                dims.append(int(v))
+            kind, e = mx.first([("const", CONST_ENTRY), ("dim", SHAPE_ENTRY)], t, x=x)
+            if kind == "const":
+                v = int(const_value(e.consts["value"][0]))
+                if v < 1:
+                    problem = f"entry {j} of the target shape is {v}, not a size >= 1"
+                dims.append(v)
                 continue
-            i = _dim_of(graph, t, x)
-            if i is None:
+            if kind is None:
                 problem = problem or "part of the target shape is neither constant nor " \
                                      f"tf.shape({x})[i] ({t})"
                 break
-            dynamic.append((j, i, parse_input(t).node))
+            i = int(const_value(e.consts["begin"][0])[0])
+            dynamic.append((j, i, e["slice"], e["shape"]))
             dims.append(-1)
         if not problem and len(dynamic) != 1:
             problem = (f"{len(dynamic)} entries are read from x's shape at run time; only one "
                        "can become -1")
         if problem:
             if dynamic or "neither constant" in problem:
-                report.refused.append(Refusal(node.name, f"Reshape {node.name} keeps its "
-                                                         f"computed shape: {problem}",
-                                              [node.name, pack.name]))
+                ctx.refuse(node.name, f"Reshape {node.name} keeps its computed shape: {problem}",
+                           [node.name, pack.name])
             continue
-        (j, i, ss) = dynamic[0]
-        shape_node = graph.nodes[parse_input(
-            [t for t in graph.nodes[ss].input if not t.startswith("^")][0]).node]
-        region = [pack.name, ss, shape_node.name]
-        match = Match(node.name, f"Reshape {node.name} to {dims}: entry {j} was "
-                                 f"tf.shape({x})[{i}], which -1 infers", nodes=[node.name] + region,
-                      changed=[node.name])
-        report.matches.append(match)
-        if not is_selected(node.name, select):
-            match.applied = False
+        (j, i, ss, shape_node) = dynamic[0]
+        region = [pack.name, ss, shape_node]
+        match = ctx.match(node.name, f"Reshape {node.name} to {dims}: entry {j} was "
+                                     f"tf.shape({x})[{i}], which -1 infers",
+                          nodes=[node.name] + region, changed=[node.name])
+        if not match.applied:
             continue
+        editor = ctx.editor
         gates = list(dict.fromkeys(t[1:] for n in region for t in graph.nodes[n].input
                                    if t.startswith("^")))
         dtype = np.int64 if pack.attr["T"].type == types_pb2.DT_INT64 else np.int32
@@ -158,12 +139,10 @@ def static_reshape(graph: Graph, select: set[str] | None = None) -> PassResult:
         dead_candidates.update(region + [parse_input(t).node for n in region
                                          for t in graph.nodes[n].input])
     if dead_candidates:
-        dead = set(editor.remove_unread(dead_candidates, keep))
-        for m in report.matches:
+        dead = set(ctx.editor.remove_unread(dead_candidates, ctx.keep))
+        for m in ctx.report.matches:
             if m.applied:
                 m.removed = sorted_names(graph, dead & set(m.nodes))
-    fill_report(report, editor)
-    return PassResult(editor.result(), report)
 
 
 PASS = Pass(
