@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "(needs --outputs)")
     s.add_argument("--keep-variables", action="store_true",
                    help="optimize a graph that holds variables without freezing them")
+    s.add_argument("--skip-import-check", action="store_true",
+                   help="optimize even a graph TensorFlow cannot import (with a warning)")
 
     s = sub.add_parser("compare", help="run two graphs on the same feeds and compare outputs")
     s.add_argument("a", metavar="A")
@@ -239,6 +241,7 @@ def cmd_optimize(args, out) -> int:
     _check_names(graph, outputs, "--outputs", args.input)
     _check_variables(model, args)
     graph = graph.with_io(inputs or model.inputs, outputs or model.outputs)
+    input_imports = _check_imports(graph, args)
     before = len(graph)
     print(f"{args.input}: {before} nodes; inputs {', '.join(graph.inputs) or 'none'}; "
           f"outputs {', '.join(graph.outputs) or 'none'}", file=out)
@@ -279,6 +282,8 @@ def cmd_optimize(args, out) -> int:
             graph, _ = replay(graph, plan, on_step=show, keep_graphs=False)
     except GraphError as e:
         raise GraphError(e.problem, e.source or args.input, e.nodes) from None
+    if input_imports:
+        _check_result_imports(original, graph, plan, args)
     elapsed = time.perf_counter() - t0
     try:
         save_graph(graph.graph_def, out_path, overwrite=args.force)
@@ -339,6 +344,33 @@ def _write_report(args, original, final, traced, out) -> None:
     extra = f" (+{len(written) - 1} pictures)" if len(written) > 1 else ""
     print(f"tutorial: {args.report}{extra}; {tut.verdict}"
           + (f"; {tut.picture_note}" if tut.picture_note else ""), file=out)
+
+
+def _check_imports(graph, args) -> bool:
+    """Stop on an input TensorFlow does not import, unless told; True when it imports."""
+    from .core.running.import_guard import import_problem
+    problem = import_problem(graph.graph_def)
+    if problem is None:
+        return True
+    if not args.skip_import_check:
+        raise CliError(f"{args.input}: TensorFlow cannot import this graph: {problem} (fix it, "
+                       "or add --skip-import-check to optimize it anyway)")
+    print(f"warning: {args.input}: TensorFlow cannot import this graph ({problem}); "
+          "optimizing it anyway", file=sys.stderr)
+    return False
+
+
+def _check_result_imports(original, result, plan, args) -> None:
+    """The input imported: a result that does not is a bug. Name the pass; write nothing."""
+    from .core.running.import_guard import first_breaking_pass, import_problem
+    problem = import_problem(result.graph_def)
+    if problem is None:
+        return
+    found = first_breaking_pass(original, plan)
+    where = f"pass {found[0]}" if found else "the steps run"
+    raise CliError(f"{args.input}: {where} made a graph TensorFlow cannot import "
+                   f"({found[1] if found else problem}); nothing written. This is a bug in "
+                   "Graph Surgeon: please report it with the model")
 
 
 def _check_variables(model, args) -> None:
