@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
         self._install_inspection_panels()
         self._install_compare_panel()
         self._install_surgery_panels()
+        self._install_teaching()
         # geometry and dock placement last, once every built-in panel exists: a state restored
         # before some docks exist leaves them (and the tab bars of tabbed docks) misplaced
         self._restore_settings()
@@ -153,6 +154,12 @@ class MainWindow(QMainWindow):
         from .surgery import install_surgery_panels
         self.surgery = install_surgery_panels(self)
     # ---- end of surgery panels
+
+    # ---- teaching (Help ▸ Lessons, File ▸ Export Tutorial, Worked numbers) — ui/teaching.py
+    def _install_teaching(self) -> None:
+        from .teaching import install_teaching
+        self.teaching = install_teaching(self)
+    # ---- end of teaching
 
     # ================================================================== building
     def _build_status_bar(self) -> None:
@@ -259,7 +266,7 @@ class MainWindow(QMainWindow):
             vm, "&Reset Layout", self.reset_layout,
             tip="Put every panel back in its default place and size")
         # ---- Help
-        hm = mb.addMenu("&Help")
+        self.help_menu = hm = mb.addMenu("&Help")
         self._action(hm, "&About Graph Surgeon", self._about)
 
     def _set_minimap(self, on: bool) -> None:

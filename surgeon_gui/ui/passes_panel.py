@@ -54,6 +54,8 @@ class PassesPanel(QWidget):
     previewed = Signal(object)
     #: Everything a button started is over (success or failure).
     idle = Signal()
+    #: A match of a fresh preview was clicked: (pass id, match key) — the Worked numbers panel.
+    match_clicked = Signal(str, str)
 
     def __init__(self, window, parent=None):
         super().__init__(parent)
@@ -140,6 +142,7 @@ class PassesPanel(QWidget):
         self.apply_ticked_button.clicked.connect(self.apply_ticked)
         self.step_button.clicked.connect(self.step)
         self.matches.itemClicked.connect(self._go_to)
+        self.matches.itemClicked.connect(self._match_clicked)
         self.refused.itemClicked.connect(self._go_to)
         self.list.setCurrentRow(0)
         self._update_buttons()
@@ -357,6 +360,10 @@ class PassesPanel(QWidget):
                 self.status.setText(self.status.text() + f" (cannot highlight: {e})")
         self.previewed.emit(report)
         self._update_buttons()
+
+    def _match_clicked(self, item, _col=0) -> None:
+        if self._preview_fresh() and item.data(0, KEY_ROLE):
+            self.match_clicked.emit(self.current_pass_id(), item.data(0, KEY_ROLE))
 
     def _go_to(self, item, _col=0) -> None:
         nodes = item.data(0, NODES_ROLE) or []

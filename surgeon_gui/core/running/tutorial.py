@@ -169,30 +169,45 @@ def build_tutorial(title: str, source: str, steps: list[TraceStep],
             explanation = st.text or f"A hand edit: {describe(st.edit, st.args)}."
         ts = TutorialStep(st.label, explanation, len(st.before), len(st.after), removed, added,
                           changed)
-        focus: set[str] = set(removed) | set(added) | set(changed)
         if st.report is not None:
             applied = st.report.applied
             ts.matches = len(applied)
-            if applied:
-                rep = applied[0]
-                focus = (set(rep.nodes) | set(rep.removed) | set(rep.added)
-                         | set(rep.changed) | {rep.key})
-                if worked:
-                    try:
-                        ts.worked = worked_numbers(st.before, st.pass_id, rep.key,
-                                                   st.params, feeds=_feeds_for(feeds, st.before))
-                    except Exception as e:  # noqa: BLE001 - the step is still shown
-                        ts.worked_error = _short(e)
-        if render is not None and focus:
-            try:
-                ts.picture_before, ts.picture_after = _pictures(st, focus, render)
-            except Exception as e:  # noqa: BLE001 - no picture, the rest stands
-                render_note = render_note or f"pictures could not be drawn: {_short(e)}"
+            if applied and worked:
+                try:
+                    ts.worked = worked_numbers(st.before, st.pass_id, applied[0].key,
+                                               st.params, feeds=_feeds_for(feeds, st.before))
+                except Exception as e:  # noqa: BLE001 - the step is still shown
+                    ts.worked_error = _short(e)
         out.append(ts)
-    note = render_note
-    if render is None and not note:
-        note = "no pictures: drawing them needs PySide6 (the GUI's graph scene)"
-    return Tutorial(title, source, out, compare, compare_error, note)
+    tut = Tutorial(title, source, out, compare, compare_error, render_note)
+    if render is not None:
+        add_pictures(tut, steps, render)
+    elif not tut.picture_note:
+        tut.picture_note = "no pictures: drawing them needs PySide6 (the GUI's graph scene)"
+    return tut
+
+
+def step_focus(st: TraceStep) -> set[str]:
+    """The nodes a step's picture is centred on: its first applied match (nodes, removed,
+    added, changed), else everything the step changed."""
+    if st.report is not None and st.report.applied:
+        rep = st.report.applied[0]
+        return set(rep.nodes) | set(rep.removed) | set(rep.added) | set(rep.changed) | {rep.key}
+    before = {n.name for n in st.before.graph_def.node}
+    after = {n.name for n in st.after.graph_def.node}
+    return (before ^ after) | set(_changed(st.before, st.after, before & after))
+
+
+def add_pictures(tut: Tutorial, steps: list[TraceStep], render: Renderer) -> None:
+    """Draw each step's before/after pictures with ``render`` (on the thread Qt needs)."""
+    for ts, st in zip(tut.steps, steps):
+        focus = step_focus(st)
+        if not focus:
+            continue
+        try:
+            ts.picture_before, ts.picture_after = _pictures(st, focus, render)
+        except Exception as e:  # noqa: BLE001 - no picture, the rest stands
+            tut.picture_note = tut.picture_note or f"pictures could not be drawn: {_short(e)}"
 
 
 def _feeds_for(feeds, graph: Graph):

@@ -1,0 +1,238 @@
+"""Lessons, the Worked numbers panel and File ▸ Export Tutorial, driven as a user drives them
+(pytest-qt, headless), plus the lesson files themselves (format and headless runs)."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from PySide6.QtCore import Qt
+
+from surgeon_gui.core.running.lessons import (
+    LessonError,
+    list_lessons,
+    load_lesson,
+    run_lesson,
+)
+
+
+class Answers:
+    """Scripted answers for the window's questions (unsaved changes, save paths)."""
+
+    def __init__(self):
+        self.paths = []
+        self.asked = []
+
+    def question(self, title, text, choices):
+        self.asked.append(text)
+        return "discard"
+
+    def save_path(self, title, start, filters):
+        return self.paths.pop(0)
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
+    from surgeon_gui.ui.main_window import MainWindow
+    w = MainWindow()
+    w.persist_settings = False
+    qtbot.addWidget(w, before_close_func=lambda w: w.close_guards.clear())
+    w.resize(1300, 850)
+    w.show()
+    w.surgery.controller.ask = Answers()
+    return w
+
+
+def _menu_action(menu, text):
+    return next(a for a in menu.actions() if a.text().replace("&", "") == text)
+
+
+def _open_lessons(win):
+    _menu_action(win.help_menu, "Lessons…").trigger()
+    lw = win.lessons_window
+    assert lw.isVisible()
+    return lw
+
+
+def _walk(qtbot, win, lw, row, by_hand=None):
+    """Start lesson ``row`` and press Next until it ends; ``by_hand(step_index)`` may do a step
+    the way a user would instead (return True when it did)."""
+    lw.list.setCurrentRow(row)
+    with qtbot.waitSignal(win.document_opened, timeout=60000):
+        qtbot.mouseClick(lw.start_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: lw.state == "step", timeout=20000)
+    seen = []
+    with qtbot.waitSignal(lw.finished, timeout=120000) as blocker:
+        while lw.state != "finished":
+            if lw.state == "step":
+                i = lw.run.index
+                step = lw.run.step
+                seen.append(i)
+                # the graph is focused on the step's nodes
+                present = [n for n in step.focus if n in win.document.graph.nodes]
+                if present:
+                    assert set(present) <= set(win.view.highlighted())
+                if by_hand and by_hand(i):
+                    qtbot.waitUntil(lambda: lw.state == "done", timeout=30000)
+                    assert "Done:" in lw.text.toPlainText()
+                if lw.state == "step" and step.actions:
+                    qtbot.mouseClick(lw.next_button, Qt.LeftButton)   # do it for me
+                    qtbot.waitUntil(lambda: lw.state == "done", timeout=30000)
+                if lw.state == "done" or not step.actions:
+                    qtbot.mouseClick(lw.next_button, Qt.LeftButton)   # next step
+            qtbot.waitUntil(lambda: lw.state in ("step", "done", "finished"), timeout=60000)
+    return blocker.args[0], seen
+
+
+@pytest.mark.parametrize("row", [0, 1, 2, 3])
+def test_lessons_run_end_to_end(qtbot, win, row):
+    lw = _open_lessons(win)
+    lesson = lw.lessons[row]
+    verdict, seen = _walk(qtbot, win, lw, row)
+    assert verdict.startswith("outputs equal: PASS"), verdict
+    assert seen == list(range(len(lesson.steps)))
+    text = lw.text.toPlainText()
+    assert "outputs equal: PASS" in text
+    if lesson.opencv:
+        assert "OpenCV DNN on the result: loads and computes the same outputs: PASS" in verdict
+    # every step that did something is one undoable step in the History
+    from surgeon_gui.ui.commands import applied_commands
+    assert win.undo_stack.index() == sum(1 for s in lesson.steps if s.actions)
+    assert applied_commands(win.undo_stack)
+
+
+def test_lesson_steps_show_their_numbers(qtbot, win):
+    lw = _open_lessons(win)
+    shown = {}
+    lw.step_shown.connect(lambda i: shown.setdefault(i, lw.text.toPlainText()))
+    _walk(qtbot, win, lw, 2)              # fold batch norm into the conv
+    text = shown[1]
+    assert "s = γ/√(var+ε)" in text and "conv_new(x)[c]" in text and "PASS: max" in text
+    assert "nodes 11 → 6" in text and "removed BiasAdd (BiasAdd)" in text
+
+
+def test_learner_does_a_step_by_hand(qtbot, win):
+    """Lesson 2, step 2 done through the graph's context-menu edit (remove Merge, bypass):
+    the lesson sees it, shows the diff and the Merge's ports, and goes on."""
+    lw = _open_lessons(win)
+    ctl = win.surgery.controller
+
+    def by_hand(i):
+        if i == 1:
+            assert ctl.delete_nodes(["bn1/cond/Merge"], "bypass")
+            return True
+        return False
+
+    verdict, _ = _walk(qtbot, win, lw, 1, by_hand)
+    assert verdict.startswith("outputs equal: PASS")
+    assert "bn1/cond/Merge" not in win.document.graph.nodes
+
+
+def test_undo_in_a_lesson_makes_the_step_to_do_again(qtbot, win):
+    lw = _open_lessons(win)
+    lw.list.setCurrentRow(2)
+    with qtbot.waitSignal(win.document_opened, timeout=60000):
+        qtbot.mouseClick(lw.start_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: lw.state == "step", timeout=20000)
+    qtbot.mouseClick(lw.next_button, Qt.LeftButton)        # explanation-only step
+    qtbot.waitUntil(lambda: lw.state == "step" and lw.run.index == 1)
+    qtbot.mouseClick(lw.do_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: lw.state == "done", timeout=30000)
+    assert "bn" in win.document.graph.nodes and win.document.graph.nodes["bn"].op == "BiasAdd"
+    win.undo_action.trigger()
+    assert lw.state == "step"
+    assert win.document.graph.nodes["bn"].op.startswith("FusedBatchNorm")
+
+
+def test_worked_numbers_panel_follows_a_clicked_match(qtbot, win):
+    from surgeon_gui.core.model.io import save_graph
+    win.open_model(str(load_lesson_model("03_fold_batch_norm")))
+    qtbot.waitUntil(lambda: win.document is not None, timeout=60000)
+    passes = win.surgery.passes
+    passes.select_pass("fold_batch_norm")
+    qtbot.mouseClick(passes.preview_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: passes.matches.topLevelItemCount() == 1, timeout=30000)
+    item = passes.matches.topLevelItem(0)
+    rect = passes.matches.visualItemRect(item)
+    view = win.teaching.worked
+    qtbot.mouseClick(passes.matches.viewport(), Qt.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: view.current is not None, timeout=30000)
+    assert view.current.key == "Conv2D" and view.current.check.passed
+    assert "γ" in view.text.toPlainText()
+    # Switch/Merge: live and dead branches coloured differently in the view
+    win.open_model(str(load_lesson_model("02_remove_switch_merge")))
+    qtbot.waitUntil(lambda: win.document is not None
+                    and "bn1/cond/Merge" in win.document.graph.nodes, timeout=60000)
+    passes.select_pass("training_flags")
+    qtbot.mouseClick(passes.apply_all_button, Qt.LeftButton)
+    passes.select_pass("remove_switch_merge")
+    qtbot.mouseClick(passes.preview_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: passes.matches.topLevelItemCount() > 0, timeout=30000)
+    view.current = None
+    passes.match_clicked.emit("remove_switch_merge", "bn1/cond/Merge")
+    qtbot.waitUntil(lambda: view.current is not None, timeout=30000)
+    colors = win.view._colors or {}
+    assert colors.get("bn1/cond/FusedBatchNormV3_1") != colors.get("bn1/cond/FusedBatchNormV3")
+    assert "bn1/cond/FusedBatchNormV3" in colors
+
+
+def load_lesson_model(lesson_id):
+    from surgeon_gui.core.running.lessons import LESSONS_DIR
+    return load_lesson(LESSONS_DIR / f"{lesson_id}.md").model
+
+
+def test_export_tutorial_from_the_session(qtbot, win, tmp_path):
+    win.open_model(str(load_lesson_model("01_remove_dropout")))
+    qtbot.waitUntil(lambda: win.document is not None, timeout=60000)
+    passes = win.surgery.passes
+    passes.select_pass("training_flags")
+    qtbot.mouseClick(passes.apply_all_button, Qt.LeftButton)
+    passes.select_pass("fold_batch_norm")
+    qtbot.mouseClick(passes.apply_all_button, Qt.LeftButton)   # refused: still in conds
+    passes.select_pass("remove_switch_merge")
+    qtbot.mouseClick(passes.apply_all_button, Qt.LeftButton)
+    passes.select_pass("remove_dropout")
+    qtbot.mouseClick(passes.step_button, Qt.LeftButton)
+    assert win.undo_stack.index() == 3
+    out = tmp_path / "session.html"
+    win.surgery.controller.ask.paths.append(str(out))
+    done = []
+    _menu_action(win.file_menu, "Export Tutorial…").trigger()
+    qtbot.waitUntil(lambda: out.exists(), timeout=60000)
+    page = out.read_text()
+    assert len(re.findall(r"<h2 id='step\d+'>", page)) == 3
+    assert page.count("data:image/png;base64,") == 6
+    assert "outputs equal: PASS" in page and "keep probability 1 − r" in page
+
+
+# ---------------------------------------------------------------------- lesson files
+def test_bundled_lessons_run_headless():
+    lessons = list_lessons()
+    assert [les.id for les in lessons] == ["01_remove_dropout", "02_remove_switch_merge",
+                                           "03_fold_batch_norm", "04_opencv"]
+    for les in lessons:
+        outcomes, verdict = run_lesson(les, run_check=False)
+        assert verdict.startswith("outputs equal: PASS"), (les.id, verdict)
+        for step, out in zip(les.steps, outcomes):
+            if step.actions:
+                assert out.nodes_after != out.nodes_before or out.diff.changed \
+                    or out.diff.reordered, (les.id, step.title)
+
+
+def test_lesson_format_errors_are_one_line(tmp_path):
+    (tmp_path / "x.md").write_text("# T\n\nintro\n\n## One\n\ntext\n")
+    (tmp_path / "x.json").write_text(json.dumps({"model": "m.pb", "steps": [{}, {}]}))
+    with pytest.raises(LessonError, match="has 1 '## ' step sections but x.json lists 2"):
+        load_lesson(tmp_path / "x.md")
+    (tmp_path / "x.json").write_text(json.dumps({"model": "m.pb",
+                                                 "steps": [{"do": {"pass": "nope"}}]}))
+    with pytest.raises(LessonError, match="unknown pass"):
+        load_lesson(tmp_path / "x.md")
+    (tmp_path / "x.json").write_text("{not json")
+    with pytest.raises(LessonError, match="not JSON"):
+        load_lesson(tmp_path / "x.md")
+    (tmp_path / "x.json").write_text(json.dumps({"model": "m.pb", "steps": []}))
+    (tmp_path / "x.md").write_text("no title\n")
+    with pytest.raises(LessonError, match="first line"):
+        load_lesson(tmp_path / "x.md")
