@@ -199,25 +199,27 @@ def _check_out_path(path: str, force: bool) -> Path:
     p = Path(path)
     if p.suffix.lower() not in GRAPH_SUFFIXES:
         raise CliError(f"{path}: the output must end in .pb (binary) or .pbtxt (text)")
-    if p.is_dir():
-        raise CliError(f"{path}: is a folder; give a .pb or .pbtxt file name")
-    if p.exists() and not force:
-        raise CliError(f"{path}: exists; not overwriting it (add --force to replace it)")
     return p
+
+
+def _check_writes(args, outputs: list[str]) -> None:
+    """Every destination checked before anything runs or is written (the one write path):
+    no overwrite without --force, no output that is an input or another output."""
+    from .core.model.files import check_destinations
+    inputs = [x for x in (args.input, getattr(args, "recipe", None)) if x]
+    check_destinations(outputs, inputs, overwrite=args.force)
 
 
 def cmd_optimize(args, out) -> int:
     from .core.history.recipe import Recipe, replay
     from .core.model.graph import GraphError
-    from .core.model.io import save_graph
+    from .core.model.io import serialize
     from .core.passes import PRESET_ID, PRESET_PASSES, expand_pass_ids
     out_path = _check_out_path(args.output, args.force)
-    if Path(args.input).resolve() == out_path.resolve():
-        raise CliError(f"{args.output}: is the input file; write the result somewhere else")
     if args.report:
         _check_report_path(args.report, args.force)
-    if args.save_recipe and Path(args.save_recipe).exists() and not args.force:
-        raise CliError(f"{args.save_recipe}: exists; not overwriting it (add --force)")
+    destinations = [args.output] + [x for x in (args.save_recipe, args.report) if x]
+    _check_writes(args, destinations)
     pass_ids = _split(args.passes)
     if args.passes is not None and not pass_ids:
         raise CliError("--passes is empty; give pass ids (see: surgeon passes)")
@@ -285,19 +287,16 @@ def cmd_optimize(args, out) -> int:
     if input_imports:
         _check_result_imports(original, graph, plan, args)
     elapsed = time.perf_counter() - t0
-    try:
-        save_graph(graph.graph_def, out_path, overwrite=args.force)
-    except FileExistsError:
-        raise CliError(f"{args.output}: exists; not overwriting it (add --force)") from None
-    except OSError as e:
-        raise CliError(f"{args.output}: cannot write: {e.strerror or e}") from None
+    from .core.model.files import write_files
+    files = {out_path: serialize(graph.graph_def, "pbtxt" if out_path.suffix.lower()
+                                 in (".pbtxt", ".txt") else "pb")}
+    if args.save_recipe:
+        files[args.save_recipe] = recipe.to_json().encode("utf-8")
+    # checked again just before writing (a file may have appeared while the passes ran)
+    write_files(files, inputs=[x for x in (args.input, args.recipe) if x], overwrite=args.force)
     after = len(graph)
     print(f"{args.output}: {after} nodes ({after - before:+d}) in {elapsed:.2f} s", file=out)
     if args.save_recipe:
-        try:
-            recipe.save(args.save_recipe, overwrite=True)
-        except OSError as e:
-            raise CliError(f"{args.save_recipe}: cannot write: {e.strerror or e}") from None
         print(f"recipe: {args.save_recipe}", file=out)
     if args.report:
         _write_report(args, original, graph, traced, out)

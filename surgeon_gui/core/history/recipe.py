@@ -183,13 +183,12 @@ class Recipe:
                               f"{e.colno}: {e.msg})", src) from None
         return cls.from_dict(data, src)
 
-    def save(self, path: str | os.PathLike, overwrite: bool = True) -> Path:
-        from ..model.io import write_atomic
-        p = Path(path)
-        if p.exists() and not overwrite:
-            raise FileExistsError(f"{p} exists; not overwriting it")
-        write_atomic(p, self.to_json().encode("utf-8"))
-        return p
+    def save(self, path: str | os.PathLike, overwrite: bool = True, inputs=()) -> Path:
+        """Write the recipe through the one write path (atomic; ``inputs``: files it must not
+        be)."""
+        from ..model.files import write_file
+        return write_file(path, self.to_json().encode("utf-8"), overwrite=overwrite,
+                          inputs=inputs)
 
     # ------------------------------------------------------------------ CLI equivalent
     def pass_ids_only(self) -> list[str] | None:

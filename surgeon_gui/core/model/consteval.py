@@ -48,6 +48,7 @@ from .ops import (
     const_source,
     is_random,
     op_def,
+    pure_op_refusal,
 )
 
 FLOAT_TYPES = (np.float16, np.float32, np.float64)
@@ -71,6 +72,8 @@ def may_evaluate(op: str, function_names: Iterable[str] = frozenset()) -> str | 
         return f"{op} is not a registered TensorFlow op"
     if d.is_stateful:
         return f"{op} is stateful"
+    if pure_op_refusal(op):
+        return pure_op_refusal(op)
     if not d.output_arg and op != "NoOp":
         # A NoOp is the exception: it computes nothing, so one that waits only on constants
         # is itself "constant" (done as soon as the graph starts) and waiting on it is moot.

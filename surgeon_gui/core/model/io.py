@@ -4,20 +4,20 @@ Loads a frozen GraphDef (``.pb`` binary, ``.pbtxt`` text), a SavedModel director
 frozen into a GraphDef), a Keras ``.keras``/``.h5`` file (frozen), or a graph with variables plus
 a checkpoint (frozen). Every failure is a :class:`GraphError` naming the file and the problem.
 
-Saving is atomic: a temporary file in the same folder, then a rename; it refuses to overwrite an
-existing file unless asked.
+Saving goes through the one write path, :mod:`.files` (atomic; refuses to overwrite unless
+asked, and to write onto an input).
 """
 from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from google.protobuf import message as pb_message
 from google.protobuf import text_format
 
+from .files import write_atomic, write_file  # noqa: F401 - write_atomic: the old import path
 from .graph import Graph, GraphDef, GraphError, node_of
 from .protos import saved_model_pb2
 
@@ -460,43 +460,13 @@ def serialize(gd: GraphDef, fmt: str = "pb") -> bytes:
     return gd.SerializeToString(deterministic=True)
 
 
-def save_graph(gd: GraphDef, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write ``gd`` atomically; the format follows the suffix (``.pbtxt``/``.txt`` = text)."""
+def save_graph(gd: GraphDef, path: str | os.PathLike, overwrite: bool = False,
+               inputs=()) -> Path:
+    """Write ``gd`` atomically through the one write path (:mod:`.files`); the format follows
+    the suffix (``.pbtxt``/``.txt`` = text). ``inputs``: files it must not be."""
     p = Path(path)
-    if p.exists() and not overwrite:
-        raise FileExistsError(f"{p} exists; not overwriting it (pass overwrite=True / --force)")
-    if p.is_dir():
-        raise GraphError("is a folder; give a .pb or .pbtxt file name", str(p))
     fmt = "pbtxt" if p.suffix.lower() in (".pbtxt", ".txt") else "pb"
-    data = serialize(gd, fmt)
-    write_atomic(p, data)
-    return p
-
-
-def write_atomic(p: Path, data: bytes) -> None:
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=str(p.parent))
-    try:
-        # mkstemp makes the file owner-only (0600); give it the mode a plain open() would
-        # (or keep the mode of the file being replaced).
-        try:
-            mode = p.stat().st_mode & 0o777
-        except OSError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    return write_file(p, serialize(gd, fmt), overwrite=overwrite, inputs=inputs)
 
 
 # ---------------------------------------------------------------------- feeds

@@ -118,3 +118,62 @@ def _first_data(node: NodeDef) -> str | None:
         if not t.startswith("^"):
             return t
     return None
+
+
+# ---------------------------------------------------------------------------- pure ops
+# A model file is untrusted input. Evaluating one of its nodes ahead of time (constant folding,
+# deciding a cond, a dropout rate) must not touch a file, the network, a queue or a random
+# state, whatever its attributes say: a ``DebugIdentity`` whose ``debug_urls`` is
+# ``file:///...`` writes there when run, and is not marked stateful; ``ImmutableConst`` reads a
+# memory region; ``WriteFile``/``Save``/``PrintV2``/``PyFunc``... A denylist misses the next such
+# op, so this is an allowlist: arithmetic, comparisons, reductions, shape and layout, casts, and
+# the neural-network kernels of an inference graph — ops that read only their inputs and write
+# only their outputs. :func:`consteval.may_evaluate` (the one hook) refuses every other op.
+_MATH = """
+Abs AccumulateNV2 Acos Acosh Add AddN AddV2 All Angle Any ApproximateEqual ArgMax ArgMin Asin
+Asinh Atan Atan2 Atanh BatchMatMul BatchMatMulV2 BatchMatMulV3 Betainc Bucketize Cast Ceil
+ClipByValue Complex ComplexAbs Conj Cos Cosh Cross Cumprod Cumsum CumulativeLogsumexp Digamma Div
+DivNoNan Equal Erf Erfc Erfinv EuclideanNorm Exp Expm1 Floor FloorDiv FloorMod Greater
+GreaterEqual Igamma Igammac Imag Inv IsFinite IsInf IsNan Less LessEqual Lgamma LinSpace Log
+Log1p LogicalAnd LogicalNot LogicalOr MatMul Max Maximum Mean Min Minimum Mod Mul MulNoNan Ndtri
+Neg NextAfter NotEqual Polygamma Pow Prod Range Real RealDiv Reciprocal Rint Round Rsqrt
+SegmentMax SegmentMean SegmentMin SegmentProd SegmentSum Select SelectV2 Sigmoid Sign Sin Sinh
+Sqrt Square SquaredDifference Sub Sum Tan Tanh TruncateDiv TruncateMod UnsortedSegmentMax
+UnsortedSegmentMin UnsortedSegmentProd UnsortedSegmentSum Xdivy Xlog1py Xlogy Zeta
+BitwiseAnd BitwiseOr BitwiseXor Invert LeftShift PopulationCount RightShift
+"""
+_ARRAY = """
+BatchToSpace BatchToSpaceND Bitcast BroadcastArgs BroadcastGradientArgs BroadcastTo Concat
+ConcatOffset ConcatV2 ConjugateTranspose Const DepthToSpace Dequantize Diag DiagPart EnsureShape
+ExpandDims ExtractImagePatches ExtractVolumePatches FakeQuantWithMinMaxArgs
+FakeQuantWithMinMaxVars FakeQuantWithMinMaxVarsPerChannel Fill Gather GatherNd GatherV2 Identity
+IdentityN InvertPermutation ListDiff LowerBound MatrixBandPart MatrixDiag MatrixDiagPart
+MatrixDiagPartV2 MatrixDiagPartV3 MatrixDiagV2 MatrixDiagV3 MatrixSetDiag MatrixSetDiagV2
+MatrixSetDiagV3 MirrorPad OneHot OnesLike Pack Pad PadV2 PreventGradient QuantizeAndDequantizeV2
+QuantizeAndDequantizeV3 QuantizeAndDequantizeV4 QuantizeV2 Rank Reshape Reverse ReverseSequence
+ReverseV2 ScatterNd Shape ShapeN Size Slice Snapshot SpaceToBatch SpaceToBatchND SpaceToDepth
+Split SplitV Squeeze StopGradient StridedSlice TensorScatterAdd TensorScatterMax
+TensorScatterMin TensorScatterSub TensorScatterUpdate TensorStridedSliceUpdate Tile Transpose
+Unique UniqueV2 Unpack UnravelIndex UpperBound Where ZerosLike NoOp
+"""
+_NN = """
+AvgPool AvgPool3D BatchNormWithGlobalNormalization BiasAdd BiasAddV1 Conv Conv2D
+Conv2DBackpropInput Conv3D Conv3DBackpropInputV2 DataFormatDimMap DataFormatVecPermute
+DepthwiseConv2dNative Dilation2D Elu FusedBatchNorm FusedBatchNormV2 FusedBatchNormV3
+FusedPadConv2D FusedResizeAndPadConv2D InTopK InTopKV2 L2Loss LRN LeakyRelu LogSoftmax MaxPool
+MaxPool3D MaxPoolV2 MaxPoolWithArgmax NthElement Relu Relu6 Selu Softmax Softplus Softsign TopK
+TopKV2 ResizeArea ResizeBicubic ResizeBilinear ResizeNearestNeighbor CropAndResize
+Einsum MatrixDeterminant MatrixInverse MatrixSolve MatrixTriangularSolve Cholesky Qr Svd
+"""
+
+#: Ops the app may evaluate ahead of time: pure functions of their inputs.
+PURE_OPS: frozenset[str] = frozenset((_MATH + _ARRAY + _NN).split())
+
+
+
+def pure_op_refusal(op: str) -> str | None:
+    """Why ``op`` is not on the pure-op allowlist (None when it is)."""
+    if op in PURE_OPS:
+        return None
+    return (f"{op} is not on the list of pure ops the app evaluates on its own (it may read or "
+            "write files, keep state or be random)")

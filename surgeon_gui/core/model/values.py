@@ -248,12 +248,11 @@ def save_const_npy(node: NodeDef, path, overwrite: bool = False):
     import io as _io
     from pathlib import Path
 
-    from ..model.io import write_atomic
+    from .files import check_destinations, write_atomic
     p = Path(path)
-    if p.exists() and not overwrite:
-        raise FileExistsError(f"{p} exists; not overwriting it")
     if p.is_dir():
         raise GraphError("is a folder; give a .npy file name", str(p))
+    check_destinations([p], overwrite=overwrite)
     arr = const_array(node)
     buf = _io.BytesIO()
     np.save(buf, arr, allow_pickle=False)

@@ -212,25 +212,24 @@ def html_report(cmp: dict, title: str = "Comparison", drift: dict | None = None)
 def write_report(path: str | Path, cmp: dict, title: str = "Comparison",
                  drift: dict | None = None, overwrite: bool = True) -> list[Path]:
     """Write ``.md`` (plus a ``<stem>_latency.svg`` beside it) or ``.html``; returns the files."""
+    from ..model.files import write_files
     p = Path(path)
-    if p.exists() and not overwrite:
-        raise FileExistsError(f"{p} exists; not overwriting it")
     suffix = p.suffix.lower()
     if suffix in (".html", ".htm"):
-        write_atomic(p, html_report(cmp, title, drift).encode("utf-8"))
-        return [p]
+        return write_files({p: html_report(cmp, title, drift).encode("utf-8")},
+                           overwrite=overwrite)
     if suffix not in (".md", ".markdown"):
         raise ValueError(f"a report is .md or .html, not {p.suffix or 'no suffix'!r}")
     svg = latency_svg(cmp)
-    files = []
+    files: dict = {}
     svg_name = None
     if svg:
         svg_path = p.with_name(p.stem + "_latency.svg")
-        write_atomic(svg_path, svg.encode("utf-8"))
         svg_name = svg_path.name
-        files.append(svg_path)
-    write_atomic(p, markdown_report(cmp, title, drift, svg_name).encode("utf-8"))
-    return [p] + files
+        files[svg_path] = svg.encode("utf-8")
+    # every destination is checked before either is written (the one write path)
+    files = {p: markdown_report(cmp, title, drift, svg_name).encode("utf-8"), **files}
+    return write_files(files, overwrite=overwrite)
 
 
 def save_outputs_npz(path: str | Path, feeds: dict[str, np.ndarray],
