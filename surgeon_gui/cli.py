@@ -137,7 +137,7 @@ def cmd_info(args, out) -> int:
     if args.json:
         print(json.dumps(info, indent=2), file=out)
         return EXIT_OK
-    w = lambda s="": print(s, file=out)  # noqa: E731
+    w = lambda s="": print(s, file=out)
     w(f"{model.path} ({model.kind})")
     w(f"  nodes:      {info['nodes']:,}")
     w(f"  parameters: {info['parameters']:,}")
@@ -513,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError):
             pass
         return EXIT_OK
-    except Exception as e:  # noqa: BLE001 - the CLI never shows a traceback unless asked
+    except Exception as e:
         if debug:
             raise
         print(_one_line(e), file=sys.stderr)
@@ -537,9 +537,7 @@ def _needs_tensorflow(args) -> bool:
 
 def _one_line(e: Exception) -> str:
     from .core.model.graph import GraphError
-    if isinstance(e, (CliError, GraphError)):
-        msg = str(e)
-    elif isinstance(e, FileExistsError):
+    if isinstance(e, (CliError, GraphError)) or isinstance(e, FileExistsError):
         msg = str(e)
     elif isinstance(e, OSError):
         msg = f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")

@@ -63,7 +63,11 @@ def test_write_refuses_overwrite_and_keeps_file(tmp_path):
 
 
 def test_write_refuses_same_file_through_a_link(tmp_path):
-    from surgeon_gui.core.model.files import WriteRefused, check_destinations, write_files
+    from surgeon_gui.core.model.files import (
+        WriteRefused,
+        check_destinations,
+        write_files,
+    )
     src = tmp_path / "model.pb"
     src.write_bytes(b"model")
     link = tmp_path / "link.pb"

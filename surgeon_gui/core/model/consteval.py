@@ -22,7 +22,7 @@ decoded directly, the rest in one TensorFlow session call for many tensors.
 from __future__ import annotations
 
 from collections import deque
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

@@ -523,4 +523,4 @@ def load_feeds(path: str | os.PathLike, inputs: list[str] | None = None) -> dict
 
 def _feed_key(key: str) -> str:
     """``name:0`` → ``name``; other ports stay."""
-    return key[:-2] if key.endswith(":0") else key
+    return key.removesuffix(":0")
