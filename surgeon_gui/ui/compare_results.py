@@ -80,7 +80,8 @@ def fit_height(table: QTableWidget, max_rows: int = 50) -> None:
 class OutputsTable(QTableWidget):
     """One row per compared output: shape, max abs/rel error, allclose, top-1/top-5."""
 
-    HEADERS = ["Output", "Shape", "Max abs err", "Max rel err", "allclose", "Top-1", "Top-5"]
+    HEADERS = ["Output", "Shape", "Max abs err", "Max rel err", "allclose", "Top-1", "Top-5",
+               "A's own noise", "Error vs noise"]
 
     def __init__(self, parent=None):
         super().__init__(0, len(self.HEADERS), parent)
@@ -101,6 +102,10 @@ class OutputsTable(QTableWidget):
                      fmt(o.max_rel_err), verdict,
                      "–" if o.top1_agreement is None else f"{o.top1_agreement:.0%}",
                      "–" if o.top5_agreement is None else f"{o.top5_agreement:.0%}"]
+            # A's rounding noise floor: is the error what rounding alone does to A?
+            noise = getattr(cmp, "noise", {}).get(o.name)
+            cells += ["–" if noise is None else fmt(noise),
+                      cmp.noise_verdict(o) or "–" if noise is not None else "–"]
             for c, text in enumerate(cells):
                 it = QTableWidgetItem(text)
                 if c == 4:
@@ -110,8 +115,12 @@ class OutputsTable(QTableWidget):
                     it.setFont(f)
                     it.setToolTip(f"|b − a| ≤ atol + rtol·|a| with rtol={o.rtol:g}, "
                                   f"atol={o.atol:g}" + (f"; {o.note}" if o.note else ""))
-                if c in (2, 3, 5, 6):
+                if c in (2, 3, 5, 6, 7):
                     it.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                if c == 8 and noise is not None:
+                    it.setToolTip("A run again with every float weight tensor moved by a few "
+                                  "ulps gives this relative error against A: an error near it "
+                                  "is rounding, one far above it is a real change")
                 self.setItem(r, c, it)
         if cmp.outputs and self.currentRow() < 0:
             self.selectRow(0)

@@ -123,6 +123,15 @@ class Comparison:
     values_b: dict = field(default_factory=dict, repr=False)
     #: What the comparison decided on the user's behalf (e.g. a flag fed B's constant value).
     notes: list[str] = field(default_factory=list)
+    #: A's own rounding noise per output: max rel err of A against A with its float weights
+    #: moved by a few ulps (see :func:`perturb_weights`); empty when not measured.
+    noise: dict = field(default_factory=dict)
+
+    def noise_verdict(self, o: "OutputComparison") -> str | None:
+        """How ``o``'s error compares with A's rounding noise (None when not measured)."""
+        if o.name not in self.noise:
+            return None
+        return noise_verdict(o.max_rel_err, self.noise[o.name], self.rtol)
 
     @property
     def allclose(self) -> bool:
@@ -143,7 +152,10 @@ class Comparison:
                 allclose="|b - a| <= atol + rtol * |a| for every element"),
             feeds={k: dict(shape=s, dtype=d) for k, (s, d) in self.feeds.items()},
             dropped_feeds_b=list(self.dropped_feeds_b), notes=list(self.notes),
-            outputs={o.name: o.to_dict() for o in self.outputs},
+            outputs={o.name: dict(o.to_dict(), **({} if o.name not in self.noise else dict(
+                noise_rel=_num(self.noise[o.name]), noise_verdict=self.noise_verdict(o))))
+                for o in self.outputs},
+            noise_definition=NOISE_DEFINITION,
             graphs=dict(a=self.a.to_dict(), b=self.b.to_dict()),
             speedup=self.speedup)
 
@@ -162,6 +174,9 @@ class Comparison:
                 line += f", top-5 {o.top5_agreement:.1%}"
             if o.note:
                 line += f" ({o.note})"
+            if o.name in self.noise:
+                line += f"; A's own rounding noise {self.noise[o.name]:.2g}: " \
+                        f"{self.noise_verdict(o)}"
             lines.append(line)
         for s in (self.a, self.b):
             lat = (f"{s.latency_ms:.3f} ms (p10 {s.latency_percentile(10):.3f}, "
@@ -175,6 +190,56 @@ class Comparison:
             lines.append("not fed to B (no such node there): " + ", ".join(self.dropped_feeds_b))
         lines.extend(f"note: {n}" for n in self.notes)
         return lines
+
+
+NOISE_ULPS = 4
+#: A's noise floor above which its outputs are chaotic in its weights.
+NOISE_CHAOTIC = 0.1
+#: An error within this many times A's noise floor is rounding.
+NOISE_MARGIN = 10.0
+NOISE_DEFINITION = (f"noise_rel: max rel err of A against A with every float weight tensor moved "
+                    f"by up to {NOISE_ULPS} ulps (a rounding-sized change)")
+
+
+def noise_verdict(max_rel_err: float, noise: float, rtol: float) -> str:
+    """Is an error what rounding alone does to A, or more?"""
+    if not math.isfinite(noise) or noise >= NOISE_CHAOTIC:
+        return (f"noise floor {noise:.2g}: on these inputs this model cannot tell a fold from "
+                "a bug")
+    if max_rel_err <= max(NOISE_MARGIN * noise, rtol):
+        return "consistent"
+    return f"beyond rounding noise ({max_rel_err / max(noise, 1e-300):.3g}x A's own)"
+
+
+def perturb_weights(gd: GraphDef, ulps: int = NOISE_ULPS, seed: int = 0) -> tuple[GraphDef, int]:
+    """A copy of ``gd`` whose float weight tensors (Consts of 2+ elements) each move by a random
+    whole number of ulps in ``[-ulps, ulps]``: what a reordered sum or a fold does to them.
+    Scalars (epsilons, keep probabilities, thresholds) stay. Returns the copy and how many
+    tensors moved."""
+    from ..model.graph import const_value, make_const
+    rng = np.random.default_rng(seed)
+    out = GraphDef()
+    out.CopyFrom(gd)
+    moved = 0
+    for i, n in enumerate(out.node):
+        if n.op != "Const" or n.attr["dtype"].type not in (1, 2, 19):  # float, double, half
+            continue
+        dims = n.attr["value"].tensor.tensor_shape.dim
+        if sum(1 for _ in dims) == 0 or int(np.prod([d.size for d in dims])) < 2:
+            continue
+        try:
+            v = np.asarray(const_value(n))
+        except Exception:  # noqa: BLE001 - a tensor we cannot decode stays as it is
+            continue
+        step = rng.integers(-ulps, ulps + 1, size=v.shape).astype(v.dtype)
+        new = (v + step * np.spacing(v)).astype(v.dtype)
+        node = make_const(n.name, new, device=n.device)
+        for key in n.attr:
+            if key not in ("value", "dtype"):
+                node.attr[key].CopyFrom(n.attr[key])
+        out.node[i].CopyFrom(node)
+        moved += 1
+    return out, moved
 
 
 def _num(x: float):
@@ -259,13 +324,15 @@ def compare_graphs(gd_a: GraphDef, gd_b: GraphDef, feeds: dict[str, np.ndarray] 
                    progress: Callable[[float, str], None] | None = None,
                    should_stop: Callable[[], bool] | None = None,
                    shapes: dict[str, list[int]] | None = None, seed: int = 0,
-                   labels: tuple[str, str] = ("graph A", "graph B")) -> Comparison:
+                   labels: tuple[str, str] = ("graph A", "graph B"),
+                   noise: bool = True) -> Comparison:
     """Run both graphs on the same feeds and compare outputs and latency.
 
     ``feeds`` maps input names to arrays; None generates seeded feeds for A's Placeholders
     (``shapes`` gives unknown dims). Feeds naming a node B does not have are not fed to B (a
     pass may have turned a training flag into a constant and removed it). ``outputs_b`` names
-    B's outputs when they differ from A's (same order). ``runs=0`` skips timing.
+    B's outputs when they differ from A's (same order). ``runs=0`` skips timing. ``noise``
+    also runs A with its weights moved by a few ulps to measure its own rounding noise.
     """
     report = progress or (lambda f, t: None)
     outputs = list(outputs)
@@ -306,6 +373,11 @@ def compare_graphs(gd_a: GraphDef, gd_b: GraphDef, feeds: dict[str, np.ndarray] 
             # The first run of each graph gives the values; it also warms up.
             report(0.05, "running A")
             vals_a = _run(ra, feeds, fa, labels[0])
+            noise_floor = {}
+            if noise:
+                check_stop()
+                report(0.06, "measuring A's rounding noise")
+                noise_floor = _noise_floor(gd_a, feeds, outputs, vals_a, atol, labels[0])
             done += 1
             check_stop()
             report(done / total, "running B")
@@ -337,7 +409,22 @@ def compare_graphs(gd_a: GraphDef, gd_b: GraphDef, feeds: dict[str, np.ndarray] 
                       feeds={k: (list(v.shape), str(v.dtype)) for k, v in feeds.items()},
                       rtol=rtol, atol=atol, runs=runs, warmup=warmup, dropped_feeds_b=dropped,
                       values_a=dict(zip(outputs, vals_a)), values_b=dict(zip(outputs_b, vals_b)),
-                      notes=notes)
+                      notes=notes, noise=noise_floor)
+
+
+def _noise_floor(gd_a: GraphDef, feeds, outputs, vals_a, atol: float, label: str) -> dict:
+    perturbed, moved = perturb_weights(gd_a)
+    if not moved:
+        return {}
+    with _open(perturbed, label + " (weights moved by a few ulps)") as rn:
+        vals_n = _run(rn, feeds, [tensor_name(o) for o in outputs], label)
+    out = {}
+    for o, va, vn in zip(outputs, vals_a, vals_n):
+        c = compare_outputs(o, va, vn, atol=atol)
+        if c.note.startswith("compared for equality"):
+            continue  # strings: no rounding
+        out[o] = c.max_rel_err
+    return out
 
 
 def align_flag_feeds(ga: Graph, gb: Graph, feeds: dict[str, np.ndarray]
