@@ -271,21 +271,101 @@ def find_cells(segments) -> dict[str, str]:
         auto = {k for k, idx in indices.items()
                 if len(idx) >= 2 * MIN_CELLS and len(idx & cells) < 0.5 * len(idx)}
         found = {}
+        found_kinds = set()
         for s, cands in splits.items():
             if cands and cands[-1][0] in auto:
                 continue
             for kind, cell in cands:
                 if cell in cells:
                     found[s] = cell
+                    found_kinds.add(kind)
                     break
+        # once Keras' auto-numbered kinds are set aside, cells still hold several kinds (a
+        # Transformer's ``multi_head_attention_<N>`` alone is a series, not cells)
+        if len(found_kinds) < MIN_CELL_KINDS:
+            continue
         if len(found) > len(best):
             best = found
     return best
 
 
+#: A stage number followed by a block letter (EfficientNet's ``block2b_expand_conv``).
+_LETTERED = re.compile(r"(?<=[A-Za-z_])(\d+)([a-z])(?=_)")
+
+
 def _num_prefixes(seg: str) -> list[str]:
-    """``conv2_block1_1_conv_1`` → ``["conv2", "conv2_block1", "conv2_block1_1"]``."""
-    return [seg[:m.end()] for m in _NUM_PREFIX.finditer(seg)]
+    """Numbered name prefixes, outermost first: ``conv2_block1_1_conv_1`` → ``["conv2",
+    "conv2_block1", "conv2_block1_1"]``; ``block2b_expand_conv`` → ``["block2", "block2b"]``
+    (a stage, then its lettered block)."""
+    cuts = {m.end() for m in _NUM_PREFIX.finditer(seg)}
+    for m in _LETTERED.finditer(seg):
+        cuts.add(m.end(1))
+        cuts.add(m.end(2))
+    return [seg[:c] for c in sorted(cuts)]
+
+
+#: A layer name's kind: the name without its trailing numbers (``dense_12_1`` → ``dense``).
+_TRAILING_NUMBERS = re.compile(r"(_\d+)+$")
+
+
+def layer_kind(seg: str) -> str:
+    return _TRAILING_NUMBERS.sub("", seg)
+
+
+def series_blocks(ordered: list[str]) -> dict[str, int]:
+    """Cut a run of auto-numbered sibling layers (in graph order) into repeated blocks:
+    {segment: block number, from 1}; empty when the level does not repeat.
+
+    A marker kind that occurs once per repetition (a Transformer layer's
+    ``multi_head_attention_N``, MobileNet's ``separable_conv2d_N``) starts each block; the
+    marker is the kind whose blocks most often hold the same sequence of layer kinds. Layers
+    before the first block (the stem) and after the last full repetition (the head) stay
+    outside."""
+    kinds = [layer_kind(k) for k in ordered]
+    counts = Counter(kinds)
+    best = None
+    for marker, n in counts.items():
+        if n < MIN_CELLS:
+            continue
+        starts = [i for i, k in enumerate(kinds) if k == marker]
+        segs = [tuple(kinds[a:b]) for a, b in zip(starts, starts[1:])]
+        if not segs:
+            continue
+        common, same = Counter(segs).most_common(1)[0]
+        if len(common) < 2 or same < MIN_CELLS - 1:
+            continue
+        score = (same * len(common), -n)
+        if best is None or score > best[0]:
+            best = (score, starts, common)
+    if best is None:
+        return {}
+    _, starts, common = best
+    out: dict[str, int] = {}
+    bounds = list(zip(starts, starts[1:])) + [(starts[-1], len(ordered))]
+    for b, (a, end) in enumerate(bounds, 1):
+        if end == len(ordered):  # the last block ends where a repetition ends: then the head
+            end = a
+            while end < len(ordered) and end - a < len(common) and kinds[end] == common[end - a]:
+                end += 1
+        for k in ordered[a:end]:
+            out[k] = b
+    return out
+
+
+def _units_contiguous(parent: tuple, units: dict[str, object],
+                      spans: dict[tuple, list[int]]) -> bool:
+    """Each unit (segments sharing a value) is a stretch of the level's drawn nodes, at least
+    half of it its own: nodes far apart in the graph are never one group."""
+    by_unit: dict[object, list[list[int]]] = defaultdict(list)
+    for k, u in units.items():
+        if (parent, k) in spans:
+            by_unit[u].append(spans[(parent, k)])
+    for found in by_unit.values():
+        first = min(f[0] for f in found)
+        last = max(f[1] for f in found)
+        if sum(f[2] for f in found) < 0.5 * (last - first + 1):
+            return False
+    return True
 
 
 class GroupTree:
@@ -355,15 +435,19 @@ class GroupTree:
         drawn = [n.name for n in g.graph_def.node if n.name not in self.hidden]
         # raw scope segments → per-level sibling sets, to find numbered block prefixes
         siblings: dict[tuple, dict[str, None]] = defaultdict(dict)
-        #: (parent, segment) → (first, last, count) of the graph positions of drawn nodes inside
+        #: (parent, segment) → (first, last, count) of the positions of the drawn nodes inside,
+        #: counted among the drawn nodes of the parent level (weights and their reads, which
+        #: frozen graphs list far from their ops, do not stretch a block)
         spans: dict[tuple, list[int]] = {}
+        rank: Counter = Counter()
         for name in g.nodes:
             segs = name.split("/")
-            where = g.order[name]
             for i in range(len(segs)):
                 parent = tuple(segs[:i])
                 siblings[parent][segs[i]] = None
                 if name not in self.hidden:
+                    where = rank[parent]
+                    rank[parent] += 1
                     sp = spans.get((parent, segs[i]))
                     if sp is None:
                         spans[(parent, segs[i])] = [where, where, 1]
@@ -371,7 +455,7 @@ class GroupTree:
                         sp[0] = min(sp[0], where)
                         sp[1] = max(sp[1], where)
                         sp[2] += 1
-        cells = self._find_cell_levels(siblings)
+        cells = self._find_cell_levels(siblings, spans)
         virtual: dict[tuple, dict[str, list[str]]] = {}
         for parent, kids in siblings.items():
             if len(kids) < MIN_SIBLINGS_FOR_BLOCKS or parent in cells:
@@ -408,9 +492,9 @@ class GroupTree:
             for i, seg in enumerate(segs):
                 real = "/".join(segs[:i]) + "/" if i else ""
                 cell = cells.get(tuple(segs[:i]), {}).get(seg)
-                if cell is not None:  # a cell of a NASNet-style level (not a name prefix)
-                    ckey = f"{key}/cell {cell}" if key else f"cell {cell}"
-                    out.append((ckey, f"cell {cell}", True, real))
+                if cell is not None:  # a cell or a block of a series (not a name prefix)
+                    ckey = f"{key}/{cell}" if key else cell
+                    out.append((ckey, cell, True, real))
                     key = ckey
                 # a node whose own name starts a numbered block joins that block too
                 for p in virtual.get(tuple(segs[:i]), {}).get(seg, []):
@@ -466,9 +550,32 @@ class GroupTree:
             name: tuple(k for k, _, _, _ in paths[name] if k in groups)
             for name in self.hidden}
 
-    def _find_cell_levels(self, siblings: dict[tuple, dict[str, None]]
-                          ) -> dict[tuple, dict[str, str]]:
-        """Scope levels made of NASNet-style cells: level → {segment: cell index}.
+    def _find_cell_levels(self, siblings: dict[tuple, dict[str, None]],
+                          spans: dict[tuple, list[int]]) -> dict[tuple, dict[str, str]]:
+        """Scope levels made of repeated units: level → {segment: group label}.
+
+        A level of NASNet-style cells gives ``cell 5`` groups (see :meth:`_cells_of_level`);
+        one that is not, but holds a long run of auto-numbered layers (a Transformer's
+        ``multi_head_attention_3``, TF1's ``conv2d_7``), is cut into a series of blocks
+        ``block 1``… (see :func:`series_blocks`). A unit is always a stretch of the graph: cells
+        whose layers lie far apart are not used."""
+        out: dict[tuple, dict[str, str]] = {}
+        for parent, kids in siblings.items():
+            if len(kids) < 4 * MIN_CELL_KINDS:
+                continue
+            found = self._cells_of_level(parent, kids)
+            if found and _units_contiguous(parent, found, spans):
+                out[parent] = {k: f"cell {c}" for k, c in found.items()}
+                continue
+            ordered = sorted((k for k in kids if (parent, k) in spans),
+                             key=lambda k: spans[(parent, k)][0])
+            blocks = series_blocks(ordered)
+            if blocks and _units_contiguous(parent, blocks, spans):
+                out[parent] = {k: f"block {b}" for k, b in blocks.items()}
+        return out
+
+    def _cells_of_level(self, parent: tuple, kids) -> dict[str, str]:
+        """NASNet-style cells of one level: {segment: cell index} (empty if none).
 
         Segments named by a trailing cell index are found by :func:`find_cells`; the
         auto-numbered layers between them (``activation_17``, ``concatenate_3``: Keras' unique
@@ -476,71 +583,66 @@ class GroupTree:
         feeding them), so a cell shows everything it computes. Specifically named layers with
         no cell (``stem_conv1``, ``predictions``) stay at the level itself."""
         g = self.graph
-        out: dict[tuple, dict[str, str]] = {}
-        for parent, kids in siblings.items():
-            if len(kids) < 4 * MIN_CELL_KINDS:
-                continue
-            found = find_cells(kids)
-            if not found:
-                continue
-            depth = len(parent)
-            head = "/".join(parent) + "/" if parent else ""
+        found = find_cells(kids)
+        if not found:
+            return {}
+        depth = len(parent)
+        head = "/".join(parent) + "/" if parent else ""
 
-            def seg_of(name: str) -> str | None:
-                if not name.startswith(head):
-                    return None
-                segs = name.split("/")
-                return segs[depth] if len(segs) > depth else None
+        def seg_of(name: str) -> str | None:
+            if not name.startswith(head):
+                return None
+            segs = name.split("/")
+            return segs[depth] if len(segs) > depth else None
 
-            nodes_of: dict[str, list[str]] = defaultdict(list)
-            for name in g.nodes:
-                sg = seg_of(name)
-                if sg is not None:
-                    nodes_of[sg].append(name)
+        nodes_of: dict[str, list[str]] = defaultdict(list)
+        for name in g.nodes:
+            sg = seg_of(name)
+            if sg is not None:
+                nodes_of[sg].append(name)
 
-            def near(k: str, look: str):
-                for n in nodes_of[k]:
-                    if look == "down":
-                        yield from (c for c, _, _ in g.consumers(n))
-                    else:
-                        yield from (parse_input(i).node for i in g.nodes[n].input)
+        def near(k: str, look: str):
+            for n in nodes_of[k]:
+                if look == "down":
+                    yield from (c for c, _, _ in g.consumers(n))
+                else:
+                    yield from (parse_input(i).node for i in g.nodes[n].input)
 
-            # a layer of a cell talks to its cell; one whose number only looks like a cell
-            # index (``activation_1`` feeding cell 0) is placed by its neighbours instead
-            # (or a pair of them: zero_padding2d_2 → cropping2d_2 between cells 7 and 2): its
-            # own cell must be the one most of its neighbours are in; ties (a cell's first
-            # layer reads the previous cell) are settled by the consumers below
-            misnamed = []
-            for k, cell in found.items():
-                votes = Counter(c for c in (found.get(seg_of(m)) for look in ("down", "up")
-                                            for m in near(k, look) if seg_of(m) != k)
-                                if c is not None)
-                if votes and any(n >= votes[cell] for c, n in votes.items() if c != cell):
-                    misnamed.append(k)
-            for k in misnamed:
-                del found[k]
-            base = Counter(re.sub(r"[_\d]+$", "", k) for k in kids if k not in found)
-            orphans = [k for k in kids if k not in found
-                       and (base[re.sub(r"[_\d]+$", "", k)] >= 2 or k in misnamed)]
-            if orphans:
-                # consumers first (an activation belongs to the cell it starts), chains
-                # resolved over a few passes; producers only for what still has no cell
-                for look in ("down", "up"):
-                    for _ in range(4):
-                        changed = False
-                        for k in orphans:
-                            if k in found:
-                                continue
-                            votes = Counter(c for c in (found.get(seg_of(m))
-                                                        for m in near(k, look))
-                                            if c is not None)
-                            if votes:
-                                found[k] = votes.most_common(1)[0][0]
-                                changed = True
-                        if not changed:
-                            break
-            out[parent] = found
-        return out
+        # a layer of a cell talks to its cell; one whose number only looks like a cell
+        # index (``activation_1`` feeding cell 0) is placed by its neighbours instead
+        # (or a pair of them: zero_padding2d_2 → cropping2d_2 between cells 7 and 2): its
+        # own cell must be the one most of its neighbours are in; ties (a cell's first
+        # layer reads the previous cell) are settled by the consumers below
+        misnamed = []
+        for k, cell in found.items():
+            votes = Counter(c for c in (found.get(seg_of(m)) for look in ("down", "up")
+                                        for m in near(k, look) if seg_of(m) != k)
+                            if c is not None)
+            if votes and any(n >= votes[cell] for c, n in votes.items() if c != cell):
+                misnamed.append(k)
+        for k in misnamed:
+            del found[k]
+        base = Counter(re.sub(r"[_\d]+$", "", k) for k in kids if k not in found)
+        orphans = [k for k in kids if k not in found
+                   and (base[re.sub(r"[_\d]+$", "", k)] >= 2 or k in misnamed)]
+        if orphans:
+            # consumers first (an activation belongs to the cell it starts), chains
+            # resolved over a few passes; producers only for what still has no cell
+            for look in ("down", "up"):
+                for _ in range(4):
+                    changed = False
+                    for k in orphans:
+                        if k in found:
+                            continue
+                        votes = Counter(c for c in (found.get(seg_of(m))
+                                                    for m in near(k, look))
+                                        if c is not None)
+                        if votes:
+                            found[k] = votes.most_common(1)[0][0]
+                            changed = True
+                    if not changed:
+                        break
+        return found
 
     def _chain(self, key: str) -> tuple[str, ...]:
         chain = []
