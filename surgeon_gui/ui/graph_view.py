@@ -23,32 +23,27 @@ import time
 from typing import Callable
 
 import shiboken6
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
-    QAction,
     QColor,
     QGuiApplication,
     QImage,
     QPainter,
     QPen,
-    QPixmap,
 )
 from PySide6.QtWidgets import (
-    QFrame,
     QGraphicsItem,
     QGraphicsView,
-    QGridLayout,
-    QLabel,
     QMenu,
-    QToolButton,
-    QWidget,
 )
 
 from ..core.history.document import Document, GraphChange
 from ..core.viewmodel.grouping import GroupTree
 from ..core.viewmodel.layout import LayoutEngine, Placement
+from ..core.viewmodel.viewstate import ViewState
 from . import style
-from .graph_scene import EdgeItem, FrameItem, GraphScene, GroupItem, NodeItem, UnitItem
+from .graph_scene import FrameItem, GraphScene, GroupItem, NodeItem, UnitItem
+from .view_overlays import Legend, Minimap
 from .workers import Worker
 
 #: Above this many visible units, layouts run in a worker thread.
@@ -84,15 +79,13 @@ class GraphView(QGraphicsView):
         self.tree: GroupTree | None = None
         self.engine: LayoutEngine | None = None
         self.placement: Placement | None = None
-        self.expanded: set[str] = set()
+        #: Open groups, highlight, marks, ghosts, search hits: Qt-free (core/viewmodel).
+        self.state = ViewState()
         self.show_constants = False
         self.horizontal = False
         #: Callables ``hook(menu: QMenu, names: list[str])`` run when the node menu is built.
         self.context_menu_hooks: list[Callable[[QMenu, list[str]], None]] = []
-        self._highlight: dict[str, str] = {}
         self._colors: dict[str, QColor] | None = None
-        self._marks: dict[str, str] = {}            # node name → added/changed/removed
-        self._ghost_boxes: dict[str, tuple] = {}    # removed name → (op, QRectF)
         self._worker: Worker | None = None
         self._generation = 0
         self._pending_focus: str | None = None
@@ -104,6 +97,14 @@ class GraphView(QGraphicsView):
         self.legend = Legend(self)
         self.legend.set_entries(style.legend_entries())
 
+    @property
+    def expanded(self) -> set[str]:
+        return self.state.expanded
+
+    @expanded.setter
+    def expanded(self, keys: set[str]) -> None:
+        self.state.expanded = set(keys)
+
     # ================================================================== document
     def set_document(self, doc: Document | None, reset_view: bool = False,
                      tree: GroupTree | None = None) -> None:
@@ -113,9 +114,7 @@ class GraphView(QGraphicsView):
         if self.document is not None:
             self.document.changed.disconnect(self._on_document_changed)
         self.document = doc
-        self._marks.clear()
-        self._ghost_boxes.clear()
-        self._highlight.clear()
+        self.state.clear()
         if doc is None:
             self.tree = self.engine = self.placement = None
             self._clear_scene()
@@ -152,7 +151,7 @@ class GraphView(QGraphicsView):
         if reset_view or not self.expanded:
             self.expanded = self.tree.default_expanded()
         else:
-            self.expanded = {k for k in self.expanded if k in self.tree.groups}
+            self.state.keep_existing(self.tree)
         tree = self.tree
         self.engine = LayoutEngine(tree, lambda u: self.graph_scene.node_size(tree, u),
                                    self.horizontal, reuse=None if reset_view else self.engine)
@@ -193,12 +192,10 @@ class GraphView(QGraphicsView):
                 unit = self.tree.representative(name, self.placement.expanded)
                 if unit.startswith("n:") and unit[2:] == name and unit in self.placement.boxes:
                     b = self.placement.boxes[unit]
-                    old_boxes[name] = (self.tree.op_of.get(name, ""),
-                                       QRectF(b.x, b.y, b.w, b.h))
+                    old_boxes[name] = (self.tree.op_of.get(name, ""), (b.x, b.y, b.w, b.h))
         self._rebuild_tree(reset_view=False)
         if change.reset:
-            self._marks.clear()
-            self._ghost_boxes.clear()
+            self.state.clear_marks()
         elif not change.empty:
             self._set_marks(change, old_boxes)
         self.relayout()
@@ -278,15 +275,11 @@ class GraphView(QGraphicsView):
 
     # ================================================================== groups
     def expand(self, key: str) -> None:
-        if self.tree and key in self.tree.groups and key not in self.expanded:
-            self.expanded.add(key)
+        if self.tree and self.state.expand(self.tree, key):
             self.relayout()
 
     def collapse(self, key: str) -> None:
-        if key in self.expanded:
-            # collapsing a group closes what is inside too (reopening starts collapsed)
-            self.expanded = {k for k in self.expanded
-                             if k != key and key not in self.tree.ancestors_of_group(k)}
+        if self.tree and self.state.collapse(self.tree, key):
             self.relayout()
 
     def toggle(self, key: str) -> None:
@@ -406,14 +399,11 @@ class GraphView(QGraphicsView):
         """Outline these nodes with the colour of ``kind`` (collapsed groups show how many
         inside). Kinds with a colour: match, search, preview, refused, upstream, downstream.
         None clears every highlight."""
-        if names is None:
-            self._highlight.clear()
-        else:
-            self._highlight = {n: kind for n in names}
+        self.state.set_highlight(names, kind)
         self._refresh_decorations()
 
     def highlighted(self) -> dict[str, str]:
-        return dict(self._highlight)
+        return dict(self.state.highlight)
 
     def set_node_colors(self, colors: dict[str, QColor] | None,
                         legend: list[tuple[str, QColor]] | None = None) -> None:
@@ -443,23 +433,15 @@ class GraphView(QGraphicsView):
         self._refresh_decorations()
 
     def _set_marks(self, change: GraphChange, old_boxes: dict) -> None:
-        marks = {}
-        for n in change.changed:
-            marks[n] = "changed"
-        for n in change.added:
-            marks[n] = "added"
-        for n in change.removed:
-            marks[n] = "removed"
-        self._marks = marks
-        self._ghost_boxes = old_boxes
+        self.state.set_marks(change.added, change.changed, change.removed,
+                             old_boxes=old_boxes)
 
     def clear_marks(self) -> None:
-        self._marks.clear()
-        self._ghost_boxes.clear()
+        self.state.clear_marks()
         self._refresh_decorations()
 
     def marks(self) -> dict[str, str]:
-        return dict(self._marks)
+        return dict(self.state.marks)
 
     # ================================================================== decorations
     def _refresh_decorations(self) -> None:
@@ -476,40 +458,14 @@ class GraphView(QGraphicsView):
             item.mark = None
             item.mark_counts = {}
             item.fill_override = None
-        tree = self.tree
-
-        def units_of(name: str):
-            """The node's own item, or every collapsed/expanded group item around it."""
-            unit = tree.representative(name, expanded)
-            if not unit:
-                # not in the current graph (removed): its old group, by name prefix
-                key = "/".join(name.split("/")[:-1])
-                while key and key not in tree.groups:
-                    key = "/".join(key.split("/")[:-1])
-                return [], (list(tree.ancestors_of_group(key)) + [key] if key else [])
-            own = items.get(unit) if unit.startswith("n:") else None
-            groups = list(tree.ancestors(name))
-            if unit.startswith("g:"):
-                groups = groups[:groups.index(unit[2:]) + 1] if unit[2:] in groups else groups
-            return ([own] if own is not None else []), groups
-
-        for name, kind in self._highlight.items():
-            own, groups = units_of(name)
-            for it in own:
-                it.highlight = kind
-            for key in groups:
-                it = items.get("g:" + key)
-                if it is not None and isinstance(it, GroupItem):
-                    it.highlight = kind
-                    it.highlight_count += 1
-        for name, kind in self._marks.items():
-            own, groups = units_of(name)
-            for it in own:
-                it.mark = kind
-            for key in groups:
-                it = items.get("g:" + key)
-                if it is not None:
-                    it.mark_counts[kind] = it.mark_counts.get(kind, 0) + 1
+        decos = self.state.decorations(self.tree, expanded, set(items))
+        for key, d in decos.items():
+            it = items[key]
+            it.mark = d.mark
+            it.mark_counts = d.mark_counts
+            if key.startswith("n:") or isinstance(it, GroupItem):
+                it.highlight = d.highlight
+                it.highlight_count = d.highlight_count
         if self._colors:
             for name, color in self._colors.items():
                 it = items.get("n:" + name)
@@ -525,9 +481,9 @@ class GraphView(QGraphicsView):
                 e.highlight = h
                 e.update()
         self.graph_scene.clear_ghosts()
-        for name, (op, rect) in self._ghost_boxes.items():
-            if self._marks.get(name) == "removed":
-                self.graph_scene.add_ghost(name, op, rect)
+        for name, (op, box) in self.state.ghost_boxes.items():
+            if self.state.marks.get(name) == "removed":
+                self.graph_scene.add_ghost(name, op, QRectF(*box))
         # repaint (and re-cache) only the boxes whose decoration changed
         for k, it in items.items():
             if before[k] != (it.highlight, it.highlight_count, it.mark,
@@ -722,7 +678,7 @@ class GraphView(QGraphicsView):
             n = nodes[0]
             menu.addAction("Trace inputs", lambda: self.trace(n, "inputs"))
             menu.addAction("Trace outputs", lambda: self.trace(n, "outputs"))
-        if self._highlight:
+        if self.state.highlight:
             menu.addAction("Clear highlight", lambda: self.set_highlight(None))
         if nodes:
             menu.addAction("Copy name" + ("s" if len(nodes) > 1 else ""),
@@ -777,193 +733,3 @@ class GraphView(QGraphicsView):
         if not img.save(path):
             raise OSError(f"{path}: could not write the image")
         return path
-
-
-class Minimap(QWidget):
-    """A small overview in the view's corner: the whole graph and the visible area; click or
-    drag to move there. The overview is a pixmap rendered after each layout."""
-
-    SIZE = QSize(220, 160)
-
-    def __init__(self, view: GraphView):
-        super().__init__(view)
-        self.view = view
-        self.setFixedSize(self.SIZE)
-        self.setCursor(Qt.PointingHandCursor)
-        self._pixmap: QPixmap | None = None
-        self._src = QRectF()
-        # debounced: a burst of highlight changes (search as you type) renders once
-        self._timer = QTimer(self, singleShot=True, interval=300, timeout=self._render)
-        self.enabled = True
-        self.hide()
-
-    def place(self) -> None:
-        vp = self.view.viewport().geometry()
-        self.move(vp.right() - self.width() - 10, vp.bottom() - self.height() - 10)
-
-    def refresh(self) -> None:
-        self._timer.start()
-
-    def _render(self) -> None:
-        """Draw the scene's batched overview (boxes, frames, edge lines) into a small cached
-        pixmap: a few milliseconds even on a 10,000-node graph, where ``QGraphicsScene.render``
-        called every item's Python paint (0.4-0.65 s)."""
-        scene = self.view.graph_scene
-        if self.view.document is None or not self.enabled or not scene.items_by_key:
-            self._pixmap = None
-            self.hide()
-            return
-        ov = scene.overview()
-        r = ov.rect.adjusted(-20, -20, 20, 20)
-        if r.isEmpty():
-            self._pixmap = None
-            self.hide()
-            return
-        self._src = r
-        pm = QPixmap(self.size() * self.devicePixelRatioF())
-        pm.setDevicePixelRatio(self.devicePixelRatioF())
-        pm.fill(QColor(255, 255, 255, 235))
-        p = QPainter(pm)
-        target = self._target()
-        s = target.width() / r.width()
-        p.translate(target.x(), target.y())
-        p.scale(s, s)
-        p.translate(-r.x(), -r.y())
-        ov.draw(p, s)
-        p.end()
-        self._pixmap = pm
-        self.place()
-        self.show()
-        self.update()
-
-    def _target(self) -> QRectF:
-        r = self._src
-        w, h = self.width() - 8, self.height() - 8
-        s = min(w / max(r.width(), 1), h / max(r.height(), 1))
-        tw, th = r.width() * s, r.height() * s
-        return QRectF(4 + (w - tw) / 2, 4 + (h - th) / 2, tw, th)
-
-    def _to_scene(self, p: QPointF) -> QPointF:
-        t = self._target()
-        fx = (p.x() - t.x()) / max(t.width(), 1)
-        fy = (p.y() - t.y()) / max(t.height(), 1)
-        return QPointF(self._src.x() + fx * self._src.width(),
-                       self._src.y() + fy * self._src.height())
-
-    def paintEvent(self, event):
-        p = QPainter(self)
-        p.setPen(QPen(QColor("#9aa5b4")))
-        p.setBrush(QColor(255, 255, 255, 235))
-        p.drawRect(self.rect().adjusted(0, 0, -1, -1))
-        if self._pixmap is not None:
-            p.drawPixmap(0, 0, self._pixmap)
-            vis = self.view.mapToScene(self.view.viewport().rect()).boundingRect()
-            t = self._target()
-            s = t.width() / max(self._src.width(), 1)
-            vr = QRectF(t.x() + (vis.x() - self._src.x()) * s, t.y() + (vis.y() - self._src.y()) * s,
-                        vis.width() * s, vis.height() * s).intersected(QRectF(self.rect()))
-            p.setPen(QPen(style.SELECTION, 1.5))
-            p.setBrush(QColor(26, 115, 232, 30))
-            p.drawRect(vr)
-
-    def mousePressEvent(self, event):
-        self.view.centerOn(self._to_scene(event.position()))
-        self.update()
-
-    def mouseMoveEvent(self, event):
-        if event.buttons() & Qt.LeftButton:
-            self.view.centerOn(self._to_scene(event.position()))
-            self.update()
-
-
-class Legend(QFrame):
-    """Colour legend in the view's bottom-left corner (op families, or a panel's own legend).
-
-    Its title folds it to one line (the minimap sits bottom-right), so it never has to hide the
-    top of a graph, where a model starts.
-    """
-
-    def __init__(self, view: GraphView):
-        super().__init__(view)
-        self.view = view
-        self.setStyleSheet("Legend { background: rgba(255,255,255,225); border: 1px solid #c5ccd6;"
-                           " border-radius: 5px; } QLabel { font-size: 8pt; color: #333; }"
-                           " QToolButton { font-size: 8pt; font-weight: bold; border: none; }")
-        self._grid = QGridLayout(self)
-        self._grid.setContentsMargins(8, 6, 8, 6)
-        self._grid.setHorizontalSpacing(6)
-        self._grid.setVerticalSpacing(2)
-        self.entries: list[tuple[str, QColor]] = []
-        self.collapsed = False
-        self._user_folded = False  # once the user folds/unfolds, the size rule stops deciding
-        self._full_size = QSize()
-        self._title = "Op families"
-
-    def set_entries(self, entries: list[tuple[str, QColor]], title: str = "Op families") -> None:
-        while self._grid.count():
-            w = self._grid.takeAt(0).widget()
-            if w is not None:
-                w.deleteLater()
-        self.entries = list(entries)
-        self._title = title or "Legend"
-        toggle = QToolButton()
-        toggle.setObjectName("legend_toggle")
-        toggle.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
-        toggle.setArrowType(Qt.RightArrow if self.collapsed else Qt.DownArrow)
-        toggle.setText(self._title)
-        toggle.setToolTip("Fold or unfold the legend")
-        toggle.clicked.connect(self.toggle)
-        self._grid.addWidget(toggle, 0, 0, 1, 2)
-        row = 1
-        for text, color in entries:
-            sw = QLabel()
-            sw.setFixedSize(14, 10)
-            sw.setStyleSheet(f"background: {QColor(color).name()}; border: 1px solid "
-                             f"{QColor(color).darker(150).name()}; border-radius: 2px;")
-            self._grid.addWidget(sw, row, 0)
-            self._grid.addWidget(QLabel(text), row, 1)
-            row += 1
-        warn = QLabel("⚠ dashed orange: training-only / control flow")
-        warn.setStyleSheet(f"color: {style.WARNING.name()}; font-size: 7.5pt;")
-        self._grid.addWidget(warn, row, 0, 1, 2)
-        self._show_rows()
-        # The replaced labels are only deleted later: size again once they are gone, or a
-        # panel's legend (per-node drift) shows as an empty 24x14 box.
-        QTimer.singleShot(0, self._fit)
-
-    def toggle(self) -> None:
-        self._user_folded = True
-        self._set_collapsed(not self.collapsed)
-
-    def _set_collapsed(self, collapsed: bool) -> None:
-        if collapsed == self.collapsed:
-            return
-        self.collapsed = collapsed
-        btn = self.findChild(QToolButton, "legend_toggle")
-        if btn is not None:
-            btn.setArrowType(Qt.RightArrow if collapsed else Qt.DownArrow)
-        self._show_rows()
-
-    def _show_rows(self) -> None:
-        for i in range(self._grid.count()):
-            w = self._grid.itemAt(i).widget()
-            if w is not None and w.objectName() != "legend_toggle":
-                w.setVisible(not self.collapsed)
-        self._fit()
-
-    def _fit(self) -> None:
-        self.adjustSize()
-        if not self.collapsed:
-            self._full_size = self.size()
-        self.place()
-
-    def place(self) -> None:
-        """Bottom-left; folded while the view is too small for it (until the user decides)."""
-        vp = self.view.viewport().geometry()
-        if not self._user_folded and self._full_size.isValid():
-            cramped = (vp.height() < 3 * self._full_size.height()
-                       or vp.width() < 3 * self._full_size.width())
-            if cramped != self.collapsed:
-                self._set_collapsed(cramped)
-                return  # _set_collapsed placed it
-        self.move(10, max(10, vp.bottom() - self.height() - 8))

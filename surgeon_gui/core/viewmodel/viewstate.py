@@ -1,0 +1,150 @@
+"""What the graph view shows on top of the graph, kept apart from Qt: which groups are open,
+which nodes are highlighted (search hits, a trace, a preview), the diff marks of the last step
+and where its removed nodes were drawn, and the search-hit cursor (F3 / Shift+F3).
+
+:class:`ViewState` holds it; :meth:`ViewState.decorations` says, for each drawn unit of a
+:class:`~surgeon_gui.core.viewmodel.grouping.GroupTree`, what it should show. ``ui/graph_view``
+only turns that into paint.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .grouping import GroupTree
+
+#: A box in scene coordinates: (x, y, width, height).
+Box = tuple[float, float, float, float]
+
+
+@dataclass
+class Decoration:
+    """What one drawn unit shows: its own highlight/mark, and for a group how many of the
+    highlighted/marked nodes are inside."""
+    highlight: str | None = None
+    highlight_count: int = 0
+    mark: str | None = None
+    mark_counts: dict[str, int] = field(default_factory=dict)
+
+
+class ViewState:
+    def __init__(self) -> None:
+        #: Keys of the open groups.
+        self.expanded: set[str] = set()
+        #: node name → highlight kind (match, search, preview, kept, dead, refused, upstream,
+        #: downstream, trace).
+        self.highlight: dict[str, str] = {}
+        #: node name → added / changed / removed / renamed.
+        self.marks: dict[str, str] = {}
+        #: removed node → (op, box it had) — where its ghost goes.
+        self.ghost_boxes: dict[str, tuple[str, Box]] = {}
+        #: Search hits in the order the user steps through them, and the current one.
+        self.hits: list[str] = []
+        self.hit_index = -1
+
+    # ------------------------------------------------------------------ groups
+    def expand(self, tree: GroupTree, key: str) -> bool:
+        if key in tree.groups and key not in self.expanded:
+            self.expanded.add(key)
+            return True
+        return False
+
+    def collapse(self, tree: GroupTree, key: str) -> bool:
+        """Close ``key`` and everything inside it (reopening starts collapsed)."""
+        if key not in self.expanded:
+            return False
+        self.expanded = {k for k in self.expanded
+                         if k != key and key not in tree.ancestors_of_group(k)}
+        return True
+
+    def keep_existing(self, tree: GroupTree) -> None:
+        self.expanded = {k for k in self.expanded if k in tree.groups}
+
+    # ------------------------------------------------------------------ marks / highlight
+    def set_highlight(self, names, kind: str = "match") -> None:
+        self.highlight = {} if names is None else {n: kind for n in names}
+
+    def set_marks(self, added=(), changed=(), removed=(), renamed=(),
+                  old_boxes: dict[str, tuple[str, Box]] | None = None) -> None:
+        marks = {}
+        for n in changed:
+            marks[n] = "changed"
+        for n in added:
+            marks[n] = "added"
+        for n in renamed:
+            marks[n] = "renamed"
+        for n in removed:
+            marks[n] = "removed"
+        self.marks = marks
+        self.ghost_boxes = dict(old_boxes or {})
+
+    def clear_marks(self) -> None:
+        self.marks.clear()
+        self.ghost_boxes.clear()
+
+    def clear(self) -> None:
+        self.clear_marks()
+        self.highlight.clear()
+        self.hits = []
+        self.hit_index = -1
+
+    # ------------------------------------------------------------------ search hits
+    def set_hits(self, names: list[str]) -> None:
+        self.hits = list(names)
+        self.hit_index = -1
+
+    def step_hit(self, forward: bool = True) -> str | None:
+        """The next (or previous) search hit, wrapping around; None without hits."""
+        if not self.hits:
+            return None
+        if self.hit_index < 0:
+            self.hit_index = 0 if forward else len(self.hits) - 1
+        else:
+            self.hit_index = (self.hit_index + (1 if forward else -1)) % len(self.hits)
+        return self.hits[self.hit_index]
+
+    # ------------------------------------------------------------------ what to draw
+    def decorations(self, tree: GroupTree, expanded, drawn: set[str]) -> dict[str, Decoration]:
+        """Unit key → what it shows, for the drawn unit keys ``drawn`` (``n:``/``g:`` keys).
+
+        A highlighted or marked node lights its own box when drawn, and counts on every group
+        box around it; a removed node no longer in the graph counts on its old group (found by
+        its name)."""
+        out: dict[str, Decoration] = {}
+
+        def deco(key: str) -> Decoration:
+            d = out.get(key)
+            if d is None:
+                d = out[key] = Decoration()
+            return d
+
+        def units_of(name: str) -> tuple[str | None, list[str]]:
+            unit = tree.representative(name, expanded)
+            if not unit:
+                key = "/".join(name.split("/")[:-1])
+                while key and key not in tree.groups:
+                    key = "/".join(key.split("/")[:-1])
+                return None, (list(tree.ancestors_of_group(key)) + [key] if key else [])
+            own = unit if unit.startswith("n:") and unit in drawn else None
+            groups = list(tree.ancestors(name))
+            if unit.startswith("g:") and unit[2:] in groups:
+                groups = groups[:groups.index(unit[2:]) + 1]
+            return own, groups
+
+        for name, kind in self.highlight.items():
+            own, groups = units_of(name)
+            if own:
+                deco(own).highlight = kind
+            for key in groups:
+                if "g:" + key in drawn:
+                    d = deco("g:" + key)
+                    d.highlight = kind
+                    d.highlight_count += 1
+        for name, kind in self.marks.items():
+            own, groups = units_of(name)
+            if own:
+                deco(own).mark = kind
+            for key in groups:
+                if "g:" + key in drawn:
+                    d = deco("g:" + key)
+                    d.mark_counts[kind] = d.mark_counts.get(kind, 0) + 1
+        return out
