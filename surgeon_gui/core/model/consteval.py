@@ -99,10 +99,10 @@ class Constants:
         self._active: set[tuple[str, int]] = set()
         self._maybe: set[str] | None = None
         if analyse:
-            self._analyse()
+            self.analyse()
 
     # ------------------------------------------------------------ is it constant?
-    def _analyse(self) -> dict[str, bool]:
+    def analyse(self) -> dict[str, bool]:
         if self._const is not None:
             return self._const
         graph = self.graph
@@ -133,11 +133,11 @@ class Constants:
         return const
 
     def is_const(self, name: str) -> bool:
-        return self._analyse().get(node_of(name), False)
+        return self.analyse().get(node_of(name), False)
 
     def gates(self, names: Iterable[str]) -> list[str]:
         """Non-constant nodes that gate any of the given constant nodes, in graph order."""
-        self._analyse()
+        self.analyse()
         out: set[str] = set()
         for n in names:
             out |= self._gates.get(node_of(n), frozenset())
@@ -145,7 +145,7 @@ class Constants:
 
     def region(self, tensors: Iterable[str]) -> set[str]:
         """The constant nodes the given constant tensors are computed from (data edges)."""
-        const = self._analyse()
+        const = self.analyse()
         seen: set[str] = set()
         todo = [node_of(t) for t in tensors]
         while todo:

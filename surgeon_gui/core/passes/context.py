@@ -41,6 +41,7 @@ class PassContext:
         self._editor: GraphEditor | None = None
         self._constants: Constants | None = None
         self._matcher: Matcher | None = None
+        self._finish: list[Callable] = []
 
     @property
     def editor(self) -> GraphEditor:
@@ -84,9 +85,16 @@ class PassContext:
     def note(self, text: str) -> None:
         self.report.notes.append(text)
 
+    def finish_with(self, fn: Callable) -> None:
+        """Run ``fn(graph_def)`` on the result once the edit is done (e.g. a final reorder)."""
+        self._finish.append(fn)
+
     def result(self) -> PassResult:
         fill_report(self.report, self.editor)
-        return PassResult(self.editor.result(), self.report)
+        out = self.editor.result()
+        for fn in self._finish:
+            fn(out)
+        return PassResult(out, self.report)
 
 
 def pass_body(pass_id: str) -> Callable:

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..model.consteval import Constants, error_text
-from ..model.editor import GraphEditor, protected_names
 from ..model.graph import Graph, GraphError, NodeDef, make_const, parse_input
-from .base import Match, Param, Pass, PassReport, PassResult, Refusal, sorted_names
+from .base import Match, Param, Pass, Refusal, sorted_names
+from .context import PassContext, pass_body
+from .pattern import Any, Foldable, Matcher, Op
 
 LINEAR_OPS = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
 FUSED_BN_OPS = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"})
@@ -81,18 +82,18 @@ class Candidate:
     blocked_node: str = ""
 
 
-def fold_batch_norm(graph: Graph, select: set[str] | None = None,
-                    shared_weights: str = "copy") -> PassResult:
+@pass_body("fold_batch_norm")
+def fold_batch_norm(ctx: PassContext, shared_weights: str = "copy") -> None:
     if shared_weights not in ("copy", "refuse"):
         raise ValueError("shared_weights must be 'copy' or 'refuse'")
-    report = PassReport("fold_batch_norm")
-    editor = GraphEditor(graph)
+    graph, report, select = ctx.graph, ctx.report, ctx.select
     try:
-        cn = Constants(graph)
+        cn = ctx.constants
+        cn.analyse()
     except GraphError as e:
-        report.refused.append(Refusal("graph", f"cannot analyse the graph: {e.problem}", e.nodes))
-        return PassResult(editor.result(), report)
-    protected = protected_names(graph)
+        ctx.refuse("graph", f"cannot analyse the graph: {e.problem}", e.nodes)
+        return
+    protected = ctx.protected
     refusals: list[Refusal] = []
     candidates: list[Candidate] = []
     explained: set[str] = set()   # batch-norm nodes already matched or refused
@@ -129,7 +130,6 @@ def fold_batch_norm(graph: Graph, select: set[str] | None = None,
         for s in c.steps:
             wanted.extend(s.operands)
     values = cn.evaluate(wanted) if wanted else {}
-    fresh = editor.fresh_name
 
     candidates_dead: set[str] = set()
     regions: dict[str, set[str]] = {}
@@ -158,7 +158,8 @@ def fold_batch_norm(graph: Graph, select: set[str] | None = None,
         last = c.steps[-1].node
         new_w = w * _weight_scale_shape(lin, scale, w)
         dtype = w.dtype
-        bias_name = fresh(f"{last}/bias")
+        editor = ctx.editor
+        bias_name = editor.fresh_name(f"{last}/bias")
         desc = (f"{lin.op} {c.linear} absorbs {steps_desc}: weights scaled per output channel "
                 f"(C={scale.size}), {last} becomes BiasAdd with bias {bias_name}")
         m = Match(c.linear, desc, nodes=[c.linear] + [s.node for s in c.steps])
@@ -172,7 +173,7 @@ def fold_batch_norm(graph: Graph, select: set[str] | None = None,
             gates += [t[1:] for t in graph.nodes[s.node].input if t.startswith("^")]
         weight_gates = cn.gates(cn.region([c.weights]))
         if shared:
-            wname = fresh(f"{c.linear}/folded_weights")
+            wname = editor.fresh_name(f"{c.linear}/folded_weights")
             wc = make_const(wname, new_w.astype(dtype))
             wc.device = wnode.device
             wc.input.extend("^" + g for g in weight_gates)
@@ -219,19 +220,16 @@ def fold_batch_norm(graph: Graph, select: set[str] | None = None,
         regions[c.linear] = own
         candidates_dead |= own
 
-    dead = set(editor.remove_unread(candidates_dead, protected))
+    dead = set(ctx.editor.remove_unread(candidates_dead, protected)) if candidates_dead else set()
     for m in report.matches:
         if m.applied:
             m.removed = sorted_names(graph, set(m.removed) | (dead & regions[m.key]))
     report.refused = refusals
-    report.removed, report.added, report.changed = (set(editor.removed), set(editor.added),
-                                                     set(editor.changed))
     in_functions = sum(1 for f in graph.graph_def.library.function for n in f.node_def
                        if n.op in BN_OPS)
     if in_functions:
         report.notes.append(f"{in_functions} batch-norm op(s) inside function bodies are not "
                             "touched: run inline_functions first")
-    return PassResult(editor.result(), report)
 
 
 class _Refuse(Exception):
@@ -249,6 +247,7 @@ def _channel_info(node: NodeDef) -> tuple[int, int, str]:
 def _walk(graph: Graph, cn: Constants, lin: NodeDef, protected: set[str]):
     """Follow the per-channel affine steps after a linear op. Returns (candidate, problem):
     (None, "") when there is nothing batch-norm-like after the op."""
+    mx = Matcher(graph, cn)
     data = [parse_input(t) for t in lin.input if not t.startswith("^")]
     if len(data) < 2 or lin.attr["T"].type not in FLOAT_DTYPES:
         return None, ""
@@ -262,7 +261,7 @@ def _walk(graph: Graph, cn: Constants, lin: NodeDef, protected: set[str]):
         nxt_names = sorted({r[0] for r in readers}, key=graph.order.get)
         if not nxt_names:
             break
-        bn_like = [n for n in nxt_names if _is_bn_like(graph, cn, graph.nodes[n], cur)]
+        bn_like = [n for n in nxt_names if _is_bn_like(mx, graph.nodes[n], cur, fmt)]
         if len(nxt_names) > 1 or len(readers) > 1 or any(r[2].port != 0 for r in readers):
             if bn_like:
                 others = [n for n in nxt_names if n != bn_like[0]] or [bn_like[0]]
@@ -276,7 +275,7 @@ def _walk(graph: Graph, cn: Constants, lin: NodeDef, protected: set[str]):
             break
         if cur != lin.name and cur in protected:
             break
-        step, why = _step(graph, cn, nxt, cur, fmt)
+        step, why = _step(mx, nxt, cur, fmt)
         if step is None:
             blocked, blocked_node = why, nxt.name
             break
@@ -298,65 +297,83 @@ def _walk(graph: Graph, cn: Constants, lin: NodeDef, protected: set[str]):
     return cand, ""
 
 
-def _is_bn_like(graph: Graph, cn: Constants, node: NodeDef, cur: str) -> bool:
-    """Could this reader of ``cur`` be a step of a folded affine chain?"""
-    if node.op in BN_OPS:
-        return parse_input(node.input[0]).node == cur
-    if node.op not in ELEMENTWISE_OPS:
-        return False
-    data = [parse_input(t) for t in node.input if not t.startswith("^")]
-    if len(data) != 2:
-        return False
-    other = [d for d in data if d.node != cur]
-    return len(other) == 1 and cn.is_const(str(other[0]))
+def _format(node: NodeDef) -> str:
+    return (node.attr["data_format"].s.decode() if "data_format" in node.attr else "") or "NHWC"
 
 
-def _step(graph: Graph, cn: Constants, node: NodeDef, cur: str, fmt: str):
+def _bn_checks(node: NodeDef, m) -> str | None:
+    """Why a batch norm after the op cannot be folded (None: it can)."""
+    fmt = m["fmt"]
+    if node.op in FUSED_BN_OPS:
+        if node.attr["is_training"].b:
+            return (f"{node.name} has is_training=True: it normalises with each batch's own "
+                    "statistics (set the training flags to inference first)")
+        if _format(node).startswith("NC") != fmt.startswith("NC"):
+            return f"{node.name} uses data_format {_format(node)} but the op before uses {fmt}"
+        used_ports = {r[2].port for r in m.graph.consumers(node.name, control=False)}
+        if used_ports - {0}:
+            return (f"outputs {sorted(used_ports - {0})} of {node.name} (batch statistics) "
+                    "are read")
+    elif fmt.startswith("NC"):
+        return f"{node.name} normalises the last axis but the data is {fmt}"
     data = [t for t in node.input if not t.startswith("^")]
-    first_is_cur = parse_input(data[0]).node == cur
-    op = node.op
-    if op in BN_OPS:
-        if op in FUSED_BN_OPS:
-            if node.attr["is_training"].b:
-                return None, (f"{node.name} has is_training=True: it normalises with each "
-                              "batch's own statistics (set the training flags to inference "
-                              "first)")
-            nfmt = (node.attr["data_format"].s.decode() if "data_format" in node.attr
-                    else "") or "NHWC"
-            if nfmt.startswith("NC") != fmt.startswith("NC"):
-                return None, f"{node.name} uses data_format {nfmt} but the op before uses {fmt}"
-            used_ports = {r[2].port for r in graph.consumers(node.name, control=False)}
-            if used_ports - {0}:
-                return None, (f"outputs {sorted(used_ports - {0})} of {node.name} (batch "
-                              "statistics) are read")
-            kind = "fused"
-        else:
-            if fmt.startswith("NC"):
-                return None, f"{node.name} normalises the last axis but the data is {fmt}"
-            kind = "global"
-        ops = data[1:5]
-        missing = [t for t in ops if not cn.is_const(t)]
-        if missing:
-            return None, f"{node.name} reads non-constant parameter(s) {', '.join(missing)}"
-        return Step(node.name, kind, list(ops)), ""
-    other = data[1] if first_is_cur else data[0]
-    if op in ("BiasAdd", "BiasAddV1"):
-        bfmt = (node.attr["data_format"].s.decode() if "data_format" in node.attr
-                else "") or "NHWC"
-        if not first_is_cur or bfmt.startswith("NC") != fmt.startswith("NC"):
-            return None, f"{node.name}: a bias in data_format {bfmt} after {fmt} data"
-        return Step(node.name, "bias", [other]), ""
-    if op == "Mul":
-        return Step(node.name, "mul", [other]), ""
-    if op in ("Add", "AddV2"):
-        return Step(node.name, "add", [other]), ""
-    if op == "Sub":
-        return Step(node.name, "sub" if first_is_cur else "rsub", [other]), ""
-    if op == "RealDiv":
-        if not first_is_cur:
-            return None, f"{node.name} divides a constant by the tensor (not affine)"
-        return Step(node.name, "div", [other]), ""
-    return None, f"{node.name} ({op}) is not an affine step"
+    missing = [t for t in data[1:5] if not m.constants.is_const(t)]
+    if missing:
+        return f"{node.name} reads non-constant parameter(s) {', '.join(missing)}"
+    return None
+
+
+def _bias_checks(node: NodeDef, m) -> str | None:
+    if _format(node).startswith("NC") != m["fmt"].startswith("NC"):
+        return f"{node.name}: a bias in data_format {_format(node)} after {m['fmt']} data"
+    return None
+
+
+def _not_affine(node: NodeDef, m) -> str:
+    return f"{node.name} divides a constant by the tensor (not affine)"
+
+
+def _bias_first(node: NodeDef, m) -> str:
+    return f"{node.name}: a bias in data_format {_format(node)} after {m['fmt']} data"
+
+
+#: A step of the per-channel affine chain after the op: (kind, pattern of the reader of
+#: ``cur``). ``cur`` (the tensor so far) and ``fmt`` (the op's data format) are bound by the
+#: caller; ``k`` is the constant operand. A near miss is why the chain stops there.
+STEP_RULES = [
+    ("bn", Op(BN_OPS, Any("cur"), more_inputs=True, where=_bn_checks)),
+    ("bias", Op(("BiasAdd", "BiasAddV1"), Any("cur"), Foldable("k"), where=_bias_checks)),
+    ("bias", Op(("BiasAdd", "BiasAddV1"), Foldable("k"), Any("cur"), where=_bias_first)),
+    ("mul", Op("Mul", Any("cur"), Foldable("k"), commutative=True)),
+    ("add", Op(("Add", "AddV2"), Any("cur"), Foldable("k"), commutative=True)),
+    ("sub", Op("Sub", Any("cur"), Foldable("k"))),
+    ("rsub", Op("Sub", Foldable("k"), Any("cur"))),
+    ("div", Op("RealDiv", Any("cur"), Foldable("k"))),
+    ("div", Op("RealDiv", Foldable("k"), Any("cur"), where=_not_affine)),
+]
+
+
+def _classify(mx: Matcher, node: NodeDef, cur: str, fmt: str):
+    """(kind, match result) of ``node`` as a step after ``cur``: a near miss says why it
+    cannot be folded; a plain miss means it is not a step of an affine chain at all."""
+    return mx.first(STEP_RULES, node, cur=cur, fmt=fmt)
+
+
+def _is_bn_like(mx: Matcher, node: NodeDef, cur: str, fmt: str) -> bool:
+    """Could this reader of ``cur`` be a step of a folded affine chain?"""
+    kind, r = _classify(mx, node, cur, fmt)
+    return kind is not None or r.near
+
+
+def _step(mx: Matcher, node: NodeDef, cur: str, fmt: str):
+    kind, r = _classify(mx, node, cur, fmt)
+    if kind is None:
+        return None, r.reason if r.near else f"{node.name} ({node.op}) is not an affine step"
+    if kind == "bn":
+        data = [t for t in node.input if not t.startswith("^")]
+        return Step(node.name, "fused" if node.op in FUSED_BN_OPS else "global",
+                    list(data[1:5])), ""
+    return Step(node.name, kind, [r["k"]]), ""
 
 
 def _per_channel(value, c: int, axis: int, rank: int, what: str) -> np.ndarray:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..model.consteval import Constants
-from ..model.editor import GraphEditor, Substitution, protected_names, read_nodes
+from ..model.editor import GraphEditor, Substitution, read_nodes
 from ..model.graph import Graph, NodeDef, format_input, node_of, parse_input
 from ..model.ops import CASE_OPS, IF_OPS, PARTITIONED_CALL_OPS, WHILE_OPS, trace_source
-from .base import Match, Pass, PassReport, PassResult, Refusal, fill_report, is_selected
+from .base import Match, Pass, Refusal, is_selected
+from .context import PassContext, pass_body
 
 MAX_ROUNDS = 16
 
@@ -164,13 +165,13 @@ def _referenced_functions(graph_def, library: dict) -> set[str]:
     return used
 
 
-def inline_functions(graph: Graph, select: set[str] | None = None) -> PassResult:
-    report = PassReport("inline_functions")
-    editor = GraphEditor(graph)
-    keep = protected_names(graph, detected_outputs=True)
+@pass_body("inline_functions")
+def inline_functions(ctx: PassContext) -> None:
+    graph, report, keep, select = ctx.graph, ctx.report, ctx.keep, ctx.select
     library = {f.signature.name: f for f in graph.graph_def.library.function}
     if not library:
-        return PassResult(editor.result(), report)
+        return
+    editor = ctx.editor
     current = graph
     position: dict[str, tuple] = {}  # sort keys of inlined nodes (see _place)
     new_names: set[str] | None = None  # after round 1: only look at nodes inlining added
@@ -247,11 +248,8 @@ def inline_functions(graph: Graph, select: set[str] | None = None) -> PassResult
             lib.gradient.extend(grads)
             report.notes.append(f"removed {len(gone)} function(s) no longer referenced: "
                                 + ", ".join(gone))
-    fill_report(report, editor)
-    result = editor.result()
     if position:
-        _place(result, graph, position)
-    return PassResult(result, report)
+        ctx.finish_with(lambda result: _place(result, graph, position))
 
 
 def _place(graph_def, graph: Graph, position: dict[str, tuple]) -> None:

@@ -21,7 +21,7 @@ Leaves: :class:`Any` (any tensor; the same name twice means the same tensor), :c
 (a Const, through identity ops), :class:`Value` (a tensor whose value is known:
 :meth:`Constants.value`), :class:`Foldable` (a tensor fixed by the GraphDef:
 :meth:`Constants.is_const`). Checks (``guard`` and ``where``) take the node (or tensor) and the
-result so far (``result.graph`` is the graph); ``where`` returns None/True (fine), False (a
+result so far (``result.graph``, ``result.constants``); ``where`` returns None/True (fine), False (a
 miss) or a reason (a near miss).
 """
 from __future__ import annotations
@@ -53,8 +53,8 @@ class MatchResult:
     nodes: list[str] = field(default_factory=list)
     values: dict[str, np.ndarray] = field(default_factory=dict)
     consts: dict[str, tuple[NodeDef, list[str]]] = field(default_factory=dict)
-    #: The graph matched in (for checks).
-    graph: Graph | None = field(default=None, repr=False)
+    #: The matcher (for checks: ``result.graph``, ``result.constants``).
+    matcher: "Matcher | None" = field(default=None, repr=False)
 
     def __bool__(self) -> bool:
         return self.ok
@@ -64,6 +64,14 @@ class MatchResult:
 
     def get(self, name: str, default=None):
         return self.bindings.get(name, default)
+
+    @property
+    def graph(self) -> Graph:
+        return self.matcher.graph
+
+    @property
+    def constants(self) -> Constants:
+        return self.matcher.constants
 
     @classmethod
     def fail(cls, reason: str = "") -> "MatchResult":
@@ -77,7 +85,7 @@ class MatchResult:
 
     def _copy(self) -> "MatchResult":
         return MatchResult(True, "", False, dict(self.bindings), list(self.nodes),
-                           dict(self.values), dict(self.consts), self.graph)
+                           dict(self.values), dict(self.consts), self.matcher)
 
 
 def _check(check: Check | None, subject, m: MatchResult) -> MatchResult | None:
@@ -178,7 +186,7 @@ class Foldable(Pattern):
 
 class Op(Pattern):
     """A node with one of ``ops`` producing the tensor (at output ``port``), whose data inputs
-    match ``inputs`` (all of them, exactly that many; ``inputs=None`` does not look at them).
+    match ``inputs`` (exactly that many, or with ``more_inputs`` the first ones of more).
 
     - ``commutative``: a two-input op also matches with its inputs swapped (the given order is
       tried first);
@@ -191,7 +199,7 @@ class Op(Pattern):
     def __init__(self, ops: str | Iterable[str], *inputs: Pattern, name: str | None = None,
                  commutative: bool = False, port: int = 0, single_reader: bool = False,
                  guard: Check | None = None, where: Check | None = None,
-                 any_inputs: bool = False):
+                 more_inputs: bool = False):
         self.ops = frozenset([ops] if isinstance(ops, str) else ops)
         self.inputs = list(inputs)
         self.name = name
@@ -199,7 +207,7 @@ class Op(Pattern):
         self.port = port
         self.single_reader = single_reader
         self.guard, self.where = guard, where
-        self.any_inputs = any_inputs or not inputs
+        self.more_inputs = more_inputs
         if commutative and len(inputs) != 2:
             raise ValueError("a commutative pattern has two inputs")
 
@@ -214,7 +222,8 @@ class Op(Pattern):
         if failed is not None:
             return MatchResult.fail(failed.reason)
         data = [t for t in node.input if not t.startswith("^")]
-        if not self.any_inputs and len(data) != len(self.inputs):
+        if len(data) < len(self.inputs) or (len(data) > len(self.inputs)
+                                             and not self.more_inputs):
             return MatchResult.fail(f"{node.name} has {len(data)} data inputs, not "
                                     f"{len(self.inputs)}")
         m.nodes.append(node.name)
@@ -222,7 +231,7 @@ class Op(Pattern):
         if self.commutative:
             orders.append([1, 0])
         best: MatchResult | None = None
-        for order in orders if not self.any_inputs else [[]]:
+        for order in orders:
             result = self._inputs(mx, data, order, m._copy())
             if result.ok:
                 result = self._checks(mx, node, result)
@@ -280,7 +289,7 @@ class Matcher:
         """Match ``pattern`` against a tensor (or a node's output 0). ``bound`` pre-binds names
         (``cur="conv1"``: an :class:`Any` named ``cur`` matches only that tensor)."""
         tensor = target.name if isinstance(target, NodeDef) else target
-        return pattern.match(self, tensor, MatchResult(bindings=dict(bound), graph=self.graph))
+        return pattern.match(self, tensor, MatchResult(bindings=dict(bound), matcher=self))
 
     def first(self, rules: Iterable[tuple[object, Pattern]], target: str | NodeDef,
               **bound: str) -> tuple[object, MatchResult]:

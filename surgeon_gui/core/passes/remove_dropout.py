@@ -4,17 +4,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..model.consteval import Constants, non_constant_sources
-from ..model.editor import (
-    GraphEditor,
-    Substitution,
-    attr_dtype,
-    identity_node,
-    protected_names,
-    read_nodes,
-)
-from ..model.graph import Graph, node_of, parse_input
+from ..model.editor import Substitution, attr_dtype, identity_node, read_nodes
+from ..model.graph import Graph, node_of
 from ..model.ops import UNIFORM_RANDOM_OPS
-from .base import Match, Param, Pass, PassReport, PassResult, Refusal, fill_report, is_selected
+from .base import Param, Pass
+from .context import PassContext, pass_body
+from .pattern import Any, Matcher, Op, Value
 
 MUL_OPS = frozenset({"Mul"})
 DIV_OPS = frozenset({"RealDiv", "Div", "TrueDiv", "DivNoNan"})
@@ -65,10 +60,59 @@ def _data(node) -> list[str]:
     return [t for t in node.input if not t.startswith("^")]
 
 
+def _scalar(name: str, check=None) -> Value:
+    """A one-element constant operand; ``check(value, node_name)`` may return a reason."""
+    def where(v, m):
+        if np.size(v) != 1:
+            return False
+        m.values[name] = float(np.asarray(v).reshape(()))
+        return None
+    return Value(name, where=where)
+
+
+def _selects_x_or_0(node, m) -> str | None:
+    zero = m.constants.value(m["zero"])
+    if node_of(m["cond"]) != node_of(m["cur"]) or zero is None or np.any(zero != 0):
+        return f"{node.name} does not select between x and 0"
+    return None
+
+
+#: The uniform draw rescaled by 1 (``tf.random.uniform`` writes ``rnd * (max - min) + min``).
+UNIT_SCALE = Op("Mul", Any("cur"), _scalar("k"), commutative=True, where=(
+    lambda n, m: None if abs(m.values["k"] - 1.0) <= 1e-7
+    else f"{n.name} rescales the uniform draw (by {m.values['k']})"))
+#: ... and shifted by 0.
+ZERO_SHIFT = Op(ADD_OPS, Any("cur"), _scalar("m"), where=(
+    lambda n, m: None if abs(m.values["m"]) <= 1e-7
+    else f"{n.name} shifts the uniform draw (by {m.values['m']})"))
+#: What reads the draw: ``u >= rate`` (rate form) or ``keep_prob + u`` (keep_prob form).
+DRAW_USERS = [
+    ("rate", Op("GreaterEqual", Any("cur"), Any("rate"))),
+    ("keep", Op(ADD_OPS, Any("cur"), Any("keep"), commutative=True)),
+]
+#: What reads the rate form's mask: ``Select(mask, x * scale, 0)``, or a Cast to multiply.
+MASK_USERS = [
+    ("select", Op(SELECT_OPS, Any("cond"), Any("scaled"), Any("zero"), where=_selects_x_or_0)),
+    ("cast", Op("Cast", Any("cur"))),
+]
+#: The floor of ``keep_prob + u``, and the product of a mask with the scaled input.
+FLOOR = Op("Floor", Any("cur"))
+MASKED = Op(MUL_OPS, Any("cur"), Any("scaled"), commutative=True)
+#: The scaled input: ``x * 1/(1-rate)`` or ``x / (1-rate)``.
+SCALINGS = [
+    ("mul", Op(MUL_OPS, Any("x"), _scalar("s"), commutative=True)),
+    ("div", Op(DIV_OPS, Any("x"), _scalar("s"))),
+]
+
+
 class _Matcher:
+    """Recognises dropout from its random op forwards: at each step the one reader of the
+    tensor so far must match one of the patterns above (``cur`` bound to that tensor)."""
+
     def __init__(self, graph: Graph, ev: Constants):
         self.g = graph
         self.ev = ev
+        self.mx = Matcher(graph, ev)
 
     def only_reader(self, name: str) -> str:
         readers = self.g.consumer_names(name)
@@ -83,15 +127,13 @@ class _Matcher:
             return None
         return float(np.asarray(v).reshape(()))
 
-    def split_const(self, node) -> tuple[str, float]:
-        """(non-constant operand, constant scalar operand) of a binary op."""
-        a, b = _data(node)[:2]
-        vb, va = self.scalar(b), self.scalar(a)
-        if vb is not None and va is None:
-            return a, vb
-        if va is not None and vb is None and node.op in MUL_OPS:
-            return b, va
-        raise _NoMatch(f"{node.name} does not scale a tensor by a constant")
+    def step(self, rules, cur: str, what: str):
+        """The reader of ``cur`` and the rule it matches; a miss raises with ``what``."""
+        node = self.g.nodes[self.only_reader(cur)]
+        tag, r = self.mx.first(rules, node, cur=cur)
+        if tag is None:
+            raise _NoMatch(r.reason if r.near else what.format(name=node.name, op=node.op))
+        return node, tag, r
 
     def uniform(self, rnd: str) -> tuple[str, list[str]]:
         """Follow `RandomUniform [* (max-min) + min]`; the tensor must be uniform on [0, 1)."""
@@ -99,38 +141,40 @@ class _Matcher:
         cur = rnd
         nxt = self.g.nodes[self.only_reader(cur)]
         if nxt.op in MUL_OPS:
-            other, k = self.split_const(nxt)
-            if node_of(other) != cur or abs(k - 1.0) > 1e-7:
-                raise _NoMatch(f"{nxt.name} rescales the uniform draw (by {k})")
+            r = self.mx.match(UNIT_SCALE, nxt, cur=cur)
+            if not r:
+                raise _NoMatch(r.reason if r.near else
+                               f"{nxt.name} does not scale a tensor by a constant")
             cur = nxt.name
             nodes.append(cur)
             nxt = self.g.nodes[self.only_reader(cur)]
             if nxt.op in ADD_OPS:
-                other, m = self.split_const(nxt)
-                if node_of(other) == cur:
-                    if abs(m) > 1e-7:
-                        raise _NoMatch(f"{nxt.name} shifts the uniform draw (by {m})")
-                    cur = nxt.name
-                    nodes.append(cur)
+                r = self.mx.match(ZERO_SHIFT, nxt, cur=cur)
+                if not r:
+                    raise _NoMatch(r.reason if r.near else
+                                   f"{nxt.name} does not scale a tensor by a constant")
+                cur = nxt.name
+                nodes.append(cur)
         return cur, nodes
 
     def scaled_input(self, name: str, rate: float) -> tuple[str, str]:
         """The ``x * 1/(1-rate)`` (or ``x / (1-rate)``) node: returns (x tensor, description)."""
         node = self.g.nodes[name]
         want = 1.0 / (1.0 - rate)
-        if node.op in MUL_OPS:
-            x, s = self.split_const(node)
-            what = f"scale {s:g}"
-            problem = f"scale {s:g} does not match 1/(1-rate) = {want:g}"
-        elif node.op in DIV_OPS:
-            x, k = self.split_const(node)
+        tag, r = self.mx.first(SCALINGS, node)
+        if tag is None:
+            if node.op in MUL_OPS or node.op in DIV_OPS:
+                raise _NoMatch(f"{name} does not scale a tensor by a constant")
+            raise _NoMatch(f"{name} ({node.op}) is not the x * 1/(1-rate) scaling")
+        x, k = r["x"], r.values["s"]
+        if tag == "mul":
+            s, what = k, f"scale {k:g}"
+            problem = f"scale {k:g} does not match 1/(1-rate) = {want:g}"
+        else:
             if k == 0:
                 raise _NoMatch(f"{name} divides by 0")
-            s = 1.0 / k
-            what = f"divisor {k:g}"
+            s, what = 1.0 / k, f"divisor {k:g}"
             problem = f"divisor {k:g} does not match 1-rate = {1.0 - rate:g}"
-        else:
-            raise _NoMatch(f"{name} ({node.op}) is not the x * 1/(1-rate) scaling")
         if abs(s - want) > 1e-5 * max(1.0, abs(want)):
             raise _NoMatch(f"{name}: {problem} for rate {rate:g}")
         return x, what
@@ -147,47 +191,32 @@ class _Matcher:
 
     def match(self, rnd: str) -> dict:
         u, nodes = self.uniform(rnd)
-        user = self.g.nodes[self.only_reader(u)]
-        if user.op == "GreaterEqual" and parse_input(_data(user)[0]).node == u:
-            rate = self.rate_of(_data(user)[1])
+        user, form, r = self.step(DRAW_USERS, u, "the uniform draw is used by {name} ({op})")
+        if form == "rate":
+            rate = self.rate_of(r["rate"])
             self.check_rate(rate)
             nodes.append(user.name)
-            mask_user = self.g.nodes[self.only_reader(user.name)]
-            if mask_user.op in SELECT_OPS:
-                cond, then, other = _data(mask_user)[:3]
-                zero = self.ev.value(other)
-                if node_of(cond) != user.name or zero is None or np.any(zero != 0):
-                    raise _NoMatch(f"{mask_user.name} does not select between x and 0")
-                out = mask_user
-                scaled = node_of(then)
-            elif mask_user.op == "Cast":
-                nodes.append(mask_user.name)
-                out = self.g.nodes[self.only_reader(mask_user.name)]
-                if out.op not in MUL_OPS:
-                    raise _NoMatch(f"the cast mask is used by {out.name} ({out.op}), not a Mul")
-                a, b = _data(out)[:2]
-                scaled = node_of(b) if node_of(a) == mask_user.name else node_of(a)
+            mask_user, how, r = self.step(MASK_USERS, user.name,
+                                          "the keep mask is used by {name} ({op})")
+            if how == "select":
+                out, scaled = mask_user, node_of(r["scaled"])
             else:
-                raise _NoMatch(f"the keep mask is used by {mask_user.name} ({mask_user.op})")
+                nodes.append(mask_user.name)
+                out, _, r = self.step([("mul", MASKED)], mask_user.name,
+                                      "the cast mask is used by {name} ({op}), not a Mul")
+                scaled = node_of(r["scaled"])
             form = "rate form"
-        elif user.op in ADD_OPS:
-            a, b = _data(user)[:2]
-            keep_t = b if node_of(a) == u else a
-            rate = self.rate_of(keep_t, as_keep=True)
+        else:
+            rate = self.rate_of(r["keep"], as_keep=True)
             self.check_rate(rate)
             nodes.append(user.name)
-            floor = self.g.nodes[self.only_reader(user.name)]
-            if floor.op != "Floor":
-                raise _NoMatch(f"{user.name} is not followed by Floor")
+            floor, _, _ = self.step([("floor", FLOOR)], user.name,
+                                    f"{user.name} is not followed by Floor")
             nodes.append(floor.name)
-            out = self.g.nodes[self.only_reader(floor.name)]
-            if out.op not in MUL_OPS:
-                raise _NoMatch(f"the binary mask is used by {out.name} ({out.op}), not a Mul")
-            a, b = _data(out)[:2]
-            scaled = node_of(b) if node_of(a) == floor.name else node_of(a)
+            out, _, r = self.step([("mul", MASKED)], floor.name,
+                                  "the binary mask is used by {name} ({op}), not a Mul")
+            scaled = node_of(r["scaled"])
             form = "keep_prob form"
-        else:
-            raise _NoMatch(f"the uniform draw is used by {user.name} ({user.op})")
         if self.g.consumer_names(scaled) != [out.name]:
             raise _NoMatch(f"the scaled input {scaled} is also read outside the dropout")
         x, what = self.scaled_input(scaled, rate)
@@ -200,12 +229,10 @@ class _Matcher:
             raise _NoMatch(f"the rate {rate:g} is outside [0, 1)")
 
 
-def remove_dropout(graph: Graph, select: set[str] | None = None,
-                   allow_random: bool = True) -> PassResult:
-    report = PassReport("remove_dropout")
-    editor = GraphEditor(graph)
-    keep = protected_names(graph, detected_outputs=True)
-    matcher = _Matcher(graph, Constants(graph, analyse=False))
+@pass_body("remove_dropout")
+def remove_dropout(ctx: PassContext, allow_random: bool = True) -> None:
+    graph, report, keep = ctx.graph, ctx.report, ctx.keep
+    matcher = _Matcher(graph, ctx.constants)
     sub = Substitution()
     remove: list[str] = []
     randoms: dict[str, str] = {}
@@ -215,12 +242,12 @@ def remove_dropout(graph: Graph, select: set[str] | None = None,
         try:
             m = matcher.match(node.name)
         except _NoMatch as e:
-            report.refused.append(Refusal(node.name, f"random op {node.name} is not removed: "
-                                          f"not recognised as dropout ({e})", [node.name]))
+            ctx.refuse(node.name, f"random op {node.name} is not removed: not recognised as "
+                                  f"dropout ({e})", [node.name])
             continue
         except (IndexError, ValueError):  # an op with fewer inputs than its kind needs
-            report.refused.append(Refusal(node.name, f"random op {node.name} is not removed: "
-                                          "the ops around it are malformed", [node.name]))
+            ctx.refuse(node.name, f"random op {node.name} is not removed: the ops around it "
+                                  "are malformed", [node.name])
             continue
         out, x, rate = m["out"], m["x"], m["rate"]
         if rate == 0.0:
@@ -232,18 +259,16 @@ def remove_dropout(graph: Graph, select: set[str] | None = None,
                     f"expectation {x} (inference behaviour), so outputs change compared with any "
                     "single run of the original")
             if not allow_random:
-                report.refused.append(Refusal(out, desc.split(";")[0] + "; refused because "
-                                              "allow_random is off", m["nodes"]))
+                ctx.refuse(out, desc.split(";")[0] + "; refused because allow_random is off",
+                           m["nodes"])
                 continue
         if any(n in keep for n in m["nodes"] if n != out):
-            report.refused.append(Refusal(out, f"dropout {out} contains a named graph input or "
-                                          "output", m["nodes"]))
+            ctx.refuse(out, f"dropout {out} contains a named graph input or output", m["nodes"])
             continue
-        match = Match(key=out, description=desc, nodes=m["nodes"])
-        report.matches.append(match)
-        if not is_selected(out, select):
-            match.applied = False
+        match = ctx.match(out, desc, nodes=m["nodes"])
+        if not match.applied:
             continue
+        editor = ctx.editor
         randoms[node.name] = out
         out_node = graph.nodes[out]
         if out in keep:
@@ -255,6 +280,7 @@ def remove_dropout(graph: Graph, select: set[str] | None = None,
             sub.control_to(out, [node_of(x)] + controls)
             remove.append(out)
     if randoms:
+        editor = ctx.editor
         sub.apply(editor, skip=remove)
         editor.remove(remove)
         dropped = set(editor.remove_unread(read_nodes(graph), keep)) | set(remove)
@@ -264,9 +290,7 @@ def remove_dropout(graph: Graph, select: set[str] | None = None,
             m.removed = [n for n in graph.topological_order() if n in dropped
                          and n in graph.upstream([out])]
             if rnd in editor:
-                report.notes.append(f"{rnd} is still read by another node and was kept")
-    fill_report(report, editor)
-    return PassResult(editor.result(), report)
+                ctx.note(f"{rnd} is still read by another node and was kept")
 
 
 PASS = Pass(

@@ -68,9 +68,9 @@ def _waited_on(node, m) -> str | None:
 
 #: What this pass removes: an identity-like op with inputs and readers, or a control-only NoOp.
 RULES = [
-    ("identity", Op(REMOVABLE_PASS_THROUGH_OPS, any_inputs=True, guard=_has_data_and_readers,
+    ("identity", Op(REMOVABLE_PASS_THROUGH_OPS, more_inputs=True, guard=_has_data_and_readers,
                     where=_not_at_inference)),
-    ("noop", Op("NoOp", any_inputs=True, where=_waited_on,
+    ("noop", Op("NoOp", more_inputs=True, where=_waited_on,
                 guard=lambda node, m: not any(not t.startswith("^") for t in node.input))),
 ]
 

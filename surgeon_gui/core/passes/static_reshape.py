@@ -71,7 +71,7 @@ def _int_scalar(node, m) -> bool:
 CONST_ENTRY = Const("value", where=_int_scalar)
 #: ``Reshape(x, Pack(entries…))`` stacking along axis 0.
 RESHAPE_OF_PACK = Op("Reshape", Any("x"),
-                     Op("Pack", name="pack", any_inputs=True,
+                     Op("Pack", name="pack", more_inputs=True,
                         guard=lambda n, m: n.attr["axis"].i == 0
                         and any(not t.startswith("^") for t in n.input)))
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
-from ..model.editor import GraphEditor, protected_names, read_nodes
+from ..model.editor import read_nodes
 from ..model.graph import INPUT_OPS, Graph, make_const, node_of, shape_list
 from ..model.ops import IF_OPS, SWITCH_OPS, trace_source
-from .base import Match, Param, Pass, PassReport, PassResult, Refusal, fill_report, is_selected
+from .base import Param, Pass
+from .context import PassContext, pass_body
 
 #: Names (last path component, lower case) that mark a training flag.
 FLAG_NAMES = frozenset({"is_training", "training", "keras_learning_phase", "phase_train",
@@ -67,11 +68,9 @@ def _feeds_control_flow(graph: Graph, name: str) -> str | None:
     return None
 
 
-def set_training_flags(graph: Graph, select: set[str] | None = None, value: bool = False,
-                       names: str = "") -> PassResult:
-    report = PassReport("training_flags")
-    editor = GraphEditor(graph)
-    protected = protected_names(graph)
+@pass_body("training_flags")
+def set_training_flags(ctx: PassContext, value: bool = False, names: str = "") -> None:
+    graph, protected = ctx.graph, ctx.protected
     if isinstance(value, str):  # from a recipe or the command line
         value = value.strip().lower() in ("1", "true", "yes", "on")
     value = bool(value)
@@ -84,11 +83,11 @@ def set_training_flags(graph: Graph, select: set[str] | None = None, value: bool
         for n in forced:
             nm = node_of(n)
             if nm not in graph.nodes:
-                report.refused.append(Refusal(nm, f"there is no node named {nm!r}"))
+                ctx.refuse(nm, f"there is no node named {nm!r}")
             elif graph.nodes[nm].op not in INPUT_OPS:
                 op = graph.nodes[nm].op
                 why = "it is already a constant" if op == "Const" else "it is not a placeholder"
-                report.refused.append(Refusal(nm, f"{nm} is a {op}: {why}", [nm]))
+                ctx.refuse(nm, f"{nm} is a {op}: {why}", [nm])
             else:
                 candidates.append((nm, "named in the `names` parameter"))
     else:
@@ -109,41 +108,34 @@ def set_training_flags(graph: Graph, select: set[str] | None = None, value: bool
         dtype = node.attr["dtype"].type
         if dtype != types_pb2.DT_BOOL:
             from ..model.graph import dtype_name
-            report.refused.append(Refusal(
-                name, f"{name} looks like a training flag ({why}) but its dtype is "
-                f"{dtype_name(dtype)}, not bool; convert it by hand if you are sure", [name]))
+            ctx.refuse(name, f"{name} looks like a training flag ({why}) but its dtype is "
+                       f"{dtype_name(dtype)}, not bool; convert it by hand if you are sure",
+                       [name])
             continue
         ok, note = _is_scalar(node)
         if not ok:
-            report.refused.append(Refusal(
-                name, f"{name} is a bool flag candidate ({why}) but {note}", [name]))
+            ctx.refuse(name, f"{name} is a bool flag candidate ({why}) but {note}", [name])
             continue
         desc = f"{node.op} {name} becomes Const {value} ({why}"
         desc += f"; {note})" if note else ")"
         if name in protected:
             desc += (". It is a named graph input: it keeps its name and can still be fed, "
                      "but no longer needs to be; drop it from the input list")
-        match = Match(key=name, description=desc, nodes=[name], changed=[name])
-        report.matches.append(match)
-        if not is_selected(name, select):
-            match.applied = False
+        match = ctx.match(name, desc, nodes=[name], changed=[name])
+        if not match.applied:
             continue
         const = make_const(name, np.bool_(value), device=node.device)
-        editor.replace_node(name, const)
+        ctx.editor.replace_node(name, const)
         if name in protected:
-            report.notes.append(f"{name} is now a Const: feeding it still works but is no "
-                                "longer needed")
+            ctx.note(f"{name} is now a Const: feeding it still works but is no longer needed")
 
-    applied = {m.key for m in report.matches if m.applied}
+    applied = {m.key for m in ctx.report.matches if m.applied}
     if applied:
-        dropped = editor.remove_unread(read_nodes(graph),
-                                       protected_names(graph, detected_outputs=True))
-        for m in report.matches:
+        dropped = ctx.editor.remove_unread(read_nodes(graph), ctx.keep)
+        for m in ctx.report.matches:
             if m.applied:
                 inputs = {node_of(i) for i in graph.nodes[m.key].input}
                 m.removed = [d for d in dropped if d in inputs]
-    fill_report(report, editor)
-    return PassResult(editor.result(), report)
 
 
 PASS = Pass(
