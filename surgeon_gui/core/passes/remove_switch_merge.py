@@ -18,12 +18,12 @@ from ..model.editor import (
     Substitution,
     attr_dtype,
     identity_node,
-    protected_names,
     read_nodes,
 )
 from ..model.graph import Graph, format_input, make_const, node_of, parse_input
 from ..model.ops import LOOP_OPS, MERGE_OPS, PASS_THROUGH_OPS, SWITCH_OPS, trace_source
-from .base import Match, Pass, PassReport, PassResult, Refusal, fill_report, is_selected
+from .base import Match, Pass, Refusal, is_selected
+from .context import PassContext, pass_body
 
 EXPLANATION = """\
 **What it matches.** The v1 control flow that `tf.cond` builds in TF1 graphs (and that
@@ -153,12 +153,11 @@ class _Analysis:
                 if not self.input_dead(t)]
 
 
-def remove_switch_merge(graph: Graph, select: set[str] | None = None) -> PassResult:
-    report = PassReport("remove_switch_merge")
-    editor = GraphEditor(graph)
-    ev = Constants(graph, analyse=False)
-    keep = protected_names(graph, detected_outputs=True)
-    named = protected_names(graph)  # a dead branch may hold detected sinks, never named nodes
+@pass_body("remove_switch_merge")
+def remove_switch_merge(ctx: PassContext) -> None:
+    graph, report, select, ev = ctx.graph, ctx.report, ctx.select, ctx.constants
+    keep = ctx.keep
+    named = ctx.protected  # a dead branch may hold detected sinks, never named nodes
     order = graph.order
 
     # 1. Every Switch: decided (constant predicate), undecided, or a while-loop switch.
@@ -290,9 +289,7 @@ def remove_switch_merge(graph: Graph, select: set[str] | None = None) -> PassRes
                                     "without conds that were not selected")
             chosen = [c for c in chosen if c[0] not in bad]
     if chosen:
-        _apply(graph, editor, an, chosen, ev, keep, matches)
-    fill_report(report, editor)
-    return PassResult(editor.result(), report)
+        _apply(graph, ctx.editor, an, chosen, ev, keep, matches)
 
 
 def _apply(graph: Graph, editor: GraphEditor, an: _Analysis, chosen, ev: Constants,
