@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a parameter of a pass named in --passes or run by the preset, e.g. "
                         "fold_constants.max_bytes=1e6 (repeatable; see: surgeon passes -v)")
     s.add_argument("--save-recipe", metavar="FILE", help="write the steps run as a recipe")
+    s.add_argument("--allow-outside-npy", action="store_true",
+                   help="let the recipe read .npy files outside its own folder")
     s.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     s.add_argument("--signature", help="SavedModel signature (default: serving_default)")
     s.add_argument("--report", metavar="TUTORIAL",
@@ -229,7 +231,7 @@ def cmd_optimize(args, out) -> int:
         except KeyError as e:
             raise CliError(f"--passes: {e.args[0]}") from None
     params = _pass_params(args.param, pass_ids or ([PRESET_ID] if args.recipe is None else []))
-    recipe_in = Recipe.load(args.recipe) if args.recipe else None
+    recipe_in = Recipe.load(args.recipe, allow_outside=args.allow_outside_npy) if args.recipe else None
     if recipe_in is None and not pass_ids:
         pass_ids = [PRESET_ID]
     inputs = _split(args.inputs) or (recipe_in.inputs if recipe_in else None)
