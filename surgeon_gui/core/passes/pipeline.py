@@ -64,6 +64,10 @@ def run_pipeline(graph: Graph, pass_ids: Iterable[str], params: dict[str, dict] 
     """
     params = params or {}
     steps: list[Step] = []
+    if graph.given_outputs is None and graph.outputs:
+        # The outputs are what they are now: a pass that leaves a node nothing reads (the
+        # gradient plumbing of an inlined cond) must not make it an output to keep.
+        graph = graph.with_io(graph.given_inputs, graph.outputs)
 
     def run_list(g: Graph, ids: list[str]) -> tuple[Graph, bool]:
         changed = False
