@@ -461,7 +461,7 @@ def cmd_compare(args, out) -> int:
     if unknown:
         raise CliError(f"{args.a}: --shape names node(s) not in the graph: {', '.join(unknown)}")
     if args.feeds:
-        feeds = load_feeds(args.feeds, ga.inputs)
+        feeds = _feeds_with_flags(args.feeds, ga)
     else:
         feeds = make_feeds(ga, shapes=shapes, seed=args.seed)
     cmp = compare_graphs(a.graph_def, b.graph_def, feeds, outputs, runs=args.runs,
@@ -479,6 +479,20 @@ def cmd_compare(args, out) -> int:
         print("result: " + ("all outputs allclose" if cmp.allclose
                             else "outputs DIFFER beyond tolerance"), file=out)
     return EXIT_OK if cmp.allclose else EXIT_DIFFERENT
+
+
+def _feeds_with_flags(path: str, graph):
+    """Arrays from a feeds file; a bool flag input it leaves out gets the inference value."""
+    from .core.model.io import load_feeds
+    from .core.running.runner import make_feeds, placeholder_spec
+    import numpy as np
+    given = load_feeds(path)
+    flags = [i for i in graph.inputs if i not in given
+             and placeholder_spec(graph, i)[0] == np.bool_
+             and placeholder_spec(graph, i)[1] in (None, [])]
+    feeds = load_feeds(path, [i for i in graph.inputs if i not in flags])
+    feeds.update(make_feeds(graph, inputs=flags))
+    return feeds
 
 
 COMMANDS = dict(info=cmd_info, passes=cmd_passes, optimize=cmd_optimize, compare=cmd_compare)

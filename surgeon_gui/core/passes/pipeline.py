@@ -81,6 +81,11 @@ def run_pipeline(graph: Graph, pass_ids: Iterable[str], params: dict[str, dict] 
                 new_g = Graph(res.graph_def, inputs_after(g, res.graph_def),
                               g.given_outputs, source=g.source)
                 problems = new_g.problems()
+                gone = [o for o in (g.given_outputs or []) if node_of(o) not in new_g.nodes]
+                if gone:
+                    raise GraphError(f"pass {pid!r} removed the named output(s) "
+                                     f"{', '.join(gone)}: a pass never may; nothing was kept",
+                                     nodes=gone)
                 if problems:
                     raise GraphError(f"pass {pid!r} produced a broken graph: "
                                      f"{problems[0].problem}", nodes=problems[0].nodes)

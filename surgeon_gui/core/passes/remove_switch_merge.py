@@ -232,6 +232,11 @@ def remove_switch_merge(ctx: PassContext) -> None:
                 cond_of[n] = key
         new_problems = {}
         for key, sw, mg in candidates:
+            for s in sw:
+                if s in named:
+                    # Resolving the cond deletes its Switches; a named one must stay.
+                    new_problems[key] = (f"its Switch {s} is a named graph output or input "
+                                         "(remove it from --outputs to resolve the cond)")
             for m in mg:
                 if m not in an.dead and len(an.live_inputs(m)) != 1:
                     new_problems[key] = (f"Merge {m} would still have "
