@@ -42,7 +42,7 @@ from ..core.viewmodel.grouping import GroupTree
 from ..core.viewmodel.layout import LayoutEngine, Placement
 from ..core.viewmodel.viewstate import ViewState
 from . import style
-from .graph_scene import FrameItem, GraphScene, GroupItem, NodeItem, UnitItem
+from .graph_scene import EdgeItem, FrameItem, GraphScene, GroupItem, NodeItem, UnitItem
 from .view_overlays import Legend, Minimap
 from .workers import Worker
 
@@ -188,11 +188,15 @@ class GraphView(QGraphicsView):
         """The document changed: remember where removed nodes were, redraw, then mark."""
         old_boxes: dict[str, tuple] = {}
         if self.tree is not None and self.placement is not None and not change.reset:
+            boxes = {k: (b.x, b.y, b.w, b.h) for k, b in self.placement.boxes.items()}
+            removed = {}
             for name in change.removed:
                 unit = self.tree.representative(name, self.placement.expanded)
-                if unit.startswith("n:") and unit[2:] == name and unit in self.placement.boxes:
-                    b = self.placement.boxes[unit]
-                    old_boxes[name] = (self.tree.op_of.get(name, ""), (b.x, b.y, b.w, b.h))
+                if unit.startswith("n:") and unit[2:] == name and unit in boxes:
+                    removed[name] = boxes[unit]
+            anchors = ViewState.ghost_anchors(removed, boxes, {"n:" + n for n in removed})
+            for name, box in removed.items():
+                old_boxes[name] = (self.tree.op_of.get(name, ""), box, anchors.get(name))
         self._rebuild_tree(reset_view=False)
         if change.reset:
             self.state.clear_marks()
@@ -481,8 +485,9 @@ class GraphView(QGraphicsView):
                 e.highlight = h
                 e.update()
         self.graph_scene.clear_ghosts()
-        for name, (op, box) in self.state.ghost_boxes.items():
-            if self.state.marks.get(name) == "removed":
+        if self.state.ghost_boxes:
+            new_boxes = {k: (b.x, b.y, b.w, b.h) for k, b in self.placement.boxes.items()}
+            for name, (op, box) in self.state.place_ghosts(new_boxes, self._is_free).items():
                 self.graph_scene.add_ghost(name, op, QRectF(*box))
         # repaint (and re-cache) only the boxes whose decoration changed
         for k, it in items.items():
@@ -493,6 +498,13 @@ class GraphView(QGraphicsView):
         if self.far_zoom():
             self.viewport().update()
         self.minimap.refresh()
+
+    def _is_free(self, box) -> bool:
+        """No live box, group header or edge under ``box`` (x, y, w, h) — a ghost may go
+        there."""
+        r = QRectF(*box).adjusted(-4, -4, 4, 4)
+        return not any(isinstance(it, (NodeItem, GroupItem, FrameItem, EdgeItem))
+                       for it in self.graph_scene.items(r, Qt.IntersectsItemShape))
 
     # ================================================================== far zoom
     def far_zoom(self) -> bool:
