@@ -53,6 +53,9 @@ ASYNC_UNITS = 1500
 #: flat boxes of a few pixels there anyway, and the whole 10k-node graph stays fluid.
 FAR_SCALE = 0.2
 SCOPE_PREFIX = "scope:"
+#: Highlight kinds of a trace (inputs / outputs of a node): everything else is dimmed.
+TRACE_KINDS = ("upstream", "downstream")
+DIM_OPACITY = 0.18
 
 
 class GraphView(QGraphicsView):
@@ -263,8 +266,9 @@ class GraphView(QGraphicsView):
         self.last_layout_seconds = placement.seconds + (time.perf_counter() - t0)
         self._pending_layout = False
         if self._fit_after_layout:
+            whole = self._fit_after_layout == "all"
             self._fit_after_layout = False
-            self.show_readable_overview()
+            self.fit() if whole else self.show_readable_overview()
         if self._pending_focus:
             name, self._pending_focus = self._pending_focus, None
             self._finish_focus(name)
@@ -290,8 +294,11 @@ class GraphView(QGraphicsView):
         (self.collapse if key in self.expanded else self.expand)(key)
 
     def expand_all(self) -> None:
+        """Open every group and fit the whole graph in the window (far zoom draws it as an
+        overview; zoom in where it matters)."""
         if self.tree:
             self.expanded = set(self.tree.groups)
+            self._fit_after_layout = "all"
             self.relayout()
 
     def collapse_all(self) -> None:
@@ -475,8 +482,15 @@ class GraphView(QGraphicsView):
                 it = items.get("n:" + name)
                 if it is not None:
                     it.fill_override = color
-        # edges between highlighted units
+        # a trace dims everything off its path
+        tracing = any(k in TRACE_KINDS for k in self.state.highlight.values())
         lit = {k for k, it in items.items() if it.highlight}
+        for k, it in items.items():
+            dim = tracing and k not in lit and not isinstance(it, FrameItem)
+            it.setOpacity(DIM_OPACITY if dim else 1.0)
+        for e in self.graph_scene.edge_items:
+            e.setOpacity(DIM_OPACITY if tracing and not (e.src in lit and e.dst in lit) else 1.0)
+        # edges between highlighted units
         for e in self.graph_scene.edge_items:
             h = None
             if e.src in lit and e.dst in lit:
