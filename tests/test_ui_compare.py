@@ -1,6 +1,5 @@
 """The comparison panel on a real model: preset keeps the numbers, a wrong weight edit is caught
 and located, the numbers match ``surgeon compare --json``, errors show in the panel."""
-import importlib
 import json
 
 import numpy as np
@@ -11,7 +10,7 @@ from PySide6.QtGui import QUndoStack
 from surgeon_gui.core.history.document import Document
 from surgeon_gui.core.model.graph import Graph, GraphDef, GraphError, const_value
 from surgeon_gui.core.running.samples import InputSource, SampleError, save_feeds
-from surgeon_gui.ui.commands import EditCommand, StepCommand, apply_passes, push_step
+from surgeon_gui.ui.commands import EditCommand, apply_passes, push_step
 from surgeon_gui.ui.compare_panel import (EDITED_CONST_COLOR, LEVEL_COLORS, RECONVERGES_COLOR,
                                           ComparePanel, _fmt)
 
@@ -31,42 +30,8 @@ class RecordingView:
         self.focused.append(name)
 
 
-class _AdoptStep(StepCommand):
-    """A pass result as one undo step (used only while some preset passes are missing)."""
-
-    def __init__(self, document, label, graph_def):
-        super().__init__(document, label)
-        self._gd = graph_def
-
-    def _adopt(self):
-        gd, self._gd = self._gd, None
-        return self.document.apply_graph_def(gd, self.text())
-
-
 def apply_inference(stack, doc):
-    """The ``inference`` preset as undo steps; while passes are still landing, the preset's
-    passes that exist, run until nothing changes (same order, same fixed point rule)."""
-    from surgeon_gui.core import passes
-    try:
-        passes.all_passes()
-    except ImportError:
-        mods = []
-        for pid in passes.PRESET_PASSES:
-            try:
-                mods.append(importlib.import_module(f"surgeon_gui.core.passes.{pid}").PASS)
-            except ImportError:
-                continue
-        for _ in range(6):
-            changed = False
-            for p in mods:
-                res = p.run(doc.graph)
-                if res.report.modified:
-                    stack.push(_AdoptStep(doc, p.title if hasattr(p, "title") else p.id,
-                                          res.graph_def))
-                    changed = True
-            if not changed:
-                break
-        return
+    """The ``inference`` preset as undo steps (one per pass run that changed something)."""
     apply_passes(stack, doc, ["inference"])
 
 
@@ -88,7 +53,7 @@ def setup(qtbot, tf1_graph):
     doc = Document(_copy(gd), "tf1_cond_bn_dropout.pb", ins, outs)
     stack = QUndoStack()
     view = RecordingView()
-    panel = ComparePanel(doc, stack, view)
+    panel = ComparePanel(doc, view)
     qtbot.addWidget(panel)
     panel.runs.setValue(5)
     panel.warmup.setValue(1)
@@ -444,8 +409,10 @@ def test_closing_the_model_empties_the_panel(qtbot, window):
     window.close_model()
     assert window.document is None and panel.document is None
     assert panel.reference_combo.count() == 0 and panel.samples.table.rowCount() == 0
+    # nothing to run: the button and Edit ▸ Run Comparison are off; a script is told why
+    assert not panel.run_btn.isEnabled() and not panel.run_action.isEnabled()
     with qtbot.waitSignal(panel.finished, timeout=TIMEOUT) as blocker:
-        qtbot.mouseClick(panel.run_btn, Qt.LeftButton)
+        panel.run()
     assert blocker.args == [None, "Comparison failed: no model is open"]
 
 
@@ -501,7 +468,7 @@ def test_mobilenet_v2_preset_allclose_with_top5(qtbot):
     path = Path(__file__).resolve().parents[1] / "resources" / "examples" / "mobilenet_v2_96.pb"
     doc = Document.from_loaded(load_model(path))
     stack = QUndoStack()
-    panel = ComparePanel(doc, stack)
+    panel = ComparePanel(doc)
     qtbot.addWidget(panel)
     panel.runs.setValue(3)
     panel.samples.batch.setValue(4)

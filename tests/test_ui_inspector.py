@@ -167,7 +167,7 @@ def test_follows_document_changes_and_clears(inspector, doc):
     keep = [n for n in gd.node if n.name != shown]
     del gd.node[:]
     gd.node.extend(keep)
-    doc.set_graph_def(gd)
+    doc.push(gd, "edit")
     assert inspector.current is None
     assert "no longer in the graph" in inspector.placeholder.text()
     inspector.set_selection(["no/such/node"])
@@ -247,7 +247,7 @@ def test_search_follows_document_edits(qtbot, search, doc):
     for n in gd.node:
         if n.name == "probs":
             n.name = "softmax_out"
-    doc.set_graph_def(gd)
+    doc.push(gd, "edit")
     qtbot.waitUntil(lambda: search.result_names() == [], timeout=2000)
     assert search.count_label.text() == "No matches."
 

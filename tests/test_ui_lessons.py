@@ -146,6 +146,7 @@ def test_undo_in_a_lesson_makes_the_step_to_do_again(qtbot, win):
 
 
 def test_worked_numbers_panel_follows_a_clicked_match(qtbot, win):
+    from surgeon_gui.core.model.io import save_graph
     win.open_model(str(load_lesson_model("03_fold_batch_norm")))
     qtbot.waitUntil(lambda: win.document is not None, timeout=60000)
     passes = win.surgery.passes
@@ -164,7 +165,8 @@ def test_worked_numbers_panel_follows_a_clicked_match(qtbot, win):
     qtbot.waitUntil(lambda: win.document is not None
                     and "bn1/cond/Merge" in win.document.graph.nodes, timeout=60000)
     passes.select_pass("training_flags")
-    qtbot.mouseClick(passes.apply_all_button, Qt.LeftButton)
+    with qtbot.waitSignal(passes.idle, timeout=60000):   # passes run on a worker
+        qtbot.mouseClick(passes.apply_all_button, Qt.LeftButton)
     passes.select_pass("remove_switch_merge")
     qtbot.mouseClick(passes.preview_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: passes.matches.topLevelItemCount() > 0, timeout=30000)
@@ -185,17 +187,17 @@ def test_export_tutorial_from_the_session(qtbot, win, tmp_path):
     win.open_model(str(load_lesson_model("01_remove_dropout")))
     qtbot.waitUntil(lambda: win.document is not None, timeout=60000)
     passes = win.surgery.passes
-    passes.select_pass("training_flags")
-    qtbot.mouseClick(passes.apply_all_button, Qt.LeftButton)
-    passes.select_pass("fold_batch_norm")
-    qtbot.mouseClick(passes.apply_all_button, Qt.LeftButton)   # refused: still in conds
-    passes.select_pass("remove_switch_merge")
-    qtbot.mouseClick(passes.apply_all_button, Qt.LeftButton)
-    passes.select_pass("remove_dropout")
-    qtbot.mouseClick(passes.step_button, Qt.LeftButton)
+    for pass_id, button in (("training_flags", passes.apply_all_button),
+                            ("fold_batch_norm", passes.apply_all_button),  # refused: in conds
+                            ("remove_switch_merge", passes.apply_all_button),
+                            ("remove_dropout", passes.step_button)):
+        passes.select_pass(pass_id)
+        with qtbot.waitSignal(passes.idle, timeout=60000):   # passes run on a worker
+            qtbot.mouseClick(button, Qt.LeftButton)
     assert win.undo_stack.index() == 3
     out = tmp_path / "session.html"
     win.surgery.controller.ask.paths.append(str(out))
+    done = []
     _menu_action(win.file_menu, "Export Tutorial…").trigger()
     qtbot.waitUntil(lambda: out.exists(), timeout=60000)
     page = out.read_text()

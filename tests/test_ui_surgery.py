@@ -6,7 +6,7 @@ import sys
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QPushButton
 
 from surgeon_gui.core.model.graph import Graph
 from surgeon_gui.core.model.io import read_graph_def, save_graph, serialize
@@ -105,6 +105,12 @@ def apply_from_panel(qtbot, w, pass_id, button="apply_all_button"):
     return w.undo_stack.count() - before
 
 
+def click_and_wait(qtbot, panel, button):
+    """Click a Passes-panel button and wait until the work it started (on a worker) is over."""
+    with qtbot.waitSignal(panel.idle, timeout=120_000):
+        qtbot.mouseClick(button, Qt.LeftButton)
+
+
 def press(qtbot, w, key, mod=Qt.NoModifier):
     w.activateWindow()
     w.view.setFocus()
@@ -121,7 +127,7 @@ def test_preview_apply_marks_and_diff_panel(qtbot, win):
     assert panel.list.count() == len(all_passes()) + 1  # every pass + the preset
     panel.select_pass("training_flags")
     assert "What it matches" in panel.explanation.toPlainText()
-    qtbot.mouseClick(panel.preview_button, Qt.LeftButton)
+    click_and_wait(qtbot, panel, panel.preview_button)
     assert panel.matches.topLevelItemCount() == 1
     assert set(w.view.highlighted()) >= {"is_training"}
     assert w.undo_stack.count() == 0  # a preview changes nothing
@@ -136,7 +142,7 @@ def test_preview_apply_marks_and_diff_panel(qtbot, win):
     diff = w.surgery.diff
     assert "bn1/cond/Merge" in diff.items("Removed")
     assert set(diff.items("Changed")) == cmd.delta.changed
-    assert diff.summary.text().startswith("<b>Remove Switch/Merge")
+    assert diff.summary.text().startswith("<b>Step 2: Remove Switch/Merge")
     # clicking a changed node in the diff goes to it in the view
     top = diff.tree.topLevelItem(2)
     child = top.child(0)
@@ -155,7 +161,7 @@ def test_refused_candidates_are_listed_with_reasons(qtbot, win):
     panel = w.surgery.passes
     # before the conds are gone, fold_batch_norm must refuse (inputs come through Switch)
     panel.select_pass("fold_batch_norm")
-    qtbot.mouseClick(panel.preview_button, Qt.LeftButton)
+    click_and_wait(qtbot, panel, panel.preview_button)
     assert panel.refused.topLevelItemCount() > 0
     reason = panel.refused.topLevelItem(0).text(1)
     assert reason
@@ -169,16 +175,16 @@ def test_apply_ticked_and_step_mode(qtbot, win):
     apply_from_panel(qtbot, w, "remove_identity")
     panel = w.surgery.passes
     panel.select_pass("fold_batch_norm")
-    qtbot.mouseClick(panel.preview_button, Qt.LeftButton)
+    click_and_wait(qtbot, panel, panel.preview_button)
     n = panel.matches.topLevelItemCount()
     assert n >= 3
     keys = [panel.matches.topLevelItem(i).data(0, Qt.UserRole) for i in range(n)]
     panel.set_ticked(keys[1:2])
-    qtbot.mouseClick(panel.apply_ticked_button, Qt.LeftButton)
+    click_and_wait(qtbot, panel, panel.apply_ticked_button)
     cmd = w.undo_stack.command(w.undo_stack.count() - 1)
     assert cmd.select == [keys[1]] and len(cmd.report.applied) == 1
     # Step: one match at a time, then a fresh preview of what is left
-    qtbot.mouseClick(panel.step_button, Qt.LeftButton)
+    click_and_wait(qtbot, panel, panel.step_button)
     step = w.undo_stack.command(w.undo_stack.count() - 1)
     assert len(step.report.applied) == 1
     assert panel.matches.topLevelItemCount() == n - 2
@@ -186,11 +192,18 @@ def test_apply_ticked_and_step_mode(qtbot, win):
 
 def test_preset_is_separate_undo_steps_and_ctrl_z_walks_back_bytes(qtbot, win):
     w = win
+    from surgeon_gui.core.passes.pipeline import run_pipeline
     original = gd_bytes(w)
-    states = [original]
-    w.surgery.passes.step_applied.connect(lambda cmd: states.append(gd_bytes(w)))
+    g = w.document.graph
+    # the CLI's pipeline on the same graph: the panel consumes the same generator
+    _, piped = run_pipeline(Graph(w.document.snapshot(), g.given_inputs, g.given_outputs),
+                            ["inference"])
+    states = [original] + [serialize(s.result.graph_def) for s in piped]
+    applied = []
+    w.surgery.passes.step_applied.connect(applied.append)
     pushed = apply_from_panel(qtbot, w, "inference")
-    assert pushed >= 4 and len(states) == pushed + 1
+    assert pushed >= 4 and len(states) == pushed + 1 and len(applied) == pushed
+    assert [c.text() for c in applied] == [w.undo_stack.command(i).text() for i in range(pushed)]
     assert "Switch" not in Graph(w.document.graph_def).op_histogram()
     labels = [w.undo_stack.command(i).text() for i in range(w.undo_stack.count())]
     assert any(t.startswith("Fold batch norm") for t in labels)
@@ -219,17 +232,49 @@ def test_preset_is_separate_undo_steps_and_ctrl_z_walks_back_bytes(qtbot, win):
 def test_background_apply_with_progress(qtbot, win):
     w = win
     panel = w.surgery.passes
-    panel.background_nodes = 0  # every graph counts as big
     panel.select_pass("training_flags")
     with qtbot.waitSignal(panel.idle, timeout=60_000):
         qtbot.mouseClick(panel.apply_all_button, Qt.LeftButton)
         assert panel.busy and not panel.apply_all_button.isEnabled()
     assert w.undo_stack.count() == 1 and not panel.busy
+    progress = []
     with qtbot.waitSignal(panel.idle, timeout=120_000):
         panel.select_pass("inference")
         qtbot.mouseClick(panel.apply_all_button, Qt.LeftButton)
+        panel._worker.signals.progress.connect(lambda f, t: progress.append(t))
     assert w.undo_stack.count() >= 4
-    assert "Optimize" not in panel.status.text() or "Preset done" in panel.status.text()
+    assert "Preset done" in panel.status.text()
+    assert any(t.startswith("Round 1: ") for t in progress)   # progress names each pass
+
+
+def test_cancelling_the_preset_leaves_the_document_as_it_was(qtbot, win, monkeypatch):
+    import threading
+    from surgeon_gui.core.passes import PRESET_PASSES, get_pass
+    w = win
+    panel = w.surgery.passes
+    before, key = gd_bytes(w), w.document.state_key
+    # hold the preset in its second pass until the user has pressed Cancel
+    p = get_pass(PRESET_PASSES[1])
+    release, entered = threading.Event(), threading.Event()
+    real = p.fn
+
+    def slow(graph, select=None, **params):
+        entered.set()
+        release.wait(30)
+        return real(graph, select=select, **params)
+    monkeypatch.setattr(p, "fn", slow)
+    panel.select_pass("inference")
+    with qtbot.waitSignal(panel.idle, timeout=120_000):
+        qtbot.mouseClick(panel.apply_all_button, Qt.LeftButton)
+        qtbot.waitUntil(entered.is_set, timeout=30_000)
+        assert panel.busy
+        qtbot.waitUntil(lambda: panel._progress is not None and panel._progress.isVisible(),
+                        timeout=5_000)
+        qtbot.mouseClick(panel._progress.findChild(QPushButton), Qt.LeftButton)  # Cancel
+        release.set()
+    assert "Cancelled" in panel.status.text()
+    assert gd_bytes(w) == before and w.document.state_key == key
+    assert w.undo_stack.count() == 0 and not w.document.dirty and not panel.busy
 
 
 # ---------------------------------------------------------------------- manual edits
@@ -373,10 +418,10 @@ def test_recipe_replayed_by_the_cli_gives_the_same_bytes(qtbot, win, tmp_path, m
     apply_from_panel(qtbot, w, "remove_switch_merge")
     panel = w.surgery.passes
     panel.select_pass("fold_batch_norm")
-    qtbot.mouseClick(panel.preview_button, Qt.LeftButton)
+    click_and_wait(qtbot, panel, panel.preview_button)
     first = panel.matches.topLevelItem(0).data(0, Qt.UserRole)
     panel.set_ticked([first])
-    qtbot.mouseClick(panel.apply_ticked_button, Qt.LeftButton)
+    click_and_wait(qtbot, panel, panel.apply_ticked_button)
     ask.script("text", "head")
     menu_action(w.view.build_context_menu(["fc/MatMul"]), "Rename…").trigger()
     w.surgery.controller.edit("make_output", {"node": "gap"})
@@ -503,7 +548,7 @@ def test_a_failing_pass_is_reported_not_raised(qtbot, win, monkeypatch):
         raise RuntimeError("boom")
     monkeypatch.setattr(p, "fn", broken)
     panel.select_pass("remove_dropout")
-    qtbot.mouseClick(panel.apply_all_button, Qt.LeftButton)
+    click_and_wait(qtbot, panel, panel.apply_all_button)
     assert "boom" in panel.status.text() and w.undo_stack.count() == 0
     assert not panel.busy and panel.apply_all_button.isEnabled()
     # and a malformed edit from a script is a message too

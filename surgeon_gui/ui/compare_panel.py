@@ -69,17 +69,16 @@ _fmt = fmt  # the name tests and older scripts use
 
 
 class ComparePanel(QWidget):
-    """The comparison dock. Works against ``document`` (a core Document), optionally the
-    window's ``undo_stack`` (for earlier steps) and ``view`` (for the drift colours)."""
+    """The comparison dock. Works against ``document`` (a core Document: its step list gives
+    the references) and ``view`` (the graph view, or None: where the drift colours go)."""
 
     #: Emitted on the GUI thread when a run ends: (CompareResult or None, error message or "").
     finished = Signal(object, str)
 
-    def __init__(self, document=None, undo_stack=None, view=None, parent=None):
+    def __init__(self, document=None, view=None, parent=None):
         super().__init__(parent)
         self.setObjectName("ComparePanel")
         self.document = None
-        self.undo_stack = undo_stack
         self.view = view
         self.worker: Worker | None = None
         self.result: CompareResult | None = None
@@ -236,11 +235,26 @@ class ComparePanel(QWidget):
 
     # ------------------------------------------------------------------ document
     def set_document(self, document) -> None:
-        if self.document is not None and hasattr(self.document, "changed"):
+        """Compare in ``document`` (None: no model); results, drift and a running comparison
+        of the one before go."""
+        if self.worker is not None:   # its result would describe the model before
+            w = self.worker
+            w.cancel()
+            for sig, slot in ((w.signals.progress, self._progress), (w.signals.finished,
+                              self._done), (w.signals.failed, self._failed),
+                              (w.signals.cancelled, self._cancelled)):
+                sig.disconnect(slot)
+        if self.result is not None and self.result.drift is not None and self.view is not None:
+            self.view.set_node_colors({}, [])
+        if self.document is not None:
             self.document.changed.disconnect(self._document_changed)
         self.document = document
-        self.result = None
-        self._clear_results("Choose a reference and run the comparison.")
+        self.result, self._stale, self.error, self.error_nodes = None, False, "", []
+        self._clear_results("Choose a reference and run the comparison." if document is not None
+                            else "No model open.")
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
+        self.run_btn.setEnabled(document is not None and self.worker is None)
         if document is None:
             self.samples.reset([])
             self.refresh_references()
@@ -288,43 +302,31 @@ class ComparePanel(QWidget):
                                  "run: run again for current numbers.")
             if self.result.drift is not None:
                 # The colours describe a graph that is gone: take them off the view.
-                if self.view is not None and hasattr(self.view, "set_node_colors"):
+                if self.view is not None:
                     self.view.set_node_colors({}, [])
                 self.drift_label.setText(self.drift_label.text() + "<br><i>(for the graph "
                                          "before the last change: run again)</i>")
         self.refresh_references()
-        if getattr(change, "reset", False):
+        if change is not None and change.reset:
             self.samples.set_specs(self._specs())
 
     # ------------------------------------------------------------------ references
     def references(self) -> list[tuple[str, object]]:
         """(label, key) for every graph the current one can be compared against: the model
-        as loaded and the state after each applied step but the last (newest first)."""
-        refs: list[tuple[str, object]] = []
-        if self.document is None:
-            return refs
-        refs.append(("Original (as loaded)", "original"))
-        n = len(getattr(self.document, "applied", []))
-        labels = self._step_labels(n)
-        saved = getattr(self.document, "saved_step", None)
+        as loaded and the state after each applied step but the last (newest first), read
+        from the document's step list."""
+        doc = self.document
+        if doc is None:
+            return []
+        refs: list[tuple[str, object]] = [("Original (as loaded)", "original")]
+        n = doc.cursor
+        steps = doc.applied_steps
+        saved = doc.saved_step
         if saved is not None and 0 < saved < n:
             refs.append((f"Last saved (after step {saved})", f"after:{saved}"))
         for m in range(n - 1, 0, -1):
-            refs.append((f"After step {m}: {labels[m - 1]}", f"after:{m}"))
+            refs.append((f"After step {m}: {steps[m - 1].label}", f"after:{m}"))
         return refs
-
-    def _step_labels(self, n: int) -> list[str]:
-        """What each applied step was, from the undo stack's commands when they match."""
-        stack = self.undo_stack
-        if stack is not None:
-            try:
-                from .commands import applied_commands
-                texts = [c.text() for c in applied_commands(stack)]
-            except Exception:  # noqa: BLE001 - another kind of stack: plain texts
-                texts = [stack.text(i) for i in range(stack.index())]
-            if len(texts) == n:
-                return texts
-        return [f"step {i + 1}" for i in range(n)]
 
     def refresh_references(self) -> None:
         key = self.reference_combo.currentData()
@@ -339,19 +341,24 @@ class ComparePanel(QWidget):
     def _reference_chosen(self, *_):
         self.samples.set_specs(self._specs())
 
-    def reference_graph_def(self, key=None) -> GraphDef | None:
-        """The GraphDef of a reference (the chosen one by default), rebuilt by the Document
-        from its step deltas (a copy; the document is not touched)."""
-        doc = self.document
-        if doc is None:
+    def reference_state(self, key=None) -> int | None:
+        """How many steps the chosen reference (or ``key``) has applied (0: as loaded)."""
+        if self.document is None:
             return None
         key = key or self.reference_combo.currentData() or "original"
-        if key.startswith("after:"):
-            back = len(doc.applied) - int(key.split(":")[1])
-            if back <= 0:
-                return _copy(doc.graph_def)
-            return doc.graph_before(back).graph_def
-        return doc.original
+        return int(key.split(":")[1]) if key.startswith("after:") else 0
+
+    def reference_graph(self, key=None) -> Graph | None:
+        """The reference's graph with its inputs/outputs, rebuilt by the Document from its
+        step deltas (a copy; the document is not touched)."""
+        n = self.reference_state(key)
+        if n is None:
+            return None
+        return self.document.graph_at(min(n, self.document.cursor))
+
+    def reference_graph_def(self, key=None) -> GraphDef | None:
+        g = self.reference_graph(key)
+        return None if g is None else g.graph_def
 
     def reference_label(self) -> str:
         return self.reference_combo.currentText() or "Original (as loaded)"
@@ -374,14 +381,21 @@ class ComparePanel(QWidget):
     def make_request(self) -> CompareRequest:
         if self.document is None:
             raise GraphError("no model is open")
-        ref = self.reference_graph_def()
-        if ref is None:
+        ref_graph = self.reference_graph()
+        if ref_graph is None:
             raise GraphError("the chosen reference is not available")
+        ref = ref_graph.graph_def
         rtol, atol = self.tolerances()
-        return CompareRequest(reference=ref, current=_copy(self.document.graph_def),
+        outputs = self._outputs()
+        # An output a step renamed is compared with its old name in the reference.
+        back = self.document.renames(self.reference_state())
+        ref_outputs = [back.get(node_of(o), node_of(o)) + o[len(node_of(o)):] for o in outputs]
+        return CompareRequest(reference=ref, current=self.document.snapshot(),
                               reference_label=self.reference_label().split(" (")[0],
                               current_label="Current", inputs=self._inputs(ref),
-                              outputs=self._outputs(), samples=copy.deepcopy(
+                              outputs=outputs,
+                              reference_outputs=ref_outputs if ref_outputs != outputs else None,
+                              samples=copy.deepcopy(
                                   self.samples.sample_set),
                               runs=self.runs.value(), warmup=self.warmup.value(), rtol=rtol,
                               atol=atol, drift=self.drift_check.isChecked(),
@@ -468,7 +482,7 @@ class ComparePanel(QWidget):
 
     def _ended(self) -> None:
         self.worker = None
-        self.run_btn.setEnabled(True)
+        self.run_btn.setEnabled(self.document is not None)
         self.cancel_btn.setEnabled(False)
         if self.result is None:
             self.progress.setValue(0)
@@ -592,7 +606,7 @@ class ComparePanel(QWidget):
         self._paint_view()
 
     def _paint_view(self) -> None:
-        if self.view is None or not hasattr(self.view, "set_node_colors") or self._stale:
+        if self.view is None or self._stale:
             return
         res = self.result
         if not self.drift_check.isChecked() or res is None or res.drift is None:
@@ -607,7 +621,7 @@ class ComparePanel(QWidget):
     def _drift_toggled(self, on: bool) -> None:
         if self.result is not None and self.result.drift is not None:
             self._paint_view()
-        elif not on and self.view is not None and hasattr(self.view, "set_node_colors"):
+        elif not on and self.view is not None:
             self.view.set_node_colors({}, [])
         self._show_drift()
 
@@ -622,7 +636,7 @@ class ComparePanel(QWidget):
         if self.result is None:
             raise GraphError("run a comparison first")
         title = "Comparison"
-        if self.document is not None and getattr(self.document, "path", None):
+        if self.document is not None and self.document.path:
             title += f": {Path(self.document.path).name}"
         return write_report(path, self.report_dict(), title, self.drift_dict())
 
@@ -672,60 +686,38 @@ def _short_name(name: str, keep: int = 3) -> str:
     return name if len(parts) <= keep else "…/" + "/".join(parts[-keep:])
 
 
-def _copy(gd: GraphDef) -> GraphDef:
-    out = GraphDef()
-    out.CopyFrom(gd)
-    return out
-
-
 def _focus(view, node: str, select: bool = True) -> None:
-    for name in (("select_node", "focus_node", "center_on") if select else
-                 ("focus_node", "center_on")):
-        fn = getattr(view, name, None)
-        if callable(fn):
-            try:
-                fn(node)
-            except Exception:  # noqa: BLE001 - the view may not show this node (collapsed)
-                pass
-            return
+    """Centre the view on ``node`` (it may be gone from the graph shown: then nothing)."""
+    if view is not None:
+        view.focus_node(node)
 
 
 # ---------------------------------------------------------------------- main window wiring
 def install_compare_panel(window):
-    """Dock a :class:`ComparePanel` on ``window`` (uses its ``document``, ``undo_stack``,
-    ``view``, ``add_panel`` and ``document_opened``); adds Edit ▸ Run Comparison (Ctrl+R).
-    Returns ``(panel, dock)``."""
+    """Dock a :class:`ComparePanel` on ``window`` (uses its ``view``, ``add_panel``,
+    ``edit_menu`` and ``document_changed``); adds Edit ▸ Run Comparison (Ctrl+R), enabled
+    while a model is open. Returns ``(panel, dock)``."""
     from PySide6.QtGui import QAction, QKeySequence
-    panel = ComparePanel(None, window.undo_stack, window.view)
+    panel = ComparePanel(None, window.view)
     dock = window.add_panel(panel, "Comparison", Qt.RightDockWidgetArea, "CompareDock")
-    window.document_opened.connect(panel.set_document)
-    if getattr(window, "document", None) is not None:
-        panel.set_document(window.document)
-
-    def maybe_closed(*_):
-        # The window has no "closed" signal: when it shows its start page again, the model
-        # is gone and the panel lets go of it (no comparison of a closed model).
-        if getattr(window, "document", None) is None and panel.document is not None:
-            if panel.worker is not None:
-                panel.cancel()
-            panel.set_document(None)
-    stack = getattr(window, "stack", None)
-    if stack is not None and hasattr(stack, "currentChanged"):
-        stack.currentChanged.connect(maybe_closed)
     action = QAction("Run &Comparison", window)
     action.setObjectName("actionRunComparison")
     action.setShortcut(QKeySequence("Ctrl+R"))
     action.setToolTip("Compare the current graph with the original (or an earlier step) on "
                       "the sample inputs")
 
+    def document_changed(doc):
+        panel.set_document(doc)   # a closed or replaced model takes its results with it
+        action.setEnabled(doc is not None)
+    window.document_changed.connect(document_changed)
+    document_changed(window.document)
+
     def run_now():
         dock.show()
         dock.raise_()
         panel.run()
     action.triggered.connect(run_now)
-    menu = getattr(window, "edit_menu", None)
-    if menu is not None:
-        menu.addAction(action)
+    window.edit_menu.addAction(action)
     panel.run_action = action
     return panel, dock
 
@@ -736,7 +728,7 @@ def run_compare_for_script(panel: ComparePanel, dock, done) -> None:
     dock.show()
     dock.raise_()
     window = dock.parentWidget()
-    if window is not None and hasattr(window, "resizeDocks"):
+    if window is not None:
         # Give the results most of the dock column's height and a readable width.
         window.resizeDocks([dock], [int(window.height() * 0.7)], Qt.Vertical)
         window.resizeDocks([dock], [max(dock.width(), 470)], Qt.Horizontal)

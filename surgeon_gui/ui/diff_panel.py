@@ -1,12 +1,17 @@
 """The Diff panel: what a step changed, node by node, and the diff against another model file.
 
-- *Step* lists the applied steps (newest selected); the tree below shows the removed, added and
+- *Step* lists the applied steps of the Document's history (newest selected: the step the
+  view's marks and the status bar show); the tree below shows the removed, added and
   changed nodes of the chosen step, each changed node with what changed (an attribute's old and
   new value, rewired inputs, weight statistics before/after). Clicking a node goes to it.
 - *Compare with file…* opens a second model and shows the diff of the open graph against it the
   same way (and marks the open graph: nodes only here red, nodes that differ amber).
-- *Before* flips the view to the graph as it was before the chosen step (a copy rebuilt from the
-  step's delta) and back; any change to the document flips back to *after*.
+- *Before* flips the view to the graph as it was before the chosen step (the view's before
+  mode) and back; any change to the document flips back to *after*.
+
+The window gives the panel the view and, through :meth:`DiffPanel.set_document`, the open
+document (None when closed); the panel reads the document's step list and follows its
+``changed`` signal.
 """
 from __future__ import annotations
 
@@ -25,9 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.history.diff import GraphDiff
-from ..core.history.document import Document, GraphChange
+from ..core.history.document import Document, GraphChange, Step
 from ..core.model.graph import GraphError
-from .commands import StepCommand, applied_commands
 
 NAME_ROLE = Qt.UserRole
 #: Longest list shown per category (the summary gives the full counts).
@@ -38,17 +42,20 @@ COMPARE_KEY = "__compare__"
 class DiffPanel(QWidget):
     #: The diff on show changed (the GraphDiff, or None).
     diff_shown = Signal(object)
+    #: Something to tell the user in the status bar.
+    message = Signal(str)
 
-    def __init__(self, window, parent=None):
+    def __init__(self, view, parent=None):
         super().__init__(parent)
-        self.window = window
+        self.view = view
+        self.document: Document | None = None
         self.setObjectName("DiffPanel")
         #: Injectable for tests: returns a path or "" (cancelled).
         self.ask_open_path = self._ask_open_path
         self.diff: GraphDiff | None = None
         self.compare_path: str | None = None
         self._compare_diff: GraphDiff | None = None
-        self._before_doc: Document | None = None
+        self._diffs: dict[int, GraphDiff] = {}   # id(step) → its diff, built on demand
         self._refresh_pending = False
 
         self.steps = QComboBox()
@@ -65,7 +72,7 @@ class DiffPanel(QWidget):
         buttons = QHBoxLayout()
         for b in (self.compare_button, self.before_button, self.clear_button):
             buttons.addWidget(b)
-        self.summary = QLabel("No step yet.")
+        self.summary = QLabel("No model open.")
         self.summary.setObjectName("diff_summary")
         self.summary.setWordWrap(True)
         self.tree = QTreeWidget()
@@ -83,81 +90,82 @@ class DiffPanel(QWidget):
         self.compare_button.clicked.connect(lambda: self.compare_with_file())
         self.before_button.toggled.connect(self.show_before)
         self.clear_button.clicked.connect(self._clear_marks)
-        stack = getattr(window, "undo_stack", None)
-        if stack is not None:
-            stack.indexChanged.connect(self._history_moved)
+        view.before_changed.connect(self._before_changed)
         self.refresh()
 
-    @property
-    def document(self) -> Document | None:
-        return getattr(self.window, "document", None)
+    # ------------------------------------------------------------------ document
+    def set_document(self, doc: Document | None) -> None:
+        """Follow ``doc`` (None: no model open)."""
+        if self.document is not None:
+            self.document.changed.disconnect(self._history_moved)
+        self.document = doc
+        self._compare_diff = None
+        self.compare_path = None
+        self._diffs.clear()
+        if doc is not None:
+            doc.changed.connect(self._history_moved)
+        self.before_button.setChecked(False)
+        self.refresh()
 
-    @property
-    def view(self):
-        return getattr(self.window, "view", None)
-
-    # ------------------------------------------------------------------ step list
     def _history_moved(self, *_) -> None:
         if not shiboken6.isValid(self) or not shiboken6.isValid(self.before_button):
             return
-        if self.before_button.isChecked():
-            self.before_button.setChecked(False)
-        # Built after the view has redrawn, and only once per burst of undo/redo.
+        # Built after the view has redrawn, and only once per burst of changes.
         if not self._refresh_pending:
             self._refresh_pending = True
             QTimer.singleShot(0, self.refresh)
 
-    def document_opened(self, *_) -> None:
-        self._compare_diff = None
-        self.compare_path = None
-        self.before_button.setChecked(False)
-        self.refresh()
-
-    def commands(self) -> list[StepCommand]:
-        stack = getattr(self.window, "undo_stack", None)
-        return applied_commands(stack) if stack is not None else []
+    def applied_steps(self) -> list[Step]:
+        return self.document.applied_steps if self.document is not None else []
 
     def refresh(self) -> None:
-        """Rebuild the step list from the history and show the newest step."""
+        """Rebuild the step list from the document's history and show its current step."""
         self._refresh_pending = False
         if not shiboken6.isValid(self) or not shiboken6.isValid(self.steps):
             return
-        cmds = self.commands()
+        steps = self.applied_steps()
         self.steps.blockSignals(True)
         self.steps.clear()
-        # item data: the step's position (never the command: the undo stack owns commands)
-        for i, c in enumerate(cmds, 1):
-            self.steps.addItem(f"{i}. {c.text()}", i - 1)
+        # item data: the step's number (1-based, as in the History and the status bar)
+        for i, st in enumerate(steps, 1):
+            self.steps.addItem(f"{i}. {st.label}", i)
         if self._compare_diff is not None:
             self.steps.addItem(f"Compared with {self.compare_path}", COMPARE_KEY)
         self.steps.blockSignals(False)
         if self.steps.count():
-            self.steps.setCurrentIndex(len(cmds) - 1 if cmds else self.steps.count() - 1)
+            self.steps.setCurrentIndex(len(steps) - 1 if steps else self.steps.count() - 1)
         self._show_selected()
-        self.before_button.setEnabled(bool(cmds))
 
-    def selected_command(self) -> StepCommand | None:
+    def selected_step_number(self) -> int | None:
         data = self.steps.currentData()
-        if isinstance(data, int):
-            cmds = self.commands()
-            return cmds[data] if 0 <= data < len(cmds) else None
-        return None
+        return data if isinstance(data, int) else None
+
+    def selected_step(self) -> Step | None:
+        n = self.selected_step_number()
+        steps = self.applied_steps()
+        return steps[n - 1] if n is not None and 0 < n <= len(steps) else None
+
+    def step_diff(self, step: Step) -> GraphDiff:
+        d = self._diffs.get(id(step))
+        if d is None:
+            d = self._diffs[id(step)] = GraphDiff.from_delta(step.delta)
+        return d
 
     def _show_selected(self, *_) -> None:
         if not shiboken6.isValid(self) or not shiboken6.isValid(self.tree):
             return
         data = self.steps.currentData()
-        if isinstance(data, int):
-            data = self.selected_command()
+        step = self.selected_step()
+        self.before_button.setEnabled(step is not None)
         if data == COMPARE_KEY:
             self.show_diff(self._compare_diff, f"Open graph → {self.compare_path}")
-        elif isinstance(data, StepCommand):
+        elif step is not None:
             try:
-                diff = data.diff()
+                diff = self.step_diff(step)
             except Exception as e:  # noqa: BLE001 - a step whose delta cannot be read
                 self.summary.setText(f"Cannot show this step: {e}")
                 return
-            self.show_diff(diff, data.text())
+            self.show_diff(diff, f"Step {data}: {step.label}")
         else:
             self.show_diff(None, "")
 
@@ -216,65 +224,52 @@ class DiffPanel(QWidget):
 
     def _go_to(self, item, _col=0) -> None:
         name = item.data(0, NAME_ROLE)
-        view = self.view
-        if not name or view is None:
+        if not name:
             return
-        ok = view.focus_node(name)
-        cmd = self.selected_command()
-        if not ok and cmd is not None and cmd.delta is not None and name in cmd.delta.removed \
+        ok = self.view.focus_node(name)
+        step = self.selected_step()
+        if not ok and step is not None and name in step.delta.removed \
                 and not self.before_button.isChecked():
             # a removed node lives in the graph before the step: show that graph, go there
             self.before_button.setChecked(True)
-            ok = view.focus_node(name)
+            ok = self.view.focus_node(name)
         if not ok:
             where = "before the step (press Before)" if not self.before_button.isChecked() \
                 else "after the step"
             self.summary.setToolTip(f"{name} is not in this graph; it exists {where}")
-            self.window.statusBar().showMessage(
-                f"{name} is not in the graph shown; it exists {where}", 5000) \
-                if hasattr(self.window, "statusBar") else None
+            self.message.emit(f"{name} is not in the graph shown; it exists {where}")
 
     def _clear_marks(self) -> None:
-        if self.view is not None:
-            self.view.clear_marks()
+        self.view.clear_marks()
 
     # ------------------------------------------------------------------ before / after
     def show_before(self, on: bool) -> None:
-        view, doc = self.view, self.document
-        if view is None or doc is None:
+        """Flip the view to the graph before the chosen step (on) or back to now (off)."""
+        if self.document is None:
             return
-        cmd = self.selected_command()
-        cmds = self.commands()
-        if on:
-            if cmd is None or cmd.delta is None:
-                self.before_button.setChecked(False)
-                return
-            steps_back = len(cmds) - cmds.index(cmd) if cmd in cmds else 1
-            graph = doc.graph_before(steps_back)
-            before = Document(graph.graph_def, doc.path, graph.given_inputs,
-                              graph.given_outputs)
-            self._before_doc = before
-            view.set_document(before)
-            d = cmd.delta
-            view.show_diff_marks(GraphChange(cmd.text(), removed=set(d.removed),
-                                             changed=set(d.changed)))
-            self.before_button.setText("After")
-            self.before_button.setToolTip("Show the graph as it is now")
+        n = self.selected_step_number()
+        if on and n is not None:
+            self.view.show_before(n)
+        elif self.view.showing_before:
+            self.view.show_before(None)
         else:
-            self.before_button.setText("Before")
-            self.before_button.setToolTip("Show the graph as it was before the chosen step")
-            if self._before_doc is not None:
-                self._before_doc = None
-                view.set_document(doc)
-                if cmd is not None and cmd.delta is not None and cmds and cmd is cmds[-1]:
-                    d = cmd.delta
-                    view.show_diff_marks(GraphChange(cmd.text(), removed=set(d.removed),
-                                                     added=set(d.added),
-                                                     changed=set(d.changed)))
+            self._before_changed(None)
+
+    def _before_changed(self, step) -> None:
+        """The view entered or left before mode (also on its own, when the document changed)."""
+        if not shiboken6.isValid(self) or not shiboken6.isValid(self.before_button):
+            return
+        on = step is not None
+        self.before_button.blockSignals(True)
+        self.before_button.setChecked(on)
+        self.before_button.blockSignals(False)
+        self.before_button.setText("After" if on else "Before")
+        self.before_button.setToolTip("Show the graph as it is now" if on else
+                                      "Show the graph as it was before the chosen step")
 
     @property
     def showing_before(self) -> bool:
-        return self._before_doc is not None
+        return self.view.showing_before
 
     # ------------------------------------------------------------------ compare with a file
     def _ask_open_path(self) -> str:
@@ -302,9 +297,8 @@ class DiffPanel(QWidget):
         self.refresh()
         self.steps.setCurrentIndex(self.steps.count() - 1)
         removed, added, changed = diff.names()
-        if self.view is not None:
-            self.view.show_diff_marks(GraphChange(f"compare with {path}", removed=removed,
-                                                  changed=changed))
+        self.view.show_diff_marks(GraphChange(f"compare with {path}", removed=removed,
+                                              changed=changed))
         return diff
 
 

@@ -11,7 +11,12 @@ API for the other panels (see each method):
   selected group is given as ``"scope:<group key>"`` (a virtual block's key ends in ``_*``; use
   ``group_members(key)`` for its nodes).
 * ``set_highlight(names, kind)``, ``set_node_colors(colors, legend)``, ``context_menu_hooks``.
-* diff marks: automatic on ``document.changed``; ``show_diff_marks(change)``, ``clear_marks()``.
+* diff marks: automatic on ``document.changed``: always the document's current step (the one
+  the Diff panel and the status bar show; none at the model as opened); ``show_diff_marks
+  (change)``, ``clear_marks()``.
+* before mode: ``show_before(step)`` draws the graph as it was before step ``step`` of the
+  history (read-only, a banner says so), ``show_before(None)`` goes back; any change to the
+  document goes back too; signal ``before_changed(step | None)``.
 * ``set_document(doc)``, ``expand(key)``, ``collapse(key)``, ``expand_all()``, ``collapse_all()``,
   ``trace(name, "inputs"|"outputs")``, ``zoom_in/zoom_out/fit/zoom_to_selection``,
   ``export_image(path)`` (.png or .svg); signal ``layout_finished()`` after every relayout.
@@ -42,7 +47,7 @@ from ..core.viewmodel.grouping import GroupTree
 from ..core.viewmodel.layout import LayoutEngine, Placement
 from ..core.viewmodel.viewstate import ViewState
 from . import style
-from .graph_scene import EdgeItem, FrameItem, GraphScene, GroupItem, NodeItem, UnitItem
+from .graph_scene import FrameItem, GraphScene, GroupItem, NodeItem, UnitItem
 from .view_overlays import Legend, Minimap
 from .workers import Worker
 
@@ -53,9 +58,6 @@ ASYNC_UNITS = 1500
 #: flat boxes of a few pixels there anyway, and the whole 10k-node graph stays fluid.
 FAR_SCALE = 0.2
 SCOPE_PREFIX = "scope:"
-#: Highlight kinds of a trace (inputs / outputs of a node): everything else is dimmed.
-TRACE_KINDS = ("upstream", "downstream")
-DIM_OPACITY = 0.18
 
 
 class GraphView(QGraphicsView):
@@ -63,6 +65,8 @@ class GraphView(QGraphicsView):
     layout_finished = Signal()
     #: A node was double-clicked (its name).
     node_activated = Signal(str)
+    #: The before mode changed: the step whose "before" is shown (1-based), or None.
+    before_changed = Signal(object)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -89,6 +93,10 @@ class GraphView(QGraphicsView):
         #: Callables ``hook(menu: QMenu, names: list[str])`` run when the node menu is built.
         self.context_menu_hooks: list[Callable[[QMenu, list[str]], None]] = []
         self._colors: dict[str, QColor] | None = None
+        #: In before mode: the live document (``document`` is then a read-only copy of an
+        #: earlier state) and the step whose "before" is shown.
+        self._live_document: Document | None = None
+        self.before_step: int | None = None
         self._worker: Worker | None = None
         self._generation = 0
         self._pending_focus: str | None = None
@@ -99,6 +107,11 @@ class GraphView(QGraphicsView):
         self.minimap = Minimap(self)
         self.legend = Legend(self)
         self.legend.set_entries(style.legend_entries())
+        self.before_banner = QLabel(self)
+        self.before_banner.setObjectName("before_banner")
+        self.before_banner.setStyleSheet("background:#fff3bf; color:#5c3c00; border:1px solid "
+                                         "#e8b100; border-radius:3px; padding:3px 8px;")
+        self.before_banner.hide()
 
     @property
     def expanded(self) -> set[str]:
@@ -114,6 +127,7 @@ class GraphView(QGraphicsView):
         """Show ``doc`` (None clears). The expansion is kept where the groups still exist, unless
         ``reset_view`` (a newly opened model: default expansion, fit to window). ``tree`` may
         be a GroupTree already built for ``doc.graph`` (e.g. by the loading worker)."""
+        self._leave_before()
         if self.document is not None:
             self.document.changed.disconnect(self._on_document_changed)
         self.document = doc
@@ -171,6 +185,8 @@ class GraphView(QGraphicsView):
         before (``Document.state_key``), whose trees are kept in a small LRU instead of being
         rebuilt (the rebuild is most of an undo's cost on a 10,000-node graph)."""
         doc = self.document
+        if self._live_document is not None:  # an old state shown for a moment: not cached
+            return GroupTree(doc.graph, show_constants=self.show_constants)
         key = getattr(doc, "state_key", None)
         cache = self._tree_cache_of(doc)
         if key is not None:
@@ -188,24 +204,86 @@ class GraphView(QGraphicsView):
         return tree
 
     def _on_document_changed(self, change: GraphChange) -> None:
-        """The document changed: remember where removed nodes were, redraw, then mark."""
+        """The document changed: remember where removed nodes were, redraw, then mark the
+        document's current step."""
+        if self._leave_before():
+            self.before_changed.emit(None)
         old_boxes: dict[str, tuple] = {}
         if self.tree is not None and self.placement is not None and not change.reset:
-            boxes = {k: (b.x, b.y, b.w, b.h) for k, b in self.placement.boxes.items()}
-            removed = {}
             for name in change.removed:
                 unit = self.tree.representative(name, self.placement.expanded)
-                if unit.startswith("n:") and unit[2:] == name and unit in boxes:
-                    removed[name] = boxes[unit]
-            anchors = ViewState.ghost_anchors(removed, boxes, {"n:" + n for n in removed})
-            for name, box in removed.items():
-                old_boxes[name] = (self.tree.op_of.get(name, ""), box, anchors.get(name))
+                if unit.startswith("n:") and unit[2:] == name and unit in self.placement.boxes:
+                    b = self.placement.boxes[unit]
+                    old_boxes[name] = (self.tree.op_of.get(name, ""), (b.x, b.y, b.w, b.h))
         self._rebuild_tree(reset_view=False)
         if change.reset:
             self.state.clear_marks()
-        elif not change.empty:
-            self._set_marks(change, old_boxes)
+        else:
+            self._mark_current_step(old_boxes if change.kind == "apply" else {})
         self.relayout()
+
+    def _mark_current_step(self, old_boxes: dict | None = None) -> None:
+        """Marks = what the document's current step did (nothing at the model as opened);
+        ghosts where its removed nodes were drawn, when that is known."""
+        step = getattr(self.document, "current_step", None)
+        if step is None:
+            self.state.clear_marks()
+            return
+        d = step.delta
+        self._set_marks(GraphChange(step.label, removed=set(d.removed), added=set(d.added),
+                                    changed=set(d.changed)),
+                        {n: b for n, b in (old_boxes or {}).items() if n in d.removed})
+
+    # ================================================================== before mode
+    @property
+    def showing_before(self) -> bool:
+        return self._live_document is not None
+
+    @property
+    def live_document(self) -> Document | None:
+        """The open document (in before mode :attr:`document` is a copy of an old state)."""
+        return self._live_document or self.document
+
+    def show_before(self, step: int | None) -> None:
+        """Show the graph as it was before ``step`` (1-based) of the live document's
+        history, read-only, with what the step removed and changed marked; None: back."""
+        live = self.live_document
+        if step is None or live is None:
+            if self._leave_before():
+                self._rebuild_tree(reset_view=False)
+                self._mark_current_step()
+                self.relayout()
+                self.before_changed.emit(None)
+            return
+        if not 1 <= step <= live.cursor:
+            raise IndexError(f"no applied step {step}")
+        s = live.steps[step - 1]
+        g = live.graph_at(step - 1)
+        self._live_document = live
+        self.before_step = step
+        self.document = Document(g.graph_def, live.path, g.given_inputs, g.given_outputs)
+        self._rebuild_tree(reset_view=False)
+        d = s.delta
+        self._set_marks(GraphChange(s.label, removed=set(d.removed), changed=set(d.changed)),
+                        {})
+        self.before_banner.setText(f"Before step {step}: {s.label} — the graph as it was "
+                                   "(read-only; marks: what the step removed and changed)")
+        self.before_banner.adjustSize()
+        self.before_banner.move(8, 8)
+        self.before_banner.show()
+        self.before_banner.raise_()
+        self.relayout()
+        self.before_changed.emit(step)
+
+    def _leave_before(self) -> bool:
+        """Back to the live document (no redraw); True when the view was in before mode."""
+        if self._live_document is None:
+            return False
+        self.document = self._live_document
+        self._live_document = None
+        self.before_step = None
+        self.before_banner.hide()
+        return True
 
     # ================================================================== layout
     def relayout(self) -> None:
@@ -266,9 +344,8 @@ class GraphView(QGraphicsView):
         self.last_layout_seconds = placement.seconds + (time.perf_counter() - t0)
         self._pending_layout = False
         if self._fit_after_layout:
-            whole = self._fit_after_layout == "all"
             self._fit_after_layout = False
-            self.fit() if whole else self.show_readable_overview()
+            self.show_readable_overview()
         if self._pending_focus:
             name, self._pending_focus = self._pending_focus, None
             self._finish_focus(name)
@@ -294,11 +371,8 @@ class GraphView(QGraphicsView):
         (self.collapse if key in self.expanded else self.expand)(key)
 
     def expand_all(self) -> None:
-        """Open every group and fit the whole graph in the window (far zoom draws it as an
-        overview; zoom in where it matters)."""
         if self.tree:
             self.expanded = set(self.tree.groups)
-            self._fit_after_layout = "all"
             self.relayout()
 
     def collapse_all(self) -> None:
@@ -482,15 +556,8 @@ class GraphView(QGraphicsView):
                 it = items.get("n:" + name)
                 if it is not None:
                     it.fill_override = color
-        # a trace dims everything off its path
-        tracing = any(k in TRACE_KINDS for k in self.state.highlight.values())
-        lit = {k for k, it in items.items() if it.highlight}
-        for k, it in items.items():
-            dim = tracing and k not in lit and not isinstance(it, FrameItem)
-            it.setOpacity(DIM_OPACITY if dim else 1.0)
-        for e in self.graph_scene.edge_items:
-            e.setOpacity(DIM_OPACITY if tracing and not (e.src in lit and e.dst in lit) else 1.0)
         # edges between highlighted units
+        lit = {k for k, it in items.items() if it.highlight}
         for e in self.graph_scene.edge_items:
             h = None
             if e.src in lit and e.dst in lit:
@@ -499,9 +566,8 @@ class GraphView(QGraphicsView):
                 e.highlight = h
                 e.update()
         self.graph_scene.clear_ghosts()
-        if self.state.ghost_boxes:
-            new_boxes = {k: (b.x, b.y, b.w, b.h) for k, b in self.placement.boxes.items()}
-            for name, (op, box) in self.state.place_ghosts(new_boxes, self._is_free).items():
+        for name, (op, box) in self.state.ghost_boxes.items():
+            if self.state.marks.get(name) == "removed":
                 self.graph_scene.add_ghost(name, op, QRectF(*box))
         # repaint (and re-cache) only the boxes whose decoration changed
         for k, it in items.items():
@@ -512,13 +578,6 @@ class GraphView(QGraphicsView):
         if self.far_zoom():
             self.viewport().update()
         self.minimap.refresh()
-
-    def _is_free(self, box) -> bool:
-        """No live box, group header or edge under ``box`` (x, y, w, h) — a ghost may go
-        there."""
-        r = QRectF(*box).adjusted(-4, -4, 4, 4)
-        return not any(isinstance(it, (NodeItem, GroupItem, FrameItem, EdgeItem))
-                       for it in self.graph_scene.items(r, Qt.IntersectsItemShape))
 
     # ================================================================== far zoom
     def far_zoom(self) -> bool:
@@ -710,7 +769,7 @@ class GraphView(QGraphicsView):
             menu.addAction("Copy name" + ("s" if len(nodes) > 1 else ""),
                            lambda: QGuiApplication.clipboard().setText("\n".join(nodes)))
         menu.addAction("Zoom to selection", self.zoom_to_selection)
-        if self.context_menu_hooks:
+        if self.context_menu_hooks and not self.showing_before:  # the old graph is read-only
             menu.addSeparator()
             for hook in self.context_menu_hooks:
                 hook(menu, list(names))

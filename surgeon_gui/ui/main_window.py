@@ -4,12 +4,16 @@ Extension points for the other panels:
 
 * ``window.add_panel(widget, title, area, object_name) -> QDockWidget`` — docks are listed in
   View ▸ Panels and their placement is saved with the window state.
+* ``window.document_changed`` (signal, the Document or None): after a model is opened and
+  shown, and after it is closed (None). Panels follow it and let go of the old document.
 * ``window.document_opened`` (signal, the new Document) after a model is opened and shown.
 * ``window.undo_stack`` — Edit ▸ Undo/Redo are bound to it (cleared when a model is opened).
 * ``window.file_menu`` with ``window.save_anchor``: insert Save / Save As before it
   (``file_menu.insertAction(window.save_anchor, action)``); ``window.edit_menu``,
   ``window.view_menu``.
-* ``window.close_guards``: callables returning False to keep the window open (unsaved changes).
+* ``window.close_guards``: callables ``guard(what)`` returning False to keep the model open
+  (unsaved changes); asked before closing the window or the model and before opening another
+  (``what`` says which, e.g. "opening another model").
 * :func:`app_settings` — the QSettings every panel should use (tests point it at a temporary
   folder with the ``GRAPH_SURGEON_SETTINGS_DIR`` environment variable).
 """
@@ -36,7 +40,6 @@ from PySide6.QtWidgets import (
 
 from ..core.history.document import Document
 from ..core.viewmodel.grouping import GroupTree
-from . import help_texts, style
 from . import window_layout as layout
 from .graph_view import GraphView
 from .start_page import StartPage
@@ -91,6 +94,8 @@ class MainWindow(QMainWindow):
     """Graph Surgeon's main window. ``document`` is the open model (None on the start page)."""
 
     document_opened = Signal(object)
+    #: The open document changed: the new Document, or None when the model was closed.
+    document_changed = Signal(object)
     #: Opening a model failed or was cancelled (the message shown to the user).
     load_failed = Signal(str)
 
@@ -102,7 +107,7 @@ class MainWindow(QMainWindow):
         #: The SavedModel signature the open document was frozen from (None for other kinds).
         self.signature: str | None = None
         self.undo_stack = QUndoStack(self)
-        self.close_guards: list[Callable[[], bool]] = []
+        self.close_guards: list[Callable[[str], bool]] = []
         #: False for scripted runs: no recent-file or geometry writes.
         self.persist_settings = True
         self.last_error: str | None = None
@@ -137,8 +142,6 @@ class MainWindow(QMainWindow):
         from .inspection import install_inspection_panels
         self.inspection = install_inspection_panels(self)
         self.edit_menu.addAction(self.inspection.find_action)
-        self.edit_menu.addAction(self.inspection.find_next)
-        self.edit_menu.addAction(self.inspection.find_previous)
     # ---- end of inspection panels
 
     # ---- comparison panel (before/after numbers, latency, per-node drift) — compare_panel.py
@@ -156,19 +159,6 @@ class MainWindow(QMainWindow):
     def _install_surgery_panels(self) -> None:
         from .surgery import install_surgery_panels
         self.surgery = install_surgery_panels(self)
-        self.rename_action = QAction("Re&name Node…", self)
-        self.rename_action.setObjectName("actionRenameNode")
-        self.rename_action.setShortcut(QKeySequence("F2"))
-        self.rename_action.setStatusTip("Rename the selected node")
-        self.rename_action.triggered.connect(self._rename_selected)
-        self.edit_menu.addAction(self.rename_action)
-
-    def _rename_selected(self) -> None:
-        nodes = [n for n in self.view.selected_nodes() if not n.startswith("scope:")]
-        if self.document is None or len(nodes) != 1:
-            self.statusBar().showMessage("Select one node to rename (F2)", 4000)
-            return
-        self.surgery.controller.rename(nodes[0])
     # ---- end of surgery panels
 
     # ---- teaching (Help ▸ Lessons, File ▸ Export Tutorial, Worked numbers) — ui/teaching.py
@@ -235,6 +225,11 @@ class MainWindow(QMainWindow):
         fm.addSeparator()
         self.close_model_action = self._action(fm, "&Close Model", self.close_model,
                                                QKeySequence.Close)
+        #: Enabled only while a model is open.
+        self._model_actions = [self.export_png_action, self.export_svg_action,
+                               self.close_model_action]
+        for a in self._model_actions:
+            a.setEnabled(False)
         self.quit_action = self._action(fm, "&Quit", self.close, QKeySequence.Quit)
         # ---- Edit
         self.edit_menu = em = mb.addMenu("&Edit")
@@ -273,9 +268,6 @@ class MainWindow(QMainWindow):
             tip="Draw every Const and weight /read as its own box instead of a badge")
         self.horizontal_action = self._action(vm, "&Left-to-Right Layout", v.set_horizontal,
                                               checkable=True)
-        self.device_colors_action = self._action(
-            vm, "Colour by &Device", self._set_device_colors, checkable=True,
-            tip="Fill each node with the colour of the device it is placed on")
         self._action(vm, "Show Le&gend", v.legend.setVisible, checkable=True, checked=True)
         self._action(vm, "Show &Minimap", self._set_minimap, checkable=True, checked=True)
         vm.addSeparator()
@@ -286,19 +278,7 @@ class MainWindow(QMainWindow):
             tip="Put every panel back in its default place and size")
         # ---- Help
         self.help_menu = hm = mb.addMenu("&Help")
-        self._action(hm, "&Quick Guide", lambda: help_texts.show_guide(self), "F1")
-        self._action(hm, "&Keyboard Shortcuts", lambda: help_texts.show_shortcuts(self))
-        hm.addSeparator()
         self._action(hm, "&About Graph Surgeon", self._about)
-
-    def _set_device_colors(self, on: bool) -> None:
-        """View ▸ Colour by Device: one colour per device string (frozen graphs often have
-        none: then every node says so)."""
-        if not on or self.document is None:
-            self.view.set_node_colors(None)
-            return
-        colors, legend = style.device_colors(self.document.graph)
-        self.view.set_node_colors(colors, legend)
 
     def _set_minimap(self, on: bool) -> None:
         self.view.minimap.enabled = on
@@ -435,6 +415,8 @@ class MainWindow(QMainWindow):
         ``load_failed`` beforehand (a fast failure can end before the caller connects).
         """
         path = str(path)
+        if self.document is not None and not self._guards_allow("opening another model"):
+            return None
         if signature is None:
             go_on, signature = self.ask_signature(path)
             if not go_on:
@@ -542,12 +524,15 @@ class MainWindow(QMainWindow):
             self.signature = None  # _on_loaded sets it just before showing a loaded model
         self.document = doc
         self.undo_stack.clear()
+        for a in self._model_actions:
+            a.setEnabled(doc is not None)
         if doc is None:
             self.view.set_document(None)
             self.stack.setCurrentWidget(self.start_page)
             self._refresh_recent()
             self.info_label.clear()
             self._update_title()
+            self.document_changed.emit(None)
             return
         doc.dirty_changed.connect(self._update_title)
         doc.changed.connect(self._on_changed)
@@ -556,21 +541,34 @@ class MainWindow(QMainWindow):
         self.view.setFocus()
         self._update_title()
         self._update_info()
+        self.document_changed.emit(doc)
         self.document_opened.emit(doc)
 
     def close_model(self) -> None:
-        if self.document is not None and self._guards_allow():
+        if self.document is not None and self._guards_allow("closing the model"):
             self.set_document(None)
 
     def _on_changed(self, change) -> None:
         self._update_info()
+
+    def step_text(self) -> str:
+        """Where the history is: the step the view's marks and the Diff panel show."""
+        doc = self.document
+        if doc is None:
+            return ""
+        step = doc.current_step
+        n = len(doc.steps)
+        if step is None:
+            return "Opened model" + (f" (of {n} steps)" if n else "")
+        return f"Step {doc.cursor} of {n}: {step.label}"
 
     def _update_info(self) -> None:
         if self.document is None:
             self.info_label.clear()
             return
         g = self.document.graph
-        self.info_label.setText(f"{len(g)} nodes · {len(g.op_histogram())} op types")
+        self.info_label.setText(f"{self.step_text()} · {len(g)} nodes · "
+                                f"{len(g.op_histogram())} op types")
 
     def _update_title(self, *_) -> None:
         if self.document is None:
@@ -659,11 +657,11 @@ class MainWindow(QMainWindow):
         s.setValue("view/horizontal", self.view.horizontal)
         s.sync()
 
-    def _guards_allow(self) -> bool:
-        return all(guard() is not False for guard in self.close_guards)
+    def _guards_allow(self, what: str = "closing") -> bool:
+        return all(guard(what) is not False for guard in self.close_guards)
 
     def closeEvent(self, event):
-        if not self._guards_allow():
+        if not self._guards_allow("closing"):
             event.ignore()
             return
         if self._load_worker is not None:

@@ -8,14 +8,21 @@
   listed with the reason.
 - *Apply all*, *Apply ticked*, *Step* (the next match only, then a new preview) each push one undo
   command; the preset pushes one command per pass that changed something.
-- Graphs larger than :attr:`PassesPanel.background_nodes` are processed on a worker thread with a
-  window-modal progress dialog (the window keeps painting; the graph cannot change underneath).
+- Every run (preview, apply, step, the preset) and the delta of each step are computed on a
+  worker thread, with a window-modal progress dialog (progress per pass, Cancel): the window
+  keeps painting, the graph cannot change underneath, and a cancelled run leaves the document
+  as it was. The preset consumes :func:`~surgeon_gui.core.passes.pipeline.pipeline_steps`, the
+  generator the CLI and recipes use; its steps are adopted together at the end.
+
+The window hands the panel the view and the undo stack, and the open document through
+:meth:`PassesPanel.set_document` (None when closed).
 """
 from __future__ import annotations
 
 import shiboken6
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -36,11 +43,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.history.steps import prepare_pass, prepare_pipeline
 from ..core.model.graph import GraphError
 from ..core.passes import PRESET_ID, PRESET_PASSES, PRESET_TITLE, all_passes, get_pass
 from ..core.passes.base import PassReport
-from ..core.passes.pipeline import MAX_ROUNDS, run_pass
-from .commands import ApplyPassCommand, StepCommand, push_step
+from ..core.passes.pipeline import MAX_ROUNDS
+from .commands import record_steps
 from .workers import Worker
 
 KEY_ROLE = Qt.UserRole
@@ -57,17 +65,19 @@ class PassesPanel(QWidget):
     #: A match of a fresh preview was clicked: (pass id, match key) — the Worked numbers panel.
     match_clicked = Signal(str, str)
 
-    def __init__(self, window, parent=None):
+    def __init__(self, view, undo_stack, parent=None):
         super().__init__(parent)
-        self.window = window
+        self.view = view
+        self.undo_stack = undo_stack
+        self.document = None
         self.setObjectName("PassesPanel")
-        #: Graphs with more nodes than this run on a worker thread.
-        self.background_nodes = 3000
         self._report: PassReport | None = None
         self._report_key: tuple | None = None
         self._worker: Worker | None = None
         self._progress: QProgressDialog | None = None
         self._fields: dict[str, callable] = {}
+        self._step_pending = False
+        self._focus_before = None
 
         self.list = QListWidget()
         self.list.setObjectName("pass_list")
@@ -148,13 +158,17 @@ class PassesPanel(QWidget):
         self._update_buttons()
 
     # ------------------------------------------------------------------ state
-    @property
-    def document(self):
-        return getattr(self.window, "document", None)
-
-    @property
-    def view(self):
-        return getattr(self.window, "view", None)
+    def set_document(self, doc) -> None:
+        """Follow ``doc`` (None: no model open); what the panel showed for another model goes."""
+        if self._worker is not None:
+            self._worker.cancel()
+        if self.document is not None:
+            self.document.changed.disconnect(self.document_changed)
+        self.document = doc
+        if doc is not None:
+            doc.changed.connect(self.document_changed)
+        self._clear_preview()
+        self._update_buttons()
 
     @property
     def busy(self) -> bool:
@@ -216,7 +230,7 @@ class PassesPanel(QWidget):
         return self._report is not None and self._report_key == self._preview_key()
 
     def document_changed(self, *_) -> None:
-        """Call when the window opens another document or the graph changes."""
+        """The graph changed: a preview of the old graph goes."""
         if not self._alive():  # a document outliving its window, or the window being destroyed
             return
         if not self._preview_fresh():
@@ -300,13 +314,8 @@ class PassesPanel(QWidget):
         self.refused.clear()
         if not keep_status:
             self.status.setText("")
-        view = self.view
-        if view is not None and getattr(view, "highlighted", None) is not None:
-            try:
-                if "preview" in view.highlighted().values():
-                    view.set_highlight(None)
-            except Exception:  # noqa: BLE001 - a view without a model yet
-                pass
+        if "preview" in self.view.highlighted().values():
+            self.view.set_highlight(None)
 
     def preview(self) -> None:
         pid = self.current_pass_id()
@@ -317,14 +326,18 @@ class PassesPanel(QWidget):
         key = self._preview_key()
         graph = doc.graph
 
-        def job():
+        def job(state):
+            state.progress(0.0, f"Previewing {get_pass(pid).title}…")
             return get_pass(pid).preview(graph, **params)
 
         def done(report):
+            step, self._step_pending = self._step_pending, False
             if self._preview_key() != key:
                 self.status.setText("The graph changed during the preview; preview again.")
                 return
             self._show_report(report, key)
+            if step:
+                self._step_now()
 
         self._run(job, done, f"Previewing {get_pass(pid).title}…")
 
@@ -351,13 +364,8 @@ class PassesPanel(QWidget):
         n, k = len(report.matches), len(report.refused)
         self.status.setText(f"{n} match{'es' if n != 1 else ''}, {k} refused"
                             + ("" if n else " — nothing to apply"))
-        view = self.view
-        if view is not None and hasattr(view, "set_highlight"):
-            names = {x for m in report.matches for x in (m.nodes or [m.key])}
-            try:
-                view.set_highlight(names, "preview")
-            except Exception as e:  # noqa: BLE001
-                self.status.setText(self.status.text() + f" (cannot highlight: {e})")
+        names = {x for m in report.matches for x in (m.nodes or [m.key])}
+        self.view.set_highlight(names, "preview")
         self.previewed.emit(report)
         self._update_buttons()
 
@@ -368,7 +376,7 @@ class PassesPanel(QWidget):
     def _go_to(self, item, _col=0) -> None:
         nodes = item.data(0, NODES_ROLE) or []
         view = self.view
-        if view is None or not nodes:
+        if not nodes:
             return
         doc = self.document
         target = next((n for n in nodes if doc is not None and n in doc.graph.nodes), nodes[0])
@@ -404,14 +412,9 @@ class PassesPanel(QWidget):
         if not pid or pid == PRESET_ID:
             return
         if not self._preview_fresh():
+            self._step_pending = True   # step once the preview is back
             self.preview()
-            if not self._preview_fresh():  # background preview: step once it is back
-                self.previewed.connect(self._step_after_preview)
-                return
-        self._step_now()
-
-    def _step_after_preview(self, _report) -> None:
-        self.previewed.disconnect(self._step_after_preview)
+            return
         self._step_now()
 
     def _step_now(self) -> None:
@@ -430,143 +433,151 @@ class PassesPanel(QWidget):
         graph = doc.graph
         title = get_pass(pid).title
 
-        def job():
-            return run_pass(graph, pid, params, select=None if select is None else set(select))
+        def job(state):
+            state.progress(0.0, f"Applying {title}…")
+            p = prepare_pass(graph, pid, params, select)
+            return [] if p is None else [p]
 
-        def done(result):
-            if not result.report.modified:
-                self.status.setText(f"{title}: nothing to change "
-                                    f"({len(result.report.refused)} refused).")
+        def done(prepared):
+            if not prepared:
+                self.status.setText(f"{title}: nothing to change.")
                 self._clear_preview(keep_status=True)
-                self._update_buttons()
                 return
-            cmd = ApplyPassCommand(doc, pid, params, select, result)
-            cmd.base_revision = base
-            self._push(cmd)
-            self.status.setText(f"{title}: {result.report.summary()}")
-            if then_preview:
-                self.preview()
+            if self._record(doc, prepared, base):
+                self.status.setText(f"{title}: {prepared[0].step.report.summary()}")
+                if then_preview:
+                    self.preview()
 
         base = doc.revision
         self._run(job, done, f"Applying {title}…")
 
     def _apply_preset(self) -> None:
-        """One command per pass that changed something; rounds until nothing changes."""
+        """The preset, off the GUI thread: the pipeline's generator runs every pass until
+        nothing changes, each pass run that changed something is prepared as a step (with its
+        delta); all of them are adopted at the end, one undo command each. Cancel: none."""
         doc = self.document
         if doc is None:
             return
-        queue = [p for _ in range(MAX_ROUNDS) for p in PRESET_PASSES]
-        state = {"changed_in_round": False, "i": 0, "steps": 0}
+        graph = doc.graph
         n = len(PRESET_PASSES)
 
-        def next_pass():
-            i = state["i"]
-            if i and i % n == 0:
-                if not state["changed_in_round"]:
-                    return finish()
-                state["changed_in_round"] = False
-            if i >= len(queue):
-                return finish()
-            pid = queue[i]
-            state["i"] = i + 1
-            graph = doc.graph
-            base = doc.revision
+        def job(state):
+            def on_pass(pid, i, _n, rnd):
+                # rounds after the first are usually short: give round r the r-th half of
+                # what is left, so the bar moves on and never reaches the end early
+                frac = 1.0 - 0.5 ** (rnd - 1) + 0.5 ** rnd * (i / n)
+                state.progress(frac, f"Round {rnd}: {get_pass(pid).title} ({i + 1} of {n})")
+            return prepare_pipeline(graph, [PRESET_ID], should_stop=lambda: state.cancelled,
+                                    on_pass=on_pass)
 
-            def job():
-                return run_pass(graph, pid, {}, select=None)
+        def done(prepared):
+            if not prepared or self._record(doc, prepared, base):
+                self.status.setText(f"Preset done: {len(prepared)} step(s) changed the graph.")
 
-            def done(result):
-                if result.report.modified:
-                    cmd = ApplyPassCommand(doc, pid, {}, None, result)
-                    cmd.base_revision = base
-                    self._push(cmd)
-                    state["changed_in_round"] = True
-                    state["steps"] += 1
-                next_pass()
+        base = doc.revision
+        self._run(job, done, f"{PRESET_TITLE}…", determinate=True)
 
-            self._run(job, done, f"Preset: {get_pass(pid).title} (round {i // n + 1})",
-                      chained=True)
-
-        def finish():
-            self.status.setText(f"Preset done: {state['steps']} step(s) changed the graph.")
-            self._end_busy()
-
-        next_pass()
-
-    def _push(self, cmd: StepCommand) -> None:
-        stack = self.window.undo_stack
+    def _record(self, doc, prepared, base) -> bool:
+        """Adopt prepared steps into the document, one undo command each."""
+        if doc is not self.document:
+            return False
         try:
-            push_step(stack, cmd)
+            cmds = record_steps(self.undo_stack, doc, prepared, base)
         except GraphError as e:
             self.status.setText(str(e.problem))
-            return
-        self.step_applied.emit(cmd)
+            return False
+        for cmd in cmds:
+            self.step_applied.emit(cmd)
+        return True
 
     # ------------------------------------------------------------------ running jobs
-    def _run(self, job, done, text: str, chained: bool = False) -> None:
-        """Run ``job`` now (small graphs) or on a worker with a progress dialog (big ones)."""
-        doc = self.document
-        big = doc is not None and len(doc.graph) > self.background_nodes
-        if not big:
-            try:
-                result = job()
-            except GraphError as e:
-                self._fail(e.problem)
-                return
-            except (ValueError, KeyError) as e:
-                self._fail(str(e.args[0] if e.args else e))
-                return
-            except Exception as e:  # noqa: BLE001 - a pass's own bug: say so, keep the app
-                self._fail(f"{type(e).__name__} in the pass: {e}")
-                return
-            done(result)
-            if not chained:
-                self._end_busy()
-            return
+    def _run(self, job, done, text: str, determinate: bool = False) -> None:
+        """Run ``job(state)`` on a worker with a window-modal progress dialog (the window keeps
+        painting; input to it waits), then ``done(result)`` on the GUI thread."""
         worker = Worker(job)
         self._worker = worker
-        self._begin_busy(text)
+        self._begin_busy(text, determinate)
 
         def finished(result):
-            self._worker = None
-            done(result)
-            if not chained:  # a chain ends itself (the preset's finish)
-                self._end_busy()
+            if not self._alive() or worker is not self._worker:
+                return
+            self._end_busy()
+            try:
+                done(result)
+            finally:
+                self._update_buttons()
+                if self._worker is None:  # done() may have started the next job (Step)
+                    self.idle.emit()
 
+        def failed(msg, e):
+            if not self._alive() or worker is not self._worker:
+                return
+            if isinstance(e, InterruptedError):
+                return cancelled()
+            self._fail(getattr(e, "problem", None) or msg)
+
+        def cancelled():
+            if not self._alive() or worker is not self._worker:
+                return
+            self._fail("Cancelled: the graph is as it was.", error=False)
+
+        worker.signals.progress.connect(self._progress_changed)
         worker.signals.finished.connect(finished)
-        worker.signals.failed.connect(lambda msg, e: self._fail(
-            getattr(e, "problem", None) or msg))
-        worker.signals.cancelled.connect(lambda: self._fail("Cancelled."))
+        worker.signals.failed.connect(failed)
+        worker.signals.cancelled.connect(cancelled)
         worker.start()
 
-    def _begin_busy(self, text: str) -> None:
+    def _begin_busy(self, text: str, determinate: bool) -> None:
         if self._progress is None:
-            dlg = QProgressDialog(text, "Cancel", 0, 0, self.window if isinstance(
-                self.window, QWidget) else None)
+            dlg = QProgressDialog(text, "Cancel", 0, 1000 if determinate else 0, self.window())
             dlg.setWindowTitle("Graph Surgeon")
             dlg.setWindowModality(Qt.WindowModal)
             dlg.setMinimumDuration(300)
-            dlg.canceled.connect(self._cancel)
+            dlg.setAutoReset(False)
+            dlg.setAutoClose(False)
+            dlg.canceled.connect(self.cancel)
             self._progress = dlg
-        self._progress.setLabelText(text)
+            self._focus_before = QApplication.focusWidget()
+        dlg = self._progress
+        dlg.setLabelText(text)
         self._update_buttons()
 
-    def _cancel(self) -> None:
+    def _progress_changed(self, fraction: float, text: str) -> None:
+        dlg = self._progress
+        if dlg is None or not shiboken6.isValid(dlg):
+            return
+        if text:
+            dlg.setLabelText(text)
+        if dlg.maximum():
+            # (a modal QProgressDialog processes events in setValue: the job may end in there)
+            dlg.setValue(int(fraction * 1000))
+
+    def cancel(self) -> None:
+        """Stop the running job at the next pass; the document stays as it was."""
         if self._worker is not None:
             self._worker.cancel()
 
     def _end_busy(self) -> None:
         self._worker = None
-        if self._progress is not None:
-            self._progress.reset()
-            self._progress.deleteLater()
-            self._progress = None
+        dlg, self._progress = self._progress, None
+        if dlg is not None and shiboken6.isValid(dlg):
+            shown = dlg.isVisible()
+            dlg.canceled.disconnect(self.cancel)
+            dlg.reset()
+            dlg.deleteLater()
+            if shown:  # give the keyboard back to where it was (Ctrl+Z must work next)
+                self.window().activateWindow()
+                focus, self._focus_before = self._focus_before, None
+                if focus is not None and shiboken6.isValid(focus):
+                    focus.setFocus()
+
+    def _fail(self, message: str, error: bool = True) -> None:
+        self._step_pending = False
+        self._end_busy()
+        self.status.setText(f"<span style='color:#c92a2a'>{_escape(message)}</span>"
+                            if error else _escape(message))
         self._update_buttons()
         self.idle.emit()
-
-    def _fail(self, message: str) -> None:
-        self.status.setText(f"<span style='color:#c92a2a'>{_escape(message)}</span>")
-        self._end_busy()
 
 
 def _escape(text: str) -> str:

@@ -3,7 +3,8 @@ from the view (context menu, Delete key), Save / Save As, recipe export and the 
 the "unsaved changes" questions.
 
 The main window calls :func:`install_surgery_panels` once. What it uses from the window is its
-public API: ``document``, ``undo_stack``, ``view``, ``add_panel(...)``, ``document_opened``.
+public API: ``document``, ``undo_stack``, ``view``, ``add_panel(...)``, ``document_changed``,
+``close_guards``, ``file_menu``/``save_anchor``/``edit_menu``, ``add_recent``.
 
 Every question and file dialog goes through :class:`Asker` (``controller.ask``), so tests replace
 it with scripted answers instead of clicking through modal dialogs.
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -35,6 +36,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from ..core.history.recipe import recipe_of
 from ..core.history.edits import (
     INLINE_LIMIT,
     EditRefused,
@@ -44,7 +46,7 @@ from ..core.history.edits import (
 )
 from ..core.model.graph import GraphError
 from ..core.model.io import save_graph
-from .commands import EditCommand, applied_commands, push_step, recipe_for
+from .commands import EditCommand, applied_commands, push_step
 from .diff_panel import DiffPanel
 from .passes_panel import PassesPanel
 
@@ -249,12 +251,13 @@ class SurgeryController(QObject):
         self._confirmed: set[str] = set()
         self.last_message = ""
         self.actions: dict[str, QAction] = {}
-        self._doc = None
+        #: The recipe file last exported for this model (the CLI command names it).
+        self.last_recipe_path: str | None = None
 
     # ------------------------------------------------------------------ basics
     @property
     def document(self):
-        return getattr(self.window, "document", None)
+        return self.window.document
 
     @property
     def stack(self) -> QUndoStack:
@@ -262,30 +265,14 @@ class SurgeryController(QObject):
 
     def message(self, text: str, warn: bool = False) -> None:
         self.last_message = text
-        bar = self.window.statusBar() if hasattr(self.window, "statusBar") else None
-        if bar is not None:
-            bar.showMessage(text, 8000)
+        self.window.statusBar().showMessage(text, 8000)
         if warn:
             self.ask.warning("Graph Surgeon", text)
 
-    def document_opened(self, doc) -> None:
-        if self._doc is not None:
-            try:
-                self._doc.dirty_changed.disconnect(self._dirty_changed)
-            except Exception:  # noqa: BLE001
-                pass
-        self._doc = doc
-        if doc is not None:
-            doc.dirty_changed.connect(self._dirty_changed)
+    def document_changed(self, doc) -> None:
         self._confirmed.clear()
-        self._dirty_changed(bool(doc and doc.dirty))
+        self.last_recipe_path = None
         self._update_actions()
-
-    def _dirty_changed(self, dirty: bool) -> None:
-        # The main window puts "[*]" in its title and follows document.dirty_changed; this
-        # keeps the title right for a window that does not.
-        if "[*]" in self.window.windowTitle():
-            self.window.setWindowModified(bool(dirty))
 
     def _update_actions(self) -> None:
         has = self.document is not None
@@ -312,33 +299,23 @@ class SurgeryController(QObject):
         return cmd
 
     def delete_nodes(self, names: list[str], mode: str = "bypass") -> bool:
-        """Delete several nodes as one undo step (all checked first; nothing on a refusal)."""
-        from ..core.history.edits import apply_edit_io
-        from ..core.model.graph import Graph
+        """Delete several nodes as one step of the history (all checked first; nothing on a
+        refusal); the recipe records one edit per node."""
         doc = self.document
         names = [n for n in names if not n.startswith(SCOPE_PREFIX)]
         if doc is None or not names:
             return False
         if len(names) == 1:
             return self.edit("remove_node", {"node": names[0], "mode": mode}) is not None
-        g = doc.graph
         try:
-            for n in names:
-                if n not in g.nodes:  # already gone with an earlier one (cascade)
-                    continue
-                res = apply_edit_io(g, "remove_node", {"node": n, "mode": mode})
-                g = Graph(res.graph_def, res.inputs, res.outputs)
+            cmd = EditCommand.compute_many(
+                doc, [("remove_node", {"node": n, "mode": mode}) for n in names],
+                f"Delete {len(names)} nodes")
+            push_step(self.stack, cmd)
         except GraphError as e:
             self.message(f"Refused: {e.problem}", warn=True)
             return False
-        self.stack.beginMacro(f"Delete {len(names)} nodes")
-        try:
-            for n in names:
-                if n in doc.graph.nodes:
-                    push_step(self.stack, EditCommand.compute(
-                        doc, "remove_node", {"node": n, "mode": mode}))
-        finally:
-            self.stack.endMacro()
+        self.message(cmd.text())
         return True
 
     def delete_selected(self) -> None:
@@ -462,14 +439,22 @@ class SurgeryController(QObject):
         if doc is None:
             return False
         if path is None:
-            start = doc.path if doc.path and Path(doc.path).suffix in (".pb", ".pbtxt") else \
-                str(Path(doc.path or "model").with_suffix(".pb"))
-            path = self.ask.save_path("Save graph as", start, self.MODEL_FILTERS)
+            path = self.ask.save_path("Save graph as", self.default_save_path(),
+                                      self.MODEL_FILTERS)
             if not path:
                 return False
         if Path(path).suffix.lower() not in (".pb", ".pbtxt", ".txt"):
             path += ".pb"
         return self._write(path)
+
+    def default_save_path(self) -> str:
+        """Where Save As starts: the file last saved to; else ``<model>_optimized.pb`` next
+        to the model opened (never the opened file itself, nor inside a SavedModel folder)."""
+        doc = self.document
+        if doc.path and doc.path != doc.source_path:
+            return doc.path
+        src = Path((doc.source_path or "model").rstrip("/\\"))
+        return str(src.parent / f"{src.stem if src.suffix else src.name}_optimized.pb")
 
     def _write(self, path: str) -> bool:
         doc = self.document
@@ -483,7 +468,7 @@ class SurgeryController(QObject):
             return False
         self._confirmed.add(str(Path(path).resolve()))
         doc.mark_saved(str(path))
-        self.stack.setClean()
+        self.window.add_recent(str(path))
         self.message(f"Saved {path}")
         return True
 
@@ -500,22 +485,14 @@ class SurgeryController(QObject):
             return self.save()
         return answer == "discard"
 
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
-        """For a window without ``close_guards``: ask on close."""
-        if obj is self.window and event.type() == QEvent.Close:
-            if not self.maybe_save("closing"):
-                event.ignore()
-                return True
-        return False
-
-    def close_guard(self) -> bool:
+    def close_guard(self, what: str = "closing") -> bool:
         """For ``window.close_guards``: False keeps the window (and the model) open."""
-        return self.maybe_save("closing")
+        return self.maybe_save(what)
 
     # ------------------------------------------------------------------ recipe
     def recipe(self):
         doc = self.document
-        return recipe_for(self.stack, doc) if doc is not None else None
+        return recipe_of(doc) if doc is not None else None
 
     def export_recipe(self, path: str | None = None) -> str | None:
         rec = self.recipe()
@@ -556,7 +533,7 @@ class SurgeryController(QObject):
             out = str(Path(doc.source_path.rstrip("/")).with_suffix("")) + "_optimized.pb"
         else:
             out = "OUT.pb"
-        return rec.cli_command(src, out, getattr(self, "last_recipe_path", None))
+        return rec.cli_command(src, out, self.last_recipe_path)
 
     def show_cli(self) -> None:
         cmd = self.cli_command()
@@ -564,7 +541,7 @@ class SurgeryController(QObject):
             self.message("Open a model first.")
             return
         note = ""
-        if "--recipe" in cmd and not getattr(self, "last_recipe_path", None):
+        if "--recipe" in cmd and not self.last_recipe_path:
             note = ("\n\n# The steps need a recipe file (parameters, selected matches or hand "
                     "edits):\n# use File ▸ Export Recipe… and put its path in place of "
                     "RECIPE.json.")
@@ -575,14 +552,14 @@ class SurgeryController(QObject):
 def install_surgery_panels(window) -> SurgeryPanels:
     """Create the surgery panels and actions on ``window`` (see the module docstring)."""
     ctl = SurgeryController(window)
-    passes = PassesPanel(window)
-    diff = DiffPanel(window)
+    passes = PassesPanel(window.view, window.undo_stack)
+    diff = DiffPanel(window.view)
     history = QUndoView(window.undo_stack)
     history.setObjectName("history_view")
-    history.setEmptyLabel("Opened model")
     window.add_panel(passes, "Passes", Qt.LeftDockWidgetArea, "PassesDock")
     window.add_panel(diff, "Diff", Qt.RightDockWidgetArea, "DiffDock")
     window.add_panel(history, "History", Qt.LeftDockWidgetArea, "HistoryDock")
+    diff.message.connect(lambda text: window.statusBar().showMessage(text, 5000))
 
     def act(key, text, slot, shortcut=None, tip=""):
         a = QAction(text, window)
@@ -599,59 +576,32 @@ def install_surgery_panels(window) -> SurgeryPanels:
     export = act("export_recipe", "Export &Recipe…", ctl.export_recipe, None,
                  "Write the steps taken as a recipe that `surgeon optimize --recipe` replays")
     cli = act("show_cli", "Show CLI Command…", ctl.show_cli)
-    file_menu = getattr(window, "file_menu", None) or _menu(window, "&File")
-    anchor = getattr(window, "save_anchor", None)
+    file_menu, anchor = window.file_menu, window.save_anchor
     for a in (save, save_as, None, export, cli):
         if a is None:
-            file_menu.insertSeparator(anchor) if anchor is not None else \
-                file_menu.addSeparator()
-        elif anchor is not None:
-            file_menu.insertAction(anchor, a)
+            file_menu.insertSeparator(anchor)
         else:
-            file_menu.addAction(a)
+            file_menu.insertAction(anchor, a)
 
     delete = act("delete", "Delete Node", ctl.delete_selected, QKeySequence.Delete,
                  "Delete the selected nodes; their readers take their first input")
     delete.setShortcutContext(Qt.WidgetWithChildrenShortcut)
     window.view.addAction(delete)
-    edit_menu = getattr(window, "edit_menu", None) or _menu(window, "&Edit")
-    edit_menu.addSeparator()
-    edit_menu.addAction(delete)
+    window.edit_menu.addSeparator()
+    window.edit_menu.addAction(delete)
 
     window.view.context_menu_hooks.append(ctl.context_menu)
-    # Opening another model over unsaved changes asks first (File ▸ Open, recent files, drops
-    # all go through the window's open_model).
-    open_model = getattr(window, "open_model", None)
-    if open_model is not None:
-        def guarded_open(path, *a, **kw):
-            if not ctl.maybe_save("opening another model"):
-                return None
-            return open_model(path, *a, **kw)
-        guarded_open.__doc__ = open_model.__doc__
-        window.open_model = guarded_open
-    guards = getattr(window, "close_guards", None)
-    if guards is not None:
-        guards.append(ctl.close_guard)
-    else:
-        window.installEventFilter(ctl)
+    # Closing the window or the model, and opening another one, over unsaved changes asks
+    # first (the window asks its guards).
+    window.close_guards.append(ctl.close_guard)
 
-    def opened(doc):
-        old = getattr(passes, "_watched_doc", None)
-        if old is not None:
-            old.changed.disconnect(passes.document_changed)
-        passes._watched_doc = doc
-        ctl.document_opened(doc)
-        passes.document_changed()
-        diff.document_opened()
-        if doc is not None:
-            doc.changed.connect(passes.document_changed)
-    window.document_opened.connect(opened)
-    # bound methods of QObjects: Qt drops these connections when a panel is destroyed
-    window.undo_stack.indexChanged.connect(passes.document_changed)
-    if getattr(window, "document", None) is not None:
-        opened(window.document)
-    else:
-        ctl._update_actions()
+    def document_changed(doc):
+        ctl.document_changed(doc)
+        passes.set_document(doc)
+        diff.set_document(doc)
+        history.setEmptyLabel("Opened model" if doc is not None else "No model open")
+    window.document_changed.connect(document_changed)
+    document_changed(window.document)
     panels = SurgeryPanels(ctl, passes, diff, history)
     window.surgery = panels
     return panels

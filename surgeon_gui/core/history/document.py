@@ -1,30 +1,39 @@
-"""The open model as an observable document (Qt-free).
+"""The open model as an observable document that owns its history (Qt-free).
 
-The GUI's views subscribe to :attr:`Document.changed`; undo commands call the document's methods
-(:meth:`Document.apply_graph_def` the first time a step runs, then :meth:`Document.revert_delta`
-and :meth:`Document.apply_delta` for undo and redo) and nothing else, so the scene always follows
-the document (Orange canvas style).
+The document holds the current graph and the list of :class:`Step` s taken since the model was
+opened: each step is its :class:`GraphDelta` (only the nodes that changed), a label and the
+recipe step that replays it. A cursor says how many steps are applied; undo, redo and a jump in
+the History move the cursor and nothing else changes the graph. Everything that shows the
+history reads this one list: the Diff panel, the comparison's references, recipe export, the
+view's marks and the status bar. Undo commands in the GUI only call :meth:`Document.go_to`.
 
-Memory: the document holds one GraphDef. Each step is kept as a :class:`GraphDelta` (only the
-nodes that changed), and undo/redo edit the GraphDef in place, so a 350 MB model with twenty
-steps costs 350 MB plus the changed nodes, never a copy per step. :attr:`Document.original` is
-rebuilt on demand by reverting every applied step on a copy.
+A change is made in two halves so that the costly one runs off the GUI thread:
+:func:`prepare_step` (run the pass, index the new graph, compute the delta: any thread) and
+:meth:`Document.adopt` (take the prepared steps, O(1) per step, one announcement).
+:meth:`Document.push` does both for small synchronous changes (tests, scripts).
+
+Memory: the document holds one GraphDef; undo/redo edit it in place from the deltas, so a
+350 MB model with twenty steps costs 350 MB plus the changed nodes. :attr:`Document.original`
+and :meth:`Document.graph_at` rebuild other states on a copy.
 
 Every change is announced with a :class:`GraphChange` naming the removed, added and changed
-nodes, which drives the view's diff marks. After an undo, ``removed`` are the nodes the undo took
-away (the step's added nodes) and ``added`` the nodes it brought back.
+nodes (after an undo, ``removed`` are the nodes the undo took away) and the step now current.
 """
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
 
-from ..model.graph import Graph, GraphDef
+from ..model.graph import Graph, GraphDef, GraphError
 from .delta import GraphDelta, copy_graph_def
 from .events import Signal
 
 _KEEP = object()
 _serials = itertools.count(1)
+
+
+class StaleStepError(GraphError):
+    """A step computed on a state of the document that has since changed."""
 
 
 @dataclass
@@ -36,46 +45,85 @@ class GraphChange:
     changed: set[str] = field(default_factory=set)
     #: True when everything should be redrawn (a new model was loaded).
     reset: bool = False
-    #: "apply" (a step ran or was redone), "undo", "io" (inputs/outputs) or "" (other).
+    #: "apply" (steps were taken or redone), "undo" (the cursor moved back), or "" (other).
     kind: str = ""
-    #: The step's delta (old and new versions of the changed nodes), when there is one.
+    #: The delta of the change when it is one step (taken, redone or undone).
     delta: GraphDelta | None = None
+    #: How many steps are applied after the change (the document's cursor).
+    cursor: int = 0
 
     @property
     def empty(self) -> bool:
         return not (self.removed or self.added or self.changed or self.reset)
 
 
+@dataclass(eq=False)
+class Step:
+    """One step of the history: what it changed, what the user sees, what a recipe replays."""
+    delta: GraphDelta
+    label: str
+    #: ``{"pass": id, "params": {...}, "select": [...] | None}`` or ``{"edit": kind, "args":
+    #: {...}}``, or a list of such dicts for one user action made of several edits; None for a
+    #: change no recipe can replay.
+    recipe_step: dict | list | None = None
+    #: The pass report, for a pass step.
+    report: object = None
+
+    @property
+    def recipe_steps(self) -> list[dict]:
+        r = self.recipe_step
+        return [] if r is None else list(r) if isinstance(r, list) else [r]
+
+
+@dataclass(eq=False)
+class PreparedStep:
+    """A step computed on a base graph, ready for :meth:`Document.adopt` (see module doc)."""
+    graph: Graph
+    step: Step
+
+
+def prepare_step(base: Graph, new: Graph, label: str, recipe_step=None,
+                 report=None) -> PreparedStep:
+    """The step from ``base`` to ``new`` (both kept as they are; ``new`` is adopted later).
+    Costs a node-by-node comparison: call it where the pass ran (a worker thread)."""
+    delta = GraphDelta.between(base.graph_def, new.graph_def)
+    delta.serial = next(_serials)
+    old_io = (base.given_inputs, base.given_outputs)
+    new_io = (new.given_inputs, new.given_outputs)
+    if new_io != old_io:
+        delta.old_io, delta.new_io = old_io, new_io
+    return PreparedStep(new, Step(delta, label, recipe_step, report))
+
+
 class Document:
-    """The current graph of one open model, the steps applied to it, and where it came from."""
+    """The current graph of one open model, its history of steps, and where it came from."""
 
     def __init__(self, graph_def: GraphDef, path: str | None = None,
-                 inputs: list[str] | None = None, outputs: list[str] | None = None,
-                 graph: Graph | None = None):
+                 inputs: list[str] | None = None, outputs: list[str] | None = None):
         self.path = path
         #: The file the model was opened from (``path`` follows Save As; this does not): the
         #: undo history and recipes start from it.
         self.source_path = path
-        # ``graph``: an index of ``graph_def`` already built (by the loader's check)
-        self._graph = graph if graph is not None and graph.graph_def is graph_def \
-            else Graph(graph_def, inputs, outputs, source=path)
+        self._graph = Graph(graph_def, inputs, outputs, source=path)
         #: The inputs/outputs chosen when the model was opened (a recipe starts from these).
         self.initial_inputs = self._graph.given_inputs
         self.initial_outputs = self._graph.given_outputs
         self.changed = Signal()        # (GraphChange)
         self.dirty_changed = Signal()  # (bool)
-        self._applied: list[GraphDelta] = []
-        self._saved: list[GraphDelta] = []
+        self._steps: list[Step] = []
+        self._cursor = 0
+        #: The step the file on disk holds (None: the state as opened), or False when that
+        #: state is no longer in the history.
+        self._saved: Step | None | bool = None
         self._dirty = False
-        #: Increases with every change (apply, undo, redo, io): a background job computed on
-        #: revision r is stale when the document has moved on.
+        #: Increases with every change: a background job computed on revision r is stale when
+        #: the document has moved on.
         self.revision = 0
         self._io_serial = 0
 
     @classmethod
     def from_loaded(cls, loaded) -> "Document":
-        return cls(loaded.graph_def, loaded.path, loaded.inputs, loaded.outputs,
-                   graph=loaded.graph())
+        return cls(loaded.graph_def, loaded.path, loaded.inputs, loaded.outputs)
 
     # ------------------------------------------------------------------ state
     @property
@@ -95,146 +143,231 @@ class Document:
         return self._graph.given_outputs
 
     @property
+    def steps(self) -> list[Step]:
+        """Every step of the history, oldest first, including undone ones after the cursor."""
+        return list(self._steps)
+
+    @property
+    def cursor(self) -> int:
+        """How many of :attr:`steps` are applied (0: the model as opened)."""
+        return self._cursor
+
+    @property
+    def applied_steps(self) -> list[Step]:
+        return self._steps[:self._cursor]
+
+    @property
+    def current_step(self) -> Step | None:
+        """The newest applied step (None at the model as opened)."""
+        return self._steps[self._cursor - 1] if self._cursor else None
+
+    @property
+    def applied(self) -> list[GraphDelta]:
+        """The deltas of the applied steps, oldest first."""
+        return [s.delta for s in self._steps[:self._cursor]]
+
+    @property
     def state_key(self) -> tuple:
         """Identifies the current content: equal keys, identical graphs (and chosen
         inputs/outputs). Undo back to a state gives its key again, so views can cache what
         they derived from it (a group tree) instead of rebuilding it."""
-        return (id(self), self._io_serial) + tuple(d.serial for d in self._applied)
+        return (id(self), self._io_serial) + tuple(s.delta.serial
+                                                   for s in self._steps[:self._cursor])
 
-    @property
-    def applied(self) -> list[GraphDelta]:
-        """The steps applied since loading, oldest first (undone steps are not listed)."""
-        return list(self._applied)
-
+    # ------------------------------------------------------------------ saved / dirty
     @property
     def dirty(self) -> bool:
         return self._dirty
-
-    def set_dirty(self, value: bool) -> None:
-        if value != self._dirty:
-            self._dirty = value
-            self.dirty_changed.emit(value)
 
     def mark_saved(self, path: str | None = None) -> None:
         """The current state is what is on disk (at ``path`` when given)."""
         if path is not None:
             self.path = path
             self._graph.source = path
-        self._saved = list(self._applied)
-        self.set_dirty(False)
+        self._saved = self.current_step
+        self._update_dirty()
 
     @property
     def saved_step(self) -> int | None:
-        """How many of :attr:`applied` the file last saved (or opened) holds; None when that
-        state is not on the current history (undone past it and changed since)."""
-        n = len(self._saved)
-        if n <= len(self._applied) and all(a is b for a, b in zip(self._saved, self._applied)):
-            return n
+        """How many applied steps the file last saved (or opened) holds; None when that state
+        is not among the applied steps."""
+        if self._saved is None:
+            return 0
+        if self._saved is False:
+            return None
+        for i, s in enumerate(self._steps[:self._cursor], 1):
+            if s is self._saved:
+                return i
         return None
 
     def _update_dirty(self) -> None:
-        same = (len(self._saved) == len(self._applied)
-                and all(a is b for a, b in zip(self._saved, self._applied)))
-        self.set_dirty(not same)
+        dirty = self._saved is False or self.current_step is not self._saved
+        if dirty != self._dirty:
+            self._dirty = dirty
+            self.dirty_changed.emit(dirty)
 
+    # ------------------------------------------------------------------ other states
     def snapshot(self) -> GraphDef:
         """A private copy of the current GraphDef (for background jobs; costs a full copy)."""
         return copy_graph_def(self.graph_def)
 
+    def graph_at(self, n: int) -> Graph:
+        """The graph after the first ``n`` steps (0: as opened), rebuilt on a copy."""
+        if not 0 <= n <= len(self._steps):
+            raise IndexError(f"no state after {n} steps (the history has {len(self._steps)})")
+        gd = self.snapshot()
+        inputs, outputs = self.inputs, self.outputs
+        for s in reversed(self._steps[n:self._cursor]):
+            s.delta.revert(gd)
+            if s.delta.old_io is not None:
+                inputs, outputs = s.delta.old_io
+        for s in self._steps[self._cursor:n]:
+            s.delta.apply(gd)
+            if s.delta.new_io is not None:
+                inputs, outputs = s.delta.new_io
+        return Graph(gd, inputs, outputs, source=self.path)
+
     @property
     def original(self) -> GraphDef:
         """The graph as loaded, rebuilt by reverting every applied step on a copy (costly)."""
-        gd = self.snapshot()
-        for delta in reversed(self._applied):
-            delta.revert(gd)
-        return gd
+        return self.graph_at(0).graph_def
 
     def graph_before(self, steps: int = 1) -> Graph:
-        """The graph as it was ``steps`` applied steps ago (a copy; for the before/after view)."""
-        gd = self.snapshot()
-        inputs, outputs = self.inputs, self.outputs
-        for delta in list(reversed(self._applied))[:steps]:
-            delta.revert(gd)
-            if delta.old_io is not None:
-                inputs, outputs = delta.old_io
-        return Graph(gd, inputs, outputs, source=self.path)
+        """The graph as it was ``steps`` applied steps ago (a copy)."""
+        return self.graph_at(max(self._cursor - steps, 0))
+
+    def renames(self, start: int, end: int | None = None) -> dict[str, str]:
+        """New name → name at state ``start``, for the nodes that steps ``start`` .. ``end``
+        (default: the cursor) renamed (chains followed)."""
+        end = self._cursor if end is None else end
+        back: dict[str, str] = {}
+        for s in self._steps[start:end]:
+            for r in s.recipe_steps:
+                if r.get("edit") == "rename_node":
+                    old, new = r["args"]["node"], r["args"]["new_name"]
+                    back[new] = back.pop(old, old)
+        return back
 
     # ------------------------------------------------------------------ changes
+    def adopt(self, prepared: list[PreparedStep], base_revision: int | None = None) -> None:
+        """Take steps prepared (by :func:`prepare_step`, each on the graph of the one before,
+        the first on the current graph) as the newest steps; undone steps are dropped.
+        StaleStepError when the document changed since ``base_revision``."""
+        if base_revision is not None and base_revision != self.revision:
+            raise StaleStepError("the graph changed while the step was computed; run it again")
+        if not prepared:
+            return
+        if self._saved not in (None, False) and not any(
+                s is self._saved for s in self._steps[:self._cursor]):
+            self._saved = False   # the saved state is among the undone steps being dropped
+        del self._steps[self._cursor:]
+        for p in prepared:
+            self._steps.append(p.step)
+        self._cursor = len(self._steps)
+        self._graph = prepared[-1].graph
+        self._graph.source = self.path
+        if len(prepared) == 1:
+            d = prepared[0].step.delta
+            change = GraphChange(prepared[0].step.label, set(d.removed), set(d.added),
+                                 set(d.changed), kind="apply", delta=d)
+        else:
+            removed, added, changed = set(), set(), set()
+            for p in prepared:
+                d = p.step.delta
+                for n in d.removed:
+                    if n in added:
+                        added.discard(n)
+                    else:
+                        removed.add(n)
+                added |= set(d.added)
+                changed |= set(d.changed)
+            changed -= added | removed
+            change = GraphChange(prepared[-1].step.label, removed, added, changed,
+                                 kind="apply")
+        self._announce(change)
+
+    def push(self, graph_def: GraphDef, label: str = "", recipe_step=None, inputs=_KEEP,
+             outputs=_KEEP, report=None) -> Step:
+        """Make ``graph_def`` (adopted, not copied) the current graph as one step (computing
+        the delta here). ``inputs``/``outputs`` change the chosen inputs/outputs with it."""
+        g = self._graph
+        new = Graph(graph_def, g.given_inputs if inputs is _KEEP else _opt_list(inputs),
+                    g.given_outputs if outputs is _KEEP else _opt_list(outputs),
+                    source=self.path)
+        p = prepare_step(g, new, label, recipe_step, report)
+        self.adopt([p])
+        return p.step
+
     def apply_graph_def(self, graph_def: GraphDef, label: str = "", inputs=_KEEP,
                         outputs=_KEEP) -> GraphDelta:
-        """Make ``graph_def`` (adopted, not copied) the current graph as one step.
+        """:meth:`push` for a change no recipe replays; returns its delta."""
+        return self.push(graph_def, label, None, inputs, outputs).delta
 
-        Returns the step's delta, which :meth:`revert_delta` undoes and :meth:`apply_delta`
-        redoes. ``inputs``/``outputs`` change the chosen graph inputs/outputs with the step.
-        """
-        old_io = (self.inputs, self.outputs)
-        new_io = (old_io[0] if inputs is _KEEP else _opt_list(inputs),
-                  old_io[1] if outputs is _KEEP else _opt_list(outputs))
-        delta = GraphDelta.between(self.graph_def, graph_def)
-        delta.serial = next(_serials)
-        if new_io != old_io:
-            delta.old_io, delta.new_io = old_io, new_io
-        self._graph = Graph(graph_def, new_io[0], new_io[1], source=self.path)
-        self._applied.append(delta)
-        self._announce(delta, label, undo=False)
-        return delta
-
-    def apply_delta(self, delta: GraphDelta, label: str = "") -> None:
-        """Redo a step: the current graph must be the one the delta starts from."""
+    def go_to(self, n: int) -> None:
+        """Move the cursor to ``n`` applied steps (undo when ``n`` is smaller, redo when
+        larger), editing the graph in place from the deltas."""
+        if not 0 <= n <= len(self._steps):
+            raise IndexError(f"no state after {n} steps (the history has {len(self._steps)})")
+        if n == self._cursor:
+            return
         gd = self.graph_def
-        delta.apply(gd)
-        inputs, outputs = delta.new_io if delta.new_io is not None else (self.inputs,
-                                                                          self.outputs)
+        inputs, outputs = self.inputs, self.outputs
+        back = n < self._cursor
+        moved = (list(reversed(self._steps[n:self._cursor])) if back
+                 else self._steps[self._cursor:n])
+        for s in moved:
+            if back:
+                s.delta.revert(gd)
+                if s.delta.old_io is not None:
+                    inputs, outputs = s.delta.old_io
+            else:
+                s.delta.apply(gd)
+                if s.delta.new_io is not None:
+                    inputs, outputs = s.delta.new_io
+        self._cursor = n
         self._graph = Graph(gd, inputs, outputs, source=self.path)
-        self._applied.append(delta)
-        self._announce(delta, label, undo=False)
-
-    def revert_delta(self, delta: GraphDelta, label: str = "") -> None:
-        """Undo a step: the current graph must be the one the delta ends with."""
-        gd = self.graph_def
-        delta.revert(gd)
-        inputs, outputs = delta.old_io if delta.old_io is not None else (self.inputs,
-                                                                          self.outputs)
-        self._graph = Graph(gd, inputs, outputs, source=self.path)
-        if self._applied and self._applied[-1] is delta:
-            self._applied.pop()
-        elif delta in self._applied:
-            self._applied.remove(delta)
-        self._announce(delta, label, undo=True)
-
-    def set_graph_def(self, graph_def: GraphDef, change: GraphChange | None = None) -> None:
-        """Replace the current graph (keeping the given inputs/outputs) and tell observers.
-
-        Outside the undo stack; still recorded as an applied step so :attr:`original` holds.
-        """
-        delta = GraphDelta.between(self.graph_def, graph_def)
-        delta.serial = next(_serials)
-        g = self._graph
-        self._graph = Graph(graph_def, g.given_inputs, g.given_outputs, source=self.path)
-        self._applied.append(delta)
-        self.revision += 1
-        self._update_dirty()
-        if change is None:
-            change = GraphChange(removed=set(delta.removed), added=set(delta.added),
-                                 changed=set(delta.changed), kind="apply", delta=delta)
-        self.changed.emit(change)
+        removed, added, changed = set(), set(), set()
+        for s in moved:
+            d = s.delta
+            gone, new = (d.added, d.removed) if back else (d.removed, d.added)
+            for x in gone:
+                if x in added:
+                    added.discard(x)
+                else:
+                    removed.add(x)
+            for x in new:
+                if x in removed:
+                    removed.discard(x)
+                    changed.add(x)
+                else:
+                    added.add(x)
+            changed |= set(d.changed)
+        changed -= added | removed
+        one = moved[0] if len(moved) == 1 else None
+        self._announce(GraphChange(one.label if one else "", removed, added, changed,
+                                   kind="undo" if back else "apply",
+                                   delta=one.delta if one else None))
 
     def set_io(self, inputs=None, outputs=None) -> None:
-        """Choose the graph's inputs/outputs (outside the undo stack)."""
+        """Choose the graph's inputs/outputs outside the history (when a model is opened for
+        a purpose that names them, as a lesson does)."""
         self._graph = self._graph.with_io(inputs, outputs)
         self.revision += 1
         self._io_serial += 1
-        self.changed.emit(GraphChange(label="inputs/outputs", kind="io"))
+        self.changed.emit(GraphChange(label="inputs/outputs", kind="io", cursor=self._cursor))
 
-    def _announce(self, delta: GraphDelta, label: str, undo: bool) -> None:
+    def undo(self) -> None:
+        if self._cursor:
+            self.go_to(self._cursor - 1)
+
+    def redo(self) -> None:
+        if self._cursor < len(self._steps):
+            self.go_to(self._cursor + 1)
+
+    def _announce(self, change: GraphChange) -> None:
         self.revision += 1
+        change.cursor = self._cursor
         self._update_dirty()
-        if undo:
-            change = GraphChange(label, removed=set(delta.added), added=set(delta.removed),
-                                 changed=set(delta.changed), kind="undo", delta=delta)
-        else:
-            change = GraphChange(label, removed=set(delta.removed), added=set(delta.added),
-                                 changed=set(delta.changed), kind="apply", delta=delta)
         self.changed.emit(change)
 
 

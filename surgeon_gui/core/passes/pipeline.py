@@ -6,7 +6,7 @@ Like torch.fx's pass manager: run in order, check the graph after each pass, and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from ..model.graph import INPUT_OPS, Graph, GraphError, node_of
 from . import PRESET_ID, PRESET_PASSES, get_pass
@@ -17,9 +17,14 @@ MAX_ROUNDS = 6
 
 @dataclass
 class Step:
+    """One pass run that changed the graph."""
     pass_id: str
     params: dict
     result: PassResult
+    #: The checked graph after this step (what the next pass runs on).
+    graph: Graph | None = None
+    #: The preset's round (1 for a plain pass).
+    round: int = 1
 
 
 def run_pass(graph: Graph, pass_id: str, params: dict | None = None,
@@ -52,59 +57,81 @@ def inputs_after(before: Graph, graph_def) -> list[str] | None:
                                       and ops.get(node_of(i)) not in INPUT_OPS)]
 
 
+def pipeline_steps(graph: Graph, pass_ids: Iterable[str],
+                   params: dict[str, dict] | None = None,
+                   should_stop: Callable[[], bool] | None = None,
+                   on_pass: Callable[[str, int, int, int], None] | None = None
+                   ) -> Iterator[Step]:
+    """Run the passes in order and yield each run that changed something; ``inference`` runs
+    the preset until nothing changes (at most :data:`MAX_ROUNDS` rounds).
+
+    This generator is the one preset loop: the CLI, recipes, tests and the GUI's worker all
+    consume it. Each step carries the checked, indexed graph after it (``step.graph``: the
+    given inputs still fed, the same outputs), which the next pass runs on. ``on_pass(pass_id,
+    i, n, round)`` is called before each pass runs (the i-th of n in this round), and
+    ``should_stop()`` is asked there too (InterruptedError when it says so). The input graph
+    is never changed.
+    """
+    params = params or {}
+
+    def run_list(g: Graph, ids: list[str], rnd: int):
+        for i, pid in enumerate(ids):
+            if should_stop and should_stop():
+                raise InterruptedError("cancelled")
+            if on_pass:
+                on_pass(pid, i, len(ids), rnd)
+            res = run_pass(g, pid, params.get(pid), check=False)
+            if not res.report.modified:
+                continue
+            # Checked here rather than in run_pass so the next passes reuse this index
+            # (and its cached topological order) instead of building it again.
+            new_g = Graph(res.graph_def, inputs_after(g, res.graph_def), g.given_outputs,
+                          source=g.source)
+            problems = new_g.problems()
+            if problems:
+                raise GraphError(f"pass {pid!r} produced a broken graph: "
+                                 f"{problems[0].problem}", nodes=problems[0].nodes)
+            yield Step(pid, dict(params.get(pid) or {}), res, new_g, rnd)
+            g = new_g
+
+    for pid in (p.strip() for p in pass_ids):
+        if pid == PRESET_ID:
+            for rnd in range(1, MAX_ROUNDS + 1):
+                changed = False
+                for step in run_list(graph, PRESET_PASSES, rnd):
+                    graph, changed = step.graph, True
+                    yield step
+                if not changed:
+                    break
+        else:
+            for step in run_list(graph, [pid], 1):
+                graph = step.graph
+                yield step
+
+
 def run_pipeline(graph: Graph, pass_ids: Iterable[str], params: dict[str, dict] | None = None,
                  on_step: Callable[[Step], None] | None = None,
                  should_stop: Callable[[], bool] | None = None,
                  keep_graphs: bool = True) -> tuple[Graph, list[Step]]:
-    """Run the passes in order; ``inference`` runs the preset until nothing changes.
-
-    Returns the final graph (with the same given inputs/outputs) and every step that changed
-    something (steps that changed nothing are not listed). ``keep_graphs=False`` drops each
-    step's GraphDef (its ``result.graph_def`` is None) so a big model is not held once per step.
-    """
-    params = params or {}
+    """Consume :func:`pipeline_steps`: the final graph (with the same given outputs) and every
+    step that changed something. ``keep_graphs=False`` drops each step's GraphDef (its
+    ``result.graph_def`` and ``graph`` are None) so a big model is not held once per step."""
     steps: list[Step] = []
-    if graph.given_outputs is None and graph.outputs:
-        # The outputs are what they are now: a pass that leaves a node nothing reads (the
-        # gradient plumbing of an inlined cond) must not make it an output to keep.
-        graph = graph.with_io(graph.given_inputs, graph.outputs)
-
-    def run_list(g: Graph, ids: list[str]) -> tuple[Graph, bool]:
-        changed = False
-        for pid in ids:
-            if should_stop and should_stop():
-                raise InterruptedError("cancelled")
-            res = run_pass(g, pid, params.get(pid), check=False)
-            if res.report.modified:
-                # Checked here rather than in run_pass so the next passes reuse this index
-                # (and its cached topological order) instead of building it again.
-                new_g = Graph(res.graph_def, inputs_after(g, res.graph_def),
-                              g.given_outputs, source=g.source)
-                problems = new_g.problems()
-                gone = [o for o in (g.given_outputs or []) if node_of(o) not in new_g.nodes]
-                if gone:
-                    raise GraphError(f"pass {pid!r} removed the named output(s) "
-                                     f"{', '.join(gone)}: a pass never may; nothing was kept",
-                                     nodes=gone)
-                if problems:
-                    raise GraphError(f"pass {pid!r} produced a broken graph: "
-                                     f"{problems[0].problem}", nodes=problems[0].nodes)
-                step = Step(pid, dict(params.get(pid) or {}),
-                            res if keep_graphs else PassResult(None, res.report))
-                steps.append(step)
-                if on_step:
-                    on_step(step)
-                g = new_g
-                changed = True
-        return g, changed
-
-    ids = list(pass_ids)
-    for pid in ids:
-        if pid.strip() == PRESET_ID:
-            for _ in range(MAX_ROUNDS):
-                graph, changed = run_list(graph, PRESET_PASSES)
-                if not changed:
-                    break
-        else:
-            graph, _ = run_list(graph, [pid.strip()])
+    for step in pipeline_steps(graph, pass_ids, params, should_stop):
+        graph = step.graph
+        if not keep_graphs:
+            step = Step(step.pass_id, step.params, PassResult(None, step.result.report),
+                        None, step.round)
+        steps.append(step)
+        if on_step:
+            on_step(step)
     return graph, steps
+
+
+def step_label(pass_id: str, report, select=None) -> str:
+    """How a pass step is named in the History: its title and how many matches it applied."""
+    applied = len(report.applied)
+    label = get_pass(pass_id).title
+    if select is not None:
+        return label + f" ({applied} of {len(report.matches)} matches)"
+    return label + f" ({applied} match{'es' if applied != 1 else ''})"

@@ -2,8 +2,9 @@
 on request, shape annotations and other private (``_``-prefixed) attributes."""
 from __future__ import annotations
 
-from .base import Param, Pass
-from .context import PassContext, pass_body
+from ..model.editor import GraphEditor
+from ..model.graph import Graph
+from .base import Match, Param, Pass, PassReport, PassResult
 
 #: Private attributes that still steer how TensorFlow runs a node: kept even on request.
 KEEP_PRIVATE = frozenset({
@@ -50,10 +51,9 @@ def _strip(node, devices: bool, colocation: bool, private: bool) -> dict[str, in
     return done
 
 
-@pass_body("strip_attributes")
-def strip_attributes(ctx: PassContext, devices: bool = True, colocation: bool = True,
-                     output_shapes: bool = False) -> None:
-    graph, report = ctx.graph, ctx.report
+def strip_attributes(graph: Graph, select: set[str] | None = None, devices: bool = True,
+                     colocation: bool = True, output_shapes: bool = False) -> PassResult:
+    report = PassReport("strip_attributes")
     gd = graph.graph_def
     kinds = [("devices", devices, "device placement(s)",
               lambda n: bool(n.device)),
@@ -74,10 +74,12 @@ def strip_attributes(ctx: PassContext, devices: bool = True, colocation: bool = 
         desc = f"{len(hits)} {what}"
         if fhits:
             desc += f" (and {fhits} in function bodies)"
-        m = ctx.match(key, desc, nodes=hits)
+        m = Match(key, desc, nodes=hits)
+        m.applied = select is None or key in select
+        report.matches.append(m)
         active[key] = m.applied
+    editor = GraphEditor(graph)
     if any(active.values()):
-        editor = ctx.editor
         flags = dict(devices=active.get("devices", False),
                      colocation=active.get("colocation", False),
                      private=active.get("output_shapes", False))
@@ -93,6 +95,8 @@ def strip_attributes(ctx: PassContext, devices: bool = True, colocation: bool = 
         for m in report.matches:
             if m.applied:
                 m.changed = list(m.nodes)
+    report.changed = set(editor.changed)
+    return PassResult(editor.result(), report)
 
 
 PASS = Pass(
