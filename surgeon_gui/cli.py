@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a parameter of a pass named in --passes or run by the preset, e.g. "
                         "fold_constants.max_bytes=1e6 (repeatable; see: surgeon passes -v)")
     s.add_argument("--save-recipe", metavar="FILE", help="write the steps run as a recipe")
+    s.add_argument("--allow-outside-npy", action="store_true",
+                   help="let the recipe read .npy files outside its own folder")
     s.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     s.add_argument("--signature", help="SavedModel signature (default: serving_default)")
     s.add_argument("--report", metavar="TUTORIAL",
@@ -229,7 +231,7 @@ def cmd_optimize(args, out) -> int:
         except KeyError as e:
             raise CliError(f"--passes: {e.args[0]}") from None
     params = _pass_params(args.param, pass_ids or ([PRESET_ID] if args.recipe is None else []))
-    recipe_in = Recipe.load(args.recipe) if args.recipe else None
+    recipe_in = Recipe.load(args.recipe, allow_outside=args.allow_outside_npy) if args.recipe else None
     if recipe_in is None and not pass_ids:
         pass_ids = [PRESET_ID]
     inputs = _split(args.inputs) or (recipe_in.inputs if recipe_in else None)
@@ -459,7 +461,7 @@ def cmd_compare(args, out) -> int:
     if unknown:
         raise CliError(f"{args.a}: --shape names node(s) not in the graph: {', '.join(unknown)}")
     if args.feeds:
-        feeds = load_feeds(args.feeds, ga.inputs)
+        feeds = _feeds_with_flags(args.feeds, ga)
     else:
         feeds = make_feeds(ga, shapes=shapes, seed=args.seed)
     cmp = compare_graphs(a.graph_def, b.graph_def, feeds, outputs, runs=args.runs,
@@ -477,6 +479,20 @@ def cmd_compare(args, out) -> int:
         print("result: " + ("all outputs allclose" if cmp.allclose
                             else "outputs DIFFER beyond tolerance"), file=out)
     return EXIT_OK if cmp.allclose else EXIT_DIFFERENT
+
+
+def _feeds_with_flags(path: str, graph):
+    """Arrays from a feeds file; a bool flag input it leaves out gets the inference value."""
+    from .core.model.io import load_feeds
+    from .core.running.runner import make_feeds, placeholder_spec
+    import numpy as np
+    given = load_feeds(path)
+    flags = [i for i in graph.inputs if i not in given
+             and placeholder_spec(graph, i)[0] == np.bool_
+             and placeholder_spec(graph, i)[1] in (None, [])]
+    feeds = load_feeds(path, [i for i in graph.inputs if i not in flags])
+    feeds.update(make_feeds(graph, inputs=flags))
+    return feeds
 
 
 COMMANDS = dict(info=cmd_info, passes=cmd_passes, optimize=cmd_optimize, compare=cmd_compare)

@@ -63,3 +63,35 @@ def test_a_pass_that_breaks_the_graph_is_named_and_nothing_written(tf1_graph, tm
     monkeypatch.undo()
     assert cli.main(["optimize", str(src), str(out)]) == 0
     assert import_problem(read_graph_def(out)) is None
+
+
+def test_a_named_switch_output_survives_the_preset(tmp_path, capsys):
+    src, out = "resources/examples/tf1_cond_bn_dropout.pb", tmp_path / "o.pb"
+    switch = "bn1/cond/FusedBatchNormV3_1/Switch"
+    code = cli.main(["optimize", src, str(out), "--outputs", f"probs,{switch}"])
+    res = capsys.readouterr()
+    assert code == 0, res.err
+    names = {n.name for n in read_graph_def(out).node}
+    assert switch in names and "probs" in names
+    from surgeon_gui.core.model.graph import Graph
+    from surgeon_gui.core.passes.pipeline import run_pass
+    g = Graph(read_graph_def(src), outputs=["probs", switch])
+    flagged = run_pass(g, "training_flags").graph_def
+    rep = run_pass(Graph(flagged, outputs=["probs", switch]), "remove_switch_merge").report
+    assert any(switch in r.reason and "named graph output" in r.reason for r in rep.refused)
+
+
+def test_fold_batch_norm_refuses_parameters_of_the_wrong_size():
+    from surgeon_gui.core.model.examples import conv_bias_bn
+    from surgeon_gui.core.model.graph import Graph
+    from surgeon_gui.core.passes.pipeline import run_pass
+    gd, ins, outs = conv_bias_bn()
+    # A malformed batch norm: a 5-element moving mean after a 6-channel conv.
+    bad = GraphDef()
+    bad.CopyFrom(gd)
+    bn = next(n for n in bad.node if n.op.startswith("FusedBatchNorm"))
+    mean = next(n for n in bad.node if n.name == bn.input[3].split(":")[0])
+    mean.CopyFrom(make_const(mean.name, np.zeros(5, np.float32)))
+    res = run_pass(Graph(bad, ins, outs), "fold_batch_norm")
+    assert not [m for m in res.report.matches if m.applied]
+    assert any("expected [6]" in r.reason for r in res.report.refused), res.report.refused

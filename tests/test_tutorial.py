@@ -5,8 +5,6 @@ import base64
 import re
 from pathlib import Path
 
-import pytest
-
 from surgeon_gui import cli
 from surgeon_gui.core.history.recipe import Recipe
 from surgeon_gui.core.model.graph import Graph

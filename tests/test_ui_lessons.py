@@ -146,7 +146,6 @@ def test_undo_in_a_lesson_makes_the_step_to_do_again(qtbot, win):
 
 
 def test_worked_numbers_panel_follows_a_clicked_match(qtbot, win):
-    from surgeon_gui.core.model.io import save_graph
     win.open_model(str(load_lesson_model("03_fold_batch_norm")))
     qtbot.waitUntil(lambda: win.document is not None, timeout=60000)
     passes = win.surgery.passes
@@ -197,7 +196,6 @@ def test_export_tutorial_from_the_session(qtbot, win, tmp_path):
     assert win.undo_stack.index() == 3
     out = tmp_path / "session.html"
     win.surgery.controller.ask.paths.append(str(out))
-    done = []
     _menu_action(win.file_menu, "Export Tutorial…").trigger()
     qtbot.waitUntil(lambda: out.exists(), timeout=60000)
     page = out.read_text()

@@ -73,6 +73,14 @@ def assert_siblings_do_not_overlap(view):
                 (a.key, b.key)
 
 
+def assert_ghosts_cover_nothing(view):
+    for g in view.graph_scene.ghosts:
+        r = g.mapRectToScene(g.r).adjusted(2, 2, -2, -2)
+        under = [it for it in view.graph_scene.items(r, Qt.IntersectsItemShape)
+                 if isinstance(it, (NodeItem, GroupItem, FrameItem, EdgeItem))]
+        assert not under, (g.name, [getattr(it, "key", type(it).__name__) for it in under])
+
+
 # ---------------------------------------------------------------- opening
 def test_start_page_lists_examples_and_opens_one(qtbot, window):
     from surgeon_gui.ui.start_page import bundled_examples
@@ -304,7 +312,9 @@ def test_diff_marks_follow_document_changes(qtbot, window, model_files):
     ghosts = view.graph_scene.ghosts
     assert [g.name for g in ghosts] == ["Relu"]
     gc, rc = ghosts[0].sceneBoundingRect().center(), relu_rect.center()
-    assert abs(gc.x() - rc.x()) < 3 and abs(gc.y() - rc.y()) < 3  # where Relu used to be
+    # next to where Relu used to be, covering no live box, group header or edge
+    assert abs(gc.x() - rc.x()) < 4 * relu_rect.width() and abs(gc.y() - rc.y()) < 200
+    assert_ghosts_cover_nothing(view)
     view.clear_marks()
     assert not view.graph_scene.ghosts and items_["n:extra"].mark is None
     # explicit marks (compare with another file)
@@ -312,6 +322,31 @@ def test_diff_marks_follow_document_changes(qtbot, window, model_files):
     assert view.graph_scene.items_by_key["n:Relu6"].mark == "changed"
     # a node only the other file has is counted on the group it would sit in
     assert view.graph_scene.items_by_key["g:bn2"].mark_counts == {"removed": 1}
+
+
+@pytest.mark.parametrize("passes", [("training_flags", "remove_switch_merge"),
+                                    ("training_flags", "remove_switch_merge", "fold_batch_norm")])
+def test_every_removed_visible_node_gets_a_ghost_that_covers_nothing(qtbot, window,
+                                                                     model_files, passes):
+    open_model(qtbot, window, model_files["tf1"])
+    view = window.view
+    view.expand_all()
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    panel = window.surgery.passes
+    for pid in passes:
+        visible = {k[2:] for k in view.graph_scene.items_by_key if k.startswith("n:")}
+        before = set(window.document.graph.nodes)
+        panel.select_pass(pid)
+        qtbot.mouseClick(panel.apply_all_button, Qt.LeftButton)
+        qtbot.waitUntil(lambda: not panel.busy, timeout=60000)
+        qtbot.waitUntil(lambda: not view.layout_pending)
+    removed = before - set(window.document.graph.nodes)
+    assert removed & visible
+    assert {g.name for g in view.graph_scene.ghosts} == removed & visible
+    assert_ghosts_cover_nothing(view)
+    # ghosts do not pile up on each other either
+    rects = [g.mapRectToScene(g.r) for g in view.graph_scene.ghosts]
+    assert not any(a.intersects(b) for a, b in itertools.combinations(rects, 2))
 
 
 def test_set_document_switches_graphs_keeping_expansion(qtbot, window, model_files):

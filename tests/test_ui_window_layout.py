@@ -48,7 +48,7 @@ def assert_default_layout(window):
         {"HistoryDock", "SearchDock"}
     assert window.dockWidgetArea(docks["DiffDock"]) == Qt.RightDockWidgetArea
     assert [d.objectName() for d in window.tabifiedDockWidgets(docks["InspectorDock"])] == \
-        ["CompareDock"]
+        ["CompareDock", "WorkedDock"]
     # the canvas gets at least 60% of a 1600 px wide window
     assert window.centralWidget().width() >= 0.6 * window.width(), \
         (window.centralWidget().width(), window.width())

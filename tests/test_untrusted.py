@@ -29,7 +29,7 @@ def hostile(tmp_path_factory):
 
 def surgeon(*args, cwd=None, timeout=180):
     """Run the CLI in a child process: (exit code, stdout, stderr)."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
     r = subprocess.run([sys.executable, "-m", "surgeon_gui", *map(str, args)], cwd=cwd or ROOT,
                        capture_output=True, text=True, timeout=timeout, env=env)
     return r.returncode, r.stdout, r.stderr
@@ -208,3 +208,70 @@ def test_pure_ops_allowlist_excludes_io_and_state():
         assert op not in PURE_OPS and may_evaluate(op), op
     for op in ("Add", "Conv2D", "Reshape", "Rsqrt", "FusedBatchNormV3"):
         assert op in PURE_OPS and may_evaluate(op) is None, op
+
+
+# ---------------------------------------------------------------------- 6. recipes checked first
+@pytest.mark.parametrize("name, expected", [
+    ("nan_param", "NaN is not a JSON number"),
+    ("string_param", "fold_constants.max_bytes takes a number, not \"lots\""),
+    ("negative_param", "max_bytes takes a number of 0 or more, not -5"),
+    ("huge_param", "more than the limit"),
+    ("deep", "JSON nested 65 levels deep"),
+    ("version_true", "recipe version True is not supported"),
+    ("npy_dev_zero", "/dev/zero: is outside the recipe's folder"),
+    ("npy_outside", "is outside the recipe's folder"),
+    ("npy_absolute_outside", "is outside the recipe's folder"),
+    ("npy_no_checksum", "needs its \"sha256\" checksum"),
+    ("npy_wrong_checksum", "changed since the recipe was written"),
+])
+def test_recipe_refused_before_anything_runs(hostile, name, expected):
+    from surgeon_gui.core.history.recipe import Recipe, RecipeError
+    with pytest.raises(RecipeError) as e:
+        Recipe.load(hostile[f"recipe_{name}"])
+    assert expected in str(e.value) and "\n" not in str(e.value)
+
+
+def test_recipe_npy_outside_allowed_still_needs_regular_file(hostile):
+    from surgeon_gui.core.history.recipe import Recipe, RecipeError
+    r = Recipe.load(hostile["recipe_npy_outside"], allow_outside=True)
+    assert r.steps[0].args["value"]["npy"] == str(hostile["npy_outside"].resolve())
+    with pytest.raises(RecipeError, match="/dev/zero: is not a regular file"):
+        Recipe.load(hostile["recipe_npy_dev_zero"], allow_outside=True)
+
+
+def test_recipe_npy_relative_to_recipe_replays(hostile, tmp_path):
+    """The .npy is found next to the recipe whatever the current folder, and applied."""
+    from surgeon_gui.core.model.graph import const_value
+    out = tmp_path / "o.pb"
+    code, _, err = surgeon("optimize", hostile["debug_identity"], out, "--passes",
+                           "strip_attributes", "--recipe", hostile["recipe_npy_inside_ok"],
+                           cwd=tmp_path)
+    assert code == 0, err
+    from surgeon_gui.core.model.io import read_graph_def
+    c = next(n for n in read_graph_def(out).node if n.name == "c")
+    assert float(const_value(c)) == 3.0
+
+
+def test_recipe_select_naming_no_match_is_refused(hostile, tmp_path):
+    code, _, err = surgeon("optimize", hostile["debug_identity"], tmp_path / "o.pb",
+                           "--recipe", hostile["recipe_select_nothing"])
+    assert code == 2 and "\"select\" names no match here: no/such/match" in one_clear_line(err)
+    assert not (tmp_path / "o.pb").exists()
+
+
+def test_recipe_save_writes_npy_relative(tmp_path):
+    import hashlib
+
+    import numpy as np
+
+    from surgeon_gui.core.history.recipe import Recipe
+    np.save(tmp_path / "v.npy", np.ones(3, np.float32))
+    digest = hashlib.sha256((tmp_path / "v.npy").read_bytes()).hexdigest()
+    r = Recipe()
+    r.add_edit("replace_const", {"node": "c", "value": {"npy": str(tmp_path / "v.npy"),
+                                                        "sha256": digest}})
+    r.save(tmp_path / "r.json")
+    assert '"npy": "v.npy"' in (tmp_path / "r.json").read_text()
+    assert r.steps[0].args["value"]["npy"] == str(tmp_path / "v.npy")  # in memory: unchanged
+    assert Recipe.load(tmp_path / "r.json").steps[0].args["value"]["npy"] == \
+        str((tmp_path / "v.npy").resolve())

@@ -21,7 +21,7 @@ def _const(graph: Graph, tensor: str) -> np.ndarray:
 
 def _conv2d_same(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """NHWC stride-1 SAME convolution in plain numpy (odd kernels)."""
-    n, h, wd, cin = x.shape
+    n, h, wd, _ = x.shape
     kh, kw, _, cout = w.shape
     ph, pw = kh // 2, kw // 2
     xp = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
@@ -152,3 +152,21 @@ def test_not_a_match_is_an_error():
     gd, ins, outs = conv_bias_bn()
     with pytest.raises(GraphError, match="not a match"):
         worked_numbers(Graph(gd, ins, outs), "fold_batch_norm", "output")
+
+
+def test_sort_numbers_name_nodes_listed_before_their_inputs(tf1_graph):
+    from surgeon_gui.core.history.recipe import Recipe
+    from surgeon_gui.core.running.tutorial import trace_recipe
+    gd, ins, outs = tf1_graph
+    recipe = Recipe()
+    recipe.add_pass("inference")
+    _, steps = trace_recipe(Graph(gd, ins, outs), recipe)
+    st = next(s for s in steps if s.pass_id == "sort_execution_order")
+    wn = worked_numbers(st.before, "sort_execution_order", st.report.applied[0])
+    rows = wn.tables[0].rows
+    order = [n.name for n in st.before.graph_def.node]
+    late = [r for r in rows if r[3] != "–"]
+    assert late
+    for name, old, new, inputs in late:
+        assert order.index(name) == int(old)
+        assert all(order.index(i) > int(old) for i in inputs.split(", "))

@@ -39,6 +39,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsView,
+    QLabel,
     QMenu,
 )
 
@@ -47,7 +48,7 @@ from ..core.viewmodel.grouping import GroupTree
 from ..core.viewmodel.layout import LayoutEngine, Placement
 from ..core.viewmodel.viewstate import ViewState
 from . import style
-from .graph_scene import FrameItem, GraphScene, GroupItem, NodeItem, UnitItem
+from .graph_scene import EdgeItem, FrameItem, GraphScene, GroupItem, NodeItem, UnitItem
 from .view_overlays import Legend, Minimap
 from .workers import Worker
 
@@ -58,6 +59,9 @@ ASYNC_UNITS = 1500
 #: flat boxes of a few pixels there anyway, and the whole 10k-node graph stays fluid.
 FAR_SCALE = 0.2
 SCOPE_PREFIX = "scope:"
+#: Highlight kinds of a trace (inputs / outputs of a node): everything else is dimmed.
+TRACE_KINDS = ("upstream", "downstream")
+DIM_OPACITY = 0.18
 
 
 class GraphView(QGraphicsView):
@@ -210,11 +214,15 @@ class GraphView(QGraphicsView):
             self.before_changed.emit(None)
         old_boxes: dict[str, tuple] = {}
         if self.tree is not None and self.placement is not None and not change.reset:
+            boxes = {k: (b.x, b.y, b.w, b.h) for k, b in self.placement.boxes.items()}
+            removed = {}
             for name in change.removed:
                 unit = self.tree.representative(name, self.placement.expanded)
-                if unit.startswith("n:") and unit[2:] == name and unit in self.placement.boxes:
-                    b = self.placement.boxes[unit]
-                    old_boxes[name] = (self.tree.op_of.get(name, ""), (b.x, b.y, b.w, b.h))
+                if unit.startswith("n:") and unit[2:] == name and unit in boxes:
+                    removed[name] = boxes[unit]
+            anchors = ViewState.ghost_anchors(removed, boxes, {"n:" + n for n in removed})
+            for name, box in removed.items():
+                old_boxes[name] = (self.tree.op_of.get(name, ""), box, anchors.get(name))
         self._rebuild_tree(reset_view=False)
         if change.reset:
             self.state.clear_marks()
@@ -344,8 +352,9 @@ class GraphView(QGraphicsView):
         self.last_layout_seconds = placement.seconds + (time.perf_counter() - t0)
         self._pending_layout = False
         if self._fit_after_layout:
+            whole = self._fit_after_layout == "all"
             self._fit_after_layout = False
-            self.show_readable_overview()
+            self.fit() if whole else self.show_readable_overview()
         if self._pending_focus:
             name, self._pending_focus = self._pending_focus, None
             self._finish_focus(name)
@@ -371,8 +380,11 @@ class GraphView(QGraphicsView):
         (self.collapse if key in self.expanded else self.expand)(key)
 
     def expand_all(self) -> None:
+        """Open every group and fit the whole graph in the window (far zoom draws it as an
+        overview; zoom in where it matters)."""
         if self.tree:
             self.expanded = set(self.tree.groups)
+            self._fit_after_layout = "all"
             self.relayout()
 
     def collapse_all(self) -> None:
@@ -556,8 +568,15 @@ class GraphView(QGraphicsView):
                 it = items.get("n:" + name)
                 if it is not None:
                     it.fill_override = color
-        # edges between highlighted units
+        # a trace dims everything off its path
+        tracing = any(k in TRACE_KINDS for k in self.state.highlight.values())
         lit = {k for k, it in items.items() if it.highlight}
+        for k, it in items.items():
+            dim = tracing and k not in lit and not isinstance(it, FrameItem)
+            it.setOpacity(DIM_OPACITY if dim else 1.0)
+        for e in self.graph_scene.edge_items:
+            e.setOpacity(DIM_OPACITY if tracing and not (e.src in lit and e.dst in lit) else 1.0)
+        # edges between highlighted units
         for e in self.graph_scene.edge_items:
             h = None
             if e.src in lit and e.dst in lit:
@@ -566,8 +585,9 @@ class GraphView(QGraphicsView):
                 e.highlight = h
                 e.update()
         self.graph_scene.clear_ghosts()
-        for name, (op, box) in self.state.ghost_boxes.items():
-            if self.state.marks.get(name) == "removed":
+        if self.state.ghost_boxes:
+            new_boxes = {k: (b.x, b.y, b.w, b.h) for k, b in self.placement.boxes.items()}
+            for name, (op, box) in self.state.place_ghosts(new_boxes, self._is_free).items():
                 self.graph_scene.add_ghost(name, op, QRectF(*box))
         # repaint (and re-cache) only the boxes whose decoration changed
         for k, it in items.items():
@@ -578,6 +598,13 @@ class GraphView(QGraphicsView):
         if self.far_zoom():
             self.viewport().update()
         self.minimap.refresh()
+
+    def _is_free(self, box) -> bool:
+        """No live box, group header or edge under ``box`` (x, y, w, h) — a ghost may go
+        there."""
+        r = QRectF(*box).adjusted(-4, -4, 4, 4)
+        return not any(isinstance(it, (NodeItem, GroupItem, FrameItem, EdgeItem))
+                       for it in self.graph_scene.items(r, Qt.IntersectsItemShape))
 
     # ================================================================== far zoom
     def far_zoom(self) -> bool:

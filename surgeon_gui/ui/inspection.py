@@ -91,4 +91,29 @@ def install_inspection_panels(window) -> InspectionPanels:
         search.focus_query()
     find.triggered.connect(show_search)
     window.addAction(find)
-    return InspectionPanels(inspector, search, find, inspector_dock, search_dock)
+
+    def step(forward: bool) -> None:
+        if not search.step_hit(forward):
+            show_search()
+            window.statusBar().showMessage("No search results: type a search first", 4000)
+            return
+        n = len(search.result_names())
+        i = search.results.indexOfTopLevelItem(search.results.currentItem()) + 1
+        window.statusBar().showMessage(f"Search result {i} of {n}", 3000)
+
+    find_next = QAction("Find &Next", window)
+    find_next.setObjectName("actionFindNext")
+    find_next.setShortcut(QKeySequence("F3"))
+    find_next.setToolTip("Go to the next search result (F3)")
+    find_next.triggered.connect(lambda: step(True))
+    find_prev = QAction("Find &Previous", window)
+    find_prev.setObjectName("actionFindPrevious")
+    find_prev.setShortcut(QKeySequence("Shift+F3"))
+    find_prev.setToolTip("Go to the previous search result (Shift+F3)")
+    find_prev.triggered.connect(lambda: step(False))
+    for a in (find_next, find_prev):
+        a.setShortcutContext(Qt.WindowShortcut)
+        window.addAction(a)
+    panels = InspectionPanels(inspector, search, find, inspector_dock, search_dock)
+    panels.find_next, panels.find_previous = find_next, find_prev
+    return panels

@@ -60,7 +60,7 @@ class LessonsWindow(QWidget):
         self.window = window
         self.setObjectName("LessonsWindow")
         self.setWindowTitle("Lessons — Graph Surgeon")
-        self.resize(760, 760)
+        self.resize(520, 760)
         self.folder = folder
         self.run: LessonRun | None = None
         self.state = "idle"
@@ -92,11 +92,15 @@ class LessonsWindow(QWidget):
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.text, 1)
         rl.addLayout(buttons)
-        split = QSplitter(Qt.Horizontal)
+        # the list of lessons above, the lesson below: the window stays narrow enough to sit
+        # beside the graph it talks about
+        split = QSplitter(Qt.Vertical)
         split.addWidget(self.list)
         split.addWidget(right)
-        split.setStretchFactor(1, 4)
+        split.setStretchFactor(1, 6)
+        split.setSizes([90, 640])
         lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(split)
 
         self.lessons: list[Lesson] = []
@@ -305,7 +309,7 @@ class LessonsWindow(QWidget):
                 parts.append("<p><b>Diff</b></p><ul>" + "".join(
                     f"<li><code>{html.escape(x)}</code></li>" for x in lines) + "</ul>")
             if outcome.worked is not None:
-                parts.append("<p><b>Worked numbers</b></p>" + outcome.worked.to_html())
+                parts.append("<p><b>Worked numbers</b></p>" + outcome.worked.to_html(changes=False))
                 self._color_branches(outcome.worked)
             elif outcome.worked_error:
                 parts.append(f"<p><i>{html.escape(outcome.worked_error)}</i></p>")
@@ -358,7 +362,8 @@ class LessonsWindow(QWidget):
             cmp, verdict, cv_line = result
             from ..core.running.report import report_tables
             rows = report_tables(cmp)["outputs"]
-            table = ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in rows[0])
+            table = ("<table border='1' cellspacing='0' cellpadding='3'><tr>"
+                     + "".join(f"<th>{html.escape(h)}</th>" for h in rows[0])
                      + "</tr>" + "".join("<tr>" + "".join(
                          f"<td>{html.escape(c.replace('**', ''))}</td>" for c in r) + "</tr>"
                          for r in rows[1:]) + "</table>")
@@ -390,7 +395,7 @@ class LessonsWindow(QWidget):
         w.signals.failed.connect(failed)
         w.start()
 
-    def closeEvent(self, event):  # noqa: N802 - Qt API
+    def closeEvent(self, event):
         self._detach()
         self._disconnect_open()
         super().closeEvent(event)
@@ -402,6 +407,10 @@ def show_lessons(window) -> LessonsWindow:
     if w is None or not shiboken6.isValid(w):
         w = LessonsWindow(window)
         window.lessons_window = w
+    if not w.isVisible():  # beside the graph: over the right-hand panels of the window
+        g = window.frameGeometry()
+        w.resize(min(520, max(360, g.width() // 3)), max(480, g.height() - 80))
+        w.move(g.right() - w.width() - 10, g.top() + 60)
     w.show()
     w.raise_()
     w.activateWindow()

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 
 from ..core.history.document import Document
 from ..core.viewmodel.grouping import GroupTree
+from . import help_texts, style
 from . import window_layout as layout
 from .graph_view import GraphView
 from .start_page import StartPage
@@ -142,6 +143,8 @@ class MainWindow(QMainWindow):
         from .inspection import install_inspection_panels
         self.inspection = install_inspection_panels(self)
         self.edit_menu.addAction(self.inspection.find_action)
+        self.edit_menu.addAction(self.inspection.find_next)
+        self.edit_menu.addAction(self.inspection.find_previous)
     # ---- end of inspection panels
 
     # ---- comparison panel (before/after numbers, latency, per-node drift) — compare_panel.py
@@ -159,6 +162,19 @@ class MainWindow(QMainWindow):
     def _install_surgery_panels(self) -> None:
         from .surgery import install_surgery_panels
         self.surgery = install_surgery_panels(self)
+        self.rename_action = QAction("Re&name Node…", self)
+        self.rename_action.setObjectName("actionRenameNode")
+        self.rename_action.setShortcut(QKeySequence("F2"))
+        self.rename_action.setStatusTip("Rename the selected node")
+        self.rename_action.triggered.connect(self._rename_selected)
+        self.edit_menu.addAction(self.rename_action)
+
+    def _rename_selected(self) -> None:
+        nodes = [n for n in self.view.selected_nodes() if not n.startswith("scope:")]
+        if self.document is None or len(nodes) != 1:
+            self.statusBar().showMessage("Select one node to rename (F2)", 4000)
+            return
+        self.surgery.controller.rename(nodes[0])
     # ---- end of surgery panels
 
     # ---- teaching (Help ▸ Lessons, File ▸ Export Tutorial, Worked numbers) — ui/teaching.py
@@ -268,6 +284,9 @@ class MainWindow(QMainWindow):
             tip="Draw every Const and weight /read as its own box instead of a badge")
         self.horizontal_action = self._action(vm, "&Left-to-Right Layout", v.set_horizontal,
                                               checkable=True)
+        self.device_colors_action = self._action(
+            vm, "Colour by &Device", self._set_device_colors, checkable=True,
+            tip="Fill each node with the colour of the device it is placed on")
         self._action(vm, "Show Le&gend", v.legend.setVisible, checkable=True, checked=True)
         self._action(vm, "Show &Minimap", self._set_minimap, checkable=True, checked=True)
         vm.addSeparator()
@@ -278,7 +297,19 @@ class MainWindow(QMainWindow):
             tip="Put every panel back in its default place and size")
         # ---- Help
         self.help_menu = hm = mb.addMenu("&Help")
+        self._action(hm, "&Quick Guide", lambda: help_texts.show_guide(self), "F1")
+        self._action(hm, "&Keyboard Shortcuts", lambda: help_texts.show_shortcuts(self))
+        hm.addSeparator()
         self._action(hm, "&About Graph Surgeon", self._about)
+
+    def _set_device_colors(self, on: bool) -> None:
+        """View ▸ Colour by Device: one colour per device string (frozen graphs often have
+        none: then every node says so)."""
+        if not on or self.document is None:
+            self.view.set_node_colors(None)
+            return
+        colors, legend = style.device_colors(self.document.graph)
+        self.view.set_node_colors(colors, legend)
 
     def _set_minimap(self, on: bool) -> None:
         self.view.minimap.enabled = on

@@ -50,6 +50,7 @@ class SearchPanel(QWidget):
     ANNOUNCE_MS = 400
 
     def __init__(self, document=None, parent: QWidget | None = None):
+        self._stepped = False  # F3 has moved through the current results
         super().__init__(parent)
         self.setObjectName("SearchPanel")
         self.document = None
@@ -254,6 +255,7 @@ class SearchPanel(QWidget):
         # "No results" is announced once, so an idle panel does not keep clearing highlights
         # that other tools (trace) set in the view.
         if names or self._announced:
+            self._stepped = False
             self.results_changed.emit(names)
         self._announced = bool(names)
 
@@ -274,6 +276,27 @@ class SearchPanel(QWidget):
     def _go(self, item: QTreeWidgetItem | None) -> None:
         if item is not None:
             self.node_activated.emit(item.data(0, Qt.UserRole))
+
+    def step_hit(self, forward: bool = True) -> str | None:
+        """F3 / Shift+F3: make the next (previous) result current, wrapping around, and go to
+        it. Returns its name (None without results)."""
+        if self._timer.isActive():
+            self.run_search()
+        self._flush_announce()
+        n = self.results.topLevelItemCount()
+        if not n:
+            return None
+        cur = self.results.indexOfTopLevelItem(self.results.currentItem())
+        if cur < 0 or not self._stepped:
+            nxt = 0 if forward else n - 1
+        else:
+            nxt = (cur + (1 if forward else -1)) % n
+        self._stepped = True
+        item = self.results.topLevelItem(nxt)
+        self.results.setCurrentItem(item)
+        self.results.scrollToItem(item)
+        self._go(item)
+        return item.data(0, Qt.UserRole)
 
     def activate_current(self) -> None:
         """Enter in the box: search now if a search is pending, then go to the current hit."""

@@ -100,3 +100,24 @@ NODE_MAX_W = 210.0
 GROUP_MIN_W = 130.0
 GROUP_MAX_W = 240.0
 MAX_BADGES = 3
+
+#: Colours for View ▸ Colour by Device, in order of first use.
+DEVICE_PALETTE = ["#8ab4f8", "#f6ae6b", "#81c995", "#f28b82", "#c58af9", "#fdd663",
+                  "#78d9ec", "#ff8bcb"]
+NO_DEVICE = QColor("#e3e6ea")
+
+
+def device_colors(graph) -> tuple[dict[str, QColor], list[tuple[str, QColor]]]:
+    """Node → fill colour by its device (``/device:GPU:0`` …) and the legend entries; nodes
+    with no device share a grey "(no device)"."""
+    from collections import Counter
+    counts = Counter(n.device for n in graph.graph_def.node)
+    palette: dict[str, QColor] = {}
+    for dev, _ in counts.most_common():
+        if dev:
+            palette[dev] = QColor(DEVICE_PALETTE[len(palette) % len(DEVICE_PALETTE)])
+    colors = {n.name: palette.get(n.device, NO_DEVICE) for n in graph.graph_def.node}
+    legend = [(f"{dev} ({counts[dev]})", c) for dev, c in palette.items()]
+    if counts.get("", 0):
+        legend.append((f"(no device) ({counts['']})", NO_DEVICE))
+    return colors, legend

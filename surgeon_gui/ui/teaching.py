@@ -57,6 +57,8 @@ def install_teaching(window) -> Teaching:
         fm.addAction(export)
     worked = WorkedNumbersView(window)
     dock = window.add_panel(worked, "Worked numbers", Qt.RightDockWidgetArea, "WorkedDock")
+    # placed by ui/window_layout.py's default layout: a tab beside the Inspector
+    worked.dock = dock
     passes = getattr(getattr(window, "surgery", None), "passes", None)
     if passes is not None and hasattr(passes, "match_clicked"):
         worked.attach(passes)

@@ -21,7 +21,7 @@ LAYOUT_VERSION = 3
 #: (area, [object names tabbed together, first in front]) — top to bottom within an area.
 DEFAULT_COLUMNS: list[tuple[Qt.DockWidgetArea, list[str]]] = [
     (Qt.LeftDockWidgetArea, ["PassesDock", "HistoryDock", "SearchDock"]),
-    (Qt.RightDockWidgetArea, ["InspectorDock", "CompareDock"]),
+    (Qt.RightDockWidgetArea, ["InspectorDock", "CompareDock", "WorkedDock"]),
     (Qt.RightDockWidgetArea, ["DiffDock"]),
 ]
 LEFT_WIDTH = 285

@@ -62,6 +62,10 @@ class WorkedNumbersView(QWidget):
         def done(wn):
             if not shiboken6.isValid(self) or serial != self._serial:
                 return
+            dock = getattr(self, "dock", None)
+            if dock is not None:
+                dock.show()
+                dock.raise_()
             self.current = wn
             self.status.setText(f"{pass_id} at {key}")
             self.text.setHtml(CSS + wn.to_html())

@@ -189,10 +189,27 @@ node { name: "y" op: "Add" input: "x" input: "c:3" attr { key: "T" value { type:
     recipe("version_true", dict(base, version=True, steps=[]))
     recipe("select_nothing", dict(base, steps=[{"pass": "remove_identity",
                                                 "select": ["no/such/match"]}]))
+    import hashlib
+
+    import numpy as np
     recipe("npy_dev_zero", dict(base, steps=[{"edit": "replace_const", "args": {
-        "node": "c", "value": {"npy": "/dev/zero"}}}]))
+        "node": "c", "value": {"npy": "/dev/zero", "sha256": "0" * 64}}}]))
+    outside = out.parent / f"{out.name}_outside.npy"
+    np.save(outside, np.float32(3.0))
+    digest = hashlib.sha256(outside.read_bytes()).hexdigest()
+    files["npy_outside"] = outside
     recipe("npy_outside", dict(base, steps=[{"edit": "replace_const", "args": {
-        "node": "c", "value": {"npy": "../outside.npy"}}}]))
+        "node": "c", "value": {"npy": f"../{outside.name}", "sha256": digest}}}]))
+    recipe("npy_absolute_outside", dict(base, steps=[{"edit": "replace_const", "args": {
+        "node": "c", "value": {"npy": str(outside), "sha256": digest}}}]))
+    recipe("npy_no_checksum", dict(base, steps=[{"edit": "replace_const", "args": {
+        "node": "c", "value": {"npy": outside.name}}}]))
+    inside = out / "value.npy"
+    np.save(inside, np.float32(3.0))
+    recipe("npy_inside_ok", dict(base, steps=[{"edit": "replace_const", "args": {
+        "node": "c", "value": {"npy": "value.npy", "sha256": digest}}}]))
+    recipe("npy_wrong_checksum", dict(base, steps=[{"edit": "replace_const", "args": {
+        "node": "c", "value": {"npy": "value.npy", "sha256": "1" * 64}}}]))
     return files
 
 

@@ -99,12 +99,15 @@ class Document:
     """The current graph of one open model, its history of steps, and where it came from."""
 
     def __init__(self, graph_def: GraphDef, path: str | None = None,
-                 inputs: list[str] | None = None, outputs: list[str] | None = None):
+                 inputs: list[str] | None = None, outputs: list[str] | None = None,
+                 graph: Graph | None = None):
         self.path = path
         #: The file the model was opened from (``path`` follows Save As; this does not): the
         #: undo history and recipes start from it.
         self.source_path = path
-        self._graph = Graph(graph_def, inputs, outputs, source=path)
+        # ``graph``: an index of ``graph_def`` already built (by the loader's check)
+        self._graph = graph if graph is not None and graph.graph_def is graph_def \
+            else Graph(graph_def, inputs, outputs, source=path)
         #: The inputs/outputs chosen when the model was opened (a recipe starts from these).
         self.initial_inputs = self._graph.given_inputs
         self.initial_outputs = self._graph.given_outputs
@@ -123,7 +126,8 @@ class Document:
 
     @classmethod
     def from_loaded(cls, loaded) -> "Document":
-        return cls(loaded.graph_def, loaded.path, loaded.inputs, loaded.outputs)
+        return cls(loaded.graph_def, loaded.path, loaded.inputs, loaded.outputs,
+                   graph=loaded.graph())
 
     # ------------------------------------------------------------------ state
     @property

@@ -20,9 +20,13 @@ the preset's passes: ``{"training_flags": {"names": "model/Placeholder_1"}}``. E
 """
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
+import math
 import os
 import shlex
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -33,6 +37,13 @@ from ..passes.base import PassReport
 
 FORMAT = "graph-surgeon-recipe"
 VERSION = 1
+#: Limits on what a recipe file may ask for (it is untrusted input).
+MAX_RECIPE_BYTES = 64 * 1024 * 1024
+MAX_JSON_DEPTH = 64
+MAX_INT_PARAM = 1 << 40          # 1 TiB: larger sizes and counts are mistakes
+MAX_TEXT_PARAM = 10_000          # characters in a str parameter / list item
+MAX_LIST_PARAM = 100_000         # items in a list parameter
+MAX_NPY_BYTES = 2 * 1024 ** 3    # a .npy a recipe reads
 
 
 class RecipeError(GraphError):
@@ -140,7 +151,8 @@ class Recipe:
         if d.get("format") != FORMAT:
             raise bad(f"not a recipe (\"format\" is {d.get('format')!r}, expected {FORMAT!r})")
         version = d.get("version")
-        if not isinstance(version, int) or version > VERSION or version < 1:
+        if isinstance(version, bool) or not isinstance(version, int) or version > VERSION \
+                or version < 1:
             raise bad(f"recipe version {version!r} is not supported (this app reads version "
                       f"{VERSION})")
         io = {}
@@ -164,31 +176,61 @@ class Recipe:
                    source=src if isinstance(src, str) else None)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Recipe":
+    def load(cls, path: str | os.PathLike, allow_outside: bool = False) -> "Recipe":
+        """Read and check a recipe file: everything is validated before anything runs
+        (:func:`validate`), and ``.npy`` files are taken relative to the recipe's folder
+        (outside it only with ``allow_outside``)."""
         p = Path(path)
         src = str(p)
         try:
-            text = p.read_text(encoding="utf-8")
+            st = p.stat()
         except FileNotFoundError:
             raise RecipeError("no such recipe file", src) from None
-        except IsADirectoryError:
-            raise RecipeError("is a folder, not a recipe file", src) from None
+        except OSError as e:
+            raise RecipeError(f"cannot read recipe: {e.strerror or e}", src) from None
+        if stat.S_ISDIR(st.st_mode):
+            raise RecipeError("is a folder, not a recipe file", src)
+        if not stat.S_ISREG(st.st_mode):
+            raise RecipeError("is not a regular file", src)
+        if st.st_size > MAX_RECIPE_BYTES:
+            raise RecipeError(f"is {st.st_size:,} bytes; a recipe is at most "
+                              f"{MAX_RECIPE_BYTES:,}", src)
+        try:
+            text = p.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise RecipeError(f"cannot read recipe: {getattr(e, 'strerror', None) or e}",
                               src) from None
+        depth = _json_depth(text)
+        if depth > MAX_JSON_DEPTH:
+            raise RecipeError(f"not a recipe (JSON nested {depth} levels deep; at most "
+                              f"{MAX_JSON_DEPTH})", src)
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_constant=_no_constant)
         except json.JSONDecodeError as e:
             raise RecipeError(f"not a recipe (invalid JSON at line {e.lineno}, column "
                               f"{e.colno}: {e.msg})", src) from None
-        return cls.from_dict(data, src)
+        except ValueError as e:
+            raise RecipeError(f"not a recipe ({e})", src) from None
+        except RecursionError:
+            raise RecipeError("not a recipe (JSON nested too deeply)", src) from None
+        recipe = cls.from_dict(data, src)
+        validate(recipe, src, base_dir=p.resolve().parent, allow_outside=allow_outside)
+        return recipe
 
     def save(self, path: str | os.PathLike, overwrite: bool = True, inputs=()) -> Path:
         """Write the recipe through the one write path (atomic; ``inputs``: files it must not
         be)."""
         from ..model.files import write_file
-        return write_file(path, self.to_json().encode("utf-8"), overwrite=overwrite,
-                          inputs=inputs)
+        d = copy.deepcopy(self.to_dict())
+        # a .npy in the recipe's folder is written relative to it, so the two move together
+        folder = Path(os.path.realpath(os.path.abspath(path))).parent
+        for spec in _npy_specs(d["steps"]):
+            if isinstance(spec.get("npy"), str) and os.path.isabs(spec["npy"]):
+                real = Path(os.path.realpath(spec["npy"]))
+                if folder in real.parents:
+                    spec["npy"] = real.relative_to(folder).as_posix()
+        data = (json.dumps(d, indent=2) + "\n").encode("utf-8")
+        return write_file(path, data, overwrite=overwrite, inputs=inputs)
 
     # ------------------------------------------------------------------ CLI equivalent
     def pass_ids_only(self) -> list[str] | None:
@@ -228,6 +270,178 @@ class Recipe:
         else:
             parts += ["--recipe", q(str(recipe_path or "RECIPE.json"))]
         return " ".join(parts)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _json_depth(text: str) -> int:
+    """How deeply the JSON nests (brackets outside strings), without parsing it."""
+    depth = deepest = 0
+    in_str = escaped = False
+    for ch in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    return deepest
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def param_problem(param, value) -> str | None:
+    """Why ``value`` is not a valid value for pass parameter ``param`` (None when it is)."""
+    t = param.type
+    if t is bool:
+        if not isinstance(value, bool):
+            return f"takes true or false, not {_show(value)}"
+    elif t in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"takes a number, not {_show(value)}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"takes a finite number, not {value}"
+        if t is int and isinstance(value, float) and not value.is_integer():
+            return f"takes a whole number, not {value}"
+        if value < 0:
+            return f"takes a number of 0 or more, not {value}"
+        if value > MAX_INT_PARAM:
+            return f"is {value:.3g}, more than the limit {MAX_INT_PARAM:,}"
+    elif t is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return f"takes a list of names, not {_show(value)}"
+        if len(value) > MAX_LIST_PARAM or any(len(v) > MAX_TEXT_PARAM for v in value):
+            return "is too long"
+    elif t is str:
+        if not isinstance(value, str):
+            return f"takes text, not {_show(value)}"
+        if len(value) > MAX_TEXT_PARAM:
+            return f"is {len(value):,} characters long (at most {MAX_TEXT_PARAM:,})"
+    if param.choices is not None and value not in param.choices:
+        return f"takes one of {', '.join(map(str, param.choices))}, not {_show(value)}"
+    return None
+
+
+def _show(value) -> str:
+    text = json.dumps(value) if not isinstance(value, float) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def validate(recipe: Recipe, source: str | None = None, base_dir: str | os.PathLike | None = None,
+             allow_outside: bool = False) -> None:
+    """Check the whole recipe before anything runs; one :class:`RecipeError` naming every
+    problem (``step N: ...``; ...).
+
+    Passes must exist and their parameters be of the right type, finite, not negative and
+    within limits. Each ``.npy`` a step reads must be a regular file within
+    :data:`MAX_NPY_BYTES`, carry the ``sha256`` it was recorded with (checked here), and lie in
+    ``base_dir`` (the recipe's folder; relative paths are taken from there) unless
+    ``allow_outside``. The checked absolute path replaces the one written in the recipe.
+    """
+    from ..passes import PRESET_PASSES, get_pass
+    problems: list[str] = []
+    for i, step in enumerate(recipe.steps, 1):
+        where = f"step {i}"
+        if step.is_pass:
+            if step.pass_id == PRESET_ID:
+                # the preset's params: {pass id: {name: value}} for the passes it runs
+                if step.select is not None:
+                    problems.append(f"{where}: the preset {PRESET_ID!r} cannot take a selection")
+                groups = []
+                for pid, params in step.params.items():
+                    if pid not in PRESET_PASSES or not isinstance(params, dict):
+                        problems.append(f"{where}: the preset's params map its passes "
+                                        f"({', '.join(PRESET_PASSES)}) to parameters; "
+                                        f"{pid!r} is not one of them")
+                    else:
+                        groups.append((pid, params))
+            else:
+                groups = [(step.pass_id, step.params)]
+            for pid, params in groups:
+                try:
+                    p = get_pass(pid)
+                except KeyError as e:
+                    problems.append(f"{where}: {e.args[0] if e.args else e}")
+                    continue
+                known = {q.name: q for q in p.params}
+                for name, value in params.items():
+                    if name not in known:
+                        problems.append(f"{where}: pass {pid!r} has no parameter {name!r}; "
+                                        f"it takes: {', '.join(known) or 'none'}")
+                        continue
+                    why = param_problem(known[name], value)
+                    if why:
+                        problems.append(f"{where}: {pid}.{name} {why}")
+        else:
+            for spec in _npy_specs(step.args):
+                why = _check_npy(spec, base_dir, allow_outside)
+                if why:
+                    problems.append(f"{where}: {why}")
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise RecipeError("; ".join(problems[:5]) + more, source)
+
+
+def _npy_specs(value) -> list[dict]:
+    """Every ``{"npy": ...}`` value spec inside an edit's arguments."""
+    found = []
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, dict):
+            if "npy" in v:
+                found.append(v)
+            else:
+                todo.extend(v.values())
+        elif isinstance(v, list):
+            todo.extend(v)
+    return found
+
+
+def _check_npy(spec: dict, base_dir, allow_outside: bool) -> str | None:
+    raw = spec.get("npy")
+    if not isinstance(raw, str) or not raw:
+        return "\"npy\" must be a file path"
+    want = spec.get("sha256")
+    if not isinstance(want, str) or len(want) != 64:
+        return f"{raw}: a .npy needs its \"sha256\" checksum in the recipe"
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    path = Path(raw)
+    path = (path if path.is_absolute() else base / path)
+    real = Path(os.path.realpath(path))
+    if not allow_outside and real != base.resolve() and base.resolve() not in real.parents:
+        return (f"{raw}: is outside the recipe's folder {base} (move it next to the recipe, "
+                "or allow it: --allow-outside-npy)")
+    try:
+        st = os.stat(real)
+    except OSError as e:
+        return f"{raw}: cannot read: {e.strerror or e}"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{raw}: is not a regular file"
+    if st.st_size > MAX_NPY_BYTES:
+        return f"{raw}: is {st.st_size:,} bytes (at most {MAX_NPY_BYTES:,})"
+    h = hashlib.sha256()
+    try:
+        with open(real, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as e:
+        return f"{raw}: cannot read: {e.strerror or e}"
+    if h.hexdigest() != want.lower():
+        return f"{raw}: changed since the recipe was written (SHA-256 differs)"
+    spec["npy"] = str(real)
+    return None
 
 
 @dataclass
@@ -289,6 +503,15 @@ def apply_step(graph: Graph, step: RecipeStep, where: str = "step",
                               select=None if step.select is None else set(step.select))
         except GraphError as e:
             raise RecipeError(f"{where} ({step.pass_id}): {e.problem}", nodes=e.nodes) from None
+        if step.select:
+            found = {m.key for m in result.report.matches}
+            unknown = [k for k in step.select if k not in found]
+            if unknown:
+                raise RecipeError(
+                    f"{where} ({step.pass_id}): \"select\" names no match here: "
+                    f"{', '.join(unknown[:5])}" + (" ..." if len(unknown) > 5 else "")
+                    + f" (the pass found {len(found)} match(es)"
+                    + (f": {', '.join(sorted(found)[:5])}" if found else "") + ")")
         new = Graph(result.graph_def, inputs_after(graph, result.graph_def),
                     graph.given_outputs, source=graph.source)
         return new, [result.report]

@@ -110,14 +110,16 @@ class Graph:
                  source: str | None = None):
         self.graph_def = graph_def
         self.source = source
-        self.nodes: dict[str, NodeDef] = {}
-        self.order: dict[str, int] = {}
+        nodes: dict[str, NodeDef] = {}
+        order: dict[str, int] = {}
         duplicates = []
         for i, node in enumerate(graph_def.node):
-            if node.name in self.nodes:
-                duplicates.append(node.name)
-            self.nodes[node.name] = node
-            self.order[node.name] = i
+            name = node.name  # (each read of a protobuf string field makes a new str)
+            if name in nodes:
+                duplicates.append(name)
+            nodes[name] = node
+            order[name] = i
+        self.nodes, self.order = nodes, order
         self._duplicates = duplicates
         self._consumers: dict[str, list[tuple[str, int, InputRef]]] | None = None
         self._topo: dict[bool, list[str]] = {}
@@ -207,8 +209,22 @@ class Graph:
         return detect_outputs(self)
 
     def with_io(self, inputs=None, outputs=None) -> "Graph":
-        return Graph(self.graph_def, inputs if inputs is not None else self._given_inputs,
-                     outputs if outputs is not None else self._given_outputs, source=self.source)
+        return self.sharing_index(inputs if inputs is not None else self._given_inputs,
+                                  outputs if outputs is not None else self._given_outputs,
+                                  source=self.source)
+
+    def sharing_index(self, inputs=None, outputs=None, source: str | None = None) -> "Graph":
+        """A Graph of the same (unchanged) GraphDef with other inputs/outputs, reusing this
+        one's index, consumers and topological order instead of building them again."""
+        g = Graph.__new__(Graph)
+        g.graph_def, g.source = self.graph_def, source
+        g.nodes, g.order = dict(self.nodes), dict(self.order)
+        g._duplicates = list(self._duplicates)
+        g._consumers = self._consumers
+        g._topo = dict(self._topo)
+        g._given_inputs = list(inputs) if inputs else None
+        g._given_outputs = list(outputs) if outputs else None
+        return g
 
     @property
     def given_inputs(self) -> list[str] | None:
@@ -246,32 +262,45 @@ class Graph:
 
     def _sort(self, ignore_loops: bool) -> list[str]:
         import heapq
-        nodes = self.nodes
-        indeg: dict[str, int] = dict.fromkeys(nodes, 0)
-        out: dict[str, list[str]] = defaultdict(list)
-        # Straight over the inputs (no Edge objects): this runs on every pass of a pipeline.
-        skip = {n for n, node in nodes.items() if node.op in LOOP_BACK_OPS} \
+        # Over node positions (ints), straight over the inputs: this runs on every pass of a
+        # pipeline and validates every load. A node is known by its position in
+        # ``graph_def.node`` (the last one of a duplicated name), which is also the tie-break.
+        order = self.order
+        size = len(self.graph_def.node)
+        names: list[str | None] = [None] * size
+        for n, i in order.items():
+            names[i] = n
+        indeg = [0] * size
+        out: list[list[int] | None] = [None] * size
+        skip = {order[n] for n, node in self.nodes.items() if node.op in LOOP_BACK_OPS} \
             if ignore_loops else set()
         for node in self.graph_def.node:
-            dst = node.name
+            dst = order[node.name]
             for text in node.input:
-                src = parse_input(text).node
-                if src not in nodes or src in skip:
+                src = order.get(parse_input(text).node)
+                if src is None or src in skip:
                     continue
                 indeg[dst] += 1
-                out[src].append(dst)
-        heap = [(self.order[n], n) for n, d in indeg.items() if d == 0]
+                succ = out[src]
+                if succ is None:
+                    out[src] = [dst]
+                else:
+                    succ.append(dst)
+        heap = [i for i in order.values() if indeg[i] == 0]
         heapq.heapify(heap)
         result = []
+        push, pop = heapq.heappush, heapq.heappop
         while heap:
-            _, n = heapq.heappop(heap)
-            result.append(n)
-            for m in out[n]:
-                indeg[m] -= 1
-                if indeg[m] == 0:
-                    heapq.heappush(heap, (self.order[m], m))
+            i = pop(heap)
+            result.append(names[i])
+            succ = out[i]
+            if succ is not None:
+                for m in succ:
+                    indeg[m] -= 1
+                    if indeg[m] == 0:
+                        push(heap, m)
         if len(result) != len(self.nodes):
-            stuck = sorted((n for n, d in indeg.items() if d > 0), key=self.order.get)
+            stuck = sorted((n for n, i in order.items() if indeg[i] > 0), key=order.get)
             raise GraphError(f"the graph has a cycle through {len(stuck)} nodes, e.g. "
                              + ", ".join(stuck[:5]), self.source, stuck)
         return result
@@ -315,9 +344,10 @@ class Graph:
                                     + (f" and {len(d) - 5} more" if len(d) > 5 else ""),
                                     self.source, d))
         dangling = []
+        nodes = self.nodes
         for node in self.graph_def.node:
             for text in node.input:
-                if parse_input(text).node not in self.nodes:
+                if parse_input(text).node not in nodes:
                     dangling.append((node.name, text))
         if dangling:
             desc = "; ".join(f"{n} reads {i!r}" for n, i in dangling[:5])

@@ -37,8 +37,12 @@ class LoadedModel:
     notes: list[str] = field(default_factory=list)
     #: The SavedModel signature that was frozen (None for other kinds).
     signature: str | None = None
+    #: The index built when the graph was checked on loading (reused by :meth:`graph`).
+    index: Graph | None = field(default=None, repr=False, compare=False)
 
     def graph(self) -> Graph:
+        if self.index is not None and self.index.graph_def is self.graph_def:
+            return self.index.sharing_index(self.inputs, self.outputs, source=self.path)
         return Graph(self.graph_def, self.inputs, self.outputs, source=self.path)
 
 
@@ -78,7 +82,7 @@ def load_model(path: str | os.PathLike, signature: str | None = None,
         model.outputs = list(outputs)
     if validate:
         report(0.9, "checking graph")
-        check_graph_def(model.graph_def, src)
+        model.index = check_graph_def(model.graph_def, src)
     report(1.0, "loaded")
     return model
 
@@ -146,9 +150,10 @@ def _check_plausible(gd: GraphDef, src: str) -> None:
                          f"(first at index {bad[0]})", src)
 
 
-def check_graph_def(gd: GraphDef, source: str | None = None) -> None:
-    """Structural checks (duplicates, dangling inputs, cycles). Unknown ops are allowed."""
-    Graph(gd, source=source).validate()
+def check_graph_def(gd: GraphDef, source: str | None = None) -> Graph:
+    """Structural checks (duplicates, dangling inputs, cycles). Unknown ops are allowed.
+    Returns the checked graph's index (with its topological order computed)."""
+    return Graph(gd, source=source).validate()
 
 
 def unregistered_ops(gd: GraphDef) -> list[str]:

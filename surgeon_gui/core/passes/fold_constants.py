@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ..model.consteval import Constants, SizeLimit, error_text, tensor_nbytes
-from ..model.editor import GraphEditor, _dedupe_controls, protected_names
+from ..model.editor import _dedupe_controls
 from ..model.graph import (
     Graph,
     GraphError,
@@ -14,7 +14,8 @@ from ..model.graph import (
     make_const,
     parse_input,
 )
-from .base import Match, Param, Pass, PassReport, PassResult, Refusal, sorted_names
+from .base import Match, Param, Pass, Refusal, sorted_names
+from .context import PassContext, pass_body
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 
@@ -60,19 +61,20 @@ function body, and ops TensorFlow does not register.
 """
 
 
-def fold_constants(graph: Graph, select: set[str] | None = None,
-                   max_bytes: int = DEFAULT_MAX_BYTES) -> PassResult:
-    report = PassReport("fold_constants")
-    editor = GraphEditor(graph)
+@pass_body("fold_constants")
+def fold_constants(ctx: PassContext, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    graph, report, select = ctx.graph, ctx.report, ctx.select
     try:
-        cn = Constants(graph)
+        cn = ctx.constants
+        cn.analyse()
     except GraphError as e:
-        report.refused.append(Refusal("graph", f"cannot analyse the graph: {e.problem}", e.nodes))
-        return PassResult(editor.result(), report)
+        ctx.refuse("graph", f"cannot analyse the graph: {e.problem}", e.nodes)
+        return
     if max_bytes is None or int(max_bytes) < 0:
         raise ValueError("max_bytes must be a non-negative number of bytes")
     max_bytes = int(max_bytes)
-    protected = protected_names(graph)
+    protected = ctx.protected
+    editor = ctx.editor
 
     # ---------------------------------------------------------------- find the fold targets
     outside_ports: dict[str, set[int]] = defaultdict(set)
@@ -203,13 +205,10 @@ def fold_constants(graph: Graph, select: set[str] | None = None,
         if m.applied:
             m.removed = sorted_names(graph, dead & set(m.nodes))
     report.refused = refusals
-    report.removed, report.added, report.changed = (set(editor.removed), set(editor.added),
-                                                     set(editor.changed))
     if report.matches:
         report.notes.append(f"{sum(m.applied for m in report.matches)} of "
                             f"{len(report.matches)} match(es) applied; {len(dead)} constant "
                             "node(s) no longer needed were removed")
-    return PassResult(editor.result(), report)
 
 
 def _exclusive_bytes(graph: Graph, cn: Constants, target: str) -> int:

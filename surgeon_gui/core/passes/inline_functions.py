@@ -9,6 +9,7 @@ from ..model.consteval import Constants
 from ..model.editor import GraphEditor, Substitution, read_nodes
 from ..model.graph import Graph, NodeDef, format_input, node_of, parse_input
 from ..model.ops import CASE_OPS, IF_OPS, PARTITIONED_CALL_OPS, WHILE_OPS, trace_source
+from ..model.ops import op_def as registered_op
 from .base import Match, Pass, Refusal, is_selected
 from .context import PassContext, pass_body
 
@@ -232,7 +233,11 @@ def inline_functions(ctx: PassContext) -> None:
         if select is not None:
             break  # nested calls appear as new matches on the next run
     if editor.removed or editor.changed:
-        dropped = editor.remove_unread(read_nodes(graph), keep)
+        # Besides what only the calls read: inlined nodes nothing reads, such as the
+        # OptionalFromValue/OptionalNone a TF2 cond returns for its gradient only. Stateful
+        # ones (an Assert, a variable update) stay.
+        unread_inlined = [n for n in editor.added if not _is_stateful(editor, n)]
+        dropped = editor.remove_unread(read_nodes(graph) + unread_inlined, keep)
         if dropped:
             report.notes.append(f"removed {len(dropped)} node(s) only the inlined calls read: "
                                 + ", ".join(dropped[:10]))
@@ -250,6 +255,14 @@ def inline_functions(ctx: PassContext) -> None:
                                 + ", ".join(gone))
     if position:
         ctx.finish_with(lambda result: _place(result, graph, position))
+
+
+def _is_stateful(editor: GraphEditor, name: str) -> bool:
+    node = editor._index.get(name)  # noqa: SLF001 - read-only use of the index
+    if node is None:
+        return False
+    od = registered_op(node.op)
+    return od is None or od.is_stateful
 
 
 def _place(graph_def, graph: Graph, position: dict[str, tuple]) -> None:

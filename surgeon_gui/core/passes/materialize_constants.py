@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
-from ..model.editor import GraphEditor
-from ..model.graph import Graph, NodeDef, const_value, dtype_name
-from .base import Match, Param, Pass, PassReport, PassResult, Refusal, fill_report, is_selected
+from ..model.graph import NodeDef, const_value, dtype_name
+from .base import Param, Pass
+from .context import PassContext, pass_body
 
 DEFAULT_MAX_ELEMENTS = 4096
 
@@ -75,14 +75,12 @@ def full_tensor_proto(node: NodeDef, value: np.ndarray):
     return out
 
 
-def materialize_constants(graph: Graph, select: set[str] | None = None,
-                          max_elements: int = DEFAULT_MAX_ELEMENTS) -> PassResult:
+@pass_body("materialize_constants")
+def materialize_constants(ctx: PassContext, max_elements: int = DEFAULT_MAX_ELEMENTS) -> None:
     if max_elements is None or int(max_elements) < 0:
         raise ValueError("max_elements must be a non-negative number of elements")
     max_elements = int(max_elements)
-    report = PassReport("materialize_constants")
-    editor = GraphEditor(graph)
-    for node in graph.graph_def.node:
+    for node in ctx.graph.graph_def.node:
         if node.op != "Const":
             continue
         t = node.attr["value"].tensor
@@ -95,9 +93,8 @@ def materialize_constants(graph: Graph, select: set[str] | None = None,
         what = (f"Const {node.name} ({dtype_name(t.dtype)}, shape {shape}) stores "
                 f"{stored} of its {n} value(s)")
         if n > max_elements:
-            report.refused.append(Refusal(
-                node.name, f"{what}; writing it out would store {n} elements, over "
-                           f"max_elements={max_elements}", [node.name]))
+            ctx.refuse(node.name, f"{what}; writing it out would store {n} elements, over "
+                                  f"max_elements={max_elements}", [node.name])
             continue
         try:
             value = const_value(node)
@@ -105,20 +102,15 @@ def materialize_constants(graph: Graph, select: set[str] | None = None,
                 raise ValueError(f"it decodes to {value.size} elements, not {n}")
             full = full_tensor_proto(node, value)
         except Exception as e:  # noqa: BLE001 - a corrupt tensor is reported, not raised
-            report.refused.append(Refusal(node.name, f"{what}, but it cannot be decoded: {e}",
-                                          [node.name]))
+            ctx.refuse(node.name, f"{what}, but it cannot be decoded: {e}", [node.name])
             continue
-        m = Match(node.name, f"{what}: written out in full", nodes=[node.name],
-                  changed=[node.name])
-        report.matches.append(m)
-        if not is_selected(node.name, select):
-            m.applied = False
+        m = ctx.match(node.name, f"{what}: written out in full", nodes=[node.name],
+                      changed=[node.name])
+        if not m.applied:
             continue
-        live = editor.node(node.name)
+        live = ctx.editor.node(node.name)
         live.attr["value"].tensor.CopyFrom(full)
-        editor.mark_changed(node.name)
-    fill_report(report, editor)
-    return PassResult(editor.result(), report)
+        ctx.editor.mark_changed(node.name)
 
 
 PASS = Pass(

@@ -6,17 +6,17 @@ from collections import defaultdict
 
 from tensorflow.core.framework import types_pb2
 
-from ..model.editor import GraphEditor, _dedupe_controls, protected_names
+from ..model.editor import _dedupe_controls
 from ..model.graph import (
     INPUT_OPS,
-    Graph,
     GraphError,
     NodeDef,
     format_input,
     parse_input,
 )
 from ..model.ops import CONTROL_FLOW_OPS, FUNCTION_CALL_OPS, is_random, op_def
-from .base import Match, Param, Pass, PassReport, PassResult, Refusal, sorted_names
+from .base import Match, Param, Pass, Refusal, sorted_names
+from .context import PassContext, pass_body
 
 EXPLANATION = """\
 **What it matches.** Two nodes with the same op, the same data inputs in the same order, the
@@ -103,17 +103,16 @@ CONV_PREFIX_OPS = frozenset({"Pad", "MirrorPad", "SpaceToBatchND"})
 CONV_OPS = frozenset({"Conv2D", "DepthwiseConv2dNative", "Conv3D"})
 
 
-def merge_duplicates(graph: Graph, select: set[str] | None = None,
-                     keep_conv_pads: bool = True) -> PassResult:
-    report = PassReport("merge_duplicates")
-    editor = GraphEditor(graph)
+@pass_body("merge_duplicates")
+def merge_duplicates(ctx: PassContext, keep_conv_pads: bool = True) -> None:
+    graph, report, select = ctx.graph, ctx.report, ctx.select
     try:
         order = graph.topological_order()
     except GraphError as e:
-        report.refused.append(Refusal("graph", f"cannot sort the graph: {e.problem}", e.nodes))
-        return PassResult(editor.result(), report)
+        ctx.refuse("graph", f"cannot sort the graph: {e.problem}", e.nodes)
+        return
     funcs = frozenset(graph.function_names())
-    protected = protected_names(graph)
+    protected = ctx.protected
 
     # Consts can only be equal with equal dtype and shape: decode only those that collide.
     const_groups: dict[bytes, list[str]] = defaultdict(list)
@@ -217,6 +216,7 @@ def merge_duplicates(graph: Graph, select: set[str] | None = None,
             applied.add(dup)
 
     if applied:
+        editor = ctx.editor
         target = {d: survivor[d] for d in applied}
         for node in editor.nodes():
             if node.name in target:
@@ -237,14 +237,11 @@ def merge_duplicates(graph: Graph, select: set[str] | None = None,
         for m in report.matches:
             if m.applied:
                 m.removed = [m.key]
+        for m in report.matches:
+            if m.applied:
+                m.changed = sorted_names(graph, {c for c, _, _ in graph.consumers(m.key)}
+                                         & editor.changed)
     report.refused.extend(refusals)
-    report.removed, report.added, report.changed = (set(editor.removed), set(editor.added),
-                                                     set(editor.changed))
-    for m in report.matches:
-        if m.applied:
-            m.changed = sorted_names(graph, {c for c, _, _ in graph.consumers(m.key)}
-                                     & report.changed)
-    return PassResult(editor.result(), report)
 
 
 PASS = Pass(

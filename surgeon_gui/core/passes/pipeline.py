@@ -73,6 +73,10 @@ def pipeline_steps(graph: Graph, pass_ids: Iterable[str],
     is never changed.
     """
     params = params or {}
+    if graph.given_outputs is None and graph.outputs:
+        # The outputs are what they are now: a pass that leaves a node nothing reads (the
+        # gradient plumbing of an inlined cond) must not make it an output to keep.
+        graph = graph.with_io(graph.given_inputs, graph.outputs)
 
     def run_list(g: Graph, ids: list[str], rnd: int):
         for i, pid in enumerate(ids):
@@ -88,6 +92,11 @@ def pipeline_steps(graph: Graph, pass_ids: Iterable[str],
             new_g = Graph(res.graph_def, inputs_after(g, res.graph_def), g.given_outputs,
                           source=g.source)
             problems = new_g.problems()
+            gone = [o for o in (g.given_outputs or []) if node_of(o) not in new_g.nodes]
+            if gone:
+                raise GraphError(f"pass {pid!r} removed the named output(s) "
+                                 f"{', '.join(gone)}: a pass never may; nothing was kept",
+                                 nodes=gone)
             if problems:
                 raise GraphError(f"pass {pid!r} produced a broken graph: "
                                  f"{problems[0].problem}", nodes=problems[0].nodes)

@@ -18,12 +18,12 @@ from ..model.editor import (
     Substitution,
     attr_dtype,
     identity_node,
-    protected_names,
     read_nodes,
 )
 from ..model.graph import Graph, format_input, make_const, node_of, parse_input
 from ..model.ops import LOOP_OPS, MERGE_OPS, PASS_THROUGH_OPS, SWITCH_OPS, trace_source
-from .base import Match, Pass, PassReport, PassResult, Refusal, fill_report, is_selected
+from .base import Match, Pass, Refusal, is_selected
+from .context import PassContext, pass_body
 
 EXPLANATION = """\
 **What it matches.** The v1 control flow that `tf.cond` builds in TF1 graphs (and that
@@ -153,12 +153,11 @@ class _Analysis:
                 if not self.input_dead(t)]
 
 
-def remove_switch_merge(graph: Graph, select: set[str] | None = None) -> PassResult:
-    report = PassReport("remove_switch_merge")
-    editor = GraphEditor(graph)
-    ev = Constants(graph, analyse=False)
-    keep = protected_names(graph, detected_outputs=True)
-    named = protected_names(graph)  # a dead branch may hold detected sinks, never named nodes
+@pass_body("remove_switch_merge")
+def remove_switch_merge(ctx: PassContext) -> None:
+    graph, report, select, ev = ctx.graph, ctx.report, ctx.select, ctx.constants
+    keep = ctx.keep
+    named = ctx.protected  # a dead branch may hold detected sinks, never named nodes
     order = graph.order
 
     # 1. Every Switch: decided (constant predicate), undecided, or a while-loop switch.
@@ -233,6 +232,11 @@ def remove_switch_merge(graph: Graph, select: set[str] | None = None) -> PassRes
                 cond_of[n] = key
         new_problems = {}
         for key, sw, mg in candidates:
+            for s in sw:
+                if s in named:
+                    # Resolving the cond deletes its Switches; a named one must stay.
+                    new_problems[key] = (f"its Switch {s} is a named graph output or input "
+                                         "(remove it from --outputs to resolve the cond)")
             for m in mg:
                 if m not in an.dead and len(an.live_inputs(m)) != 1:
                     new_problems[key] = (f"Merge {m} would still have "
@@ -290,9 +294,7 @@ def remove_switch_merge(graph: Graph, select: set[str] | None = None) -> PassRes
                                     "without conds that were not selected")
             chosen = [c for c in chosen if c[0] not in bad]
     if chosen:
-        _apply(graph, editor, an, chosen, ev, keep, matches)
-    fill_report(report, editor)
-    return PassResult(editor.result(), report)
+        _apply(graph, ctx.editor, an, chosen, ev, keep, matches)
 
 
 def _apply(graph: Graph, editor: GraphEditor, an: _Analysis, chosen, ev: Constants,

@@ -2,9 +2,8 @@
 on request, shape annotations and other private (``_``-prefixed) attributes."""
 from __future__ import annotations
 
-from ..model.editor import GraphEditor
-from ..model.graph import Graph
-from .base import Match, Param, Pass, PassReport, PassResult
+from .base import Param, Pass
+from .context import PassContext, pass_body
 
 #: Private attributes that still steer how TensorFlow runs a node: kept even on request.
 KEEP_PRIVATE = frozenset({
@@ -51,9 +50,10 @@ def _strip(node, devices: bool, colocation: bool, private: bool) -> dict[str, in
     return done
 
 
-def strip_attributes(graph: Graph, select: set[str] | None = None, devices: bool = True,
-                     colocation: bool = True, output_shapes: bool = False) -> PassResult:
-    report = PassReport("strip_attributes")
+@pass_body("strip_attributes")
+def strip_attributes(ctx: PassContext, devices: bool = True, colocation: bool = True,
+                     output_shapes: bool = False) -> None:
+    graph, report = ctx.graph, ctx.report
     gd = graph.graph_def
     kinds = [("devices", devices, "device placement(s)",
               lambda n: bool(n.device)),
@@ -74,12 +74,10 @@ def strip_attributes(graph: Graph, select: set[str] | None = None, devices: bool
         desc = f"{len(hits)} {what}"
         if fhits:
             desc += f" (and {fhits} in function bodies)"
-        m = Match(key, desc, nodes=hits)
-        m.applied = select is None or key in select
-        report.matches.append(m)
+        m = ctx.match(key, desc, nodes=hits)
         active[key] = m.applied
-    editor = GraphEditor(graph)
     if any(active.values()):
+        editor = ctx.editor
         flags = dict(devices=active.get("devices", False),
                      colocation=active.get("colocation", False),
                      private=active.get("output_shapes", False))
@@ -95,8 +93,6 @@ def strip_attributes(graph: Graph, select: set[str] | None = None, devices: bool
         for m in report.matches:
             if m.applied:
                 m.changed = list(m.nodes)
-    report.changed = set(editor.changed)
-    return PassResult(editor.result(), report)
 
 
 PASS = Pass(

@@ -2,9 +2,9 @@
 (which become Placeholders), and drop function-library entries nothing calls."""
 from __future__ import annotations
 
-from ..model.editor import GraphEditor, protected_names
-from ..model.graph import Graph, GraphError, NodeDef, node_of, parse_input, shape_list
-from .base import Match, Param, Pass, PassReport, PassResult, sorted_names
+from ..model.graph import GraphError, NodeDef, node_of, parse_input, shape_list
+from .base import Match, Param, Pass, sorted_names
+from .context import PassContext, pass_body
 
 EXPLANATION = """\
 **What it does.** Cuts the graph down to the part the chosen outputs need, like TensorFlow's
@@ -106,9 +106,10 @@ def _infer_shape(node: NodeDef) -> list[int] | None:
     return None
 
 
-def strip_unused(graph: Graph, select: set[str] | None = None, inputs="", outputs="",
-                 input_dtype: str = "", input_shape: str = "") -> PassResult:
-    report = PassReport("strip_unused")
+@pass_body("strip_unused")
+def strip_unused(ctx: PassContext, inputs="", outputs="", input_dtype: str = "",
+                 input_shape: str = "") -> None:
+    graph, report = ctx.graph, ctx.report
     # Without named inputs, the Placeholders the outputs need stay and unused ones go.
     in_names = _as_list(inputs) or list(graph.given_inputs or [])
     out_names = _as_list(outputs) or list(graph.outputs)
@@ -124,11 +125,9 @@ def strip_unused(graph: Graph, select: set[str] | None = None, inputs="", output
                          "is output port > 0 (feed it by adding an Identity first)", nodes=ported)
     dtypes_ = _parse_dtypes(input_dtype, len(in_names))
     shapes = _parse_shapes(input_shape, len(in_names))
-    editor = GraphEditor(graph)
-    protected = protected_names(graph)
-
-    def chosen(key: str) -> bool:
-        return select is None or key in select
+    editor = ctx.editor
+    protected = ctx.protected
+    chosen = ctx.selected
 
     for name, dt, shape in zip(in_names, dtypes_, shapes):
         name = node_of(name)
@@ -210,10 +209,7 @@ def strip_unused(graph: Graph, select: set[str] | None = None, inputs="", output
                 lib.gradient.extend(grads)
                 removed_functions = unused
 
-    report.removed, report.added, report.changed = (set(editor.removed), set(editor.added),
-                                                     set(editor.changed))
     report.functions = set(removed_functions)
-    return PassResult(editor.result(), report)
 
 
 def _called_functions(nodes, lib) -> set[str]:

@@ -19,9 +19,12 @@ EXPLANATION = """\
 **What it matches.** A boolean placeholder that switches a model between training and
 inference behaviour: a `Placeholder` or `PlaceholderWithDefault` named like a training flag
 (`is_training`, `training`, `keras_learning_phase`, `phase_train`, `learning_phase`,
-`train_mode`, …), and any other scalar `bool` placeholder that decides a `tf.cond` (it feeds the
-predicate of a `Switch`, or the `cond` of an `If`/`StatelessIf`, possibly through `Identity`
-nodes). With the `names` parameter you say exactly which nodes to convert instead.
+`train_mode`, …), and, whatever its name, any `bool` placeholder of scalar or unknown shape
+(`tf.compat.v1.placeholder(tf.bool)`, often just `Placeholder_1`) whose role is a training
+switch: it decides a `tf.cond` (the predicate of a `Switch`, the `cond` of an
+`If`/`StatelessIf`) or the condition of a `Select`, through `Identity`, `Squeeze` (TF2's
+`tf.cond` squeezes a predicate of unknown rank), `Cast`, `LogicalNot`, `Reshape` or
+`ExpandDims` nodes. With the `names` parameter you say exactly which nodes to convert instead.
 
 **What it does.** The placeholder is replaced by a `Const` of the same name holding `value`
 (False = inference). Nothing else changes here, but the conds it drove now have a constant
@@ -53,17 +56,41 @@ def _is_scalar(node) -> tuple[bool, str]:
     return False, f"its shape is {shape}, not a scalar"
 
 
+#: Ops a predicate passes through on its way from the flag to the cond: TF2's ``tf.cond``
+#: squeezes a predicate of unknown rank, and code negates, casts or reshapes its flag.
+PREDICATE_THROUGH_OPS = frozenset({"Squeeze", "Cast", "LogicalNot", "Reshape", "ExpandDims"})
+SELECT_OPS = frozenset({"Select", "SelectV2"})
+
+
+def predicate_source(graph: Graph, tensor: str) -> str:
+    """The node a cond predicate comes from, through pass-through, Squeeze, Cast, LogicalNot,
+    Reshape and ExpandDims nodes (their first input)."""
+    seen = set()
+    name = node_of(trace_source(graph, tensor))
+    while name in graph.nodes and name not in seen:
+        seen.add(name)
+        node = graph.nodes[name]
+        if node.op not in PREDICATE_THROUGH_OPS:
+            break
+        data = [t for t in node.input if not t.startswith("^")]
+        if not data:
+            break
+        name = node_of(trace_source(graph, data[0]))
+    return name
+
+
 def _feeds_control_flow(graph: Graph, name: str) -> str | None:
-    """The Switch/If whose predicate this node decides (through pass-through ops), if any."""
+    """The Switch/If/Select whose predicate this node decides, if any: the role of a training
+    flag (a cond around batch norm or dropout, a keep probability chosen by a Select)."""
     for node in graph.graph_def.node:
         data = [t for t in node.input if not t.startswith("^")]
         if node.op in SWITCH_OPS and len(data) > 1:
             pred = data[1]
-        elif node.op in IF_OPS and data:
+        elif node.op in (IF_OPS | SELECT_OPS) and data:
             pred = data[0]
         else:
             continue
-        if node_of(trace_source(graph, pred)) == name:
+        if predicate_source(graph, pred) == name:
             return node.name
     return None
 

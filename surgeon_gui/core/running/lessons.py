@@ -69,7 +69,7 @@ def _sections(text: str, where: str) -> tuple[str, str, list[tuple[str, str]]]:
         raise LessonError(f"{where}: the first line must be '# Title'")
     title = m.group(1).strip()
     rest = text[m.end():]
-    parts = re.split(r"^##\s+(.+)$", rest, flags=re.M)
+    parts = re.split(r"^##\s+(.+)$", rest, flags=re.MULTILINE)
     intro = parts[0].strip()
     steps = [(parts[i].strip(), parts[i + 1].strip()) for i in range(1, len(parts), 2)]
     return title, intro, steps

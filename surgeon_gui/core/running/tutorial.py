@@ -20,9 +20,9 @@ import base64
 import html
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ..history.recipe import Recipe, RecipeStep, apply_step
 from ..model.graph import Graph, GraphDef, node_of
@@ -344,9 +344,9 @@ def to_html(t: Tutorial) -> str:
     out = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
            f"<title>{e(t.title)}</title><style>{CSS}</style></head><body>",
            f"<h1>{e(t.title)}</h1>",
-           f"<p>Model: <code>{e(t.source)}</code>. {len(t.steps)} step(s). "
-           f"<span class='verdict {'pass' if 'PASS' in t.verdict else 'fail'}'>"
-           f"{e(t.verdict)}</span></p>"]
+           (f"<p>Model: <code>{e(t.source)}</code>. {len(t.steps)} step(s). "
+            f"<span class='verdict {'pass' if 'PASS' in t.verdict else 'fail'}'>"
+            f"{e(t.verdict)}</span></p>")]
     if t.picture_note:
         out.append(f"<p><i>{e(t.picture_note)}</i></p>")
     else:

@@ -99,7 +99,9 @@ class WorkedNumbers:
             out += ["**What changed**", ""] + [f"- {_code(c)}" for c in self.changes] + [""]
         return "\n".join(out).rstrip() + "\n"
 
-    def to_html(self) -> str:
+    def to_html(self, changes: bool = True) -> str:
+        """HTML for the panels and the tutorial; ``changes=False`` leaves out the node-by-node
+        list (when a diff is shown beside it)."""
         out = [f"<h3>{html.escape(self.title)}</h3>"]
         for p in self.paragraphs:
             out.append(f"<p>{_inline_html(p)}</p>")
@@ -118,7 +120,7 @@ class WorkedNumbers:
                        + "<br><span style='color:#c92a2a'><b>dead</b></span>: "
                        + html.escape(", ".join(self.dead[:12]) + (" …" if len(self.dead) > 12
                                                                    else "")) + "</p>")
-        if self.changes:
+        if self.changes and changes:
             out.append("<p><b>What changed</b></p><ul>"
                        + "".join(f"<li><code>{html.escape(c)}</code></li>"
                                  for c in self.changes[:40])
@@ -151,7 +153,9 @@ def _html_table(t: Table) -> str:
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
                    for r in t.rows)
     cap = f"<caption>{html.escape(t.caption)}</caption>" if t.caption else ""
-    return f"<table class='worked'>{cap}<tr>{head}</tr>{body}</table>"
+    # border/cellpadding attributes: Qt's rich text (the app's panels) ignores CSS borders
+    return (f"<table class='worked' border='1' cellspacing='0' cellpadding='3'>{cap}"
+            f"<tr>{head}</tr>{body}</table>")
 
 
 def _inline_html(text: str) -> str:
@@ -203,9 +207,9 @@ def worked_numbers(graph: Graph, pass_id: str, match: Match | str, params: dict 
 # ---------------------------------------------------------------------- fold_batch_norm
 def _fold_batch_norm(wn: WorkedNumbers, graph: Graph, after: Graph, m: Match, feeds,
                      channels: int) -> None:
+    from ..model.consteval import Constants
     from ..model.editor import protected_names
     from ..passes import fold_batch_norm as fbn
-    from ..model.consteval import Constants
     cn = Constants(graph)
     lin = graph.nodes[m.key]
     cand, problem = fbn._walk(graph, cn, lin, protected_names(graph))
@@ -320,9 +324,9 @@ def _short(e: Exception) -> str:
 # ---------------------------------------------------------------------- remove_switch_merge
 def _switch_merge(wn: WorkedNumbers, graph: Graph, after: Graph, m: Match, feeds,
                   channels: int) -> None:
-    from ..passes import remove_switch_merge as rsm
     from ..model.consteval import Constants
     from ..model.ops import MERGE_OPS, SWITCH_OPS, trace_source
+    from ..passes import remove_switch_merge as rsm
     ev = Constants(graph, analyse=False)
     switches = [n for n in m.nodes if graph.nodes[n].op in SWITCH_OPS]
     merges = [n for n in m.nodes if graph.nodes[n].op in MERGE_OPS]
@@ -409,9 +413,9 @@ def _inside(graph: Graph, name: str, switches: list[str]) -> bool:
 # ---------------------------------------------------------------------- remove_dropout
 def _dropout(wn: WorkedNumbers, graph: Graph, after: Graph, m: Match, feeds,
              channels: int) -> None:
-    from ..passes import remove_dropout as rd
     from ..model.consteval import Constants
     from ..model.ops import UNIFORM_RANDOM_OPS
+    from ..passes import remove_dropout as rd
     rnd = next((n for n in m.nodes if graph.nodes[n].op in UNIFORM_RANDOM_OPS), None)
     if rnd is None:
         return
@@ -491,7 +495,27 @@ def _identity(wn: WorkedNumbers, graph: Graph, after: Graph, m: Match, feeds,
         + " A reader that waited for it (`^`) waits for what it forwarded instead.")
 
 
+# ---------------------------------------------------------------------- sort_execution_order
+def _sort(wn: WorkedNumbers, graph: Graph, after: Graph, m: Match, feeds,
+          channels: int) -> None:
+    old = {n.name: i for i, n in enumerate(graph.graph_def.node)}
+    new = {n.name: i for i, n in enumerate(after.graph_def.node)}
+    moved = [n for n in new if old.get(n) != new[n]]
+    rows = []
+    for n in sorted(moved, key=new.get)[:20]:
+        late = [node_of(t) for t in graph.nodes[n].input
+                if node_of(t) in old and old[node_of(t)] > old[n]]
+        rows.append([n, str(old[n]), str(new[n]), ", ".join(late[:3]) or "–"])
+    wn.tables.append(Table("nodes that moved (position in the GraphDef)",
+                           ["node", "before", "after", "was listed before its input"], rows))
+    wn.paragraphs.append(
+        "TensorFlow runs a graph in whatever order its dependencies allow, but importers that "
+        "read the GraphDef from top to bottom (OpenCV's DNN module) need every node after its "
+        "inputs. The nodes keep their names and contents; only their place in the list moves.")
+
+
 _BY_PASS = {
+    "sort_execution_order": _sort,
     "fold_batch_norm": _fold_batch_norm,
     "remove_switch_merge": _switch_merge,
     "remove_dropout": _dropout,

@@ -396,32 +396,36 @@ class GroupTree:
     def _find_badges(self) -> None:
         g = self.graph
         hidden: dict[str, str] = {}  # hidden node → its Const
+        consumers = g._build_consumers()  # name → its consumers (only names that have some)
+        nodes, op_of = g.nodes, self.op_of
         if not self.show_constants:
-            for node in g.graph_def.node:
-                if node.op == "Const" and not node.input and g.consumers(node.name):
-                    hidden[node.name] = node.name
-            for node in g.graph_def.node:
-                if (node.op in ("Identity", "ReadVariableOp", "Snapshot") and len(node.input) == 1
-                        and not node.input[0].startswith("^")):
-                    src = parse_input(node.input[0]).node
-                    if src in hidden and hidden[src] == src:
-                        hidden[node.name] = src
+            for name, op in op_of.items():
+                if op == "Const" and name in consumers and not nodes[name].input:
+                    hidden[name] = name
+            for name, op in op_of.items():
+                if op in ("Identity", "ReadVariableOp", "Snapshot"):
+                    inputs = nodes[name].input
+                    if len(inputs) == 1 and not inputs[0].startswith("^"):
+                        src = parse_input(inputs[0]).node
+                        if src in hidden and hidden[src] == src:
+                            hidden[name] = src
         self.hidden = hidden
         for name, const in hidden.items():
             owners = []
-            for c, _, ref in g.consumers(name):
+            label = None
+            for c, _, ref in consumers.get(name, ()):
                 if c in hidden or ref.control:
                     continue
                 if c not in owners:
                     owners.append(c)
-                    cnode = g.nodes[const]
-                    dtype, shape = output_info(cnode)
-                    segs = name.split("/")
-                    while len(segs) > 1 and segs[-1] in ("read", "resource", "ReadVariableOp"):
-                        segs.pop()
-                    short = segs[-1]
-                    self.badges[c].append(Badge(name, const, f"{short} {format_shape(shape)}",
-                                                shape, dtype))
+                    if label is None:  # the same for every owner
+                        dtype, shape = output_info(nodes[const])
+                        segs = name.split("/")
+                        while len(segs) > 1 and segs[-1] in ("read", "resource",
+                                                             "ReadVariableOp"):
+                            segs.pop()
+                        label = f"{segs[-1]} {format_shape(shape)}"
+                    self.badges[c].append(Badge(name, const, label, shape, dtype))
             self.badge_owner[name] = owners
         # a weight read only through its /read is shown (and found) on the read's consumers
         for name, const in hidden.items():
@@ -485,11 +489,19 @@ class GroupTree:
             if chains:
                 virtual[parent] = chains
 
-        def display_path(segs: list[str]) -> list[tuple[str, str, bool, str]]:
-            """Group path of a node as (key, label, virtual, name prefix) from the outside in."""
+        def display_path(segs: list[str], head: tuple[list, str] | None = None
+                         ) -> list[tuple[str, str, bool, str]]:
+            """Group path of a node as (key, label, virtual, name prefix) from the outside in.
+            ``head``: the path and innermost key of ``segs[:-1]`` (the same for every node of
+            a scope, so worked out once per scope), to go on from."""
             out = []
             key = ""
-            for i, seg in enumerate(segs):
+            start = 0
+            if head is not None:
+                out, key = list(head[0]), head[1]
+                start = len(segs) - 1
+            for i in range(start, len(segs)):
+                seg = segs[i]
                 real = "/".join(segs[:i]) + "/" if i else ""
                 cell = cells.get(tuple(segs[:i]), {}).get(seg)
                 if cell is not None:  # a cell or a block of a series (not a name prefix)
@@ -509,9 +521,15 @@ class GroupTree:
 
         paths: dict[str, list[tuple[str, str, bool]]] = {}
         members: dict[str, list[str]] = defaultdict(list)  # group key → drawn nodes inside
+        heads: dict[str, tuple[list, str]] = {}
         for name in g.nodes:
-            path = display_path(name.split("/"))
-            paths[name] = path
+            segs = name.split("/")
+            scope = name[:len(name) - len(segs[-1])]
+            head = heads.get(scope)
+            if head is None:  # "/" is never a segment: every real one is a scope level
+                path = display_path(segs[:-1] + ["/"])
+                head = heads[scope] = (path, path[-1][0] if path else "")
+            paths[name] = display_path(segs, head)
         for name in drawn:
             for key, _, _, _ in paths[name]:
                 members[key].append(name)
@@ -543,8 +561,13 @@ class GroupTree:
                     grp.ops[node.op] += 1
                     if name not in self.hidden:
                         grp.visible_size += 1
+        chains: dict[str, tuple[str, ...]] = {}
         for name in drawn:
-            self._ancestors[name] = self._chain(self.parent_of[name])
+            key = self.parent_of[name]
+            chain = chains.get(key)
+            if chain is None:
+                chain = chains[key] = self._chain(key)
+            self._ancestors[name] = chain
         #: hidden node → the groups its name puts it in (what ``members`` reports)
         self._hidden_groups: dict[str, tuple[str, ...]] = {
             name: tuple(k for k, _, _, _ in paths[name] if k in groups)
@@ -653,14 +676,19 @@ class GroupTree:
 
     def _signatures(self) -> None:
         internal = Counter()
-        for e in self.graph.edges():
-            if e.src in self.hidden or e.dst in self.hidden or e.src not in self._ancestors:
+        ancestors = self._ancestors  # drawn nodes only: hidden and missing ones are skipped
+        for node in self.graph.graph_def.node:
+            b = ancestors.get(node.name)
+            if b is None:
                 continue
-            a, b = self._ancestors[e.src], self._ancestors[e.dst]
-            for k1, k2 in zip(a, b):
-                if k1 != k2:
-                    break
-                internal[k1] += 1
+            for text in node.input:
+                a = ancestors.get(parse_input(text).node)
+                if a is None:
+                    continue
+                for k1, k2 in zip(a, b):
+                    if k1 != k2:
+                        break
+                    internal[k1] += 1
         sigs = Counter()
         for grp in self.groups.values():
             # stable across runs (not Python's salted hash): same structure, same colour

@@ -9,6 +9,7 @@ only turns that into paint.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .grouping import GroupTree
 
@@ -35,8 +36,9 @@ class ViewState:
         self.highlight: dict[str, str] = {}
         #: node name → added / changed / removed / renamed.
         self.marks: dict[str, str] = {}
-        #: removed node → (op, box it had) — where its ghost goes.
-        self.ghost_boxes: dict[str, tuple[str, Box]] = {}
+        #: removed node → (op, box it had, anchor) — where its ghost goes. The anchor is the
+        #: nearest unit that survived, with its old position: ``(unit key, x, y)`` or None.
+        self.ghost_boxes: dict[str, tuple] = {}
         #: Search hits in the order the user steps through them, and the current one.
         self.hits: list[str] = []
         self.hit_index = -1
@@ -64,7 +66,7 @@ class ViewState:
         self.highlight = {} if names is None else {n: kind for n in names}
 
     def set_marks(self, added=(), changed=(), removed=(), renamed=(),
-                  old_boxes: dict[str, tuple[str, Box]] | None = None) -> None:
+                  old_boxes: dict[str, tuple] | None = None) -> None:
         marks = {}
         for n in changed:
             marks[n] = "changed"
@@ -86,6 +88,61 @@ class ViewState:
         self.highlight.clear()
         self.hits = []
         self.hit_index = -1
+
+    # ------------------------------------------------------------------ ghosts
+    @staticmethod
+    def ghost_anchors(removed_boxes: dict[str, Box], old_boxes: dict[str, Box],
+                      gone: set[str]) -> dict[str, tuple[str, float, float] | None]:
+        """For each removed node's old box, the nearest unit of the old layout that is not
+        gone (``gone``: unit keys of removed nodes), with its old position: the ghost moves
+        with it when the layout shifts."""
+        survivors = [(b[0] + b[2] / 2, b[1] + b[3] / 2, k, b[0], b[1])
+                     for k, b in old_boxes.items() if k not in gone]
+        out: dict[str, tuple[str, float, float] | None] = {}
+        for name, (x, y, w, h) in list(removed_boxes.items())[:500]:
+            cx, cy = x + w / 2, y + h / 2
+            best = min(survivors, key=lambda s: (s[0] - cx) ** 2 + (s[1] - cy) ** 2,
+                       default=None)
+            out[name] = (best[2], best[3], best[4]) if best else None
+        return out
+
+    def place_ghosts(self, new_boxes: dict[str, Box],
+                     is_free: Callable[[Box], bool]) -> dict[str, tuple[str, Box]]:
+        """Where each removed node's ghost goes in the new layout: moved with its anchor, then
+        slid sideways (or down) to the first spot that covers no live box, group header or
+        edge (``is_free``) nor another ghost. Every removed node that had a box gets one."""
+        placed: dict[str, tuple[str, Box]] = {}
+        taken: list[Box] = []
+
+        def clear_of_ghosts(b: Box) -> bool:
+            return all(b[0] + b[2] <= t[0] or t[0] + t[2] <= b[0] or b[1] + b[3] <= t[1]
+                       or t[1] + t[3] <= b[1] for t in taken)
+
+        items = sorted(self.ghost_boxes.items(), key=lambda kv: (kv[1][1][1], kv[1][1][0]))
+        for name, entry in items:
+            if self.marks.get(name) != "removed":
+                continue
+            op, (x, y, w, h) = entry[0], entry[1]
+            anchor = entry[2] if len(entry) > 2 else None
+            if anchor is not None and anchor[0] in new_boxes:
+                nb = new_boxes[anchor[0]]
+                x, y = x + nb[0] - anchor[1], y + nb[1] - anchor[2]
+            choice = None
+            for k in range(0, 9):
+                for dx, dy in ((k * (w + 16), 0.0), (-k * (w + 16), 0.0),
+                               (0.0, k * (h + 12))):
+                    b = (x + dx, y + dy, w, h)
+                    if clear_of_ghosts(b) and is_free(b):
+                        choice = b
+                        break
+                    if k == 0:
+                        break
+                if choice:
+                    break
+            choice = choice or (x, y, w, h)
+            taken.append(choice)
+            placed[name] = (op, choice)
+        return placed
 
     # ------------------------------------------------------------------ search hits
     def set_hits(self, names: list[str]) -> None:

@@ -1,0 +1,132 @@
+"""What TensorBoard and Netron users expect, driven like a user: F3 through search hits, a trace
+that dims everything off its path, colour by device, expand-all that fits the view, F2 to
+rename, and Help ▸ Keyboard Shortcuts / Quick Guide."""
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QDialog, QTextBrowser
+
+from surgeon_gui.core.model.io import save_graph
+
+
+class Answers:
+    """Scripted answers for the window's questions."""
+
+    def __init__(self, *texts):
+        self.texts = list(texts)
+
+    def text(self, title, label, default=""):
+        return self.texts.pop(0)
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, tf1_graph, monkeypatch):
+    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
+    gd, _, _ = tf1_graph
+    gd = type(gd).FromString(gd.SerializeToString())
+    for n in gd.node:  # placed the way a multi-device TF1 graph is
+        n.device = "/device:GPU:0" if n.name.startswith("bn") else "/device:CPU:0"
+    path = tmp_path / "tf1.pb"
+    save_graph(gd, path)
+    from surgeon_gui.ui.main_window import MainWindow
+    w = MainWindow()
+    w.persist_settings = False
+    qtbot.addWidget(w, before_close_func=lambda w: w.close_guards.clear())
+    w.resize(1600, 1000)
+    w.show()
+    qtbot.waitExposed(w)
+    with qtbot.waitSignal(w.document_opened, timeout=60_000):
+        w.open_model(str(path))
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
+    return w
+
+
+def key(qtbot, w, k, mod=Qt.NoModifier):
+    w.activateWindow()
+    qtbot.keyClick(w, k, mod)
+    QApplication.processEvents()
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
+
+
+def test_f3_and_shift_f3_step_through_search_hits(qtbot, win):
+    search = win.inspection.search
+    key(qtbot, win, Qt.Key_F, Qt.ControlModifier)
+    qtbot.keyClicks(search.query, "Relu")
+    search.run_search()
+    hits = search.result_names()
+    assert len(hits) >= 3
+    key(qtbot, win, Qt.Key_F3)
+    assert win.view.selected_nodes() == [hits[0]]
+    key(qtbot, win, Qt.Key_F3)
+    assert win.view.selected_nodes() == [hits[1]]
+    key(qtbot, win, Qt.Key_F3, Qt.ShiftModifier)
+    assert win.view.selected_nodes() == [hits[0]]
+    key(qtbot, win, Qt.Key_F3, Qt.ShiftModifier)  # wraps around to the last
+    assert win.view.selected_nodes() == [hits[-1]]
+    assert "of" in win.statusBar().currentMessage()
+
+
+def test_trace_dims_everything_off_the_path(qtbot, win):
+    view = win.view
+    view.focus_node("Relu6")
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    view.select(["Relu6"])
+    key(qtbot, win, Qt.Key_I, Qt.ControlModifier)  # View ▸ Trace Inputs of Selection
+    items = view.graph_scene.items_by_key
+    cone = set(win.document.graph.upstream(["Relu6"]))
+    on = [it for k, it in items.items() if k.startswith("n:") and k[2:] in cone]
+    off = [it for k, it in items.items() if k.startswith("n:") and k[2:] not in cone]
+    assert on and off
+    assert all(it.opacity() == 1.0 for it in on)
+    assert all(it.opacity() < 0.5 for it in off)
+    key(qtbot, win, Qt.Key_Escape)  # Clear Highlight
+    assert all(it.opacity() == 1.0 for it in items.values())
+
+
+def test_colour_by_device(qtbot, win):
+    view = win.view
+    view.expand_all()
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    win.device_colors_action.trigger()
+    items = view.graph_scene.items_by_key
+    gpu = {it.fill_override.name() for k, it in items.items()
+           if k.startswith("n:bn") and it.fill_override is not None}
+    cpu = {it.fill_override.name() for k, it in items.items()
+           if k.startswith("n:") and not k.startswith("n:bn") and it.fill_override is not None}
+    assert len(gpu) == 1 and len(cpu) == 1 and gpu != cpu
+    legend = [t for t, _ in view.legend.entries]
+    assert any(t.startswith("/device:GPU:0") for t in legend)
+    assert any(t.startswith("/device:CPU:0") for t in legend)
+    win.device_colors_action.trigger()
+    assert all(it.fill_override is None for it in items.values())
+
+
+def test_expand_all_fits_the_view(qtbot, win):
+    view = win.view
+    key(qtbot, win, Qt.Key_E, Qt.ControlModifier | Qt.ShiftModifier)
+    assert set(view.expanded) == set(view.tree.groups)
+    shown = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert shown.contains(view.graph_scene.itemsBoundingRect())
+
+
+def test_f2_renames_the_selected_node(qtbot, win):
+    win.surgery.controller.ask = Answers("relu_renamed")
+    view = win.view
+    view.focus_node("Relu6")
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    view.select(["Relu6"])
+    key(qtbot, win, Qt.Key_F2)
+    assert "relu_renamed" in win.document.graph.nodes
+    assert "Relu6" not in win.document.graph.nodes
+
+
+def test_help_lists_the_shortcuts_and_a_guide(qtbot, win):
+    key(qtbot, win, Qt.Key_F1)
+    guide = win.findChild(QDialog, "help_guide")
+    assert guide is not None and guide.isVisible()
+    assert "Passes" in guide.findChild(QTextBrowser).toPlainText()
+    menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&Help")
+    next(a for a in menu.actions() if a.text() == "&Keyboard Shortcuts").trigger()
+    text = win.findChild(QDialog, "help_shortcuts").findChild(QTextBrowser).toPlainText()
+    for keys, what in (("F3", "Find Next"), ("Ctrl+F", "Find"), ("F2", "Rename Node"),
+                       ("Ctrl+Z", "Undo")):
+        assert keys in text and what in text, (keys, what)
