@@ -201,3 +201,24 @@ def test_series_blocks_cut_at_the_repeating_layer_and_leave_stem_and_head():
     assert "stem_conv" not in blocks and "dense_8" not in blocks and "probs" not in blocks
     # plain numbered siblings of one kind are not a series of blocks
     assert series_blocks([f"stage_{i}" for i in range(10)]) == {}
+
+
+def test_weight_badges_are_named_by_what_they_are():
+    """Keras-2 resource reads (``conv1_bn/ReadVariableOp_2``) used to show as
+    ``ReadVariableOp_2 16``; TF1's ``gamma/read`` keeps its own name."""
+    import tensorflow as tf
+
+    def build(v1, var):
+        h = v1.placeholder(tf.float32, [1, 8, 8, 4], name="input")
+        with v1.variable_scope("net"):
+            return _conv_bn_relu(v1, var, h, "conv1", 16)
+    tree = GroupTree(_freeze(build))
+    labels = {b.label.split()[0] for bs in tree.badges.values() for b in bs}
+    assert {"kernel", "bias", "gamma", "beta", "moving_mean"} <= labels, labels
+    from surgeon_gui.core.viewmodel.grouping import badge_name
+    assert badge_name("resnet50/conv1_bn/ReadVariableOp_2/resource", "FusedBatchNormV3", 3) \
+        == "mean"
+    assert badge_name("resnet50/conv1_conv/Conv2D/ReadVariableOp/resource", "Conv2D", 1) \
+        == "kernel"
+    assert badge_name("bn1/gamma/read", "FusedBatchNormV3", 1) == "gamma"
+    assert badge_name("conv1/weights/read", "Conv2D", 1) == "weights"

@@ -368,6 +368,39 @@ def _units_contiguous(parent: tuple, units: dict[str, object],
     return True
 
 
+#: Name segments that say nothing about a weight (what reads it, not what it is).
+_PLUMBING = re.compile(r"^(read|resource|ReadVariableOp|Read|Identity|Const|Cast|"
+                       r"(ReadVariableOp|Identity|Const|Cast|read)_\d+|\d+)$")
+#: What each input of common ops is, by index (the names users know from Keras).
+INPUT_ROLES = {
+    "FusedBatchNorm": [None, "gamma", "beta", "mean", "variance"],
+    "FusedBatchNormV2": [None, "gamma", "beta", "mean", "variance"],
+    "FusedBatchNormV3": [None, "gamma", "beta", "mean", "variance"],
+    "Conv2D": [None, "kernel"], "Conv3D": [None, "kernel"],
+    "DepthwiseConv2dNative": [None, "depthwise_kernel"], "MatMul": [None, "kernel"],
+    "BiasAdd": [None, "bias"], "Conv2DBackpropInput": ["output_shape", "kernel"],
+}
+
+
+def badge_name(weight: str, consumer_op: str, index: int) -> str:
+    """The short name of a weight drawn as a badge: its own name when that says what it is
+    (``gamma``, ``kernel``, ``moving_mean``), else its role in the op reading it (a Keras-2
+    ``conv1_bn/ReadVariableOp_2`` read by FusedBatchNormV3's input 3 is the ``mean``)."""
+    segs = weight.split("/")
+    popped = []
+    while len(segs) > 1 and _PLUMBING.match(segs[-1]):
+        popped.append(segs.pop())
+    own = segs[-1]
+    roles = INPUT_ROLES.get(consumer_op)
+    role = roles[index] if roles and index < len(roles) else None
+    # behind a resource-variable read the name left is the layer's (``conv1_bn``) or the
+    # op's (``FusedBatchNormV3``), not the weight's; a TF1 ``gamma/read`` names the weight
+    unnamed = any(p == "resource" or re.search(r"_\d+$", p) for p in popped)
+    if role and (unnamed or _PLUMBING.match(own) or own == consumer_op):
+        return role
+    return own
+
+
 class GroupTree:
     """Groups, badges and visible-graph construction for one Graph (immutable once built)."""
 
@@ -413,19 +446,16 @@ class GroupTree:
         for name, const in hidden.items():
             owners = []
             label = None
-            for c, _, ref in consumers.get(name, ()):
+            for c, index, ref in consumers.get(name, ()):
                 if c in hidden or ref.control:
                     continue
                 if c not in owners:
                     owners.append(c)
-                    if label is None:  # the same for every owner
+                    if label is None:
                         dtype, shape = output_info(nodes[const])
-                        segs = name.split("/")
-                        while len(segs) > 1 and segs[-1] in ("read", "resource",
-                                                             "ReadVariableOp"):
-                            segs.pop()
-                        label = f"{segs[-1]} {format_shape(shape)}"
-                    self.badges[c].append(Badge(name, const, label, shape, dtype))
+                        label = format_shape(shape)
+                    short = badge_name(const, op_of.get(c, ""), index)
+                    self.badges[c].append(Badge(name, const, f"{short} {label}", shape, dtype))
             self.badge_owner[name] = owners
         # a weight read only through its /read is shown (and found) on the read's consumers
         for name, const in hidden.items():
