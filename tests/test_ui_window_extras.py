@@ -130,3 +130,56 @@ def test_help_lists_the_shortcuts_and_a_guide(qtbot, win):
     for keys, what in (("F3", "Find Next"), ("Ctrl+F", "Find"), ("F2", "Rename Node"),
                        ("Ctrl+Z", "Undo")):
         assert keys in text and what in text, (keys, what)
+
+
+def test_preview_colours_the_dying_and_the_kept_branch_and_scrolls_to_them(qtbot, win):
+    view, panel = win.view, win.surgery.passes
+    panel.select_pass("training_flags")
+    qtbot.mouseClick(panel.apply_all_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    view.expand_all()
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    view.resetTransform()
+    r = view.graph_scene.itemsBoundingRect()
+    view.centerOn(r.right() + 2000, r.bottom() + 2000)  # looking at nothing
+    panel.select_pass("remove_switch_merge")
+    qtbot.mouseClick(panel.preview_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=60_000)
+    kinds = view.highlighted()
+    dead = {n for n, k in kinds.items() if k == "dead"}
+    kept = {n for n, k in kinds.items() if k == "kept"}
+    assert dead and kept and not dead & kept
+    items = view.graph_scene.items_by_key
+    assert {items["n:" + n].highlight for n in dead if "n:" + n in items} == {"dead"}
+    assert {items["n:" + n].highlight for n in kept if "n:" + n in items} == {"kept"}
+    # the preview scrolled to the matches
+    shown = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert any(shown.intersects(items[k].sceneBoundingRect()) for k in items
+               if items[k].highlight in ("dead", "kept", "preview"))
+    # applying removes exactly the dead branch; the kept one stays
+    qtbot.mouseClick(panel.apply_all_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=60_000)
+    nodes = set(win.document.graph.nodes)
+    assert not dead & nodes and kept <= nodes
+
+
+def test_cli_command_dialog_is_monospace_and_never_cuts_a_path(qtbot):
+    from PySide6.QtGui import QFontInfo
+    from PySide6.QtWidgets import QPlainTextEdit
+
+    from surgeon_gui.ui.surgery import TextDialog
+    cmd = ("surgeon optimize /very/long/folder/name/model_with_a_long_name.pb -o "
+           "/very/long/folder/name/model_with_a_long_name.optimized.pb "
+           "--passes training_flags,remove_switch_merge,fold_batch_norm,remove_identity")
+    dlg = TextDialog("Equivalent command line", cmd + "\n\n(a note)")
+    qtbot.addWidget(dlg)
+    dlg.resize(500, 300)
+    dlg.show()
+    edit = dlg.findChild(QPlainTextEdit, "text")
+    assert QFontInfo(edit.font()).fixedPitch()
+    block = edit.document().firstBlock()
+    assert block.text() == cmd
+    qtbot.waitUntil(lambda: block.layout().lineCount() >= 1)
+    assert block.layout().lineCount() == 1  # one line, scrolled sideways
+    assert edit.horizontalScrollBar().maximum() > 0

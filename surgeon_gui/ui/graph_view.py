@@ -499,6 +499,34 @@ class GraphView(QGraphicsView):
         self.state.set_highlight(names, kind)
         self._refresh_decorations()
 
+    def set_highlight_kinds(self, kinds: dict[str, str] | None) -> None:
+        """Outline each node with the colour of its own kind (None clears)."""
+        self.state.set_highlight_kinds(kinds)
+        self._refresh_decorations()
+
+    def reveal(self, names) -> bool:
+        """Scroll to the first of ``names`` unless one of them is already on screen (a
+        preview's matches off-screen). Returns True when the view moved."""
+        if self.tree is None or self.placement is None:
+            return False
+        shown = self.mapToScene(self.viewport().rect()).boundingRect()
+        first = None
+        for name in names:
+            unit = self.tree.representative(name, self.placement.expanded)
+            item = self.graph_scene.items_by_key.get(unit)
+            if item is None:
+                continue
+            r = item.sceneBoundingRect()
+            if shown.intersects(r) and not isinstance(item, FrameItem):
+                return False
+            if first is None and not isinstance(item, FrameItem):
+                first = item
+        if first is None:
+            return False
+        self.centerOn(first)
+        self.minimap.update()
+        return True
+
     def highlighted(self) -> dict[str, str]:
         return dict(self.state.highlight)
 

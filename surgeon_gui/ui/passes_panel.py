@@ -48,6 +48,7 @@ from ..core.model.graph import GraphError
 from ..core.passes import PRESET_ID, PRESET_PASSES, PRESET_TITLE, all_passes, get_pass
 from ..core.passes.base import PassReport
 from ..core.passes.pipeline import MAX_ROUNDS
+from ..core.viewmodel.viewstate import preview_kinds
 from .commands import record_steps
 from .workers import Worker
 
@@ -364,8 +365,11 @@ class PassesPanel(QWidget):
         n, k = len(report.matches), len(report.refused)
         self.status.setText(f"{n} match{'es' if n != 1 else ''}, {k} refused"
                             + ("" if n else " — nothing to apply"))
-        names = {x for m in report.matches for x in (m.nodes or [m.key])}
-        self.view.set_highlight(names, "preview")
+        # a cond's dead branch red, its kept branch green, other matched nodes teal; scroll
+        # to a match when none is on screen
+        kinds = preview_kinds(self.document.graph, report.matches) if self.document else {}
+        self.view.set_highlight_kinds(kinds)
+        self.view.reveal([m.key for m in report.matches] + list(kinds))
         self.previewed.emit(report)
         self._update_buttons()
 

@@ -46,6 +46,9 @@ HIGHLIGHT_COLORS = {
     "match": QColor("#7048e8"),
     "search": QColor("#7048e8"),
     "preview": QColor("#0ca5b0"),
+    # a preview of a cond's removal: the branch that dies, and the one that stays
+    "dead": QColor("#d62f2f"),
+    "kept": QColor("#2b9e3f"),
     "refused": QColor("#868e96"),
     "upstream": QColor("#1a73e8"),
     "downstream": QColor("#d6336c"),
@@ -121,3 +124,13 @@ def device_colors(graph) -> tuple[dict[str, QColor], list[tuple[str, QColor]]]:
     if counts.get("", 0):
         legend.append((f"(no device) ({counts['']})", NO_DEVICE))
     return colors, legend
+
+
+def monospace_font() -> QFont:
+    """A fixed-pitch font at the interface's size (commands, tensor values)."""
+    from PySide6.QtWidgets import QApplication
+    f = QFont(QApplication.font())
+    f.setFamilies(["DejaVu Sans Mono", "Menlo", "Consolas", "Noto Sans Mono", "monospace"])
+    f.setStyleHint(QFont.TypeWriter)
+    f.setFixedPitch(True)
+    return f

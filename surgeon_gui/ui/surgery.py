@@ -46,6 +46,7 @@ from ..core.history.edits import (
 )
 from ..core.model.graph import GraphError
 from ..core.model.io import save_graph
+from . import style
 from .commands import EditCommand, applied_commands, push_step
 from .diff_panel import DiffPanel
 from .passes_panel import PassesPanel
@@ -218,8 +219,13 @@ class TextDialog(QDialog):
         self.setWindowTitle(title)
         lay = QVBoxLayout(self)
         edit = QPlainTextEdit(text)
+        edit.setObjectName("text")
         edit.setReadOnly(True)
         edit.setMinimumWidth(640)
+        # a command in a monospace font, never wrapped (Unicode line breaking would cut paths
+        # after each "/"): it scrolls sideways and copies as one line
+        edit.setFont(style.monospace_font())
+        edit.setLineWrapMode(QPlainTextEdit.NoWrap)
         lay.addWidget(edit)
         copy = QPushButton("Copy")
         copy.clicked.connect(lambda: QApplication.clipboard().setText(text))

@@ -65,6 +65,10 @@ class ViewState:
     def set_highlight(self, names, kind: str = "match") -> None:
         self.highlight = {} if names is None else {n: kind for n in names}
 
+    def set_highlight_kinds(self, kinds: dict[str, str] | None) -> None:
+        """Each node its own highlight kind (a preview's dead and kept branches)."""
+        self.highlight = dict(kinds or {})
+
     def set_marks(self, added=(), changed=(), removed=(), renamed=(),
                   old_boxes: dict[str, tuple] | None = None) -> None:
         marks = {}
@@ -205,3 +209,34 @@ class ViewState:
                     d = deco("g:" + key)
                     d.mark_counts[kind] = d.mark_counts.get(kind, 0) + 1
         return out
+
+
+#: Ops that route a TF1 cond's branches.
+_COND_OPS = {"Switch", "RefSwitch", "Merge", "RefMerge"}
+
+
+def preview_kinds(graph, matches) -> dict[str, str]:
+    """Highlight kinds for a pass preview: every matched node ``preview``; for a match that
+    resolves a cond (its nodes include Switch/Merge), the nodes it removes besides the Switch
+    and Merge are the branch that dies (``dead``) and the nodes between its Switches and Merges
+    that stay are the branch that is kept (``kept``)."""
+    kinds: dict[str, str] = {}
+    for m in matches:
+        nodes = list(m.nodes) or [m.key]
+        cond = [n for n in nodes if n in graph.nodes and graph.nodes[n].op in _COND_OPS]
+        for n in nodes:
+            kinds.setdefault(n, "preview")
+        if not cond:
+            continue
+        switches = [n for n in cond if "Switch" in graph.nodes[n].op]
+        merges = [n for n in cond if "Merge" in graph.nodes[n].op]
+        for n in nodes:
+            if n not in cond:
+                kinds[n] = "dead"
+        if switches and merges:
+            between = set(graph.downstream(switches)) & set(graph.upstream(merges))
+            for n in between - set(nodes):
+                # tf.cond's pivots (switch_t / switch_f) only carry control: they go too
+                if n.rsplit("/", 1)[-1] not in ("switch_t", "switch_f"):
+                    kinds[n] = "kept"
+    return kinds
