@@ -100,3 +100,34 @@ def test_protected_names_with_detected_outputs():
     assert protected_names(g) == {"x"}
     assert protected_names(g, detected_outputs=True) == {"x", "b"}
     assert protected_names(Graph(gd, outputs=["a"]), detected_outputs=True) == {"a"}
+
+
+def test_editor_copies_on_first_write_only():
+    gd = make(("x", "Placeholder", []), ("a", "Relu", ["x"]), ("b", "Identity", ["a"]),
+              ("c", "Relu", ["b"]))
+    before = gd.SerializeToString()
+    ed = GraphEditor(Graph(gd))
+    assert "a" in ed and [n.name for n in ed.nodes(read_only=True)] == ["x", "a", "b", "c"]
+    assert ed.fresh_name("a") == "a_1" and ed.remove_unread(["x"]) == []
+    assert not ed.copied and ed.result() is gd          # nothing changed: no copy at all
+    ed.bypass("b")
+    assert ed.copied and ed.result() is not gd
+    assert [list(n.input) for n in ed.result().node] == [[], ["x"], ["a"]]
+    assert gd.SerializeToString() == before             # the input is untouched
+
+
+def test_a_pass_that_finds_nothing_returns_its_input_and_one_that_changes_copies():
+    from surgeon_gui.core.passes import get_pass
+    gd = make(("x", "Placeholder", []), ("a", "Relu", ["x"]), ("b", "Identity", ["a"]),
+              ("c", "Relu", ["b"]))
+    gd.node[0].attr["dtype"].type = 1
+    g = Graph(gd, ["x"], ["c"])
+    before = gd.SerializeToString()
+    for pid in ("training_flags", "remove_switch_merge", "remove_dropout", "static_reshape",
+                "simplify_arithmetic", "materialize_constants", "strip_attributes",
+                "sort_execution_order", "strip_unused"):
+        res = get_pass(pid).run(g)
+        assert not res.report.modified and res.graph_def is gd, pid
+    res = get_pass("remove_identity").run(g)
+    assert res.report.modified and res.report.removed == {"b"}
+    assert res.graph_def is not gd and gd.SerializeToString() == before

@@ -28,16 +28,19 @@ from .graph import (
 
 
 class GraphEditor:
-    """A mutable working copy of a GraphDef with change tracking."""
+    """A mutable working copy of a GraphDef with change tracking.
+
+    Copy on write: the copy is made by the first change (or the first access to
+    :attr:`graph_def` or a writable node). Until then the editor reads the input, and
+    :meth:`result` of an editor that changed nothing is the input itself: a pass that finds
+    nothing costs no copy. (A protobuf message cannot share its nodes with another, so the first
+    change copies the whole GraphDef once; see benchmarks/results.md.)
+    """
 
     def __init__(self, graph: Graph | GraphDef, copy: bool = True):
         gd = graph.graph_def if isinstance(graph, Graph) else graph
-        if copy:
-            work = GraphDef()
-            work.CopyFrom(gd)
-        else:
-            work = gd
-        self.graph_def = work
+        self._base = gd
+        self._work: GraphDef | None = None if copy else gd
         self.removed: set[str] = set()
         self.added: set[str] = set()
         self.changed: set[str] = set()
@@ -46,9 +49,29 @@ class GraphEditor:
         self._handed_out: set[str] = set()
 
     @property
+    def graph_def(self) -> GraphDef:
+        """The working copy (made now if it was not yet): write to it freely."""
+        if self._work is None:
+            work = GraphDef()
+            work.CopyFrom(self._base)
+            self._work = work
+            self._index_cache = None
+        return self._work
+
+    @property
+    def copied(self) -> bool:
+        """Whether the working copy exists (the input was not copied while it did not)."""
+        return self._work is not None and self._work is not self._base
+
+    @property
+    def _current(self) -> GraphDef:
+        """What the editor holds now, for reading only (the input until the first change)."""
+        return self._work if self._work is not None else self._base
+
+    @property
     def _index(self) -> dict[str, NodeDef]:
         if self._index_cache is None:
-            self._index_cache = {n.name: n for n in self.graph_def.node}
+            self._index_cache = {n.name: n for n in self._current.node}
         return self._index_cache
 
     @_index.setter
@@ -61,24 +84,29 @@ class GraphEditor:
         return n in self._index and n not in self._pending_removal
 
     def node(self, name: str) -> NodeDef:
+        """The node ``name``, to change (call :meth:`mark_changed` after changing it)."""
         n = node_of(name)
         if n not in self._index or n in self._pending_removal:
             raise GraphError(f"no node named {n!r}")
+        self.graph_def  # noqa: B018 - writable from here on: make the copy
         return self._index[n]
 
-    def nodes(self) -> Iterable[NodeDef]:
-        return (n for n in self.graph_def.node if n.name not in self._pending_removal)
+    def nodes(self, read_only: bool = False) -> Iterable[NodeDef]:
+        """The current nodes in order, to change (or, with ``read_only``, only to read: that
+        makes no copy)."""
+        gd = self._current if read_only else self.graph_def
+        return (n for n in gd.node if n.name not in self._pending_removal)
 
     def graph(self, inputs=None, outputs=None) -> Graph:
-        """A fresh index over the current state (flushes pending removals)."""
+        """A fresh index over the current state (flushes pending removals); read only."""
         self.flush()
-        return Graph(self.graph_def, inputs, outputs)
+        return Graph(self._current, inputs, outputs)
 
     def consumers(self, name: str) -> list[tuple[NodeDef, int]]:
         """(consumer node, input index) pairs reading any output of ``name`` (O(graph))."""
         target = node_of(name)
         out = []
-        for node in self.nodes():
+        for node in self.nodes(read_only=True):
             for i, text in enumerate(node.input):
                 if parse_input(text).node == target:
                     out.append((node, i))
@@ -149,7 +177,7 @@ class GraphEditor:
         if not cand:
             return []
         readers: dict[str, int] = defaultdict(int)
-        for node in self.graph_def.node:
+        for node in self._current.node:
             for t in node.input:
                 src = parse_input(t).node
                 if src in cand:
@@ -167,7 +195,7 @@ class GraphEditor:
                     readers[src] -= 1
                     if not readers[src]:
                         todo.append(src)
-        order = {n.name: i for i, n in enumerate(self.graph_def.node)}
+        order = {n.name: i for i, n in enumerate(self._current.node)}
         removed = sorted(dead, key=order.get)
         self.remove(removed)
         self.flush()
@@ -179,13 +207,14 @@ class GraphEditor:
         self.flush()
         present = self._index
         fixed = []
-        for n in self.graph_def.node:
+        for n in list(self.nodes(read_only=True)):
             if "_class" not in n.attr:
                 continue
             vals = list(n.attr["_class"].list.s)
             kept = [v for v in vals
                     if not v.startswith(b"loc:@") or v[5:].decode("utf-8", "replace") in present]
             if len(kept) != len(vals):
+                n = self.node(n.name)
                 if kept:
                     del n.attr["_class"].list.s[:]
                     n.attr["_class"].list.s.extend(kept)
@@ -198,6 +227,7 @@ class GraphEditor:
     def flush(self) -> None:
         if not self._pending_removal:
             return
+        self.graph_def  # noqa: B018 - removing is a change: make the copy
         # Delete in place, back to front: no node (nor its weights) is copied, and the
         # GraphDef keeps its versions/library.
         nodes = self.graph_def.node
@@ -281,11 +311,10 @@ class GraphEditor:
     def unneeded(self, keep: Iterable[str], outputs: Iterable[str]) -> list[str]:
         """Nodes the outputs do not need (through data or control inputs), in node order.
         Nodes in ``keep`` are needed too (with what they need)."""
-        self.flush()
-        g = Graph(self.graph_def)
+        g = self.graph()
         roots = [node_of(o) for o in outputs] + [node_of(k) for k in keep]
         needed = g.upstream([r for r in roots if r in g.nodes])
-        return [n.name for n in self.graph_def.node if n.name not in needed]
+        return [n.name for n in g.graph_def.node if n.name not in needed]
 
     def prune(self, keep: Iterable[str], outputs: Iterable[str]) -> set[str]:
         """Remove every node the outputs do not need (:meth:`unneeded`); returns their names."""
@@ -310,8 +339,9 @@ class GraphEditor:
         self._index = {n.name: n for n in self.graph_def.node}
 
     def result(self) -> GraphDef:
+        """The edited GraphDef; the input itself when nothing was changed (read it only)."""
         self.flush()
-        return self.graph_def
+        return self._current
 
 
 def _drop_stale_colocation(nodes, removed: set[str], editor: "GraphEditor") -> None:

@@ -8,6 +8,9 @@ was removed, added and changed there) and every candidate refused, with the reas
 ``select`` (a set of match keys, or None for all) applies only some matches: the GUI's
 "only the ticked ones" and step mode. A pass run with ``select=set()`` changes nothing but still
 reports every match: that is the preview.
+
+Copy on write: a pass that changes nothing returns its input GraphDef itself (no copy), so treat
+``PassResult.graph_def`` as read-only unless ``report.modified``.
 """
 from __future__ import annotations
 

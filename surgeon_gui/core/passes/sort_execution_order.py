@@ -45,9 +45,9 @@ def sort_execution_order(graph: Graph, select: set[str] | None = None) -> PassRe
         after = graph.topological_order()
     except GraphError as e:
         report.refused.append(Refusal("graph", e.problem, e.nodes[:20]))
-        return PassResult(_copy(gd), report)
+        return PassResult(gd, report)   # unchanged: the input itself, no copy
     if after == before:
-        return PassResult(_copy(gd), report)
+        return PassResult(gd, report)
     new_pos = {n: i for i, n in enumerate(after)}
     # The nodes that moved: those outside the longest order-preserving run.
     out_of_place = _out_of_place(before, after)
@@ -57,8 +57,8 @@ def sort_execution_order(graph: Graph, select: set[str] | None = None) -> PassRe
     m.applied = select is None or "sort" in select
     report.matches.append(m)
     if not m.applied:
-        return PassResult(_copy(gd), report)
-    out = _copy(gd, with_nodes=False)
+        return PassResult(gd, report)
+    out = _without_nodes(gd)
     nodes = sorted(gd.node, key=lambda n: new_pos[n.name])
     for n in nodes:
         out.node.add().CopyFrom(n)
@@ -91,11 +91,17 @@ def _out_of_place(before: list[str], after: list[str]) -> set[str]:
     return {n for n in after if n not in keep}
 
 
-def _copy(gd: GraphDef, with_nodes: bool = True) -> GraphDef:
+def _without_nodes(gd: GraphDef) -> GraphDef:
+    """A copy of everything but the nodes (versions, library, ...): the nodes are added in
+    their new order, each copied once."""
     out = GraphDef()
-    out.CopyFrom(gd)
-    if not with_nodes:
-        del out.node[:]
+    for field, value in gd.ListFields():
+        if field.name == "node":
+            continue
+        if field.message_type is not None:
+            getattr(out, field.name).CopyFrom(value)
+        else:
+            setattr(out, field.name, value)
     return out
 
 

@@ -181,18 +181,18 @@ def strip_unused(ctx: PassContext, inputs="", outputs="", input_dtype: str = "",
     if unneeded_inputs:
         report.notes.append("the outputs do not use input(s) " + ", ".join(unneeded_inputs)
                             + "; kept because they were named as inputs")
-    gd = editor.graph_def
-    unlisted = [n.name for n in editor.nodes() if n.op in ("Placeholder", "PlaceholderV2")
+    unlisted = [n.name for n in editor.nodes(read_only=True)
+                if n.op in ("Placeholder", "PlaceholderV2")
                 and n.name not in {node_of(i) for i in in_names}]
     if unlisted and in_names:
         report.notes.append("the outputs still need Placeholder(s) not listed as inputs: "
                             + ", ".join(unlisted))
 
     # Function library entries nothing calls any more.
-    lib = gd.library
+    lib = editor.graph().graph_def.library
     removed_functions: list[str] = []
     if lib.function:
-        used = _called_functions(editor.nodes(), lib)
+        used = _called_functions(editor.nodes(read_only=True), lib)
         unused = [f.signature.name for f in lib.function if f.signature.name not in used]
         if unused:
             m = Match("unused_functions", f"{len(unused)} library function(s) nothing calls: "
@@ -201,6 +201,7 @@ def strip_unused(ctx: PassContext, inputs="", outputs="", input_dtype: str = "",
             m.applied = chosen(m.key)
             report.matches.append(m)
             if m.applied:
+                lib = editor.graph_def.library   # a change: the editor's own copy
                 keep = [f for f in lib.function if f.signature.name in used]
                 del lib.function[:]
                 lib.function.extend(keep)
