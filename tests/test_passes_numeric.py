@@ -231,6 +231,23 @@ def test_fold_batch_norm_conv_bias_bn(kw, prefold):
     assert_same_outputs(gd, res.graph_def, ins, outs)
 
 
+def test_fold_batch_norm_computes_decomposed_operands_in_numpy_without_tensorflow(monkeypatch):
+    """A decomposed batch norm whose scale is still computed (Rsqrt(var + eps) * gamma): the
+    operands are evaluated in float64 numpy, no TensorFlow session at all."""
+    from surgeon_gui.core.model import consteval
+    gd, ins, outs = examples.conv_bias_bn(fused=False)
+    assert "Rsqrt" in ops(gd)
+
+    def no_session(*args, **kw):
+        raise AssertionError("a TensorFlow session was started")
+    monkeypatch.setattr(consteval, "_run_graph", no_session)
+    res = apply("fold_batch_norm", gd, ins, outs)
+    assert len(res.report.applied) == 1 and not res.report.refused
+    assert not set(ops(res.graph_def)) & set(BN_LEFTOVERS)
+    monkeypatch.undo()
+    assert_same_outputs(gd, res.graph_def, ins, outs)
+
+
 def test_fold_batch_norm_weights_match_numpy_nchw():
     """W*s and (b-mean)*s+beta, computed independently with numpy from the BN constants."""
     gd, ins, outs = examples.conv_bias_bn(data_format="NCHW", fused=True)

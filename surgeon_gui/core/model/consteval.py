@@ -164,7 +164,7 @@ class Constants:
 
     # ------------------------------------------------------------ values
     def evaluate(self, tensors: Iterable[str], max_bytes: dict[str, int] | None = None,
-                 ) -> dict[str, object]:
+                 exact: bool = True) -> dict[str, object]:
         """Compute constant tensors: ``{tensor: ndarray}``, or an Exception for those that
         failed.
 
@@ -173,9 +173,15 @@ class Constants:
         all in one session call (if that call fails, each tensor is retried alone so one bad op
         only spoils its own results). ``max_bytes`` gives a per-tensor limit checked on the
         static shape before fetching (:class:`SizeLimit` in the results).
+
+        ``exact=False`` is for arithmetic that is done in float64 anyway (folding a batch norm):
+        a tensor made of elementwise arithmetic and reshapes of Consts (:data:`NUMPY_OPS`) is
+        computed in numpy, in float64, with no TensorFlow session; only the rest goes to
+        TensorFlow. ``exact=True`` keeps TensorFlow's own kernels, bit for bit.
         """
         results: dict[str, object] = {}
         todo: list[str] = []
+        memo: dict[str, np.ndarray | None] = {}
         for t in dict.fromkeys(tensors):
             root = self.const_root(t)
             if root is not None:
@@ -185,11 +191,44 @@ class Constants:
                     results[t] = e
             elif not self.is_const(t):
                 results[t] = GraphError(f"{t} is not constant")
+            elif not exact and (v := self._numpy_value(t, memo)) is not None:
+                results[t] = v
             else:
                 todo.append(t)
         if todo:
             results.update(_run_region(self.graph, self.region(todo), todo, max_bytes))
         return results
+
+    def _numpy_value(self, tensor: str, memo: dict, depth: int = 0) -> np.ndarray | None:
+        """The value of a constant tensor computed in numpy (float64 for floats), or None when
+        an op on the way is not one of :data:`NUMPY_OPS`."""
+        ref = parse_input(tensor)
+        key = f"{ref.node}:{max(ref.port, 0)}"
+        if key in memo:
+            return memo[key]
+        memo[key] = None  # a cycle or a failure below: not computable here
+        node = self.graph.nodes.get(ref.node)
+        if node is None or ref.port > 0 or depth > 200:
+            return None
+        try:
+            if node.op == "Const":
+                v = np.asarray(const_value(node))
+                if v.dtype.kind == "f":
+                    v = v.astype(np.float64)
+            else:
+                fn = NUMPY_OPS.get(node.op)
+                data = [t for t in node.input if not t.startswith("^")]
+                if fn is None:
+                    return None
+                args = [self._numpy_value(t, memo, depth + 1) for t in data]
+                if any(a is None for a in args):
+                    return None
+                with np.errstate(all="ignore"):
+                    v = np.asarray(fn(*args))
+        except Exception:  # noqa: BLE001 - not computable here: TensorFlow will try
+            return None
+        memo[key] = v
+        return v
 
     def value(self, tensor: str) -> np.ndarray | None:
         """The value ``tensor`` has whenever it is computed, or None when that is not known
@@ -262,6 +301,19 @@ class Constants:
                 return None
             values.append(v)
         return _run_node(node, values, port)
+
+
+#: Ops :meth:`Constants.evaluate` computes in numpy when asked for float64 arithmetic: the
+#: elementwise arithmetic and reshapes batch norms are written with.
+NUMPY_OPS = {
+    **{op: (lambda x: x) for op in PASS_THROUGH_OPS},
+    "Add": np.add, "AddV2": np.add, "Sub": np.subtract, "Mul": np.multiply,
+    "RealDiv": np.divide, "Maximum": np.maximum, "Minimum": np.minimum,
+    "Neg": np.negative, "Sqrt": np.sqrt, "Rsqrt": lambda x: 1.0 / np.sqrt(x),
+    "Reciprocal": lambda x: 1.0 / x, "Inv": lambda x: 1.0 / x, "Square": np.square,
+    "Reshape": lambda x, shape: np.reshape(x, [int(d) for d in np.ravel(shape)]),
+    "ExpandDims": lambda x, axis: np.expand_dims(x, int(np.ravel(axis)[0])),
+}
 
 
 def _structural(op: str) -> bool:

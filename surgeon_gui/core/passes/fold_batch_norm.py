@@ -123,13 +123,13 @@ def fold_batch_norm(ctx: PassContext, shared_weights: str = "copy") -> None:
         if node.op in BN_OPS and node.name not in explained:
             refusals.append(Refusal(node.name, _bn_refusal(graph, cn, node), [node.name]))
 
-    # Evaluate every constant operand and weight tensor in one go.
-    wanted = []
-    for c in candidates:
-        wanted.append(c.weights)
-        for s in c.steps:
-            wanted.extend(s.operands)
-    values = cn.evaluate(wanted) if wanted else {}
+    # Evaluate every weight tensor (exactly: it is stored again in its dtype) and every
+    # constant operand (in float64, numpy where the ops allow: the folding is float64 anyway).
+    weights = [c.weights for c in candidates]
+    operands = [t for c in candidates for s in c.steps for t in s.operands]
+    values = cn.evaluate(weights) if weights else {}
+    values.update(cn.evaluate([t for t in operands if t not in values], exact=False)
+                  if operands else {})
 
     candidates_dead: set[str] = set()
     regions: dict[str, set[str]] = {}
