@@ -117,6 +117,13 @@ def test_f2_renames_the_selected_node(qtbot, win):
     key(qtbot, win, Qt.Key_F2)
     assert "relu_renamed" in win.document.graph.nodes
     assert "Relu6" not in win.document.graph.nodes
+    # the Diff panel shows a rename, not one removed and one added node
+    diff = win.surgery.diff
+    QApplication.processEvents()
+    qtbot.waitUntil(lambda: diff.items("Renamed") == ["relu_renamed"])
+    assert "relu_renamed" not in diff.items("Added")
+    assert "Relu6" not in diff.items("Removed")
+    assert diff.tree.textElideMode() == Qt.ElideMiddle
 
 
 def test_help_lists_the_shortcuts_and_a_guide(qtbot, win):

@@ -78,6 +78,7 @@ class DiffPanel(QWidget):
         self.tree = QTreeWidget()
         self.tree.setObjectName("diff_tree")
         self.tree.setHeaderLabels(["Node", "Op / change"])
+        self.tree.setTextElideMode(Qt.ElideMiddle)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addLayout(top)
@@ -165,12 +166,15 @@ class DiffPanel(QWidget):
             except Exception as e:  # noqa: BLE001 - a step whose delta cannot be read
                 self.summary.setText(f"Cannot show this step: {e}")
                 return
-            self.show_diff(diff, f"Step {data}: {step.label}")
+            renames = self.document.renames(data - 1, data) if self.document else {}
+            self.show_diff(diff, f"Step {data}: {step.label}", renames)
         else:
             self.show_diff(None, "")
 
     # ------------------------------------------------------------------ the tree
-    def show_diff(self, diff: GraphDiff | None, title: str) -> None:
+    def show_diff(self, diff: GraphDiff | None, title: str,
+                  renames: dict[str, str] | None = None) -> None:
+        """``renames`` (new name → old name): listed as renamed, not as removed + added."""
         self.diff = diff
         self.tree.clear()
         if diff is None:
@@ -183,8 +187,24 @@ class DiffPanel(QWidget):
             (oi, oo), (ni, no) = diff.io
             self.summary.setText(self.summary.text() + f"<br>outputs: {_esc(str(oo))} → "
                                  f"{_esc(str(no))}; inputs: {_esc(str(oi))} → {_esc(str(ni))}")
-        groups = [("Removed", diff.removed, "#c92a2a"), ("Added", diff.added, "#2b8a3e"),
+        renames = {new: old for new, old in (renames or {}).items()
+                   if any(e.name == new for e in diff.added)
+                   and any(e.name == old for e in diff.removed)}
+        gone = set(renames.values())
+        groups = [("Removed", [e for e in diff.removed if e.name not in gone], "#c92a2a"),
+                  ("Added", [e for e in diff.added if e.name not in renames], "#2b8a3e"),
                   ("Changed", diff.changed, "#e67700")]
+        if renames:
+            top = QTreeWidgetItem([f"Renamed ({len(renames)})", ""])
+            top.setForeground(0, _brush("#1864ab"))
+            self.tree.addTopLevelItem(top)
+            for new, old in renames.items():
+                it = QTreeWidgetItem([new, f"renamed from {old}"])
+                it.setToolTip(0, new)
+                it.setToolTip(1, f"{old} → {new}")
+                it.setData(0, NAME_ROLE, new)
+                top.addChild(it)
+            top.setExpanded(True)
         for label, entries, colour in groups:
             top = QTreeWidgetItem([f"{label} ({len(entries)})", ""])
             top.setForeground(0, _brush(colour))
@@ -203,6 +223,7 @@ class DiffPanel(QWidget):
                     it = QTreeWidgetItem([e.name, e.op + (f"  {e.detail}" if e.detail else "")])
                     it.setToolTip(1, "inputs: " + ", ".join(e.inputs) if e.inputs else "")
                 it.setData(0, NAME_ROLE, e.name)
+                it.setToolTip(0, e.name)  # the column elides long names in the middle
                 top.addChild(it)
             if len(entries) > MAX_ROWS:
                 top.addChild(QTreeWidgetItem([f"… and {len(entries) - MAX_ROWS} more", ""]))

@@ -125,6 +125,8 @@ class PassesPanel(QWidget):
         self.refused.setObjectName("pass_refused")
         self.refused.setHeaderLabels(["Refused", "Reason"])
         self.refused.setRootIsDecorated(False)
+        for t in (self.matches, self.refused):  # long node names: elided in the middle
+            t.setTextElideMode(Qt.ElideMiddle)
         self.status = QLabel("")
         self.status.setObjectName("pass_status")
         self.status.setWordWrap(True)
@@ -352,12 +354,14 @@ class PassesPanel(QWidget):
             it.setCheckState(0, Qt.Checked)
             it.setData(0, KEY_ROLE, m.key)
             it.setData(0, NODES_ROLE, list(m.nodes) or [m.key])
+            it.setToolTip(0, m.key)
             it.setToolTip(1, m.description)
             self.matches.addTopLevelItem(it)
         for r in report.refused:
             it = QTreeWidgetItem([r.key, r.reason])
             it.setData(0, KEY_ROLE, r.key)
             it.setData(0, NODES_ROLE, list(r.nodes) or [r.key])
+            it.setToolTip(0, r.key)
             it.setToolTip(1, r.reason)
             self.refused.addTopLevelItem(it)
         for t in (self.matches, self.refused):

@@ -98,6 +98,7 @@ class SearchPanel(QWidget):
         self.results.setColumnCount(2)
         self.results.setHeaderLabels(["Node", "Op"])
         self.results.setRootIsDecorated(False)
+        self.results.setTextElideMode(Qt.ElideMiddle)  # the full name is in the tooltip
         self.results.setUniformRowHeights(True)
         self.results.setAlternatingRowColors(True)
         self.results.setTextElideMode(Qt.ElideLeft)
