@@ -48,6 +48,11 @@ def main(model: str, query: str, out: Path, width: int = 1050) -> int:
         for _ in range(5):
             app.processEvents()
     settle()
+    # the app imports TensorFlow in the background after the first view; the picture shows
+    # a Const's statistics and the op's documentation, which need it
+    from surgeon_gui.core.model.tfenv import wait_for_tensorflow
+    while not wait_for_tensorflow(0.05):
+        app.processEvents()
     panels = w.inspection
     inspector = panels.inspector
     graph = w.document.graph

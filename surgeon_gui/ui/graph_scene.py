@@ -59,10 +59,14 @@ def _lod(painter) -> float:
 
 
 def _elide(text: str, chars: int) -> str:
+    """Cut a long name in the middle (its start and its end both say something:
+    ``expanded_conv_depthwise_1/depthwise`` → ``expanded_co…_1/depthwise``); the box's tooltip
+    has it whole."""
     if len(text) <= chars:
         return text
     keep = max(3, chars - 1)
-    return "…" + text[-keep:]
+    head = keep * 2 // 5
+    return text[:head] + "…" + text[len(text) - (keep - head):]
 
 
 class UnitItem(QGraphicsItem):
@@ -372,8 +376,7 @@ class FrameItem(UnitItem):
         chars = int((self.w - 30) / m.title_char)
         text = f"{self.group.label}   ({self.group.size} nodes)"
         if len(text) > chars:  # a narrow frame: the name first, the count if it fits
-            text = self.group.label if len(self.group.label) <= chars else \
-                self.group.label[:max(1, chars - 1)] + "…"
+            text = _elide(self.group.label, chars)
         painter.drawText(QRectF(24, 3, self.w - 30, 18), Qt.AlignLeft | Qt.AlignVCenter, text)
 
 

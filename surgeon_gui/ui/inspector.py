@@ -554,6 +554,7 @@ class InspectorPanel(QWidget):
             return
         self._stats_job += 1
         pending = False
+        self.op_doc.show_op(details.op)  # first: it starts the one TensorFlow import
         if details.is_const:
             node = graph.node(name)
             values = shape_size(node.attr["value"].tensor.tensor_shape)
@@ -579,7 +580,6 @@ class InspectorPanel(QWidget):
         self.consumers_section.set_title(f"Consumers ({len(details.consumers)})")
         self.consumers_section.set_empty(not details.consumers)
         self._fill_attrs(details)
-        self.op_doc.show_op(details.op)
         self._fill_value(details, pending)
         self.status.clear()
         self._show_parts("node")

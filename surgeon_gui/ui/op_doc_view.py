@@ -69,6 +69,11 @@ class OpDocView(QWidget):
             self._fill(op, _known[op])
             return
         self.label.setText("<i>Looking up what this op does…</i>")
+        # One import of TensorFlow for every thread: started here, on the GUI thread, before
+        # any worker (this one, the inspector's Const statistics) imports it on its own —
+        # two threads importing it at once leave one with a half-initialised module.
+        from ..core.model import tfenv
+        tfenv.import_in_background()
         ref = weakref.ref(self)
 
         def done(doc):
@@ -105,9 +110,11 @@ def _tensorflow_ready() -> bool:
     import sys
 
     from ..core.model import tfenv
-    return "tensorflow.raw_ops" in sys.modules or (
-        "tensorflow" in sys.modules and hasattr(sys.modules["tensorflow"], "raw_ops")
-        and not tfenv.background_import_running())
+    # never touch a half-imported TensorFlow from this thread (its lazy attributes import)
+    if tfenv.background_import_running() or "tensorflow" not in sys.modules:
+        return False
+    return any(name.endswith("raw_ops") and name.startswith("tensorflow")
+               for name in list(sys.modules))
 
 
 #: op → its documentation, once looked up (shared by every view).

@@ -66,16 +66,23 @@ def _dedent_paragraphs(lines: list[str]) -> str:
     return re.sub(r"\n{3,}", "\n\n", text)
 
 
-@lru_cache(maxsize=None)
 def op_doc(op: str) -> OpDoc | None:
-    """Documentation of op type ``op`` (None when TensorFlow does not document it)."""
+    """Documentation of op type ``op`` (None when TensorFlow does not document it, or cannot
+    be imported). Waits for the app's background import of TensorFlow, if one runs."""
+    from ..model import tfenv
+    tfenv.wait_for_tensorflow()
     try:
-        from ..model.tfenv import quiet_tensorflow
-        quiet_tensorflow()
-        import tensorflow as tf
-        from tensorflow.python.framework import op_def_registry
+        import tensorflow as tf  # noqa: F401 - imported before raw_ops is read
+        from tensorflow.python.framework import op_def_registry  # noqa: F401
     except Exception:  # noqa: BLE001 - no TensorFlow: no documentation, not an error
         return None
+    return _op_doc(op)
+
+
+@lru_cache(maxsize=None)
+def _op_doc(op: str) -> OpDoc | None:
+    import tensorflow as tf
+    from tensorflow.python.framework import op_def_registry
     fn = getattr(tf.raw_ops, op, None)
     if fn is None or not fn.__doc__:
         return None
