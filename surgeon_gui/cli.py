@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="optimize a graph that holds variables without freezing them")
     s.add_argument("--skip-import-check", action="store_true",
                    help="optimize even a graph TensorFlow cannot import (with a warning)")
+    s.add_argument("--check", action="append", default=[], choices=["opencv", "tflite"],
+                   help="run the result in this runtime on generated feeds: does it load and "
+                        "match TensorFlow, how fast (repeatable)")
 
     s = sub.add_parser("compare", help="run two graphs on the same feeds and compare outputs")
     s.add_argument("a", metavar="A")
@@ -108,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance (1e-4)")
     s.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (1e-5)")
     s.add_argument("--signature", help="SavedModel signature (default: serving_default)")
+    s.add_argument("--target", action="append", default=[], choices=["opencv", "tflite"],
+                   help="also run both graphs in this runtime (OpenCV DNN, TensorFlow Lite): "
+                        "does it load, match TensorFlow, how fast (repeatable)")
     return p
 
 
@@ -302,7 +308,24 @@ def cmd_optimize(args, out) -> int:
         print(f"recipe: {args.save_recipe}", file=out)
     if args.report:
         _write_report(args, original, graph, traced, out)
+    if args.check:
+        _check_targets(graph, args.check, out)
     return EXIT_OK
+
+
+def _check_targets(graph, targets, out) -> None:
+    """``optimize --check``: the result in each target, on generated feeds."""
+    from .core.running.runner import RunError, make_feeds, run_graph
+    try:
+        feeds = make_feeds(graph, seed=0)
+        values = run_graph(graph.graph_def, feeds, graph.outputs)
+    except RunError as e:
+        print(f"check: not run ({e.problem})", file=out)
+        return
+    results = _run_targets(targets, [(graph.graph_def, graph.outputs,
+                                      dict(zip(graph.outputs, values)))], feeds)
+    for t, (res,) in results.items():
+        print(f"check {res.summary()}", file=out)
 
 
 REPORT_SUFFIXES = (".html", ".htm", ".md", ".markdown")
@@ -467,18 +490,40 @@ def cmd_compare(args, out) -> int:
     cmp = compare_graphs(a.graph_def, b.graph_def, feeds, outputs, runs=args.runs,
                          warmup=args.warmup, rtol=args.rtol, atol=args.atol,
                          outputs_b=outputs_b, labels=(args.a, args.b))
+    targets = _run_targets(args.target, [(a.graph_def, outputs, cmp.values_a),
+                                         (b.graph_def, outputs_b, cmp.values_b)], feeds)
     if args.json:
         d = cmp.to_dict()
         d["graphs"]["a"]["path"] = args.a
         d["graphs"]["b"]["path"] = args.b
+        if targets:
+            d["targets"] = {t: dict(a=ra.to_dict(), b=rb.to_dict())
+                            for t, (ra, rb) in targets.items()}
         print(json.dumps(d), file=out)
     else:
         print(f"A: {args.a}\nB: {args.b}", file=out)
         for line in cmp.summary_lines():
             print(line, file=out)
+        for t, (ra, rb) in targets.items():
+            print(f"target A: {ra.summary()}", file=out)
+            print(f"target B: {rb.summary()}", file=out)
         print("result: " + ("all outputs allclose" if cmp.allclose
                             else "outputs DIFFER beyond tolerance"), file=out)
     return EXIT_OK if cmp.allclose else EXIT_DIFFERENT
+
+
+def _run_targets(targets, graphs, feeds) -> dict:
+    """{target: [result per graph]}: each graph run in the target against its own TF values."""
+    from .core.running.targets import check_target
+    out = {}
+    for t in dict.fromkeys(targets):
+        res = []
+        for gd, outputs, values in graphs:
+            names = {n.name for n in gd.node}
+            fed = {k: v for k, v in feeds.items() if k in names}
+            res.append(check_target(gd, t, fed, outputs, [values[o] for o in outputs]))
+        out[t] = res
+    return out
 
 
 def _feeds_with_flags(path: str, graph):
