@@ -59,3 +59,29 @@ def test_a_graph_a_target_cannot_take_says_so():
     wrong = check_target(gd, "tflite", feeds, ["y"], [ref[0] + 1.0])
     assert not wrong.matches and "does NOT match" in wrong.summary()
     np.testing.assert_allclose(wrong.errors["y"][0], 1.0, rtol=1e-5)
+
+
+def test_gui_comparison_runs_the_chosen_target(qtbot, tf1_flag_v1):
+    """The Comparison panel's target choice: both graphs run in TensorFlow Lite too."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QUndoStack
+
+    from surgeon_gui.core.history.document import Document
+    from surgeon_gui.ui.commands import apply_passes
+    from surgeon_gui.ui.compare_panel import ComparePanel
+    gd, ins, outs = tf1_flag_v1
+    doc = Document(gd, "flag.pb", None, outs)
+    stack = QUndoStack()
+    panel = ComparePanel(doc, stack, None)
+    qtbot.addWidget(panel)
+    apply_passes(stack, doc, ["inference"])
+    panel.runs.setValue(2)
+    panel.target_combo.setCurrentIndex(panel.target_combo.findData("tflite"))
+    with qtbot.waitSignal(panel.finished, timeout=120_000) as blocker:
+        qtbot.mouseClick(panel.run_btn, Qt.LeftButton)
+    result, error = blocker.args
+    assert error is None or error == "", error
+    ref, cur = panel.result.targets["tflite"]
+    assert cur.loads and cur.matches and cur.latency_ms > 0
+    assert panel.target_label.isVisibleTo(panel)
+    assert "Current in TensorFlow Lite: loads, matches TensorFlow" in panel.target_label.text()

@@ -160,6 +160,15 @@ class ComparePanel(QWidget):
                                   toolTip="Per-node drift fetches at most this many tensors "
                                   "(earliest first) and at most 512 MB per graph")
         self.drift_cap.setEnabled(False)
+        # Where the graph goes next: also run both graphs there (issue: deployment targets).
+        self.target_combo = QComboBox()
+        self.target_combo.addItem("TensorFlow only", "")
+        self.target_combo.addItem("+ OpenCV DNN", "opencv")
+        self.target_combo.addItem("+ TensorFlow Lite", "tflite")
+        self.target_combo.setToolTip("Also run both graphs in this runtime on the same feeds: "
+                                     "does it load, match TensorFlow's outputs, how fast")
+        opts.addWidget(QLabel("target"))
+        opts.addWidget(self.target_combo)
         opts2.addWidget(self.drift_check)
         opts2.addWidget(QLabel("max"))
         opts2.addWidget(self.drift_cap)
@@ -172,6 +181,11 @@ class ComparePanel(QWidget):
         self.message.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.message.setObjectName("compareMessage")
         lay.addWidget(self.message)
+        self.target_label = QLabel("")
+        self.target_label.setWordWrap(True)
+        self.target_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.target_label.setVisible(False)
+        lay.addWidget(self.target_label)
         self.show_node_btn = QPushButton("Show node")
         self.show_node_btn.setVisible(False)
         lay.addWidget(self.show_node_btn, 0, Qt.AlignLeft)
@@ -399,7 +413,8 @@ class ComparePanel(QWidget):
                                   self.samples.sample_set),
                               runs=self.runs.value(), warmup=self.warmup.value(), rtol=rtol,
                               atol=atol, drift=self.drift_check.isChecked(),
-                              drift_max_tensors=self.drift_cap.value())
+                              drift_max_tensors=self.drift_cap.value(),
+                              targets=[t for t in [self.target_combo.currentData()] if t])
 
     def run(self) -> Worker | None:
         """Start a comparison in the background (returns the worker, None if it could not)."""
@@ -532,9 +547,21 @@ class ComparePanel(QWidget):
         self.progress.setFormat("done")
         self._fill_outputs()
         self.stats_table.show_comparison(res.comparison)
+        self._show_targets()
         self._show_drift()
         self.report_btn.setEnabled(True)
         self.npz_btn.setEnabled(True)
+
+    def _show_targets(self) -> None:
+        res = self.result
+        lines = []
+        for t, (ref, cur) in (getattr(res, "targets", None) or {}).items():
+            for label, r in ((res.request.reference_label, ref), ("Current", cur)):
+                color = "#1b5e20" if r.matches else "#c62828"
+                lines.append(f"<span style='color:{color}'>{html.escape(label)} in "
+                             f"{html.escape(r.summary())}</span>")
+        self.target_label.setText("<br>".join(lines))
+        self.target_label.setVisible(bool(lines))
 
     def _fill_outputs(self) -> None:
         cmp = self.result.comparison

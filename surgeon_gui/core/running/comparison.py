@@ -44,6 +44,8 @@ class CompareRequest:
     drift_max_tensors: int = 5000
     #: The reference's names for ``outputs`` when a step renamed them (same order).
     reference_outputs: list[str] | None = None
+    #: Deployment targets to run both graphs in too (``opencv``, ``tflite``).
+    targets: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -57,6 +59,8 @@ class CompareResult:
     origins: list[str] = field(default_factory=list)
     #: Drifting nodes whose error reaches an output (the others re-converge).
     persistent: list[str] = field(default_factory=list)
+    #: target → (reference's result, current's result), each against its own TF values.
+    targets: dict = field(default_factory=dict)
 
 
 def run_comparison(req: CompareRequest, progress=None, should_stop=None) -> CompareResult:
@@ -86,8 +90,20 @@ def run_comparison(req: CompareRequest, progress=None, should_stop=None) -> Comp
         gb = Graph(req.current)
         origins = drift.origins(gb, req.rtol, req.atol)
         persistent = drift.persistent(gb, req.rtol, req.atol)
+    targets = {}
+    for t in req.targets:
+        from .targets import check_target
+        report(0.99, f"running in {t}")
+        per_graph = []
+        for gd, outs, vals in ((req.reference, req.reference_outputs or req.outputs, values[0]),
+                               (req.current, req.outputs, values[1])):
+            names = {n.name for n in gd.node}
+            per_graph.append(check_target(gd, t, {k: v for k, v in feeds.items() if k in names},
+                                          outs, [vals[o] for o in outs]))
+        targets[t] = tuple(per_graph)
     report(1.0, "done")
-    return CompareResult(req, cmp, feeds, values[0], values[1], drift, origins, persistent)
+    return CompareResult(req, cmp, feeds, values[0], values[1], drift, origins, persistent,
+                         targets)
 
 
 def comparison_job(req: CompareRequest, progress: Callable[[float, str], None] | None = None,
