@@ -308,9 +308,23 @@ def cmd_optimize(args, out) -> int:
         print(f"recipe: {args.save_recipe}", file=out)
     if args.report:
         _write_report(args, original, graph, traced, out)
+    if any(s.is_pass and s.pass_id == PRESET_ID for s in plan.steps):
+        _print_leftovers(graph, out)
     if args.check:
         _check_targets(graph, args.check, out)
     return EXIT_OK
+
+
+def _print_leftovers(graph, out) -> None:
+    """After the preset: the training machinery a user would expect gone, and why it stays."""
+    from .core.passes.leftovers import leftovers
+    left = leftovers(graph)
+    if not left:
+        print("left after the preset: no training machinery", file=out)
+        return
+    print("left after the preset:", file=out)
+    for item in left:
+        print(f"  {item.line()}", file=out)
 
 
 def _check_targets(graph, targets, out) -> None:

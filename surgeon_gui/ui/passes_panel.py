@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 from ..core.history.steps import prepare_pass, prepare_pipeline
 from ..core.model.graph import GraphError
 from ..core.passes import PRESET_ID, PRESET_PASSES, PRESET_TITLE, all_passes, get_pass
+from ..core.passes.leftovers import leftovers
 from ..core.passes.base import PassReport
 from ..core.passes.pipeline import MAX_ROUNDS
 from ..core.viewmodel.viewstate import preview_kinds
@@ -475,15 +476,34 @@ class PassesPanel(QWidget):
                 # what is left, so the bar moves on and never reaches the end early
                 frac = 1.0 - 0.5 ** (rnd - 1) + 0.5 ** rnd * (i / n)
                 state.progress(frac, f"Round {rnd}: {get_pass(pid).title} ({i + 1} of {n})")
-            return prepare_pipeline(graph, [PRESET_ID], should_stop=lambda: state.cancelled,
-                                    on_pass=on_pass)
+            prepared = prepare_pipeline(graph, [PRESET_ID], should_stop=lambda: state.cancelled,
+                                        on_pass=on_pass)
+            state.progress(1.0, "Looking for training machinery left")
+            return prepared, leftovers(prepared[-1].graph if prepared else graph)
 
-        def done(prepared):
+        def done(result):
+            prepared, left = result
             if not prepared or self._record(doc, prepared, base):
-                self.status.setText(f"Preset done: {len(prepared)} step(s) changed the graph.")
+                self.status.setText(f"Preset done: {len(prepared)} step(s) changed the graph. "
+                                    + (f"Left that you may expect gone: {len(left)} kind(s), "
+                                       "listed under Refused." if left else
+                                       "No training machinery left."))
+                self.show_leftovers(left)
 
         base = doc.revision
         self._run(job, done, f"{PRESET_TITLE}…", determinate=True)
+
+    def show_leftovers(self, left) -> None:
+        """After the preset: what a user would expect gone, why it stays, what removes it."""
+        self.matches.clear()
+        self.refused.clear()
+        for item in left:
+            it = QTreeWidgetItem([f"{len(item.nodes)} {item.what or item.kind}", item.line()])
+            it.setData(0, KEY_ROLE, item.nodes[0] if item.nodes else "")
+            it.setData(0, NODES_ROLE, list(item.nodes))
+            it.setToolTip(1, item.line())
+            self.refused.addTopLevelItem(it)
+        self.refused.resizeColumnToContents(0)
 
     def _record(self, doc, prepared, base) -> bool:
         """Adopt prepared steps into the document, one undo command each."""

@@ -73,10 +73,10 @@ def pipeline_steps(graph: Graph, pass_ids: Iterable[str],
     is never changed.
     """
     params = params or {}
-    if graph.given_outputs is None and graph.outputs:
-        # The outputs are what they are now: a pass that leaves a node nothing reads (the
-        # gradient plumbing of an inlined cond) must not make it an output to keep.
-        graph = graph.with_io(graph.given_inputs, graph.outputs)
+    # Detected outputs are those of the graph as given: a pass that leaves a node nothing reads
+    # (the gradient plumbing of an inlined cond) must not make it an output for the next passes
+    # to keep. The steps' graphs keep their given outputs (None: detected) unchanged.
+    pinned = graph.outputs if graph.given_outputs is None else None
 
     def run_list(g: Graph, ids: list[str], rnd: int):
         for i, pid in enumerate(ids):
@@ -84,7 +84,9 @@ def pipeline_steps(graph: Graph, pass_ids: Iterable[str],
                 raise InterruptedError("cancelled")
             if on_pass:
                 on_pass(pid, i, len(ids), rnd)
-            res = run_pass(g, pid, params.get(pid), check=False)
+            g_run = g.with_io(g.given_inputs, pinned) if pinned and g.given_outputs is None \
+                else g
+            res = run_pass(g_run, pid, params.get(pid), check=False)
             if not res.report.modified:
                 continue
             # Checked here rather than in run_pass so the next passes reuse this index
