@@ -294,6 +294,8 @@ def cmd_optimize(args, out) -> int:
         raise GraphError(e.problem, e.source or args.input, e.nodes) from None
     if input_imports:
         _check_result_imports(original, graph, plan, args)
+    if any(s.is_pass and s.pass_id == PRESET_ID for s in plan.steps):
+        _print_leftovers(graph, out)
     elapsed = time.perf_counter() - t0
     from .core.model.files import write_files
     files = {out_path: serialize(graph.graph_def, "pbtxt" if out_path.suffix.lower()
@@ -308,8 +310,6 @@ def cmd_optimize(args, out) -> int:
         print(f"recipe: {args.save_recipe}", file=out)
     if args.report:
         _write_report(args, original, graph, traced, out)
-    if any(s.is_pass and s.pass_id == PRESET_ID for s in plan.steps):
-        _print_leftovers(graph, out)
     if args.check:
         _check_targets(graph, args.check, out)
     return EXIT_OK
