@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.model.graph import Graph, GraphDef, GraphError, node_of
+from ..core.model.graph import Graph, GraphDef, GraphError, detect_inputs, node_of
 from ..core.running.comparison import (
     DEFAULT_ATOL,
     DEFAULT_RTOL,
@@ -290,21 +290,23 @@ class ComparePanel(QWidget):
         if ref is None:
             return []
         try:
-            return input_specs(graph, self._inputs(ref))
+            return input_specs(graph, self._inputs(ref, graph))
         except GraphError as e:
             self._show_error(str(e), e.nodes)
             return []
 
-    def _inputs(self, ref: GraphDef) -> list[str]:
+    def _inputs(self, ref: GraphDef, graph: Graph | None = None) -> list[str]:
         """The reference graph's inputs: the document's chosen ones it has, else its
-        Placeholders (a PlaceholderWithDefault keeps its default)."""
+        Placeholders (a PlaceholderWithDefault keeps its default). ``graph``: an index of
+        ``ref`` when there is one (indexing a 100k-node graph again costs 0.3 s)."""
+        if graph is None or graph.graph_def is not ref:
+            graph = Graph(ref)
         given = self.document.graph.given_inputs if self.document is not None else None
-        names = {n.name for n in ref.node}
         if given:
-            kept = [i for i in given if node_of(i) in names]
+            kept = [i for i in given if node_of(i) in graph.nodes]
             if kept:
                 return kept
-        return Graph(ref).inputs
+        return detect_inputs(graph)
 
     def _outputs(self) -> list[str]:
         return list(self.document.graph.outputs) if self.document is not None else []
