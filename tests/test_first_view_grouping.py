@@ -103,6 +103,12 @@ def test_efficientnet_lettered_blocks_nest_in_their_stage():
             return _conv_bn_relu(v1, var, h, "top", 4)
     tree = GroupTree(_freeze(build))
     assert "effnet/block3_*/block3b_*" in tree.groups
+    # the stem and the top layers share a leading word: a group each, so the model level reads
+    # stem → block1 … block3 → top
+    assert "effnet/stem_*" in tree.groups and "effnet/top_*" in tree.groups
+    assert [c for c in tree.groups["effnet"].children] == [
+        "g:effnet/stem_*", "g:effnet/block1_*", "g:effnet/block2_*", "g:effnet/block3_*",
+        "g:effnet/top_*"]
     assert tree.ancestors("effnet/block2b_project_bn/FusedBatchNormV3")[:3] == (
         "effnet", "effnet/block2_*", "effnet/block2_*/block2b_*")
     assert_groups_are_stretches_of_the_graph(tree)

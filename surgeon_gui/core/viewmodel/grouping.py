@@ -304,6 +304,19 @@ def _num_prefixes(seg: str) -> list[str]:
     return [seg[:c] for c in sorted(cuts)]
 
 
+def _block_prefixes(seg: str) -> list[str]:
+    """Name prefixes a block of sibling layers may share, outermost first: the numbered ones
+    (:func:`_num_prefixes`) and a leading word that is not a series' stem (EfficientNet's
+    ``stem_conv``, ``stem_bn``, ``stem_activation`` → ``stem``; not ``block`` of
+    ``block_1_expand``, whose blocks are numbered)."""
+    out = _num_prefixes(seg)
+    toks = seg.split("_")
+    if len(toks) >= 2 and toks[0].isalpha() and not toks[1].isdigit() \
+            and not (out and out[0].startswith(toks[0] + "_")):
+        out = [toks[0]] + [p for p in out if p != toks[0]]
+    return out
+
+
 #: A layer name's kind: the name without its trailing numbers (``dense_12_1`` → ``dense``).
 _TRAILING_NUMBERS = re.compile(r"(_\d+)+$")
 
@@ -496,7 +509,7 @@ class GroupTree:
                 continue
             members: dict[str, list[str]] = defaultdict(list)
             for k in kids:
-                for p in set(_num_prefixes(k)):
+                for p in set(_block_prefixes(k)):
                     members[p].append(k)
 
             def contiguous(p: str) -> bool:
@@ -513,7 +526,7 @@ class GroupTree:
             ok = {p for p, m in members.items() if 2 <= len(m) < len(kids) and contiguous(p)}
             chains = {}
             for k in kids:
-                chain = [p for p in _num_prefixes(k) if p in ok and p != k]
+                chain = [p for p in _block_prefixes(k) if p in ok and p != k]
                 if chain:
                     chains[k] = chain
             if chains:
