@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", help="freeze the graph's variables from this checkpoint "
                                         "(needs --outputs)")
     s.add_argument("--outputs", help="comma-separated output node names (default: detected)")
+    s.add_argument("--check", action="store_true",
+                   help="also ask TensorFlow (op registry and import) what is wrong with the "
+                        "graph (imports TensorFlow)")
+    s.add_argument("--trust-code", action="store_true", help=TRUST_HELP)
 
     s = sub.add_parser("passes", help="list the pass ids with their titles")
     s.add_argument("pass_id", nargs="?", metavar="PASS",
@@ -66,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-v", "--verbose", action="store_true", help="list every pass's parameters")
 
     s = sub.add_parser("optimize", help="run passes (default: the inference preset) and save")
+    s.add_argument("--trust-code", action="store_true", help=TRUST_HELP)
     s.add_argument("input", metavar="IN")
     s.add_argument("output", metavar="OUT", help="the result: .pb (binary) or .pbtxt (text)")
     s.add_argument("--inputs", help="comma-separated input node names (default: detected)")
@@ -97,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "match TensorFlow, how fast (repeatable)")
 
     s = sub.add_parser("compare", help="run two graphs on the same feeds and compare outputs")
+    s.add_argument("--trust-code", action="store_true", help=TRUST_HELP)
     s.add_argument("a", metavar="A")
     s.add_argument("b", metavar="B")
     s.add_argument("--inputs", help="comma-separated input names (default: A's Placeholders)")
@@ -118,16 +124,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------------- commands
-def _load(path: str, signature: str | None = None, outputs=None, checkpoint=None):
+def _load(path: str, signature: str | None = None, outputs=None, checkpoint=None,
+          trust_code: bool = False):
     from .core.model.io import load_model
-    return load_model(path, signature=signature, outputs=outputs, checkpoint=checkpoint)
+    return load_model(path, signature=signature, outputs=outputs, checkpoint=checkpoint,
+                      trust_code=trust_code)
+
+
+TRUST_HELP = ("load a Keras Lambda / custom object or run a SavedModel's initializer: runs "
+              "code from the file; only for files you trust")
 
 
 def cmd_info(args, out) -> int:
     from .core.model.graph import dtype_name, shape_list
     from .core.model.io import unregistered_ops
-    model = _load(args.model, args.signature, _split(args.outputs), args.checkpoint)
+    from .core.model.checks import graph_problems
+    model = _load(args.model, args.signature, _split(args.outputs), args.checkpoint,
+                  args.trust_code)
     g = model.graph()
+    problems = graph_problems(g.graph_def, deep=True if args.check else None)
     inputs = []
     for name in g.inputs:
         node = g.node(name)
@@ -141,7 +156,7 @@ def cmd_info(args, out) -> int:
                 serialized_bytes=size, inputs=inputs,
                 inputs_with_default=defaults, outputs=g.outputs,
                 functions=g.function_names(), unregistered_ops=unregistered_ops(g.graph_def),
-                op_histogram=g.op_histogram(), notes=model.notes)
+                op_histogram=g.op_histogram(), notes=model.notes, problems=problems)
     if args.json:
         print(json.dumps(info, indent=2), file=out)
         return EXIT_OK
@@ -162,6 +177,10 @@ def cmd_info(args, out) -> int:
     if info["unregistered_ops"]:
         w("  ops this TensorFlow does not register (cannot run): "
           + ", ".join(info["unregistered_ops"]))
+    if problems:
+        w(f"  problems ({len(problems)}; TensorFlow would reject this graph as it is):")
+        for p in problems:
+            w(f"    - {p}")
     for note in model.notes:
         w(f"  note: {note}")
     w("  op histogram:")
@@ -245,7 +264,7 @@ def cmd_optimize(args, out) -> int:
 
     t0 = time.perf_counter()
     model = _load(args.input, args.signature, outputs if args.checkpoint else None,
-                  args.checkpoint)
+                  args.checkpoint, args.trust_code)
     graph = model.graph()
     _check_names(graph, inputs, "--inputs", args.input)
     _check_names(graph, outputs, "--outputs", args.input)
@@ -475,8 +494,8 @@ def cmd_compare(args, out) -> int:
             raise CliError(f"--shape: {e}") from None
         shapes[name] = dims
     outputs = _split(args.outputs)
-    a = _load(args.a, args.signature)
-    b = _load(args.b, args.signature)
+    a = _load(args.a, args.signature, trust_code=args.trust_code)
+    b = _load(args.b, args.signature, trust_code=args.trust_code)
     ga = a.graph()
     _check_names(ga, outputs, "--outputs", args.a)
     inputs = _split(args.inputs)

@@ -275,3 +275,173 @@ def test_recipe_save_writes_npy_relative(tmp_path):
     assert r.steps[0].args["value"]["npy"] == str(tmp_path / "v.npy")  # in memory: unchanged
     assert Recipe.load(tmp_path / "r.json").steps[0].args["value"]["npy"] == \
         str((tmp_path / "v.npy").resolve())
+
+
+# ---------------------------------------------------------------------- 1. no code runs (load)
+@pytest.mark.parametrize("key, what", [
+    ("h5_lambda", "Lambda layer 'payload'"),
+    ("keras_lambda", "Lambda layer 'payload'"),
+    ("keras_custom", "custom object 'system' from module 'os'"),
+    ("savedmodel_init_writes", "WriteFile"),
+])
+def test_opening_never_runs_code_from_the_file(hostile, key, what):
+    from surgeon_gui.core.model.io import load_model
+    from surgeon_gui.core.model.trust import UntrustedCode
+    marker = hostile["dir"] / "PWNED"
+    with pytest.raises(UntrustedCode) as e:
+        load_model(hostile[key])
+    assert what in str(e.value) and "--trust-code" in str(e.value)
+    assert not marker.exists()
+    code, _, err = surgeon("info", hostile[key])
+    assert code == 2 and what in one_clear_line(err)
+    assert not marker.exists()
+
+
+def test_trust_code_runs_it_only_when_asked(hostile, tmp_path):
+    """With --trust-code the Lambda is a real Lambda: the marker proves the check can fail."""
+    import shutil
+    src = tmp_path / "lambda.h5"
+    shutil.copy(hostile["h5_lambda"], src)
+    marker = hostile["dir"] / "PWNED"
+    code, out, err = surgeon("info", src, "--trust-code")
+    assert code == 0, err
+    assert "(keras)" in out and marker.exists()
+    marker.unlink()
+
+
+def test_plain_keras_and_savedmodel_still_open(hostile):
+    from surgeon_gui.core.model.io import load_model
+    assert load_model(hostile["keras_ok"]).kind == "keras"
+    assert load_model(hostile["h5_ok"]).kind == "keras"
+    m = load_model(hostile["savedmodel_ok"])
+    assert m.kind == "savedmodel" and "MatMul" in m.graph().op_histogram()
+
+
+# ---------------------------------------------------------------------- 3./7. failed loads
+@pytest.mark.parametrize("key, expected", [
+    ("keras_empty", "the file is empty"),
+    ("h5_empty", "the file is empty"),
+    ("keras_truncated", "truncated or corrupt"),
+    ("h5_truncated", "truncated or corrupt"),
+    ("savedmodel_bad_fingerprint", "fingerprint.pb is corrupt"),
+    ("bad_enum", "node x: attr dtype holds DataType 999"),
+])
+def test_broken_files_one_clear_line(hostile, key, expected):
+    code, out, err = surgeon("info", hostile[key])
+    assert code == 2 and expected in one_clear_line(err)
+
+
+@pytest.mark.slow
+def test_failed_keras_load_never_crashes_the_gui(hostile, tmp_path):
+    """5 runs each of the app on empty and truncated Keras files: exit 1 with one line, never
+    a signal (the SIGSEGV of issue 10.3)."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT),
+               TF_CPP_MIN_LOG_LEVEL="3")
+    for key in ("keras_empty", "h5_empty", "keras_truncated", "h5_truncated", "h5_lambda"):
+        for _ in range(5 if key != "h5_lambda" else 1):
+            r = subprocess.run([sys.executable, "-m", "surgeon_gui.ui.app", str(hostile[key]),
+                                "--screenshot", str(tmp_path / "x.png")], capture_output=True,
+                               text=True, timeout=180, env=env)
+            assert r.returncode == 1, (key, r.returncode, r.stderr)
+            lines = our_lines(r.stderr)
+            assert len(lines) == 1 and lines[0].startswith("surgeon-gui: error:"), r.stderr
+    assert not (hostile["dir"] / "PWNED").exists()
+
+
+# ---------------------------------------------------------------------- 5. invalid graphs
+@pytest.mark.parametrize("key, expected", [
+    ("invalid_missing_attr", "node y (Relu): missing attribute(s) T"),
+    ("invalid_const_no_value", "node c: a Const without a value"),
+    ("invalid_dtype_mismatch", "incompatible with expected float"),
+    ("invalid_port_out_of_range", "node y reads 'c:3', but Const has 1 output(s)"),
+])
+def test_info_lists_what_tensorflow_rejects(hostile, key, expected):
+    code, out, err = surgeon("info", hostile[key], "--check")
+    assert code == 0, err
+    assert "TensorFlow would reject this graph" in out and expected in out
+
+
+def test_unregistered_op_still_opens_for_inspection(hostile, tmp_path):
+    code, out, err = surgeon("info", hostile["invalid_unknown_op"], "--check")
+    assert code == 0 and "does not register (cannot run): NoSuchOpAnywhere" in out
+    assert "problems" not in out
+    code, _, err = surgeon("optimize", hostile["invalid_missing_attr"], tmp_path / "o.pb")
+    assert code == 2 and "cannot import" in one_clear_line(err)
+    assert not (tmp_path / "o.pb").exists()
+
+
+# ---------------------------------------------------------------------- GUI
+class Answers:
+    """Scripted answers to the window's questions (records what was asked)."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.asked = []
+
+    def question(self, title, text, choices):
+        self.asked.append(text)
+        return self.answers.pop(0)
+
+    def choose(self, title, label, items):
+        raise AssertionError(label)
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
+    from surgeon_gui.ui.main_window import MainWindow
+    w = MainWindow()
+    w.persist_settings = False
+    qtbot.addWidget(w, before_close_func=lambda w: w.close_guards.clear())
+    w.show()
+    return w
+
+
+def test_gui_asks_before_running_code_and_refusing_runs_nothing(qtbot, win, hostile):
+    ask = win.surgery.controller.ask = Answers("no")
+    with qtbot.waitSignal(win.load_failed, timeout=60_000) as sig:
+        win.open_model(str(hostile["h5_lambda"]))
+    assert "Lambda layer 'payload'" in ask.asked[0] and "trust" in ask.asked[0]
+    assert "would run code" in sig.args[0]
+    assert win.document is None and not (hostile["dir"] / "PWNED").exists()
+
+
+def test_gui_lists_problems_of_an_invalid_graph(qtbot, win, hostile):
+    with qtbot.waitSignal(win.document_opened, timeout=60_000):
+        win.open_model(str(hostile["invalid_const_no_value"]))
+    qtbot.waitUntil(lambda: win.last_error is not None, timeout=5000)
+    assert "TensorFlow would reject" in win.last_error
+    assert "node c: a Const without a value" in win.last_error
+    assert win.document is not None
+
+
+def test_gui_exception_hook_shows_a_dialog_and_keeps_running(qtbot, win):
+    """An exception in a slot (as the bad-enum one was) gives a dialog; the app goes on."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    from surgeon_gui.ui.app import install_exception_hook
+    restore = install_exception_hook(lambda: win)
+    try:
+        def boom():
+            raise ValueError("999 is not a valid DataType")
+        QTimer.singleShot(0, boom)
+        qtbot.waitUntil(lambda: any(isinstance(b, QMessageBox) and b.isVisible()
+                                    and "999 is not a valid DataType" in b.text()
+                                    for b in win.findChildren(QMessageBox)), timeout=5000)
+    finally:
+        restore()
+    assert win.isVisible()
+    with qtbot.waitSignal(win.document_opened, timeout=60_000):  # still works
+        win.open_model(str(EXAMPLES / "conv_bias_bn.pbtxt"))
+
+
+def test_screenshot_refuses_to_overwrite(tmp_path):
+    out = tmp_path / "shot.png"
+    out.write_bytes(b"precious")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "surgeon_gui.ui.app",
+                        str(EXAMPLES / "conv_bias_bn.pbtxt"), "--screenshot", str(out)],
+                       capture_output=True, text=True, timeout=180, env=env)
+    assert r.returncode == 2 and "exists; not overwriting it" in r.stderr
+    assert out.read_bytes() == b"precious"

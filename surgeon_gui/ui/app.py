@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--expand-all", action="store_true", help="expand every group")
     p.add_argument("--compare", action="store_true",
                    help="run the before/after comparison (with --screenshot: wait for it)")
+    p.add_argument("--force", action="store_true",
+                   help="let --screenshot replace an existing file")
+    p.add_argument("--trust-code", action="store_true",
+                   help="open a model that runs code when loaded (a Keras Lambda or custom "
+                        "object, a SavedModel initializer) without asking; only for files you "
+                        "trust")
     p.add_argument("--size", default="1400x900", metavar="WxH",
                    help="window size for --screenshot (default 1400x900)")
     return p
@@ -64,6 +70,7 @@ class _ScriptRun:
         w, _, h = args.size.partition("x")
         self.win = MainWindow()
         self.win.persist_settings = False
+        self.win.ask_before_running_code = False  # a script never asks: --trust-code or refuse
         self.win.resize(int(w or 1400), int(h or 900))
         self.win.show()
         self.win.document_opened.connect(self._opened)
@@ -75,11 +82,12 @@ class _ScriptRun:
         from PySide6.QtCore import QTimer
         self.win.load_failed.connect(self._load_failed)
         self.win.open_model(self.args.model, signature=self.args.signature or _default_signature(
-            self.args.model))
+            self.args.model), trust_code=self.args.trust_code)
         self.timer.start()
         if self.code is None:
             self.loop.exec()
         self.timer.stop()
+        _wait_for_workers()
         self.win.close_guards.clear()  # a scripted run never asks about unsaved changes
         self.win.close()
         self.win.deleteLater()
@@ -158,8 +166,19 @@ class _ScriptRun:
             self.fail(f"{out}: the folder {folder} does not exist")
             return
         img = self.win.grab()
-        if img.isNull() or not img.save(out):
-            self.fail(f"{out}: could not write the screenshot")
+        data = _png_bytes(img)
+        if data is None:
+            self.fail(f"{out}: could not make the screenshot")
+            return
+        from ..core.model.files import write_file
+        try:
+            write_file(out, data, overwrite=self.args.force, inputs=[self.args.model])
+        except OSError as e:
+            self.fail(str(e) if isinstance(e, FileExistsError)
+                      else f"{out}: cannot write: {e.strerror or e}")
+            return
+        except Exception as e:  # noqa: BLE001 - WriteRefused: one line
+            self.fail(str(e))
             return
         t = self.win.timings
         print(f"surgeon-gui: wrote {out} ({img.width()}×{img.height()}); first view "
@@ -171,6 +190,80 @@ class _ScriptRun:
 def _single():
     from PySide6.QtCore import Qt
     return Qt.SingleShotConnection
+
+
+def _png_bytes(img) -> bytes | None:
+    """A QImage/QPixmap as PNG bytes (written through the one write path)."""
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+    if img.isNull():
+        return None
+    raw = QByteArray()
+    buf = QBuffer(raw)
+    buf.open(QIODevice.WriteOnly)
+    ok = img.save(buf, "PNG")
+    buf.close()
+    return bytes(raw.data()) if ok else None
+
+
+def _wait_for_workers(timeout_ms: int = 30_000) -> None:
+    """Let background jobs end before the app and its objects are torn down.
+
+    A failed load emits ``failed`` and then, still on its pool thread, ``done``; a scripted run
+    that quits on ``failed`` used to tear down the QApplication while that thread was still
+    inside Qt (and Keras/h5py were still releasing the broken file): the SIGSEGV after an empty
+    or truncated .keras/.h5. Waiting for the pool first gives the order Qt needs."""
+    from PySide6.QtCore import QThreadPool
+    QThreadPool.globalInstance().waitForDone(timeout_ms)
+
+
+def install_exception_hook(window_getter=lambda: None, script: bool = False):
+    """Any exception no one caught (in a slot, a timer, a thread) is shown and the app goes
+    on: a dialog with the one-line message (details: the traceback), or in a scripted run one
+    line on stderr and exit status 1. Returns a function that puts the previous hooks back."""
+    import threading
+    import traceback
+
+    previous = sys.excepthook
+    previous_thread = threading.excepthook
+    showing = []
+
+    def hook(kind, value, tb):
+        if issubclass(kind, KeyboardInterrupt):
+            return previous(kind, value, tb)
+        line = " ".join((str(value) or kind.__name__).split())[:300]
+        text = f"{kind.__name__}: {line}" if not getattr(value, "problem", None) else line
+        details = "".join(traceback.format_exception(kind, value, tb))
+        try:
+            win = window_getter()
+            if script or win is None:
+                print(f"surgeon-gui: error: {text}", file=sys.stderr)
+                if script and win is not None and hasattr(win, "_script_fail"):
+                    win._script_fail(text)
+                return
+            if showing:  # one dialog at a time; the rest go to the status bar
+                win.statusBar().showMessage(f"Unexpected error: {text}", 15000)
+                return
+            from PySide6.QtWidgets import QMessageBox
+            box = QMessageBox(QMessageBox.Critical, "Unexpected error",
+                              f"{text}\n\nThe app keeps running; your model is unchanged "
+                              "unless the message says otherwise.", QMessageBox.Ok, win)
+            box.setDetailedText(details)
+            showing.append(box)
+            box.finished.connect(lambda *_: showing.clear())
+            box.open()
+        except Exception:  # noqa: BLE001 - the hook itself must never fail
+            sys.__stderr__.write(details)
+
+    def thread_hook(args):
+        hook(args.exc_type, args.exc_value, args.exc_traceback)
+
+    sys.excepthook = hook
+    threading.excepthook = thread_hook
+
+    def restore():
+        sys.excepthook = previous
+        threading.excepthook = previous_thread
+    return restore
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,20 +298,41 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     if args.screenshot:
-        return _ScriptRun(args, app).run()
+        from ..core.model.files import check_destinations
+        try:  # before anything loads: an existing file needs --force
+            check_destinations([args.screenshot], [args.model], overwrite=args.force,
+                               hint="add --force to replace it")
+        except Exception as e:  # noqa: BLE001 - OverwriteRefused / WriteRefused: one line
+            print(f"surgeon-gui: error: {e}", file=sys.stderr)
+            return 2
+        run = _ScriptRun(args, app)
+        run.win._script_fail = run.fail
+        restore = install_exception_hook(lambda: run.win, script=True)
+        try:
+            return run.run()
+        finally:
+            restore()
     from .main_window import MainWindow
     win = MainWindow()
+    restore = install_exception_hook(lambda: win if _alive(win) else None)
     win.show()
     _import_tensorflow_after_first_view(win, opening=bool(args.model))
     if args.model:
         if args.apply or args.expand_all or args.compare:
             win.document_opened.connect(lambda doc: _interactive_steps(win, args),
                                         type=_single_shot())
-        win.open_model(args.model, signature=args.signature)
+        win.open_model(args.model, signature=args.signature, trust_code=args.trust_code)
     code = app.exec()
+    _wait_for_workers()
+    restore()
     from ..core.model.tfenv import wait_for_tensorflow
     wait_for_tensorflow()  # never end the interpreter in the middle of TF's import
     return code
+
+
+def _alive(obj) -> bool:
+    import shiboken6
+    return shiboken6.isValid(obj)
 
 
 def _needs_tensorflow(args) -> bool:

@@ -851,14 +851,20 @@ class GraphView(QGraphicsView):
     def _export(self, path: str, r: QRectF, scale: float) -> str:
         if path.lower().endswith(".svg"):
             from PySide6.QtSvg import QSvgGenerator
+            from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+            raw = QByteArray()
+            buf = QBuffer(raw)
+            buf.open(QIODevice.WriteOnly)
             gen = QSvgGenerator()
-            gen.setFileName(path)
+            gen.setOutputDevice(buf)
             gen.setSize(QSize(int(r.width()), int(r.height())))
             gen.setViewBox(QRectF(0, 0, r.width(), r.height()))
             gen.setTitle("Graph Surgeon view")
             p = QPainter(gen)
             self.graph_scene.render(p, QRectF(0, 0, r.width(), r.height()), r)
             p.end()
+            buf.close()
+            _write(path, bytes(raw.data()))  # the file dialog asked before overwriting
             return path
         # keep bitmaps within reason: at most 16k px a side and 120 M pixels
         s = min(scale, 16000 / r.width(), 16000 / r.height(),
@@ -870,6 +876,15 @@ class GraphView(QGraphicsView):
         p.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing)
         self.graph_scene.render(p, QRectF(0, 0, img.width(), img.height()), r)
         p.end()
-        if not img.save(path):
-            raise OSError(f"{path}: could not write the image")
+        from .app import _png_bytes
+        data = _png_bytes(img)
+        if data is None:
+            raise OSError(f"{path}: could not make the image")
+        _write(path, data)  # the file dialog asked before overwriting
         return path
+
+
+def _write(path: str, data: bytes) -> None:
+    """Through the one write path (atomic, links kept); the caller has asked about overwriting."""
+    from ..core.model.files import write_file
+    write_file(path, data, overwrite=True)

@@ -71,7 +71,8 @@ def _alive(obj) -> bool:
 
 
 def _load_job(path: str, show_constants: bool, state=None, signature: str | None = None,
-              checkpoint: str | None = None, outputs: list[str] | None = None):
+              checkpoint: str | None = None, outputs: list[str] | None = None,
+              trust_code: bool = False):
     """Worker job: load the model, build the document and its groups (all off the GUI thread).
 
     ``signature`` picks a SavedModel signature (None: the loader's default); the one actually
@@ -80,8 +81,13 @@ def _load_job(path: str, show_constants: bool, state=None, signature: str | None
     """
     from ..core.model.io import load_model
     t0 = time.perf_counter()
+    from ..core.model.checks import graph_problems
     loaded = load_model(path, signature=signature, checkpoint=checkpoint, outputs=outputs,
-                        progress=lambda f, t: state.progress(0.8 * f, t) if state else None)
+                        progress=lambda f, t: state.progress(0.8 * f, t) if state else None,
+                        trust_code=trust_code)
+    # what TensorFlow would reject, shown after the model opens (TF's own checks only when
+    # it is imported already: the first view never waits for it)
+    loaded.notes.extend(PROBLEM_NOTE + p for p in graph_problems(loaded.graph_def))
     if state:
         state.progress(0.85, "indexing groups")
     doc = Document.from_loaded(loaded)
@@ -89,6 +95,9 @@ def _load_job(path: str, show_constants: bool, state=None, signature: str | None
     if state:
         state.progress(0.95, "laying out")
     return doc, tree, time.perf_counter() - t0, loaded.notes, loaded.signature
+
+
+PROBLEM_NOTE = "problem: "
 
 
 class MainWindow(QMainWindow):
@@ -111,6 +120,8 @@ class MainWindow(QMainWindow):
         self.close_guards: list[Callable[[str], bool]] = []
         #: False for scripted runs: no recent-file or geometry writes.
         self.persist_settings = True
+        #: A file that would run code when opened: ask (False: refuse, as scripted runs do).
+        self.ask_before_running_code = True
         self.last_error: str | None = None
         self.timings: dict[str, float] = {}
         self._load_worker: Worker | None = None
@@ -433,7 +444,8 @@ class MainWindow(QMainWindow):
         return True, choice
 
     def open_model(self, path, signature: str | None = None, checkpoint: str | None = None,
-                   outputs: list[str] | None = None) -> Worker | None:
+                   outputs: list[str] | None = None, trust_code: bool = False
+                   ) -> Worker | None:
         """Load ``path`` in the background (progress and Cancel in the status bar).
 
         ``signature`` picks a SavedModel signature; without one, a SavedModel folder with
@@ -458,13 +470,15 @@ class MainWindow(QMainWindow):
         self.last_error = None
         self._load_started = time.perf_counter()
         w = Worker(_load_job, path, self.view.show_constants, signature=signature,
-                   checkpoint=checkpoint, outputs=outputs)
+                   checkpoint=checkpoint, outputs=outputs, trust_code=trust_code)
         w.signals.progress.connect(self._on_progress)
         # the job may end after the window is gone (closed while loading): check first
         w.signals.finished.connect(
             lambda result, p=path, w=w: _alive(self) and self._on_loaded(w, p, result))
         w.signals.failed.connect(
-            lambda msg, exc, p=path, w=w: _alive(self) and self._on_load_failed(w, p, msg))
+            lambda msg, exc, p=path, w=w, again=dict(signature=signature, checkpoint=checkpoint,
+                                                      outputs=outputs):
+            _alive(self) and self._on_load_failed(w, p, msg, exc, again))
         w.signals.cancelled.connect(lambda w=w: _alive(self) and self._on_load_cancelled(w))
         self._load_worker = w
         self.progress_bar.setValue(0)
@@ -502,10 +516,18 @@ class MainWindow(QMainWindow):
         self.timings["first_view"] = time.perf_counter() - self._load_started
         self.add_recent(path)
         g = doc.graph
+        problems = [n[len(PROBLEM_NOTE):] for n in notes if n.startswith(PROBLEM_NOTE)]
+        notes = [n for n in notes if not n.startswith(PROBLEM_NOTE)]
         note = f" — {notes[0]}" if notes else ""
         self.statusBar().showMessage(
             f"Opened {os.path.basename(path.rstrip('/'))} in {self.timings['first_view']:.2f} s"
             f"{note}", 8000)
+        if problems:
+            name = os.path.basename(path.rstrip("/")) or path
+            self.show_error(f"Problems in {name}",
+                            f"TensorFlow would reject {name} as it is ({len(problems)} "
+                            "problem(s)); it is open for inspection.\n"
+                            + "\n".join(f"• {p}" for p in problems))
         self._offer_checkpoint(path, doc)
 
     def _offer_checkpoint(self, path: str, doc) -> None:
@@ -523,9 +545,23 @@ class MainWindow(QMainWindow):
         if answer == "yes":
             self.open_with_checkpoint_dialog(path)
 
-    def _on_load_failed(self, w: Worker, path: str, msg: str) -> None:
+    def _on_load_failed(self, w: Worker, path: str, msg: str, exc=None,
+                        again: dict | None = None) -> None:
         if not self._end_loading(w):
             return
+        from ..core.model.trust import UntrustedCode
+        if isinstance(exc, UntrustedCode) and self.ask_before_running_code:
+            name = os.path.basename(path.rstrip("/")) or path
+            risks = "\n".join(f"• {r}" for r in exc.risks[:8])
+            answer = self.asker().question(
+                "Run code from this file?",
+                f"Opening {name} would run code stored in the file:\n\n{risks}\n\nThat code "
+                "can do anything your user account can (read, change or delete files, use the "
+                "network). Open it only if you trust where the file came from.",
+                ["yes", "no"])
+            if answer == "yes":
+                self.open_model(path, trust_code=True, **(again or {}))
+                return
         self.show_error(f"Could not open {os.path.basename(path.rstrip('/')) or path}", msg)
         self.load_failed.emit(self.last_error or msg)
 
@@ -613,6 +649,7 @@ class MainWindow(QMainWindow):
 
     # ================================================================== export
     def export_dialog(self, fmt: str) -> None:
+        from ..core.model.graph import GraphError
         if self.document is None:
             self.statusBar().showMessage("Open a model first", 4000)
             return
@@ -626,7 +663,7 @@ class MainWindow(QMainWindow):
         try:
             self.view.export_image(path)
             self.statusBar().showMessage(f"Exported {path}", 6000)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, GraphError) as e:  # GraphError: the write path refused
             self.show_error("Export failed", str(e))
 
     # ================================================================== recent files

@@ -279,9 +279,8 @@ class SamplesEditor(QGroupBox):
 
     def save_library(self, path) -> Path:
         """Write every sample set (sources, seeds, shapes, file paths) as JSON."""
-        p = Path(path)
-        p.write_text(self.library.to_json(), encoding="utf-8")
-        return p
+        from ..core.model.files import write_file
+        return write_file(path, self.library.to_json().encode("utf-8"), overwrite=True)
 
     def load_library(self, path) -> None:
         """Replace the sample sets with those of a JSON file; SampleError if it is not one."""

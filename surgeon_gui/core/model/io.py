@@ -18,8 +18,10 @@ from google.protobuf import message as pb_message
 from google.protobuf import text_format
 
 from .files import write_atomic, write_file  # noqa: F401 - write_atomic: the old import path
+from .checks import raise_on_bad_enums
 from .graph import Graph, GraphDef, GraphError, node_of
 from .protos import saved_model_pb2
+from .trust import UntrustedCode, keras_code_risks, keras_config, saved_model_init_risks
 
 MODEL_SUFFIXES = (".pb", ".pbtxt", ".txt", ".keras", ".h5", ".hdf5")
 #: Files read with protobuf alone (no TensorFlow runtime needed to load them).
@@ -48,8 +50,10 @@ class LoadedModel:
 
 def load_model(path: str | os.PathLike, signature: str | None = None,
                checkpoint: str | None = None, outputs: list[str] | None = None,
-               validate: bool = True, progress=None) -> LoadedModel:
-    """Load any supported model file as a GraphDef.
+               validate: bool = True, progress=None, trust_code: bool = False) -> LoadedModel:
+    """Load any supported model file as a GraphDef. Opening never runs code from the file:
+    a Keras Lambda or custom object, or a SavedModel initializer that does more than set up
+    variables and tables, is refused (:class:`~.trust.UntrustedCode`) unless ``trust_code``.
 
     ``signature`` picks a SavedModel signature (default ``serving_default``, else the first).
     ``checkpoint`` with a ``.pb``/``.pbtxt`` holding variables freezes them (needs ``outputs``).
@@ -63,14 +67,14 @@ def load_model(path: str | os.PathLike, signature: str | None = None,
     if p.is_dir():
         if (p / "saved_model.pb").exists() or (p / "saved_model.pbtxt").exists():
             report(0.1, "loading SavedModel")
-            model = _load_saved_model(p, signature)
+            model = _load_saved_model(p, signature, trust_code)
         else:
             raise GraphError("a folder that is not a SavedModel (no saved_model.pb inside)", src)
     else:
         suffix = p.suffix.lower()
         if suffix in (".keras", ".h5", ".hdf5"):
             report(0.1, "loading Keras model")
-            model = _load_keras(p)
+            model = _load_keras(p, trust_code)
         else:
             report(0.1, "reading GraphDef")
             gd = read_graph_def(p)
@@ -80,6 +84,7 @@ def load_model(path: str | os.PathLike, signature: str | None = None,
                 model = _freeze_with_checkpoint(model, checkpoint, outputs)
     if outputs:
         model.outputs = list(outputs)
+    raise_on_bad_enums(model.graph_def, src)
     if validate:
         report(0.9, "checking graph")
         model.index = check_graph_def(model.graph_def, src)
@@ -186,9 +191,13 @@ def _freeze_concrete(func, src: str, kind: str) -> LoadedModel:
     return LoadedModel(gd, src, kind, inputs or None, outputs or None)
 
 
-def _load_saved_model(p: Path, signature: str | None) -> LoadedModel:
-    import tensorflow as tf
+def _load_saved_model(p: Path, signature: str | None, trust_code: bool = False) -> LoadedModel:
     src = str(p)
+    risks = saved_model_init_risks(p)
+    if risks and not trust_code:
+        raise UntrustedCode(risks, src, "SavedModel")
+    import tensorflow as tf
+    _check_fingerprint(p)
     try:
         obj = tf.saved_model.load(src)
     except Exception as e:  # noqa: BLE001
@@ -204,6 +213,23 @@ def _load_saved_model(p: Path, signature: str | None) -> LoadedModel:
     model.signature = signature
     model.notes.append(f"signature {signature!r} of {', '.join(sorted(sigs))}")
     return model
+
+
+def _check_fingerprint(p: Path) -> None:
+    """A corrupt ``fingerprint.pb``: our one line (TensorFlow logs a traceback and goes on)."""
+    f = p / "fingerprint.pb"
+    if not f.exists():
+        return
+    from tensorflow.core.protobuf import fingerprint_pb2
+    try:
+        fp = fingerprint_pb2.FingerprintDef()
+        fp.ParseFromString(f.read_bytes())
+        ok = fp.saved_model_checksum != 0 or fp.graph_def_program_hash != 0
+    except Exception:  # noqa: BLE001 - DecodeError, OSError
+        ok = False
+    if not ok:
+        raise GraphError("its fingerprint.pb is corrupt: the SavedModel was damaged or changed "
+                         "after it was saved", str(p))
 
 
 def is_saved_model_dir(path: str | os.PathLike) -> bool:
@@ -246,14 +272,36 @@ def saved_model_signatures(path: str | os.PathLike) -> list[str]:
     return sorted(k for k in meta.signature_def if not k.startswith("__saved_model"))
 
 
-def _load_keras(p: Path) -> LoadedModel:
-    import tensorflow as tf
+def _load_keras(p: Path, trust_code: bool = False) -> LoadedModel:
+    """Load a Keras file without running code from it: its config is read first (a broken
+    file is refused before Keras touches it), a Lambda or custom object is refused unless
+    ``trust_code``, and Keras then loads in safe mode whatever its version."""
+    import inspect
     src = str(p)
+    config = keras_config(p)
+    if config is None:
+        raise GraphError("not a Keras model (the .h5 holds no model config: weights only?)", src)
+    risks = keras_code_risks(config)
+    if risks and not trust_code:
+        raise UntrustedCode(risks, src, "Keras model")
+    import tensorflow as tf
+    load = tf.keras.models.load_model
+    kwargs = {"compile": False}
     try:
-        model = tf.keras.models.load_model(src, compile=False)
+        if "safe_mode" in inspect.signature(load).parameters:
+            kwargs["safe_mode"] = not trust_code
+    except (TypeError, ValueError):
+        pass
+    try:
+        model = load(src, **kwargs)
     except Exception as e:  # noqa: BLE001
         raise GraphError(f"cannot load Keras model: {_first_line(e)}", src) from None
-    return freeze_keras_model(model, src)
+    try:
+        return freeze_keras_model(model, src)
+    except GraphError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise GraphError(f"cannot freeze the Keras model: {_first_line(e)}", src) from None
 
 
 def freeze_keras_model(model, src: str = "keras model") -> LoadedModel:

@@ -1,0 +1,159 @@
+"""What is wrong with a graph, as a list of one-line problems (TensorFlow would reject it).
+
+:func:`bad_enums` finds enum values TensorFlow does not know (a ``DataType`` of 999); the loader
+refuses such a file and names them. :func:`graph_problems` lists the rest for ``surgeon info``
+and the app: structure (duplicate names, inputs naming a missing node, cycles), a ``Const``
+without a value or whose value's dtype is not its ``dtype``, and — with TensorFlow's op
+registry at hand (``deep``) — required attributes missing, an attribute of the wrong kind,
+an input port the producer does not have, a data input count the op does not take, and
+finally what ``import_graph_def`` itself says. An op TensorFlow does not register is not a
+problem for inspection: :func:`~surgeon_gui.core.model.io.unregistered_ops` lists those.
+"""
+from __future__ import annotations
+
+import sys
+
+from .graph import Graph, GraphDef, GraphError, parse_input
+from .protos import types_pb2
+
+_VALID_DTYPES = frozenset(types_pb2.DataType.values())
+#: Problems listed at most (a broken graph can have thousands).
+MAX_PROBLEMS = 50
+
+
+def bad_enums(gd: GraphDef, limit: int = 10) -> list[str]:
+    """``node X: attr T holds DataType 999, which TensorFlow does not know`` ..."""
+    found: list[str] = []
+
+    def check(where: str, value: int) -> None:
+        if value not in _VALID_DTYPES and len(found) < limit:
+            found.append(f"{where} holds DataType {value}, which TensorFlow does not know")
+
+    def scan_attrs(prefix: str, attrs) -> None:
+        for key, v in attrs.items():
+            which = v.WhichOneof("value")
+            if which == "type":
+                check(f"{prefix} attr {key}", v.type)
+            elif which == "list":
+                for t in v.list.type:
+                    check(f"{prefix} attr {key}", t)
+                for t in v.list.tensor:
+                    check(f"{prefix} attr {key} tensor", t.dtype)
+            elif which == "tensor":
+                check(f"{prefix} attr {key} tensor", v.tensor.dtype)
+
+    for node in gd.node:
+        scan_attrs(f"node {node.name}:", node.attr)
+        if len(found) >= limit:
+            return found
+    for f in gd.library.function:
+        for node in f.node_def:
+            scan_attrs(f"function {f.signature.name} node {node.name}:", node.attr)
+        for arg in list(f.signature.input_arg) + list(f.signature.output_arg):
+            if arg.type:
+                check(f"function {f.signature.name} arg {arg.name}", arg.type)
+        if len(found) >= limit:
+            break
+    return found
+
+
+def graph_problems(gd: GraphDef, deep: bool | None = None, source: str | None = None
+                   ) -> list[str]:
+    """Every problem found, one line each (empty: TensorFlow would take the graph).
+
+    ``deep`` (default: when TensorFlow is already imported) also asks TensorFlow's op
+    registry and ``import_graph_def``; without it the checks need no TensorFlow."""
+    if deep is None:
+        deep = "tensorflow" in sys.modules
+    problems: list[str] = list(bad_enums(gd))
+    graph = Graph(gd, source=source)
+    problems += [p.problem for p in graph.problems()]
+    for node in gd.node:
+        if node.op == "Const":
+            if "value" not in node.attr or node.attr["value"].WhichOneof("value") != "tensor":
+                problems.append(f"node {node.name}: a Const without a value")
+            elif "dtype" in node.attr and \
+                    node.attr["value"].tensor.dtype != node.attr["dtype"].type:
+                problems.append(f"node {node.name}: the Const's value is "
+                                f"{_dt(node.attr['value'].tensor.dtype)} but its dtype is "
+                                f"{_dt(node.attr['dtype'].type)}")
+    if deep:
+        problems += _registry_problems(graph)
+        from .io import unregistered_ops
+        if not problems and not unregistered_ops(gd):  # those are listed apart
+            tf_says = import_problem(gd)
+            if tf_says:
+                problems.append(f"TensorFlow cannot import it: {tf_says}")
+    if len(problems) > MAX_PROBLEMS:
+        n = len(problems) - MAX_PROBLEMS
+        problems = problems[:MAX_PROBLEMS] + [f"... and {n} more"]
+    return problems
+
+
+def _dt(v: int) -> str:
+    from .graph import dtype_name
+    return dtype_name(v)
+
+
+def _registry_problems(graph: Graph) -> list[str]:
+    from tensorflow.python.framework import op_def_registry
+    gd = graph.graph_def
+    lib = {f.signature.name for f in gd.library.function}
+    out: list[str] = []
+    for node in gd.node:
+        if node.op in lib or node.op == "Const":  # a Const is checked above
+            continue
+        try:
+            op = op_def_registry.get(node.op)
+        except Exception:  # noqa: BLE001
+            op = None
+        if op is None:
+            continue  # unregistered: listed apart, still open for inspection
+        missing = [a.name for a in op.attr
+                   if a.name not in node.attr and not a.HasField("default_value")]
+        if missing:
+            out.append(f"node {node.name} ({node.op}): missing attribute(s) "
+                       f"{', '.join(missing)}")
+        if not any(a.number_attr or a.type_list_attr for a in op.input_arg):
+            data = [t for t in node.input if not t.startswith("^")]
+            if len(data) != len(op.input_arg):
+                out.append(f"node {node.name} ({node.op}): {len(data)} data input(s), the op "
+                           f"takes {len(op.input_arg)}")
+    for node in gd.node:
+        for text in node.input:
+            ref = parse_input(text)
+            if ref.control or ref.port <= 0:
+                continue
+            prod = graph.nodes.get(ref.node)
+            if prod is None or prod.op in lib:
+                continue
+            try:
+                op = op_def_registry.get(prod.op)
+            except Exception:  # noqa: BLE001
+                op = None
+            if op is None or any(a.number_attr or a.type_list_attr for a in op.output_arg):
+                continue
+            if ref.port >= len(op.output_arg):
+                out.append(f"node {node.name} reads {text!r}, but {prod.op} has "
+                           f"{len(op.output_arg)} output(s)")
+    return out
+
+
+def import_problem(gd: GraphDef) -> str | None:
+    """What ``tf.compat.v1.import_graph_def`` objects to (one line), or None."""
+    import tensorflow as tf
+    try:
+        with tf.Graph().as_default():
+            tf.compat.v1.import_graph_def(gd, name="")
+    except Exception as e:  # noqa: BLE001 - TF raises ValueError, InvalidArgumentError, ...
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        return (lines[0] if lines else type(e).__name__)[:300]
+    return None
+
+
+def raise_on_bad_enums(gd: GraphDef, source: str | None) -> None:
+    bad = bad_enums(gd)
+    if bad:
+        raise GraphError("holds values TensorFlow does not know: " + "; ".join(bad[:3])
+                         + (f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""), source,
+                         [b.split(":")[0].removeprefix("node ") for b in bad])
