@@ -168,3 +168,13 @@ def test_opening_another_model_asks_first_and_resets(qtbot, win, tmp_path, tf2_g
     assert blocker.args[0] is w.document and w.document.cursor == 0
     assert w.surgery.diff.selected_step_number() is None
     assert w.info_label.text().startswith("Opened model")
+
+
+def test_the_preset_is_adopted_in_one_change(qtbot, win):
+    """The preset's steps reach the document at once: one announcement, no replay of the
+    steps one by one on the GUI thread."""
+    w = win
+    changes = []
+    w.document.changed.connect(changes.append)
+    pushed = apply_from_panel(qtbot, w, "inference")
+    assert pushed >= 4 and len(changes) == 1 and changes[0].cursor == pushed

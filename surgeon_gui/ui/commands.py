@@ -45,6 +45,8 @@ class StepCommand(QUndoCommand):
         self.base_revision = document.revision
         #: The step's place in the document's history (set when it is adopted).
         self.position = -1
+        #: Adopted before QUndoStack.push, whose first redo must then do nothing.
+        self._pushed_applied = False
         self._diff: GraphDiff | None = None
 
     @property
@@ -63,16 +65,20 @@ class StepCommand(QUndoCommand):
         doc.adopt([self.prepared], self.base_revision)
         self.prepared = None  # the document owns the graph now
         self.position = doc.cursor - 1
+        self._pushed_applied = True
 
     # -- QUndoCommand
     def redo(self) -> None:
-        if self.position < 0:
+        if self._pushed_applied:   # QUndoStack.push: the document has the step already
+            self._pushed_applied = False
+        elif self.position < 0:
             self.adopt()
-        elif self.document.cursor != self.position + 1:
-            self.document.go_to(self.position + 1)
+            self._pushed_applied = False
+        else:
+            _move_later(self.document, self.position + 1)
 
     def undo(self) -> None:
-        self.document.go_to(self.position)
+        _move_later(self.document, self.position)
 
     def diff(self) -> GraphDiff:
         """What this step changed (built on first request from the delta)."""
@@ -128,6 +134,31 @@ class EditCommand(StepCommand):
         return cls(document, prepare_edits(document.graph, edits, label))
 
 
+# ---------------------------------------------------------------------- cursor moves
+#: Where each document's cursor is to go once the undo stack has finished moving: a History
+#: click from step 7 to "Opened model" undoes seven commands in a row, and the document then
+#: moves once (one graph index, one redraw) instead of seven times.
+_pending: dict[int, tuple[Document, int]] = {}
+
+
+def _move_later(document: Document, n: int) -> None:
+    _pending[id(document)] = (document, n)
+
+
+def _flush_moves(*_) -> None:
+    while _pending:
+        _, (document, n) = _pending.popitem()
+        document.go_to(n)
+
+
+def follow(stack: QUndoStack) -> None:
+    """Move the documents when ``stack`` has moved (its indexChanged comes after the last
+    command's undo/redo of an undo, redo or History jump, still inside that call)."""
+    if not stack.property("surgeon_follows"):
+        stack.setProperty("surgeon_follows", True)
+        stack.indexChanged.connect(_flush_moves)
+
+
 # ---------------------------------------------------------------------- helpers
 def push_step(stack: QUndoStack, cmd: StepCommand | None) -> StepCommand | None:
     """Have the document adopt a computed step, and record it on the stack (None: nothing;
@@ -135,6 +166,7 @@ def push_step(stack: QUndoStack, cmd: StepCommand | None) -> StepCommand | None:
     if cmd is None:
         return None
     cmd.adopt()   # raises before anything is on the stack
+    follow(stack)
     stack.push(cmd)
     return cmd
 
@@ -146,13 +178,14 @@ def record_steps(stack: QUndoStack, document: Document, prepared: list[PreparedS
     if not prepared:
         return []
     document.adopt(prepared, base_revision)
+    follow(stack)
     first = document.cursor - len(prepared)
     cmds = []
     for i, p in enumerate(prepared):
         cls = ApplyPassCommand if isinstance(p.step.recipe_step, dict) and \
             "pass" in p.step.recipe_step else EditCommand
         cmd = cls(document, p)
-        cmd.prepared, cmd.position = None, first + i
+        cmd.prepared, cmd.position, cmd._pushed_applied = None, first + i, True
         stack.push(cmd)
         cmds.append(cmd)
     return cmds

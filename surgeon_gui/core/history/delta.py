@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Union
 
 from ..model.graph import GraphDef, NodeDef
+from ..model.graph import copy_graph_def as _copy_graph_def
 
 
 def _ser(msg) -> bytes:
@@ -319,9 +320,8 @@ def _set_field(gd: GraphDef, key: str, value) -> None:
 
 
 def copy_graph_def(gd: GraphDef) -> GraphDef:
-    out = GraphDef()
-    out.CopyFrom(gd)
-    return out
+    """A deep copy, node by node (see :func:`surgeon_gui.core.model.graph.copy_graph_def`)."""
+    return _copy_graph_def(gd)
 
 
 def node_names(nodes: Iterable[NodeDef]) -> list[str]:

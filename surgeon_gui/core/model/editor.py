@@ -21,6 +21,7 @@ from .graph import (
     GraphDef,
     GraphError,
     NodeDef,
+    copy_graph_def,
     format_input,
     node_of,
     parse_input,
@@ -52,9 +53,8 @@ class GraphEditor:
     def graph_def(self) -> GraphDef:
         """The working copy (made now if it was not yet): write to it freely."""
         if self._work is None:
-            work = GraphDef()
-            work.CopyFrom(self._base)
-            self._work = work
+            # node by node: a worker copying a big graph must not hold the GIL for it
+            self._work = copy_graph_def(self._base)
             self._index_cache = None
         return self._work
 
