@@ -436,6 +436,7 @@ class GroupTree:
         self._ancestors: dict[str, tuple[str, ...]] = {}
         self._find_badges()
         self._build_groups()
+        self._edges = self._drawn_edges()
         self._signatures()
 
     # ------------------------------------------------------------------ badges
@@ -719,19 +720,12 @@ class GroupTree:
 
     def _signatures(self) -> None:
         internal = Counter()
-        ancestors = self._ancestors  # drawn nodes only: hidden and missing ones are skipped
-        for node in self.graph.graph_def.node:
-            b = ancestors.get(node.name)
-            if b is None:
-                continue
-            for text in node.input:
-                a = ancestors.get(parse_input(text).node)
-                if a is None:
-                    continue
-                for k1, k2 in zip(a, b):
-                    if k1 != k2:
-                        break
-                    internal[k1] += 1
+        ancestors = self._ancestors
+        for s, _, _, d in self._edges:
+            for k1, k2 in zip(ancestors[s], ancestors[d]):
+                if k1 != k2:
+                    break
+                internal[k1] += 1
         sigs = Counter()
         for grp in self.groups.values():
             # stable across runs (not Python's salted hash): same structure, same colour
@@ -824,28 +818,42 @@ class GroupTree:
             return r
 
         agg: dict[tuple[str, str], VisibleEdge] = {}
-        for node in g.graph_def.node:
-            if node.name in self.hidden:
+        dst = last = None
+        for s, port, control, d in self._edges:
+            if d is not last:  # an input list is consecutive: one look-up per node
+                dst, last = rep(d), d
+            src = rep(s)
+            if src == dst:
                 continue
-            dst = rep(node.name)
+            e = agg.get((src, dst))
+            if e is None:
+                label = "" if control else tensor_label(g.nodes[s], port)
+                e = agg[(src, dst)] = VisibleEdge(src, dst, control, 0, label)
+            elif e.control and not control:
+                e.control = False
+                e.label = tensor_label(g.nodes[s], port)
+            e.count += 1
+            if len(e.pairs) < 50:
+                e.pairs.append((s, d))
+        return list(agg.values())
+
+    def _drawn_edges(self) -> list[tuple[str, int, bool, str]]:
+        """(source, port, control, consumer) of every input between drawn nodes, in graph
+        order: read from the GraphDef once, then every visible graph is built from plain
+        Python data (a 107k-node graph has 120k of them)."""
+        g, hidden, nodes = self.graph, self.hidden, self.graph.nodes
+        out = []
+        for node in g.graph_def.node:
+            name = node.name
+            if name in hidden:
+                continue
             for text in node.input:
                 ref = parse_input(text)
-                if ref.node in self.hidden or ref.node not in g.nodes:
+                src = ref.node
+                if src in hidden or src not in nodes:
                     continue
-                src = rep(ref.node)
-                if src == dst:
-                    continue
-                e = agg.get((src, dst))
-                if e is None:
-                    label = "" if ref.control else tensor_label(g.nodes[ref.node], ref.port)
-                    e = agg[(src, dst)] = VisibleEdge(src, dst, ref.control, 0, label)
-                elif e.control and not ref.control:
-                    e.control = False
-                    e.label = tensor_label(g.nodes[ref.node], ref.port)
-                e.count += 1
-                if len(e.pairs) < 50:
-                    e.pairs.append((ref.node, node.name))
-        return list(agg.values())
+                out.append((src, ref.port, ref.control, name))
+        return out
 
     def children(self, container: str) -> list[str]:
         """Unit keys directly inside a container ("" = top level)."""
