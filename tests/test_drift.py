@@ -3,8 +3,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from surgeon_gui.core.model.graph import (
+    Graph,
+    GraphDef,
+    GraphError,
+    const_value,
+    make_const,
+)
 from surgeon_gui.core.running.drift import compute_drift, drift_level, tensor_error
-from surgeon_gui.core.model.graph import Graph, GraphDef, GraphError, const_value, make_const
 from surgeon_gui.core.running.samples import SampleSet
 
 
@@ -128,3 +134,33 @@ def test_error_measures():
     assert tensor_error(a, np.array([1.0, np.nan, 0.0], np.float32)) == (np.inf, np.inf)
     assert tensor_error(np.array([True]), np.array([False])) == (1.0, 1.0)
     assert [drift_level(r, r) for r in (0, 1e-7, 1e-5, 1e-3, 0.5, 3)] == [0, 1, 2, 3, 4, 5]
+
+
+def _run_passes(gd, ins, outs, pass_ids):
+    from surgeon_gui.core.passes import get_pass
+    g = Graph(gd, ins, outs)
+    for pid in pass_ids:
+        g = Graph(get_pass(pid).run(g).graph_def, ins, outs)
+    return g
+
+
+def test_a_fold_is_expected_and_a_later_bypass_is_blamed_on_the_rewired_node(tf1):
+    """After fold batch norm, each convolution differs from the original by the fold's scale:
+    expected, not blamed (it is compared where the batch norm was). Bypassing Relu6 afterwards
+    changes the numbers from conv2/Conv2D, the node that now reads past it."""
+    from surgeon_gui.core.history.edits import apply_edit
+    gd, ins, outs, feeds = tf1
+    folded = _run_passes(gd, ins, outs, ["training_flags", "remove_switch_merge",
+                                         "remove_dropout", "fold_batch_norm"])
+    d = compute_drift(gd, folded.graph_def, feeds)
+    assert "dw/depthwise_1" in d.expected and "conv2/Conv2D" in d.expected
+    assert "folding" in d.expected["dw/depthwise_1"]
+    assert not d.edited_consts  # the folded weights are not manual edits
+    # (a hand edit of a folded weight still is: test_ui_compare's wrong weight edit)
+    assert d.origins(folded) == []  # the fold changes no output
+    bypassed = apply_edit(folded, "remove_node", {"node": "Relu6", "mode": "bypass"})
+    d = compute_drift(gd, bypassed, feeds)
+    assert d.origins(Graph(bypassed, ins, outs)) == ["conv2/Conv2D"]
+    # the folded depthwise convolution is measured (it differs) but expected: never blamed
+    assert "dw/depthwise_1" in d.expected and "dw/depthwise_1" in d.errors
+    assert "dw/depthwise_1" not in d.drifting()

@@ -29,7 +29,13 @@ from typing import Callable
 import numpy as np
 
 from ..model.graph import Graph, GraphDef, GraphError, const_value, node_of
-from ..model.ops import FRAME_ENTER_OPS, FRAME_EXIT_OPS, MERGE_OPS, RANDOM_OPS, SWITCH_OPS
+from ..model.ops import (
+    FRAME_ENTER_OPS,
+    FRAME_EXIT_OPS,
+    MERGE_OPS,
+    RANDOM_OPS,
+    SWITCH_OPS,
+)
 
 #: Levels for colouring, from exact to wrong (relative error thresholds).
 LEVELS = [
@@ -70,6 +76,14 @@ class Drift:
     skipped: dict[str, str] = field(default_factory=dict)
     #: Const nodes present in both whose values differ.
     edited_consts: list[str] = field(default_factory=list)
+    #: Nodes (and weights) expected to differ, with why — measured but never counted as
+    #: drifting: a convolution whose weights a batch-norm fold rescaled (one factor per output
+    #: channel, checked) equals BN(original conv) only at the node that took the batch norm's
+    #: place, which is compared as usual.
+    expected: dict[str, str] = field(default_factory=dict)
+    #: Nodes of both graphs whose data inputs come from other nodes in ``b`` (a bypass, a manual
+    #: rewiring), fold outputs aside: where a drift seen only further down is blamed.
+    rewired: set[str] = field(default_factory=set)
     #: Nodes of ``b`` in topological order (for "where does it start").
     order: list[str] = field(default_factory=list)
     truncated: bool = False
@@ -81,7 +95,8 @@ class Drift:
         Per tensor: ``max|b - a| > atol + rtol * max|a|`` (the tensor's scale, not each
         element's, so a ReLU's zeros do not make a tiny difference count)."""
         pos = {n: i for i, n in enumerate(self.order)}
-        bad = [n for n, d in self.errors.items() if d.max_abs > atol + rtol * _ref_scale(d)]
+        bad = [n for n, d in self.errors.items() if d.max_abs > atol + rtol * _ref_scale(d)
+               and n not in self.expected]
         return sorted(bad, key=lambda n: pos.get(n, len(pos)))
 
     def persistent(self, graph_b: Graph, rtol: float = 1e-5, atol: float = 1e-6) -> list[str]:
@@ -100,7 +115,8 @@ class Drift:
             if not data_consumers:
                 live[n] = n in bad
                 continue
-            live[n] = any(live.get(c, False) and (c in bad or c not in self.errors)
+            live[n] = any(live.get(c, False) and (c in bad or c not in self.errors
+                                                  or c in self.expected)
                           for c in data_consumers)
         return [n for n in self.order if n in bad and live.get(n, False)]
 
@@ -117,13 +133,35 @@ class Drift:
             tainted = False
             for r in graph_b.producers(n, control=False):
                 p = r.node
-                if p in bad or (p not in self.errors and reach.get(p, False)):
+                if p in bad or ((p not in self.errors or p in self.expected)
+                                and reach.get(p, False)):
                     tainted = True
                     break
             reach[n] = tainted or n in bad
             if n in bad and not tainted:
-                out.append(n)
-        return out
+                out.append(self._blame(graph_b, n))
+        return list(dict.fromkeys(out))
+
+    def _blame(self, graph_b: Graph, n: str) -> str:
+        """``n`` is the first drifting node that was compared; when a node just upstream that
+        could not be compared (expected to differ, or not fetchable) was rewired, that node is
+        where the change is."""
+        if n in self.rewired:
+            return n
+        frontier, seen = [n], {n}
+        for _ in range(6):
+            nxt = []
+            for m in frontier:
+                for r in graph_b.producers(m, control=False):
+                    p = r.node
+                    if p in seen or (p in self.errors and p not in self.expected):
+                        continue
+                    seen.add(p)
+                    if p in self.rewired:
+                        return p
+                    nxt.append(p)
+            frontier = nxt
+        return n
 
     def to_dict(self) -> dict:
         return {
@@ -133,6 +171,7 @@ class Drift:
             "removed": self.removed,
             "skipped": self.skipped,
             "edited_consts": self.edited_consts,
+            "expected": self.expected,
             "truncated": self.truncated,
         }
 
@@ -212,6 +251,20 @@ def compute_drift(gd_a: GraphDef, gd_b: GraphDef, feeds: dict[str, np.ndarray],
                             and gb.nodes[n].op == "Const" and ga.nodes[n].op == "Const"
                             and _const_differs(ga.nodes[n], gb.nodes[n])]
 
+    result.expected = folded_convolutions(ga, gb, set(result.edited_consts))
+    fold_outputs = {r.split("folding the batch norm ")[1].split(" ")[0]
+                    for r in result.expected.values() if "folding the batch norm " in r}
+    for name in result.order:
+        if name in ga.nodes and name not in fold_outputs and gb.nodes[name].op != "Const":
+            da = [node_of(i) for i in ga.nodes[name].input if not i.startswith("^")]
+            db = [node_of(i) for i in gb.nodes[name].input if not i.startswith("^")]
+            # reading past a removed pass-through (Identity, a cond's Merge, a folded batch
+            # norm) keeps the value; reading past anything else changes it
+            if any(x != y and not (x not in gb.nodes and ga.nodes[x].op in _PASS_THROUGH)
+                   for x, y in zip(da, db)) or len(da) != len(db):
+                result.rewired.add(name)
+    result.edited_consts = [n for n in result.edited_consts if n not in result.expected]
+
     report(0.05, "importing graphs")
     runner_a, runner_b = GraphRunner(gd_a), GraphRunner(gd_b)
     try:
@@ -286,7 +339,8 @@ def compute_drift(gd_a: GraphDef, gd_b: GraphDef, feeds: dict[str, np.ndarray],
             result.skipped.pop(node_of(t), None)
         if changed_folds:
             result.edited_consts = [n for n in result.order
-                                    if n in changed_folds or n in set(result.edited_consts)]
+                                    if (n in changed_folds or n in set(result.edited_consts))
+                                    and n not in result.expected]
         check()
         fetch_b = [t for t in fetch if t in vals_a]
         report(0.55, "running current graph")
@@ -315,6 +369,99 @@ def compute_drift(gd_a: GraphDef, gd_b: GraphDef, feeds: dict[str, np.ndarray],
         runner_a.close()
         runner_b.close()
     return result
+
+
+#: Ops whose removal keeps the value their readers see (identities, a cond's Switch/Merge,
+#: what a fold or a dropout removal takes out).
+_PASS_THROUGH = frozenset({"Identity", "IdentityN", "Snapshot", "StopGradient",
+                           "CheckNumerics", "Merge", "RefMerge", "Switch", "RefSwitch",
+                           "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3",
+                           "PlaceholderWithDefault", "SelectV2", "Select"})
+#: Ops whose weights a batch-norm fold rescales, and the ops a fold leaves after them.
+_FOLD_TARGETS = frozenset({"Conv2D", "Conv3D", "DepthwiseConv2dNative", "MatMul",
+                           "Conv2DBackpropInput"})
+_FOLD_TAIL = frozenset({"BiasAdd", "Add", "AddV2", "Identity"})
+_NORM_OPS = frozenset({"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3",
+                       "BatchNormWithGlobalNormalization", "Mul", "Add", "AddV2", "Sub", "Merge"})
+
+
+def folded_convolutions(ga: Graph, gb: Graph, edited: set[str]) -> dict[str, str]:
+    """Convolutions (and their weights) a batch-norm fold changed on purpose: node → why.
+
+    In ``gb`` the convolution reads different weights than in ``ga`` (an edited Const, or
+    another node), and within a few BiasAdd/Add steps downstream it feeds a node that in ``ga``
+    was the batch norm (same name, another op — the fold gives the BiasAdd the batch norm's
+    name so readers and outputs keep theirs). There the two graphs must agree again, so that
+    node is compared; the convolution in between differs by the fold's scale."""
+    out: dict[str, str] = {}
+    for x, nb in gb.nodes.items():
+        if nb.op not in _FOLD_TARGETS or x not in ga.nodes or len(nb.input) < 2:
+            continue
+        na = ga.nodes[x]
+        wb, wa = node_of(nb.input[1]), node_of(na.input[1]) if len(na.input) > 1 else None
+        if wb == wa and wb not in edited and not (
+                wb in ga.nodes and wb in gb.nodes and ga.nodes[wb].op != gb.nodes[wb].op):
+            continue
+        frontier, seen, found = [x], {x}, None
+        for _ in range(3):
+            nxt = []
+            for n in frontier:
+                for c, _, ref in gb.consumers(n):
+                    if ref.control or c in seen:
+                        continue
+                    seen.add(c)
+                    if c in ga.nodes and (ga.nodes[c].op in _NORM_OPS - {"Add", "AddV2"}
+                                          or ga.nodes[c].op != gb.nodes[c].op):
+                        found = found or c
+                    elif gb.nodes[c].op in _FOLD_TAIL:
+                        nxt.append(c)
+            if found:
+                break
+            frontier = nxt
+        if found and _rescaled_per_channel(_weight_value(ga, wa), _weight_value(gb, wb), nb.op):
+            out[x] = f"weights rescaled by folding the batch norm {found} (compared there)"
+            if wb in gb.nodes and gb.nodes[wb].op == "Const":
+                out.setdefault(wb, f"weights of {x}, rescaled by folding {found}")
+    return out
+
+
+def _weight_value(g: Graph, name: str | None):
+    """The value behind a weight input (through Identity reads), or None."""
+    for _ in range(4):
+        if name is None or name not in g.nodes:
+            return None
+        n = g.nodes[name]
+        if n.op == "Const":
+            try:
+                return np.asarray(const_value(n))
+            except Exception:  # noqa: BLE001 - an undecodable weight: no claim about it
+                return None
+        if n.op not in ("Identity", "ReadVariableOp", "Snapshot") or not n.input:
+            return None
+        name = node_of(n.input[0])
+    return None
+
+
+def _rescaled_per_channel(wa, wb, op: str) -> bool:
+    """``wb`` is ``wa`` times one factor per output channel — what folding a batch norm does,
+    and what a hand edit of a weight does not."""
+    if wa is None or wb is None or wa.shape != wb.shape or wa.ndim < 2 \
+            or not np.issubdtype(wa.dtype, np.floating):
+        return False
+    cols = wa.shape[-2] * wa.shape[-1] if op == "DepthwiseConv2dNative" else wa.shape[-1]
+    a = wa.reshape(-1, cols).astype(np.float64)
+    b = wb.reshape(-1, cols).astype(np.float64)
+    big = np.abs(a) > 1e-6 * max(float(np.abs(a).max()), 1e-30)
+    for j in range(cols):
+        m = big[:, j]
+        if not m.any():
+            continue
+        r = b[m, j] / a[m, j]
+        if not np.allclose(r, r[0], rtol=1e-4, atol=0.0):
+            return False
+        if np.any(np.abs(b[~m, j]) > 1e-6 * max(float(np.abs(b[:, j]).max()), 1e-30)):
+            return False
+    return True
 
 
 def tensor_error(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
