@@ -109,7 +109,6 @@ def main(model: str, out_dir: Path) -> int:
     print(f"wrote drift.png: edited {const.name}; the error starts at "
           f"{', '.join(panel.result.origins)}")
     w.close_guards.clear()
-    doc.set_dirty(False)
     w.close()
     return 0
 
