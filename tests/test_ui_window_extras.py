@@ -190,3 +190,20 @@ def test_cli_command_dialog_is_monospace_and_never_cuts_a_path(qtbot):
     qtbot.waitUntil(lambda: block.layout().lineCount() >= 1)
     assert block.layout().lineCount() == 1  # one line, scrolled sideways
     assert edit.horizontalScrollBar().maximum() > 0
+
+
+def test_a_job_ending_after_its_signals_are_gone_is_quiet(qtbot, capfd):
+    """Quitting while a background job runs (an op-doc look-up waiting for TensorFlow) must not
+    print a traceback when the job ends."""
+    import threading
+
+    import shiboken6
+
+    from surgeon_gui.ui.workers import Worker
+    go = threading.Event()
+    w = Worker(lambda: go.wait(10) and 42)
+    w.start()
+    shiboken6.delete(w.signals)  # what tearing the app down does to it
+    go.set()
+    assert w.wait(10) and w.result == 42
+    assert "Traceback" not in capfd.readouterr().err

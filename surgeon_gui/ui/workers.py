@@ -77,20 +77,20 @@ class Worker(QRunnable):
                 kwargs["state"] = self.state
             self.result = self.fn(*self.args, **kwargs)
             if self.state.cancelled:
-                self.signals.cancelled.emit()
+                _emit(self.signals.cancelled)
             else:
-                self.signals.finished.emit(self.result)
+                _emit(self.signals.finished, self.result)
         except Cancelled:
-            self.signals.cancelled.emit()
+            _emit(self.signals.cancelled)
         except BaseException as e:  # noqa: BLE001 - report every failure to the GUI
             self.error = e
             msg = str(e) or type(e).__name__
             if not _is_user_error(e):
                 msg = f"{type(e).__name__}: {msg}\n\n{traceback.format_exc(limit=6)}"
-            self.signals.failed.emit(msg, e)
+            _emit(self.signals.failed, msg, e)
         finally:
             self._finished.set()
-            self.signals.done.emit()
+            _emit(self.signals.done)
 
     def start(self, pool: QThreadPool | None = None) -> "Worker":
         _live.add(self)
@@ -107,6 +107,15 @@ class Worker(QRunnable):
 
 
 _live: set[Worker] = set()  # keep workers alive until they end
+
+
+def _emit(signal, *args) -> None:
+    """Emit from the pool thread; a job that ends after the app tore its objects down (the
+    window closed while it ran) has nobody to tell — not an error."""
+    try:
+        signal.emit(*args)
+    except RuntimeError:  # "Signal source has been deleted"
+        pass
 
 
 def _is_user_error(e: BaseException) -> bool:
