@@ -276,6 +276,8 @@ class GraphView(QGraphicsView):
                         {})
         self.before_banner.setText(f"Before step {step}: {s.label} — the graph as it was "
                                    "(read-only; marks: what the step removed and changed)")
+        self.before_banner.setWordWrap(True)
+        self.before_banner.setFixedWidth(max(200, self.viewport().width() - 16))
         self.before_banner.adjustSize()
         self.before_banner.move(8, 8)
         self.before_banner.show()

@@ -282,7 +282,7 @@ class SurgeryController(QObject):
 
     def _update_actions(self) -> None:
         has = self.document is not None
-        for key in ("save", "save_as", "export_recipe", "show_cli"):
+        for key in ("save", "save_as", "export_recipe", "show_cli", "delete"):
             if key in self.actions:
                 self.actions[key].setEnabled(has)
 
