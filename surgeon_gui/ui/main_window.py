@@ -404,13 +404,8 @@ class MainWindow(QMainWindow):
 
     def asker(self):
         """The object every question goes through: the surgery controller's ``ask`` (tests
-        replace ``window.surgery.controller.ask`` with scripted answers), else a plain
-        :class:`~.surgery.Asker`."""
-        ctl = getattr(getattr(self, "surgery", None), "controller", None)
-        if ctl is not None:
-            return ctl.ask
-        from .surgery import Asker
-        return Asker(self)
+        replace ``window.surgery.controller.ask`` with scripted answers)."""
+        return self.surgery.controller.ask
 
     def ask_signature(self, path: str) -> tuple[bool, str | None]:
         """For a SavedModel folder with several signatures, ask which one to open.

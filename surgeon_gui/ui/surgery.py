@@ -613,15 +613,5 @@ def install_surgery_panels(window) -> SurgeryPanels:
     return panels
 
 
-def _menu(window, title: str) -> QMenu:
-    bar = window.menuBar()
-    plain = title.replace("&", "")
-    for a in bar.actions():
-        m = a.menu()
-        if m is not None and a.text().replace("&", "") == plain:
-            return m
-    return bar.addMenu(title)
-
-
 __all__ = ["install_surgery_panels", "SurgeryController", "Asker", "parse_attr_text",
            "applied_commands"]
