@@ -202,6 +202,14 @@ def test_export_tutorial_from_the_session(qtbot, win, tmp_path):
     assert len(re.findall(r"<h2 id='step\d+'>", page)) == 3
     assert page.count("data:image/png;base64,") == 6
     assert "outputs equal: PASS" in page and "keep probability 1 − r" in page
+    # an existing file is only replaced when the user says so
+    out.write_text("keep me")
+    ask = win.surgery.controller.ask
+    ask.question = lambda title, text, choices: "cancel"
+    ask.paths.append(str(out))
+    _menu_action(win.file_menu, "Export Tutorial…").trigger()
+    qtbot.wait(300)
+    assert out.read_text() == "keep me"
 
 
 # ---------------------------------------------------------------------- lesson files

@@ -41,6 +41,7 @@ from ..core.running.lessons import (
 from ..core.running.tutorial import markdown_to_html
 from .commands import ApplyPassCommand, EditCommand, push_step
 from .workers import Worker
+from .worked_view import qt_html
 
 CSS = ("<style>table{border-collapse:collapse} td,th{border:1px solid #c5ccd6;"
        "padding:1px 4px} code{background:#f1f3f5}</style>")
@@ -309,7 +310,8 @@ class LessonsWindow(QWidget):
                 parts.append("<p><b>Diff</b></p><ul>" + "".join(
                     f"<li><code>{html.escape(x)}</code></li>" for x in lines) + "</ul>")
             if outcome.worked is not None:
-                parts.append("<p><b>Worked numbers</b></p>" + outcome.worked.to_html(changes=False))
+                parts.append("<p><b>Worked numbers</b></p>"
+                             + qt_html(outcome.worked.to_html(changes=False)))
                 self._color_branches(outcome.worked)
             elif outcome.worked_error:
                 parts.append(f"<p><i>{html.escape(outcome.worked_error)}</i></p>")

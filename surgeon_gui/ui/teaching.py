@@ -115,6 +115,10 @@ def export_tutorial(window, path: str | None = None, done=None) -> Worker | None
             return None
         if not os.path.splitext(path)[1]:
             path += ".html"
+        if os.path.exists(path) and window.asker().question(
+                "Export tutorial", f"{path} exists. Replace it?",
+                ["overwrite", "cancel"]) != "overwrite":
+            return None
     original = steps[0].before
     title = f"{os.path.basename((doc.source_path or 'model').rstrip('/'))}: what was done"
 

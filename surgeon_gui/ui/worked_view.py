@@ -23,6 +23,12 @@ CSS = ("<style>table{border-collapse:collapse} td,th{border:1px solid #c5ccd6;"
        "padding:1px 4px} code{background:#f1f3f5}</style>")
 
 
+def qt_html(page: str) -> str:
+    """Numbers stay on one line in Qt's narrow panels (the panel scrolls sideways instead)."""
+    return (page.replace("<td>", "<td style='white-space:nowrap'>")
+            .replace("<th>", "<th style='white-space:nowrap'>"))
+
+
 class WorkedNumbersView(QWidget):
     def __init__(self, window, parent=None):
         super().__init__(parent)
@@ -68,7 +74,7 @@ class WorkedNumbersView(QWidget):
                 dock.raise_()
             self.current = wn
             self.status.setText(f"{pass_id} at {key}")
-            self.text.setHtml(CSS + wn.to_html())
+            self.text.setHtml(CSS + qt_html(wn.to_html()))
             self._color(wn)
 
         def failed(msg, exc):

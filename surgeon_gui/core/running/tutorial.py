@@ -296,7 +296,8 @@ h2 { margin-top: 2.2em; border-bottom: 1px solid #d0d7de; padding-bottom: .2em; 
 code, pre { background: #f3f5f7; border-radius: 3px; }
 pre { padding: .6em; overflow-x: auto; }
 table { border-collapse: collapse; margin: .6em 0; font-size: 90%; }
-th, td { border: 1px solid #d0d7de; padding: .2em .5em; text-align: left; }
+th, td { border: 1px solid #d0d7de; padding: .2em .5em; text-align: left;
+         overflow-wrap: anywhere; }
 th { background: #f3f5f7; }
 caption { caption-side: top; text-align: left; font-style: italic; padding-bottom: .2em; }
 .pictures { display: flex; gap: 1em; flex-wrap: wrap; align-items: flex-start; }

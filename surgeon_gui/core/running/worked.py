@@ -96,7 +96,8 @@ class WorkedNumbers:
                 out += _md_table(self.check.table) + [""]
             out += [f"**{self.check.verdict()}**", ""]
         if self.changes:
-            out += ["**What changed**", ""] + [f"- {_code(c)}" for c in self.changes] + [""]
+            out += (["**What changed**", ""] + [f"- {_code(c)}" for c in self.changes[:40]]
+                    + (["- …"] if len(self.changes) > 40 else []) + [""])
         return "\n".join(out).rstrip() + "\n"
 
     def to_html(self, changes: bool = True) -> str:
@@ -492,7 +493,8 @@ def _identity(wn: WorkedNumbers, graph: Graph, after: Graph, m: Match, feeds,
         + ("its control dependencies move onto its readers, so they still wait for "
            f"{', '.join(controls)}." if controls else
            "it has no control dependencies of its own to move.")
-        + " A reader that waited for it (`^`) waits for what it forwarded instead.")
+        + " A reader that waited for it (`^`) waits for its inputs instead, except constants "
+          "(always ready), which need no waiting.")
 
 
 # ---------------------------------------------------------------------- sort_execution_order
