@@ -1,13 +1,14 @@
 """Benchmark: our ``inference`` preset vs TensorFlow's own inference optimizers.
 
-    python benchmarks/bench_passes.py [--runs 20] [--only mobilenet_v2] [--big]
+    python benchmarks/bench_passes.py [--runs 20] [--only mobilenet_v2] [--big] [--real]
                                       [--out benchmarks/results.md]
 
 On the same models — a TF1 graph with v1 ``tf.cond`` batch norms and dropout, a TF2 graph with
 functional ``If``, ``tf.keras.applications`` MobileNetV2 (96 px), ResNet50 (64 px) and
 EfficientNetB0 (64 px, squeeze-excite blocks) with randomised batch-norm statistics, and a
 conv → BiasAdd → batch-norm chain (with ``--big`` also NASNetLarge, 350 MB, and a 10,000-node
-TF1 cond graph from ``make_big_models.py``) — run
+TF1 cond graph from ``make_big_models.py``; with ``--real`` the real trained models that PyPI
+packages ship: musicnn's TF1 training graphs frozen from their checkpoints, RetinaFace) — run
 
 * **ours**: ``run_pipeline(graph, ["inference"])``;
 * **optimize_for_inference**: ``tensorflow.python.tools.optimize_for_inference_lib``;
@@ -17,8 +18,9 @@ TF1 cond graph from ``make_big_models.py``) — run
 
 and report per tool: time taken, node count after, max abs error vs the original on seeded
 feeds, latency of the result (median of N runs after warm-up, each graph in its own session),
-whether OpenCV's ``cv2.dnn.readNetFromTensorflow`` loads it, and whether OpenCV's outputs then
-match TensorFlow's. A tool that raises is recorded as a failure with its message.
+whether OpenCV's ``cv2.dnn.readNetFromTensorflow`` loads it, whether OpenCV's and TensorFlow
+Lite's outputs then match TensorFlow's, and (ours) what training machinery the preset reports
+left. A tool that raises is recorded as a failure with its message.
 """
 from __future__ import annotations
 
@@ -55,6 +57,7 @@ class Row:
     latency_spread: str = ""
     opencv: str = ""
     opencv_match: str = ""
+    tflite: str = ""
     note: str = ""
 
 
@@ -73,9 +76,11 @@ def _big(stem):
     return read_graph_def(str(pb)), meta["inputs"], meta["outputs"]
 
 
-def models(only=None, big=False):
+def models(only=None, big=False, real=False):
     from surgeon_gui.core.model import examples as ex
     table = {
+        "tf1_layers_flag_v1": lambda: ex.tf1_layers_flag_net(v1_control_flow=True),
+        "tf1_layers_flag_v2": lambda: ex.tf1_layers_flag_net(v1_control_flow=False),
         "tf1_cond_bn_dropout": lambda: ex.tf1_cond_bn_dropout(height=32),
         "tf2_if_bn_dropout": lambda: ex.tf2_if_bn_dropout(height=32),
         "mobilenet_v2_96": lambda: ex.keras_application("MobileNetV2", input_size=96),
@@ -85,6 +90,9 @@ def models(only=None, big=False):
     }
     if big:
         table.update({name: (lambda stem=stem: _big(stem)) for name, stem in BIG_MODELS.items()})
+    if real:
+        from surgeon_gui.core.model import real_models as rm
+        table.update({name: (lambda name=name: rm.build(name)) for name in rm.REAL_MODELS})
     for name, build in table.items():
         if only and name not in only:
             continue
@@ -140,11 +148,16 @@ def measure(model_name, gd, ins, outs, runs, warmup, repeat=3):
     from surgeon_gui.core.model.graph import Graph
     from surgeon_gui.core.running.opencv_check import opencv_check
     from surgeon_gui.core.running.runner import make_feeds, run_graph
-    feeds = make_feeds(Graph(gd, ins, outs), seed=0, batch=1)
+    from surgeon_gui.core.model.real_models import FEED_SHAPES
+    feeds = make_feeds(Graph(gd, ins, outs), seed=0, batch=1,
+                       shapes=FEED_SHAPES.get(model_name))
+    if model_name.startswith("retinaface"):
+        feeds["x"] = (np.abs(feeds["x"]) * 60).astype(np.float32)  # pixel-like values
     reference = run_graph(gd, feeds, outs)
-    cv = opencv_check(gd, feeds, outs, reference)
+    cv = opencv_check(gd, {k: v for k, v in feeds.items() if v.dtype != bool}, outs, reference)
     rows = [Row(model_name, "original", True, None, len(gd.node), len(gd.node), 0.0, True,
-                opencv=_cv_loads(cv), opencv_match=_cv_match(cv))]
+                opencv=_cv_loads(cv), opencv_match=_cv_match(cv),
+                tflite=_tflite(gd, feeds, outs, reference))]
     results = {"original": gd}
     # The tools take turns (ours, optimize_for_inference, Grappler, ours, ...), so a burst of
     # load on a shared machine hits them alike.
@@ -178,9 +191,17 @@ def measure(model_name, gd, ins, outs, runs, warmup, repeat=3):
             results[tool_name] = new
         except Exception as e:  # noqa: BLE001
             row.note = (row.note + "; " if row.note else "") + "does not run: " + _first_line(e)
-        cv = opencv_check(new, {k: v for k, v in feeds.items() if k in Graph(new)}, outs,
+        fed = {k: v for k, v in feeds.items() if k in Graph(new)}
+        cv = opencv_check(new, {k: v for k, v in fed.items() if v.dtype != bool}, outs,
                           reference)
         row.opencv, row.opencv_match = _cv_loads(cv), _cv_match(cv)
+        row.tflite = _tflite(new, fed, outs, reference)
+        if tool_name.startswith("ours"):
+            from surgeon_gui.core.passes.leftovers import leftovers
+            left = leftovers(Graph(new, [i for i in ins if i in Graph(new)], outs))
+            if left:
+                row.note = (row.note + "; " if row.note else "") + "left: " + ", ".join(
+                    f"{len(x.nodes)} {x.what or x.kind}" for x in left)
         rows.append(row)
     lat = interleaved_latency(results, feeds, outs, runs, warmup)
     for r in rows:
@@ -226,6 +247,18 @@ def _cv_match(cv) -> str:
     return ("yes" if cv.max_abs_err <= OPENCV_ATOL else "NO") + f" ({cv.max_abs_err:.1e})"
 
 
+def _tflite(gd, feeds, outs, reference) -> str:
+    """TensorFlow Lite converts it, and its outputs match TF's original (same tolerance)."""
+    from surgeon_gui.core.running.targets import check_target
+    r = check_target(gd, "tflite", feeds, outs, reference, runs=0)
+    if not r.loads:
+        return "no: " + r.error[:70]
+    if not r.ran:
+        return "converts, does not run: " + r.error[:60]
+    err = max(v[0] for v in r.errors.values())
+    return ("yes" if err <= OPENCV_ATOL else "NO") + f" ({err:.1e})"
+
+
 def _first_line(e: Exception) -> str:
     lines = [ln for ln in str(e).strip().splitlines() if ln.strip()]
     return (lines[0] if lines else type(e).__name__)[:160]
@@ -233,8 +266,8 @@ def _first_line(e: Exception) -> str:
 
 # ---------------------------------------------------------------------- output
 HEADER = ("| tool | time (s) | nodes after | max abs err | allclose | latency ms (p10–p90) "
-          "| OpenCV loads | OpenCV matches | note |\n"
-          "|---|---|---|---|---|---|---|---|---|")
+          "| OpenCV loads | OpenCV matches | TFLite matches | note |\n"
+          "|---|---|---|---|---|---|---|---|---|---|")
 
 
 def table(rows) -> str:
@@ -245,7 +278,7 @@ def table(rows) -> str:
         out.append(HEADER)
         for r in mr:
             if not r.ok:
-                out.append(f"| {r.tool} | {r.seconds:.3f} | – | – | – | – | – | – | {r.note} |")
+                out.append(f"| {r.tool} | {r.seconds:.3f} | – | – | – | – | – | – | – | {r.note} |")
                 continue
             out.append("| " + " | ".join([
                 r.tool,
@@ -254,7 +287,7 @@ def table(rows) -> str:
                 "–" if r.max_abs_err is None else f"{r.max_abs_err:.1e}",
                 "–" if r.allclose is None else ("yes" if r.allclose else "NO"),
                 "–" if r.latency_ms is None else f"{r.latency_ms:.2f} ({r.latency_spread})",
-                r.opencv, r.opencv_match, r.note.replace("|", "/")]) + " |")
+                r.opencv, r.opencv_match, r.tflite or "–", r.note.replace("|", "/")]) + " |")
     return "\n".join(out)
 
 
@@ -267,6 +300,9 @@ def main(argv=None) -> int:
     ap.add_argument("--big", action="store_true",
                     help="also the big models of make_big_models.py (NASNetLarge 350 MB, a "
                          "10,000-node TF1 cond graph)")
+    ap.add_argument("--real", action="store_true",
+                    help="also the real trained models of core/model/real_models.py (musicnn, "
+                         "RetinaFace: pip install --no-deps musicnn==0.1.0 retinaface==1.1.1)")
     ap.add_argument("--out", default=str(HERE / "results.md"))
     args = ap.parse_args(argv)
     import cv2
@@ -281,7 +317,7 @@ def main(argv=None) -> int:
         except Exception:  # noqa: BLE001 - its failure shows up in the table
             pass
     rows = []
-    for name, build in models(args.only, args.big):
+    for name, build in models(args.only, args.big, args.real):
         print(f"building {name} ...", file=sys.stderr, flush=True)
         gd, ins, outs = build()
         try:
@@ -297,7 +333,8 @@ def main(argv=None) -> int:
            f"time: median of {args.repeat} runs of the tool after a warm-up on a tiny graph; "
            f"latency: median of {args.runs} runs after {args.warmup} warm-up, batch 1, all "
            f"graphs of a model timed round-robin; "
-           f"OpenCV matches = max |OpenCV − TF original| ≤ {OPENCV_ATOL:g}")
+           f"OpenCV/TFLite matches = max |runtime − TF original| ≤ {OPENCV_ATOL:g}; "
+           f"'left' = training machinery ours reports left after the preset")
     text = ("# Pass benchmark: our `inference` preset vs optimize_for_inference_lib and "
             "Grappler\n\nWritten by `python benchmarks/bench_passes.py`. " + env + "\n"
             + table(rows) + "\n")

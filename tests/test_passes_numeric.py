@@ -454,12 +454,17 @@ def test_fold_batch_norm_refuses_training_mode_and_shared_intermediate():
         c = _fbn(tf, v1, tf.nn.relu(h3, name="act3"), "bn_after_relu")
         tf.identity(a + b + c, name="y")
     gd = build(net)
-    res = apply("fold_batch_norm", gd, ["x"], ["y"])
+    res = apply("fold_batch_norm", gd, ["x"], ["y"], unfoldable="keep")
     assert not res.report.matches and not res.report.modified
     reasons = {r.key: r.reason for r in res.report.refused}
     assert "is_training=True" in reasons["conv1"]
     assert "also read by side" in reasons["conv2"]
     assert "comes from Relu act3" in reasons["bn_after_relu"]
+    # By default the batch norm after the ReLU becomes one Mul + Add (issue 9.6); the others
+    # are still refused.
+    res = apply("fold_batch_norm", gd, ["x"], ["y"])
+    assert [m.key for m in res.report.applied] == ["bn_after_relu"]
+    assert_same_outputs(gd, res.graph_def, ["x"], ["y"])
 
 
 def test_fold_batch_norm_refuses_non_per_channel_operand_and_preview_changes_nothing():

@@ -61,6 +61,14 @@ weights or batch-norm parameters that are not constant; `RealDiv` by zero; an op
 itself a named graph output (its value would change); a batch norm whose input is not such an
 op. A chain stops at a named graph output: that node becomes the `BiasAdd`, keeping its name
 and its value.
+
+**A batch norm with no op right before it.** After a `ConcatV2` of convolutions on the channel
+axis (NASNet's `adjust_bn`), the per-channel affine distributes over the concat: each slice of
+the scale goes into its convolution's weights and each slice of the offset into its bias. After
+a ReLU or a pool (nothing to fold into), `unfoldable=mul_add` (the default) makes the batch
+norm one `Mul` + `Add` with its folded scale and offset: in TensorFlow 2.21 on CPU that is as
+fast or faster than the fused op (0.81 vs 0.92 ms on [1,187,96,64]; equal on [8,32,32,128]),
+and every runtime takes it; `unfoldable=keep` leaves it, with the reason.
 """
 
 
@@ -83,9 +91,12 @@ class Candidate:
 
 
 @pass_body("fold_batch_norm")
-def fold_batch_norm(ctx: PassContext, shared_weights: str = "copy") -> None:
+def fold_batch_norm(ctx: PassContext, shared_weights: str = "copy",
+                    unfoldable: str = "mul_add") -> None:
     if shared_weights not in ("copy", "refuse"):
         raise ValueError("shared_weights must be 'copy' or 'refuse'")
+    if unfoldable not in ("mul_add", "keep"):
+        raise ValueError("unfoldable must be 'mul_add' or 'keep'")
     graph, report, select = ctx.graph, ctx.report, ctx.select
     try:
         cn = ctx.constants
@@ -118,10 +129,30 @@ def fold_batch_norm(ctx: PassContext, shared_weights: str = "copy") -> None:
         candidates.append(cand)
         explained.update(s.node for s in cand.steps)
 
-    # Batch-norm ops that no candidate explains: say why they stay.
+    # Batch-norm ops that no candidate explains: say why they stay, or (unfoldable=mul_add)
+    # make each one Mul + Add with its folded per-channel scale and offset.
+    lone = []
     for node in graph.graph_def.node:
         if node.op in BN_OPS and node.name not in explained:
-            refusals.append(Refusal(node.name, _bn_refusal(graph, cn, node), [node.name]))
+            why = _bn_refusal(graph, cn, node)
+            if node.op in FUSED_BN_OPS:
+                lone.append((node, why))
+            else:
+                refusals.append(Refusal(node.name, why, [node.name]))
+    for node, why in lone:
+        # After a ConcatV2 of convolutions (NASNet's adjust_bn): fold each slice into its conv.
+        concat_problem = _fold_into_concat(ctx, cn, node)
+        if concat_problem is None:
+            continue
+        if "ConcatV2" in why:
+            why = f"{why} ({concat_problem})"
+        if unfoldable != "mul_add":
+            refusals.append(Refusal(node.name, why + " (unfoldable=keep)", [node.name]))
+            continue
+        problem = _to_mul_add(ctx, cn, node, why)
+        if problem:
+            refusals.append(Refusal(node.name, f"{why}; not made Mul+Add either: {problem}",
+                                    [node.name]))
 
     # Evaluate every weight tensor (exactly: it is stored again in its dtype) and every
     # constant operand (in float64, numpy where the ops allow: the folding is float64 anyway).
@@ -223,7 +254,7 @@ def fold_batch_norm(ctx: PassContext, shared_weights: str = "copy") -> None:
     dead = set(ctx.editor.remove_unread(candidates_dead, protected)) if candidates_dead else set()
     for m in report.matches:
         if m.applied:
-            m.removed = sorted_names(graph, set(m.removed) | (dead & regions[m.key]))
+            m.removed = sorted_names(graph, set(m.removed) | (dead & regions.get(m.key, set())))
     report.refused = refusals
     in_functions = sum(1 for f in graph.graph_def.library.function for n in f.node_def
                        if n.op in BN_OPS)
@@ -234,6 +265,180 @@ def fold_batch_norm(ctx: PassContext, shared_weights: str = "copy") -> None:
 
 class _Refuse(Exception):
     pass
+
+
+def _bn_affine(cn, node: NodeDef):
+    """(k, b, None) with ``bn(x) = x*k + b`` per channel, or (None, None, problem)."""
+    if node.attr["is_training"].b:
+        return None, None, "it normalizes with batch statistics (is_training=True)"
+    data = [t for t in node.input if not t.startswith("^")]
+    if len(data) < 5:
+        return None, None, "it has fewer than 5 inputs"
+    values = [cn.value(t) for t in data[1:5]]
+    if any(v is None for v in values):
+        return None, None, "its scale, offset, mean or variance is not constant"
+    scale, offset, mean, var = (np.asarray(v, np.float64) for v in values)
+    c = scale.size
+    if not all(v.ndim == 1 and v.size == c for v in (scale, offset, mean, var)):
+        return None, None, "its parameters are not vectors of one size"
+    eps = node.attr["epsilon"].f
+    if np.any(var + eps <= 0):
+        return None, None, "variance + epsilon is not positive"
+    k = scale / np.sqrt(var + eps)
+    return k, offset - mean * k, None
+
+
+def _fold_into_concat(ctx: PassContext, cn, node: NodeDef) -> str | None:
+    """Fold a batch norm after ``ConcatV2(conv_1, …, conv_n)`` on the channel axis into each
+    conv (its slice of the per-channel scale into the weights, of the offset into a bias).
+    Returns None when done, else why not."""
+    graph = ctx.graph
+    data = [t for t in node.input if not t.startswith("^")]
+    if not data:
+        return "no input"
+    src = parse_input(data[0])
+    concat = graph.nodes.get(src.node)
+    if concat is None or concat.op != "ConcatV2" or src.port != 0:
+        return "its input is not a ConcatV2"
+    if concat.name in ctx.protected or len(graph.consumers(concat.name, control=False)) != 1:
+        return f"the concat {concat.name} has other readers"
+    if any(ref.port != 0 and not ref.control for _, _, ref in graph.consumers(node.name)):
+        return "its batch mean/variance outputs are read"
+    k, b, problem = _bn_affine(cn, node)
+    if problem:
+        return problem
+    parts = [t for t in concat.input if not t.startswith("^")]
+    axis = cn.value(parts[-1])
+    nchw = node.attr["data_format"].s == b"NCHW"
+    if axis is None or int(np.asarray(axis)) not in ((1,) if nchw else (3, -1)):
+        return f"the concat {concat.name} is not along the channel axis"
+    slices = []   # (conv, bias_add or None, weights tensor, bias tensor or None, channels)
+    for t in parts[:-1]:
+        ref = parse_input(t)
+        p = graph.nodes.get(ref.node)
+        if p is None or ref.port != 0 or len(graph.consumers(p.name, control=False)) != 1 \
+                or p.name in ctx.protected:
+            return f"the concat input {t} is not read by the concat alone"
+        bias_add, bias = None, None
+        if p.op == "BiasAdd":
+            conv_ref = parse_input(p.input[0])
+            conv = graph.nodes.get(conv_ref.node)
+            bias = p.input[1]
+            if conv is None or len(graph.consumers(conv.name, control=False)) != 1 \
+                    or cn.value(bias) is None:
+                return f"{p.name} is not a constant bias on a conv read by it alone"
+            bias_add = p
+        else:
+            conv = p
+        if conv.op not in ("Conv2D", "DepthwiseConv2dNative") or conv.name in ctx.protected:
+            return f"the concat input {p.name} is a {p.op}, not a convolution"
+        if (conv.attr["data_format"].s == b"NCHW") != nchw:
+            return f"{conv.name} has another data format"
+        w = cn.value(conv.input[1])
+        if w is None or np.ndim(w) != 4:
+            return f"the weights of {conv.name} are not constant"
+        ch = w.shape[3] if conv.op == "Conv2D" else w.shape[2] * w.shape[3]
+        slices.append((conv, bias_add, conv.input[1], bias, ch))
+    if sum(sl[4] for sl in slices) != k.size:
+        return (f"the concat's slices have {sum(sl[4] for sl in slices)} channels, the batch "
+                f"norm {k.size}")
+    desc = (f"{node.op} {node.name} after ConcatV2 {concat.name}: each of its "
+            f"{len(slices)} slices folded into its convolution ("
+            + ", ".join(sl[0].name for sl in slices) + ")")
+    if ctx.select is not None and node.name not in ctx.select:
+        ctx.report.matches.append(Match(node.name, desc, nodes=[node.name], applied=False))
+        return None
+    ed = ctx.editor
+    match = Match(node.name, desc, nodes=[node.name, concat.name] + [sl[0].name for sl in slices])
+    start = 0
+    old = []
+    for i, (conv, bias_add, wt, bt, ch) in enumerate(slices):
+        ks, bs = k[start:start + ch], b[start:start + ch]
+        start += ch
+        w = np.asarray(cn.value(wt))
+        wk = ks.reshape(w.shape[2], w.shape[3]) if conv.op == "DepthwiseConv2dNative" else ks
+        wname = ed.fresh_name(f"{conv.name}/folded_weights")
+        const = make_const(wname, (w * wk).astype(w.dtype))
+        const.device = conv.device
+        ed.add_node(const)
+        live = ed.node(conv.name)
+        live.input[1] = wname
+        ed.mark_changed(conv.name)
+        old.append(wt)
+        match.added.append(wname)
+        match.changed.append(conv.name)
+        if bias_add is not None:
+            bias = np.asarray(cn.value(bt), np.float64) * ks + bs
+            bname = ed.fresh_name(f"{bias_add.name}/folded_bias")
+            ed.add_node(make_const(bname, bias.astype(w.dtype)))
+            ed.node(bias_add.name).input[1] = bname
+            ed.mark_changed(bias_add.name)
+            old.append(bt)
+            match.added.append(bname)
+        else:
+            bname = ed.fresh_name(f"{conv.name}/bias")
+            ed.add_node(make_const(bname, bs.astype(w.dtype)))
+            ba = NodeDef(name=ed.fresh_name(f"{conv.name}/BiasAdd"), op="BiasAdd",
+                         device=conv.device)
+            ba.input.extend([conv.name, bname])
+            ba.attr["T"].CopyFrom(conv.attr["T"])
+            ba.attr["data_format"].s = b"NCHW" if nchw else b"NHWC"
+            ed.add_node(ba)
+            cc = ed.node(concat.name)
+            cc.input[i] = ba.name
+            ed.mark_changed(concat.name)
+            match.added += [bname, ba.name]
+    ident = NodeDef(name=node.name, op="Identity", device=node.device)
+    ident.input.append(concat.name)
+    ident.input.extend(t for t in node.input if t.startswith("^"))
+    ident.attr["T"].CopyFrom(node.attr["T"])
+    ed.replace_node(node.name, ident)
+    match.changed.append(node.name)
+    ctx.report.matches.append(match)
+    ed.remove_unread(cn.region(data[1:5] + old), ctx.protected)
+    return None
+
+
+def _to_mul_add(ctx: PassContext, cn, node: NodeDef, why: str) -> str | None:
+    """Replace an inference batch norm with nothing to fold into by ``x*k + b`` (one Mul and
+    one Add, the Add keeping its name); returns the problem when it cannot."""
+    graph = ctx.graph
+    if node.name in ctx.protected:
+        return "it is a named graph input or output"
+    if any(ref.port != 0 and not ref.control for _, _, ref in graph.consumers(node.name)):
+        return "its batch mean/variance outputs are read"
+    k, b, problem = _bn_affine(cn, node)
+    if problem:
+        return problem
+    data = [t for t in node.input if not t.startswith("^")]
+    c = k.size
+    desc = (f"{node.op} {node.name} stays a batch norm ({why}): made one Mul + Add with its "
+            f"folded per-channel scale and offset (C={c})")
+    if ctx.select is not None and node.name not in ctx.select:
+        ctx.report.matches.append(Match(node.name, desc, nodes=[node.name], applied=False))
+        return None
+    nchw = node.attr["data_format"].s == b"NCHW"
+    shape = [c, 1, 1] if nchw else [c]
+    dtype = np.float32 if node.attr["T"].type == 1 else np.float16
+    ed = ctx.editor
+    kn, bn_, mul = (ed.fresh_name(f"{node.name}/{s}") for s in ("scale", "offset", "mul"))
+    for name, v in ((kn, k), (bn_, b)):
+        const = make_const(name, v.reshape(shape).astype(dtype))
+        const.device = node.device
+        ed.add_node(const)
+    m = NodeDef(name=mul, op="Mul", device=node.device)
+    m.input.extend([data[0], kn])
+    m.attr["T"].CopyFrom(node.attr["T"])
+    ed.add_node(m)
+    add = NodeDef(name=node.name, op="Add", device=node.device)
+    add.input.extend([mul, bn_] + [t for t in node.input if t.startswith("^")])
+    add.attr["T"].CopyFrom(node.attr["T"])
+    ed.replace_node(node.name, add)
+    match = Match(node.name, desc, nodes=[node.name], added=[kn, bn_, mul],
+                  changed=[node.name])
+    ctx.report.matches.append(match)
+    ed.remove_unread(cn.region(data[1:5]), ctx.protected)
+    return None
 
 
 def _channel_info(node: NodeDef) -> tuple[int, int, str]:
@@ -488,7 +693,11 @@ PASS = Pass(
     fn=fold_batch_norm,
     params=[Param("shared_weights", str, "copy",
                   "weights that another node also reads: give the op a scaled copy, or refuse",
-                  choices=["copy", "refuse"])],
+                  choices=["copy", "refuse"]),
+            Param("unfoldable", str, "mul_add",
+                  "a batch norm with no conv/matmul before it to fold into (after a ReLU or a "
+                  "pool): make it one Mul + Add (as fast or faster in TF, measured), or keep it",
+                  choices=["mul_add", "keep"])],
 )
 
 __all__ = ["PASS", "fold_batch_norm"]
