@@ -81,3 +81,26 @@ def test_float_of_unknown_rank_asks_for_its_shape():
         samples.resolved_shape(spec)
     samples.source("x").shape = [2, 3]
     assert samples.make_feeds(graph)["x"].shape == (2, 3)
+
+
+def test_sample_editor_prompts_for_the_shape_of_a_float_of_unknown_rank(qtbot, tf1_flag_v1):
+    import tensorflow as tf
+
+    from surgeon_gui.ui.samples_editor import SamplesEditor
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, name="x")
+        flag = tf.compat.v1.placeholder(tf.bool, name="flag")
+        tf.identity(tf.where(flag, x, x * 2.0), name="y")
+    graph = Graph(g.as_graph_def(), ["x", "flag"], ["y"])
+    ed = SamplesEditor()
+    qtbot.addWidget(ed)
+    ed.set_specs(input_specs(graph))
+    rows = {ed.table.item(r, 0).text(): r for r in range(ed.table.rowCount())}
+    assert ed.table.item(rows["flag"], 2).text() == "scalar"
+    prompt = ed.table.item(rows["x"], 2)
+    assert prompt.text().startswith("type a shape")
+    assert "rank" in prompt.toolTip()
+    prompt.setText("2,3")  # the user types the shape
+    feeds = ed.sample_set.make_feeds(graph)
+    assert feeds["x"].shape == (2, 3) and feeds["flag"].shape == ()

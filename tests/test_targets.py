@@ -85,3 +85,13 @@ def test_gui_comparison_runs_the_chosen_target(qtbot, tf1_flag_v1):
     assert cur.loads and cur.matches and cur.latency_ms > 0
     assert panel.target_label.isVisibleTo(panel)
     assert "Current in TensorFlow Lite: loads, matches TensorFlow" in panel.target_label.text()
+
+
+def test_opencv_is_not_handed_functional_control_flow(tf1_flag_v2):
+    """OpenCV 5.0's importer kills the process (SIGSEGV) on this TF2-control-flow graph: it is
+    refused with the reason instead, and the process lives on."""
+    gd, ins, outs = tf1_flag_v2
+    feeds = make_feeds(Graph(gd, ins, outs))
+    ref = run_graph(gd, feeds, outs)
+    r = check_target(gd, "opencv", feeds, outs, ref)
+    assert not r.loads and "functional control flow" in r.error and "If" in r.error

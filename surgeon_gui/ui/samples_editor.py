@@ -190,15 +190,22 @@ class SamplesEditor(QGroupBox):
         for r, spec in enumerate(self.specs):
             name = QTableWidgetItem(spec.name)
             dtype = QTableWidgetItem(spec.dtype)
+            needs_shape = False
             try:
-                shape_text = ",".join(map(str, s.resolved_shape(spec)))
+                shape_text = ",".join(map(str, s.resolved_shape(spec))) or "scalar"
             except SampleError:
-                shape_text = "?"
+                # A float input of unknown rank: ask for the whole shape here.
+                needs_shape = spec.shape is None
+                shape_text = "type a shape, e.g. 1,224,224,3" if needs_shape else "?"
             shape = QTableWidgetItem(shape_text)
             want = "unknown rank" if spec.shape is None else \
                 "[" + ", ".join("?" if d < 0 else str(d) for d in spec.shape) + "]"
             shape.setToolTip(f"Placeholder shape {want}; edit the unknown dimensions "
-                             "(comma-separated)")
+                             "(comma-separated)" if not needs_shape else
+                             "The graph does not say this input's rank: type its whole shape "
+                             "(comma-separated dimensions) to run the comparison")
+            if needs_shape:
+                shape.setForeground(QColor("#b71c1c"))
             if not spec.unknown_dims and spec.shape is not None:
                 shape.setFlags(shape.flags() & ~Qt.ItemIsEditable)
             values = QTableWidgetItem(s.describe(spec))

@@ -146,8 +146,10 @@ def fold_batch_norm(ctx: PassContext, shared_weights: str = "copy",
             continue
         if "ConcatV2" in why:
             why = f"{why} ({concat_problem})"
-        if unfoldable != "mul_add":
-            refusals.append(Refusal(node.name, why + " (unfoldable=keep)", [node.name]))
+        if unfoldable != "mul_add" or "remove_switch_merge first" in why:
+            # Behind a Switch it may well fold into its conv once the cond is resolved.
+            refusals.append(Refusal(node.name, why + (" (unfoldable=keep)" if unfoldable !=
+                                                      "mul_add" else ""), [node.name]))
             continue
         problem = _to_mul_add(ctx, cn, node, why)
         if problem:

@@ -30,6 +30,10 @@ class OpenCVResult:
         return self.loads and self.max_abs_err is not None and self.max_abs_err <= atol
 
 
+FUNCTIONAL_OPS = frozenset({"If", "StatelessIf", "While", "StatelessWhile", "Case",
+                            "StatelessCase", "PartitionedCall", "StatefulPartitionedCall"})
+
+
 def available() -> bool:
     try:
         import cv2  # noqa: F401
@@ -59,6 +63,12 @@ def opencv_check(gd: GraphDef, feeds: dict[str, np.ndarray] | None = None,
     except ImportError:
         return OpenCVResult(False, "OpenCV (opencv-python-headless) is not installed")
     _quiet(cv2)
+    functional = sorted({n.op for n in gd.node if n.op in FUNCTIONAL_OPS})
+    if functional or gd.library.function:
+        # OpenCV 5.0's importer crashes the process (SIGSEGV) on some of these graphs.
+        return OpenCVResult(False, "OpenCV's importer does not take functional control flow "
+                                   f"({', '.join(functional) or 'a function library'}); "
+                                   "inline it first (inline_functions)")
     try:
         net = cv2.dnn.readNetFromTensorflow(np.frombuffer(gd.SerializeToString(), np.uint8))
     except cv2.error as e:
