@@ -179,3 +179,32 @@ def test_layout_saved_from_a_rearranged_window_restores_usable_under_x11(xvfb, t
             assert not _overlaps(d["rect"], got["menubar"]), name
     for bar in got["tabbars"]:
         assert not _overlaps(bar, got["menubar"]), bar
+
+
+def test_every_pass_title_is_readable_in_the_default_layout(qtbot):
+    """The left column stays narrow (the canvas keeps ≥ 60%), so long pass titles wrap: no
+    sideways scrolling, and every title's wrapped text fits inside its row."""
+    from PySide6.QtGui import QFontMetrics
+    from PySide6.QtWidgets import QListWidget
+
+    w = make_window(qtbot)
+    window_layout.apply_default(w)
+    qtbot.wait(50)
+    assert_default_layout(w)
+    lst = w.findChild(QListWidget, "pass_list")
+    assert not lst.horizontalScrollBar().isVisible()
+    assert lst.horizontalScrollBar().maximum() == 0
+    width = lst.viewport().width()
+    titles = []
+    for i in range(lst.count()):
+        item = lst.item(i)
+        lst.scrollToItem(item)  # a user scrolls down to the later passes
+        qtbot.wait(5)
+        rect = lst.visualItemRect(item)
+        assert rect.left() >= 0 and rect.right() <= width, (item.text(), rect, width)
+        fm = QFontMetrics(item.font())
+        need = fm.boundingRect(0, 0, rect.width() - 8, 10_000, Qt.TextWordWrap, item.text())
+        assert need.height() <= rect.height(), (item.text(), need, rect)
+        titles.append(item.text())
+    # the long titles really are longer than one line of this column
+    assert any(lst.fontMetrics().horizontalAdvance(t) > width for t in titles)

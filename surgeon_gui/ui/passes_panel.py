@@ -96,6 +96,14 @@ class PassesPanel(QWidget):
             item.setData(KEY_ROLE, p.id)
             item.setToolTip(f"{p.title} ({p.id})")
             self.list.addItem(item)
+        # Long titles wrap onto a second line instead of widening the list past the narrow left
+        # column (no sideways scrolling, nothing cut): the canvas keeps its share of the window.
+        self.list.setWordWrap(True)
+        self.list.setTextElideMode(Qt.ElideNone)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.list.setResizeMode(QListWidget.Adjust)
+        self.list.setUniformItemSizes(False)
+        self.list.setSpacing(1)  # a wrapped title reads as one entry
 
         self.explanation = QTextBrowser()
         self.explanation.setObjectName("pass_explanation")
