@@ -126,6 +126,40 @@ def test_f2_renames_the_selected_node(qtbot, win):
     assert diff.tree.textElideMode() == Qt.ElideMiddle
 
 
+def test_a_rename_is_marked_as_a_rename_in_the_view(qtbot, win):
+    """The view marks the renamed node as renamed — not as an added node beside a ghost of the
+    old one — and Before marks the old name the same way."""
+    win.surgery.controller.ask = Answers("relu_renamed")
+    view = win.view
+    view.focus_node("Relu6")
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    view.select(["Relu6"])
+    key(qtbot, win, Qt.Key_F2)
+    assert "relu_renamed" in win.document.graph.nodes
+    marks = view.marks()
+    assert marks["relu_renamed"] == "renamed"
+    assert "Relu6" not in marks and "added" not in marks.values()
+    assert "removed" not in marks.values()
+    # its consumer now reads the new name: changed
+    consumers = [n.name for n in win.document.graph_def.node
+                 if any(i.split(":")[0].lstrip("^") == "relu_renamed" for i in n.input)]
+    assert consumers and all(marks.get(c) == "changed" for c in consumers)
+    assert not view.graph_scene.ghosts
+    item = view.graph_scene.items_by_key.get("n:relu_renamed")
+    if item is None:  # inside a closed group: counted on the group
+        view.focus_node("relu_renamed")
+        qtbot.waitUntil(lambda: not view.layout_pending)
+        item = view.graph_scene.items_by_key["n:relu_renamed"]
+    assert item.mark == "renamed"
+    # Before: the old graph, the old name marked renamed (not removed)
+    diff = win.surgery.diff
+    qtbot.mouseClick(diff.before_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=60_000)
+    assert view.showing_before
+    assert view.marks().get("Relu6") == "renamed"
+    assert "removed" not in view.marks().values()
+
+
 def test_help_lists_the_shortcuts_and_a_guide(qtbot, win):
     key(qtbot, win, Qt.Key_F1)
     guide = win.findChild(QDialog, "help_guide")

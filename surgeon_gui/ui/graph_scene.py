@@ -87,7 +87,7 @@ class UnitItem(QGraphicsItem):
         self.setZValue(2)
         self.highlight: str | None = None      # highlight kind on this unit
         self.highlight_count = 0               # for collapsed groups: members highlighted
-        self.mark: str | None = None           # "added" / "changed" / "removed"
+        self.mark: str | None = None           # "added" / "changed" / "removed" / "renamed"
         self.mark_counts: dict[str, int] = {}  # for groups: members marked
         self.fill_override: QColor | None = None
 

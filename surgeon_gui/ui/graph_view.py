@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
 from ..core.history.document import Document, GraphChange
 from ..core.viewmodel.grouping import GroupTree
 from ..core.viewmodel.layout import LayoutEngine, Placement
-from ..core.viewmodel.viewstate import ViewState
+from ..core.viewmodel.viewstate import ViewState, step_marks
 from . import style
 from .graph_scene import EdgeItem, FrameItem, GraphScene, GroupItem, NodeItem, UnitItem
 from .view_overlays import Legend, Minimap
@@ -238,9 +238,11 @@ class GraphView(QGraphicsView):
             self.state.clear_marks()
             return
         d = step.delta
-        self._set_marks(GraphChange(step.label, removed=set(d.removed), added=set(d.added),
-                                    changed=set(d.changed)),
-                        {n: b for n, b in (old_boxes or {}).items() if n in d.removed})
+        cursor = self.document.cursor
+        m = step_marks(d.added, d.changed, d.removed, self.document.renames(cursor - 1, cursor))
+        self.state.set_marks(m["added"], m["changed"], m["removed"], m["renamed"],
+                             old_boxes={n: b for n, b in (old_boxes or {}).items()
+                                        if n in m["removed"]})
 
     # ================================================================== before mode
     @property
@@ -272,8 +274,8 @@ class GraphView(QGraphicsView):
         self.document = Document(g.graph_def, live.path, g.given_inputs, g.given_outputs)
         self._rebuild_tree(reset_view=False)
         d = s.delta
-        self._set_marks(GraphChange(s.label, removed=set(d.removed), changed=set(d.changed)),
-                        {})
+        m = step_marks(d.added, d.changed, d.removed, live.renames(step - 1, step), before=True)
+        self.state.set_marks((), m["changed"], m["removed"], m["renamed"])
         self.before_banner.setText(f"Before step {step}: {s.label} — the graph as it was "
                                    "(read-only; marks: what the step removed and changed)")
         self.before_banner.setWordWrap(True)

@@ -40,6 +40,7 @@ MARK_COLORS = {
     "added": QColor("#2b9e3f"),
     "changed": QColor("#f08c00"),
     "removed": QColor("#d62f2f"),
+    "renamed": QColor("#1c7ed6"),
 }
 #: Highlight kinds (set_highlight); unknown kinds use "match".
 HIGHLIGHT_COLORS = {

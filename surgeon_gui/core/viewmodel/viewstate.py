@@ -211,6 +211,20 @@ class ViewState:
         return out
 
 
+def step_marks(added, changed, removed, renames: dict[str, str] | None,
+               before: bool = False) -> dict[str, set[str]]:
+    """The marks of one step whose delta is ``added``/``changed``/``removed``, with the step's
+    renames (new name → old name): a renamed node is one "renamed" mark — on its new name in
+    the graph after the step, on its old name in the graph before it (``before``) — not an
+    added node plus a removed one (which would leave a ghost)."""
+    added, changed, removed = set(added), set(changed), set(removed)
+    pairs = {new: old for new, old in (renames or {}).items() if new in added and old in removed}
+    added -= set(pairs)
+    removed -= set(pairs.values())
+    renamed = set(pairs.values()) if before else set(pairs)
+    return {"added": added, "changed": changed - renamed, "removed": removed, "renamed": renamed}
+
+
 #: Ops that route a TF1 cond's branches.
 _COND_OPS = {"Switch", "RefSwitch", "Merge", "RefMerge"}
 
