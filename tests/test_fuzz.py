@@ -245,11 +245,11 @@ def run_fresh(argv: list[str], timeout: float) -> dict:
 def run_case(argv: list[str], timeout: float, stats: dict) -> dict:
     """A forked child of this process (TensorFlow already imported: children start fast).
 
-    A child that runs TensorFlow sessions can deadlock now and then inside TensorFlow's own
-    thread start-up, because it was forked from a process whose TensorFlow had started
-    threads (a known limit of fork with multi-threaded libraries, not something the app
-    does: the same file finishes in seconds in a new process). So a timed-out child is run
-    again in a new interpreter, and only a time-out there counts as a hang."""
+    This process never runs TensorFlow itself (only imports it), so its children start
+    clean; still, should a child that runs TensorFlow sessions time out, it is run again in a
+    new interpreter (fork + exec) and only a time-out there counts as a hang (a child forked
+    from a process whose TensorFlow had started its thread pools can deadlock in them: a
+    limit of fork with multi-threaded libraries, not of the app). The re-runs are counted."""
     r = run_in_child(argv, timeout)
     if r["hang"]:
         stats["reruns"] = stats.get("reruns", 0) + 1
@@ -329,14 +329,27 @@ def run_fuzz(workdir: Path, hostile: dict | None = None) -> dict:
                                          if v not in ("ok", "refused")})
 
 
-@pytest.fixture(scope="module")
-def hostile_files(tmp_path_factory):
-    sys.path.insert(0, str(Path(__file__).resolve().parent / "hostile"))
-    from make_hostile import build
-    out = tmp_path_factory.mktemp("hostile_fuzz")
-    files = build(out)
+def build_hostile(out: Path) -> dict:
+    """The hostile fixtures, built in a separate process: building them runs TensorFlow
+    (Keras saves, a SavedModel builder), and a process whose TensorFlow has started its thread
+    pools must not fork children that run TensorFlow again (they can deadlock)."""
+    import subprocess
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    r = subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "hostile"
+                                            / "make_hostile.py"), str(out)],
+                       capture_output=True, text=True, timeout=600, env=env, check=True)
+    files = {}
+    for line in r.stdout.splitlines():
+        key, _, path = line.partition(" ")
+        if key and path.strip():
+            files[key] = Path(path.strip())
     files["dir"] = out
     return files
+
+
+@pytest.fixture(scope="module")
+def hostile_files(tmp_path_factory):
+    return build_hostile(tmp_path_factory.mktemp("hostile_fuzz"))
 
 
 @pytest.mark.slow
@@ -361,10 +374,7 @@ def test_fuzz_generator_is_seeded_and_varied():
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(Path(__file__).resolve().parent / "hostile"))
-    from make_hostile import build
     with tempfile.TemporaryDirectory() as d:
-        h = build(Path(d) / "hostile")
-        h["dir"] = Path(d) / "hostile"
+        h = build_hostile(Path(d) / "hostile")
         rep = run_fuzz(Path(d), h)
     print(json.dumps(rep, indent=1))
