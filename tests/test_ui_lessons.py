@@ -106,7 +106,7 @@ def test_lessons_run_end_to_end(qtbot, win, row):
     assert applied_commands(win.undo_stack)
 
 
-def test_lesson_steps_show_their_numbers(qtbot, win):
+def test_lesson_steps_show_their_numbers(qtbot, win, tmp_path):
     lw = _open_lessons(win)
     shown = {}
     lw.step_shown.connect(lambda i: shown.setdefault(i, lw.text.toPlainText()))
@@ -114,6 +114,15 @@ def test_lesson_steps_show_their_numbers(qtbot, win):
     text = shown[1]
     assert "s = γ/√(var+ε)" in text and "conv_new(x)[c]" in text and "PASS: max" in text
     assert "nodes 11 → 6" in text and "removed BiasAdd (BiasAdd)" in text
+    # the session exports as a tutorial that explains the step with the lesson's own text
+    from surgeon_gui.ui.teaching import export_tutorial
+    out = tmp_path / "lesson.html"
+    done = []
+    export_tutorial(win, str(out), done=done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=60000)
+    page = out.read_text()
+    assert "Fold the batch norm and the bias into the conv." in page
+    assert "outputs equal: PASS" in page and page.count("data:image/png") == 2
 
 
 def test_learner_does_a_step_by_hand(qtbot, win):

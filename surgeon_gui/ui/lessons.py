@@ -264,6 +264,9 @@ class LessonsWindow(QWidget):
                     cmd = ApplyPassCommand.compute(doc, a.pass_id, a.params, a.select)
                 else:
                     cmd = EditCommand.compute(doc, a.edit, dict(a.args))
+                if cmd is not None:
+                    # the exported tutorial explains this step with the lesson's own text
+                    cmd.lesson_text = f"**{run.step.title}.** {run.step.text}"
                 push_step(stack, cmd)
         except GraphError as e:
             self.text.append(f"<p style='color:#c92a2a'>Could not do this step: "

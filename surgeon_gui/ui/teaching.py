@@ -84,10 +84,11 @@ def session_steps(window):
         nxt = Graph(nxt_gd, ins, outs, source=doc.source_path)
         if isinstance(cmd, ApplyPassCommand):
             steps.append(TraceStep(cmd.text(), cur, nxt, cmd.pass_id, dict(cmd.params),
-                                   cmd.report))
+                                   cmd.report, text=getattr(cmd, "lesson_text", "")))
             _ = get_pass(cmd.pass_id)
         elif isinstance(cmd, EditCommand):
-            steps.append(TraceStep(cmd.text(), cur, nxt, edit=cmd.kind, args=dict(cmd.args)))
+            steps.append(TraceStep(cmd.text(), cur, nxt, edit=cmd.kind, args=dict(cmd.args),
+                                   text=getattr(cmd, "lesson_text", "")))
         cur = nxt
     return cur, steps
 

@@ -166,7 +166,8 @@ def build_tutorial(title: str, source: str, steps: list[TraceStep],
             explanation = (st.text + "\n\n" if st.text else "") + p.explanation
         else:
             from ..history.edits import describe
-            explanation = st.text or f"A hand edit: {describe(st.edit, st.args)}."
+            explanation = ((st.text + "\n\n") if st.text else "") + \
+                f"A hand edit: {describe(st.edit, st.args)}."
         ts = TutorialStep(st.label, explanation, len(st.before), len(st.after), removed, added,
                           changed)
         if st.report is not None:
