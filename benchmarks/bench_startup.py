@@ -62,14 +62,20 @@ win = MainWindow()
 win.persist_settings = False
 win.resize(1400, 900)
 win.show()
+# wait as the app does, in Qt's event loop (a polling loop would compete with the loader
+# thread for the GIL and add its own CPU time)
+from PySide6.QtCore import QEventLoop, QTimer
+loop = QEventLoop()
 opened = []
-win.document_opened.connect(opened.append)
+def check(*_):
+    if opened and not win.view.layout_pending:
+        loop.quit()
+win.document_opened.connect(lambda doc: (opened.append(doc), QTimer.singleShot(0, check)))
+win.view.layout_finished.connect(check)
 win.load_failed.connect(lambda msg: (print("failed", msg), os._exit(3)))
 t0 = time.perf_counter()
 win.open_model(sys.argv[1])
-while not opened or win.view.layout_pending:
-    app.processEvents()
-    time.sleep(0.001)
+loop.exec()
 win.view.viewport().repaint()
 t1 = time.perf_counter()
 print(f"in_process {t1 - t0:.3f} imports_and_window {t0 - t_start:.3f} "
@@ -88,7 +94,6 @@ win.persist_settings = False
 win.show()
 while not win.windowHandle() or not win.windowHandle().isExposed():
     app.processEvents()
-    time.sleep(0.001)
 win.repaint()
 app.processEvents()
 print(f"tensorflow {'tensorflow' in sys.modules}", flush=True)
