@@ -156,19 +156,21 @@ def fold_batch_norm(ctx: PassContext, shared_weights: str = "copy",
             refusals.append(Refusal(node.name, f"{why}; not made Mul+Add either: {problem}",
                                     [node.name]))
 
-    # Evaluate every weight tensor (exactly: it is stored again in its dtype) and every
-    # constant operand (in float64, numpy where the ops allow: the folding is float64 anyway).
-    weights = [c.weights for c in candidates]
+    # Evaluate every constant operand at once (in float64, numpy where the ops allow: the
+    # folding is float64 anyway); the weights one candidate at a time (exactly: they are stored
+    # again in their dtype), so a big model's weights are not all decoded at the same time.
     operands = [t for c in candidates for s in c.steps for t in s.operands]
-    values = cn.evaluate(weights) if weights else {}
-    values.update(cn.evaluate([t for t in operands if t not in values], exact=False)
-                  if operands else {})
+    operand_values = cn.evaluate(operands, exact=False) if operands else {}
+    computed = [c.weights for c in candidates if cn.const_root(c.weights) is None]
+    operand_values.update(cn.evaluate(computed) if computed else {})  # one session for all
 
     candidates_dead: set[str] = set()
     regions: dict[str, set[str]] = {}
     for c in candidates:
         lin = graph.nodes[c.linear]
         try:
+            values = operand_values if c.weights in operand_values else \
+                {**operand_values, **cn.evaluate([c.weights])}   # a Const: decoded, no TF
             w, scale, offset = _compose(graph, lin, c, values)
         except _Refuse as r:
             refusals.append(Refusal(c.linear, str(r), [c.linear] + [s.node for s in c.steps]))

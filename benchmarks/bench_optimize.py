@@ -1,0 +1,164 @@
+"""Benchmark: ``surgeon optimize`` as a whole process vs Grappler as a whole process, and what
+each pass run of the preset costs (issue 12 goal 4: passes that copy on write).
+
+    python benchmarks/bench_optimize.py [--models nasnet_large,tf1_cond_bn_big,mobilenet_v2]
+        [--before PATH] [--repeat 1] [--out benchmarks/results_optimize.md]
+
+Models come from ``make_big_models.py`` (``benchmarks/_models``). Per model, in one run:
+
+* **whole process**: wall time and peak memory (``/usr/bin/time``) of
+  ``python -m surgeon_gui.cli optimize IN OUT`` (the ``inference`` preset, saving included), of
+  the same command on an older checkout given with ``--before`` (e.g. a ``git worktree`` of the
+  commit before copy on write), and of a process that imports TensorFlow, reads the same file,
+  runs Grappler's ``OptimizeGraph`` with its default optimizers and writes the result;
+* **per pass** (in-process, our code): every pass run of the preset, its time and whether it
+  changed the graph; the runs that changed nothing are summed (before copy on write each of
+  them copied the whole GraphDef), next to the time of one ``GraphDef.CopyFrom`` of the model.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PY = sys.executable
+
+GRAPPLER = r"""
+import os, sys, json
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tensorflow as tf
+from tensorflow.core.protobuf import config_pb2
+from tensorflow.python.grappler import tf_optimizer
+src, dst, meta = sys.argv[1], sys.argv[2], json.load(open(sys.argv[3]))
+gd = tf.compat.v1.GraphDef()
+gd.ParseFromString(open(src, "rb").read())
+g = tf.Graph()
+with g.as_default():
+    tf.compat.v1.import_graph_def(gd, name="")
+    for o in meta["outputs"]:
+        g.add_to_collection("train_op", g.get_operation_by_name(o.split(":")[0]))
+    mg = tf.compat.v1.train.export_meta_graph(graph=g)
+out = tf_optimizer.OptimizeGraph(config_pb2.ConfigProto(), mg, verbose=False, graph_id=b"b")
+open(dst, "wb").write(out.SerializeToString())
+print(len(out.node))
+"""
+
+PER_PASS = r"""
+import os, sys, json, time
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, sys.argv[1])
+import tensorflow  # noqa: F401
+from surgeon_gui.core.model.io import read_graph_def
+from surgeon_gui.core.model.graph import Graph, GraphDef
+from surgeon_gui.core.passes import pipeline
+pb = sys.argv[2]
+meta = json.load(open(pb[:-3] + ".json"))
+gd = read_graph_def(pb)
+copies = []
+for _ in range(3):
+    s = time.perf_counter(); GraphDef().CopyFrom(gd); copies.append(time.perf_counter() - s)
+runs = []
+orig = pipeline.run_pass
+def timed(graph, pid, params=None, select=None, check=True):
+    s = time.perf_counter()
+    r = orig(graph, pid, params, select, check)
+    runs.append((pid, time.perf_counter() - s, bool(r.report.modified)))
+    return r
+pipeline.run_pass = timed
+s = time.perf_counter()
+out, _ = pipeline.run_pipeline(Graph(gd, meta["inputs"], meta["outputs"]), ["inference"],
+                               keep_graphs=False)
+total = time.perf_counter() - s
+print(json.dumps(dict(copy=min(copies), total=total, runs=runs, nodes=len(out.graph_def.node))))
+"""
+
+
+def timed_process(cmd, cwd=None, env=None) -> tuple[float, float, str]:
+    """(wall seconds, peak MB, stdout) of one process."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        full = ["/usr/bin/time", "-f", "%e %M", "-o", tf.name] + cmd
+        p = subprocess.run(full, cwd=cwd, env=env, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd[:4])} failed: {p.stderr.strip()[-300:]}")
+        wall, kb = tf.read().split()[-2:]
+    return float(wall), int(kb) / 1024, p.stdout
+
+
+def whole_process(tree: Path, pb: Path, out: Path) -> tuple[float, float]:
+    env = dict(os.environ, PYTHONPATH=str(tree), TF_CPP_MIN_LOG_LEVEL="2")
+    wall, mb, _ = timed_process([PY, "-m", "surgeon_gui.cli", "optimize", str(pb), str(out),
+                                 "--force"], cwd=str(tree), env=env)
+    return wall, mb
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="nasnet_large,tf1_cond_bn_big,mobilenet_v2")
+    ap.add_argument("--before", help="an older checkout to compare with (a git worktree)")
+    ap.add_argument("--repeat", type=int, default=1, help="whole-process runs each (median)")
+    ap.add_argument("--out", default=str(HERE / "results_optimize.md"))
+    args = ap.parse_args(argv)
+    trees = [("ours", ROOT)] + ([("ours before", Path(args.before))] if args.before else [])
+    lines = []
+    tmp = Path(tempfile.mkdtemp(prefix="bench_optimize_"))
+    script = tmp / "grappler.py"
+    script.write_text(GRAPPLER)
+    for stem in args.models.split(","):
+        pb = HERE / "_models" / f"{stem}.pb"
+        if not pb.exists():
+            raise SystemExit(f"{pb} is missing: run python benchmarks/make_big_models.py first")
+        meta = json.loads(pb.with_suffix(".json").read_text())
+        size = pb.stat().st_size / 2**20
+        print(f"{stem} ...", file=sys.stderr, flush=True)
+        rows = []
+        results: dict[str, list[tuple[float, float]]] = {}
+        for _ in range(args.repeat):   # interleaved, so load changes hit every tool alike
+            for label, tree in trees:
+                results.setdefault(label, []).append(
+                    whole_process(tree, pb, tmp / f"{stem}.{label.replace(' ', '_')}.pb"))
+            wall, mb, _ = timed_process([PY, str(script), str(pb), str(tmp / f"{stem}.g.pb"),
+                                         str(pb.with_suffix(".json"))])
+            results.setdefault("grappler", []).append((wall, mb))
+        med = {k: sorted(v)[len(v) // 2] for k, v in results.items()}
+        g_wall = med["grappler"][0]
+        for label, (wall, mb) in med.items():
+            rows.append(f"| {label} | {wall:.1f} | {wall / g_wall:.2f} | {mb:.0f} | "
+                        f"{mb / size:.1f} |")
+        lines += [f"### {stem} ({meta['nodes']} nodes, {size:.0f} MB)", "",
+                  "| whole process | wall (s) | vs Grappler | peak MB | peak / file size |",
+                  "|---|---|---|---|---|", *rows, ""]
+        for label, tree in trees:
+            p = subprocess.run([PY, "-c", PER_PASS, str(tree), str(pb)], capture_output=True,
+                               text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+            if p.returncode != 0:
+                lines += [f"per pass ({label}): failed: {p.stderr.strip()[-200:]}", ""]
+                continue
+            d = json.loads(p.stdout.strip().splitlines()[-1])
+            idle = [t for _, t, m in d["runs"] if not m]
+            busy = [(pid, t) for pid, t, m in d["runs"] if m]
+            lines += [f"Per pass, {label}: preset {d['total']:.2f} s in-process; "
+                      f"{len(idle)} pass runs changed nothing and took {sum(idle):.2f} s in all "
+                      f"(max {max(idle, default=0):.3f} s; one GraphDef copy of this model: "
+                      f"{d['copy']:.3f} s); {len(busy)} changed it: "
+                      + ", ".join(f"{pid} {t:.2f}" for pid, t in busy) + ".", ""]
+        print("\n".join(lines[-8:]), flush=True)
+    env = (f"Python {platform.python_version()}, {os.cpu_count()} CPUs ({platform.machine()}), "
+           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, median of "
+           f"{args.repeat} whole-process run(s) each, tools interleaved")
+    text = ("# `surgeon optimize` vs Grappler, whole process; cost of each pass run\n\n"
+            f"Written by `python benchmarks/bench_optimize.py`. {env}.\n\n" + "\n".join(lines))
+    Path(args.out).write_text(text)
+    print(f"written: {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
