@@ -208,18 +208,9 @@ class GraphEditor:
         present = self._index
         fixed = []
         for n in list(self.nodes(read_only=True)):
-            if "_class" not in n.attr:
-                continue
-            vals = list(n.attr["_class"].list.s)
-            kept = [v for v in vals
-                    if not v.startswith(b"loc:@") or v[5:].decode("utf-8", "replace") in present]
-            if len(kept) != len(vals):
-                n = self.node(n.name)
-                if kept:
-                    del n.attr["_class"].list.s[:]
-                    n.attr["_class"].list.s.extend(kept)
-                else:
-                    del n.attr["_class"]
+            kept = _kept_locations(n, lambda x: x not in present)
+            if kept is not None:
+                _set_locations(self.node(n.name), kept)
                 self.mark_changed(n.name)
                 fixed.append(n.name)
         return fixed
@@ -348,18 +339,29 @@ def _drop_stale_colocation(nodes, removed: set[str], editor: "GraphEditor") -> N
     """Drop ``_class: loc:@x`` entries naming removed nodes: TensorFlow refuses to import a
     node that asks to be colocated with a node that does not exist."""
     for node in nodes:
-        if "_class" not in node.attr:
-            continue
-        locs = list(node.attr["_class"].list.s)
-        keep = [s for s in locs if not (s.startswith(b"loc:@") and s[5:].decode() in removed)]
-        if len(keep) == len(locs):
-            continue
-        if keep:
-            del node.attr["_class"].list.s[:]
-            node.attr["_class"].list.s.extend(keep)
-        else:
-            del node.attr["_class"]
-        editor.mark_changed(node.name)
+        kept = _kept_locations(node, removed.__contains__)
+        if kept is not None:
+            _set_locations(node, kept)
+            editor.mark_changed(node.name)
+
+
+def _kept_locations(node: NodeDef, stale) -> list[bytes] | None:
+    """The node's ``_class`` entries without the ``loc:@X`` whose X is ``stale`` (None when
+    none is)."""
+    if "_class" not in node.attr:
+        return None
+    locs = list(node.attr["_class"].list.s)
+    kept = [s for s in locs
+            if not (s.startswith(b"loc:@") and stale(s[5:].decode("utf-8", "replace")))]
+    return None if len(kept) == len(locs) else kept
+
+
+def _set_locations(node: NodeDef, kept: list[bytes]) -> None:
+    if kept:
+        del node.attr["_class"].list.s[:]
+        node.attr["_class"].list.s.extend(kept)
+    else:
+        del node.attr["_class"]
 
 
 def _set_inputs(node: NodeDef, inputs: list[str]) -> None:

@@ -139,22 +139,18 @@ class _Matcher:
         """Follow `RandomUniform [* (max-min) + min]`; the tensor must be uniform on [0, 1)."""
         nodes = [rnd]
         cur = rnd
-        nxt = self.g.nodes[self.only_reader(cur)]
-        if nxt.op in MUL_OPS:
-            r = self.mx.match(UNIT_SCALE, nxt, cur=cur)
+        # An op of these kinds right after the draw must be its rescaling by 1, then its shift
+        # by 0; anything else reads the draw (the mask below).
+        for ops, pattern in ((MUL_OPS, UNIT_SCALE), (ADD_OPS, ZERO_SHIFT)):
+            nxt = self.g.nodes[self.only_reader(cur)]
+            if nxt.op not in ops:
+                break
+            r = self.mx.match(pattern, nxt, cur=cur)
             if not r:
                 raise _NoMatch(r.reason if r.near else
                                f"{nxt.name} does not scale a tensor by a constant")
             cur = nxt.name
             nodes.append(cur)
-            nxt = self.g.nodes[self.only_reader(cur)]
-            if nxt.op in ADD_OPS:
-                r = self.mx.match(ZERO_SHIFT, nxt, cur=cur)
-                if not r:
-                    raise _NoMatch(r.reason if r.near else
-                                   f"{nxt.name} does not scale a tensor by a constant")
-                cur = nxt.name
-                nodes.append(cur)
         return cur, nodes
 
     def scaled_input(self, name: str, rate: float) -> tuple[str, str]:
