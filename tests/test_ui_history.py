@@ -2,6 +2,8 @@
 bar show the same step after undo, redo and History jumps; the comparison follows renames; no
 state is left behind when a model is closed or another is opened. Driven like a user: buttons,
 shortcuts, History clicks."""
+import time
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
@@ -36,6 +38,11 @@ def shown_step(w):
 
 
 def assert_all_show_current_step(w):
+    QApplication.processEvents()
+    t = time.time()
+    while w.surgery.diff.computing and time.time() - t < 30:   # the diff is read on a worker
+        QApplication.processEvents()
+        time.sleep(0.01)
     doc = w.document
     s = shown_step(w)
     step = doc.current_step

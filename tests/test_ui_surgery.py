@@ -89,6 +89,8 @@ def win(qtbot, tmp_path, model_path, monkeypatch):
 def wait_view(qtbot, w):
     QApplication.processEvents()  # deferred panel refreshes
     qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=30_000)
+    # the Diff panel reads a step on a worker
+    qtbot.waitUntil(lambda: not w.surgery.diff.computing, timeout=30_000)
 
 
 def gd_bytes(w):

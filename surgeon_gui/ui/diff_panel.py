@@ -15,6 +15,8 @@ document (None when closed); the panel reads the document's step list and follow
 """
 from __future__ import annotations
 
+import weakref
+
 import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -32,6 +34,7 @@ from PySide6.QtWidgets import (
 from ..core.history.diff import GraphDiff
 from ..core.history.document import Document, GraphChange, Step
 from ..core.model.graph import GraphError
+from .workers import Worker
 
 NAME_ROLE = Qt.UserRole
 #: Longest list shown per category (the summary gives the full counts).
@@ -55,8 +58,9 @@ class DiffPanel(QWidget):
         self.diff: GraphDiff | None = None
         self.compare_path: str | None = None
         self._compare_diff: GraphDiff | None = None
-        self._diffs: dict[int, GraphDiff] = {}   # id(step) → its diff, built on demand
+        self._diffs: weakref.WeakKeyDictionary[Step, GraphDiff] = weakref.WeakKeyDictionary()
         self._refresh_pending = False
+        self._diff_worker: Worker | None = None
 
         self.steps = QComboBox()
         self.steps.setObjectName("diff_steps")
@@ -103,6 +107,7 @@ class DiffPanel(QWidget):
         self._compare_diff = None
         self.compare_path = None
         self._diffs.clear()
+        self._diff_worker = None
         if doc is not None:
             doc.changed.connect(self._history_moved)
         self.before_button.setChecked(False)
@@ -147,10 +152,17 @@ class DiffPanel(QWidget):
         return steps[n - 1] if n is not None and 0 < n <= len(steps) else None
 
     def step_diff(self, step: Step) -> GraphDiff:
-        d = self._diffs.get(id(step))
+        """The step's diff (computed here when not cached; the panel computes it on a worker)."""
+        d = self._diffs.get(step)
         if d is None:
-            d = self._diffs[id(step)] = GraphDiff.from_delta(step.delta)
+            d = self._diffs[step] = GraphDiff.from_delta(step.delta)
         return d
+
+    @property
+    def computing(self) -> bool:
+        """The panel is still catching up: a refresh is queued or a step's diff is being
+        computed on a worker."""
+        return self._diff_worker is not None or self._refresh_pending
 
     def _show_selected(self, *_) -> None:
         if not shiboken6.isValid(self) or not shiboken6.isValid(self.tree):
@@ -161,15 +173,41 @@ class DiffPanel(QWidget):
         if data == COMPARE_KEY:
             self.show_diff(self._compare_diff, f"Open graph → {self.compare_path}")
         elif step is not None:
-            try:
-                diff = self.step_diff(step)
-            except Exception as e:  # noqa: BLE001 - a step whose delta cannot be read
-                self.summary.setText(f"Cannot show this step: {e}")
+            diff = self._diffs.get(step)
+            if diff is None:
+                # Reading a step's node versions (weights and their statistics) takes long on
+                # a big model: off the GUI thread.
+                self._compute_diff(step)
                 return
             renames = self.document.renames(data - 1, data) if self.document else {}
             self.show_diff(diff, f"Step {data}: {step.label}", renames)
         else:
             self.show_diff(None, "")
+
+    def _compute_diff(self, step: Step) -> None:
+        self.tree.clear()
+        self.summary.setText(f"<i>Reading step: {_esc(step.label)}…</i>")
+        worker = Worker(GraphDiff.from_delta, step.delta)
+        self._diff_worker = worker
+
+        def finished(diff):
+            if not shiboken6.isValid(self) or worker is not self._diff_worker:
+                return
+            self._diff_worker = None
+            self._diffs[step] = diff
+            if self.selected_step() is step:
+                self._show_selected()
+
+        def failed(msg, _e):
+            if not shiboken6.isValid(self) or worker is not self._diff_worker:
+                return
+            self._diff_worker = None
+            self.summary.setText(f"Cannot show this step: {_esc(msg.splitlines()[0])}")
+            self.diff_shown.emit(None)
+
+        worker.signals.finished.connect(finished)
+        worker.signals.failed.connect(failed)
+        worker.start()
 
     # ------------------------------------------------------------------ the tree
     def show_diff(self, diff: GraphDiff | None, title: str,
