@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.history.steps import prepare_pass, prepare_pipeline
+from ..core.model.tfenv import wait_for_tensorflow
 from ..core.model.graph import GraphError
 from ..core.passes import PRESET_ID, PRESET_PASSES, PRESET_TITLE, all_passes, get_pass
 from ..core.passes.leftovers import leftovers
@@ -339,7 +340,7 @@ class PassesPanel(QWidget):
         graph = doc.graph
 
         def job(state):
-            state.progress(0.0, f"Previewing {get_pass(pid).title}…")
+            _ready(state, f"Previewing {get_pass(pid).title}…")
             return get_pass(pid).preview(graph, **params)
 
         def done(report):
@@ -451,7 +452,7 @@ class PassesPanel(QWidget):
         title = get_pass(pid).title
 
         def job(state):
-            state.progress(0.0, f"Applying {title}…")
+            _ready(state, f"Applying {title}…")
             p = prepare_pass(graph, pid, params, select)
             return [] if p is None else [p]
 
@@ -479,6 +480,8 @@ class PassesPanel(QWidget):
         n = len(PRESET_PASSES)
 
         def job(state):
+            _ready(state, f"{PRESET_TITLE}…")
+
             def on_pass(pid, i, _n, rnd):
                 # rounds after the first are usually short: give round r the r-th half of
                 # what is left, so the bar moves on and never reaches the end early
@@ -614,6 +617,13 @@ class PassesPanel(QWidget):
                             if error else _escape(message))
         self._update_buttons()
         self.idle.emit()
+
+
+def _ready(state, text: str) -> None:
+    """A pass job's start: say what runs, and never run a pass while TensorFlow's background
+    import is still under way (passes may evaluate constants with TensorFlow)."""
+    state.progress(0.0, text)
+    wait_for_tensorflow()
 
 
 def _escape(text: str) -> str:
