@@ -437,7 +437,8 @@ def test_recipe_replayed_by_the_cli_gives_the_same_bytes(qtbot, win, tmp_path, m
     assert recipe.exists()
     import json
     steps = json.loads(recipe.read_text())["steps"]
-    assert {"pass": "fold_batch_norm", "params": {"shared_weights": "copy"},
+    from surgeon_gui.core.passes import get_pass
+    assert {"pass": "fold_batch_norm", "params": get_pass("fold_batch_norm").defaults(),
             "select": [first]} in steps
     assert {"edit": "rename_node", "args": {"node": "fc/MatMul", "new_name": "head"}} in steps
     w.surgery.controller.actions["show_cli"].trigger()
