@@ -164,3 +164,22 @@ def test_a_fold_is_expected_and_a_later_bypass_is_blamed_on_the_rewired_node(tf1
     # the folded depthwise convolution is measured (it differs) but expected: never blamed
     assert "dw/depthwise_1" in d.expected and "dw/depthwise_1" in d.errors
     assert "dw/depthwise_1" not in d.drifting()
+
+
+def test_a_renamed_node_is_compared_with_its_old_self(tf1):
+    """A rename recorded in the history: the node is compared under its new name with the
+    reference's old one (and the nodes reading it still match), not listed as removed plus a
+    node with no counterpart."""
+    from surgeon_gui.core.history.edits import apply_edit
+    gd, ins, outs, feeds = tf1
+    renamed = apply_edit(Graph(gd, ins, outs), "rename_node",
+                         {"node": "Relu6", "new_name": "act/relu6"})
+    without = compute_drift(gd, renamed, feeds)
+    assert "act/relu6" in without.no_counterpart and "Relu6" in without.removed
+    d = compute_drift(gd, renamed, feeds, renames={"act/relu6": "Relu6"})
+    assert d.renamed == {"act/relu6": "Relu6"}
+    assert "act/relu6" not in d.no_counterpart and "Relu6" not in d.removed
+    assert d.errors["act/relu6"].max_abs == 0.0
+    consumer = next(n.name for n in renamed.node if "act/relu6" in n.input)
+    assert d.errors[consumer].max_abs == 0.0 and consumer not in d.rewired
+    assert d.drifting() == [] and d.origins(Graph(renamed, ins, outs)) == []

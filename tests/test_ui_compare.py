@@ -549,3 +549,23 @@ def test_gui_stays_live_during_a_run(qtbot, setup):
     assert took > 0.3 and len(ticks) > 10
     print(f"run {took:.2f} s, {len(ticks)} ticks, longest gap {gaps.max() * 1e3:.0f} ms")
     assert gaps.max() < min(1.0, took / 2), f"the GUI thread was blocked for {gaps.max():.2f} s"
+
+
+def test_drift_text_says_what_is_expected_and_follows_a_rename(qtbot, setup):
+    """Preset (folds the batch norms), then a rename: the drift text gives the reasons the
+    folded convolutions differ, and the renamed node is compared with its old self."""
+    doc, stack, view, panel = setup
+    apply_inference(stack, doc)
+    push_step(stack, EditCommand.compute(doc, "rename_node",
+                                         {"node": "Relu6", "new_name": "act/relu6"}))
+    assert "act/relu6" in doc.graph.nodes
+    panel.drift_check.setChecked(True)
+    result, error = run(qtbot, panel)
+    assert error == "" and result.comparison.allclose
+    d = result.drift
+    assert d.expected and "act/relu6" in d.errors and "act/relu6" not in d.no_counterpart
+    text = panel.drift_label.text()
+    assert f"{len(d.expected)} expected to differ" in text
+    assert "folding the batch norm" in text
+    assert "renamed, compared with their old selves" in text and "act/relu6" in text
+    assert "The error starts at" not in text

@@ -415,7 +415,7 @@ class ComparePanel(QWidget):
                                   self.samples.sample_set),
                               runs=self.runs.value(), warmup=self.warmup.value(), rtol=rtol,
                               atol=atol, drift=self.drift_check.isChecked(),
-                              drift_max_tensors=self.drift_cap.value(),
+                              drift_max_tensors=self.drift_cap.value(), renames=back,
                               targets=[t for t in [self.target_combo.currentData()] if t])
 
     def run(self) -> Worker | None:
@@ -622,6 +622,17 @@ class ComparePanel(QWidget):
             more = len(d.edited_consts) - 2
             parts.append(f"{len(d.edited_consts)} changed constant(s) (folded by a pass, or "
                          f"edited): {shown}" + (f" and {more} more" if more > 0 else ""))
+        if d.expected:  # measured, never counted as drifting: say why
+            shown = "; ".join(f"{html.escape(_short_name(n))}: {html.escape(why)}"
+                              for n, why in list(d.expected.items())[:3])
+            more = len(d.expected) - 3
+            parts.append(f"{len(d.expected)} expected to differ — {shown}"
+                         + (f"; and {more} more" if more > 0 else ""))
+        if d.renamed:
+            shown = ", ".join(f"{html.escape(_short_name(new))} (was "
+                              f"{html.escape(_short_name(old))})"
+                              for new, old in list(d.renamed.items())[:3])
+            parts.append(f"{len(d.renamed)} renamed, compared with their old selves: {shown}")
         if res.origins:
             items = []
             for n in res.origins[:5]:

@@ -44,6 +44,9 @@ class CompareRequest:
     drift_max_tensors: int = 5000
     #: The reference's names for ``outputs`` when a step renamed them (same order).
     reference_outputs: list[str] | None = None
+    #: Nodes steps renamed since the reference: current name → reference name (the drift
+    #: compares each with its old self).
+    renames: dict[str, str] = field(default_factory=dict)
     #: Deployment targets to run both graphs in too (``opencv``, ``tflite``).
     targets: list[str] = field(default_factory=list)
 
@@ -86,7 +89,8 @@ def run_comparison(req: CompareRequest, progress=None, should_stop=None) -> Comp
     if req.drift:
         drift = compute_drift(req.reference, req.current, feeds,
                               max_tensors=req.drift_max_tensors,
-                              progress=sub(0.7, 1.0), should_stop=stop)
+                              progress=sub(0.7, 1.0), should_stop=stop,
+                              renames=req.renames)
         gb = Graph(req.current)
         origins = drift.origins(gb, req.rtol, req.atol)
         persistent = drift.persistent(gb, req.rtol, req.atol)

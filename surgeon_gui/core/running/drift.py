@@ -88,6 +88,9 @@ class Drift:
     order: list[str] = field(default_factory=list)
     truncated: bool = False
     fetched_bytes: int = 0
+    #: Nodes a step renamed: name in ``b`` → name in ``a``. They are compared with their old
+    #: selves (every other field names them by their name in ``b``).
+    renamed: dict[str, str] = field(default_factory=dict)
 
     def drifting(self, rtol: float = 1e-5, atol: float = 1e-6) -> list[str]:
         """Nodes whose error exceeds the tolerance, in topological order.
@@ -172,6 +175,7 @@ class Drift:
             "skipped": self.skipped,
             "edited_consts": self.edited_consts,
             "expected": self.expected,
+            "renamed": self.renamed,
             "truncated": self.truncated,
         }
 
@@ -224,12 +228,15 @@ def _const_differs(na, nb) -> bool:
 def compute_drift(gd_a: GraphDef, gd_b: GraphDef, feeds: dict[str, np.ndarray],
                   max_tensors: int = 5000, max_bytes: int = 512 * 2**20,
                   progress: Callable[[float, str], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> Drift:
+                  should_stop: Callable[[], bool] | None = None,
+                  renames: dict[str, str] | None = None) -> Drift:
     """Per-node drift of ``gd_b`` against ``gd_a`` (see the module docstring).
 
-    ``feeds`` are keyed by input node name and fed to both graphs (each graph gets the feeds
-    it has placeholders for). Raises :class:`GraphError` (a ``RunError``) if a graph cannot be
-    imported or run at all.
+    ``feeds`` are keyed by input node name (of ``gd_a``) and fed to both graphs (each graph
+    gets the feeds it has placeholders for). ``renames`` (name in ``gd_b`` → name in ``gd_a``,
+    as :meth:`Document.renames` gives them): a renamed node is compared with its old self, not
+    counted as removed plus one with no counterpart. Raises :class:`GraphError` (a
+    ``RunError``) if a graph cannot be imported or run at all.
     """
     from .runner import GraphRunner
 
@@ -239,8 +246,16 @@ def compute_drift(gd_a: GraphDef, gd_b: GraphDef, feeds: dict[str, np.ndarray],
         if should_stop and should_stop():
             raise InterruptedError("cancelled")
 
+    names_a = {n.name for n in gd_a.node}
+    names_b = {n.name for n in gd_b.node}
+    forward = {old: new for new, old in (renames or {}).items()
+               if new != old and old in names_a and new in names_b}
+    if forward:  # the reference under the current names: everything below matches by name
+        gd_a = rename_nodes(gd_a, forward)
+        feeds = {_renamed(k, forward): v for k, v in feeds.items()}
     ga, gb = Graph(gd_a), Graph(gd_b)
     result = Drift()
+    result.renamed = {new: old for old, new in forward.items()}
     try:
         result.order = gb.topological_order()
     except GraphError:
@@ -369,6 +384,33 @@ def compute_drift(gd_a: GraphDef, gd_b: GraphDef, feeds: dict[str, np.ndarray],
         runner_a.close()
         runner_b.close()
     return result
+
+
+def _renamed(ref: str, forward: dict[str, str]) -> str:
+    """``ref`` (``name``, ``name:k`` or ``^name``) with its node renamed by ``forward``."""
+    hat = "^" if ref.startswith("^") else ""
+    name = node_of(ref)
+    return hat + forward.get(name, name) + ref[len(hat) + len(name):]
+
+
+def rename_nodes(gd: GraphDef, forward: dict[str, str]) -> GraphDef:
+    """A copy of ``gd`` with nodes renamed by ``forward`` (old → new, all at once), and every
+    input and colocation reference to them."""
+    out = type(gd)()
+    out.CopyFrom(gd)
+    for n in out.node:
+        n.name = forward.get(n.name, n.name)
+        new_inputs = [_renamed(i, forward) for i in n.input]
+        del n.input[:]
+        n.input.extend(new_inputs)
+        if "_class" in n.attr:
+            locs = [loc.decode() if isinstance(loc, bytes) else loc
+                    for loc in n.attr["_class"].list.s]
+            fixed = ["loc:@" + forward.get(x[5:], x[5:]) if x.startswith("loc:@") else x
+                     for x in locs]
+            del n.attr["_class"].list.s[:]
+            n.attr["_class"].list.s.extend(x.encode() for x in fixed)
+    return out
 
 
 #: Ops whose removal keeps the value their readers see (identities, a cond's Switch/Merge,
