@@ -94,6 +94,9 @@ class GraphView(QGraphicsView):
         self.state = ViewState()
         self.show_constants = False
         self.horizontal = False
+        #: A long narrow top level (a chain of collapsed blocks) wraps into columns that fit
+        #: the window (see core.viewmodel.layout.layered).
+        self.wrap_long_chains = True
         #: Callables ``hook(menu: QMenu, names: list[str])`` run when the node menu is built.
         self.context_menu_hooks: list[Callable[[QMenu, list[str]], None]] = []
         self._colors: dict[str, QColor] | None = None
@@ -174,8 +177,11 @@ class GraphView(QGraphicsView):
         else:
             self.state.keep_existing(self.tree)
         tree = self.tree
+        vp = self.viewport().size()
         self.engine = LayoutEngine(tree, lambda u: self.graph_scene.node_size(tree, u),
-                                   self.horizontal, reuse=None if reset_view else self.engine)
+                                   self.horizontal, reuse=None if reset_view else self.engine,
+                                   wrap_in=(vp.width(), vp.height()) if self.wrap_long_chains
+                                   else None)
 
     def _tree_cache_of(self, doc) -> dict:
         cache = self.__dict__.setdefault("_tree_cache", {})

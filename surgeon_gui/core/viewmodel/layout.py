@@ -96,10 +96,15 @@ class LayoutEngine:
     """
 
     def __init__(self, tree: GroupTree, size_of: SizeFn, horizontal: bool = False,
-                 reuse: "LayoutEngine | None" = None):
+                 reuse: "LayoutEngine | None" = None,
+                 wrap_in: tuple[float, float] | None = None):
         self.tree = tree
         self.size_of = size_of
         self.horizontal = horizontal
+        #: The window's (width, height) at 100%: a long narrow top level wraps into columns
+        #: to fit it (top-to-bottom layouts only; see :func:`layered`).
+        self.wrap_in = None if horizontal or not wrap_in else \
+            (float(wrap_in[0]), float(wrap_in[1]))
         # after an edit, groups whose children, sizes and inner edges did not change keep
         # their layout (checked per container), so a small change relayouts little
         self._cache: dict[str, _Local] = (dict(reuse._cache) if reuse is not None
@@ -211,14 +216,15 @@ class LayoutEngine:
         for port in ports:
             sizes[port] = (DUMMY_W, 0.0)
         kids = list(kids) + ports
+        wrap_in = self.wrap_in if not key else None
         state = (tuple(kids), tuple(sizes.values()), tuple(edges),
-                 tuple((u, id(sub)) for u, sub in subs.items()))
+                 tuple((u, id(sub)) for u, sub in subs.items()), wrap_in)
         cached = self._cache.get(key)
         if cached is not None and cached.state == state:
             return cached
         if check:
             check()
-        local = layered(kids, edges, sizes)
+        local = layered(kids, edges, sizes, wrap_in=wrap_in)
         local.subs = subs
         local.state = state
         if key:  # the frame: padding all round, a header on top (on screen)
@@ -278,11 +284,16 @@ def _is_port(unit: str) -> bool:
 
 
 def layered(units: list[str], edges: list[tuple[str, str]],
-            sizes: dict[str, tuple[float, float]]) -> _Local:
+            sizes: dict[str, tuple[float, float]],
+            wrap_in: tuple[float, float] | None = None) -> _Local:
     """Layered placement of ``units`` with given (width, height) and directed edges.
 
     Returns top-left positions relative to (0, 0), the bounding size, and for each edge that
     spans several layers its bend points (one per crossed layer, in the gap kept for it).
+
+    ``wrap_in`` (width, height of the window, scene units at 100%): a long narrow drawing that
+    would not fit it at :data:`WRAP_BELOW` zoom is cut between layers into side-by-side columns
+    (see :func:`_wrap_columns`).
     """
     if not units:
         return _Local({}, 0.0, 0.0)
@@ -364,6 +375,11 @@ def layered(units: list[str], edges: list[tuple[str, str]],
             pts = [(left[d] - minx + DUMMY_W / 2, layer_y[layers[d]] + layer_h[layers[d]] / 2)
                    for d in chain]
             routes[(units[core[a]], units[core[b]])] = pts
+        if wrap_in and not isolated:
+            wrapped = _wrap_columns(units, core, core_pairs, layers, chains, pos, routes,
+                                    unrouted, layer_y, layer_h, wh, width, height, wrap_in)
+            if wrapped is not None:
+                width, height = wrapped
     if isolated:
         # a grid of unconnected units under the connected part
         y0 = height + (LAYER_GAP if core else 0.0)
@@ -383,6 +399,150 @@ def layered(units: list[str], edges: list[tuple[str, str]],
             width = max(width, x - NODE_GAP)
         height = y + row_h
     return _Local(pos, width, height, routes=routes, unrouted=unrouted)
+
+
+#: A drawing the window shows below this zoom may wrap into columns; the columns must be at
+#: least this much better (zoom to fit) to be used.
+WRAP_BELOW = 0.55
+WRAP_GAIN = 1.3
+WRAP_MIN_LAYERS = 10
+#: At most this many edges may cross where the drawing is cut into columns.
+WRAP_MAX_CROSSING = 2
+COLUMN_GAP = 70.0
+
+
+def _wrap_columns(units, core, pairs, layers, chains, pos, routes, unrouted, layer_y, layer_h,
+                  wh, width, height, window) -> tuple[float, float] | None:
+    """Cut a long narrow layered drawing (a chain of collapsed blocks) into columns read left
+    to right, so that it fits the window at a readable zoom; changes ``pos``/``routes`` in
+    place and returns the new (width, height), or None when it stays one column.
+
+    Cuts go only between layers crossed by at most :data:`WRAP_MAX_CROSSING` edges (the data
+    path and perhaps a flag), each crossing edge runs down under its column, across the gap and
+    into the top of the next one; an edge crossing two cuts is left unrouted."""
+    nlayers = len(layer_y)
+    vw, vh = window
+    if nlayers < WRAP_MIN_LAYERS or vw <= 0 or vh <= 0 or not height:
+        return None
+    fit1 = min(vw / (width + 40), vh / (height + 40))
+    if fit1 >= WRAP_BELOW:
+        return None
+    n = len(core)
+    # long edges the layout left unrouted (a flag feeding many far consumers) are drawn as
+    # stubs: they do not hold the columns together
+    drawn = [(a, b) for a, b in pairs if (units[core[a]], units[core[b]]) not in unrouted]
+    crossing = [0] * nlayers
+    for a, b in drawn:
+        for k in range(min(layers[a], layers[b]), max(layers[a], layers[b])):
+            crossing[k] += 1
+    cuts_ok = [k for k in range(nlayers - 1) if crossing[k] <= WRAP_MAX_CROSSING]
+    if not cuts_ok:
+        return None
+    xs_of_layer: dict[int, list[int]] = {}
+    for j, lay in enumerate(layers):
+        xs_of_layer.setdefault(lay, []).append(j)
+    left = {j: (pos[units[core[j]]][0] if j < n else None) for j in range(len(layers))}
+    for (a, b), chain in chains.items():
+        for d, (x, _y) in zip(chain, routes.get((units[core[a]], units[core[b]]), [])):
+            left[d] = x - DUMMY_W / 2
+
+    def bands_for(cuts):
+        edges_ = [-1] + list(cuts) + [nlayers - 1]
+        out = []
+        for lo, hi in zip(edges_, edges_[1:]):
+            members = [j for lay in range(lo + 1, hi + 1) for j in xs_of_layer.get(lay, [])]
+            x0 = min(left[j] for j in members)
+            x1 = max(left[j] + wh[j][0] for j in members)
+            top = layer_y[lo + 1]
+            bottom = layer_y[hi] + layer_h[hi]
+            out.append((lo + 1, hi, x0, x1, top, bottom))
+        return out
+
+    def score(bands):
+        w = sum(b[3] - b[2] for b in bands) + COLUMN_GAP * (len(bands) - 1)
+        h = max(b[5] - b[4] for b in bands) + 2 * LAYER_GAP
+        return min(vw / (w + 40), vh / (h + 40)), w, h
+
+    best = None
+    for k in range(2, 9):
+        cuts: list[int] = []
+        for i in range(1, k):
+            target = height * i / k
+            cand = [c for c in cuts_ok if not cuts or c > cuts[-1]]
+            if not cand:
+                break
+            c = min(cand, key=lambda c: abs(layer_y[c + 1] - LAYER_GAP / 2 - target))
+            cuts.append(c)
+        if len(cuts) != k - 1:
+            continue
+        bands = bands_for(cuts)
+        sc = score(bands)
+        if best is None or sc[0] > best[0][0]:
+            best = (sc, bands)
+    if best is None or best[0][0] < fit1 * WRAP_GAIN:
+        return None
+    (_, total_w, total_h), bands = best
+    band_of_layer = {}
+    shift = []
+    x = 0.0
+    for i, (lo, hi, x0, x1, top, bottom) in enumerate(bands):
+        for lay in range(lo, hi + 1):
+            band_of_layer[lay] = i
+        shift.append((x - x0, LAYER_GAP - top))
+        x += x1 - x0 + COLUMN_GAP
+    for j, i in enumerate(core):
+        dx, dy = shift[band_of_layer[layers[j]]]
+        px, py = pos[units[i]]
+        pos[units[i]] = (px + dx, py + dy)
+    top_lane = LAYER_GAP / 2
+
+    def detour(i: int, x_from: float, x_to: float) -> list[tuple[float, float]]:
+        """From column ``i`` (at x_from) down under it, across the gap, up to the top of
+        column i+1 and over to x_to."""
+        lo, hi, x0, x1, top, bottom = bands[i]
+        low = bottom + shift[i][1] + LAYER_GAP / 2
+        gx = x1 + shift[i][0] + COLUMN_GAP / 2
+        pts = [(x_from, low), (gx, low)]
+        y = low - 30.0
+        while y > top_lane + 15.0:  # short steps: the curve stays on the straight line
+            pts.append((gx, y))
+            y -= 30.0
+        return pts + [(gx, top_lane), (x_to, top_lane)]
+
+    for (a, b) in drawn:
+        ba, bb = band_of_layer[layers[a]], band_of_layer[layers[b]]
+        key = (units[core[a]], units[core[b]])
+        chain = chains.get((a, b), [])
+        if ba == bb:
+            if key in routes:
+                dx, dy = shift[ba]
+                routes[key] = [(px + dx, py + dy) for px, py in routes[key]]
+            continue
+        if abs(bb - ba) != 1:
+            routes.pop(key, None)
+            unrouted.add(key)
+            continue
+        first, second = min(ba, bb), max(ba, bb)
+        old = routes.get(key, [])
+        pts = []
+        prev_x = pos[units[core[a]]][0] + wh[a][0] / 2
+        crossed = False
+        for d, (px, py) in zip(chain, old):
+            bd = band_of_layer[layers[d]]
+            dx, dy = shift[bd]
+            if not crossed and bd == second:
+                pts += detour(first, prev_x, px + dx)
+                crossed = True
+            pts.append((px + dx, py + dy))
+            prev_x = px + dx
+        if not crossed:
+            pts += detour(first, prev_x, pos[units[core[b]]][0] + wh[b][0] / 2)
+        if ba > bb:  # drawn against the layering (a broken cycle): leave it unrouted
+            routes.pop(key, None)
+            unrouted.add(key)
+            continue
+        routes[key] = pts
+    return total_w, total_h
 
 
 def _layering(n: int, pairs: list[tuple[int, int]], pinned_top: frozenset = frozenset(),

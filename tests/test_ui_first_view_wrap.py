@@ -1,0 +1,110 @@
+"""A long chain of collapsed blocks (a TF1 MobileNet-like stack of 20 blocks) wraps into
+side-by-side columns in the first view, so that it fits the window at a readable zoom; opened in
+the main window the way a user opens a file."""
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF
+
+from surgeon_gui.core.model.io import save_graph
+
+N_BLOCKS = 20
+
+
+@pytest.fixture(scope="module")
+def chain_pb(tmp_path_factory):
+    import tensorflow as tf
+    v1 = tf.compat.v1
+    rng = np.random.default_rng(0)
+    g = tf.Graph()
+    with g.as_default():
+        def var(name, shape):
+            return v1.get_variable(name, initializer=rng.normal(0, 0.1, shape).astype(np.float32),
+                                   use_resource=True)
+        h = v1.placeholder(tf.float32, [1, 16, 16, 8], name="input")
+        for i in range(1, N_BLOCKS + 1):  # the way tf.compat.v1 layers name scopes
+            with v1.variable_scope(f"block{i}"):
+                h = tf.nn.bias_add(tf.nn.conv2d(h, var("kernel", [3, 3, 8, 8]), [1, 1, 1, 1],
+                                                "SAME"), var("bias", [8]))
+                h, _, _ = v1.nn.fused_batch_norm(h, var("gamma", [8]), var("beta", [8]),
+                                                 mean=var("mean", [8]),
+                                                 variance=tf.abs(var("var", [8])) + 1,
+                                                 is_training=False)
+                h = tf.nn.relu6(h)
+        out = tf.nn.softmax(tf.reduce_mean(h, [1, 2]), name="probs")
+        with v1.Session(graph=g) as s:
+            s.run(v1.global_variables_initializer())
+            gd = v1.graph_util.convert_variables_to_constants(s, g.as_graph_def(),
+                                                              [out.op.name])
+    path = tmp_path_factory.mktemp("chain") / "chain.pb"
+    save_graph(gd, path)
+    return str(path)
+
+
+def open_window(qtbot, path, monkeypatch, tmp_path, wrap=True):
+    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
+    from surgeon_gui.ui import window_layout
+    from surgeon_gui.ui.main_window import MainWindow
+    w = MainWindow()
+    w.persist_settings = False
+    qtbot.addWidget(w, before_close_func=lambda w: w.close_guards.clear())
+    w.resize(1600, 1000)
+    w.show()
+    qtbot.waitExposed(w)
+    window_layout.apply_default(w)
+    qtbot.wait(50)
+    w.view.wrap_long_chains = wrap
+    with qtbot.waitSignal(w.document_opened, timeout=60_000):
+        w.open_model(path)
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
+    qtbot.wait(50)
+    return w
+
+
+def block_rects(view):
+    return {int(k[len("g:block"):]): it.sceneBoundingRect()
+            for k, it in view.graph_scene.items_by_key.items()
+            if k.startswith("g:block") and k[len("g:block"):].isdigit()}
+
+
+def test_a_long_chain_of_blocks_wraps_into_columns_that_fit_at_a_readable_zoom(
+        qtbot, chain_pb, monkeypatch, tmp_path):
+    # one column: the blocks do not fit the window at a readable zoom
+    w = open_window(qtbot, chain_pb, monkeypatch, tmp_path, wrap=False)
+    rects = block_rects(w.view)
+    assert sorted(rects) == list(range(1, N_BLOCKS + 1))
+    vp = w.view.viewport()
+    tall = w.view.graph_scene.itemsBoundingRect()
+    assert vp.height() / tall.height() < 0.55
+    w.close()
+
+    w = open_window(qtbot, chain_pb, monkeypatch, tmp_path)
+    view = w.view
+    rects = block_rects(view)
+    assert sorted(rects) == list(range(1, N_BLOCKS + 1))
+    # the whole graph is on screen, at a zoom where the labels read
+    shown = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert shown.contains(view.graph_scene.itemsBoundingRect())
+    assert view.transform().m11() >= 0.55
+    # columns read left to right, top to bottom: each block below the one before, or at the
+    # top of the next column to its right
+    columns = 1
+    for i in range(2, N_BLOCKS + 1):
+        a, b = rects[i - 1], rects[i]
+        if b.top() > a.bottom():
+            assert abs(b.center().x() - a.center().x()) < a.width()
+        else:
+            assert b.left() > a.right() and b.top() < a.top()
+            columns += 1
+    assert columns >= 2
+    # no two boxes overlap
+    boxes = [it.sceneBoundingRect() for it in view.graph_scene.items_by_key.values()]
+    for i, r in enumerate(boxes):
+        for q in boxes[i + 1:]:
+            assert not r.adjusted(1, 1, -1, -1).intersects(q.adjusted(1, 1, -1, -1))
+    # the edge from the bottom of one column to the top of the next runs round the boxes
+    cross = [e for e in view.graph_scene.edge_items if not e.stub
+             and e.end.y() < e.start.y() and e.edge.route]
+    assert cross
+    for e in cross:
+        for p in e.polyline[1:-1]:
+            assert not any(r.contains(QPointF(p)) for r in boxes), (e.edge.src, e.edge.dst, p)
