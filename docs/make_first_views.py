@@ -4,7 +4,7 @@
     QT_QPA_PLATFORM=offscreen python docs/make_first_views.py TAG MODEL.pb [MODEL.pb ...]
 
 The models of issue 11.4 (ResNet50, EfficientNetB7, a 12-layer Transformer, a TF1 MobileNet v1
-with auto-numbered layers) are built by scripts/build_first_view_models.py.
+with auto-numbered layers) are built by docs/build_first_view_models.py.
 """
 import os
 import sys
