@@ -146,6 +146,11 @@ def fold_batch_norm(ctx: PassContext, shared_weights: str = "copy",
             continue
         if "ConcatV2" in why:
             why = f"{why} ({concat_problem})"
+        if "remove_switch_merge first" not in why:
+            # Nothing before it: fold forward into a VALID/1x1 conv or a matmul it alone feeds.
+            forward_problem = _fold_forward(ctx, cn, node, why)
+            if forward_problem is None:
+                continue
         if unfoldable != "mul_add" or "remove_switch_merge first" in why:
             # Behind a Switch it may well fold into its conv once the cond is resolved.
             refusals.append(Refusal(node.name, why + (" (unfoldable=keep)" if unfoldable !=
@@ -400,6 +405,81 @@ def _fold_into_concat(ctx: PassContext, cn, node: NodeDef) -> str | None:
     match.changed.append(node.name)
     ctx.report.matches.append(match)
     ed.remove_unread(cn.region(data[1:5] + old), ctx.protected)
+    return None
+
+
+def _fold_forward(ctx: PassContext, cn, node: NodeDef, why: str) -> str | None:
+    """``op(x*k + b, W)`` = ``op(x, W*k) + Σ W*b`` over the input channels, for the one
+    Conv2D (VALID padding or a 1x1 kernel, so no zero padding meets the offset) or MatMul the
+    batch norm alone feeds. Returns None when done, else why not."""
+    graph = ctx.graph
+    if node.name in ctx.protected or node.attr["data_format"].s == b"NCHW":
+        return "a named output, or NCHW"
+    readers = graph.consumers(node.name)
+    if len(readers) != 1 or readers[0][2].port != 0 or readers[0][2].control:
+        return "it has more than one reader"
+    nxt = graph.nodes[readers[0][0]]
+    if readers[0][1] != 0:
+        return "it is not the next op's data input"
+    # A named next op keeps its name and value: it becomes the BiasAdd after the moved op.
+    if nxt.op == "Conv2D":
+        if nxt.attr["data_format"].s == b"NCHW":
+            return "the next conv is NCHW"
+    elif nxt.op == "MatMul":
+        if nxt.attr["transpose_a"].b:
+            return "the next MatMul transposes its input"
+    else:
+        return f"the next op {nxt.name} is a {nxt.op}, not a Conv2D or MatMul"
+    w = cn.value(nxt.input[1])
+    if w is None:
+        return "the next op's weights are not constant"
+    w = np.asarray(w)
+    wref = parse_input(nxt.input[1])
+    if len(graph.consumers(wref.node, control=False)) != 1:
+        return "the next op's weights are shared"
+    if nxt.op == "Conv2D" and nxt.attr["padding"].s != b"VALID" and w.shape[:2] != (1, 1):
+        return f"the next conv {nxt.name} pads with zeros ({nxt.attr['padding'].s.decode()})"
+    k, b, problem = _bn_affine(cn, node)
+    if problem:
+        return problem
+    if nxt.op == "Conv2D":
+        if w.ndim != 4 or w.shape[2] != k.size:
+            return "the next conv's input channels do not match"
+        new_w = w * k[None, None, :, None]
+        bias = np.einsum("hwio,i->o", w.astype(np.float64), b)
+    else:
+        tb = nxt.attr["transpose_b"].b
+        if w.ndim != 2 or (w.shape[1] if tb else w.shape[0]) != k.size:
+            return "the next MatMul's input size does not match"
+        new_w = w * (k[None, :] if tb else k[:, None])
+        bias = (w.astype(np.float64) @ b) if tb else (b @ w.astype(np.float64))
+    desc = (f"{node.op} {node.name} ({why}) folded forward into {nxt.op} {nxt.name}: its "
+            "weights scaled per input channel, the offset became a bias")
+    if ctx.select is not None and node.name not in ctx.select:
+        ctx.report.matches.append(Match(node.name, desc, nodes=[node.name, nxt.name],
+                                        applied=False))
+        return None
+    ed = ctx.editor
+    data = [t for t in node.input if not t.startswith("^")]
+    wname = ed.fresh_name(f"{nxt.name}/folded_weights")
+    ed.add_node(make_const(wname, new_w.astype(w.dtype)))
+    bname = ed.fresh_name(f"{nxt.name}/folded_bias")
+    ed.add_node(make_const(bname, bias.astype(w.dtype)))
+    op_name = ed.fresh_name(f"{nxt.name}/{nxt.op}")
+    moved = NodeDef()
+    moved.CopyFrom(nxt)
+    moved.name = op_name
+    moved.input[0] = data[0]
+    moved.input[1] = wname
+    ed.add_node(moved)
+    ba = NodeDef(name=nxt.name, op="BiasAdd", device=nxt.device)
+    ba.input.extend([op_name, bname])
+    ba.attr["T"].CopyFrom(nxt.attr["T"])
+    ba.attr["data_format"].s = b"NHWC"
+    ed.replace_node(nxt.name, ba)
+    ctx.report.matches.append(Match(node.name, desc, nodes=[node.name, nxt.name],
+                                    added=[wname, bname, op_name], changed=[nxt.name]))
+    ed.remove_unread([node.name] + list(cn.region(data[1:5] + [nxt.input[1]])), ctx.protected)
     return None
 
 
