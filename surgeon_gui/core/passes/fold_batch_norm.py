@@ -65,7 +65,10 @@ and its value.
 **A batch norm with no op right before it.** After a `ConcatV2` of convolutions on the channel
 axis (NASNet's `adjust_bn`), the per-channel affine distributes over the concat: each slice of
 the scale goes into its convolution's weights and each slice of the offset into its bias. After
-a ReLU or a pool (nothing to fold into), `unfoldable=mul_add` (the default) makes the batch
+a ReLU or a pool, when the batch norm alone feeds a `Conv2D` with VALID padding (or a 1×1
+kernel) or a `MatMul`, it folds forward: the weights are scaled per input channel and the offset
+becomes a bias after that op (zero padding would meet the offset, so SAME k×k convs are left).
+Otherwise `unfoldable=mul_add` (the default) makes the batch
 norm one `Mul` + `Add` with its folded scale and offset: in TensorFlow 2.21 on CPU that is as
 fast or faster than the fused op (0.81 vs 0.92 ms on [1,187,96,64]; equal on [8,32,32,128]),
 and every runtime takes it; `unfoldable=keep` leaves it, with the reason.
