@@ -3,7 +3,7 @@ each slice's conv; BN after a ReLU becomes one Mul + Add (or stays, with unfolda
 report says per batch norm what happened and why."""
 import numpy as np
 
-from surgeon_gui.core.model.examples import _bn_params  # noqa: F401 - real BN statistics
+from surgeon_gui.core.model.examples import _bn_params
 from surgeon_gui.core.model.graph import Graph
 from surgeon_gui.core.passes.pipeline import run_pass, run_pipeline
 from surgeon_gui.core.running.runner import make_feeds, run_graph

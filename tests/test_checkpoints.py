@@ -1,7 +1,6 @@
 """Issue 9.5: freezing from checkpoints as people ship them."""
 import shutil
 
-import numpy as np
 import pytest
 
 from surgeon_gui import cli

@@ -1,6 +1,5 @@
 """Issue 9.2: comparisons run on TF1 graphs whose training flag is a bool placeholder of
 unknown rank (``tf.compat.v1.placeholder(tf.bool)``)."""
-import numpy as np
 import pytest
 
 from surgeon_gui import cli
@@ -18,7 +17,7 @@ def test_unknown_rank_bool_gets_scalar_inference_value(tf1_flag_v1):
     assert "shape" not in g.node("model/Placeholder_1").attr or \
         g.node("model/Placeholder_1").attr["shape"].shape.unknown_rank
     feeds = make_feeds(g)
-    assert feeds["model/Placeholder_1"].shape == () and feeds["model/Placeholder_1"] == False  # noqa: E712
+    assert feeds["model/Placeholder_1"].shape == () and feeds["model/Placeholder_1"] == False
     assert feeds["model/Placeholder"].shape == (1, 8, 8, 3)
     # The sample sets of the GUI agree.
     spec = {s.name: s for s in input_specs(g)}

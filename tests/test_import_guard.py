@@ -1,6 +1,5 @@
 """Issue 9.7: ``optimize`` never writes a graph TensorFlow cannot import, and never silently."""
 import numpy as np
-import pytest
 
 from surgeon_gui import cli
 from surgeon_gui.core.model.graph import GraphDef, make_const
