@@ -95,3 +95,25 @@ def test_opencv_is_not_handed_functional_control_flow(tf1_flag_v2):
     ref = run_graph(gd, feeds, outs)
     r = check_target(gd, "opencv", feeds, outs, ref)
     assert not r.loads and "functional control flow" in r.error and "If" in r.error
+
+
+def test_a_graph_that_crashes_opencv_is_reported_not_fatal(tf1_flag_v2):
+    """Grappler's result of the TF2-control-flow net (no If left, Switch/Merge lowered) kills an
+    OpenCV 5.0 process that imports it: the import is tried in a child first."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.python.grappler import tf_optimizer
+
+    from surgeon_gui.core.running.opencv_check import opencv_check
+    gd, ins, outs = tf1_flag_v2
+    g = tf.Graph()
+    with g.as_default():
+        tf.compat.v1.import_graph_def(gd, name="")
+        for o in outs:
+            g.add_to_collection("train_op", g.get_operation_by_name(o))
+        meta = tf.compat.v1.train.export_meta_graph(graph=g)
+    out = tf_optimizer.OptimizeGraph(config_pb2.ConfigProto(), meta, verbose=False,
+                                     graph_id=b"t")
+    assert not {n.op for n in out.node} & {"If", "StatelessIf"}
+    r = opencv_check(out)
+    assert not r.loads and "crashes" in r.error, r.error

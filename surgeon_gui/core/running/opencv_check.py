@@ -69,6 +69,9 @@ def opencv_check(gd: GraphDef, feeds: dict[str, np.ndarray] | None = None,
         return OpenCVResult(False, "OpenCV's importer does not take functional control flow "
                                    f"({', '.join(functional) or 'a function library'}); "
                                    "inline it first (inline_functions)")
+    crash = _import_crashes(gd)
+    if crash:
+        return OpenCVResult(False, crash)
     try:
         net = cv2.dnn.readNetFromTensorflow(np.frombuffer(gd.SerializeToString(), np.uint8))
     except cv2.error as e:
@@ -111,6 +114,34 @@ def opencv_check(gd: GraphDef, feeds: dict[str, np.ndarray] | None = None,
                                           f"{list(r.shape)}", float("inf"), got)
         err = max(err, float(np.abs(g.astype(np.float64) - r).max()))
     return OpenCVResult(True, "", err, got)
+
+
+_PROBE = ("import sys, numpy as np, cv2\n"
+          "try:\n"
+          "    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)\n"
+          "except AttributeError:\n"
+          "    pass\n"
+          "try:\n"
+          "    cv2.dnn.readNetFromTensorflow(np.frombuffer(sys.stdin.buffer.read(), np.uint8))\n"
+          "except cv2.error:\n"
+          "    pass\n")
+
+
+def _import_crashes(gd: GraphDef) -> str:
+    """OpenCV 5.0's TensorFlow importer kills the process (SIGSEGV) on some graphs (seen on
+    Grappler's result of a TF2-control-flow graph): try the import in a child process first.
+    Returns the problem when the child died, else ""."""
+    import subprocess
+    import sys
+    try:
+        r = subprocess.run([sys.executable, "-c", _PROBE], input=gd.SerializeToString(),
+                           capture_output=True, timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"OpenCV's importer did not finish on this graph ({type(e).__name__})"
+    if r.returncode < 0:
+        return (f"OpenCV's importer crashes on this graph (signal {-r.returncode}); not "
+                "loaded in this process")
+    return ""
 
 
 def _cv_message(e: Exception) -> str:
