@@ -256,7 +256,7 @@ def _gd(nodes):
     return gd
 
 
-def _nasnet_like(cells=4):
+def _nasnet_like(cells=4, pool_head=False):
     """A tiny NASNet-style model: ``net/<layer kind>_<cell>_1/…`` scopes (Keras-3 call suffix),
     auto-numbered ``activation_<k>_1`` layers between them, a stem and a head with no cell."""
     nodes = [("input", "Placeholder", []),
@@ -278,7 +278,23 @@ def _nasnet_like(cells=4):
         nodes += [(f"{adj}/w", "Const", []), (f"{adj}/convolution", "Conv2D", [prev, f"{adj}/w"])]
         add = f"net/normal_add_1_{c}_1/Add"
         nodes.append((add, "AddV2", [f"{bn}/add", f"{adj}/convolution"]))
+        if pool_head:  # a second branch, as every NASNet cell has several
+            sep2, bn2 = f"net/separable_conv_1_normal_right1_{c}_1", f"net/normal_bn_2_{c}_1"
+            sep3 = f"net/separable_conv_2_normal_right1_{c}_1"
+            nodes += [(f"{sep2}/w", "Const", []),
+                      (f"{sep2}/depthwise", "DepthwiseConv2dNative", [a, f"{sep2}/w"]),
+                      (f"{bn2}/mul", "Mul", [f"{sep2}/depthwise", f"{sep2}/w"]),
+                      (f"{sep3}/depthwise", "DepthwiseConv2dNative", [f"{bn2}/mul", f"{sep2}/w"]),
+                      (f"net/normal_add_2_{c}_1/Add", "AddV2", [f"{sep3}/depthwise", add]),
+                      (f"net/normal_concat_{c}_1/concat", "AddV2",
+                       [f"net/normal_add_2_{c}_1/Add", add])]
+            add = f"net/normal_concat_{c}_1/concat"
         prev = add
+    if pool_head:  # Keras 3 names the pooling layer's call global_average_pooling2d_1_1
+        nodes += [(f"net/activation_{act + 1}_1/Relu", "Relu", [prev]),
+                  ("net/global_average_pooling2d_1_1/Mean", "Mean",
+                   [f"net/activation_{act + 1}_1/Relu"])]
+        prev = "net/global_average_pooling2d_1_1/Mean"
     nodes += [("net/predictions_1/w", "Const", []),
               ("net/predictions_1/MatMul", "MatMul", [prev, "net/predictions_1/w"]),
               ("net/predictions_1/Softmax", "Softmax", ["net/predictions_1/MatMul"]),
@@ -329,3 +345,15 @@ def test_a_single_model_wide_scope_is_opened_even_when_wide():
     assert t.default_expanded() == {"model"}
     p = LayoutEngine(t, fixed_size).layout(t.default_expanded())
     assert "g:model" in p.boxes and sum(k.startswith("n:model/") for k in p.boxes) == n
+
+
+def test_a_head_layer_numbered_like_a_cell_stays_out_of_it():
+    """NASNetLarge under Keras 3: the head's ``global_average_pooling2d_1_1`` reads as a layer of
+    cell 1, thousands of nodes earlier; it stays at the model level and the cells still form."""
+    t = GroupTree(_nasnet_like(8, pool_head=True))
+    cells = {t.groups[k].label for k in t.groups if t.groups[k].label.startswith("cell")}
+    assert cells == {f"cell {i}" for i in range(8)}
+    assert t.parent_of["net/global_average_pooling2d_1_1/Mean"] in ("net",
+                                                                    "net/global_average_pooling2d_1_1")
+    assert "net/cell 1" not in t.ancestors("net/global_average_pooling2d_1_1/Mean")
+    assert "net/cell 1" not in t.ancestors("net/activation_9_1/Relu")

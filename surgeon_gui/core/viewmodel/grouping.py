@@ -216,6 +216,9 @@ MAX_WRAPPER_CHILDREN = 150
 #: Cell grouping: at least this many distinct cell indices, each holding this many layer kinds.
 MIN_CELLS = 3
 MIN_CELL_KINDS = 3
+#: Layers per cell (on average) for stray layers to be left out of a cell split; fewer means
+#: the "cells" are Keras' auto-numbering lining up (TF1 conv2d_3 + batch_normalization_3).
+MIN_CELL_LAYERS = 8
 _CELL_WORD = re.compile(r"^[A-Za-z]+$")
 
 
@@ -363,6 +366,33 @@ def series_blocks(ordered: list[str]) -> dict[str, int]:
         for k in ordered[a:end]:
             out[k] = b
     return out
+
+
+def _drop_strays(parent: tuple, units: dict[str, object],
+                 spans: dict[tuple, list[int]]) -> dict[str, object]:
+    """``units`` without the segments lying far from the rest of their unit in the graph: a
+    head layer carrying Keras-3's ``_1`` call suffix (``predictions_1``) is not a layer of
+    NASNet's cell 1 thousands of nodes earlier. Per unit, its segments' spans are cut where
+    the gap to the next exceeds what the stretch so far holds; the biggest stretch stays."""
+    by_unit: dict[object, list[tuple[list[int], str]]] = defaultdict(list)
+    for k, u in units.items():
+        if (parent, k) in spans:
+            by_unit[u].append((spans[(parent, k)], k))
+    drop = set()
+    for members in by_unit.values():
+        members.sort(key=lambda m: m[0][0])
+        stretches: list[list] = [[members[0]]]
+        end, own = members[0][0][1], members[0][0][2]
+        for span, k in members[1:]:
+            if span[0] - end > max(20, own):
+                stretches.append([])
+                own = 0
+            stretches[-1].append((span, k))
+            end, own = max(end, span[1]), own + span[2]
+        if len(stretches) > 1:
+            keep = max(stretches, key=lambda st: sum(m[0][2] for m in st))
+            drop.update(k for st in stretches if st is not keep for _, k in st)
+    return {k: u for k, u in units.items() if k not in drop}
 
 
 def _units_contiguous(parent: tuple, units: dict[str, object],
@@ -631,6 +661,10 @@ class GroupTree:
             if len(kids) < 4 * MIN_CELL_KINDS:
                 continue
             found = self._cells_of_level(parent, kids)
+            if found and len(found) >= MIN_CELL_LAYERS * len(set(found.values())):
+                # cells of real size but for a few far-away layers numbered like one
+                # (NASNet's head under Keras 3): those stay at the level
+                found = _drop_strays(parent, found, spans)
             if found and _units_contiguous(parent, found, spans):
                 out[parent] = {k: f"cell {c}" for k, c in found.items()}
                 continue
