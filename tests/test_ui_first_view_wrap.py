@@ -10,8 +10,11 @@ from surgeon_gui.core.model.io import save_graph
 N_BLOCKS = 20
 
 
-@pytest.fixture(scope="module")
-def chain_pb(tmp_path_factory):
+def build_chain(path, wrapper=""):
+    """20 conv/bn/relu6 blocks in ``block<i>`` variable scopes (inside ``wrapper`` when given:
+    a model-wide scope, as Keras models have), frozen and saved to ``path``."""
+    import contextlib
+
     import tensorflow as tf
     v1 = tf.compat.v1
     rng = np.random.default_rng(0)
@@ -21,23 +24,30 @@ def chain_pb(tmp_path_factory):
             return v1.get_variable(name, initializer=rng.normal(0, 0.1, shape).astype(np.float32),
                                    use_resource=True)
         h = v1.placeholder(tf.float32, [1, 16, 16, 8], name="input")
-        for i in range(1, N_BLOCKS + 1):  # the way tf.compat.v1 layers name scopes
-            with v1.variable_scope(f"block{i}"):
-                h = tf.nn.bias_add(tf.nn.conv2d(h, var("kernel", [3, 3, 8, 8]), [1, 1, 1, 1],
-                                                "SAME"), var("bias", [8]))
-                h, _, _ = v1.nn.fused_batch_norm(h, var("gamma", [8]), var("beta", [8]),
-                                                 mean=var("mean", [8]),
-                                                 variance=tf.abs(var("var", [8])) + 1,
-                                                 is_training=False)
-                h = tf.nn.relu6(h)
-        out = tf.nn.softmax(tf.reduce_mean(h, [1, 2]), name="probs")
+        outer = v1.variable_scope(wrapper) if wrapper else contextlib.nullcontext()
+        with outer:
+            for i in range(1, N_BLOCKS + 1):  # the way tf.compat.v1 layers name scopes
+                with v1.variable_scope(f"block{i}"):
+                    h = tf.nn.bias_add(tf.nn.conv2d(h, var("kernel", [3, 3, 8, 8]),
+                                                    [1, 1, 1, 1], "SAME"), var("bias", [8]))
+                    h, _, _ = v1.nn.fused_batch_norm(h, var("gamma", [8]), var("beta", [8]),
+                                                     mean=var("mean", [8]),
+                                                     variance=tf.abs(var("var", [8])) + 1,
+                                                     is_training=False)
+                    h = tf.nn.relu6(h)
+            h = tf.reduce_mean(h, [1, 2])
+        out = tf.nn.softmax(h, name="probs")
         with v1.Session(graph=g) as s:
             s.run(v1.global_variables_initializer())
             gd = v1.graph_util.convert_variables_to_constants(s, g.as_graph_def(),
                                                               [out.op.name])
-    path = tmp_path_factory.mktemp("chain") / "chain.pb"
     save_graph(gd, path)
     return str(path)
+
+
+@pytest.fixture(scope="module", params=["", "model"], ids=["top_level", "in_a_wrapper"])
+def chain_pb(request, tmp_path_factory):
+    return build_chain(tmp_path_factory.mktemp("chain") / "chain.pb", request.param)
 
 
 def open_window(qtbot, path, monkeypatch, tmp_path, wrap=True):
@@ -61,9 +71,12 @@ def open_window(qtbot, path, monkeypatch, tmp_path, wrap=True):
 
 
 def block_rects(view):
-    return {int(k[len("g:block"):]): it.sceneBoundingRect()
-            for k, it in view.graph_scene.items_by_key.items()
-            if k.startswith("g:block") and k[len("g:block"):].isdigit()}
+    out = {}
+    for k, it in view.graph_scene.items_by_key.items():
+        last = k.split("/")[-1].removeprefix("g:")
+        if k.startswith("g:") and last.startswith("block") and last[5:].isdigit():
+            out[int(last[5:])] = it.sceneBoundingRect()
+    return out
 
 
 def test_a_long_chain_of_blocks_wraps_into_columns_that_fit_at_a_readable_zoom(
@@ -96,8 +109,10 @@ def test_a_long_chain_of_blocks_wraps_into_columns_that_fit_at_a_readable_zoom(
             assert b.left() > a.right() and b.top() < a.top()
             columns += 1
     assert columns >= 2
-    # no two boxes overlap
-    boxes = [it.sceneBoundingRect() for it in view.graph_scene.items_by_key.values()]
+    # no two boxes overlap (an open wrapper's frame holds the others)
+    frames = {"g:" + k for k in view.expanded}
+    boxes = [it.sceneBoundingRect() for k, it in view.graph_scene.items_by_key.items()
+             if k not in frames]
     for i, r in enumerate(boxes):
         for q in boxes[i + 1:]:
             assert not r.adjusted(1, 1, -1, -1).intersects(q.adjusted(1, 1, -1, -1))

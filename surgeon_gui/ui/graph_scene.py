@@ -537,7 +537,9 @@ class EdgeItem(QGraphicsItem):
         self.polyline = [p0] + ([] if stub or backward else pts) + [p1]
         self.mid = pts[len(pts) // 2] if pts else path.pointAtPercent(0.5)
         self.width = 1.1 + min(2.5, math.log2(edge.count)) if edge.count > 1 else 1.1
-        self._bounds = path.boundingRect().adjusted(-6, -6, 6, 6)
+        # the control points too: a route that turns back up (to the next column of a wrapped
+        # chain) has them beyond the curve, and the pieces' control points lie in their hull
+        self._bounds = path.boundingRect().united(path.controlPointRect()).adjusted(-6, -6, 6, 6)
         if edge.label or edge.count > 1 or stub:
             self._bounds = self._bounds.united(QRectF(self.mid.x() - 4, self.mid.y() - 8, 150, 16))
         if stub:

@@ -217,6 +217,12 @@ class LayoutEngine:
             sizes[port] = (DUMMY_W, 0.0)
         kids = list(kids) + ports
         wrap_in = self.wrap_in if not key else None
+        if key and self.wrap_in and tree.groups[key].parent == "" \
+                and len(tree.children("")) <= WRAPPER_SIBLINGS:
+            # the model-wide wrapper group (opened by default): its chain wraps inside the
+            # frame, which sits below the inputs
+            vw, vh = self.wrap_in
+            wrap_in = (vw - 2 * FRAME_PAD, vh - FRAME_HEADER - 2 * FRAME_PAD - WRAPPER_ABOVE)
         state = (tuple(kids), tuple(sizes.values()), tuple(edges),
                  tuple((u, id(sub)) for u, sub in subs.items()), wrap_in)
         cached = self._cache.get(key)
@@ -409,6 +415,10 @@ WRAP_MIN_LAYERS = 10
 #: At most this many edges may cross where the drawing is cut into columns.
 WRAP_MAX_CROSSING = 2
 COLUMN_GAP = 70.0
+#: A top-level group with at most this many siblings is a model-wide wrapper (it wraps too);
+#: the room its inputs above it take.
+WRAPPER_SIBLINGS = 6
+WRAPPER_ABOVE = 110.0
 
 
 def _wrap_columns(units, core, pairs, layers, chains, pos, routes, unrouted, layer_y, layer_h,
