@@ -6,10 +6,6 @@ import json
 import re
 
 import pytest
-# TensorFlow imported before any window: run alone, the export test otherwise segfaults in
-# TensorFlow's importer when the Inspector's background TF import (ui/op_doc_view.py, since
-# 5e1fa08) overlaps a pass preview's worker (reported in /work/notes/teach.md).
-import tensorflow  # noqa: F401
 from PySide6.QtCore import Qt
 
 from surgeon_gui.core.running.lessons import (

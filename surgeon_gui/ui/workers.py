@@ -19,6 +19,8 @@ import traceback
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from ..core.model import tfenv
+
 
 class Cancelled(Exception):
     """Raised inside a job when the user cancelled it."""
@@ -93,6 +95,9 @@ class Worker(QRunnable):
             _emit(self.signals.done)
 
     def start(self, pool: QThreadPool | None = None) -> "Worker":
+        # a job never imports TensorFlow in the pool thread itself: that import runs in a
+        # Python thread and the job waits for it (core/model/tfenv.py says why: a crash)
+        tfenv.gate_imports()
         _live.add(self)
         self.signals.done.connect(lambda: _live.discard(self))
         (pool or QThreadPool.globalInstance()).start(self)

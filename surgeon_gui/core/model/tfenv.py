@@ -12,6 +12,16 @@ waits for the background import to finish, then imports as usual. Without that w
 threads would take Python's per-module import locks in opposite orders (``tensorflow`` and
 ``tensorflow.python.framework.tensor_util``, say) and one of them would fail with a
 ``_DeadlockError``.
+
+TensorFlow must never be imported for the first time in a Qt pool thread (:func:`gate_imports`).
+Its pybind11 modules, when the first of them loads, remember the loading thread's Python thread
+state in a thread-local slot (pybind11's ``get_internals``). A ``QThreadPool`` thread gets a
+fresh thread state for every job (PySide's ``PyGILState_Ensure``/``Release`` around ``run``),
+so once that job ends the slot points at freed memory, and the next job on the same pool thread
+that makes pybind11 take the GIL (a TensorFlow call that raises: ``import_graph_def`` asking
+for a missing ``_class`` attribute, say) hangs or segfaults. A Python thread keeps one thread
+state for its whole life, so the import runs in :func:`import_in_background`'s thread (or the
+main thread), and a pool thread that wants TensorFlow waits for it.
 """
 from __future__ import annotations
 
@@ -68,7 +78,8 @@ _state = threading.Lock()
 _done = threading.Event()
 _thread: threading.Thread | None = None
 _error: BaseException | None = None
-_original_import = builtins.__import__
+#: what ``builtins.__import__`` was when the waiting hook went in (PySide6 installs its own)
+_next_import = builtins.__import__
 
 
 def _needs_runtime(name: str) -> bool:
@@ -84,8 +95,22 @@ def _needs_runtime(name: str) -> bool:
 def _import_waiting(name, globals=None, locals=None, fromlist=(), level=0):
     if (level == 0 and not _done.is_set() and _needs_runtime(name)
             and threading.current_thread() is not _thread):
+        import_in_background()  # the first to want TensorFlow starts the one import
         _done.wait()
-    return _original_import(name, globals, locals, fromlist, level)
+    return _next_import(name, globals, locals, fromlist, level)
+
+
+def _install_hook() -> None:
+    global _next_import
+    if builtins.__import__ is not _import_waiting:
+        _next_import = builtins.__import__
+        builtins.__import__ = _import_waiting
+
+
+def _remove_hook() -> None:
+    # only when nobody hooked in after us; otherwise ours stays, passing every import on
+    if builtins.__import__ is _import_waiting:
+        builtins.__import__ = _next_import
 
 
 def _run_import() -> None:
@@ -96,8 +121,7 @@ def _run_import() -> None:
     except BaseException as e:  # noqa: BLE001 - kept; the next import says it again
         _error = e
     finally:
-        if builtins.__import__ is _import_waiting:
-            builtins.__import__ = _original_import
+        _remove_hook()
         _done.set()
 
 
@@ -113,11 +137,26 @@ def import_in_background() -> threading.Thread | None:
             return _thread
         if "tensorflow" in sys.modules:
             _done.set()
+            _remove_hook()
             return None
-        builtins.__import__ = _import_waiting
+        _install_hook()
         _thread = threading.Thread(target=_run_import, name="import-tensorflow", daemon=True)
         _thread.start()
         return _thread
+
+
+def gate_imports() -> None:
+    """From now on until TensorFlow is imported, an ``import tensorflow...`` in any thread
+    starts (once) the import in :func:`import_in_background`'s Python thread and waits for it.
+
+    The app calls this before its first worker job: a job (loading a SavedModel, a pass
+    preview's constant evaluation...) must not import TensorFlow in a Qt pool thread (see the
+    module's docstring: a later job on that thread would crash).
+    """
+    with _state:
+        if _thread is not None or "tensorflow" in sys.modules:
+            return  # importing or imported already: the hook is (or was) in place
+        _install_hook()
 
 
 def background_import_running() -> bool:
