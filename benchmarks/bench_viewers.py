@@ -44,7 +44,8 @@ Every wait is bounded: each attempt at most ``--timeout`` seconds (120 s; a time
 and is reported as one), server start-up at most 120 s. Servers listen on 127.0.0.1 only and are
 killed by their process-group id at the end (they are started in their own session). Chromium
 resolves every host other than 127.0.0.1 to nothing (``--host-resolver-rules``), so no viewer
-reaches the network (Netron's telemetry, web fonts).
+reaches the network (Netron's telemetry, web fonts). After a timed-out attempt the browser is
+restarted (the page may still be computing, or its tab crashed: Netron on the 10.7k graph).
 
 Each browser is warm: one untimed load per viewer and model comes first, so the browser cache
 and the viewers' own caches are as a user's second visit would find them (our process likewise
@@ -191,10 +192,19 @@ def signature(driver, viewer: str):
     return drawn if drawn > 500 else None
 
 
-def time_render(driver, url: str, viewer: str, timeout: float) -> tuple[str, float, object]:
-    """Load url; return ("ok", seconds, signature) or ("timeout", timeout, last signature)."""
+def time_render(browser: Browser, url: str, viewer: str,
+                timeout: float) -> tuple[str, float, object]:
+    """Load url; return ("ok", seconds, signature) or ("timeout", timeout, last signature).
+    After a timeout the browser is restarted (the page may still be busy, or its tab crashed)."""
+    status, secs, sig = _time_render(browser, url, viewer, timeout)
+    if status != "ok":
+        browser.restart()
+    return status, secs, sig
+
+
+def _time_render(browser: Browser, url: str, viewer: str, timeout: float):
     from selenium.common.exceptions import WebDriverException
-    driver.get("about:blank")
+    driver = browser.prepare(viewer, url)
     t0 = time.perf_counter()
     deadline = t0 + timeout
     try:
@@ -258,6 +268,37 @@ def write_graph_event(model: Path, logdir: Path) -> None:
     w = EventFileWriter(str(logdir))
     w.add_event(Event(wall_time=time.time(), step=0, graph_def=model.read_bytes()))
     w.close()
+
+
+class Browser:
+    """Headless Chromium driven by Selenium; restarted after a timed-out attempt."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self.d = make_driver(timeout)
+
+    def restart(self) -> None:
+        self.quit()
+        self.d = make_driver(self.timeout)
+
+    def quit(self) -> None:
+        try:
+            self.d.quit()
+        except Exception as e:  # noqa: BLE001 -- a crashed browser; its driver is gone anyway
+            print(f"bench_viewers: browser quit: {type(e).__name__}", file=sys.stderr)
+
+    def prepare(self, viewer: str, url: str):
+        """A blank page before the timed load; Netron's consent dialog pre-answered."""
+        from selenium.common.exceptions import WebDriverException
+        try:
+            self.d.get("about:blank")
+        except WebDriverException:  # the tab crashed in an earlier attempt
+            self.restart()
+        if viewer == "netron":
+            self.d.get(url + "favicon.ico")
+            self.d.add_cookie({"name": "consent", "value": str(int(time.time() * 1000))})
+            self.d.get("about:blank")
+        return self.d
 
 
 def make_driver(timeout: float):
@@ -330,7 +371,7 @@ def main(argv=None) -> int:
     results: dict[tuple[str, str], list] = {}
     startup: dict[tuple[str, str], float] = {}
     notes: list[str] = []
-    driver = make_driver(args.timeout)
+    browser = Browser(args.timeout)
     try:
         with tempfile.TemporaryDirectory(prefix="bench_viewers_") as tmpname:
             tmp = Path(tmpname)
@@ -345,12 +386,8 @@ def main(argv=None) -> int:
                             continue
                         servers[v] = (srv, url)
                         startup[(v, model.name)] = secs
-                        if v == "netron":  # pre-answer the consent dialog
-                            driver.get(url + "favicon.ico")
-                            driver.add_cookie({"name": "consent",
-                                               "value": str(int(time.time() * 1000))})
                         # warm-up, untimed
-                        st, secs, sig = time_render(driver, url, v, args.timeout)
+                        st, secs, sig = time_render(browser, url, v, args.timeout)
                         print(f"{model.name} {v} warm-up: {st} {secs:.2f} s {sig}",
                               file=sys.stderr)
                         if st != "ok":  # a timeout is the result; do not wait again
@@ -363,18 +400,18 @@ def main(argv=None) -> int:
                         results.setdefault(("ours", model.name), []).append(("ok", r["wall"]))
                         print(f"{model.name} ours: {r['wall']:.2f} s", file=sys.stderr)
                         for v, (srv, url) in servers.items():
-                            st, secs, sig = time_render(driver, url, v, args.timeout)
+                            st, secs, sig = time_render(browser, url, v, args.timeout)
                             results.setdefault((v, model.name), []).append((st, secs))
                             print(f"{model.name} {v}: {st} {secs:.2f} s {sig}", file=sys.stderr)
-                            if args.shots and rep == 0:
+                            if args.shots and rep == 0 and st == "ok":
                                 args.shots.mkdir(parents=True, exist_ok=True)
-                                driver.save_screenshot(str(args.shots / f"{v}-{model.stem}.png"))
+                                browser.d.save_screenshot(str(args.shots / f"{v}-{model.stem}.png"))
                         loads.append(load_average())
                 finally:
                     for srv, _ in servers.values():
                         srv.stop()
     finally:
-        driver.quit()
+        browser.quit()
     write(args, models, viewers, results, startup, loads, notes)
     return 0
 
