@@ -17,3 +17,17 @@ def our_stderr(text: str) -> list[str]:
 
 def assert_no_traceback(text: str) -> None:
     assert "Traceback (most recent call last)" not in text, text
+
+
+def make_window(qtbot, tmp_path, monkeypatch, size=None):
+    """A shown MainWindow with its own settings folder, nothing persisted, and no
+    unsaved-changes question when pytest-qt closes it (the shared window fixture body)."""
+    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
+    from surgeon_gui.ui.main_window import MainWindow
+    w = MainWindow()
+    w.persist_settings = False
+    qtbot.addWidget(w, before_close_func=lambda w: w.close_guards.clear())
+    if size:
+        w.resize(*size)
+    w.show()
+    return w

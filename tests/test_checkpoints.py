@@ -2,6 +2,7 @@
 import shutil
 
 import pytest
+from support import make_window
 
 from surgeon_gui import cli
 from surgeon_gui.core.model.examples import tf1_layers_flag_net
@@ -110,14 +111,8 @@ class ScriptedAsk:
 
 def test_gui_offers_the_checkpoint_and_freezes(qtbot, tmp_path, monkeypatch, shipped):
     d, ins, outs, frozen = shipped
-    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
     from PySide6.QtWidgets import QApplication
-
-    from surgeon_gui.ui.main_window import MainWindow
-    w = MainWindow()
-    w.persist_settings = False
-    qtbot.addWidget(w, before_close_func=lambda w: w.close_guards.clear())
-    w.show()
+    w = make_window(qtbot, tmp_path, monkeypatch)
     ask = w.surgery.controller.ask = ScriptedAsk(question="yes",
                                                  open_path=[str(d / "run" / ".index")])
     assert "Open with &Checkpoint…" in [a.text() for a in w.file_menu.actions()]

@@ -1,6 +1,7 @@
 """Issue 9.8: the preset ends by saying what training machinery is left, why, and how to remove
 it; the GUI's Passes panel shows the same."""
 import numpy as np
+from support import make_window
 
 from surgeon_gui import cli
 from surgeon_gui.core.history.recipe import Recipe, replay
@@ -70,14 +71,9 @@ def test_batch_norm_leftovers_say_why(tf1_flag_v1):
 
 def test_passes_panel_lists_the_leftovers(qtbot, tmp_path, monkeypatch):
     from PySide6.QtCore import Qt
-    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
-    from surgeon_gui.ui.main_window import MainWindow
     src = tmp_path / "m.pb"
     save_graph(_int_phase_net(), src)
-    w = MainWindow()
-    w.persist_settings = False
-    qtbot.addWidget(w, before_close_func=lambda w: w.close_guards.clear())
-    w.show()
+    w = make_window(qtbot, tmp_path, monkeypatch)
     with qtbot.waitSignal(w.document_opened, timeout=60_000):
         w.open_model(str(src))
     panel = w.surgery.passes

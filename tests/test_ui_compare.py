@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from support import make_window
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QUndoStack
 
@@ -359,16 +360,9 @@ def test_sample_sets_from_the_editor(qtbot, setup, tmp_path):
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch, tf1_graph):
     from surgeon_gui.core.model.io import save_graph
-    from surgeon_gui.ui.main_window import MainWindow
-    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
     path = tmp_path / "tf1.pb"
     save_graph(tf1_graph[0], path)
-    w = MainWindow()
-    w.persist_settings = False
-    # pytest-qt closes the window at the end: no unsaved-changes question then.
-    qtbot.addWidget(w, before_close_func=lambda w: w.close_guards.clear())
-    w.resize(1400, 900)
-    w.show()
+    w = make_window(qtbot, tmp_path, monkeypatch, size=(1400, 900))
     with qtbot.waitSignal(w.document_opened, timeout=30000):
         w.open_model(path)
     qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=30000)

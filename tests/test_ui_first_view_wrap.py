@@ -3,6 +3,7 @@ side-by-side columns in the first view, so that it fits the window at a readable
 the main window the way a user opens a file."""
 import numpy as np
 import pytest
+from support import make_window
 from PySide6.QtCore import QPointF
 
 from surgeon_gui.core.model.io import save_graph
@@ -51,14 +52,8 @@ def chain_pb(request, tmp_path_factory):
 
 
 def open_window(qtbot, path, monkeypatch, tmp_path, wrap=True):
-    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
     from surgeon_gui.ui import window_layout
-    from surgeon_gui.ui.main_window import MainWindow
-    w = MainWindow()
-    w.persist_settings = False
-    qtbot.addWidget(w, before_close_func=lambda w: w.close_guards.clear())
-    w.resize(1600, 1000)
-    w.show()
+    w = make_window(qtbot, tmp_path, monkeypatch, size=(1600, 1000))
     qtbot.waitExposed(w)
     window_layout.apply_default(w)
     qtbot.wait(50)

@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from support import make_window
 from PySide6.QtCore import Qt
 
 from surgeon_gui.core.running.lessons import (
@@ -33,13 +34,7 @@ class Answers:
 
 @pytest.fixture
 def win(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
-    from surgeon_gui.ui.main_window import MainWindow
-    w = MainWindow()
-    w.persist_settings = False
-    qtbot.addWidget(w, before_close_func=lambda w: w.close_guards.clear())
-    w.resize(1300, 850)
-    w.show()
+    w = make_window(qtbot, tmp_path, monkeypatch, size=(1300, 850))
     w.surgery.controller.ask = Answers()
     return w
 

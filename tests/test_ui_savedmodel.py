@@ -2,6 +2,7 @@
 open in the main window, cancelling, File ▸ Open SavedModel Folder… and ``--signature``."""
 import numpy as np
 import pytest
+from support import make_window
 from PySide6.QtWidgets import QApplication
 
 from surgeon_gui.core.model.graph import GraphError
@@ -90,12 +91,7 @@ class ScriptedAsk:
 
 @pytest.fixture
 def win(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
-    from surgeon_gui.ui.main_window import MainWindow
-    w = MainWindow()
-    w.persist_settings = False
-    qtbot.addWidget(w, before_close_func=lambda w: w.close_guards.clear())
-    w.show()
+    w = make_window(qtbot, tmp_path, monkeypatch)
     return w
 
 

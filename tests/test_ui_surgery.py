@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from support import make_window
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QPushButton
 
@@ -68,14 +69,7 @@ def model_path(tf1_graph, tmp_path):
 
 @pytest.fixture
 def win(qtbot, tmp_path, model_path, monkeypatch):
-    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
-    from surgeon_gui.ui.main_window import MainWindow
-    w = MainWindow()
-    w.persist_settings = False
-    # pytest-qt closes the window before fixtures tear down: no unsaved-changes question then
-    qtbot.addWidget(w, before_close_func=lambda w: w.close_guards.clear())
-    w.resize(1300, 850)
-    w.show()
+    w = make_window(qtbot, tmp_path, monkeypatch, size=(1300, 850))
     ask = FakeAsk()
     w.surgery.controller.ask = ask
     w.surgery.diff.ask_open_path = lambda: ask._next("open_path", "compare")

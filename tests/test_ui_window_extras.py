@@ -2,6 +2,7 @@
 that dims everything off its path, colour by device, expand-all that fits the view, F2 to
 rename, and Help ▸ Keyboard Shortcuts / Quick Guide."""
 import pytest
+from support import make_window
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QDialog, QTextBrowser
 
@@ -20,19 +21,13 @@ class Answers:
 
 @pytest.fixture
 def win(qtbot, tmp_path, tf1_graph, monkeypatch):
-    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
     gd, _, _ = tf1_graph
     gd = type(gd).FromString(gd.SerializeToString())
     for n in gd.node:  # placed the way a multi-device TF1 graph is
         n.device = "/device:GPU:0" if n.name.startswith("bn") else "/device:CPU:0"
     path = tmp_path / "tf1.pb"
     save_graph(gd, path)
-    from surgeon_gui.ui.main_window import MainWindow
-    w = MainWindow()
-    w.persist_settings = False
-    qtbot.addWidget(w, before_close_func=lambda w: w.close_guards.clear())
-    w.resize(1600, 1000)
-    w.show()
+    w = make_window(qtbot, tmp_path, monkeypatch, size=(1600, 1000))
     qtbot.waitExposed(w)
     with qtbot.waitSignal(w.document_opened, timeout=60_000):
         w.open_model(str(path))

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import make_window
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "resources" / "examples"
@@ -388,12 +389,7 @@ class Answers:
 
 @pytest.fixture
 def win(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
-    from surgeon_gui.ui.main_window import MainWindow
-    w = MainWindow()
-    w.persist_settings = False
-    qtbot.addWidget(w, before_close_func=lambda w: w.close_guards.clear())
-    w.show()
+    w = make_window(qtbot, tmp_path, monkeypatch)
     return w
 
 
