@@ -239,14 +239,9 @@ def is_saved_model_dir(path: str | os.PathLike) -> bool:
                            or (p / "saved_model.pbtxt").is_file())
 
 
-def saved_model_signatures(path: str | os.PathLike) -> list[str]:
-    """The signature keys of a SavedModel folder, sorted, without loading the model.
-
-    Reads only ``saved_model.pb`` (or ``.pbtxt``) and lists the ``signature_def`` keys of its
-    serving MetaGraph (tag ``serve``, else the first); TensorFlow's internal
-    ``__saved_model_init_op`` entry is left out, as ``tf.saved_model.load(...).signatures``
-    leaves it out. Raises :class:`GraphError` when the folder is not a readable SavedModel.
-    """
+def read_saved_model_proto(path: str | os.PathLike):
+    """The ``SavedModel`` proto of a SavedModel folder (``saved_model.pb`` or ``.pbtxt``), read
+    without loading anything; :class:`GraphError` with one line when it cannot be read."""
     p = Path(path)
     src = str(p)
     if not p.exists():
@@ -265,6 +260,19 @@ def saved_model_signatures(path: str | os.PathLike) -> list[str]:
                          src) from None
     except OSError as e:
         raise GraphError(f"cannot read saved_model.pb: {e.strerror or e}", src) from None
+    return sm
+
+
+def saved_model_signatures(path: str | os.PathLike) -> list[str]:
+    """The signature keys of a SavedModel folder, sorted, without loading the model.
+
+    Reads only ``saved_model.pb`` (or ``.pbtxt``) and lists the ``signature_def`` keys of its
+    serving MetaGraph (tag ``serve``, else the first); TensorFlow's internal
+    ``__saved_model_init_op`` entry is left out, as ``tf.saved_model.load(...).signatures``
+    leaves it out. Raises :class:`GraphError` when the folder is not a readable SavedModel.
+    """
+    sm = read_saved_model_proto(path)
+    src = str(path)
     if not sm.meta_graphs:
         raise GraphError("the SavedModel has no MetaGraph", src)
     meta = next((m for m in sm.meta_graphs if "serve" in m.meta_info_def.tags),

@@ -142,19 +142,11 @@ def keras_code_risks(config) -> list[str]:
 # ---------------------------------------------------------------------- SavedModel
 def saved_model_init_risks(folder: str | os.PathLike) -> list[str]:
     """Ops a SavedModel's initializers would run that are not pure set-up (see module doc)."""
-    from .protos import saved_model_pb2
-    p = Path(folder)
-    sm = saved_model_pb2.SavedModel()
-    binary = p / "saved_model.pb"
+    from .io import read_saved_model_proto  # io imports this module at its top
     try:
-        if binary.is_file():
-            sm.ParseFromString(binary.read_bytes())
-        else:
-            from google.protobuf import text_format
-            text_format.Parse((p / "saved_model.pbtxt").read_text(encoding="utf-8"), sm)
-    except Exception as e:  # noqa: BLE001 - the loader reports an unreadable file itself
-        raise GraphError(f"cannot load SavedModel: saved_model.pb is not readable ({_first(e)})",
-                         str(p)) from None
+        sm = read_saved_model_proto(folder)
+    except GraphError as e:
+        raise GraphError(f"cannot load SavedModel: {e.problem}", e.source) from None
     risks: set[str] = set()
     for meta in sm.meta_graphs:
         gd = meta.graph_def
