@@ -396,13 +396,8 @@ FLOAT_DTYPES = frozenset({types_pb2.DT_FLOAT, types_pb2.DT_HALF, types_pb2.DT_DO
                           types_pb2.DT_BFLOAT16})
 
 
-def copy_graph_def(gd: GraphDef) -> GraphDef:
-    """A deep copy of ``gd``, made node by node.
-
-    One ``CopyFrom`` of a 350 MB GraphDef is a single C call that holds the GIL for about half
-    a second, so a worker thread copying the graph froze the GUI thread that long; node by
-    node, each call is short (the biggest weight, a few ms) and other threads run in between.
-    The copy serializes to the same bytes."""
+def copy_without_nodes(gd: GraphDef) -> GraphDef:
+    """A copy of everything in ``gd`` but its nodes (versions, library, ...)."""
     out = GraphDef()
     for field, value in gd.ListFields():
         if field.name == "node":
@@ -411,6 +406,17 @@ def copy_graph_def(gd: GraphDef) -> GraphDef:
             getattr(out, field.name).CopyFrom(value)
         else:
             setattr(out, field.name, value)
+    return out
+
+
+def copy_graph_def(gd: GraphDef) -> GraphDef:
+    """A deep copy of ``gd``, made node by node.
+
+    One ``CopyFrom`` of a 350 MB GraphDef is a single C call that holds the GIL for about half
+    a second, so a worker thread copying the graph froze the GUI thread that long; node by
+    node, each call is short (the biggest weight, a few ms) and other threads run in between.
+    The copy serializes to the same bytes."""
+    out = copy_without_nodes(gd)
     add = out.node.add
     for n in gd.node:
         add().CopyFrom(n)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 
-from ..model.graph import Graph, GraphDef, GraphError
+from ..model.graph import Graph, GraphError, copy_without_nodes
 from .base import Match, Pass, PassReport, PassResult, Refusal
 
 EXPLANATION = """\
@@ -58,7 +58,7 @@ def sort_execution_order(graph: Graph, select: set[str] | None = None) -> PassRe
     report.matches.append(m)
     if not m.applied:
         return PassResult(gd, report)
-    out = _without_nodes(gd)
+    out = copy_without_nodes(gd)
     nodes = sorted(gd.node, key=lambda n: new_pos[n.name])
     for n in nodes:
         out.node.add().CopyFrom(n)
@@ -89,20 +89,6 @@ def _out_of_place(before: list[str], after: list[str]) -> set[str]:
         keep.add(after[i])
         i = prev[i]
     return {n for n in after if n not in keep}
-
-
-def _without_nodes(gd: GraphDef) -> GraphDef:
-    """A copy of everything but the nodes (versions, library, ...): the nodes are added in
-    their new order, each copied once."""
-    out = GraphDef()
-    for field, value in gd.ListFields():
-        if field.name == "node":
-            continue
-        if field.message_type is not None:
-            getattr(out, field.name).CopyFrom(value)
-        else:
-            setattr(out, field.name, value)
-    return out
 
 
 PASS = Pass(
