@@ -1,9 +1,12 @@
 """Plugs the inspector and the search panel into the main window.
 
-The main window calls :func:`install_inspection_panels` once; everything the panels need from
-the window is its public API: ``document``, ``view``, ``add_panel(widget, title, area,
-object_name)`` and the ``document_opened(object)`` signal. The view's API used: ``focus_node``,
-``selection_changed(list)``, ``set_highlight(names, kind)``, ``group_members(key)``.
+The main window calls :func:`install_inspection_panels` once, as it does for the surgery panels;
+what the wiring uses from the window is its public API: ``view``, ``add_panel(widget, title,
+area, object_name)``, ``document_changed(Document | None)``, ``needs_model(*actions)`` and the
+status bar. The panels follow the open document through ``set_document`` (they read it, never
+change it); the view's API used: ``focus_node``, ``selection_changed(list)``,
+``set_highlight(names, kind)``, ``group_members(key)``, ``item_for(name)``, ``tree`` and
+``layout_finished``.
 """
 from __future__ import annotations
 
@@ -11,86 +14,74 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget
 
 from .inspector import InspectorPanel
 from .search_panel import SearchPanel
 
 #: Highlight kind the search results use in the view.
 SEARCH_HIGHLIGHT = "search"
+#: How a renamed node's tooltip says what it was called (one line, appended).
+RENAMED_TIP = "<i>renamed from {old}</i>"
+_RENAMED_MARK = "<br><i>renamed from "
 
 
 @dataclass
 class InspectionPanels:
     inspector: InspectorPanel
     search: SearchPanel
+    inspector_dock: QDockWidget
+    search_dock: QDockWidget
     find_action: QAction
-    inspector_dock: object = None
-    search_dock: object = None
+    find_next: QAction
+    find_previous: QAction
 
 
 def install_inspection_panels(window) -> InspectionPanels:
-    """Create both panels as docks on ``window``, wire them to its view, add Ctrl+F."""
-    doc = getattr(window, "document", None)
+    """Create both panels as docks on ``window``, wire them to its view, add Ctrl+F and
+    F3 / Shift+F3 (enabled only with a model open)."""
     view = window.view
-    inspector = InspectorPanel(doc)
-    search = SearchPanel(doc)
+    inspector = InspectorPanel()
+    search = SearchPanel()
     inspector_dock = window.add_panel(inspector, "Inspector", Qt.RightDockWidgetArea,
                                       "InspectorDock")
     # Search sits on the left (like an IDE's find panel) so the inspector keeps the height of
     # the right column; both can be moved and the placement is remembered.
     search_dock = window.add_panel(search, "Search", Qt.LeftDockWidgetArea, "SearchDock")
-
     inspector.members_of = view.group_members
-    # A weight drawn as a badge is focused through the op that consumes it (the view selects
-    # that op); the inspector still shows the weight the user asked for.
-    asked: dict[str, str | None] = {"badge": None}
 
     def on_selection(names: list) -> None:
-        badge = asked["badge"]
-        if badge is not None:
-            owners = set(getattr(view.tree, "badge_owner", {}).get(badge) or ())
-            if names and set(names) <= owners:
-                return
-            asked["badge"] = None
+        # A weight drawn as a badge is focused through the op that consumes it (the view
+        # selects that op): while the inspector shows the weight and the selection is its
+        # owners, it keeps showing the weight the user asked for.
+        shown = inspector.current
+        if shown is not None and shown[0] == "node" and view.tree is not None \
+                and names and set(names) <= set(view.tree.badge_owner.get(shown[1], ())):
+            return
         inspector.set_selection(names)
 
     def go_to(name: str) -> None:
-        tree = view.tree
-        hidden = tree is not None and name in getattr(tree, "hidden", ())
-        asked["badge"] = name if hidden else None
-        view.focus_node(name)
-        if hidden:
+        badge = view.tree is not None and name in view.tree.hidden
+        if badge:
             inspector.show_node(name)
+        view.focus_node(name)
 
     view.selection_changed.connect(on_selection)
     inspector.node_activated.connect(go_to)
     search.node_activated.connect(go_to)
-
-    def highlight(names: list[str]) -> None:
-        view.set_highlight(set(names) if names else None, SEARCH_HIGHLIGHT)
-    search.results_changed.connect(highlight)
+    search.results_changed.connect(
+        lambda names: view.set_highlight(set(names) if names else None, SEARCH_HIGHLIGHT))
 
     def document_changed(document) -> None:
-        # A query and its results belong to the model they were typed for.
-        search.query.clear()
         inspector.set_document(document)
         search.set_document(document)
     window.document_changed.connect(document_changed)
-
-    find = QAction("Find…", window)
-    find.setObjectName("actionFind")
-    find.setShortcut(QKeySequence.Find)
-    find.setShortcutContext(Qt.WindowShortcut)
-    find.setToolTip("Search nodes by name, op type or attribute value (Ctrl+F)")
+    view.layout_finished.connect(lambda: show_renames_in_tooltips(view))
 
     def show_search() -> None:
-        dock = search_dock if search_dock is not None else search.parentWidget()
-        if dock is not None:
-            dock.show()
-            dock.raise_()
+        search_dock.show()
+        search_dock.raise_()
         search.focus_query()
-    find.triggered.connect(show_search)
-    window.addAction(find)
 
     def step(forward: bool) -> None:
         if not search.step_hit(forward):
@@ -101,19 +92,42 @@ def install_inspection_panels(window) -> InspectionPanels:
         i = search.results.indexOfTopLevelItem(search.results.currentItem()) + 1
         window.statusBar().showMessage(f"Search result {i} of {n}", 3000)
 
-    find_next = QAction("Find &Next", window)
-    find_next.setObjectName("actionFindNext")
-    find_next.setShortcut(QKeySequence("F3"))
-    find_next.setToolTip("Go to the next search result (F3)")
-    find_next.triggered.connect(lambda: step(True))
-    find_prev = QAction("Find &Previous", window)
-    find_prev.setObjectName("actionFindPrevious")
-    find_prev.setShortcut(QKeySequence("Shift+F3"))
-    find_prev.setToolTip("Go to the previous search result (Shift+F3)")
-    find_prev.triggered.connect(lambda: step(False))
-    for a in (find_next, find_prev):
+    def action(name: str, text: str, keys, tip: str, slot) -> QAction:
+        a = QAction(text, window)
+        a.setObjectName(name)
+        a.setShortcut(QKeySequence(keys))
         a.setShortcutContext(Qt.WindowShortcut)
+        a.setToolTip(tip)
+        a.triggered.connect(lambda *_: slot())
         window.addAction(a)
-    panels = InspectionPanels(inspector, search, find, inspector_dock, search_dock)
-    panels.find_next, panels.find_previous = find_next, find_prev
-    return panels
+        return a
+
+    find = action("actionFind", "Find…", QKeySequence.Find,
+                  "Search nodes by name, op type or attribute value (Ctrl+F)", show_search)
+    find_next = action("actionFindNext", "Find &Next", "F3",
+                       "Go to the next search result (F3)", lambda: step(True))
+    find_prev = action("actionFindPrevious", "Find &Previous", "Shift+F3",
+                       "Go to the previous search result (Shift+F3)", lambda: step(False))
+    window.needs_model(find, find_next, find_prev)
+    return InspectionPanels(inspector, search, inspector_dock, search_dock,
+                            find, find_next, find_prev)
+
+
+def show_renames_in_tooltips(view) -> None:
+    """Each drawn node renamed since the model was opened says so in its tooltip ("renamed from
+    <old name>", from the document's history: ``Document.renames``). In the Before view the
+    renames up to the state shown."""
+    doc = view.live_document
+    if doc is None:
+        return
+    end = view.before_step - 1 if view.showing_before else None
+    renames = doc.renames(0, end)
+    for key, item in view.graph_scene.items_by_key.items():
+        if not key.startswith("n:"):
+            continue
+        tip = item.toolTip()
+        base = tip.split(_RENAMED_MARK, 1)[0]
+        old = renames.get(key[2:])
+        want = base + "<br>" + RENAMED_TIP.format(old=old) if old else base
+        if want != tip:
+            item.setToolTip(want)

@@ -329,6 +329,11 @@ class InspectorPanel(QWidget):
         self.device_label = ValueLabel()
         self.form.addRow("Op", self.op_label)
         self.form.addRow("Device", self.device_label)
+        # a node renamed since the model was opened: its name in the opened model
+        self.renamed_label = ValueLabel(mono=True)
+        self.renamed_label.setToolTip("This node was renamed (Edit ▸ Rename Node); its name "
+                                      "in the model as opened")
+        self.form.addRow("Renamed from", self.renamed_label)
         self.outputs_label = ValueLabel(mono=True)
         self.outputs_label.setToolTip("Output tensors (port: dtype shape) as far as the "
                                       "GraphDef records them; ? where unknown")
@@ -572,6 +577,9 @@ class InspectorPanel(QWidget):
         self.name_label.setText(details.name)
         self.op_label.setText(details.op)
         self.device_label.setText(details.device or "(any)")
+        old = self.document.renames(0).get(details.name)
+        self.renamed_label.setText(old or "")
+        self.form.setRowVisible(self.renamed_label, old is not None)
         self.outputs_label.setText("\n".join(details.outputs))
         self.inputs_list.set_rows(self._input_rows(details))
         self.inputs_section.set_title(f"Inputs ({len(details.inputs)})")

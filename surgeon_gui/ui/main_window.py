@@ -11,6 +11,8 @@ Extension points for the other panels:
 * ``window.file_menu`` with ``window.save_anchor``: insert Save / Save As before it
   (``file_menu.insertAction(window.save_anchor, action)``); ``window.edit_menu``,
   ``window.view_menu``.
+* ``window.needs_model(*actions)``: actions that only make sense with a model open (disabled
+  on the start page and after Close, enabled when a model is shown).
 * ``window.close_guards``: callables ``guard(what)`` returning False to keep the model open
   (unsaved changes); asked before closing the window or the model and before opening another
   (``what`` says which, e.g. "opening another model").
@@ -179,6 +181,7 @@ class MainWindow(QMainWindow):
         self.rename_action.setStatusTip("Rename the selected node")
         self.rename_action.triggered.connect(self._rename_selected)
         self.edit_menu.addAction(self.rename_action)
+        self.needs_model(self.rename_action)
 
     def _rename_selected(self) -> None:
         nodes = [n for n in self.view.selected_nodes() if not n.startswith("scope:")]
@@ -252,11 +255,10 @@ class MainWindow(QMainWindow):
         fm.addSeparator()
         self.close_model_action = self._action(fm, "&Close Model", self.close_model,
                                                QKeySequence.Close)
-        #: Enabled only while a model is open.
-        self._model_actions = [self.export_png_action, self.export_svg_action,
-                               self.close_model_action]
-        for a in self._model_actions:
-            a.setEnabled(False)
+        #: Enabled only while a model is open (see :meth:`needs_model`).
+        self._model_actions: list[QAction] = []
+        self.needs_model(self.export_png_action, self.export_svg_action,
+                         self.close_model_action)
         self.quit_action = self._action(fm, "&Quit", self.close, QKeySequence.Quit)
         # ---- Edit
         self.edit_menu = em = mb.addMenu("&Edit")
@@ -277,18 +279,21 @@ class MainWindow(QMainWindow):
         # ---- View
         v = self.view
         self.view_menu = vm = mb.addMenu("&View")
-        self._action(vm, "Zoom &In", v.zoom_in, [QKeySequence.ZoomIn, "Ctrl+="])
-        self._action(vm, "Zoom &Out", v.zoom_out, QKeySequence.ZoomOut)
-        self._action(vm, "&Fit to Window", v.fit, "Ctrl+0")
-        self._action(vm, "Zoom to &Selection", v.zoom_to_selection, "Ctrl+Shift+0")
+        self.needs_model(
+            self._action(vm, "Zoom &In", v.zoom_in, [QKeySequence.ZoomIn, "Ctrl+="]),
+            self._action(vm, "Zoom &Out", v.zoom_out, QKeySequence.ZoomOut),
+            self._action(vm, "&Fit to Window", v.fit, "Ctrl+0"),
+            self._action(vm, "Zoom to &Selection", v.zoom_to_selection, "Ctrl+Shift+0"))
         vm.addSeparator()
-        self._action(vm, "&Expand All Groups", v.expand_all, "Ctrl+Shift+E")
-        self._action(vm, "&Collapse All Groups", v.collapse_all, "Ctrl+Shift+C")
-        self._action(vm, "Trace &Inputs of Selection", lambda: self._trace("inputs"), "Ctrl+I")
-        self._action(vm, "Trace O&utputs of Selection", lambda: self._trace("outputs"),
-                     "Ctrl+Shift+I")
-        self._action(vm, "Clear &Highlight", lambda: v.set_highlight(None), "Esc")
-        self._action(vm, "Clear Diff &Marks", v.clear_marks)
+        self.needs_model(
+            self._action(vm, "&Expand All Groups", v.expand_all, "Ctrl+Shift+E"),
+            self._action(vm, "&Collapse All Groups", v.collapse_all, "Ctrl+Shift+C"),
+            self._action(vm, "Trace &Inputs of Selection", lambda: self._trace("inputs"),
+                         "Ctrl+I"),
+            self._action(vm, "Trace O&utputs of Selection", lambda: self._trace("outputs"),
+                         "Ctrl+Shift+I"),
+            self._action(vm, "Clear &Highlight", lambda: v.set_highlight(None), "Esc"),
+            self._action(vm, "Clear Diff &Marks", v.clear_marks))
         vm.addSeparator()
         self.show_constants_action = self._action(
             vm, "Show &Constants as Nodes", v.set_show_constants, checkable=True,
@@ -312,6 +317,12 @@ class MainWindow(QMainWindow):
         self._action(hm, "&Keyboard Shortcuts", lambda: help_texts.show_shortcuts(self))
         hm.addSeparator()
         self._action(hm, "&About Graph Surgeon", self._about)
+
+    def needs_model(self, *actions: QAction) -> None:
+        """These actions work on the open model: enabled only while one is shown."""
+        for a in actions:
+            self._model_actions.append(a)
+            a.setEnabled(self.document is not None)
 
     def _set_device_colors(self, on: bool) -> None:
         """View ▸ Colour by Device: one colour per device string (frozen graphs often have
@@ -600,6 +611,8 @@ class MainWindow(QMainWindow):
         doc.changed.connect(self._on_changed)
         self.stack.setCurrentWidget(self.view)
         self.view.set_document(doc, reset_view=True, tree=tree)
+        # the colours are the new model's devices (the old model's must not stay)
+        self._set_device_colors(self.device_colors_action.isChecked())
         self.view.setFocus()
         self._update_title()
         self._update_info()

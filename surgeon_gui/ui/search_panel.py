@@ -50,14 +50,14 @@ class SearchPanel(QWidget):
     ANNOUNCE_MS = 400
 
     def __init__(self, document=None, parent: QWidget | None = None):
-        self._stepped = False  # F3 has moved through the current results
         super().__init__(parent)
         self.setObjectName("SearchPanel")
         self.document = None
         self._doc_slot = None
+        #: The index of the document's graph at revision ``_indexed_revision`` (built lazily).
         self._index: SearchIndex | None = None
-        self._indexed_graph = None
-        self._indexed_revision = 0
+        self._indexed_revision = -1
+        self._stepped = False  # F3 has moved through the current results
         self.hits: list[SearchHit] = []
         self._announced = False  # whether the last results_changed carried names
         self._announce_now = True
@@ -122,13 +122,15 @@ class SearchPanel(QWidget):
 
     # ------------------------------------------------------------------ document
     def set_document(self, document) -> None:
-        """Search ``document`` (a core Document, or None); results follow its edits."""
+        """Search ``document`` (a core Document, or None); results follow its edits. A query
+        belongs to the model it was typed for: another document starts with an empty box."""
         if self.document is not None and self._doc_slot is not None:
             self.document.changed.disconnect(self._doc_slot)
+        if document is not self.document:
+            self.query.clear()
         self.document = document
         self._doc_slot = None
         self._index = None
-        self._indexed_graph = None
         if document is not None:
             # Weak: the core Signal must not keep a closed panel alive.
             ref = weakref.ref(self)
@@ -149,13 +151,10 @@ class SearchPanel(QWidget):
     def _search_index(self) -> SearchIndex | None:
         if self.document is None:
             return None
-        graph = self.document.graph
-        # The document swaps its Graph on every edit; index the current one, lazily.
-        if self._index is None or self._indexed_graph is not graph \
-                or self._indexed_revision != getattr(self.document, "revision", 0):
-            self._index = SearchIndex(graph)
-            self._indexed_graph = graph
-            self._indexed_revision = getattr(self.document, "revision", 0)
+        # The document changes its Graph with every edit; index the current one, lazily.
+        if self._index is None or self._indexed_revision != self.document.revision:
+            self._index = SearchIndex(self.document.graph)
+            self._indexed_revision = self.document.revision
         return self._index
 
     # ------------------------------------------------------------------ searching
@@ -243,7 +242,7 @@ class SearchPanel(QWidget):
 
     def _announce(self, names: list[str]) -> None:
         self._pending_names = names
-        if getattr(self, "_announce_now", True):
+        if self._announce_now:
             self._flush_announce()
         else:
             self._announce_timer.start()

@@ -38,30 +38,28 @@ def install_teaching(window) -> Teaching:
     lessons.setStatusTip("Guided walkthroughs: remove dropout, remove Switch/Merge, fold batch "
                          "norm, optimize for OpenCV")
     lessons.triggered.connect(lambda *_: show_lessons(window))
-    help_menu = getattr(window, "help_menu", None)
-    if help_menu is not None:
-        first = help_menu.actions()[0] if help_menu.actions() else None
-        help_menu.insertAction(first, lessons) if first else help_menu.addAction(lessons)
+    help_menu = window.help_menu
+    first = help_menu.actions()[0] if help_menu.actions() else None
+    help_menu.insertAction(first, lessons) if first else help_menu.addAction(lessons)
     export = QAction("Export &Tutorial…", window)
     export.setObjectName("action_export_tutorial")
     export.setStatusTip("Write this session as a tutorial: one HTML page (or Markdown + PNGs) "
                         "with each step's explanation, pictures, worked numbers and the "
                         "comparison")
     export.triggered.connect(lambda *_: export_tutorial(window))
+    window.needs_model(export)  # it writes the open model's history
     fm = window.file_menu
-    after = getattr(window, "export_svg_action", None)
     acts = fm.actions()
-    if after in acts and acts.index(after) + 1 < len(acts):
-        fm.insertAction(acts[acts.index(after) + 1], export)
+    after = acts.index(window.export_svg_action)
+    if after + 1 < len(acts):
+        fm.insertAction(acts[after + 1], export)
     else:
         fm.addAction(export)
     worked = WorkedNumbersView(window)
     dock = window.add_panel(worked, "Worked numbers", Qt.RightDockWidgetArea, "WorkedDock")
     # placed by ui/window_layout.py's default layout: a tab beside the Inspector
     worked.dock = dock
-    passes = getattr(getattr(window, "surgery", None), "passes", None)
-    if passes is not None and hasattr(passes, "match_clicked"):
-        worked.attach(passes)
+    worked.attach(window.surgery.passes)
     return Teaching(lessons, export, worked, dock)
 
 

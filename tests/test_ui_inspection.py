@@ -1,0 +1,109 @@
+"""The inspection panels in the main window, driven like a user: a renamed node says what it was
+called (its tooltip in the view and the inspector), from the Document's history, through undo
+and redo; the search panel lets go of a query when another model opens."""
+import pytest
+from support import make_window
+from PySide6.QtCore import QEvent, QPoint, Qt
+from PySide6.QtGui import QHelpEvent
+from PySide6.QtWidgets import QApplication, QToolTip
+
+from surgeon_gui.core.model.io import save_graph
+
+
+class Answers:
+    def __init__(self, *texts):
+        self.texts = list(texts)
+
+    def text(self, title, label, default=""):
+        return self.texts.pop(0)
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, tf1_graph, monkeypatch):
+    path = tmp_path / "tf1.pb"
+    save_graph(tf1_graph[0], path)
+    w = make_window(qtbot, tmp_path, monkeypatch, size=(1400, 900))
+    qtbot.waitExposed(w)
+    with qtbot.waitSignal(w.document_opened, timeout=60_000):
+        w.open_model(str(path))
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
+    return w
+
+
+def key(qtbot, w, k, mod=Qt.NoModifier):
+    w.activateWindow()
+    qtbot.keyClick(w, k, mod)
+    QApplication.processEvents()
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
+
+
+def hover_tooltip(qtbot, view, name: str) -> str:
+    """What the user reads when resting the mouse on node ``name`` in the view."""
+    view.focus_node(name)
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=30_000)
+    item = view.item_for(name)
+    assert item is not None, name
+    pos = view.mapFromScene(item.sceneBoundingRect().center())
+    qtbot.mouseMove(view.viewport(), pos)
+    QToolTip.hideText()
+    QApplication.sendEvent(view.viewport(), QHelpEvent(
+        QEvent.ToolTip, pos, view.viewport().mapToGlobal(pos)))
+    qtbot.waitUntil(QToolTip.isVisible, timeout=5000)
+    return QToolTip.text()
+
+
+def renamed_row(inspector) -> str | None:
+    """The inspector's "Renamed from" row: its text when shown, else None."""
+    if not inspector.form.isRowVisible(inspector.renamed_label):
+        return None
+    return inspector.renamed_label.text()
+
+
+def test_a_renamed_node_says_what_it_was_called(qtbot, win):
+    view, inspector = win.view, win.inspection.inspector
+    assert "renamed from" not in hover_tooltip(qtbot, view, "Relu6")
+    view.select(["Relu6"])
+    assert inspector.current == ("node", "Relu6") and renamed_row(inspector) is None
+
+    win.surgery.controller.ask = Answers("relu_renamed")
+    key(qtbot, win, Qt.Key_F2)  # Edit ▸ Rename Node…
+    assert "relu_renamed" in win.document.graph.nodes
+    assert "renamed from Relu6" in hover_tooltip(qtbot, view, "relu_renamed")
+    view.select(["relu_renamed"])
+    assert inspector.current == ("node", "relu_renamed")
+    assert renamed_row(inspector) == "Relu6"
+
+    # renamed again: still the name it had in the model as opened
+    win.surgery.controller.ask = Answers("relu_final")
+    key(qtbot, win, Qt.Key_F2)
+    tip = hover_tooltip(qtbot, view, "relu_final")
+    assert tip.count("renamed from") == 1 and "renamed from Relu6" in tip
+    view.select(["relu_final"])
+    assert renamed_row(inspector) == "Relu6"
+
+    key(qtbot, win, Qt.Key_Z, Qt.ControlModifier)
+    key(qtbot, win, Qt.Key_Z, Qt.ControlModifier)
+    assert "Relu6" in win.document.graph.nodes
+    assert "renamed from" not in hover_tooltip(qtbot, view, "Relu6")
+    view.select(["Relu6"])
+    assert renamed_row(inspector) is None
+    # a node that was never renamed says nothing of the kind
+    view.select(["Relu"])
+    assert renamed_row(inspector) is None
+
+    key(qtbot, win, Qt.Key_Y, Qt.ControlModifier)  # redo the first rename
+    assert "renamed from Relu6" in hover_tooltip(qtbot, view, "relu_renamed")
+
+
+def test_another_model_starts_with_an_empty_search(qtbot, win, tmp_path, tf2_graph):
+    search = win.inspection.search
+    key(qtbot, win, Qt.Key_F, Qt.ControlModifier)
+    qtbot.keyClicks(search.query, "Relu")
+    search.run_search()
+    assert search.result_names()
+    other = tmp_path / "tf2.pb"
+    save_graph(tf2_graph[0], other)
+    with qtbot.waitSignal(win.document_opened, timeout=60_000):
+        win.open_model(str(other))
+    assert search.query.text() == "" and not search.result_names()
+    assert search.document is win.document and win.inspection.inspector.document is win.document
