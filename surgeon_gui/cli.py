@@ -308,11 +308,20 @@ def cmd_optimize(args, out) -> int:
                 print(f"  {st.pass_id or 'edit ' + str(st.edit):<22} "
                       f"{st.report.summary() if st.report else 'applied'}", file=out)
         else:
-            graph, _ = replay(graph, plan, on_step=show, keep_graphs=False)
+            # The passes edit the loaded graph in place (no copy per pass, nor of the model):
+            # ``original`` is used up, and the failure path below loads the file again.
+            graph, _ = replay(graph, plan, on_step=show, keep_graphs=False, consume=True)
+            original = None
     except GraphError as e:
         raise GraphError(e.problem, e.source or args.input, e.nodes) from None
+    del model
     if input_imports:
-        _check_result_imports(original, graph, plan, args)
+        def load_original():
+            m = _load(args.input, args.signature, outputs if args.checkpoint else None,
+                      args.checkpoint, args.trust_code)
+            return m.graph().with_io(inputs or m.inputs, outputs or m.outputs)
+        _check_result_imports(original if original is not None else load_original, graph,
+                              plan, args)
     if any(s.is_pass and s.pass_id == PRESET_ID for s in plan.steps):
         _print_leftovers(graph, out)
     elapsed = time.perf_counter() - t0
@@ -418,12 +427,13 @@ def _check_imports(graph, args) -> bool:
 
 
 def _check_result_imports(original, result, plan, args) -> None:
-    """The input imported: a result that does not is a bug. Name the pass; write nothing."""
+    """The input imported: a result that does not is a bug. Name the pass; write nothing.
+    ``original``: the input graph, or a function that loads it again."""
     from .core.running.import_guard import first_breaking_pass, import_problem
     problem = import_problem(result.graph_def)
     if problem is None:
         return
-    found = first_breaking_pass(original, plan)
+    found = first_breaking_pass(original() if callable(original) else original, plan)
     where = f"pass {found[0]}" if found else "the steps run"
     raise CliError(f"{args.input}: {where} made a graph TensorFlow cannot import "
                    f"({found[1] if found else problem}); nothing written. This is a bug in "

@@ -474,10 +474,11 @@ def recipe_of(document) -> Recipe:
 
 
 def apply_step(graph: Graph, step: RecipeStep, where: str = "step",
-               keep_graphs: bool = True) -> tuple[Graph, list]:
+               keep_graphs: bool = True, owns_input: bool = False) -> tuple[Graph, list]:
     """Apply one recipe step exactly as the GUI does; returns the new Graph and the reports.
 
-    ``keep_graphs=False``: the preset does not keep a GraphDef per inner step (big models)."""
+    ``keep_graphs=False``: the preset does not keep a GraphDef per inner step (big models), and
+    its passes edit one working GraphDef in place: ``graph``'s own when ``owns_input``."""
     from ..passes import get_pass
     from ..passes.pipeline import inputs_after, run_pass, run_pipeline
     if step.is_pass:
@@ -486,7 +487,8 @@ def apply_step(graph: Graph, step: RecipeStep, where: str = "step",
                 raise RecipeError(f"{where}: the preset {PRESET_ID!r} cannot take a selection")
             params = preset_params(step.params, where)
             try:
-                new, steps = run_pipeline(graph, [PRESET_ID], params, keep_graphs=keep_graphs)
+                new, steps = run_pipeline(graph, [PRESET_ID], params, keep_graphs=keep_graphs,
+                                          owns_input=owns_input)
             except GraphError as e:
                 raise RecipeError(f"{where} ({PRESET_ID}): {e.problem}", nodes=e.nodes) from None
             return new, [s.result.report for s in steps]
@@ -559,12 +561,16 @@ def preset_params(params: dict, where: str = "step") -> dict[str, dict]:
 def replay(graph: Graph, recipe: Recipe,
            on_step: Callable[[ReplayedStep], None] | None = None,
            should_stop: Callable[[], bool] | None = None,
-           keep_graphs: bool = True) -> tuple[Graph, list[ReplayedStep]]:
-    """Apply every step of ``recipe`` to ``graph`` (never edited in place).
+           keep_graphs: bool = True, consume: bool = False
+           ) -> tuple[Graph, list[ReplayedStep]]:
+    """Apply every step of ``recipe`` to ``graph`` (never edited in place, unless
+    ``consume``).
 
     The recipe's inputs/outputs, when set, replace the graph's. Returns the final graph and one
     :class:`ReplayedStep` per recipe step. Errors name the step. ``keep_graphs=False`` keeps
-    no intermediate GraphDefs (the CLI on a 350 MB model).
+    no intermediate GraphDefs (the CLI on a 350 MB model) and lets the preset edit its working
+    graph in place; ``consume`` (with ``keep_graphs=False``) gives ``graph`` itself up to be
+    that working graph (no copy; the caller must not use ``graph`` afterwards).
     """
     if recipe.inputs is not None or recipe.outputs is not None:
         graph = graph.with_io(recipe.inputs, recipe.outputs)
@@ -573,10 +579,13 @@ def replay(graph: Graph, recipe: Recipe,
         raise RecipeError(f"the recipe names node(s) the model does not have: "
                           f"{', '.join(missing)}", graph.source, missing)
     done: list[ReplayedStep] = []
+    given = graph.graph_def
     for i, step in enumerate(recipe.steps, 1):
         if should_stop and should_stop():
             raise InterruptedError("cancelled")
-        graph, reports = apply_step(graph, step, f"step {i}", keep_graphs)
+        # a graph an earlier step made is the replay's own; the caller's only when consumed
+        owned = not keep_graphs and (consume or graph.graph_def is not given)
+        graph, reports = apply_step(graph, step, f"step {i}", keep_graphs, owned)
         rs = ReplayedStep(step, graph.graph_def if keep_graphs else None, reports)
         done.append(rs)
         if on_step:

@@ -1,12 +1,12 @@
 """Editing helpers every pass and manual edit shares.
 
-A :class:`GraphEditor` owns a private copy of a GraphDef and offers the few rewiring operations
-graph surgery is made of: bypass a node, rewire every reader of a tensor (one at a time, or many
+A :class:`GraphEditor` edits a GraphDef, copying only the nodes it changes, and offers the few
+rewiring operations graph surgery is made of: bypass a node, rewire every reader of a tensor (one at a time, or many
 at once with a :class:`Substitution`), replace or remove nodes, remove what a rewrite left unread
 (:meth:`GraphEditor.remove_unread`), drop what the outputs do not need
 (:meth:`GraphEditor.prune`), sort topologically, and hand out fresh node names. It records which
 nodes were removed, added and changed so a pass can report exactly what it did. The input
-GraphDef is never touched.
+GraphDef is never touched, unless the caller gives it up (``in_place=True``: the pipeline).
 
 :func:`protected_names` says which nodes a pass must not remove or rename.
 """
@@ -21,7 +21,7 @@ from .graph import (
     GraphDef,
     GraphError,
     NodeDef,
-    copy_graph_def,
+    copy_without_nodes,
     format_input,
     node_of,
     parse_input,
@@ -29,54 +29,155 @@ from .graph import (
 
 
 class GraphEditor:
-    """A mutable working copy of a GraphDef with change tracking.
+    """A mutable view of a GraphDef with change tracking, copying only what it changes.
 
-    Copy on write: the copy is made by the first change (or the first access to
-    :attr:`graph_def` or a writable node). Until then the editor reads the input, and
-    :meth:`result` of an editor that changed nothing is the input itself: a pass that finds
-    nothing costs no copy. (A protobuf message cannot share its nodes with another, so the first
-    change copies the whole GraphDef once; see benchmarks/results.md.)
+    Until a pass changes something, the editor reads its input. A change to a node edits a
+    private copy of that one node (an overlay); added nodes are private too, removals are
+    names. :meth:`result` then builds the edited GraphDef:
+
+    - by default a copy of the input with the overlay applied (the input is never touched), or
+      the input itself when nothing changed (a pass that finds nothing costs no copy);
+    - with ``in_place=True`` (the caller gave the input GraphDef up, as the pipeline does with
+      its working graph) the overlay is written into the input itself: a pass that changes k
+      nodes costs O(k) copies of nodes, not a copy of the graph. With ``record=True`` the old
+      NodeDef of every touched node is kept in :attr:`old_nodes` (None for an added node), so
+      a caller can still undo the step.
+
+    The pass body keeps reading the unchanged input (``ctx.graph`` and its index) while it
+    edits: the overlay is applied only in :meth:`result`, after the body is done.
+
+    Whole-graph operations (:attr:`graph_def`, writable :meth:`nodes`, :meth:`sort`) switch the
+    editor to a full working GraphDef (a copy, or the input itself in place) and edit that.
     """
 
-    def __init__(self, graph: Graph | GraphDef, copy: bool = True):
+    def __init__(self, graph: Graph | GraphDef, copy: bool = True, in_place: bool = False,
+                 record: bool = False):
         gd = graph.graph_def if isinstance(graph, Graph) else graph
         self._base = gd
+        self._in_place = in_place or not copy
+        self._record = record
+        #: Full working GraphDef once the editor left overlay mode (None: overlay mode).
         self._work: GraphDef | None = None if copy else gd
         self.removed: set[str] = set()
         self.added: set[str] = set()
         self.changed: set[str] = set()
+        #: The old NodeDef of each touched node (None: added), when ``record`` (in place).
+        self.old_nodes: dict[str, NodeDef | None] = {}
         self._index_cache: dict[str, NodeDef] | None = None  # built on first use
         self._pending_removal: set[str] = set()
         self._handed_out: set[str] = set()
+        # overlay mode
+        self._pos: dict[str, int] | None = None         # base name -> position
+        self._overlay: dict[int, NodeDef] = {}          # base position -> private copy
+        self._gone: set[int] = set()                    # base positions removed
+        self._new: list[NodeDef] = []                   # added nodes, in order
+        self._private: dict[int, int] = {}              # id(private node) -> position, -1 new
 
+    # ------------------------------------------------------------------ storage
     @property
     def graph_def(self) -> GraphDef:
-        """The working copy (made now if it was not yet): write to it freely."""
+        """The whole working GraphDef (a copy of the input with the changes so far, or the
+        input itself in place): write to it freely. Leaves overlay mode."""
         if self._work is None:
-            # node by node: a worker copying a big graph must not hold the GIL for it
-            self._work = copy_graph_def(self._base)
-            self._index_cache = None
+            self._materialize()
         return self._work
 
     @property
     def copied(self) -> bool:
-        """Whether the working copy exists (the input was not copied while it did not)."""
-        return self._work is not None and self._work is not self._base
+        """Whether the result will be a GraphDef other than the input (something changed and
+        the editor does not work in place)."""
+        if self._work is not None:
+            return self._work is not self._base
+        return self._dirty and not self._in_place
 
     @property
-    def _current(self) -> GraphDef:
-        """What the editor holds now, for reading only (the input until the first change)."""
-        return self._work if self._work is not None else self._base
+    def _dirty(self) -> bool:
+        return bool(self._overlay or self._gone or self._new or self._pending_removal)
+
+    def _base_pos(self) -> dict[str, int]:
+        if self._pos is None:
+            self._pos = {n.name: i for i, n in enumerate(self._base.node)}
+        return self._pos
+
+    def _materialize(self) -> None:
+        """Leave overlay mode for a whole working GraphDef: a copy of the input with the changes
+        so far, even in place (the pass body may still read its input; only :meth:`result`
+        writes into it). Pending removals stay pending."""
+        self._work = self._build_copy()
+        self._index_cache = None
+
+    def _apply_overlay(self, target: GraphDef) -> None:
+        nodes = target.node
+        record = self._record and target is self._base
+        base = self._base.node
+        for i, c in self._overlay.items():
+            if i in self._gone:
+                continue
+            if record:
+                self._remember(base[i].name, base[i], copy=True)
+            nodes[i].CopyFrom(c)
+        for c in self._new:
+            if record:
+                self.old_nodes.setdefault(c.name, None)
+            nodes.add().CopyFrom(c)
+        if self._gone:
+            if record:
+                for i in self._gone:
+                    self._remember(base[i].name, base[i], copy=False)
+            # back to front, contiguous runs at once: no other node (nor its weights) moves
+            runs: list[list[int]] = []
+            for i in sorted(self._gone, reverse=True):
+                if runs and runs[-1][0] == i + 1:
+                    runs[-1][0] = i
+                else:
+                    runs.append([i, i + 1])
+            for lo, hi in runs:
+                del nodes[lo:hi]
+        self._overlay, self._gone, self._new, self._private = {}, set(), [], {}
+
+    def _remember(self, name: str, node: NodeDef, copy: bool) -> None:
+        if name in self.old_nodes:
+            return
+        if copy:
+            c = NodeDef()
+            c.CopyFrom(node)
+            node = c
+        self.old_nodes[name] = node  # a removed node stays readable once out of the list
+
+    def _iter_current(self) -> Iterable[NodeDef]:
+        """Every node the editor holds now (pending removals included), in order."""
+        if self._work is not None:
+            yield from self._work.node
+            return
+        ov, gone = self._overlay, self._gone
+        for i, n in enumerate(self._base.node):
+            if i in gone:
+                continue
+            yield ov.get(i, n)
+        yield from self._new
 
     @property
     def _index(self) -> dict[str, NodeDef]:
         if self._index_cache is None:
-            self._index_cache = {n.name: n for n in self._current.node}
+            self._index_cache = {n.name: n for n in self._iter_current()}
         return self._index_cache
 
     @_index.setter
     def _index(self, value: dict[str, NodeDef]) -> None:
         self._index_cache = value
+
+    def _writable(self, n: str) -> NodeDef:
+        """The node ``n`` (present), as a node the editor may change."""
+        node = self._index[n]
+        if self._work is not None or id(node) in self._private:
+            return node  # a whole working GraphDef, or already private (changed or added)
+        i = self._base_pos()[n]
+        c = NodeDef()
+        c.CopyFrom(node)
+        self._overlay[i] = c
+        self._private[id(c)] = i
+        self._index[n] = c
+        return c
 
     # ------------------------------------------------------------------ access
     def __contains__(self, name: str) -> bool:
@@ -88,19 +189,28 @@ class GraphEditor:
         n = node_of(name)
         if n not in self._index or n in self._pending_removal:
             raise GraphError(f"no node named {n!r}")
-        self.graph_def  # noqa: B018 - writable from here on: make the copy
-        return self._index[n]
+        return self._writable(n)
 
     def nodes(self, read_only: bool = False) -> Iterable[NodeDef]:
-        """The current nodes in order, to change (or, with ``read_only``, only to read: that
-        makes no copy)."""
-        gd = self._current if read_only else self.graph_def
-        return (n for n in gd.node if n.name not in self._pending_removal)
+        """The current nodes in order, to change (this leaves overlay mode: a whole copy unless
+        in place), or, with ``read_only``, only to read (no copy; change a node through
+        :meth:`node`)."""
+        if not read_only:
+            self.graph_def  # noqa: B018 - every node writable: the whole working GraphDef
+        pending = self._pending_removal
+        return (n for n in self._iter_current() if n.name not in pending)
 
     def graph(self, inputs=None, outputs=None) -> Graph:
         """A fresh index over the current state (flushes pending removals); read only."""
         self.flush()
+        if self._work is None and self._dirty:
+            self._materialize()
         return Graph(self._current, inputs, outputs)
+
+    @property
+    def _current(self) -> GraphDef:
+        """The GraphDef the editor holds (the input while nothing changed); read only."""
+        return self._work if self._work is not None else self._base
 
     def consumers(self, name: str) -> list[tuple[NodeDef, int]]:
         """(consumer node, input index) pairs reading any output of ``name`` (O(graph))."""
@@ -120,8 +230,14 @@ class GraphEditor:
     def add_node(self, node: NodeDef) -> NodeDef:
         if node.name in self:
             raise GraphError(f"a node named {node.name!r} already exists")
-        new = self.graph_def.node.add()
-        new.CopyFrom(node)
+        if self._work is not None:
+            new = self._work.node.add()
+            new.CopyFrom(node)
+        else:
+            new = NodeDef()
+            new.CopyFrom(node)
+            self._new.append(new)
+            self._private[id(new)] = -1
         self._index[new.name] = new
         self._pending_removal.discard(new.name)
         if new.name in self.removed:
@@ -142,12 +258,20 @@ class GraphEditor:
 
     def replace_node(self, name: str, node: NodeDef) -> NodeDef:
         """Put ``node`` in place of the node ``name`` (same position in the node list)."""
-        old = self.node(name)
-        keep_name = old.name
+        n = node_of(name)
+        if n not in self._index or n in self._pending_removal:
+            raise GraphError(f"no node named {n!r}")
+        if self._work is None and id(self._index[n]) not in self._private:
+            i = self._base_pos()[n]
+            old = NodeDef()               # a private node: no copy of the one it replaces
+            self._overlay[i] = old
+            self._private[id(old)] = i
+        else:
+            old = self._writable(n)
         old.CopyFrom(node)
-        if old.name != keep_name:
-            del self._index[keep_name]
-            self._index[old.name] = old
+        if old.name != n:
+            del self._index[n]
+        self._index[old.name] = old
         self.mark_changed(old.name)
         return old
 
@@ -177,7 +301,9 @@ class GraphEditor:
         if not cand:
             return []
         readers: dict[str, int] = defaultdict(int)
-        for node in self._current.node:
+        order: dict[str, int] = {}
+        for i, node in enumerate(self.nodes(read_only=True)):
+            order[node.name] = i
             for t in node.input:
                 src = parse_input(t).node
                 if src in cand:
@@ -195,7 +321,6 @@ class GraphEditor:
                     readers[src] -= 1
                     if not readers[src]:
                         todo.append(src)
-        order = {n.name: i for i, n in enumerate(self._current.node)}
         removed = sorted(dead, key=order.get)
         self.remove(removed)
         self.flush()
@@ -216,18 +341,45 @@ class GraphEditor:
         return fixed
 
     def flush(self) -> None:
-        if not self._pending_removal:
+        """Carry out pending removals (and drop colocation hints naming the removed nodes)."""
+        pending = self._pending_removal
+        if not pending:
             return
-        self.graph_def  # noqa: B018 - removing is a change: make the copy
-        # Delete in place, back to front: no node (nor its weights) is copied, and the
-        # GraphDef keeps its versions/library.
-        nodes = self.graph_def.node
-        for i in range(len(nodes) - 1, -1, -1):
-            if nodes[i].name in self._pending_removal:
-                del nodes[i]
-        self._index = {n.name: n for n in nodes}
-        _drop_stale_colocation(self.graph_def.node, self._pending_removal, self)
-        self._pending_removal.clear()
+        if self._work is None:
+            index = self._index
+            new_ids = set()
+            for name in pending:
+                node = index.pop(name, None)
+                if node is None:
+                    continue
+                i = self._private.get(id(node))
+                if i is None:
+                    self._gone.add(self._base_pos()[name])
+                elif i < 0:
+                    new_ids.add(id(node))
+                else:
+                    self._gone.add(i)
+                    del self._overlay[i]
+                    del self._private[id(node)]
+            if new_ids:
+                self._new = [c for c in self._new if id(c) not in new_ids]
+                for k in new_ids:
+                    del self._private[k]
+        else:
+            # Delete in place, back to front: no node (nor its weights) is copied, and the
+            # GraphDef keeps its versions/library.
+            nodes = self._work.node
+            for i in range(len(nodes) - 1, -1, -1):
+                if nodes[i].name in pending:
+                    del nodes[i]
+            self._index = {n.name: n for n in nodes}
+        removed = set(pending)
+        pending.clear()
+        for node in list(self.nodes(read_only=True)):
+            kept = _kept_locations(node, removed.__contains__)
+            if kept is not None:
+                _set_locations(self._writable(node.name), kept)
+                self.mark_changed(node.name)
 
     def rewire(self, old: str, new: str, only: Iterable[str] | None = None,
                keep_control: bool = True) -> int:
@@ -241,7 +393,7 @@ class GraphEditor:
         n = parse_input(new)
         only_set = set(only) if only is not None else None
         count = 0
-        for node in self.nodes():
+        for node in list(self.nodes(read_only=True)):
             if only_set is not None and node.name not in only_set:
                 continue
             changed = False
@@ -258,7 +410,7 @@ class GraphEditor:
                 else:
                     new_inputs.append(text)
             if changed:
-                _set_inputs(node, _dedupe_controls(new_inputs, node.name))
+                _set_inputs(self.node(node.name), _dedupe_controls(new_inputs, node.name))
                 self.mark_changed(node.name)
                 count += 1
         return count
@@ -270,13 +422,15 @@ class GraphEditor:
         survive; readers of its control output (``^name``) depend on the producer instead.
         Only output port 0 can be bypassed (it maps to the chosen input).
         """
-        node = self.node(name)
+        if node_of(name) not in self:
+            raise GraphError(f"no node named {node_of(name)!r}")
+        node = self._index[node_of(name)]
         data = [parse_input(t) for t in node.input if not t.startswith("^")]
         controls = [parse_input(t).node for t in node.input if t.startswith("^")]
         if input_index >= len(data):
             raise GraphError(f"cannot bypass {name}: it has no data input {input_index}")
         src = data[input_index]
-        for reader in self.nodes():
+        for reader in list(self.nodes(read_only=True)):
             if reader.name == name:
                 continue
             new_inputs, changed = [], False
@@ -295,7 +449,8 @@ class GraphEditor:
                                      f"{ref.port}", nodes=[name, reader.name])
             if changed:
                 new_inputs += ["^" + c for c in controls]
-                _set_inputs(reader, _dedupe_controls(new_inputs, reader.name))
+                _set_inputs(self.node(reader.name),
+                            _dedupe_controls(new_inputs, reader.name))
                 self.mark_changed(reader.name)
         self.remove([name])
 
@@ -317,32 +472,51 @@ class GraphEditor:
     def sort(self) -> None:
         """Reorder nodes topologically (stable)."""
         self.flush()
-        order = Graph(self.graph_def).topological_order()
+        gd = self.graph_def
+        order = Graph(gd).topological_order()
         pos = {n: i for i, n in enumerate(order)}
-        nodes = sorted(self.graph_def.node, key=lambda n: pos[n.name])
+        nodes = sorted(gd.node, key=lambda n: pos[n.name])
         copies = []
         for n in nodes:
             c = NodeDef()
             c.CopyFrom(n)
             copies.append(c)
-        del self.graph_def.node[:]
-        self.graph_def.node.extend(copies)
-        self._index = {n.name: n for n in self.graph_def.node}
+        del gd.node[:]
+        gd.node.extend(copies)
+        self._index = {n.name: n for n in gd.node}
 
     def result(self) -> GraphDef:
-        """The edited GraphDef; the input itself when nothing was changed (read it only)."""
+        """The edited GraphDef: the input itself when nothing was changed (read it only), the
+        input edited in place when the editor works in place, else a new GraphDef."""
         self.flush()
+        if self._work is None and self._dirty:
+            if self._in_place:
+                self._apply_overlay(self._base)
+                self._work = self._base
+            else:
+                self._work = self._build_copy()
+            self._index_cache = None
+        if self._record and self._work is not self._base:
+            # the input is intact: its nodes are the old ones
+            for name in self.removed | self.changed:
+                i = self._base_pos().get(name)
+                self.old_nodes.setdefault(name, self._base.node[i] if i is not None else None)
+            for name in self.added:
+                self.old_nodes.setdefault(name, None)
         return self._current
 
-
-def _drop_stale_colocation(nodes, removed: set[str], editor: "GraphEditor") -> None:
-    """Drop ``_class: loc:@x`` entries naming removed nodes: TensorFlow refuses to import a
-    node that asks to be colocated with a node that does not exist."""
-    for node in nodes:
-        kept = _kept_locations(node, removed.__contains__)
-        if kept is not None:
-            _set_locations(node, kept)
-            editor.mark_changed(node.name)
+    def _build_copy(self) -> GraphDef:
+        """A new GraphDef: the input with the overlay applied, copied node by node once."""
+        out = copy_without_nodes(self._base)
+        add = out.node.add
+        ov, gone = self._overlay, self._gone
+        for i, n in enumerate(self._base.node):
+            if i not in gone:
+                add().CopyFrom(ov.get(i, n))
+        for c in self._new:
+            add().CopyFrom(c)
+        self._overlay, self._gone, self._new, self._private = {}, set(), [], {}
+        return out
 
 
 def _kept_locations(node: NodeDef, stale) -> list[bytes] | None:
@@ -490,7 +664,7 @@ class Substitution:
         """Rewrite every node's inputs; returns the names of the nodes changed."""
         skip = set(skip)
         changed = []
-        for node in editor.nodes():
+        for node in list(editor.nodes(read_only=True)):
             if node.name in skip:
                 continue
             new_data: list[str] = []
@@ -512,8 +686,7 @@ class Substitution:
                 ctrl.append("^" + c)
             new_inputs = new_data + ctrl
             if new_inputs != list(node.input):
-                del node.input[:]
-                node.input.extend(new_inputs)
+                _set_inputs(editor.node(node.name), new_inputs)
                 editor.mark_changed(node.name)
                 changed.append(node.name)
         return changed

@@ -10,7 +10,11 @@ was removed, added and changed there) and every candidate refused, with the reas
 reports every match: that is the preview.
 
 Copy on write: a pass that changes nothing returns its input GraphDef itself (no copy), so treat
-``PassResult.graph_def`` as read-only unless ``report.modified``.
+``PassResult.graph_def`` as read-only unless ``report.modified``. A pass that changes k nodes
+copies only those (its :class:`~..model.editor.GraphEditor` keeps an overlay) and then builds its
+result: a copy of the input with the changes when called directly, or, in the pipeline
+(``Pass.run(..., in_place=True)``), the input GraphDef itself with the changes written in, with
+``PassResult.old_nodes`` (asked with ``record=True``) holding what was there before.
 """
 from __future__ import annotations
 
@@ -133,6 +137,10 @@ class PassReport:
 class PassResult:
     graph_def: GraphDef
     report: PassReport
+    #: With ``record=True``: the NodeDef each touched node had before the pass, by name (None
+    #: for a node the pass added; a renamed node appears under both names). The touched names
+    #: are ``report.removed | report.added | report.changed``.
+    old_nodes: dict | None = None
 
 
 PassFn = Callable[..., PassResult]
@@ -150,19 +158,36 @@ class Pass:
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
 
-    def run(self, graph: Graph, select: set[str] | None = None, **params) -> PassResult:
-        """Run the pass; unknown parameters are an error, missing ones take their default."""
+    def run(self, graph: Graph, select: set[str] | None = None, in_place: bool = False,
+            record: bool = False, **params) -> PassResult:
+        """Run the pass; unknown parameters are an error, missing ones take their default.
+
+        ``in_place``: the caller gives ``graph``'s GraphDef up and the result may be that very
+        GraphDef, edited (passes written with :func:`~.context.pass_body`; the others copy).
+        ``record``: keep the touched nodes' old NodeDefs in ``PassResult.old_nodes``."""
         known = self.defaults()
         unknown = set(params) - set(known)
         if unknown:
             raise ValueError(f"pass {self.id!r} has no parameter(s) {', '.join(sorted(unknown))}; "
                              f"it takes: {', '.join(known) or 'none'}")
         known.update(params)
-        return self.fn(graph, select=select, **known)
+        if getattr(self.fn, "in_place", False):
+            return self.fn(graph, select=select, in_place=in_place, record=record, **known)
+        res = self.fn(graph, select=select, **known)
+        if record and res.old_nodes is None:
+            res.old_nodes = _old_nodes(graph, res.report)
+        return res
 
     def preview(self, graph: Graph, **params) -> PassReport:
         """Every match and refusal, without changing anything."""
         return self.run(graph, select=set(), **params).report
+
+
+def _old_nodes(graph: Graph, report: PassReport) -> dict:
+    """The touched nodes as ``graph`` (left intact) has them: None for an added node."""
+    out = {n: graph.nodes.get(n) for n in report.removed | report.changed}
+    out.update((n, None) for n in report.added if n not in out)
+    return out
 
 
 def is_selected(key: str, select: set[str] | None) -> bool:

@@ -30,9 +30,14 @@ from .pattern import Matcher
 class PassContext:
     """One run of one pass over ``graph``."""
 
-    def __init__(self, pass_id: str, graph: Graph, select: set[str] | None = None):
+    def __init__(self, pass_id: str, graph: Graph, select: set[str] | None = None,
+                 in_place: bool = False, record: bool = False):
         self.graph = graph
         self.select = select
+        #: Write the result into the input GraphDef (the caller gave it up: the pipeline);
+        #: ``record`` keeps the old NodeDefs of the touched nodes (see :class:`GraphEditor`).
+        self.in_place = in_place
+        self.record = record
         self.report = PassReport(pass_id)
         #: Nodes named as graph inputs or outputs: never removed or renamed.
         self.protected = protected_names(graph)
@@ -46,7 +51,7 @@ class PassContext:
     @property
     def editor(self) -> GraphEditor:
         if self._editor is None:
-            self._editor = GraphEditor(self.graph)
+            self._editor = GraphEditor(self.graph, in_place=self.in_place, record=self.record)
         return self._editor
 
     @property
@@ -94,16 +99,25 @@ class PassContext:
         out = self.editor.result()
         for fn in self._finish:
             fn(out)
-        return PassResult(out, self.report)
+        ed = self._editor
+        return PassResult(out, self.report,
+                          old_nodes=ed.old_nodes if ed is not None and self.record else None)
 
 
 def pass_body(pass_id: str) -> Callable:
-    """Make ``body(ctx, **params)`` a pass function ``fn(graph, select=None, **params)``."""
+    """Make ``body(ctx, **params)`` a pass function ``fn(graph, select=None, **params)``.
+
+    The function leaves ``graph`` untouched. The pipeline, which owns its working graph, calls
+    it with ``in_place=True`` (and ``record=True`` to keep the old NodeDefs): the result is then
+    the input GraphDef with the changes written into it, which costs what was changed, not a
+    copy of the graph."""
     def wrap(body: Callable[..., None]) -> Callable[..., PassResult]:
         @functools.wraps(body)
-        def run(graph: Graph, select: set[str] | None = None, **params) -> PassResult:
-            ctx = PassContext(pass_id, graph, select)
+        def run(graph: Graph, select: set[str] | None = None, *, in_place: bool = False,
+                record: bool = False, **params) -> PassResult:
+            ctx = PassContext(pass_id, graph, select, in_place=in_place, record=record)
             body(ctx, **params)
             return ctx.result()
+        run.in_place = True  # takes in_place/record (Pass.run asks)
         return run
     return wrap

@@ -218,7 +218,7 @@ def merge_duplicates(ctx: PassContext, keep_conv_pads: bool = True) -> None:
     if applied:
         editor = ctx.editor
         target = {d: survivor[d] for d in applied}
-        for node in editor.nodes():
+        for node in list(editor.nodes(read_only=True)):
             if node.name in target:
                 continue
             new_inputs, changed = [], False
@@ -230,8 +230,9 @@ def merge_duplicates(ctx: PassContext, keep_conv_pads: bool = True) -> None:
                 else:
                     new_inputs.append(t)
             if changed:
-                del node.input[:]
-                node.input.extend(_dedupe_controls(new_inputs, node.name))
+                live = editor.node(node.name)
+                del live.input[:]
+                live.input.extend(_dedupe_controls(new_inputs, node.name))
                 editor.mark_changed(node.name)
         editor.remove(sorted(applied))
         for m in report.matches:

@@ -28,10 +28,12 @@ class Step:
 
 
 def run_pass(graph: Graph, pass_id: str, params: dict | None = None,
-             select: set[str] | None = None, check: bool = True) -> PassResult:
-    """Run one pass; the result keeps the graph's given inputs/outputs; checked when asked."""
+             select: set[str] | None = None, check: bool = True, in_place: bool = False,
+             record: bool = False) -> PassResult:
+    """Run one pass; the result keeps the graph's given inputs/outputs; checked when asked.
+    ``in_place``/``record``: see :meth:`~.base.Pass.run`."""
     p = get_pass(pass_id)
-    result = p.run(graph, select=select, **(params or {}))
+    result = p.run(graph, select=select, in_place=in_place, record=record, **(params or {}))
     if check and result.report.modified:
         problems = Graph(result.graph_def).problems()
         if problems:
@@ -40,7 +42,8 @@ def run_pass(graph: Graph, pass_id: str, params: dict | None = None,
     return result
 
 
-def inputs_after(before: Graph, graph_def) -> list[str] | None:
+def inputs_after(before: Graph, graph_def, before_ops: dict[str, str] | None = None
+                 ) -> list[str] | None:
     """The given inputs of ``before`` that are still inputs once a pass made ``graph_def``.
 
     An input a pass turned from a placeholder into something else (a training flag made a
@@ -51,16 +54,25 @@ def inputs_after(before: Graph, graph_def) -> list[str] | None:
     inputs = before.given_inputs
     if not inputs:
         return inputs
+    if before_ops is None:  # ``before`` is intact (the pass did not edit it in place)
+        before_ops = input_ops(before)
     ops = {n.name: n.op for n in graph_def.node}
-    return [i for i in inputs if not (before.nodes.get(node_of(i)) is not None
-                                      and before.nodes[node_of(i)].op in INPUT_OPS
+    return [i for i in inputs if not (before_ops.get(node_of(i)) in INPUT_OPS
                                       and ops.get(node_of(i)) not in INPUT_OPS)]
+
+
+def input_ops(graph: Graph) -> dict[str, str]:
+    """The ops of the graph's given inputs (what :func:`inputs_after` needs of the graph before
+    a pass that edits it in place)."""
+    return {node_of(i): graph.nodes[node_of(i)].op for i in graph.given_inputs or []
+            if node_of(i) in graph.nodes}
 
 
 def pipeline_steps(graph: Graph, pass_ids: Iterable[str],
                    params: dict[str, dict] | None = None,
                    should_stop: Callable[[], bool] | None = None,
-                   on_pass: Callable[[str, int, int, int], None] | None = None
+                   on_pass: Callable[[str, int, int, int], None] | None = None,
+                   in_place: bool = False, owns_input: bool = False, record: bool = False
                    ) -> Iterator[Step]:
     """Run the passes in order and yield each run that changed something; ``inference`` runs
     the preset until nothing changes (at most :data:`MAX_ROUNDS` rounds).
@@ -71,14 +83,24 @@ def pipeline_steps(graph: Graph, pass_ids: Iterable[str],
     i, n, round)`` is called before each pass runs (the i-th of n in this round), and
     ``should_stop()`` is asked there too (InterruptedError when it says so). The input graph
     is never changed.
+
+    ``in_place``: the pipeline owns one working GraphDef and each pass edits it in place, so a
+    step that changes k nodes costs O(k) (plus the new index), not a copy of the graph. Then
+    every step's ``graph`` is that same GraphDef, which the next step changes: a step's graph
+    is only good until the next step is taken (use it, or ``result.old_nodes`` with
+    ``record=True``, before asking for the next). The working GraphDef is the first changing
+    pass's result (the one copy of the input, none when nothing changes), or the input itself
+    when ``owns_input`` (the caller gives its input graph up too).
     """
     params = params or {}
+    owned = owns_input
     # Detected outputs are those of the graph as given: a pass that leaves a node nothing reads
     # (the gradient plumbing of an inlined cond) must not make it an output for the next passes
     # to keep. The steps' graphs keep their given outputs (None: detected) unchanged.
     pinned = graph.outputs if graph.given_outputs is None else None
 
     def run_list(g: Graph, ids: list[str], rnd: int):
+        nonlocal owned
         for i, pid in enumerate(ids):
             if should_stop and should_stop():
                 raise InterruptedError("cancelled")
@@ -86,15 +108,20 @@ def pipeline_steps(graph: Graph, pass_ids: Iterable[str],
                 on_pass(pid, i, len(ids), rnd)
             g_run = g.with_io(g.given_inputs, pinned) if pinned and g.given_outputs is None \
                 else g
-            res = run_pass(g_run, pid, params.get(pid), check=False)
+            here = in_place and owned
+            ops = input_ops(g) if here else None
+            res = run_pass(g_run, pid, params.get(pid), check=False, in_place=here,
+                           record=record)
             if not res.report.modified:
                 continue
+            owned = in_place  # from now on the working GraphDef is the pipeline's own
             # Checked here rather than in run_pass so the next passes reuse this index
             # (and its cached topological order) instead of building it again.
-            new_g = Graph(res.graph_def, inputs_after(g, res.graph_def), g.given_outputs,
+            new_g = Graph(res.graph_def, inputs_after(g, res.graph_def, ops), g.given_outputs,
                           source=g.source)
             problems = new_g.problems()
             gone = [o for o in (g.given_outputs or []) if node_of(o) not in new_g.nodes]
+            # (an in-place step cannot be taken back here: the error stops the whole run)
             if gone:
                 raise GraphError(f"pass {pid!r} removed the named output(s) "
                                  f"{', '.join(gone)}: a pass never may; nothing was kept",
@@ -123,12 +150,16 @@ def pipeline_steps(graph: Graph, pass_ids: Iterable[str],
 def run_pipeline(graph: Graph, pass_ids: Iterable[str], params: dict[str, dict] | None = None,
                  on_step: Callable[[Step], None] | None = None,
                  should_stop: Callable[[], bool] | None = None,
-                 keep_graphs: bool = True) -> tuple[Graph, list[Step]]:
+                 keep_graphs: bool = True, owns_input: bool = False
+                 ) -> tuple[Graph, list[Step]]:
     """Consume :func:`pipeline_steps`: the final graph (with the same given outputs) and every
     step that changed something. ``keep_graphs=False`` drops each step's GraphDef (its
-    ``result.graph_def`` and ``graph`` are None) so a big model is not held once per step."""
+    ``result.graph_def`` and ``graph`` are None) so a big model is not held once per step, and
+    then the passes edit one working GraphDef in place: a copy of the input, or the input
+    itself when ``owns_input`` (the caller gives it up)."""
     steps: list[Step] = []
-    for step in pipeline_steps(graph, pass_ids, params, should_stop):
+    for step in pipeline_steps(graph, pass_ids, params, should_stop,
+                               in_place=not keep_graphs, owns_input=owns_input):
         graph = step.graph
         if not keep_graphs:
             step = Step(step.pass_id, step.params, PassResult(None, step.result.report),

@@ -134,7 +134,7 @@ def _drop_implied_controls(editor: GraphEditor, graph: Graph, changed: list[str]
     """Remove control inputs this pass handed to a node when the node already depends on them
     through its data inputs (a data path orders them as well, and carries their deadness)."""
     editor.flush()
-    nodes = {n.name: n for n in editor.graph_def.node}
+    nodes = {n.name: n for n in editor.nodes(read_only=True)}
     count = 0
     for name in changed:
         node = nodes.get(name)
@@ -156,6 +156,7 @@ def _drop_implied_controls(editor: GraphEditor, graph: Graph, changed: list[str]
         implied = want & seen
         if implied:
             kept = [t for t in node.input if not (t.startswith("^") and t[1:] in implied)]
+            node = nodes[name] = editor.node(name)
             del node.input[:]
             node.input.extend(kept)
             count += len(implied)
