@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import gc
 import math
+from itertools import pairwise
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QBrush,
     QColor,
-    QPainter,
     QPainterPath,
     QPainterPathStroker,
     QPen,
@@ -150,12 +150,17 @@ class NodeItem(UnitItem):
         self.badges = badges
         self.family = op_family(op)
         self.standout = is_standout(op)
-        tip = [f"<b>{op}</b>  {self.name}"]
-        if shape_hint:
-            tip.append(f"output: {shape_hint}")
-        for b in badges:
+        self._shape_hint = shape_hint
+
+    def tooltip_text(self) -> str:
+        """The tooltip, made when it is first asked for (see :meth:`GraphScene.helpEvent`)."""
+        hint = self._shape_hint() if callable(self._shape_hint) else self._shape_hint
+        tip = [f"<b>{self.op}</b>  {self.name}"]
+        if hint:
+            tip.append(f"output: {hint}")
+        for b in self.badges:
             tip.append(f"◆ {b.node}: {b.dtype or ''} {b.label.split(' ', 1)[-1]}")
-        self.setToolTip("<br>".join(tip))
+        return "<br>".join(tip)
 
     def paint(self, painter, option, widget=None):
         lod = _lod(painter)
@@ -235,10 +240,13 @@ class GroupItem(UnitItem):
         self.group = group
         self.scope = group.key
         self.setZValue(2)
+
+    def tooltip_text(self) -> str:
+        group = self.group
         ops = ", ".join(f"{op} ×{n}" for op, n in group.ops.most_common(6))
         rep = f"<br>{group.repeats} groups share this structure" if group.repeats > 1 else ""
-        self.setToolTip(f"<b>{group.key}</b><br>{group.size} nodes: {ops}{rep}"
-                        "<br><i>double-click to expand</i>")
+        return (f"<b>{group.key}</b><br>{group.size} nodes: {ops}{rep}"
+                "<br><i>double-click to expand</i>")
 
     def chevron_rect(self) -> QRectF:
         return QRectF(9, 4, 16, 16)
@@ -324,8 +332,14 @@ class FrameItem(UnitItem):
         # frames can be thousands of pixels tall: no pixmap cache, paint only what is exposed
         self.setCacheMode(QGraphicsItem.NoCache)
         self.setFlag(QGraphicsItem.ItemUsesExtendedStyleOption, True)
-        self.setToolTip(f"<b>{group.key}</b> ({group.size} nodes)<br><i>double-click the header"
-                        " to collapse</i>")
+        #: The fill already blended over the frames around it (set by the scene): a big frame
+        #: fills its exposed part opaque, which is much cheaper than blending every frame of a
+        #: deep nesting over the whole viewport each frame.
+        self.solid: QColor | None = None
+
+    def tooltip_text(self) -> str:
+        return (f"<b>{self.group.key}</b> ({self.group.size} nodes)<br><i>double-click the "
+                "header to collapse</i>")
 
     def chevron_rect(self) -> QRectF:
         return QRectF(4, 4, 16, 16)
@@ -355,7 +369,7 @@ class FrameItem(UnitItem):
                                 _SOLID if outline else _DASH))
             painter.drawRoundedRect(r, 9, 9)
         else:  # a big frame: fill the exposed part, square solid border (clipped lines)
-            painter.fillRect(exposed, fill)
+            painter.fillRect(exposed, self.solid if self.solid is not None else fill)
             painter.setPen(QPen(outline or style.FRAME_BORDER, width or 1.0))
             painter.setBrush(Qt.NoBrush)
             painter.drawRect(r)
@@ -436,7 +450,9 @@ class GhostItem(QGraphicsItem):
         self.setPos(rect.topLeft())
         self.setZValue(1.5)
         self.setAcceptedMouseButtons(Qt.NoButton)
-        self.setToolTip(f"removed: {op} {name}")
+
+    def tooltip_text(self) -> str:
+        return f"removed: {self.op} {self.name}"
 
     def boundingRect(self) -> QRectF:
         return self.r.adjusted(-2, -2, 2, 2)
@@ -531,12 +547,13 @@ class EdgeItem(QGraphicsItem):
         #: exposes, not a whole curve thousands of pixels long of which a sliver is visible.
         self.pieces = _pieces(cubics) if path.controlPointRect().width() \
             + path.controlPointRect().height() > PIECE_LENGTH else None
+        self._piece_coords = None
         self.end = p1
         self.start = p0
         #: The route as a polyline (drawn with straight segments at far zoom).
         self.polyline = [p0] + ([] if stub or backward else pts) + [p1]
         self.mid = pts[len(pts) // 2] if pts else path.pointAtPercent(0.5)
-        self.width = 1.1 + min(2.5, math.log2(edge.count)) if edge.count > 1 else 1.1
+        self.width = 1.0 + min(2.5, math.log2(edge.count)) if edge.count > 1 else 1.0
         # the control points too: a route that turns back up (to the next column of a wrapped
         # chain) has them beyond the curve, and the pieces' control points lie in their hull
         self._bounds = path.boundingRect().united(path.controlPointRect()).adjusted(-6, -6, 6, 6)
@@ -544,11 +561,17 @@ class EdgeItem(QGraphicsItem):
             self._bounds = self._bounds.united(QRectF(self.mid.x() - 4, self.mid.y() - 8, 150, 16))
         if stub:
             self._bounds = self._bounds.united(QRectF(p0.x() - 150, p0.y() - 14, 300, 16))
-        tip = (("(drawn short: a far-away producer with many consumers)\n" if stub else "")
-               + f"{edge.src[2:]} → {edge.dst[2:]}" + (f"\n{edge.label}" if edge.label else "")
-               + (f"\n{edge.count} edges" if edge.count > 1 else "")
-               + ("\ncontrol dependency" if edge.control else ""))
-        self.setToolTip(tip)
+        #: Set for an "out" stub: the far consumers it stands for.
+        self.tooltip_extra = ""
+
+    def tooltip_text(self) -> str:
+        if self.tooltip_extra:
+            return self.tooltip_extra
+        edge = self.edge
+        return (("(drawn short: a far-away producer with many consumers)\n" if self.stub else "")
+                + f"{edge.src[2:]} → {edge.dst[2:]}" + (f"\n{edge.label}" if edge.label else "")
+                + (f"\n{edge.count} edges" if edge.count > 1 else "")
+                + ("\ncontrol dependency" if edge.control else ""))
 
     def boundingRect(self) -> QRectF:
         return self._bounds
@@ -582,18 +605,29 @@ class EdgeItem(QGraphicsItem):
             exposed = option.exposedRect
             if exposed.contains(self._bounds):
                 painter.drawPath(self.path)
-            elif pen.style() == _SOLID:
-                for bounds, piece, _ in pieces:
-                    if bounds.intersects(exposed):
-                        painter.drawPath(piece)
+                return self._paint_ends(painter, pen, _lod(painter))
+            # plain float comparisons: a long edge has hundreds of pieces, and a QRectF call
+            # per piece per frame (through the bindings) cost more than the strokes themselves
+            x0, y0, x1, y1 = exposed.getCoords()
+            coords = self._piece_coords
+            if coords is None or coords[0] is not pieces:
+                coords = self._piece_coords = (pieces, [b.getCoords() for b, _, _ in pieces])
+            hit = [i for i, (a, b, c, d) in enumerate(coords[1])
+                   if a < x1 and c > x0 and b < y1 and d > y0]
+            if pen.style() == _SOLID:
+                for i in hit:
+                    painter.drawPath(pieces[i][1])
             else:  # dashed: each piece continues the pattern where the previous one ended
                 w = pen.widthF() or 1.0
-                for bounds, piece, before in pieces:
-                    if bounds.intersects(exposed):
-                        pen.setDashOffset(before / w)
-                        painter.setPen(pen)
-                        painter.drawPath(piece)
+                for i in hit:
+                    pen.setDashOffset(pieces[i][2] / w)
+                    painter.setPen(pen)
+                    painter.drawPath(pieces[i][1])
                 pen.setDashOffset(0)
+        self._paint_ends(painter, pen, lod)
+
+    def _paint_ends(self, painter, pen: QPen, lod: float) -> None:
+        """Arrow head, stub dot and label, edge label."""
         if lod < 0.3:
             return
         # arrow head
@@ -625,24 +659,142 @@ class EdgeItem(QGraphicsItem):
                              Qt.AlignLeft | Qt.AlignVCenter, text)
 
 
+
+# ---------------------------------------------------------------------------- the scene
+#: Scenes with more units + edges than this make items only where a view looks (tiles of
+#: TILE scene units around the viewport) and drop the ones far away again: a fully expanded
+#: 50,000-node graph is ~100,000 items, and making them all costs seconds while a frame shows
+#: a few hundred. Smaller scenes make every item at once.
+LAZY_ITEMS = 4000
+TILE = 1024.0
+#: Above this many live items, tiles away from the view are dropped.
+LIVE_BUDGET = 6000
+#: Opacity of what a trace leaves off its path.
+DIM_OPACITY = 0.18
+
+
+def edge_polyline(a: tuple, b: tuple, route, horizontal: bool, stub: str = "") -> list:
+    """The edge's route from box ``a`` to box ``b`` (x, y, w, h) as (x, y) points, the way
+    :class:`EdgeItem` draws it (Qt-free floats: the overview and the tile index use it for every
+    edge, the items only for those in view)."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    if horizontal:
+        p0, p1, t = (ax + aw, ay + ah / 2), (bx - 3, by + bh / 2), (1.0, 0.0)
+    else:
+        p0, p1, t = (ax + aw / 2, ay + ah), (bx + bw / 2, by - 3), (0.0, 1.0)
+    if stub == "in":
+        p1 = (p1[0], by + bh * 0.25) if horizontal else (bx + bw * 0.25, p1[1])
+        return [(p1[0] - t[0] * STUB_LENGTH, p1[1] - t[1] * STUB_LENGTH), p1]
+    if stub == "out":
+        return [p0, (p0[0] + t[0] * STUB_LENGTH, p0[1] + t[1] * STUB_LENGTH)]
+    if not route and ((p1[0] < p0[0] - 10) if horizontal else (p1[1] < p0[1] - 10)):
+        # backward: a loop round the side (see EdgeItem)
+        if horizontal:
+            p0, p1 = (ax + aw / 2, ay + ah), (bx + bw / 2, by + bh + 3)
+            bulge = 40 + abs(p0[0] - p1[0]) * 0.15
+            return [p0, (p0[0], p0[1] + bulge), (p1[0], p1[1] + bulge), p1]
+        p0, p1 = (ax + aw, ay + ah / 2), (bx + bw + 3, by + bh / 2)
+        bulge = 40 + abs(p0[1] - p1[1]) * 0.15
+        return [p0, (p0[0] + bulge, p0[1]), (p1[0] + bulge, p1[1]), p1]
+    return [p0, *route, p1]
+
+
+class ItemMap:
+    """``GraphScene.items_by_key``: every drawn unit key, its item made on first access.
+
+    ``in``, ``len`` and iteration see every unit of the placement; ``get``/``[]`` make the item
+    when it is not alive (a lazy scene makes items only near the view: see
+    :meth:`GraphScene.ensure_rect`); ``values()``/``items()`` make all of them (small scenes and
+    tests — the view itself loops over :attr:`GraphScene.live`)."""
+
+    def __init__(self, scene: GraphScene):
+        self._scene = scene
+
+    def __contains__(self, key) -> bool:
+        return key in self._scene.boxes
+
+    def __len__(self) -> int:
+        return len(self._scene.boxes)
+
+    def __iter__(self):
+        return iter(self._scene.boxes)
+
+    def keys(self):
+        return self._scene.boxes.keys()
+
+    def get(self, key, default=None):
+        item = self._scene.item(key)
+        return default if item is None else item
+
+    def __getitem__(self, key):
+        item = self._scene.item(key)
+        if item is None:
+            raise KeyError(key)
+        return item
+
+    def values(self) -> list:
+        return [self._scene.item(k) for k in self._scene.boxes]
+
+    def items(self) -> list:
+        return [(k, self._scene.item(k)) for k in self._scene.boxes]
+
+
 class GraphScene(QGraphicsScene):
-    """Scene of one placement. ``items_by_key`` maps unit keys to their item."""
+    """Scene of one placement. ``items_by_key`` maps unit keys to their item (made on demand);
+    :attr:`live` holds the items that exist; :attr:`deco` what each unit shows (highlight,
+    marks, fill), kept here so an item made later shows it too."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.metrics = style.Metrics()
         self.setBackgroundBrush(QBrush(style.BACKGROUND))
-        self.items_by_key: dict[str, UnitItem] = {}
-        self.edge_items: list[EdgeItem] = []
+        self.tree: GroupTree | None = None
+        self.placement: Placement | None = None
+        self.boxes: dict[str, Box] = {}
+        self.live: dict[str, UnitItem] = {}
+        self.items_by_key = ItemMap(self)
+        #: Every visible edge as drawn: (edge, box a, box b, stub, stub text, tooltip).
+        self.edge_recs: list[tuple] = []
+        self.live_edges: dict[int, EdgeItem] = {}
+        self.edges_of: dict[str, list[int]] = {}
+        #: unit key → (highlight, highlight count, mark, mark counts, fill override)
+        self.deco: dict[str, tuple] = {}
+        self.tracing = False
+        self.lit: set[str] = set()
+        self.lazy = False
+        self._tile_units: dict[tuple, list[str]] = {}
+        self._tile_edges: dict[tuple, list[int]] = {}
+        self._live_tiles: set[tuple] = set()
+        self._unit_refs: dict[str, int] = {}
+        self._edge_refs: dict[int, int] = {}
+        self._solid: dict[str, QColor] = {}
         self.ghosts: list[GhostItem] = []
-        self._overview: Overview | None = None
+        self._overview = None
         self._overview_lines: tuple[list, list] | None = None
         self.placement_rect = QRectF()
 
+    @property
+    def edge_items(self) -> list[EdgeItem]:
+        """The edge items alive (every edge in a small scene)."""
+        return list(self.live_edges.values())
+
+    def reset(self) -> None:
+        """Nothing drawn (after ``clear()`` deleted the items)."""
+        self.tree = self.placement = None
+        self.boxes, self.live, self.edge_recs, self.live_edges = {}, {}, [], {}
+        self.edges_of, self.deco, self.lit, self.tracing = {}, {}, set(), False
+        self._tile_units, self._tile_edges, self._live_tiles = {}, {}, set()
+        self._unit_refs, self._edge_refs, self._solid = {}, {}, {}
+        self.ghosts = []
+        self._overview = self._overview_lines = None
+        self.placement_rect = QRectF()
+
     # ------------------------------------------------------------------ far-zoom overview
-    def overview(self) -> "Overview":
+    def overview(self):
         """Every box and edge as a few batched primitives (built once per change): what the
         view and the minimap draw when items would be a few pixels big."""
+        from .scene_overview import Overview
         if self._overview is None:
             enabled = gc.isenabled()
             gc.disable()  # thousands of small objects at once (see apply_placement)
@@ -680,9 +832,25 @@ class GraphScene(QGraphicsScene):
                                        + badge))
         return (round(w), round(12 + m.title_h + 2 * m.body_h))
 
+    def content_rect(self) -> QRectF:
+        """What a fit shows: every item's bounds (the placement's, in a lazy scene)."""
+        if not self.lazy:
+            return self.itemsBoundingRect()
+        r = self.placement_rect.adjusted(-6, -6, 6, 6)
+        for g in self.ghosts:
+            r = r.united(g.sceneBoundingRect())
+        return r
+
+    def kind_of(self, key: str) -> str:
+        """"node", "frame" (an expanded group) or "group" (a collapsed one)."""
+        if key.startswith("n:"):
+            return "node"
+        return "frame" if key[2:] in self.placement.expanded else "group"
+
     # ------------------------------------------------------------------ rebuild
     def apply_placement(self, tree: GroupTree, placement: Placement) -> None:
-        """Make the items match the placement (items are reused by key; edges are rebuilt)."""
+        """Make the scene match the placement: items of unchanged units are kept (moved),
+        edges are rebuilt; a lazy scene makes the rest when a view looks at them."""
         # Tens of thousands of small objects in one go: without this, Python's cyclic garbage
         # collector runs full passes over the whole (large) heap again and again meanwhile.
         enabled = gc.isenabled()
@@ -693,97 +861,319 @@ class GraphScene(QGraphicsScene):
             if enabled:
                 gc.enable()
 
+    def _still_draws(self, item: UnitItem, key: str, tree: GroupTree) -> bool:
+        want = NodeItem if key.startswith("n:") else (
+            FrameItem if key[2:] in self.placement.expanded else GroupItem)
+        if type(item) is not want:
+            return False
+        if want is NodeItem:
+            # a step may change a node in place (a folded batch norm becomes a BiasAdd of the
+            # same name, new weight badges): reuse the item only if it still draws it
+            name = key[2:]
+            return (item.op == tree.op_of.get(name)
+                    and item.label == tree.node_label.get(name, name)
+                    and [b.label for b in item.badges]
+                    == [b.label for b in tree.badges.get(name, [])])
+        # same group key, new tree (after an edit): size, ops and signature may differ
+        return item.group is tree.groups[key[2:]]
+
     def _apply_placement(self, tree: GroupTree, placement: Placement) -> None:
         self.setItemIndexMethod(QGraphicsScene.NoIndex)  # bulk changes: index once at the end
-        old = self.items_by_key
-        new: dict[str, UnitItem] = {}
-        depth_cache: dict[str, int] = {}
-        for key, box in placement.boxes.items():
-            item = old.pop(key, None)
-            if key.startswith("n:"):
-                want = NodeItem
-            else:
-                want = FrameItem if key[2:] in placement.expanded else GroupItem
-            if item is not None and type(item) is not want:
+        self.tree, self.placement = tree, placement
+        boxes = self.boxes = placement.boxes
+        self._solid = {}
+        old, self.live = self.live, {}
+        for key, item in old.items():
+            box = boxes.get(key)
+            if box is None or not self._still_draws(item, key, tree):
                 self.removeItem(item)
-                item = None
-            if item is not None and want is NodeItem:
-                # a step may change a node in place (a folded batch norm becomes a BiasAdd of
-                # the same name, new weight badges): reuse the item only if it still draws it
-                name = key[2:]
-                if (item.op != tree.graph.nodes[name].op
-                        or item.label != tree.node_label.get(name, name)
-                        or [b.label for b in item.badges]
-                        != [b.label for b in tree.badges.get(name, [])]):
-                    self.removeItem(item)
-                    item = None
-            elif item is not None and item.group is not tree.groups[key[2:]]:
-                # same group key, new tree (after an edit): size, ops and signature may differ
-                self.removeItem(item)
-                item = None
-            if item is None:
-                if want is NodeItem:
-                    name = key[2:]
-                    node = tree.graph.nodes[name]
-                    from ..core.viewmodel.grouping import tensor_label
-                    item = NodeItem(key, box, node.op, tree.node_label.get(name, name),
-                                    tree.badges.get(name, []), tensor_label(node))
-                elif want is GroupItem:
-                    item = GroupItem(key, box, tree.groups[key[2:]])
-                else:
-                    d = depth_cache.setdefault(key, len(tree.ancestors_of_group(key[2:])))
-                    item = FrameItem(key, box, tree.groups[key[2:]], d)
-                self.addItem(item)
-            else:
-                item.set_box(box)
-            new[key] = item
-        for item in old.values():
-            self.removeItem(item)
-        self.items_by_key = new
-        for e in self.edge_items:
-            self.removeItem(e)
-        self.edge_items = []
-        fanout: dict[str, int] = {}
-        for e in placement.edges:
-            fanout[e.src] = fanout.get(e.src, 0) + 1
-        stubbed: dict[str, list] = {}
-        for e in placement.edges:
-            a, b = new.get(e.src), new.get(e.dst)
-            if a is None or b is None:
                 continue
-            ra = a.sceneBoundingRect().adjusted(4, 4, -4, -4)
-            rb = b.sceneBoundingRect().adjusted(4, 4, -4, -4)
-            dist = (ra.center() - rb.center()).manhattanLength()
-            # far, or not routed by the layout (a long edge of a high fan-out producer)
-            far = dist > STUB_MIN_DISTANCE or (e.unrouted and dist > 3 * STUB_LAYERS_PX)
-            if far and fanout[e.src] >= STUB_FANOUT:
-                label = tree.node_label.get(e.src[2:], e.src[2:]) if e.src.startswith("n:") \
-                    else tree.groups[e.src[2:]].label
-                item = EdgeItem(e, ra, rb, placement.horizontal, stub="in",
-                                stub_text=_elide(label, 28))
-                stubbed.setdefault(e.src, []).append((e, ra, rb))
-            else:
-                item = EdgeItem(e, ra, rb, placement.horizontal)
-            self.addItem(item)
-            self.edge_items.append(item)
-        for src, lst in stubbed.items():
-            e, ra, rb = lst[0]
-            item = EdgeItem(e, ra, rb, placement.horizontal, stub="out",
-                            stub_text=f"→ {len(lst)} far consumers")
-            item.setToolTip(f"{src[2:]} also feeds (drawn short):\n"
-                            + "\n".join(x.dst[2:] for x, _, _ in lst[:30])
-                            + ("\n…" if len(lst) > 30 else ""))
-            self.addItem(item)
-            self.edge_items.append(item)
+            item.set_box(box)
+            self.live[key] = item
+        for e in self.live_edges.values():
+            self.removeItem(e)
+        self.live_edges = {}
+        self._make_edge_recs(tree, placement)
+        self.lazy = len(boxes) + len(self.edge_recs) > LAZY_ITEMS
+        self._live_tiles, self._unit_refs, self._edge_refs = set(), {}, {}
+        if self.lazy:
+            self._index_tiles()
+        else:
+            self._tile_units, self._tile_edges = {}, {}
+            for key in boxes:
+                self.item(key)
+            for i in range(len(self.edge_recs)):
+                self._edge_item(i)
         self.clear_ghosts()
         self._overview = None
         # part of laying out: the far-zoom view and the minimap draw the edges from these
-        self._overview_lines = Overview.edge_lines(self)
+        self._overview_lines = self._edge_lines()
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
         # room to pan past the edges (the legend and minimap float over the corners)
         self.setSceneRect(QRectF(-300, -200, placement.width + 600, placement.height + 400))
         self.placement_rect = QRectF(0, 0, placement.width, placement.height)
 
+    def _make_edge_recs(self, tree: GroupTree, placement: Placement) -> None:
+        """Which edges are drawn whole and which as stubs, with their end boxes."""
+        boxes = self.boxes
+        fanout: dict[str, int] = {}
+        for e in placement.edges:
+            fanout[e.src] = fanout.get(e.src, 0) + 1
+        recs: list[tuple] = []
+        stubbed: dict[str, list] = {}
+        for e in placement.edges:
+            a, b = boxes.get(e.src), boxes.get(e.dst)
+            if a is None or b is None:
+                continue
+            ra, rb = (a.x, a.y, a.w, a.h), (b.x, b.y, b.w, b.h)
+            dist = abs(a.x + a.w / 2 - b.x - b.w / 2) + abs(a.y + a.h / 2 - b.y - b.h / 2)
+            # far, or not routed by the layout (a long edge of a high fan-out producer)
+            far = dist > STUB_MIN_DISTANCE or (e.unrouted and dist > 3 * STUB_LAYERS_PX)
+            if far and fanout[e.src] >= STUB_FANOUT:
+                label = tree.node_label.get(e.src[2:], e.src[2:]) if e.src.startswith("n:") \
+                    else tree.groups[e.src[2:]].label
+                recs.append((e, ra, rb, "in", _elide(label, 28), ""))
+                stubbed.setdefault(e.src, []).append((e, ra, rb))
+            else:
+                recs.append((e, ra, rb, "", "", ""))
+        for src, lst in stubbed.items():
+            e, ra, rb = lst[0]
+            tip = (f"{src[2:]} also feeds (drawn short):\n"
+                   + "\n".join(x.dst[2:] for x, _, _ in lst[:30])
+                   + ("\n…" if len(lst) > 30 else ""))
+            recs.append((e, ra, rb, "out", f"→ {len(lst)} far consumers", tip))
+        self.edge_recs = recs
+        edges_of: dict[str, list[int]] = {}
+        for i, r in enumerate(recs):
+            e = r[0]
+            edges_of.setdefault(e.src, []).append(i)
+            edges_of.setdefault(e.dst, []).append(i)
+        self.edges_of = edges_of
+
+    def _polylines(self):
+        horizontal = self.placement.horizontal
+        for e, ra, rb, stub, _, _ in self.edge_recs:
+            yield e, stub, edge_polyline(ra, rb, e.route, horizontal, stub)
+
+    def _edge_lines(self) -> tuple[list[QLineF], list[QLineF]]:
+        """Every edge's route as straight segments: (data edges, control edges)."""
+        lines: list[QLineF] = []
+        control: list[QLineF] = []
+        for e, _, pl in self._polylines():
+            (control if e.control else lines).extend(
+                QLineF(a[0], a[1], b[0], b[1]) for a, b in pairwise(pl))
+        return lines, control
+
+    # ------------------------------------------------------------------ tiles
+    def _index_tiles(self) -> None:
+        """Which units and edges touch each TILE × TILE square."""
+        tu: dict[tuple, list[str]] = {}
+        te: dict[tuple, list[int]] = {}
+        floor = math.floor
+        for key, b in self.boxes.items():
+            for i in range(floor(b.x / TILE), floor((b.x + b.w) / TILE) + 1):
+                for j in range(floor(b.y / TILE), floor((b.y + b.h) / TILE) + 1):
+                    lst = tu.get((i, j))
+                    if lst is None:
+                        tu[(i, j)] = [key]
+                    else:
+                        lst.append(key)
+        pad = 24.0  # arrow heads, curve bulges, the start of a label
+        for idx, (e, stub, pl) in enumerate(self._polylines()):
+            seen = set()
+            if stub:  # the label reaches 150 either side of the stub's start
+                xs = [p[0] for p in pl] + [pl[0][0] - 150, pl[0][0] + 150]
+                ys = [p[1] for p in pl] + [pl[0][1] - 16]
+                segs = [(min(xs), min(ys), max(xs), max(ys))]
+            else:
+                segs = []
+                for (x0, y0), (x1, y1) in pairwise(pl):
+                    # the cubic's control points bulge up to half the step beyond each end
+                    dy, dx = abs(y1 - y0) / 2 + 12, abs(x1 - x0) / 2 + 12
+                    segs.append((min(x0, x1) - dx, min(y0, y1) - dy,
+                                 max(x0, x1) + dx, max(y0, y1) + dy))
+                if e.label or e.count > 1:
+                    mx, my = pl[len(pl) // 2]
+                    segs.append((mx - 4, my - 8, mx + 150, my + 8))
+            for x0, y0, x1, y1 in segs:
+                for i in range(floor((x0 - pad) / TILE), floor((x1 + pad) / TILE) + 1):
+                    for j in range(floor((y0 - pad) / TILE), floor((y1 + pad) / TILE) + 1):
+                        if (i, j) not in seen:
+                            seen.add((i, j))
+                            te.setdefault((i, j), []).append(idx)
+        self._tile_units, self._tile_edges = tu, te
+
+    def _tiles_in(self, rect: QRectF):
+        x0, y0, x1, y1 = rect.getCoords()
+        floor = math.floor
+        for i in range(floor(x0 / TILE), floor(x1 / TILE) + 1):
+            for j in range(floor(y0 / TILE), floor(y1 / TILE) + 1):
+                yield (i, j)
+
+    def ensure_rect(self, rect: QRectF) -> int:
+        """Make the items of everything that may show in ``rect`` (scene coordinates);
+        returns how many were made."""
+        if not self.lazy:
+            return 0
+        made = 0
+        units, edges = self._unit_refs, self._edge_refs
+        for t in self._tiles_in(rect):
+            if t in self._live_tiles:
+                continue
+            self._live_tiles.add(t)
+            for key in self._tile_units.get(t, ()):
+                units[key] = units.get(key, 0) + 1
+                if key not in self.live:
+                    self.item(key)
+                    made += 1
+            for idx in self._tile_edges.get(t, ()):
+                edges[idx] = edges.get(idx, 0) + 1
+                if idx not in self.live_edges:
+                    self._edge_item(idx)
+                    made += 1
+        return made
+
+    def evict(self, keep: QRectF) -> int:
+        """Above :data:`LIVE_BUDGET` live items, drop those of tiles outside ``keep`` (never a
+        selected item); returns how many were dropped."""
+        if not self.lazy or len(self.live) + len(self.live_edges) <= LIVE_BUDGET:
+            return 0
+        keep_tiles = set(self._tiles_in(keep))
+        units, edges = self._unit_refs, self._edge_refs
+        for t in [t for t in self._live_tiles if t not in keep_tiles]:
+            self._live_tiles.discard(t)
+            for key in self._tile_units.get(t, ()):
+                units[key] -= 1
+            for idx in self._tile_edges.get(t, ()):
+                edges[idx] -= 1
+        dropped = 0
+        for key in [k for k, it in self.live.items()
+                    if units.get(k, 0) <= 0 and not it.isSelected()]:
+            self.removeItem(self.live.pop(key))
+            units.pop(key, None)
+            dropped += 1
+        for idx in [i for i in self.live_edges if edges.get(i, 0) <= 0]:
+            self.removeItem(self.live_edges.pop(idx))
+            edges.pop(idx, None)
+            dropped += 1
+        return dropped
+
+    # ------------------------------------------------------------------ items
+    def item(self, key: str) -> UnitItem | None:
+        """The item drawing unit ``key`` (made now if needed); None if the key is not drawn."""
+        item = self.live.get(key)
+        if item is not None:
+            return item
+        box = self.boxes.get(key)
+        if box is None:
+            return None
+        tree = self.tree
+        if key.startswith("n:"):
+            name = key[2:]
+            node = tree.graph.nodes[name]
+            from ..core.viewmodel.grouping import tensor_label
+            item = NodeItem(key, box, node.op, tree.node_label.get(name, name),
+                            tree.badges.get(name, []), lambda n=node: tensor_label(n))
+        elif key[2:] in self.placement.expanded:
+            group = tree.groups[key[2:]]
+            item = FrameItem(key, box, group, len(tree.ancestors_of_group(key[2:])))
+            item.solid = self._solid_fill(key[2:])
+        else:
+            item = GroupItem(key, box, tree.groups[key[2:]])
+        self._decorate(item)
+        self.addItem(item)
+        self.live[key] = item
+        return item
+
+    def _solid_fill(self, group_key: str) -> QColor:
+        """A frame's fill blended over the frames around it (and the background)."""
+        c = self._solid.get(group_key)
+        if c is None:
+            grp = self.tree.groups[group_key]
+            parent = grp.parent
+            under = self._solid_fill(parent) if parent and parent in self.placement.expanded \
+                and "g:" + parent in self.boxes else style.BACKGROUND
+            base = style.signature_color(grp.signature) if grp.repeats > 1 \
+                else style.FRAME_BORDER
+            a = 45 / 255
+            c = QColor.fromRgbF(under.redF() * (1 - a) + base.redF() * a,
+                                under.greenF() * (1 - a) + base.greenF() * a,
+                                under.blueF() * (1 - a) + base.blueF() * a)
+            self._solid[group_key] = c
+        return c
+
+    def _edge_item(self, idx: int) -> EdgeItem:
+        e, ra, rb, stub, text, tip = self.edge_recs[idx]
+        item = EdgeItem(e, QRectF(*ra), QRectF(*rb), self.placement.horizontal, stub=stub,
+                        stub_text=text)
+        item.index = idx
+        item.tooltip_extra = tip
+        self._decorate_edge(item)
+        self.addItem(item)
+        self.live_edges[idx] = item
+        return item
+
+    # ------------------------------------------------------------------ decorations
+    def _decorate(self, item: UnitItem) -> None:
+        d = self.deco.get(item.key)
+        if d is None:
+            item.highlight, item.highlight_count, item.mark = None, 0, None
+            item.mark_counts, item.fill_override = {}, None
+        else:
+            item.highlight, item.highlight_count, item.mark, counts, item.fill_override = d
+            item.mark_counts = dict(counts)
+        dim = self.tracing and item.key not in self.lit and item.kind != "frame"
+        if dim or item.opacity() != 1.0:
+            item.setOpacity(DIM_OPACITY if dim else 1.0)
+
+    def _decorate_edge(self, e: EdgeItem) -> bool:
+        lit = self.lit
+        both = e.src in lit and e.dst in lit
+        h = self.deco[e.dst][0] if both else None
+        dim = self.tracing and not both
+        if dim or e.opacity() != 1.0:
+            e.setOpacity(DIM_OPACITY if dim else 1.0)
+        if e.highlight != h:
+            e.highlight = h
+            return True
+        return False
+
+    def set_decorations(self, deco: dict[str, tuple], tracing: bool) -> None:
+        """What every unit shows (unit key → (highlight, highlight count, mark, mark counts,
+        fill override); keys not given show nothing). Repaints only the items that change."""
+        old, self.deco = self.deco, deco
+        lit = {k for k, d in deco.items() if d[0]}
+        retrace = tracing != self.tracing or (tracing and lit != self.lit)
+        old_lit, self.tracing, self.lit = self.lit, tracing, lit
+        live = self.live
+        for key in old.keys() | deco.keys():
+            if old.get(key) != deco.get(key):
+                item = live.get(key)
+                if item is not None:
+                    self._decorate(item)
+                    item.update()
+        if retrace:
+            for item in live.values():
+                self._decorate(item)
+        # edges between lit units are drawn in the highlight colour
+        if retrace:
+            todo = list(self.live_edges.values())
+        else:
+            idx = {i for k in lit | old_lit for i in self.edges_of.get(k, ())}
+            todo = [self.live_edges[i] for i in idx if i in self.live_edges]
+        for e in todo:
+            if self._decorate_edge(e):
+                e.update()
+
+    def helpEvent(self, event):
+        """Tooltips are made when asked for (making one per item up front costs seconds on a
+        big graph)."""
+        for it in self.items(event.scenePos(), Qt.IntersectsItemShape, Qt.DescendingOrder):
+            if not it.toolTip() and hasattr(it, "tooltip_text"):
+                it.setToolTip(it.tooltip_text())
+        super().helpEvent(event)
+
+    # ------------------------------------------------------------------ ghosts
     def clear_ghosts(self) -> None:
         for g in self.ghosts:
             self.removeItem(g)
@@ -794,94 +1184,3 @@ class GraphScene(QGraphicsScene):
         self.addItem(g)
         self.ghosts.append(g)
         return g
-
-
-class Overview:
-    """The scene reduced to batches for far-zoom drawing: frames, boxes by fill colour, outlines
-    by colour, and every edge as line segments along its route. Drawing it is a handful of
-    QPainter calls (``drawRects``/``drawLines`` loop in C++), however many items there are,
-    where painting the items costs one Python ``paint`` call each."""
-
-    def __init__(self, scene: GraphScene, cached: tuple[list, list] | None = None):
-        self.frames: list[tuple[QRectF, QColor, QColor]] = []
-        self.fills: dict[int, tuple[QColor, list[QRectF]]] = {}
-        self.outlines: dict[int, tuple[QColor, list[QRectF]]] = {}
-        selected = set(scene.selectedItems())
-        fills, outlines = self.fills, self.outlines
-        family_fill = style.FAMILY_FILL
-        for item in scene.items_by_key.values():
-            r = item.scene_box
-            if item in selected:
-                outline = style.SELECTION
-            elif item.highlight:
-                outline = style.highlight_color(item.highlight)
-            elif item.mark:
-                outline = style.MARK_COLORS[item.mark]
-            else:
-                outline = None
-            kind = item.kind
-            if kind == "frame":
-                base = (style.signature_color(item.group.signature) if item.group.repeats > 1
-                        else style.FRAME_BORDER)
-                fill = QColor(base)
-                fill.setAlpha(45)
-                self.frames.append((r, fill, outline or base))
-                continue
-            if kind == "node":
-                fill = item.fill_override or family_fill[item.family]
-            else:
-                fill = item.band() or item.fill()
-            key = fill.rgba()
-            entry = fills.get(key)
-            if entry is None:
-                entry = fills[key] = (fill, [])
-            entry[1].append(r)
-            if outline is not None:
-                outlines.setdefault(outline.rgba(), (outline, []))[1].append(r)
-        self.frames.sort(key=lambda f: -f[0].width() * f[0].height())  # outer frames first
-        self.lines, self.control_lines = cached if cached is not None \
-            else Overview.edge_lines(scene)
-        self.rect = scene.placement_rect
-
-    @staticmethod
-    def edge_lines(scene: GraphScene) -> tuple[list[QLineF], list[QLineF]]:
-        """Every edge's route as straight segments: (data edges, control edges)."""
-        lines: list[QLineF] = []
-        control: list[QLineF] = []
-        # made here, one after another: drawLines converts the whole list every frame, and
-        # reading 20,000 wrappers scattered over the heap (kept by each edge) costs 4x more
-        for e in scene.edge_items:
-            pl = e.polyline
-            (control if e.edge.control else lines).extend(
-                QLineF(a, b) for a, b in zip(pl, pl[1:]))
-        return lines, control
-
-    def draw(self, painter, scale: float) -> None:
-        """Draw in scene coordinates (the painter's transform maps them)."""
-        px = 1.0 / max(scale, 1e-6)  # one device pixel in scene units
-        painter.setRenderHint(QPainter.Antialiasing, False)
-        for r, fill, border in self.frames:
-            painter.fillRect(r, fill)
-        pen = QPen(style.FRAME_BORDER, 0)  # cosmetic
-        painter.setBrush(_NO_BRUSH)
-        if self.frames:
-            for r, _, border in self.frames:
-                pen.setColor(border)
-                painter.setPen(pen)
-                painter.drawRect(r)
-        painter.setRenderHint(QPainter.Antialiasing, True)
-        pen = QPen(style.EDGE, 0)
-        painter.setPen(pen)
-        painter.drawLines(self.lines)
-        if self.control_lines:
-            painter.setPen(QPen(style.EDGE_CONTROL, 0))
-            painter.drawLines(self.control_lines)
-        painter.setRenderHint(QPainter.Antialiasing, False)
-        painter.setPen(Qt.NoPen)
-        for color, rects in self.fills.values():
-            painter.setBrush(color)
-            painter.drawRects(rects)
-        painter.setBrush(_NO_BRUSH)
-        for color, rects in self.outlines.values():
-            painter.setPen(QPen(color, 2.5 * px))
-            painter.drawRects([r.adjusted(-2 * px, -2 * px, 2 * px, 2 * px) for r in rects])

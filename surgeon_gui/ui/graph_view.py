@@ -48,7 +48,14 @@ from ..core.viewmodel.grouping import GroupTree
 from ..core.viewmodel.layout import LayoutEngine, Placement
 from ..core.viewmodel.viewstate import ViewState, step_marks
 from . import style
-from .graph_scene import EdgeItem, FrameItem, GraphScene, GroupItem, NodeItem, UnitItem
+from .graph_scene import (
+    EdgeItem,
+    FrameItem,
+    GraphScene,
+    GroupItem,
+    NodeItem,
+    UnitItem,
+)
 from .view_overlays import Legend, Minimap
 from .workers import Worker
 
@@ -61,7 +68,6 @@ FAR_SCALE = 0.2
 SCOPE_PREFIX = "scope:"
 #: Highlight kinds of a trace (inputs / outputs of a node): everything else is dimmed.
 TRACE_KINDS = ("upstream", "downstream")
-DIM_OPACITY = 0.18
 
 
 class GraphView(QGraphicsView):
@@ -156,11 +162,7 @@ class GraphView(QGraphicsView):
 
     def _clear_scene(self) -> None:
         self.graph_scene.clear()
-        self.graph_scene._overview = self.graph_scene._overview_lines = None
-        self.graph_scene.placement_rect = QRectF()
-        self.graph_scene.items_by_key = {}
-        self.graph_scene.edge_items = []
-        self.graph_scene.ghosts = []
+        self.graph_scene.reset()
         self.minimap.refresh()
 
     def _rebuild_tree(self, reset_view: bool, tree: GroupTree | None = None) -> None:
@@ -351,9 +353,9 @@ class GraphView(QGraphicsView):
         self.placement = placement
         self.graph_scene.apply_placement(self.tree, placement)
         self._refresh_decorations()
-        for key, item in self.graph_scene.items_by_key.items():
-            name = key[2:] if key.startswith("n:") else SCOPE_PREFIX + key[2:]
-            if name in selected:
+        for name in selected:
+            item = self.item_for(name)
+            if item is not None:
                 item.setSelected(True)
         self.graph_scene.blockSignals(False)
         # apply_placement set the scene rect while signals were blocked: tell the view, or its
@@ -521,19 +523,20 @@ class GraphView(QGraphicsView):
             return False
         shown = self.mapToScene(self.viewport().rect()).boundingRect()
         first = None
+        boxes = self.graph_scene.boxes
         for name in names:
             unit = self.tree.representative(name, self.placement.expanded)
-            item = self.graph_scene.items_by_key.get(unit)
-            if item is None:
-                continue
-            r = item.sceneBoundingRect()
-            if shown.intersects(r) and not isinstance(item, FrameItem):
+            b = boxes.get(unit)
+            if b is None or (unit.startswith("g:") and unit[2:] in self.placement.expanded):
+                continue  # not drawn, or a frame
+            r = QRectF(b.x, b.y, b.w, b.h)
+            if shown.intersects(r):
                 return False
-            if first is None and not isinstance(item, FrameItem):
-                first = item
+            if first is None:
+                first = r
         if first is None:
             return False
-        self.centerOn(first)
+        self.centerOn(first.center())
         self.minimap.update()
         return True
 
@@ -580,59 +583,31 @@ class GraphView(QGraphicsView):
 
     # ================================================================== decorations
     def _refresh_decorations(self) -> None:
-        """Push highlight, colours and marks to the items (no relayout)."""
+        """Push highlight, colours and marks to the scene (no relayout); only the items whose
+        decoration changes are touched."""
         if self.tree is None or self.placement is None:
             return
-        items = self.graph_scene.items_by_key
+        scene = self.graph_scene
         expanded = self.placement.expanded
-        before = {k: (it.highlight, it.highlight_count, it.mark, tuple(it.mark_counts.items()),
-                      it.fill_override) for k, it in items.items()}
-        for item in items.values():
-            item.highlight = None
-            item.highlight_count = 0
-            item.mark = None
-            item.mark_counts = {}
-            item.fill_override = None
-        decos = self.state.decorations(self.tree, expanded, set(items))
-        for key, d in decos.items():
-            it = items[key]
-            it.mark = d.mark
-            it.mark_counts = d.mark_counts
-            if key.startswith("n:") or isinstance(it, GroupItem):
-                it.highlight = d.highlight
-                it.highlight_count = d.highlight_count
+        deco: dict[str, tuple] = {}
+        for key, d in self.state.decorations(self.tree, expanded, scene.boxes).items():
+            lights = key.startswith("n:") or key[2:] not in expanded  # not a frame
+            deco[key] = (d.highlight if lights else None, d.highlight_count if lights else 0,
+                         d.mark, tuple(d.mark_counts.items()), None)
         if self._colors:
             for name, color in self._colors.items():
-                it = items.get("n:" + name)
-                if it is not None:
-                    it.fill_override = color
+                key = "n:" + name
+                if key in scene.boxes:
+                    deco[key] = deco.get(key, (None, 0, None, (), None))[:4] + (color,)
         # a trace dims everything off its path
         tracing = any(k in TRACE_KINDS for k in self.state.highlight.values())
-        lit = {k for k, it in items.items() if it.highlight}
-        for k, it in items.items():
-            dim = tracing and k not in lit and not isinstance(it, FrameItem)
-            it.setOpacity(DIM_OPACITY if dim else 1.0)
-        for e in self.graph_scene.edge_items:
-            e.setOpacity(DIM_OPACITY if tracing and not (e.src in lit and e.dst in lit) else 1.0)
-        # edges between highlighted units
-        for e in self.graph_scene.edge_items:
-            h = None
-            if e.src in lit and e.dst in lit:
-                h = items[e.dst].highlight
-            if e.highlight != h:
-                e.highlight = h
-                e.update()
-        self.graph_scene.clear_ghosts()
+        scene.set_decorations(deco, tracing)
+        scene.clear_ghosts()
         if self.state.ghost_boxes:
             new_boxes = {k: (b.x, b.y, b.w, b.h) for k, b in self.placement.boxes.items()}
             for name, (op, box) in self.state.place_ghosts(new_boxes, self._is_free).items():
-                self.graph_scene.add_ghost(name, op, QRectF(*box))
-        # repaint (and re-cache) only the boxes whose decoration changed
-        for k, it in items.items():
-            if before[k] != (it.highlight, it.highlight_count, it.mark,
-                             tuple(it.mark_counts.items()), it.fill_override):
-                it.update()
-        self.graph_scene.invalidate_overview()
+                scene.add_ghost(name, op, QRectF(*box))
+        scene.invalidate_overview()
         if self.far_zoom():
             self.viewport().update()
         self.minimap.refresh()
@@ -641,6 +616,7 @@ class GraphView(QGraphicsView):
         """No live box, group header or edge under ``box`` (x, y, w, h) — a ghost may go
         there."""
         r = QRectF(*box).adjusted(-4, -4, 4, 4)
+        self.graph_scene.ensure_rect(r)
         return not any(isinstance(it, (NodeItem, GroupItem, FrameItem, EdgeItem))
                        for it in self.graph_scene.items(r, Qt.IntersectsItemShape))
 
@@ -649,8 +625,20 @@ class GraphView(QGraphicsView):
         """True when the view draws the batched overview instead of the items."""
         return self.transform().m11() < FAR_SCALE and bool(self.graph_scene.items_by_key)
 
+    def _sync_items(self) -> None:
+        """A lazy scene: make the items around what the viewport shows (half a viewport of
+        margin, so panning rarely has to wait for them) and drop those far away."""
+        scene = self.graph_scene
+        if not scene.lazy:
+            return
+        seen = self.mapToScene(self.viewport().rect()).boundingRect()
+        m = max(seen.width(), seen.height()) * 0.5
+        scene.ensure_rect(seen.adjusted(-m, -m, m, m))
+        scene.evict(seen.adjusted(-3 * m, -3 * m, 3 * m, 3 * m))
+
     def paintEvent(self, event):
         if not self.far_zoom():
+            self._sync_items()
             super().paintEvent(event)
             return
         p = QPainter(self.viewport())
@@ -683,7 +671,7 @@ class GraphView(QGraphicsView):
 
     def fit(self) -> None:
         """Fit the whole graph in the window (not larger than 100%)."""
-        r = self.graph_scene.itemsBoundingRect()
+        r = self.graph_scene.content_rect()
         if r.isEmpty():
             return
         self._zoom_to(r.adjusted(-20, -20, 20, 20), max_scale=1.0)
@@ -691,7 +679,7 @@ class GraphView(QGraphicsView):
     def show_readable_overview(self, min_scale: float = 0.55) -> None:
         """Fit the graph when it stays readable; otherwise zoom to a readable scale and show
         the start of the graph (the minimap shows the rest)."""
-        r = self.graph_scene.itemsBoundingRect()
+        r = self.graph_scene.content_rect()
         if r.isEmpty():
             return
         vp = self.viewport().rect()
@@ -706,13 +694,13 @@ class GraphView(QGraphicsView):
         across = r.center().y() if self.horizontal else r.center().x()
         # the boxes in the first screenful: centre on them when they fit across
         band = QRectF()
-        for item in self.graph_scene.items_by_key.values():
-            if isinstance(item, FrameItem):
-                continue
-            b = item.sceneBoundingRect()
-            if (b.left() if self.horizontal else b.top()) \
-                    < (r.left() + visible.width() if self.horizontal else r.top() + visible.height()):
-                band = band.united(b)
+        scene = self.graph_scene
+        limit = r.left() + visible.width() if self.horizontal else r.top() + visible.height()
+        for key, bx in scene.boxes.items():
+            if key[2:] in self.placement.expanded and key.startswith("g:"):
+                continue  # a frame
+            if (bx.x if self.horizontal else bx.y) < limit:
+                band = band.united(QRectF(bx.x - 4, bx.y - 4, bx.w + 8, bx.h + 8))
         fits_across = not band.isEmpty() and (band.height() if self.horizontal else band.width()) \
             <= (visible.height() if self.horizontal else visible.width()) - 20
         if fits_across:
@@ -843,6 +831,7 @@ class GraphView(QGraphicsView):
     # ================================================================== export
     def export_image(self, path: str, scale: float = 1.0) -> str:
         """Write the whole graph as drawn (expansion, marks, highlight) to a .png or .svg."""
+        self.graph_scene.ensure_rect(self.graph_scene.content_rect())  # every item, if lazy
         r = self.graph_scene.itemsBoundingRect().adjusted(-20, -20, 20, 20)
         if r.isEmpty():
             raise ValueError("nothing to export: the view is empty")

@@ -1,0 +1,147 @@
+"""The graph view with a lazy scene: items made only around what the viewport shows.
+
+Big graphs (more than ``graph_scene.LAZY_ITEMS`` units + edges) get a lazy scene. Here the
+threshold is 0, so the bundled models get one too: the view tests of test_ui_view run again
+on it (they drive selection, expand/collapse, marks, ghosts, traces, colours, export and far
+zoom the way a user does), and the tests below check what only a lazy scene does."""
+import pytest
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QTransform
+
+from surgeon_gui.ui import graph_scene
+from test_ui_view import (  # noqa: F401 - fixtures and tests run again here
+    model_files,
+    open_model,
+    temp_settings,
+    test_badges_colours_and_dashed_control_edges,
+    test_diff_marks_follow_document_changes,
+    test_every_removed_visible_node_gets_a_ghost_that_covers_nothing,
+    test_expand_and_collapse_by_double_click_and_chevron,
+    test_export_png_and_svg,
+    test_far_zoom_draws_the_batched_overview,
+    test_keyboard_zoom_pan_and_minimap,
+    test_mobilenet_blocks_and_expand_all,
+    test_node_colour_override_and_legend,
+    test_open_tf1_collapsed_view,
+    test_selection_signal_and_focus,
+    test_set_document_switches_graphs_keeping_expansion,
+    test_view_settings_left_to_right_and_constants,
+    window,
+)
+
+
+@pytest.fixture(autouse=True)
+def lazy_scene(monkeypatch):
+    monkeypatch.setattr(graph_scene, "LAZY_ITEMS", 0)
+
+
+def _paint(view):
+    view.viewport().repaint()
+
+
+def _expanded_at_full_size(qtbot, window, path, live_budget=None, monkeypatch=None):
+    open_model(qtbot, window, path)
+    view = window.view
+    view.expand_all()
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=60000)
+    view.setTransform(QTransform())
+    return view
+
+
+def _shown(view) -> QRectF:
+    return view.mapToScene(view.viewport().rect()).boundingRect()
+
+
+def test_items_exist_only_around_the_view_and_follow_it(qtbot, window, model_files,
+                                                        monkeypatch):
+    monkeypatch.setattr(graph_scene, "LIVE_BUDGET", 50)
+    view = _expanded_at_full_size(qtbot, window, model_files["mnv2"])
+    scene = view.graph_scene
+    assert scene.lazy
+    top = scene.placement_rect.top()
+    view.centerOn(scene.placement_rect.center().x(), top + 300)
+    _paint(view)
+    shown = _shown(view)
+    boxes = scene.boxes
+    # every box that shows has its item; the far end of the graph has none
+    in_view = {k for k, b in boxes.items() if QRectF(b.x, b.y, b.w, b.h).intersects(shown)}
+    assert in_view and in_view <= set(scene.live)
+    far = {k for k, b in boxes.items() if b.y > shown.bottom() + 4 * graph_scene.TILE}
+    assert far and not far & set(scene.live)
+    assert len(scene.live) < len(boxes) / 2
+    # select a node on screen, then pan to the far end: its items are made there, the ones
+    # left behind are dropped, except the selected node
+    node = next(k for k in in_view if k.startswith("n:"))
+    view.select([node[2:]])
+    view.centerOn(scene.placement_rect.center().x(), scene.placement_rect.bottom() - 300)
+    _paint(view)
+    shown = _shown(view)
+    in_view = {k for k, b in boxes.items() if QRectF(b.x, b.y, b.w, b.h).intersects(shown)}
+    assert in_view <= set(scene.live)
+    assert node in scene.live and scene.live[node].isSelected()
+    assert view.selected_nodes() == [node[2:]]
+    left = {k for k, b in boxes.items() if b.y + b.h < top + 1000} - {node}
+    assert left and not left & set(scene.live)
+    # the edges drawn are those of the units around the view
+    for e in scene.edge_items:
+        assert e.src in scene.live or e.dst in scene.live or e.boundingRect().intersects(
+            shown.adjusted(-3000, -3000, 3000, 3000))
+
+
+def test_decorations_reach_items_made_later(qtbot, window, model_files, monkeypatch):
+    """A highlight, a trace and a colour set while a unit has no item show on the item made
+    when the view gets there."""
+    monkeypatch.setattr(graph_scene, "LIVE_BUDGET", 50)
+    view = _expanded_at_full_size(qtbot, window, model_files["mnv2"])
+    scene = view.graph_scene
+    view.centerOn(scene.placement_rect.center().x(), scene.placement_rect.top() + 300)
+    _paint(view)
+    g = view.document.graph
+    # a node far from the view whose outputs' cone is small
+    key = next(k for k in sorted((k for k in scene.boxes if k.startswith("n:")),
+                                 key=lambda k: -scene.boxes[k].y)
+               if 2 <= len(g.downstream([k[2:]])) < 10)
+    assert key not in scene.live
+    down = view.trace(key[2:], "outputs")
+    assert 2 <= len(down) < 10
+    view.centerOn(scene.placement_rect.center().x(), scene.boxes[key].y)
+    _paint(view)
+    item = scene.live[key]
+    assert item.highlight == "downstream" and item.opacity() == 1.0
+    lit = [e for e in scene.edge_items if e.highlight]
+    assert lit and all(e.dst[2:] in down and e.opacity() == 1.0 for e in lit)
+    off = [it for k, it in scene.live.items() if k.startswith("n:") and k[2:] not in down]
+    assert off and all(it.opacity() < 0.5 for it in off)  # dimmed off the path
+    view.set_highlight(None)
+    assert item.highlight is None and all(it.opacity() == 1.0 for it in off)
+    assert not [e for e in scene.edge_items if e.highlight]
+
+
+def test_trace_lights_the_edges_on_its_path(qtbot, window, model_files):
+    open_model(qtbot, window, model_files["tf1"])
+    view = window.view
+    _paint(view)
+    up = view.trace("Relu6", "inputs")
+    _paint(view)
+    items_ = view.graph_scene.items_by_key
+    assert items_["n:input"].highlight == "upstream"
+    assert items_["n:probs"].highlight is None
+    lit = [e for e in view.graph_scene.edge_items if e.highlight]
+    assert lit and all(items_[e.src].highlight and items_[e.dst].highlight for e in lit)
+    assert "Relu6" in up
+
+
+def test_tooltips_are_made_when_asked_for(qtbot, window, model_files):
+    from PySide6.QtCore import QEvent, QPoint
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QApplication
+    open_model(qtbot, window, model_files["tf1"])
+    view = window.view
+    _paint(view)
+    item = view.item_for("Relu6")
+    assert not item.toolTip()
+    pos = view.mapFromScene(item.sceneBoundingRect().center())
+    QApplication.sendEvent(view.viewport(), QHelpEvent(QEvent.ToolTip, pos,
+                                                       view.viewport().mapToGlobal(pos)))
+    assert "Relu6" in item.toolTip() and item.op in item.toolTip()
+    del QPoint
