@@ -59,6 +59,7 @@ def test_a_job_that_imports_tensorflow_does_not_break_the_next_job_on_its_thread
             w.start(pool)
             assert w.wait(60), "job hung"
             assert w.error is None, repr(w.error)
+        pool.waitForDone()  # the pool thread is done with Python before the interpreter ends
         print("ok", w.result)
         """, tmp_path)
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stderr[-3000:]}"

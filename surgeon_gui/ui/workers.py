@@ -91,8 +91,11 @@ class Worker(QRunnable):
                 msg = f"{type(e).__name__}: {msg}\n\n{traceback.format_exc(limit=6)}"
             _emit(self.signals.failed, msg, e)
         finally:
-            self._finished.set()
+            # `done` first: whoever waits on _finished may tear the app down at once (the
+            # screenshot mode, a script), and an emit racing that teardown crashed (SIGSEGV in
+            # QMetaObject::metacall while the interpreter finalized)
             _emit(self.signals.done)
+            self._finished.set()
 
     def start(self, pool: QThreadPool | None = None) -> "Worker":
         # a job never imports TensorFlow in the pool thread itself: that import runs in a
@@ -107,7 +110,9 @@ class Worker(QRunnable):
         self.state.cancel()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the job ends (for tests and the screenshot mode)."""
+        """Block until the job has ended and sent its last signal (for tests and the screenshot
+        mode). Its pool thread may still be returning: call ``QThreadPool.waitForDone`` before
+        the process exits."""
         return self._finished.wait(timeout)
 
 
