@@ -28,10 +28,13 @@ Unit keys used everywhere (layout, scene, selection): ``"n:<node name>"`` for a 
 """
 from __future__ import annotations
 
+import gc
 import re
 import zlib
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ..model.graph import Graph, NodeDef, dtype_name, parse_input, shape_list
 from ..model.ops import IF_OPS, LOOP_OPS, MERGE_OPS, SWITCH_OPS, WHILE_OPS, is_random
@@ -307,7 +310,8 @@ def _num_prefixes(seg: str) -> list[str]:
     return [seg[:c] for c in sorted(cuts)]
 
 
-def _block_prefixes(seg: str) -> list[str]:
+@lru_cache(maxsize=1 << 16)
+def _block_prefixes(seg: str) -> tuple[str, ...]:
     """Name prefixes a block of sibling layers may share, outermost first: the numbered ones
     (:func:`_num_prefixes`) and a leading word that is not a series' stem (EfficientNet's
     ``stem_conv``, ``stem_bn``, ``stem_activation`` → ``stem``; not ``block`` of
@@ -317,7 +321,7 @@ def _block_prefixes(seg: str) -> list[str]:
     if len(toks) >= 2 and toks[0].isalpha() and not toks[1].isdigit() \
             and not (out and out[0].startswith(toks[0] + "_")):
         out = [toks[0]] + [p for p in out if p != toks[0]]
-    return out
+    return tuple(out)
 
 
 #: A layer name's kind: the name without its trailing numbers (``dense_12_1`` → ``dense``).
@@ -444,6 +448,67 @@ def badge_name(weight: str, consumer_op: str, index: int) -> str:
     return own
 
 
+@contextmanager
+def paused_gc():
+    """Python's cyclic garbage collector off while a big structure is built: the tens of
+    thousands of lists and tuples a 100k-node graph's tree is made of set off collections
+    that walk the whole heap again and again (a third of the build), and none of it is
+    cyclic garbage. (The collector is process-wide: it is switched back on only if it was
+    on.)"""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _Scope:
+    """A name scope while the group tree is built (see ``GroupTree._build_groups``)."""
+    __slots__ = ("own", "steps", "siblings", "rank", "head", "leaf_cells", "leaf_virtual")
+
+    def __init__(self, own: tuple):
+        self.own = own          # its segments: the parent level of its nodes' last segments
+        self.steps: list = []   # per level above its nodes: (rank counter, span) to count into
+        self.siblings: dict = {}
+        self.rank: list[int] = []
+        self.head: _Path | None = None
+        self.leaf_cells: dict | None = None
+        self.leaf_virtual: dict | None = None
+
+
+class _Path:
+    """A group path (key, label, virtual, name prefix) from the outside in, shared by the
+    nodes of a scope; with what is counted per path while the tree is built."""
+    __slots__ = ("entries", "key", "drawn", "parent", "children", "label_prefix", "size",
+                 "visible", "ops", "in_groups")
+
+    def __init__(self, entries: list, key: str):
+        self.entries, self.key = entries, key
+        self.drawn = self.size = self.visible = 0
+        self.parent: str | None = None
+        self.children: list | None = None
+        self.label_prefix = ""
+        self.ops: dict[str, list[int]] = {}
+        self.in_groups: tuple | None = None
+
+
+def _add_counts(acc: list, size: int, visible: int, ops: dict[str, list[int]]) -> None:
+    """Add sizes and an op histogram ({op: [count, first position]}) to ``acc``."""
+    acc[0] += size
+    acc[1] += visible
+    mine = acc[2]
+    for op, (n, first) in ops.items():
+        have = mine.get(op)
+        if have is None:
+            mine[op] = [n, first]
+        else:
+            have[0] += n
+            if first < have[1]:
+                have[1] = first
+
+
 class GroupTree:
     """Groups, badges and visible-graph construction for one Graph (immutable once built)."""
 
@@ -462,12 +527,13 @@ class GroupTree:
         self.root_children: list[str] = []
         #: node name → op type (plain strings: safe to read from a layout worker while the
         #: document's protobuf changes on the GUI thread).
-        self.op_of: dict[str, str] = {n.name: n.op for n in graph.graph_def.node}
+        self.op_of: dict[str, str] = {name: node.op for name, node in graph.nodes.items()}
         self._ancestors: dict[str, tuple[str, ...]] = {}
-        self._find_badges()
-        self._build_groups()
-        self._edges = self._drawn_edges()
-        self._signatures()
+        with paused_gc():
+            self._find_badges()
+            self._build_groups()
+            self._edges = self._drawn_edges()
+            self._signatures()
 
     # ------------------------------------------------------------------ badges
     def _find_badges(self) -> None:
@@ -509,30 +575,87 @@ class GroupTree:
 
     # ------------------------------------------------------------------ groups
     def _build_groups(self) -> None:
+        """Groups from the node names. The work is per scope (a 107k-node graph has 39k
+        scopes): each scope's group path is worked out once, from its parent scope's, and a
+        node only adds what its own last segment changes; counts and op histograms are summed
+        per path and then up the tree, not per node and level."""
         g = self.graph
-        drawn = [n.name for n in g.graph_def.node if n.name not in self.hidden]
+        hidden = self.hidden
+        names = list(g.nodes)  # graph order, one per name
+        if len(names) == len(g.graph_def.node):
+            drawn = [n for n in names if n not in hidden]
+        else:  # duplicated names (an unvalidated graph): every listed node
+            drawn = [n.name for n in g.graph_def.node if n.name not in hidden]
         # raw scope segments → per-level sibling sets, to find numbered block prefixes
         siblings: dict[tuple, dict[str, None]] = defaultdict(dict)
-        #: (parent, segment) → (first, last, count) of the positions of the drawn nodes inside,
+        #: (parent, segment) → [first, last, count] of the positions of the drawn nodes inside,
         #: counted among the drawn nodes of the parent level (weights and their reads, which
-        #: frozen graphs list far from their ops, do not stretch a block)
-        spans: dict[tuple, list[int]] = {}
-        rank: Counter = Counter()
-        for name in g.nodes:
-            segs = name.split("/")
-            for i in range(len(segs)):
+        #: frozen graphs list far from their ops, do not stretch a block). Kept per path
+        #: string ("a/b" for (("a",), "b")) while counting.
+        span_at: dict[str, list[int]] = {}
+        span_key: dict[str, tuple] = {}
+        rank_of: dict[tuple, list[int]] = {}
+        scopes: dict[str, _Scope] = {}
+
+        def scope_of(scope: str) -> _Scope:
+            """The scope ``a/b/`` ("" for the top level), set up on first sight (in graph
+            order, so every level's siblings keep their order of first appearance)."""
+            segs = scope.split("/")[:-1] if scope else []
+            sc = _Scope(tuple(segs))
+            steps = []
+            for i, seg in enumerate(segs):
                 parent = tuple(segs[:i])
-                siblings[parent][segs[i]] = None
-                if name not in self.hidden:
-                    where = rank[parent]
-                    rank[parent] += 1
-                    sp = spans.get((parent, segs[i]))
-                    if sp is None:
-                        spans[(parent, segs[i])] = [where, where, 1]
-                    else:
-                        sp[0] = min(sp[0], where)
-                        sp[1] = max(sp[1], where)
-                        sp[2] += 1
+                siblings[parent][seg] = None
+                path = "/".join(segs[:i + 1])
+                cell = span_at.get(path)
+                if cell is None:
+                    cell = span_at[path] = [0, 0, 0]
+                    span_key[path] = (parent, seg)
+                rank = rank_of.get(parent)
+                if rank is None:
+                    rank = rank_of[parent] = [0]
+                steps.append((rank, cell))
+            sc.steps = steps
+            sc.siblings = siblings[sc.own]
+            rank = rank_of.get(sc.own)
+            if rank is None:
+                rank = rank_of[sc.own] = [0]
+            sc.rank = rank
+            scopes[scope] = sc
+            return sc
+
+        node_scope: list[_Scope] = []
+        leaves: list[str] = []
+        for name in names:
+            leaf = name.rpartition("/")[2]
+            scope = name[:len(name) - len(leaf)]
+            sc = scopes.get(scope) or scope_of(scope)
+            node_scope.append(sc)
+            leaves.append(leaf)
+            sc.siblings[leaf] = None
+            if name in hidden:
+                continue
+            for rank, cell in sc.steps:
+                where = rank[0]
+                rank[0] = where + 1
+                if not cell[2]:
+                    cell[0] = where
+                cell[1] = where
+                cell[2] += 1
+            rank = sc.rank
+            where = rank[0]
+            rank[0] = where + 1
+            cell = span_at.get(name)
+            if cell is None:
+                span_at[name] = [where, where, 1]
+                span_key[name] = (sc.own, leaf)
+            else:  # a node named like a scope ("a/b" next to "a/b/c")
+                if not cell[2]:
+                    cell[0] = where
+                cell[1] = where
+                cell[2] += 1
+        spans: dict[tuple, list[int]] = {span_key[p]: c for p, c in span_at.items() if c[2]}
+        del span_at, span_key, rank_of
         cells = self._find_cell_levels(siblings, spans)
         virtual: dict[tuple, dict[str, list[str]]] = {}
         for parent, kids in siblings.items():
@@ -563,89 +686,150 @@ class GroupTree:
             if chains:
                 virtual[parent] = chains
 
-        def display_path(segs: list[str], head: tuple[list, str] | None = None
-                         ) -> list[tuple[str, str, bool, str]]:
-            """Group path of a node as (key, label, virtual, name prefix) from the outside in.
-            ``head``: the path and innermost key of ``segs[:-1]`` (the same for every node of
-            a scope, so worked out once per scope), to go on from."""
-            out = []
-            key = ""
-            start = 0
-            if head is not None:
-                out, key = list(head[0]), head[1]
-                start = len(segs) - 1
-            for i in range(start, len(segs)):
-                seg = segs[i]
-                real = "/".join(segs[:i]) + "/" if i else ""
-                cell = cells.get(tuple(segs[:i]), {}).get(seg)
-                if cell is not None:  # a cell or a block of a series (not a name prefix)
-                    ckey = f"{key}/{cell}" if key else cell
-                    out.append((ckey, cell, True, real))
-                    key = ckey
-                # a node whose own name starts a numbered block joins that block too
-                for p in virtual.get(tuple(segs[:i]), {}).get(seg, []):
-                    vkey = f"{key}/{p}_*" if key else f"{p}_*"
-                    out.append((vkey, p, True, real + p + "_"))
-                    key = vkey
-                if i == len(segs) - 1:
-                    break
+        def step(out: list, key: str, level: tuple, seg: str, real: str, last: bool
+                 ) -> str:
+            """Append the groups segment ``seg`` of scope level ``level`` opens (its cell or
+            series block, its numbered name blocks, then — unless it is the node's own last
+            segment — its scope) as (key, label, virtual, name prefix); return the innermost
+            key."""
+            cell = cells.get(level, {}).get(seg)
+            if cell is not None:  # a cell or a block of a series (not a name prefix)
+                ckey = f"{key}/{cell}" if key else cell
+                out.append((ckey, cell, True, real))
+                key = ckey
+            # a node whose own name starts a numbered block joins that block too
+            for p in virtual.get(level, {}).get(seg, ()):
+                vkey = f"{key}/{p}_*" if key else f"{p}_*"
+                out.append((vkey, p, True, real + p + "_"))
+                key = vkey
+            if not last:
                 key = f"{key}/{seg}" if key else seg
                 out.append((key, seg, False, real + seg + "/"))
-            return out
+            return key
 
-        paths: dict[str, list[tuple[str, str, bool]]] = {}
-        members: dict[str, list[str]] = defaultdict(list)  # group key → drawn nodes inside
-        heads: dict[str, tuple[list, str]] = {}
-        for name in g.nodes:
-            segs = name.split("/")
-            scope = name[:len(name) - len(segs[-1])]
+        heads: dict[str, _Path] = {"": _Path([], "")}
+
+        def head_of(scope: str, own: tuple) -> _Path:
+            """The group path of a scope's nodes up to their own last segment, from the
+            parent scope's."""
             head = heads.get(scope)
-            if head is None:  # "/" is never a segment: every real one is a scope level
-                path = display_path(segs[:-1] + ["/"])
-                head = heads[scope] = (path, path[-1][0] if path else "")
-            paths[name] = display_path(segs, head)
-        for name in drawn:
-            for key, _, _, _ in paths[name]:
-                members[key].append(name)
+            if head is None:
+                real = scope[:len(scope) - len(own[-1]) - 1]
+                up = head_of(real, own[:-1])
+                out = list(up.entries)
+                key = step(out, up.key, own[:-1], own[-1], real, False)
+                head = heads[scope] = _Path(out, key)
+            return head
+
+        paths: list[_Path] = []
+        for name, sc, leaf in zip(names, node_scope, leaves):
+            head = sc.head
+            if head is None:
+                head = sc.head = head_of(name[:len(name) - len(leaf)], sc.own)
+                sc.leaf_cells = cells.get(sc.own)
+                sc.leaf_virtual = virtual.get(sc.own)
+            if (sc.leaf_cells is not None and leaf in sc.leaf_cells) or \
+                    (sc.leaf_virtual is not None and leaf in sc.leaf_virtual):
+                out = list(head.entries)
+                key = step(out, head.key, sc.own, leaf, name[:len(name) - len(leaf)], True)
+                paths.append(_Path(out, key))
+            else:
+                paths.append(head)
+        path_of = dict(zip(names, paths))
+        del node_scope, leaves
         # a group with a single drawn node is not worth a box: hoist the node out
-        keep = {k for k, m in members.items() if len(m) >= 2}
+        for name in drawn:
+            path_of[name].drawn += 1
+        unique = list({id(p): p for p in paths}.values())
+        counted: Counter = Counter()
+        for path in unique:
+            if path.drawn:
+                for key, _, _, _ in path.entries:
+                    counted[key] += path.drawn
+        keep = {k for k, n in counted.items() if n >= 2}
         groups = self.groups
+        root = self.root_children
+        parent_of, node_label = self.parent_of, self.node_label
         for name in drawn:
-            parent = ""
-            for key, label, is_virtual, prefix in paths[name]:
-                if key not in keep:
-                    continue
-                if key not in groups:
-                    groups[key] = Group(key, label, parent, is_virtual, prefix)
-                    (groups[parent].children if parent else self.root_children).append("g:" + key)
-                parent = key
-            self.parent_of[name] = parent
-            (groups[parent].children if parent else self.root_children).append("n:" + name)
-            # label: the name relative to the enclosing shown group
-            prefix = groups[parent].prefix if parent else ""
-            if prefix.endswith("_"):  # virtual block: keep the whole layer name
-                prefix = prefix[:prefix.rfind("/") + 1]
-            self.node_label[name] = name[len(prefix):] if name.startswith(prefix) else name
-        # sizes and histograms (hidden nodes count towards the group of their name)
-        for name, node in g.nodes.items():
-            for key, _, _, _ in paths[name]:
+            path = path_of[name]
+            if path.parent is None:  # the first node on this path: make its groups
+                parent = ""
+                for key, label, is_virtual, prefix in path.entries:
+                    if key not in keep:
+                        continue
+                    if key not in groups:
+                        groups[key] = Group(key, label, parent, is_virtual, prefix)
+                        (groups[parent].children if parent else root).append("g:" + key)
+                    parent = key
+                path.parent = parent
+                path.children = groups[parent].children if parent else root
+                # label: the name relative to the enclosing shown group
+                prefix = groups[parent].prefix if parent else ""
+                if prefix.endswith("_"):  # virtual block: keep the whole layer name
+                    prefix = prefix[:prefix.rfind("/") + 1]
+                path.label_prefix = prefix
+            parent_of[name] = path.parent
+            path.children.append("n:" + name)
+            prefix = path.label_prefix
+            node_label[name] = name[len(prefix):] if name.startswith(prefix) else name
+        # sizes and histograms (hidden nodes count towards the group of their name): per path
+        # into its innermost group, then summed up the tree (a parent is made before its
+        # children, so in reverse order of making every child is done before its parent)
+        op_of = self.op_of
+        for i, (name, path) in enumerate(zip(names, paths)):
+            path.size += 1
+            if name not in hidden:
+                path.visible += 1
+            ops = path.ops
+            op = op_of[name]
+            seen = ops.get(op)
+            if seen is None:
+                ops[op] = [1, i]
+            else:
+                seen[0] += 1
+        own: dict[str, list] = {}  # group key → [size, visible size, {op: [count, first]}]
+        for path in unique:
+            inner = None
+            for key, _, _, _ in reversed(path.entries):
                 if key in groups:
-                    grp = groups[key]
-                    grp.size += 1
-                    grp.ops[node.op] += 1
-                    if name not in self.hidden:
-                        grp.visible_size += 1
+                    inner = key
+                    break
+            if inner is None:
+                continue
+            acc = own.get(inner)
+            if acc is None:
+                acc = own[inner] = [0, 0, {}]
+            _add_counts(acc, path.size, path.visible, path.ops)
+        for key in reversed(list(groups)):
+            acc = own.get(key)
+            if acc is None:
+                continue
+            grp = groups[key]
+            grp.size, grp.visible_size = acc[0], acc[1]
+            # insertion order = each op's first node in graph order (as counted node by node)
+            grp.ops = Counter({op: n for op, (n, _) in
+                               sorted(acc[2].items(), key=lambda kv: kv[1][1])})
+            if grp.parent:
+                up = own.get(grp.parent)
+                if up is None:
+                    up = own[grp.parent] = [0, 0, {}]
+                _add_counts(up, acc[0], acc[1], acc[2])
         chains: dict[str, tuple[str, ...]] = {}
+        ancestors = self._ancestors
         for name in drawn:
-            key = self.parent_of[name]
+            key = parent_of[name]
             chain = chains.get(key)
             if chain is None:
                 chain = chains[key] = self._chain(key)
-            self._ancestors[name] = chain
+            ancestors[name] = chain
         #: hidden node → the groups its name puts it in (what ``members`` reports)
-        self._hidden_groups: dict[str, tuple[str, ...]] = {
-            name: tuple(k for k, _, _, _ in paths[name] if k in groups)
-            for name in self.hidden}
+        hidden_groups: dict[str, tuple[str, ...]] = {}
+        for name in hidden:
+            path = path_of[name]
+            if path.in_groups is None:
+                path.in_groups = tuple(k for k, _, _, _ in path.entries if k in groups)
+            hidden_groups[name] = path.in_groups
+        self._hidden_groups = hidden_groups
 
     def _find_cell_levels(self, siblings: dict[tuple, dict[str, None]],
                           spans: dict[tuple, list[int]]) -> dict[tuple, dict[str, str]]:
