@@ -532,27 +532,57 @@ class GroupTree:
         with paused_gc():
             self._find_badges()
             self._build_groups()
-            self._edges = self._drawn_edges()
             self._signatures()
 
     # ------------------------------------------------------------------ badges
     def _find_badges(self) -> None:
+        """Weights drawn as badges, and the edges between drawn nodes (``_edges``), from one
+        pass over every node's inputs (the graph's own consumer index is not built for it)."""
         g = self.graph
-        hidden: dict[str, str] = {}  # hidden node → its Const
-        consumers = g._build_consumers()  # name → its consumers (only names that have some)
         nodes, op_of = g.nodes, self.op_of
+        hidden: dict[str, str] = {}  # hidden node → its Const
+        consts: dict[str, None] = {}  # Consts with no inputs: hidden when something reads them
+        reads: dict[str, str] = {}  # a lone read of such a Const → the Const
         if not self.show_constants:
             for name, op in op_of.items():
-                if op == "Const" and name in consumers and not nodes[name].input:
-                    hidden[name] = name
+                if op == "Const" and not nodes[name].input:
+                    consts[name] = None
             for name, op in op_of.items():
                 if op in ("Identity", "ReadVariableOp", "Snapshot"):
                     inputs = nodes[name].input
                     if len(inputs) == 1 and not inputs[0].startswith("^"):
                         src = parse_input(inputs[0]).node
-                        if src in hidden and hidden[src] == src:
-                            hidden[name] = src
+                        if src in consts:
+                            reads[name] = src
+        # consumers (name, input index, ref) of the Consts and reads that may be hidden
+        consumers: dict[str, list[tuple[str, int, object]]] = {}
+        edges = []
+        listed = g.graph_def.node
+        names = nodes if len(nodes) == len(listed) else [n.name for n in listed]
+        for name, node in zip(names, listed):
+            for index, text in enumerate(node.input):
+                ref = parse_input(text)
+                src = ref.node
+                if src in consts or src in reads:
+                    found = consumers.get(src)
+                    if found is None:
+                        consumers[src] = [(name, index, ref)]
+                    else:
+                        found.append((name, index, ref))
+                if src in nodes:
+                    edges.append((src, ref.port, ref.control, name))
+        for name in consts:
+            if name in consumers:
+                hidden[name] = name
+        for name, src in reads.items():
+            if src in hidden:
+                hidden[name] = src
         self.hidden = hidden
+        #: (source, port, control, consumer) of every input between drawn nodes, in graph
+        #: order: every visible graph is built from this plain Python data (a 107k-node graph
+        #: has 120k of them)
+        self._edges = [e for e in edges if e[0] not in hidden and e[3] not in hidden] \
+            if hidden else edges
         for name, const in hidden.items():
             owners = []
             label = None
@@ -937,13 +967,26 @@ class GroupTree:
         return tuple(reversed(chain))
 
     def _signatures(self) -> None:
+        # edges inside each group: counted at the innermost group holding both ends, then
+        # summed up the tree (children are made after their parent)
         internal = Counter()
-        ancestors = self._ancestors
+        ancestors, parent_of, groups = self._ancestors, self.parent_of, self.groups
         for s, _, _, d in self._edges:
-            for k1, k2 in zip(ancestors[s], ancestors[d]):
-                if k1 != k2:
-                    break
-                internal[k1] += 1
+            inner = parent_of[s]
+            if inner != parent_of[d]:
+                inner = ""
+                for k1, k2 in zip(ancestors[s], ancestors[d]):
+                    if k1 != k2:
+                        break
+                    inner = k1
+            if inner:
+                internal[inner] += 1
+        for key in reversed(list(groups)):
+            n = internal.get(key)
+            if n:
+                up = groups[key].parent
+                if up:
+                    internal[up] += n
         sigs = Counter()
         for grp in self.groups.values():
             # stable across runs (not Python's salted hash): same structure, same colour
@@ -1054,24 +1097,6 @@ class GroupTree:
             if len(e.pairs) < 50:
                 e.pairs.append((s, d))
         return list(agg.values())
-
-    def _drawn_edges(self) -> list[tuple[str, int, bool, str]]:
-        """(source, port, control, consumer) of every input between drawn nodes, in graph
-        order: read from the GraphDef once, then every visible graph is built from plain
-        Python data (a 107k-node graph has 120k of them)."""
-        g, hidden, nodes = self.graph, self.hidden, self.graph.nodes
-        out = []
-        for node in g.graph_def.node:
-            name = node.name
-            if name in hidden:
-                continue
-            for text in node.input:
-                ref = parse_input(text)
-                src = ref.node
-                if src in hidden or src not in nodes:
-                    continue
-                out.append((src, ref.port, ref.control, name))
-        return out
 
     def children(self, container: str) -> list[str]:
         """Unit keys directly inside a container ("" = top level)."""
