@@ -27,9 +27,10 @@ anything changes, then <i>Apply all</i>. Or edit by hand: right-click a node ▸
 <li><b>Check.</b> The <i>Diff</i> panel lists what the step changed (green added, amber
 changed, red removed; <i>Before</i> shows the old graph). <i>Comparison</i> (Ctrl+R) runs the
 original and the current graph on the same inputs and says whether the outputs still agree.</li>
-<li><b>Keep.</b> Ctrl+Z undoes a step; File ▸ Save writes the result (never over the
-original without asking); the <i>History</i> exports a recipe that <code>surgeon optimize
---recipe</code> replays on the command line.</li>
+<li><b>Keep.</b> Ctrl+Z undoes a step (the <i>History</i> lists them all; click one to go
+back there); File ▸ Save writes the result (never over the original without asking);
+File ▸ Export Recipe writes the steps as a recipe that <code>surgeon optimize --recipe</code>
+replays on the command line.</li>
 </ol>
 <p>View ▸ Reset Layout puts every panel back where it started.</p>
 """
@@ -39,7 +40,14 @@ VIEW_KEYS = [
     ("+ / −, mouse wheel", "Zoom the graph"),
     ("Arrow keys, drag", "Move around the graph"),
     ("Enter", "Open or close the selected group"),
-    ("Double-click", "Open or close a group; go to a node"),
+    ("Double-click", "Open or close a group; show a node in the Inspector"),
+]
+#: Keys of the panels' own widgets.
+PANEL_KEYS = [
+    ("Alt+Left", "Inspector: back to what was inspected before"),
+    ("Enter", "Search box: go to the current result"),
+    ("Up / Down", "Search box: move through the results"),
+    ("Esc", "Search box: clear the search"),
 ]
 
 
@@ -73,10 +81,11 @@ def shortcuts_html(window) -> str:
     for menu, text, keys in shortcut_rows(window):
         out.append(f"<tr><td><b>{html.escape(keys)}</b></td><td>{html.escape(text)}</td>"
                    f"<td style='color:#667'>{html.escape(menu)}</td></tr>")
-    out.append("<tr><td colspan=3><h3>In the graph</h3></td></tr>")
-    for keys, text in VIEW_KEYS:
-        out.append(f"<tr><td><b>{html.escape(keys)}</b></td><td>{html.escape(text)}</td>"
-                   "<td></td></tr>")
+    for title, rows in (("In the graph", VIEW_KEYS), ("In the panels", PANEL_KEYS)):
+        out.append(f"<tr><td colspan=3><h3>{title}</h3></td></tr>")
+        for keys, text in rows:
+            out.append(f"<tr><td><b>{html.escape(keys)}</b></td><td>{html.escape(text)}</td>"
+                       "<td></td></tr>")
     out.append("</table>")
     return "".join(out)
 

@@ -5,8 +5,8 @@ what the wiring uses from the window is its public API: ``view``, ``add_panel(wi
 area, object_name)``, ``document_changed(Document | None)``, ``needs_model(*actions)`` and the
 status bar. The panels follow the open document through ``set_document`` (they read it, never
 change it); the view's API used: ``focus_node``, ``selection_changed(list)``,
-``set_highlight(names, kind)``, ``group_members(key)``, ``item_for(name)``, ``tree`` and
-``layout_finished``.
+``set_highlight(names, kind)``, ``group_members(key)``, ``item_for(name)``, ``tree``,
+``node_activated(name)`` (double-click) and ``layout_finished``.
 """
 from __future__ import annotations
 
@@ -66,7 +66,14 @@ def install_inspection_panels(window) -> InspectionPanels:
             inspector.show_node(name)
         view.focus_node(name)
 
+    def inspect(name: str) -> None:
+        # a double-clicked node: bring the Inspector forward (it may be a tab behind another)
+        inspector_dock.show()
+        inspector_dock.raise_()
+        inspector.show_node(name)
+
     view.selection_changed.connect(on_selection)
+    view.node_activated.connect(inspect)
     inspector.node_activated.connect(go_to)
     search.node_activated.connect(go_to)
     search.results_changed.connect(
