@@ -68,7 +68,8 @@ def test_a_renamed_node_says_what_it_was_called(qtbot, win):
     win.surgery.controller.ask = Answers("relu_renamed")
     key(qtbot, win, Qt.Key_F2)  # Edit ▸ Rename Node…
     assert "relu_renamed" in win.document.graph.nodes
-    assert "renamed from Relu6" in hover_tooltip(qtbot, view, "relu_renamed")
+    tip = hover_tooltip(qtbot, view, "relu_renamed")
+    assert tip.startswith("<b>Relu6</b>  relu_renamed") and tip.endswith("renamed from Relu6</i>")
     view.select(["relu_renamed"])
     assert inspector.current == ("node", "relu_renamed")
     assert renamed_row(inspector) == "Relu6"

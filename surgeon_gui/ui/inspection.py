@@ -5,16 +5,18 @@ what the wiring uses from the window is its public API: ``view``, ``add_panel(wi
 area, object_name)``, ``document_changed(Document | None)``, ``needs_model(*actions)`` and the
 status bar. The panels follow the open document through ``set_document`` (they read it, never
 change it); the view's API used: ``focus_node``, ``selection_changed(list)``,
-``set_highlight(names, kind)``, ``group_members(key)``, ``item_for(name)``, ``tree``,
-``node_activated(name)`` (double-click) and ``layout_finished``.
+``set_highlight(names, kind)``, ``group_members(key)``, ``tree``, ``node_activated(name)``
+(double-click), ``items(pos)`` and its viewport's tooltip events (:class:`RenameTips`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget
+
+from .graph_scene import NodeItem
 
 from .inspector import InspectorPanel
 from .search_panel import SearchPanel
@@ -23,7 +25,6 @@ from .search_panel import SearchPanel
 SEARCH_HIGHLIGHT = "search"
 #: How a renamed node's tooltip says what it was called (one line, appended).
 RENAMED_TIP = "<i>renamed from {old}</i>"
-_RENAMED_MARK = "<br><i>renamed from "
 
 
 @dataclass
@@ -35,6 +36,7 @@ class InspectionPanels:
     find_action: QAction
     find_next: QAction
     find_previous: QAction
+    rename_tips: QObject
 
 
 def install_inspection_panels(window) -> InspectionPanels:
@@ -83,7 +85,7 @@ def install_inspection_panels(window) -> InspectionPanels:
         inspector.set_document(document)
         search.set_document(document)
     window.document_changed.connect(document_changed)
-    view.layout_finished.connect(lambda: show_renames_in_tooltips(view))
+    rename_tips = RenameTips(view)
 
     def show_search() -> None:
         search_dock.show()
@@ -117,24 +119,42 @@ def install_inspection_panels(window) -> InspectionPanels:
                        "Go to the previous search result (Shift+F3)", lambda: step(False))
     window.needs_model(find, find_next, find_prev)
     return InspectionPanels(inspector, search, inspector_dock, search_dock,
-                            find, find_next, find_prev)
+                            find, find_next, find_prev, rename_tips)
 
 
-def show_renames_in_tooltips(view) -> None:
-    """Each drawn node renamed since the model was opened says so in its tooltip ("renamed from
-    <old name>", from the document's history: ``Document.renames``). In the Before view the
-    renames up to the state shown."""
-    doc = view.live_document
-    if doc is None:
-        return
-    end = view.before_step - 1 if view.showing_before else None
-    renames = doc.renames(0, end)
-    for key, item in view.graph_scene.items_by_key.items():
-        if not key.startswith("n:"):
-            continue
-        tip = item.toolTip()
-        base = tip.split(_RENAMED_MARK, 1)[0]
-        old = renames.get(key[2:])
-        want = base + "<br>" + RENAMED_TIP.format(old=old) if old else base
-        if want != tip:
-            item.setToolTip(want)
+class RenameTips(QObject):
+    """A renamed node's tooltip says what it was called: "renamed from <old name>" (its name in
+    the model as opened, from the document's history: ``Document.renames``; in the Before view,
+    as of the state shown).
+
+    The view's items make their tooltips when first hovered (a big graph's scene makes items
+    only near the viewport), so this watches the viewport's tooltip events and, just before the
+    scene answers one, gives each node under the pointer the tooltip it should have now."""
+
+    def __init__(self, view):
+        super().__init__(view)
+        self.view = view
+        view.viewport().installEventFilter(self)
+
+    def renamed_from(self) -> dict[str, str]:
+        """Drawn name → name in the model as opened, for the nodes renamed since."""
+        view = self.view
+        doc = view.live_document
+        if doc is None:
+            return {}
+        return doc.renames(0, view.before_step - 1 if view.showing_before else None)
+
+    def tooltip(self, item: NodeItem, renames: dict[str, str]) -> str:
+        old = renames.get(item.name)
+        base = item.tooltip_text()
+        return base + "<br>" + RENAMED_TIP.format(old=old) if old else base
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.ToolTip:
+            renames = self.renamed_from()
+            for item in self.view.items(event.pos()):
+                if isinstance(item, NodeItem):
+                    tip = self.tooltip(item, renames)
+                    if item.toolTip() != tip:
+                        item.setToolTip(tip)
+        return False  # the scene shows it
