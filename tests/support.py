@@ -1,6 +1,8 @@
 """Helpers several test modules share (import as ``from support import ...``)."""
 import re
 
+import numpy as np
+
 #: A line TensorFlow's C++ runtime logs about CUDA on a machine with CUDA libraries and no GPU
 #: ("failed call to cuInit", "Could not find cuda drivers"). It is printed before Python can
 #: silence anything, so tests accept it; every other line on stderr is ours to keep quiet.
@@ -31,3 +33,67 @@ def make_window(qtbot, tmp_path, monkeypatch, size=None):
         w.resize(*size)
     w.show()
     return w
+
+
+def assert_index_fresh(graph) -> None:
+    """``graph`` (a :class:`~surgeon_gui.core.model.graph.Graph`, perhaps updated
+    incrementally by undo/redo) equals an index built from scratch over its GraphDef, field by
+    field: node map (the very protobuf objects of the node list), positions and their order,
+    duplicates, given and detected inputs/outputs, and whatever it has cached (consumers,
+    topological orders, problems)."""
+    from surgeon_gui.core.model.graph import Graph
+    fresh = Graph(graph.graph_def, graph.given_inputs, graph.given_outputs,
+                  source=graph.source)
+    assert list(graph.nodes) == list(fresh.nodes)  # keys in node order
+    for name, node in fresh.nodes.items():
+        assert graph.nodes[name] is node, f"index holds a stale NodeDef for {name}"
+    assert graph.order == fresh.order
+    assert list(graph.order) == list(fresh.order)  # keys in node order
+    assert [n.name for n in graph.graph_def.node] == list(graph.order)
+    assert graph._duplicates == fresh._duplicates
+    assert graph.given_inputs == fresh.given_inputs
+    assert graph.given_outputs == fresh.given_outputs
+    assert graph.inputs == fresh.inputs and graph.outputs == fresh.outputs
+    if graph._consumers is not None:
+        got, want = dict(graph._consumers), dict(fresh._build_consumers())
+        assert set(got) == set(want), (set(got) ^ set(want))
+        for name in want:
+            assert got[name] == want[name], f"consumers of {name}"
+    for loops, topo in graph._topo.items():
+        assert topo == fresh.topological_order(loops)
+    if graph._problems is not None:
+        assert [p.problem for p in graph.problems()] == [p.problem for p in fresh.problems()]
+
+
+def random_edit(rng, graph, tmp_path):
+    names = [n.name for n in graph.graph_def.node]
+    name = rng.choice(names)
+    node = graph.nodes[name]
+    kind = rng.choice(["remove_node", "remove_node", "rename_node", "set_attr", "set_input",
+                       "make_output", "replace_const", "placeholder_to_const",
+                       "cut_to_outputs"])
+    if kind == "remove_node":
+        return kind, {"node": name, "mode": rng.choice(["bypass", "cascade"])}
+    if kind == "rename_node":
+        return kind, {"node": name, "new_name": name + "_renamed"}
+    if kind == "set_attr":
+        return kind, {"node": name, "attr": "_note", "type": "s",
+                      "value": f"edited {rng.randrange(100)}"}
+    if kind == "set_input":
+        return kind, {"node": name, "index": 0, "source": rng.choice(names)}
+    if kind == "make_output":
+        return kind, {"node": name}
+    if kind == "replace_const":
+        consts = [n for n in graph.graph_def.node if n.op == "Const"]
+        c = rng.choice(consts)
+        shape = [d.size for d in c.attr["value"].tensor.tensor_shape.dim]
+        from surgeon_gui.core.model.graph import const_value
+        arr = const_value(c) * 0 + 1 if const_value(c).dtype.kind in "fiu" else const_value(c)
+        path = tmp_path / f"v{rng.randrange(10**9)}.npy"
+        np.save(path, np.asarray(arr).reshape(shape))
+        from surgeon_gui.core.history.edits import value_spec
+        return kind, {"node": c.name, "value": value_spec(None, str(path))}
+    if kind == "placeholder_to_const":
+        phs = [n.name for n in graph.graph_def.node if n.op == "PlaceholderWithDefault"]
+        return kind, {"node": phs[0] if phs else name, "value": False}
+    return kind, {"outputs": [rng.choice(graph.outputs or names)]}

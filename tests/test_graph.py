@@ -64,6 +64,44 @@ def test_validation_names_duplicates_and_dangling_inputs():
     assert str(e.value).startswith("m.pb: ")
 
 
+def test_sort_loops_duplicates_and_problems_from_the_consumer_index():
+    """The topological sort reads the consumer index (no second pass over the inputs): v1
+    loop back edges are skipped, a duplicated name counts as its last node, and the structural
+    problems are found once per index (and say the index's current source)."""
+    loop = make(("x", "Placeholder", []), ("enter", "Enter", ["x"]),
+                ("merge", "Merge", ["enter", "next"]), ("body", "Relu", ["merge"]),
+                ("next", "NextIteration", ["body"]), ("out", "Exit", ["merge"]))
+    g = Graph(loop)
+    assert g.topological_order() == ["x", "enter", "merge", "body", "next", "out"]
+    with pytest.raises(GraphError, match="cycle through 4 nodes, e.g. merge, body, next, out"):
+        g.topological_order(ignore_loops=False)
+    assert g.problems() == []
+    dup = make(("a", "Placeholder", []), ("b", "Relu", ["a"]), ("a", "Relu", ["b"]))
+    g = Graph(dup, source="one.pb")
+    assert [p.problem for p in g.problems()] == [
+        "duplicate node names: a", "the graph has a cycle through 2 nodes, e.g. b, a"]
+    g.source = "two.pb"
+    assert all(str(p).startswith("two.pb: ") for p in g.problems())
+
+
+def test_graph_problems_reuses_the_loaders_index(tmp_path):
+    """``graph_problems(graph=index, enums_checked=True)`` (what the loader's caller passes)
+    says the same as a check from scratch, on a graph with real problems."""
+    from surgeon_gui.core.model.checks import bad_enums, graph_problems
+    gd = make(("x", "Placeholder", []), ("a", "Relu", ["x", "ghost:1"]), ("k", "Const", []))
+    gd.node[0].attr["dtype"].type = 1
+    fresh = graph_problems(gd, deep=False)
+    assert any("ghost:1" in p for p in fresh) and any("Const without a value" in p for p in fresh)
+    g = Graph(gd)
+    assert graph_problems(gd, deep=False, graph=g, enums_checked=True) == fresh
+    gd.node[0].attr["dtype"].type = 999
+    assert bad_enums(gd) == ["node x: attr dtype holds DataType 999, which TensorFlow does not "
+                             "know"]
+    assert graph_problems(gd, deep=False)[0] == bad_enums(gd)[0]
+    other = make(("y", "Placeholder", []))  # an index of another GraphDef is not used
+    assert graph_problems(gd, deep=False, graph=Graph(other), enums_checked=True) == fresh
+
+
 def test_bypass_moves_data_and_control_readers():
     gd = make(("x", "Placeholder", []), ("k", "NoOp", []), ("i", "Identity", ["x", "^k"]),
               ("r", "Relu", ["i"]), ("z", "Tanh", ["x", "^i"]))

@@ -5,7 +5,6 @@ the exported recipe replayed by the core (what `surgeon optimize --recipe` runs)
 bytes as the session."""
 import random
 
-import numpy as np
 import pytest
 from PySide6.QtGui import QUndoStack
 
@@ -16,6 +15,7 @@ from surgeon_gui.core.passes import PASS_MODULES
 from surgeon_gui.core.history.recipe import replay
 from surgeon_gui.ui.commands import (ApplyPassCommand, EditCommand, apply_passes, push_step,
                                      recipe_for)
+from support import assert_index_fresh, random_edit
 
 
 def node_bytes(gd):
@@ -39,42 +39,9 @@ class Recorder:
                                   if after[n] != self.before[n]}
         # the index follows the graph
         assert set(self.doc.graph.nodes) == set(after)
+        assert_index_fresh(self.doc.graph)
         self.before = after
         self.count += 1
-
-
-def random_edit(rng, graph, tmp_path):
-    names = [n.name for n in graph.graph_def.node]
-    name = rng.choice(names)
-    node = graph.nodes[name]
-    kind = rng.choice(["remove_node", "remove_node", "rename_node", "set_attr", "set_input",
-                       "make_output", "replace_const", "placeholder_to_const",
-                       "cut_to_outputs"])
-    if kind == "remove_node":
-        return kind, {"node": name, "mode": rng.choice(["bypass", "cascade"])}
-    if kind == "rename_node":
-        return kind, {"node": name, "new_name": name + "_renamed"}
-    if kind == "set_attr":
-        return kind, {"node": name, "attr": "_note", "type": "s",
-                      "value": f"edited {rng.randrange(100)}"}
-    if kind == "set_input":
-        return kind, {"node": name, "index": 0, "source": rng.choice(names)}
-    if kind == "make_output":
-        return kind, {"node": name}
-    if kind == "replace_const":
-        consts = [n for n in graph.graph_def.node if n.op == "Const"]
-        c = rng.choice(consts)
-        shape = [d.size for d in c.attr["value"].tensor.tensor_shape.dim]
-        from surgeon_gui.core.model.graph import const_value
-        arr = const_value(c) * 0 + 1 if const_value(c).dtype.kind in "fiu" else const_value(c)
-        path = tmp_path / f"v{rng.randrange(10**9)}.npy"
-        np.save(path, np.asarray(arr).reshape(shape))
-        from surgeon_gui.core.history.edits import value_spec
-        return kind, {"node": c.name, "value": value_spec(None, str(path))}
-    if kind == "placeholder_to_const":
-        phs = [n.name for n in graph.graph_def.node if n.op == "PlaceholderWithDefault"]
-        return kind, {"node": phs[0] if phs else name, "value": False}
-    return kind, {"outputs": [rng.choice(graph.outputs or names)]}
 
 
 PASS_IDS = PASS_MODULES + ["inference"]

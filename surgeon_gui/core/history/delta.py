@@ -29,16 +29,21 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from itertools import islice
 from dataclasses import dataclass, field
 from typing import Iterable, Union
 
-from ..model.graph import GraphDef, NodeDef
+from ..model.graph import Graph, GraphDef, NodeDef
 from ..model.graph import copy_graph_def as _copy_graph_def
 
 
 def _ser(msg) -> bytes:
     return msg.SerializeToString(deterministic=True)
 
+
+#: Up to this many nodes added plus removed, undo/redo deletes and inserts them in place;
+#: more are placed by one sort of the node list.
+_FEW = 32
 
 #: Node versions at least this big go to the scratch file (weights; not wiring).
 SPILL_THRESHOLD = 256 * 1024
@@ -250,11 +255,44 @@ class GraphDelta:
         """Turn ``gd`` (equal to the new graph) back into the old graph, in place."""
         self._go(gd, forward=False)
 
-    def _go(self, gd: GraphDef, forward: bool) -> None:
+    def apply_indexed(self, graph: Graph, inputs=None, outputs=None) -> Graph:
+        """:meth:`apply` to ``graph.graph_def`` in place, returning its index updated in
+        proportion to the change (:meth:`Graph.updated`) instead of rebuilt; ``inputs`` and
+        ``outputs`` are the new given ones."""
+        return self._go_indexed(graph, True, inputs, outputs)
+
+    def revert_indexed(self, graph: Graph, inputs=None, outputs=None) -> Graph:
+        """:meth:`revert` with the index updated (see :meth:`apply_indexed`)."""
+        return self._go_indexed(graph, False, inputs, outputs)
+
+    def _go_indexed(self, graph: Graph, forward: bool, inputs, outputs) -> Graph:
+        gd = graph.graph_def
+        if self.old_full is not None or graph._duplicates:
+            self._go(gd, forward)
+            return Graph(gd, inputs, outputs, source=graph.source)
+        gone, come = (self.removed, self.added) if forward else (self.added, self.removed)
+        nodes = graph.nodes
+        old = {}
+        if not graph.big_change(len(gone) + len(come) + len(self.changed)):
+            for n in gone:
+                node = nodes[n]
+                old[n] = (node.op, list(node.input))
+            for n in self.changed:
+                node = nodes[n]
+                old[n] = (node.op, list(node.input))
+        names = self._go(gd, forward, graph)
+        return graph.updated(gone, come, self.changed, old, names,
+                             reordered=self.old_order is not None, inputs=inputs,
+                             outputs=outputs)
+
+    def _go(self, gd: GraphDef, forward: bool, index: Graph | None = None) -> list[str] | None:
+        """Edit ``gd`` in place; with ``index`` (a Graph of ``gd`` as it is, no duplicate
+        names) its node map and order are used instead of reading every node's name. Returns
+        the new node order when nodes were added, removed or reordered (else None)."""
         if self.old_full is not None:
             gd.Clear()
             gd.ParseFromString(self.new_full if forward else self.old_full)
-            return
+            return None
         if forward:
             target, gone, come, come_at, gone_at = (self.new_nodes, self.removed, self.added,
                                                     self.added_at, self.removed_at)
@@ -265,28 +303,61 @@ class GraphDelta:
             src_order, dst_order, fields = self.new_order, self.old_order, self.old_fields
         nodes = gd.node
         if self.changed:
-            for node in nodes:
-                if node.name in self.changed:
-                    node.ParseFromString(_load(target[node.name]))
+            if index is not None:
+                by_name = index.nodes
+                for name in self.changed:
+                    by_name[name].ParseFromString(_load(target[name]))
+            else:
+                for node in nodes:
+                    if node.name in self.changed:
+                        node.ParseFromString(_load(target[node.name]))
+        order = None
         if gone or come or dst_order is not None:
-            current = [n.name for n in nodes]
+            current = list(index.order) if index is not None else [n.name for n in nodes]
             if dst_order is None:
                 # Common nodes keep their relative order: drop the gone ones, put the new ones
                 # back at their recorded indices (ascending, so each index is final).
-                order = [n for n in current if n not in gone] if gone else current
-                for i, name in come_at:
-                    order.insert(i, name)
+                kept = [n for n in current if n not in gone] if gone else current
+                order = _merge_at(kept, come_at)
             else:
                 order = dst_order
-            for name in (n for n in order if n in come):
-                nodes.add().ParseFromString(_load(target[name]))
-            pos = {n: i for i, n in enumerate(order)}
-            last = len(order)
-            nodes.sort(key=lambda n: pos.get(n.name, last))
+            if index is None:
+                for name in (n for n in order if n in come):
+                    nodes.add().ParseFromString(_load(target[name]))
+                pos = {n: i for i, n in enumerate(order)}
+                last = len(order)
+                nodes.sort(key=lambda n: pos.get(n.name, last))
+            elif dst_order is None and len(gone) + len(come) <= _FEW:
+                # A few nodes: delete and insert them where they go (each a memmove of the
+                # node pointers in C), no pass over the other nodes.
+                pos = index.order
+                for p in sorted((pos[n] for n in gone), reverse=True):
+                    del nodes[p]
+                insert, empty = nodes.insert, NodeDef()
+                for i, name in come_at:
+                    insert(i, empty)
+                    nodes[i].ParseFromString(_load(target[name]))
+                gone = ()
+            else:
+                # Positions by wrapper identity (the index holds every node's wrapper, and
+                # protobuf hands out the same one while it lives): no name read per node.
+                by_name = index.nodes
+                made = {}
+                add = nodes.add
+                for _, name in come_at:   # ascending positions: appending them in this
+                    w = made[name] = add()  # order is the final order when all go last
+                    w.ParseFromString(_load(target[name]))
+                if gone or dst_order is not None or not _appended_in_order(come_at,
+                                                                           len(current)):
+                    ids = {id(made[n] if n in made else by_name[n]): i
+                           for i, n in enumerate(order)}
+                    last = len(order)
+                    nodes.sort(key=lambda n: ids.get(id(n), last))
             if gone:
                 del nodes[len(order):]
         for key, value in fields.items():
             _set_field(gd, key, value)
+        return order
 
     def inverse(self) -> "GraphDelta":
         """The delta that undoes this one."""
@@ -296,6 +367,27 @@ class GraphDelta:
             added_at=list(self.removed_at), old_order=self.new_order, new_order=self.old_order,
             old_fields=self.new_fields, new_fields=self.old_fields, old_full=self.new_full,
             new_full=self.old_full, old_io=self.new_io, new_io=self.old_io)
+
+
+def _merge_at(kept: list[str], come_at: list[tuple[int, str]]) -> list[str]:
+    """``kept`` with each name of ``come_at`` (ascending final indices) inserted at its index,
+    in one pass."""
+    if not come_at:
+        return list(kept)
+    out: list[str] = []
+    it = iter(kept)
+    for i, name in come_at:
+        if len(out) < i:
+            out.extend(islice(it, i - len(out)))
+        out.append(name)
+    out.extend(it)
+    return out
+
+
+def _appended_in_order(come_at: list[tuple[int, str]], before: int) -> bool:
+    """True when nodes put back at ``come_at`` all go after the ``before`` existing ones, in
+    order: appending them is already the final order (no sort)."""
+    return all(i == before + k for k, (i, _) in enumerate(come_at))
 
 
 def _field_bytes(value):

@@ -22,51 +22,75 @@ MAX_PROBLEMS = 50
 
 
 def bad_enums(gd: GraphDef, limit: int = 10) -> list[str]:
-    """``node X: attr T holds DataType 999, which TensorFlow does not know`` ..."""
+    """``node X: attr T holds DataType 999, which TensorFlow does not know`` ...
+
+    Runs on every load over every attribute of every node, so the common case (nothing wrong)
+    builds no strings: a node's attributes are only described once one of them is bad."""
     found: list[str] = []
+    valid = _VALID_DTYPES
 
-    def check(where: str, value: int) -> None:
-        if value not in _VALID_DTYPES and len(found) < limit:
-            found.append(f"{where} holds DataType {value}, which TensorFlow does not know")
-
-    def scan_attrs(prefix: str, attrs) -> None:
+    def bad_values(attrs) -> list[tuple[str, str, int]]:
+        out = []
         for key, v in attrs.items():
             which = v.WhichOneof("value")
             if which == "type":
-                check(f"{prefix} attr {key}", v.type)
+                if v.type not in valid:
+                    out.append((key, "", v.type))
             elif which == "list":
-                for t in v.list.type:
-                    check(f"{prefix} attr {key}", t)
-                for t in v.list.tensor:
-                    check(f"{prefix} attr {key} tensor", t.dtype)
+                lst = v.list
+                for t in lst.type:
+                    if t not in valid:
+                        out.append((key, "", t))
+                for t in lst.tensor:
+                    if t.dtype not in valid:
+                        out.append((key, " tensor", t.dtype))
             elif which == "tensor":
-                check(f"{prefix} attr {key} tensor", v.tensor.dtype)
+                if v.tensor.dtype not in valid:
+                    out.append((key, " tensor", v.tensor.dtype))
+        return out
+
+    def report(prefix: str, bad) -> None:
+        for key, what, value in bad:
+            if len(found) < limit:
+                found.append(f"{prefix} attr {key}{what} holds DataType {value}, which "
+                             "TensorFlow does not know")
 
     for node in gd.node:
-        scan_attrs(f"node {node.name}:", node.attr)
-        if len(found) >= limit:
-            return found
+        attrs = node.attr
+        if attrs:
+            bad = bad_values(attrs)
+            if bad:
+                report(f"node {node.name}:", bad)
+                if len(found) >= limit:
+                    return found
     for f in gd.library.function:
         for node in f.node_def:
-            scan_attrs(f"function {f.signature.name} node {node.name}:", node.attr)
+            bad = bad_values(node.attr)
+            if bad:
+                report(f"function {f.signature.name} node {node.name}:", bad)
         for arg in list(f.signature.input_arg) + list(f.signature.output_arg):
-            if arg.type:
-                check(f"function {f.signature.name} arg {arg.name}", arg.type)
+            if arg.type and arg.type not in valid and len(found) < limit:
+                found.append(f"function {f.signature.name} arg {arg.name} holds DataType "
+                             f"{arg.type}, which TensorFlow does not know")
         if len(found) >= limit:
             break
     return found
 
 
-def graph_problems(gd: GraphDef, deep: bool | None = None, source: str | None = None
-                   ) -> list[str]:
+def graph_problems(gd: GraphDef, deep: bool | None = None, source: str | None = None,
+                   graph: Graph | None = None, enums_checked: bool = False) -> list[str]:
     """Every problem found, one line each (empty: TensorFlow would take the graph).
 
     ``deep`` (default: when TensorFlow is already imported) also asks TensorFlow's op
-    registry and ``import_graph_def``; without it the checks need no TensorFlow."""
+    registry and ``import_graph_def``; without it the checks need no TensorFlow. ``graph``:
+    an index of ``gd`` already built (the loader's), whose structural checks (a topological
+    sort) are then reused rather than done again; ``enums_checked``: :func:`bad_enums` has
+    already found nothing (the loader refuses such files), so it is not run again."""
     if deep is None:
         deep = "tensorflow" in sys.modules
-    problems: list[str] = list(bad_enums(gd))
-    graph = Graph(gd, source=source)
+    problems: list[str] = [] if enums_checked else list(bad_enums(gd))
+    if graph is None or graph.graph_def is not gd:
+        graph = Graph(gd, source=source)
     problems += [p.problem for p in graph.problems()]
     for node in gd.node:
         if node.op == "Const":
