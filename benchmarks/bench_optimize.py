@@ -67,9 +67,9 @@ for _ in range(3):
     s = time.perf_counter(); GraphDef().CopyFrom(gd); copies.append(time.perf_counter() - s)
 runs = []
 orig = pipeline.run_pass
-def timed(graph, pid, params=None, select=None, check=True):
+def timed(graph, pid, params=None, select=None, check=True, **kw):
     s = time.perf_counter()
-    r = orig(graph, pid, params, select, check)
+    r = orig(graph, pid, params, select, check, **kw)
     runs.append((pid, time.perf_counter() - s, bool(r.report.modified)))
     return r
 pipeline.run_pass = timed

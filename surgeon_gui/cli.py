@@ -263,6 +263,8 @@ def cmd_optimize(args, out) -> int:
     outputs = _split(args.outputs) or (recipe_in.outputs if recipe_in else None)
 
     t0 = time.perf_counter()
+    from .core.model.tfc import load_in_background
+    load_in_background()  # TensorFlow's C API loads while the file is read
     model = _load(args.input, args.signature, outputs if args.checkpoint else None,
                   args.checkpoint, args.trust_code)
     graph = model.graph()
@@ -635,6 +637,13 @@ def _needs_tensorflow(args) -> bool:
     if args.command == "info":
         model = args.model
         return bool(args.checkpoint or os.path.isdir(model)
+                    or not model.lower().endswith(GRAPH_SUFFIXES))
+    if args.command == "optimize":
+        # A GraphDef is optimized with TensorFlow's C API only (core/model/tfc.py: op registry,
+        # constant evaluation, the import check): ~3 s and ~400 MB less.
+        model = args.input
+        from .core.model import tfenv  # noqa: F401 - sets TF_CPP_MIN_LOG_LEVEL
+        return bool(args.checkpoint or args.check or args.report or os.path.isdir(model)
                     or not model.lower().endswith(GRAPH_SUFFIXES))
     return True
 

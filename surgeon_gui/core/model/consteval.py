@@ -354,48 +354,12 @@ def _run_region(graph: Graph, region: set[str], todo: list[str],
 
 def _run_graph(sub: GraphDef, todo: list[str],
                max_bytes: dict[str, int] | None = None) -> dict[str, object]:
-    import tensorflow as tf
-    results: dict[str, object] = {}
-    g = tf.Graph()
-    try:
-        with g.as_default():
-            tf.compat.v1.import_graph_def(sub, name="")
-    except Exception as e:  # noqa: BLE001
-        return {t: e for t in todo}
-    fetch = []
-    for t in todo:
-        ref = parse_input(t)
-        try:
-            tensor = g.get_tensor_by_name(f"{ref.node}:{max(ref.port, 0)}")
-        except (KeyError, ValueError) as e:
-            results[t] = e
-            continue
-        if tensor.dtype in (tf.resource, tf.variant) or tensor.dtype._is_ref_dtype:
-            results[t] = GraphError(f"{t} has dtype {tensor.dtype.name}, which a Const cannot hold")
-            continue
-        limit = (max_bytes or {}).get(t)
-        if limit is not None and tensor.shape.is_fully_defined():
-            n = int(np.prod(tensor.shape.as_list(), dtype=np.int64)) * max(tensor.dtype.size, 1)
-            if n > limit:
-                results[t] = SizeLimit(n, tensor.shape.as_list())
-                continue
-        fetch.append((t, tensor))
-    if not fetch:
-        return results
-    config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=2,
-                                      inter_op_parallelism_threads=2)
-    with tf.compat.v1.Session(graph=g, config=config) as sess:
-        try:
-            values = sess.run([f for _, f in fetch])
-            for (t, _), v in zip(fetch, values):
-                results[t] = np.asarray(v)
-        except Exception:  # noqa: BLE001 - isolate the failing tensor(s)
-            for t, f in fetch:
-                try:
-                    results[t] = np.asarray(sess.run(f))
-                except Exception as e:  # noqa: BLE001
-                    results[t] = e
-    return results
+    """Fetch ``todo`` from the side graph ``sub`` with TensorFlow's kernels, in one session call
+    through TensorFlow's C API (:func:`.tfc.run_graph`: no TensorFlow Python runtime)."""
+    from .tfc import run_graph
+    return run_graph(sub, todo, max_bytes, size_limit=SizeLimit,
+                     not_holdable=lambda t, dtype: GraphError(
+                         f"{t} has dtype {dtype}, which a Const cannot hold"))
 
 
 class SizeLimit(Exception):
@@ -415,11 +379,14 @@ def tensor_nbytes(node: NodeDef) -> int:
     n = 1
     for d in t.tensor_shape.dim:
         n *= max(d.size, 0)
-    try:
-        from tensorflow.python.framework import dtypes
-        size = dtypes.as_dtype(t.dtype).size
-    except Exception:  # noqa: BLE001
-        size = 4
+    from .tensors import itemsize
+    size = itemsize(t.dtype)
+    if size is None:
+        try:
+            from .tfc import modules
+            size = modules()["dtypes"].as_dtype(t.dtype).size
+        except Exception:  # noqa: BLE001
+            size = 4
     return n * size
 
 

@@ -586,6 +586,10 @@ def detect_inputs(graph: Graph) -> list[str]:
 
 def const_value(node: NodeDef):
     """Decode a Const node's tensor into a numpy array (the only place weights are decoded)."""
+    from .tensors import to_ndarray
+    value = to_ndarray(node.attr["value"].tensor)  # common dtypes: no TensorFlow
+    if value is not None:
+        return value
     from tensorflow.python.framework import tensor_util
     return tensor_util.MakeNdarray(node.attr["value"].tensor)
 
@@ -593,10 +597,14 @@ def const_value(node: NodeDef):
 def make_const(name: str, value, dtype=None, device: str = "") -> NodeDef:
     """A Const NodeDef holding ``value``."""
     import numpy as np
-    from tensorflow.python.framework import tensor_util
+
+    from .tensors import to_proto
     arr = np.asarray(value) if dtype is None else np.asarray(value, dtype=dtype)
     node = NodeDef(name=name, op="Const")
-    tensor = tensor_util.make_tensor_proto(arr)
+    tensor = to_proto(arr)  # common dtypes: no TensorFlow
+    if tensor is None:
+        from tensorflow.python.framework import tensor_util
+        tensor = tensor_util.make_tensor_proto(arr)
     node.attr["dtype"].type = tensor.dtype
     node.attr["value"].tensor.CopyFrom(tensor)
     if device:

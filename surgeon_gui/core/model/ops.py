@@ -70,12 +70,10 @@ VARIABLE_OPS = REF_VARIABLE_OPS | {"VarHandleOp"}
 
 
 def op_def(op: str):
-    """The registered OpDef of ``op``, or None (an unregistered op or a library function)."""
-    from tensorflow.python.framework import op_def_registry
-    try:
-        return op_def_registry.get(op)
-    except Exception:  # noqa: BLE001 - a malformed name is simply unknown
-        return None
+    """The registered OpDef of ``op``, or None (an unregistered op or a library function).
+    Asks TensorFlow's registry through its C API (:mod:`.tfc`: no TensorFlow Python runtime)."""
+    from .tfc import op_def as registered
+    return registered(op)
 
 
 # ---------------------------------------------------------------------------- the walk

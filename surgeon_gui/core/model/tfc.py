@@ -1,0 +1,237 @@
+"""TensorFlow's C++ runtime through its C API, without TensorFlow's Python runtime.
+
+``import tensorflow`` costs 3-4 s and some 500 MB before anything runs. Optimizing a GraphDef
+needs far less of it: the op registry (which ops exist, which are stateful), importing a
+GraphDef into a graph (the import check: TensorFlow's own C++ importer, the one
+``tf.compat.v1.import_graph_def`` calls) and running a small graph in a session (evaluating
+constants with TensorFlow's own kernels, bit for bit). All three are in
+``_pywrap_tf_session``, the C API's Python binding, which loads in about 0.4 s.
+
+When TensorFlow is not imported yet and nothing is importing it (the CLI; the GUI always
+imports it whole, in its background thread), the binding is imported the way
+:mod:`.protos` imports TensorFlow's protos: under a placeholder ``tensorflow`` package that is
+never executed and is removed straight afterwards. The modules loaded that way
+(``tensorflow.python.client.pywrap_tf_session``, ``framework.errors_impl`` which registers
+TensorFlow's exception classes with the binding, ``framework.op_def_registry``,
+``framework.dtypes``) are TensorFlow's own and a later ``import tensorflow`` reuses them.
+Otherwise the same modules come from the ordinary import.
+"""
+from __future__ import annotations
+
+import builtins
+import importlib
+import importlib.util
+import itertools
+import os
+import sys
+import threading
+from collections.abc import Iterable
+
+import numpy as np
+
+_lock = threading.Lock()
+_mods: dict | None = None
+
+_MODULES = {
+    "c": "tensorflow.python.client.pywrap_tf_session",
+    "errors": "tensorflow.python.framework.errors_impl",
+    "registry": "tensorflow.python.framework.op_def_registry",
+    "dtypes": "tensorflow.python.framework.dtypes",
+    "config": "tensorflow.core.protobuf.config_pb2",
+}
+
+
+def _bare_allowed() -> bool:
+    if "tensorflow" in sys.modules:
+        return False
+    from . import tfenv
+    # a background import is running, or imports are gated for one: take the ordinary path
+    return tfenv._thread is None and builtins.__import__ is not tfenv._import_waiting
+
+
+def _load() -> dict:
+    if not _bare_allowed():
+        return {k: importlib.import_module(m) for k, m in _MODULES.items()}
+    spec = importlib.util.find_spec("tensorflow")
+    if spec is None or spec.submodule_search_locations is None:
+        raise ImportError("TensorFlow is not installed (pip install tensorflow-cpu)")
+    placeholder = importlib.util.module_from_spec(spec)  # __path__ set, __init__ not run
+    saved = _silence_stderr()
+    sys.modules["tensorflow"] = placeholder
+    try:
+        return {k: importlib.import_module(m) for k, m in _MODULES.items()}
+    finally:
+        if sys.modules.get("tensorflow") is placeholder:
+            del sys.modules["tensorflow"]
+        _restore_stderr(saved)
+
+
+def _silence_stderr():
+    """TensorFlow's C++ start-up lines (absl, oneDNN) go to fd 2: not to the user's terminal."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        return saved
+    except OSError:
+        return None
+
+
+def _restore_stderr(saved) -> None:
+    if saved is not None:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def modules() -> dict:
+    global _mods
+    with _lock:
+        if _mods is None:
+            _mods = _load()
+        return _mods
+
+
+def c_api():
+    """The C API binding (``pywrap_tf_session``)."""
+    return modules()["c"]
+
+
+def load_in_background() -> threading.Thread | None:
+    """Start loading the binding in a thread (the file read runs meanwhile); None when it
+    is loaded already or may not be loaded this way."""
+    if _mods is not None or not _bare_allowed():
+        return None
+    t = threading.Thread(target=modules, name="load-tf-c-api", daemon=True)
+    t.start()
+    return t
+
+
+def op_def(op: str):
+    """The registered OpDef of ``op``, or None."""
+    try:
+        return modules()["registry"].get(op)
+    except Exception:  # noqa: BLE001 - a malformed name is simply unknown
+        return None
+
+
+def _import(c, data: bytes):
+    graph = c.PyGraph()
+    opts = c.TF_NewImportGraphDefOptions()
+    buf = c.TF_NewBufferFromString(data)
+    try:
+        results = c.TF_GraphImportGraphDefWithResults(graph, buf, opts)
+        c.TF_DeleteImportGraphDefResults(results)
+    finally:
+        c.TF_DeleteBuffer(buf)
+        c.TF_DeleteImportGraphDefOptions(opts)
+    return graph
+
+
+def import_error(data: bytes) -> BaseException | None:
+    """What TensorFlow's C++ importer objects to in the serialized GraphDef ``data``, or None
+    when it imports into a fresh graph."""
+    c = c_api()
+    try:
+        _import(c, data)
+    except Exception as e:  # noqa: BLE001 - TF raises InvalidArgumentError, ...
+        return e
+    return None
+
+
+_ids = itertools.count(1)
+_tensor_class = None
+
+
+def _tensor_type(c, dtypes):
+    global _tensor_class
+    if _tensor_class is None:
+        class _Tensor(c.PyTensor):  # what PyOperation makes its outputs of (shape, dtype)
+            def __new__(cls, op, index, dtype):
+                return c.PyTensor.__new__(cls, op, index, dtypes.as_dtype(dtype), next(_ids))
+        _tensor_class = _Tensor
+    return _tensor_class
+
+
+def run_graph(sub, todo: list[str], max_bytes: dict[str, int] | None = None,
+              size_limit=None, not_holdable=None) -> dict[str, object]:
+    """Import ``sub`` (a GraphDef) and fetch the tensors ``todo`` in one session call.
+
+    Returns ``{tensor: ndarray or exception}``: every tensor gets the import error if ``sub``
+    does not import; a tensor that is not there gets a KeyError; one of a dtype a Const cannot
+    hold gets ``not_holdable(tensor, dtype name)``; one whose static shape says it exceeds its
+    ``max_bytes`` gets ``size_limit(nbytes, shape)``. If the session call fails, each tensor is
+    fetched alone so one bad op only spoils its own result.
+    """
+    from .graph import parse_input
+    m = modules()
+    c, dtypes = m["c"], m["dtypes"]
+    results: dict[str, object] = {}
+    try:
+        graph = _import(c, sub.SerializeToString())
+    except Exception as e:  # noqa: BLE001
+        return {t: e for t in todo}
+    tensor_type = _tensor_type(c, dtypes)
+    by_name = {c.TF_OperationName(op): op for op in graph.new_operations()}
+    fetch = []
+    for t in todo:
+        ref = parse_input(t)
+        port = max(ref.port, 0)
+        op = by_name.get(ref.node)
+        if op is None:
+            results[t] = KeyError(f"the tensor {t} is not in the graph")
+            continue
+        py_op = c.PyOperation(op, tensor_type)
+        py_op.graph = graph
+        py_op._init_outputs()  # noqa: SLF001
+        if port >= len(py_op.outputs):
+            results[t] = ValueError(f"{ref.node} has no output {port}")
+            continue
+        tensor = py_op.outputs[port]
+        dtype = tensor._dtype  # noqa: SLF001
+        if dtype in (dtypes.resource, dtypes.variant) or dtype._is_ref_dtype:  # noqa: SLF001
+            results[t] = not_holdable(t, dtype.name) if not_holdable else TypeError(dtype.name)
+            continue
+        limit = (max_bytes or {}).get(t)
+        dims, unknown_rank = tensor._shape  # noqa: SLF001
+        if limit is not None and not unknown_rank and all(d is not None and d >= 0
+                                                          for d in dims):
+            n = int(np.prod(dims, dtype=np.int64)) * max(dtype.size, 1)
+            if n > limit:
+                results[t] = size_limit(n, list(dims)) if size_limit else MemoryError(n)
+                continue
+        out = c.TF_Output()
+        out.oper = op
+        out.index = port
+        fetch.append((t, out))
+    if not fetch:
+        return results
+    config = m["config"].ConfigProto(intra_op_parallelism_threads=2,
+                                     inter_op_parallelism_threads=2)
+    opts = c.TF_NewSessionOptions(config=config)
+    try:
+        session = c.TF_NewSessionRef(graph, opts)
+    finally:
+        c.TF_DeleteSessionOptions(opts)
+    try:
+        try:
+            values = c.TF_SessionRun_wrapper(session, None, {}, [o for _, o in fetch], [],
+                                             None)
+            for (t, _), v in zip(fetch, values):
+                results[t] = np.asarray(v)
+        except Exception:  # noqa: BLE001 - isolate the failing tensor(s)
+            for t, o in fetch:
+                try:
+                    (v,) = c.TF_SessionRun_wrapper(session, None, {}, [o], [], None)
+                    results[t] = np.asarray(v)
+                except Exception as e:  # noqa: BLE001
+                    results[t] = e
+    finally:
+        c.TF_CloseSession(session)
+        c.TF_DeleteSession(session)
+    return results
+
+
+def loaded_names() -> Iterable[str]:
+    return sorted(k for k in sys.modules if k.startswith("tensorflow"))
