@@ -31,9 +31,12 @@ TICK_MS = 10
 
 
 class Heartbeat:
-    """Records the gaps between 10 ms timer ticks on the GUI thread, per named phase."""
+    """Records the gaps between 10 ms timer ticks on the GUI thread, per named phase.
 
-    def __init__(self):
+    With ``beacon`` (a file path), each tick also writes its time and the phase name there, for
+    :func:`watch` (``--why``) to notice a stall from outside the process."""
+
+    def __init__(self, beacon: str | None = None):
         from PySide6.QtCore import QTimer
         self.timer = QTimer()
         self.timer.setInterval(TICK_MS)
@@ -41,6 +44,27 @@ class Heartbeat:
         self.phase = "idle"
         self.last = time.perf_counter()
         self.gaps: dict[str, list[float]] = {}
+        #: per phase, the longest full (generation 2) garbage collection, in ms, and how many
+        self.gc_pauses: dict[str, list[float]] = {}
+        import gc
+        self._gc_start = 0.0
+        gc.callbacks.append(self._gc)
+        self._beacon = None
+        if beacon:
+            import mmap
+            with open(beacon, "wb") as f:
+                f.write(b"\0" * 256)
+            self._beacon_file = open(beacon, "r+b")
+            self._beacon = mmap.mmap(self._beacon_file.fileno(), 256)
+
+    def _gc(self, event, info):
+        if info.get("generation") != 2:
+            return
+        if event == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gc_pauses.setdefault(self.phase, []).append(
+                (time.perf_counter() - self._gc_start) * 1000)
 
     def start(self):
         self.last = time.perf_counter()
@@ -49,23 +73,68 @@ class Heartbeat:
     def set_phase(self, name: str) -> None:
         self._tick()
         self.phase = name
+        self._tick()
+        self.gaps[name].pop()  # (that tick only told the watcher the new phase)
 
     def _tick(self):
         now = time.perf_counter()
         self.gaps.setdefault(self.phase, []).append((now - self.last) * 1000)
         self.last = now
+        if self._beacon is not None:
+            import struct
+            name = self.phase.encode()[:200]
+            self._beacon[:256] = struct.pack("dH", time.monotonic(), len(name)) + \
+                name.ljust(246, b" ")
 
     def longest(self, phase: str) -> float:
         return max(self.gaps.get(phase) or [0.0])
 
 
+def watch(pid: int, beacon: str, out: str, stall_ms: float, pyspy: str) -> None:
+    """Runs in a child process: while ``pid`` lives, when its heartbeat (``beacon``) is older
+    than ``stall_ms``, dump every thread's stack with py-spy (which marks the thread holding
+    the GIL) into ``out`` — again and again until the heartbeat comes back."""
+    import mmap
+    import struct
+    import subprocess
+    with open(beacon, "r+b") as f, open(out, "a", encoding="utf-8") as log:
+        m = mmap.mmap(f.fileno(), 256)
+        while os.path.exists(f"/proc/{pid}"):
+            t, n = struct.unpack_from("dH", m, 0)
+            phase = bytes(m[10:10 + n]).decode(errors="replace")
+            age = (time.monotonic() - t) * 1000
+            if t and age > stall_ms:
+                r = subprocess.run([pyspy, "dump", "--pid", str(pid)], capture_output=True,
+                                   text=True)
+                log.write(f"==== phase {phase!r}: heartbeat {age:.0f} ms old\n{r.stdout}\n")
+                log.flush()
+            else:
+                time.sleep(0.004)
+
+
 def spin_until(app, cond, timeout: float) -> float:
+    """Run the Qt event loop (as ``app.exec()`` would) until ``cond()``; checked every 5 ms."""
+    from PySide6.QtCore import QEventLoop, QTimer
     t0 = time.perf_counter()
-    while not cond():
-        if time.perf_counter() - t0 > timeout:
-            raise TimeoutError("timed out")
-        app.processEvents()
-        time.sleep(0.002)
+    if cond():
+        return 0.0
+    loop = QEventLoop()
+    timed_out = []
+
+    def check():
+        if cond():
+            loop.quit()
+        elif time.perf_counter() - t0 > timeout:
+            timed_out.append(True)
+            loop.quit()
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(check)
+    timer.start()
+    loop.exec()
+    timer.stop()
+    if timed_out:
+        raise TimeoutError("timed out")
     return time.perf_counter() - t0
 
 
@@ -73,13 +142,23 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(HERE / "_models" / "nasnet_large.pb"))
     ap.add_argument("--out", default=str(HERE / "results_gui_stall.md"))
+    ap.add_argument("--why", metavar="LOG",
+                    help="dump every thread's stack (py-spy, marks the GIL holder) into LOG "
+                         "whenever the GUI thread stalls > --stall-ms")
+    ap.add_argument("--no-compare", action="store_true", help="skip Run Comparison")
+    ap.add_argument("--stall-ms", type=float, default=60)
+    ap.add_argument("--pyspy", default="py-spy")
+    ap.add_argument("--watch", nargs=3, help=argparse.SUPPRESS)  # pid beacon log (child)
     args = ap.parse_args(argv)
+    if args.watch:
+        watch(int(args.watch[0]), args.watch[1], args.watch[2], args.stall_ms, args.pyspy)
+        return 0
     model = Path(args.model)
     if not model.exists():
         print(f"no {model}: run  python benchmarks/make_big_models.py --only nasnet",
               file=sys.stderr)
         return 2
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QPushButton
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     os.environ.setdefault("GRAPH_SURGEON_SETTINGS_DIR", str(HERE / "_settings"))
@@ -89,29 +168,71 @@ def main(argv=None) -> int:
     w.close_guards.clear()
     w.resize(1600, 1000)
     w.show()
-    hb = Heartbeat()
+    beacon = None
+    if args.why:
+        import subprocess
+        import tempfile
+        beacon = tempfile.mktemp(prefix="stall-beacon-")
+    hb = Heartbeat(beacon)
+    if args.why:
+        Path(args.why).write_text("", encoding="utf-8")
+        watcher = subprocess.Popen([sys.executable, __file__, "--watch", str(os.getpid()),
+                                    beacon, args.why, "--stall-ms", str(args.stall_ms),
+                                    "--pyspy", args.pyspy])
+    from surgeon_gui.core.model import tfenv
+    from surgeon_gui.ui.app import _import_tensorflow_after_first_view
     opened = []
     w.document_opened.connect(opened.append)
     hb.start()
-    hb.set_phase("open")
-    t_open = time.perf_counter()
-    w.open_model(str(model))
-    spin_until(app, lambda: opened and not w.view.layout_pending, 600)
-    t_open = time.perf_counter() - t_open
-    nodes = len(w.document.graph)
+    rows = []
 
     def settle(seconds=1.0):
         spin_until(app, lambda: not w.view.layout_pending, 600)
         t = time.perf_counter()
         spin_until(app, lambda: time.perf_counter() - t > seconds, seconds + 1)
 
+    # opening the model as the app does (TensorFlow's import starts after the first view)
+    hb.set_phase("open")
+    t_open = time.perf_counter()
+    _import_tensorflow_after_first_view(w, opening=True)
+    w.open_model(str(model))
+    spin_until(app, lambda: opened and not w.view.layout_pending, 600)
+    t_open = time.perf_counter() - t_open
+    nodes = len(w.document.graph)
+    rows.append(("open: load + first view", "open", f"{t_open:.1f} s"))
+    hb.set_phase("open: TensorFlow imported in the background")
+    t_tf = time.perf_counter()
+    spin_until(app, lambda: tfenv._thread is not None and tfenv.wait_for_tensorflow(0), 600)
+    t_tf = time.perf_counter() - t_tf
     settle()
-    rows = []
-    # the preset, from the Passes panel
+    rows.append(("open: TensorFlow imported in the background",
+                 "open: TensorFlow imported in the background", f"{t_tf:.1f} s after the view"))
+    doc = w.document
     panel = w.surgery.passes
     panel.select_pass("inference")
     idle = []
     panel.idle.connect(lambda: idle.append(1))
+
+    # the preset, cancelled half-way by the progress dialog's Cancel button
+    revision, cursor = doc.revision, doc.cursor
+    hb.set_phase("preset: running, then Cancel")
+    t0 = time.perf_counter()
+    panel.apply_all_button.click()
+    spin_until(app, lambda: panel._progress is not None and panel._progress.value() >= 250
+               or idle, 1800)
+    t_cancel = time.perf_counter()
+    if not idle:
+        panel._progress.findChild(QPushButton).click()
+    spin_until(app, lambda: idle, 1800)
+    t_cancel = time.perf_counter() - t_cancel
+    settle()
+    unchanged = doc.revision == revision and doc.cursor == cursor and len(doc.steps) == 0
+    rows.append(("preset: running, then Cancel", "preset: running, then Cancel",
+                 f"cancelled {t_cancel:.1f} s after the click; document "
+                 f"{'unchanged' if unchanged else 'CHANGED'}"))
+
+    # the preset, from the Passes panel
+    idle.clear()
     hb.set_phase("preset (passes running)")
     t0 = time.perf_counter()
     panel.apply_all_button.click()
@@ -124,6 +245,24 @@ def main(argv=None) -> int:
                  f"{t_preset:.1f} s, {steps} steps"))
     rows.append(("preset: steps adopted, view redrawn", "preset (steps adopted, view redrawn)",
                  f"{len(w.document.graph)} nodes after"))
+
+    # Run Comparison (original vs current, the panel's defaults)
+    if not args.no_compare:
+        cp = w.compare_panel
+        cp.runs.setValue(1)
+        cp.warmup.setValue(0)
+        ended = []
+        cp.finished.connect(lambda *a: ended.append(a))
+        name = "Run Comparison (original vs current)"
+        hb.set_phase(name)
+        t0 = time.perf_counter()
+        cp.run()
+        spin_until(app, lambda: ended, 1800)
+        t_cmp = time.perf_counter() - t0
+        settle()
+        res = ended[0][0]
+        rows.append((name, name, f"{t_cmp:.1f} s, "
+                     + ("error: " + ended[0][1][:60] if res is None else "done")))
     for name, action in (("Ctrl+Z (undo one step)", w.undo_action),
                          ("Ctrl+Shift+Z (redo it)", w.redo_action)):
         hb.set_phase(name)
@@ -137,6 +276,9 @@ def main(argv=None) -> int:
     rows.append((name, name, f"{steps} steps undone"))
     hb.set_phase("end")
     hb.timer.stop()
+    if args.why:
+        watcher.terminate()
+        os.unlink(beacon)
 
     lines = [f"# GUI-thread stalls on {model.name} ({nodes:,} nodes, opened in {t_open:.1f} s)",
              "",
@@ -144,10 +286,15 @@ def main(argv=None) -> int:
              "GUI thread; longest gap between two ticks per phase (the GUI thread was busy for "
              f"about that minus {TICK_MS} ms). Platform: "
              f"{os.environ.get('QT_QPA_PLATFORM') or 'xcb'}, {os.cpu_count()} cores shared.",
-             "", "| phase | longest gap | ticks | notes |", "|---|---:|---:|---|"]
+             f"Load (uptime) at the end: {os.getloadavg()[0]:.1f}. Full GCs: the number of "
+             "generation-2 collections in the phase and the longest (any thread).",
+             "", "| phase | longest gap | ticks | full GCs | notes |",
+             "|---|---:|---:|---:|---|"]
     for label, phase, note in rows:
+        gcs = hb.gc_pauses.get(phase, [])
+        gcs = f"{len(gcs)}, longest {max(gcs):.0f} ms" if gcs else "0"
         lines.append(f"| {label} | {hb.longest(phase):.0f} ms | {len(hb.gaps.get(phase, []))} "
-                     f"| {note} |")
+                     f"| {gcs} | {note} |")
     text = "\n".join(lines) + "\n"
     print(text)
     print(json.dumps({phase: round(hb.longest(phase)) for _, phase, _ in rows}))

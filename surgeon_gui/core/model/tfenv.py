@@ -26,6 +26,7 @@ main thread), and a pool thread that wants TensorFlow waits for it.
 from __future__ import annotations
 
 import builtins
+import gc
 import os
 import sys
 import threading
@@ -113,14 +114,58 @@ def _remove_hook() -> None:
         builtins.__import__ = _next_import
 
 
+#: TensorFlow's big extension module; its dlopen (relocations, static op registration) is
+#: most of the import's longest C call.
+_BIG_EXTENSIONS = ("python/_pywrap_tensorflow_internal.so",)
+
+
+def _preload_libraries() -> None:
+    """dlopen TensorFlow's big shared library with the GIL released.
+
+    Python's import of an extension module calls dlopen holding the GIL: for
+    ``_pywrap_tensorflow_internal.so`` (which pulls in libtensorflow_cc) that is 0.3-1 s
+    during which no other Python thread — the GUI thread included — can run. Loaded first
+    through libc's ``dlopen`` called via ctypes (a foreign call releases the GIL), with the
+    flags the import will use, the import's own dlopen then finds the library loaded and
+    only runs the module's init. Nothing happens when anything is missing."""
+    try:
+        import ctypes
+        import importlib.util
+        spec = importlib.util.find_spec("tensorflow")
+        if spec is None or not spec.submodule_search_locations:
+            return
+        libc = ctypes.CDLL(None)
+        dlopen = libc.dlopen
+        dlopen.restype = ctypes.c_void_p
+        dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        for root in spec.submodule_search_locations:
+            for rel in _BIG_EXTENSIONS:
+                path = os.path.join(root, rel)
+                if os.path.exists(path):
+                    dlopen(os.fsencode(path), sys.getdlopenflags())
+    except (OSError, AttributeError, ImportError, ValueError):
+        pass
+
+
 def _run_import() -> None:
     global _error
+    # The import makes about a million Python objects that live as long as the process. Left
+    # to the cyclic collector, they set off full collections while they are made and every
+    # full collection after walks them again: 0.1-0.3 s each, holding the GIL, so the GUI
+    # thread stalls that long. No automatic collection during the import, and its objects
+    # go to the permanent generation after it (gc.freeze: moved, never walked again).
+    collecting = gc.isenabled()
+    gc.disable()
     try:
+        _preload_libraries()
         import tensorflow  # noqa: F401
         quiet_python_logs()
     except BaseException as e:  # noqa: BLE001 - kept; the next import says it again
         _error = e
     finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
         _remove_hook()
         _done.set()
 
