@@ -16,8 +16,11 @@ hand them to :func:`record_steps` on the GUI thread.
 """
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from typing import Callable, Iterable
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from ..core.history.delta import GraphDelta
@@ -26,7 +29,7 @@ from ..core.history.document import Document, PreparedStep, StaleStepError, Step
 from ..core.history.recipe import Recipe, recipe_of
 from ..core.history.steps import prepare_edits, prepare_pass, prepare_pipeline
 
-__all__ = ["StepCommand", "ApplyPassCommand", "EditCommand", "StaleStepError", "push_step",
+__all__ = ["hold", "held", "StepCommand", "ApplyPassCommand", "EditCommand", "StaleStepError", "push_step",
            "record_steps", "apply_passes", "applied_commands", "recipe_for", "recipe_of"]
 
 
@@ -145,10 +148,66 @@ def _move_later(document: Document, n: int) -> None:
     _pending[id(document)] = (document, n)
 
 
+_retry = []
+
+
 def _flush_moves(*_) -> None:
+    later = {}
     while _pending:
-        _, (document, n) = _pending.popitem()
-        document.go_to(n)
+        key, (document, n) = _pending.popitem()
+        if held(document):
+            later[key] = (document, n)
+        else:
+            document.go_to(n)
+    if later:
+        _pending.update(later)
+        if not _retry:
+            _retry.append(True)
+            QTimer.singleShot(20, _retry_moves)
+
+
+def _settle(document) -> None:
+    """Before a new step: a move that waited for a reader happens now; if it still has to
+    wait, the step is refused (the stack has moved already and would no longer match)."""
+    _flush_moves()
+    if id(document) in _pending:
+        raise StaleStepError("the graph is being read in the background (a comparison or a "
+                             "pass): try again in a moment")
+
+
+def _retry_moves() -> None:
+    _retry.clear()
+    _flush_moves()
+
+
+# ---------------------------------------------------------------------- background readers
+#: Documents a background job is reading (id → count). An undo, redo or History jump edits
+#: the document's graph in place (:meth:`Document.go_to`); while a job reads that graph (a
+#: pass on it, a copy of it for a comparison) the move waits, then happens by itself. A new
+#: step does not wait: adopting one swaps the graph object, the one being read stays whole.
+_readers: dict[int, int] = {}
+_readers_lock = threading.Lock()
+
+
+def held(document) -> bool:
+    with _readers_lock:
+        return _readers.get(id(document), 0) > 0
+
+
+@contextmanager
+def hold(document):
+    """While the block runs (on any thread), the document's graph is not edited in place:
+    undo/redo/History moves wait for the block to end."""
+    key = id(document)
+    with _readers_lock:
+        _readers[key] = _readers.get(key, 0) + 1
+    try:
+        yield document
+    finally:
+        with _readers_lock:
+            _readers[key] -= 1
+            if not _readers[key]:
+                del _readers[key]
 
 
 def follow(stack: QUndoStack) -> None:
@@ -165,6 +224,7 @@ def push_step(stack: QUndoStack, cmd: StepCommand | None) -> StepCommand | None:
     StaleStepError when the document moved since the step was computed)."""
     if cmd is None:
         return None
+    _settle(cmd.document)
     cmd.adopt()   # raises before anything is on the stack
     follow(stack)
     stack.push(cmd)
@@ -177,6 +237,7 @@ def record_steps(stack: QUndoStack, document: Document, prepared: list[PreparedS
     each as its own command (StaleStepError when the document moved meanwhile)."""
     if not prepared:
         return []
+    _settle(document)
     document.adopt(prepared, base_revision)
     follow(stack)
     first = document.cursor - len(prepared)
