@@ -45,7 +45,7 @@ from ..core.running.comparison import (
     DEFAULT_RTOL,
     CompareRequest,
     CompareResult,
-    comparison_job,
+    comparison_job_isolated,
     drift_dict,
     rejudge,
     report_dict,
@@ -736,7 +736,7 @@ def _job(build: Callable[[], CompareRequest], state=None) -> CompareResult:
         req = build()
         if state is not None:
             state.check()
-        return comparison_job(req, progress=state.progress if state else None,
+        return comparison_job_isolated(req, progress=state.progress if state else None,
                               should_stop=(lambda: state.cancelled) if state else None)
     except InterruptedError:
         if state is not None:   # a cancel: the worker reports "cancelled", not a failure

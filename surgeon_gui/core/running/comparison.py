@@ -124,6 +124,34 @@ def comparison_job(req: CompareRequest, progress: Callable[[float, str], None] |
         raise GraphError(f"{type(e).__name__}: {msg.strip().splitlines()[0]}") from None
 
 
+#: Graphs whose weights hold more than this many bytes are compared in a child process
+#: (:mod:`.compare_child`): TensorFlow's import of a graph holds the GIL for the whole call,
+#: about 0.1 s per 16 MB, and a worker thread doing that stalls the GUI thread as long.
+CHILD_ABOVE_BYTES = 16 << 20
+
+
+def weight_bytes(gd: GraphDef) -> int:
+    """About how many bytes the graph's Const nodes hold (from their shapes; nothing read)."""
+    from ..model.graph import shape_size
+    total = 0
+    for n in gd.node:
+        if n.op == "Const":
+            t = n.attr["value"].tensor
+            total += shape_size(t.tensor_shape) * 4
+    return total
+
+
+def comparison_job_isolated(req: CompareRequest,
+                            progress: Callable[[float, str], None] | None = None,
+                            should_stop: Callable[[], bool] | None = None) -> CompareResult:
+    """:func:`comparison_job` for the GUI: in a child process when the graphs are big enough
+    for TensorFlow's GIL-holding calls to stall the GUI thread, else in this thread."""
+    if max(weight_bytes(req.reference), weight_bytes(req.current)) > CHILD_ABOVE_BYTES:
+        from .compare_child import run_in_child
+        return run_in_child(req, progress, should_stop)
+    return comparison_job(req, progress, should_stop)
+
+
 def rejudge(res: CompareResult, rtol: float, atol: float) -> None:
     """Recompute errors, verdicts and drift origins with other tolerances, from the kept
     values (no run)."""
