@@ -81,6 +81,27 @@ def _load_job(path: str, show_constants: bool, state=None, signature: str | None
     frozen is returned last (None for other kinds of model). ``checkpoint`` and ``outputs``
     freeze a graph's variables.
     """
+    import gc
+
+    from ..core.model.io import GRAPHDEF_SUFFIXES, load_model
+    # A GraphDef file: parsing and indexing it make a few hundred thousand objects that live
+    # as long as the document and no reference cycles. Left to the cyclic collector, they set
+    # off full collections while they are made (each walks them all, holding the GIL: the GUI
+    # thread stalls 0.1 s and more). No automatic collection meanwhile; frozen after.
+    # (SavedModels and Keras files go through TensorFlow, whose graphs do make cycles.)
+    quiet = (not os.path.isdir(path) and str(path).lower().endswith(GRAPHDEF_SUFFIXES)
+             and gc.isenabled())
+    if quiet:
+        gc.disable()
+    try:
+        return _load(path, state, show_constants, signature, checkpoint, outputs, trust_code)
+    finally:
+        if quiet:
+            gc.freeze()
+            gc.enable()
+
+
+def _load(path, state, show_constants, signature, checkpoint, outputs, trust_code):
     from ..core.model.io import load_model
     t0 = time.perf_counter()
     from ..core.model.checks import graph_problems

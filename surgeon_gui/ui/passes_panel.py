@@ -51,8 +51,8 @@ from ..core.passes.leftovers import leftovers
 from ..core.passes.base import PassReport
 from ..core.passes.pipeline import MAX_ROUNDS
 from ..core.viewmodel.viewstate import preview_kinds
-from .commands import record_steps
-from .workers import Worker
+from .commands import hold, record_steps
+from .workers import Worker, freeze_survivors
 
 KEY_ROLE = Qt.UserRole
 NODES_ROLE = Qt.UserRole + 1
@@ -341,7 +341,8 @@ class PassesPanel(QWidget):
 
         def job(state):
             _ready(state, f"Previewing {get_pass(pid).title}…")
-            return get_pass(pid).preview(graph, **params)
+            with hold(doc):
+                return get_pass(pid).preview(graph, **params)
 
         def done(report):
             step, self._step_pending = self._step_pending, False
@@ -453,7 +454,8 @@ class PassesPanel(QWidget):
 
         def job(state):
             _ready(state, f"Applying {title}…")
-            p = prepare_pass(graph, pid, params, select)
+            with hold(doc):
+                p = prepare_pass(graph, pid, params, select)
             return [] if p is None else [p]
 
         def done(prepared):
@@ -487,8 +489,12 @@ class PassesPanel(QWidget):
                 # what is left, so the bar moves on and never reaches the end early
                 frac = 1.0 - 0.5 ** (rnd - 1) + 0.5 ** rnd * (i / n)
                 state.progress(frac, f"Round {rnd}: {get_pass(pid).title} ({i + 1} of {n})")
-            prepared = prepare_pipeline(graph, [PRESET_ID], should_stop=lambda: state.cancelled,
-                                        on_pass=on_pass)
+                # what lives now (the steps kept so far, the graph being worked on) lives on:
+                # out of the cyclic collector's walk (see freeze_survivors)
+                freeze_survivors()
+            with hold(doc):
+                prepared = prepare_pipeline(graph, [PRESET_ID],
+                                            should_stop=lambda: state.cancelled, on_pass=on_pass)
             state.progress(1.0, "Looking for training machinery left")
             return prepared, leftovers(prepared[-1].graph if prepared else graph)
 
@@ -525,6 +531,7 @@ class PassesPanel(QWidget):
         except GraphError as e:
             self.status.setText(str(e.problem))
             return False
+        freeze_survivors()  # the document's new graph and steps live on
         for cmd in cmds:
             self.step_applied.emit(cmd)
         return True

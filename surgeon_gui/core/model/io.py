@@ -92,6 +92,67 @@ def load_model(path: str | os.PathLike, signature: str | None = None,
     return model
 
 
+#: Bytes of top-level fields parsed per protobuf call by :func:`_parse_in_pieces`.
+PARSE_PIECE_BYTES = 8 << 20
+
+
+def _parse_in_pieces(gd: GraphDef, data: bytes) -> None:
+    """``gd.ParseFromString(data)`` in pieces of whole top-level fields (a GraphDef's nodes).
+
+    One ParseFromString of a 350 MB GraphDef is a single C call that holds the GIL for
+    0.2-0.8 s, so loading in a worker thread froze the GUI thread that long. Merging the
+    fields a few megabytes at a time gives the same message (parsing concatenated fields is
+    merging them), and other threads run in between. Anything the scan does not understand
+    falls back to one whole parse (which then says what is wrong)."""
+    view = memoryview(data)
+    n = len(data)
+    cuts = [0]
+    pos = 0
+    try:
+        while pos < n:
+            start = pos
+            key, pos = _varint_at(data, pos)
+            wire = key & 7
+            if key >> 3 == 0:
+                raise ValueError("field 0")
+            if wire == 0:
+                _, pos = _varint_at(data, pos)
+            elif wire == 1:
+                pos += 8
+            elif wire == 2:
+                size, pos = _varint_at(data, pos)
+                pos += size
+            elif wire == 5:
+                pos += 4
+            else:
+                raise ValueError("groups")
+            if pos > n:
+                raise ValueError("truncated")
+            if pos - cuts[-1] >= PARSE_PIECE_BYTES and start > cuts[-1]:
+                cuts.append(start)
+    except (ValueError, IndexError):
+        gd.Clear()
+        gd.ParseFromString(data)
+        return
+    cuts.append(n)
+    gd.Clear()
+    for a, b in zip(cuts, cuts[1:]):
+        gd.MergeFromString(view[a:b])
+
+
+def _varint_at(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
 def read_graph_def(path: str | os.PathLike) -> GraphDef:
     """Parse a ``.pb`` (binary) or ``.pbtxt`` (text) GraphDef; guess by content when unsure."""
     p = Path(path)
@@ -112,7 +173,7 @@ def read_graph_def(path: str | os.PathLike) -> GraphDef:
             if p.suffix.lower() in (".pbtxt", ".txt"):
                 raise GraphError(f"not a text GraphDef: {e}", src) from None
     try:
-        gd.ParseFromString(data)
+        _parse_in_pieces(gd, data)
     except (pb_message.DecodeError, RuntimeError) as e:
         if _is_saved_model_proto(data):
             raise GraphError("this is a SavedModel's saved_model.pb: open its folder instead",

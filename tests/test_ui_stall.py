@@ -1,0 +1,132 @@
+"""Long work and the GUI thread (issue 11.3): Cancel of the preset leaves the document as it
+was while the GUI keeps turning; an undo pressed while a background job reads the graph waits
+for it and then happens; a big GraphDef is parsed in pieces (same graph)."""
+import threading
+import time
+
+import pytest
+from support import make_window
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QPushButton
+
+from surgeon_gui.core.history.document import StaleStepError
+from surgeon_gui.core.model import io
+from surgeon_gui.core.model.graph import GraphDef
+from surgeon_gui.core.model.io import save_graph, serialize
+from surgeon_gui.ui.commands import EditCommand, hold, push_step
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, monkeypatch, mobilenet_v2):
+    gd, _, _ = mobilenet_v2
+    path = tmp_path / "mobilenet_v2.pb"
+    save_graph(gd, path)
+    w = make_window(qtbot, tmp_path, monkeypatch, size=(1300, 850))
+    with qtbot.waitSignal(w.document_opened, timeout=60_000):
+        w.open_model(str(path))
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
+    return w
+
+
+class Heartbeat:
+    """A 10 ms timer on the GUI thread: counts the ticks it got."""
+
+    def __init__(self):
+        self.ticks = []
+        self.timer = QTimer(interval=10)
+        self.timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+        self.timer.start()
+
+
+def test_cancel_of_the_preset_from_its_dialog_leaves_the_document_and_the_gui_turns(
+        qtbot, win, monkeypatch):
+    from surgeon_gui.core.passes import PRESET_PASSES, get_pass
+    w, panel = win, win.surgery.passes
+    before, key = serialize(w.document.graph_def), w.document.state_key
+    # the third pass of round 1 waits until Cancel is pressed (the first two ran for real)
+    p = get_pass(PRESET_PASSES[2])
+    release, entered = threading.Event(), threading.Event()
+    real = p.fn
+
+    def held_up(graph, select=None, **params):
+        entered.set()
+        release.wait(60)
+        return real(graph, select=select, **params)
+    monkeypatch.setattr(p, "fn", held_up)
+    panel.select_pass("inference")
+    beat = Heartbeat()
+    with qtbot.waitSignal(panel.idle, timeout=120_000):
+        qtbot.mouseClick(panel.apply_all_button, Qt.LeftButton)
+        qtbot.waitUntil(entered.is_set, timeout=60_000)
+        qtbot.waitUntil(lambda: panel._progress is not None and panel._progress.isVisible(),
+                        timeout=10_000)
+        dlg = panel._progress
+        assert "Round 1" in dlg.labelText() and dlg.value() > 0   # progress per pass
+        n = len(beat.ticks)
+        qtbot.wait(200)
+        assert len(beat.ticks) > n   # the GUI thread turns while the preset runs
+        qtbot.mouseClick(dlg.findChild(QPushButton), Qt.LeftButton)  # Cancel
+        release.set()
+    beat.timer.stop()
+    assert "Cancelled" in panel.status.text()
+    assert serialize(w.document.graph_def) == before and w.document.state_key == key
+    assert w.undo_stack.count() == 0 and not w.document.dirty and not panel.busy
+
+
+def _one_step(qtbot, w):
+    panel = w.surgery.passes
+    panel.select_pass("inference")
+    with qtbot.waitSignal(panel.idle, timeout=120_000):
+        qtbot.mouseClick(panel.apply_all_button, Qt.LeftButton)
+    assert w.undo_stack.count() >= 2
+
+
+def test_an_undo_waits_while_a_job_reads_the_graph_then_happens(qtbot, win):
+    w = win
+    _one_step(qtbot, w)
+    doc = w.document
+    after, cursor = serialize(doc.graph_def), doc.cursor
+    reading = doc.graph_def
+    done = threading.Event()
+
+    def reader():       # a background job copying the graph (as Run Comparison does)
+        with hold(doc):
+            done.wait(30)
+    t = threading.Thread(target=reader)
+    t.start()
+    qtbot.waitUntil(lambda: __import__("surgeon_gui.ui.commands", fromlist=["held"]).held(doc))
+    w.undo_action.trigger()                       # Ctrl+Z
+    qtbot.wait(100)
+    assert doc.cursor == cursor and serialize(reading) == after   # not edited under the reader
+    # a new step while the undo waits is refused (the stack has moved already)
+    node = next(n.name for n in doc.graph_def.node if n.op == "Relu6")
+    with pytest.raises(StaleStepError):
+        push_step(w.undo_stack, EditCommand.compute(doc, "rename_node",
+                                                    {"node": node, "new_name": "x_renamed"}))
+    done.set()
+    t.join()
+    qtbot.waitUntil(lambda: doc.cursor == cursor - 1, timeout=5_000)   # then it happens
+    assert w.undo_stack.index() == doc.cursor
+    w.redo_action.trigger()
+    assert doc.cursor == cursor and serialize(doc.graph_def) == after
+
+
+def test_a_graph_def_is_parsed_in_pieces_to_the_same_graph(tmp_path, mobilenet_v2, monkeypatch):
+    gd = mobilenet_v2[0]
+    path = tmp_path / "m.pb"
+    save_graph(gd, path)
+    calls = []
+    real = GraphDef.MergeFromString
+
+    def merge(self, data):
+        calls.append(len(data))
+        return real(self, data)
+    monkeypatch.setattr(io, "PARSE_PIECE_BYTES", 1 << 20)
+    monkeypatch.setattr(GraphDef, "MergeFromString", merge)
+    back = io.read_graph_def(path)
+    assert back == gd and len(calls) > 3 and max(calls) < 3 << 20
+    bad = tmp_path / "bad.pb"
+    data = path.read_bytes()
+    bad.write_bytes(data[:len(data) // 2])   # cut inside a node
+    with pytest.raises(io.GraphError, match="truncated or corrupt"):
+        io.read_graph_def(bad)
