@@ -30,7 +30,10 @@ class Example:
     file: str
     title: str
     description: str
-    build: Callable[[], tuple]
+    #: ``build()``, or ``build(checkpoint_prefix)`` when ``checkpoint`` is set
+    build: Callable[..., tuple]
+    #: The checkpoint prefix written beside the graph (relative to the examples folder).
+    checkpoint: str | None = None
 
 
 def _tf1():
@@ -41,6 +44,11 @@ def _tf1():
 def _tf2():
     from surgeon_gui.core.model.examples import tf2_if_bn_dropout
     return tf2_if_bn_dropout(seed=0, height=32, channels=8, classes=5)
+
+
+def _tf1_training(checkpoint: str):
+    from surgeon_gui.core.model.examples import tf1_cond_bn_dropout
+    return tf1_cond_bn_dropout(seed=0, height=32, channels=8, classes=5, checkpoint=checkpoint)
 
 
 def _mobilenet():
@@ -76,6 +84,13 @@ EXAMPLES = [
             "`tf.keras.applications.MobileNetV2`, random weights and randomised batch-norm "
             "statistics, frozen. Keras 3 writes its batch norms as Mul/Rsqrt/AddV2/Sub.",
             _mobilenet),
+    Example("tf1_training/graph.pb", "The TF1 CNN as its training script saved it",
+            "`tf1_cond_bn_dropout.pb` before freezing: weights in `VariableV2` nodes, a "
+            "`Saver`'s and the initializer's nodes, the values in the checkpoint "
+            "`tf1_training/model.ckpt` (`.index`, `.data-00000-of-00001`, `checkpoint`). "
+            "Open it with File ▸ Open with Checkpoint… (output `probs`), or "
+            "`surgeon optimize --checkpoint`; frozen it is `tf1_cond_bn_dropout.pb`. Lesson 4 "
+            "starts here.", _tf1_training, checkpoint="tf1_training/model.ckpt"),
     Example("conv_bias_bn.pbtxt", "Conv2D → BiasAdd → FusedBatchNorm → Relu (text)",
             "The pattern TF's `optimize_for_inference_lib` stops on (\"Didn't find expected "
             "Conv2D input\"), as a readable text GraphDef.", _conv_bias_bn),
@@ -119,7 +134,11 @@ def main(argv=None) -> int:
     for ex in EXAMPLES:
         if args.only and ex.file not in args.only:
             continue
-        gd, ins, outs = ex.build()
+        if ex.checkpoint:
+            gd, ins, outs = ex.build(str(out_dir / ex.checkpoint))
+        else:
+            gd, ins, outs = ex.build()
+        (out_dir / ex.file).parent.mkdir(parents=True, exist_ok=True)
         path = save_graph(gd, out_dir / ex.file, overwrite=True)
         size = path.stat().st_size
         rows.append((ex, len(gd.node), list(ins), list(outs), size))

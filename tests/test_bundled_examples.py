@@ -60,3 +60,21 @@ def test_example_loads_and_optimizes_without_changing_outputs(name, tmp_path, ca
     d = json.loads(capsys.readouterr().out)
     assert code == 0, d["outputs"]
     assert all(o["allclose"] for o in d["outputs"].values())
+
+
+def test_training_example_freezes_from_its_checkpoint_to_the_frozen_example(tmp_path, capsys):
+    """``tf1_training/`` is ``tf1_cond_bn_dropout.pb`` as its training script saved it: frozen
+    from the bundled checkpoint (``surgeon optimize --checkpoint``) it computes the same."""
+    from surgeon_gui.core.model.io import variable_nodes
+    graph = EXAMPLES / "tf1_training" / "graph.pb"
+    assert len(variable_nodes(read_graph_def(graph))) == 21
+    out = tmp_path / "opt.pb"
+    assert cli.main(["optimize", str(graph), str(out), "--checkpoint",
+                     str(EXAMPLES / "tf1_training"), "--outputs", "probs"]) == 0, \
+        capsys.readouterr().err
+    capsys.readouterr()
+    assert not variable_nodes(read_graph_def(out))
+    code = cli.main(["compare", str(EXAMPLES / "tf1_cond_bn_dropout.pb"), str(out), "--json",
+                     "--runs", "1"])
+    d = json.loads(capsys.readouterr().out)
+    assert code == 0 and all(o["allclose"] for o in d["outputs"].values()), d["outputs"]

@@ -71,10 +71,10 @@ def _walk(qtbot, win, lw, row, by_hand=None):
                 if by_hand and by_hand(i):
                     qtbot.waitUntil(lambda: lw.state == "done", timeout=30000)
                     assert "Done:" in lw.text.toPlainText()
-                if lw.state == "step" and step.actions:
+                if lw.state == "step" and step.acts:
                     qtbot.mouseClick(lw.next_button, Qt.LeftButton)   # do it for me
-                    qtbot.waitUntil(lambda: lw.state == "done", timeout=30000)
-                if lw.state == "done" or not step.actions:
+                    qtbot.waitUntil(lambda: lw.state == "done", timeout=60000)
+                if lw.state == "done" or not step.acts:
                     qtbot.mouseClick(lw.next_button, Qt.LeftButton)   # next step
             qtbot.waitUntil(lambda: lw.state in ("step", "done", "finished"), timeout=60000)
     return blocker.args[0], seen
@@ -131,6 +131,61 @@ def test_learner_does_a_step_by_hand(qtbot, win):
     verdict, _ = _walk(qtbot, win, lw, 1, by_hand)
     assert verdict.startswith("outputs equal: PASS")
     assert "bn1/cond/Merge" not in win.document.graph.nodes
+
+
+def _start_lesson(qtbot, win, lw, row):
+    lw.list.setCurrentRow(row)
+    with qtbot.waitSignal(win.document_opened, timeout=60000):
+        qtbot.mouseClick(lw.start_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: lw.state == "step", timeout=20000)
+
+
+def test_lesson_4_freezes_the_training_graph_from_its_checkpoint(qtbot, win):
+    """Lesson 4 starts on the graph a TF1 training script saved (variables, saver, initializer;
+    not asked whether to freeze it); Do it for me freezes it from the bundled checkpoint: every
+    variable becomes a Const with the checkpoint's value, and the frozen graph is exactly the
+    bundled frozen example."""
+    from surgeon_gui.core.model.io import read_graph_def, variable_nodes
+    from surgeon_gui.core.running.compare import compare_graphs
+    lw = _open_lessons(win)
+    _start_lesson(qtbot, win, lw, 3)
+    ask = win.surgery.controller.ask
+    assert not ask.asked  # no "Open its checkpoint now?" question: the lesson does it
+    variables = variable_nodes(win.document.graph.graph_def)
+    assert "conv1/weights" in variables and len(variables) == 21
+    assert "conv1/weights" in win.view.highlighted()  # focused
+    assert lw.do_button.isEnabled()
+    with qtbot.waitSignal(win.document_opened, timeout=60000):
+        qtbot.mouseClick(lw.do_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: lw.state == "done", timeout=60000)
+    gd = win.document.graph.graph_def
+    assert not variable_nodes(gd) and win.document.graph.nodes["conv1/weights"].op == "Const"
+    assert not [n for n in gd.node if n.name.startswith("save/") or n.op == "Assign"]
+    text = lw.text.toPlainText()
+    assert "nodes 238 → 157" in text and "conv1/weights: op: VariableV2 → Const; value: — → float32[3, 3, 3, 8]" in text
+    frozen = read_graph_def(lw.run.lesson.model.parents[1] / "tf1_cond_bn_dropout.pb")
+    cmp = compare_graphs(frozen, gd, None, ["probs"], runs=0, warmup=0)
+    assert cmp.allclose and cmp.outputs[0].max_abs_err == 0.0
+    # the frozen graph is what the lesson's check compares the result with
+    qtbot.mouseClick(lw.next_button, Qt.LeftButton)
+    assert lw.run.index == 1 and not variable_nodes(lw.run.original.graph_def)
+
+
+def test_lesson_4_freeze_done_by_hand_with_open_with_checkpoint(qtbot, win):
+    from surgeon_gui.core.model.io import variable_nodes
+    lw = _open_lessons(win)
+    _start_lesson(qtbot, win, lw, 3)
+    lesson = lw.run.lesson
+    ask = win.surgery.controller.ask
+    paths = [str(lesson.model), str(lesson.checkpoint) + ".index"]   # the graph, its checkpoint
+    ask.open_path = lambda title, filters: paths.pop(0)
+    ask.text = lambda title, label, default="": default   # the guessed output: probs
+    with qtbot.waitSignal(win.document_opened, timeout=60000):
+        _menu_action(win.file_menu, "Open with Checkpoint…").trigger()
+    qtbot.waitUntil(lambda: lw.state == "done", timeout=60000)
+    assert not variable_nodes(win.document.graph.graph_def)
+    assert win.document.graph.outputs == ["probs"]
+    assert "Done: Freeze" in lw.text.toPlainText()
 
 
 def test_undo_in_a_lesson_makes_the_step_to_do_again(qtbot, win):
@@ -238,6 +293,17 @@ def test_lesson_format_errors_are_one_line(tmp_path):
     (tmp_path / "x.json").write_text(json.dumps({"model": "m.pb",
                                                  "steps": [{"do": {"pass": "nope"}}]}))
     with pytest.raises(LessonError, match="unknown pass"):
+        load_lesson(tmp_path / "x.md")
+    (tmp_path / "x.json").write_text(json.dumps({"model": "m.pb",
+                                                 "steps": [{"freeze": True}, {}]}))
+    (tmp_path / "x.md").write_text("# T\n\nintro\n\n## One\n\ntext\n\n## Two\n\ntext\n")
+    with pytest.raises(LessonError, match="needs the lesson's \"checkpoint\""):
+        load_lesson(tmp_path / "x.md")
+    (tmp_path / "x.json").write_text(json.dumps({"model": "m.pb",
+                                                 "steps": [{"do": {"pass": "remove_dropout"}},
+                                                           {"freeze": True}],
+                                                 "checkpoint": "c", "outputs": ["y"]}))
+    with pytest.raises(LessonError, match="comes before any"):
         load_lesson(tmp_path / "x.md")
     (tmp_path / "x.json").write_text("{not json")
     with pytest.raises(LessonError, match="not JSON"):

@@ -4,7 +4,9 @@
 The window lists the lessons. *Start* opens the lesson's model in the main window; each step
 shows its text and focuses the graph on the nodes in question. The learner does the step by
 hand (Passes panel, the node's context menu) or presses *Do it for me*: the step's actions are
-pushed on the undo stack as one macro (Ctrl+Z undoes the whole step). Either way the window
+pushed on the undo stack as one macro (Ctrl+Z undoes the whole step). A freeze step opens the
+lesson's model frozen from its checkpoint (File ▸ Open with Checkpoint… by hand): the frozen
+graph is the lesson's new start, and what the result is compared with. Either way the window
 then shows the diff and the worked numbers, and *Next* goes on. The last step ends with the
 comparison of the original and the result: "outputs equal: PASS".
 
@@ -14,6 +16,8 @@ run on a worker thread, so the window never blocks.
 from __future__ import annotations
 
 import html
+import warnings
+from pathlib import Path
 
 import shiboken6
 from PySide6.QtCore import Qt, Signal
@@ -30,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.model.graph import Graph, GraphError
+from ..core.model.io import variable_nodes
 from ..core.running.lessons import (
     LESSONS_DIR,
     Lesson,
@@ -42,6 +47,16 @@ from ..core.running.tutorial import markdown_to_html
 from .commands import ApplyPassCommand, EditCommand, push_step
 from .workers import Worker
 from .worked_view import qt_html
+
+def _disconnect(signal, slot) -> None:
+    """Disconnect if connected (PySide warns about a slot that is not connected)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            signal.disconnect(slot)
+        except (RuntimeError, TypeError):
+            pass
+
 
 CSS = ("<style>table{border-collapse:collapse} td,th{border:1px solid #c5ccd6;"
        "padding:1px 4px} code{background:#f1f3f5}</style>")
@@ -137,7 +152,7 @@ class LessonsWindow(QWidget):
         self.start_button.setText("Restart lesson" if s not in ("idle", "finished")
                                   else "Start lesson")
         self.do_button.setEnabled(s == "step" and bool(self.run and self.run.step
-                                                       and self.run.step.actions))
+                                                       and self.run.step.acts))
         self.next_button.setEnabled(s in ("step", "done"))
         if self.run is not None and not self.run.finished:
             self.progress.setText(f"Step {self.run.index + 1} of {len(self.run.lesson.steps)}")
@@ -185,16 +200,13 @@ class LessonsWindow(QWidget):
         self._update()
         self.window.document_opened.connect(self._opened)
         self.window.load_failed.connect(self._open_failed)
-        if self.window.open_model(str(les.model)) is None:
+        # a model with variables: the lesson's freeze step freezes it, nothing to ask
+        if self.window.open_model(str(les.model), offer_freeze=False) is None:
             self._open_failed("opening was cancelled")
 
     def _disconnect_open(self) -> None:
-        for sig, slot in ((self.window.document_opened, self._opened),
-                          (self.window.load_failed, self._open_failed)):
-            try:
-                sig.disconnect(slot)
-            except (RuntimeError, TypeError):
-                pass
+        _disconnect(self.window.document_opened, self._opened)
+        _disconnect(self.window.load_failed, self._open_failed)
 
     def _open_failed(self, message: str) -> None:
         self._disconnect_open()
@@ -206,21 +218,70 @@ class LessonsWindow(QWidget):
         self._disconnect_open()
         if not self._alive():
             return
-        les = self.lesson
+        self._attach(doc)
+        self.window.document_opened.connect(self._other_model_opened)
+        self.run = LessonRun(self.lesson, self._snapshot())
+        self._show_step()
+
+    def _attach(self, doc) -> None:
+        les = self.run.lesson if self.run is not None else self.lesson
         if les.inputs or les.outputs:
             doc.set_io(les.inputs or doc.inputs, les.outputs or doc.outputs)
         self._doc = doc
         doc.changed.connect(self._document_changed)
-        self.run = LessonRun(les, self._snapshot())
-        self._show_step()
 
     def _detach(self) -> None:
+        _disconnect(self.window.document_opened, self._other_model_opened)
+        _disconnect(self.window.load_failed, self._freeze_failed)
         if self._doc is not None:
-            try:
-                self._doc.changed.disconnect(self._document_changed)
-            except (RuntimeError, TypeError):
-                pass
+            _disconnect(self._doc.changed, self._document_changed)
             self._doc = None
+
+    def _other_model_opened(self, doc) -> None:
+        """A model was opened while the lesson runs: the lesson's model frozen (a freeze step,
+        done by the app or by hand with File ▸ Open with Checkpoint…), or something else (the
+        lesson stops)."""
+        if not self._alive() or self.run is None or doc is self._doc:
+            return
+        _disconnect(self.window.load_failed, self._freeze_failed)
+        step = self.run.step
+        frozen = (step is not None and step.freeze and doc.path is not None
+                  and Path(doc.path).resolve() == self.run.lesson.model
+                  and not variable_nodes(doc.graph.graph_def))
+        if self._doc is not None:
+            _disconnect(self._doc.changed, self._document_changed)
+        self._doc = None
+        if not frozen:
+            self._detach()
+            self.run = None
+            self.state = "idle"
+            self.text.append("<p><i>Another model was opened: the lesson stopped. Press "
+                             "Start to begin it again.</i></p>")
+            self._update()
+            return
+        self._attach(doc)
+        self.state = "step"
+        self._step_done()
+
+    def _freeze(self) -> None:
+        """A freeze step's "Do it for me": open the lesson's model frozen from its
+        checkpoint (what File ▸ Open with Checkpoint… does)."""
+        les = self.run.lesson
+        self.state = "busy"
+        self._update()
+        self.window.load_failed.connect(self._freeze_failed)
+        if self.window.open_model(str(les.model), checkpoint=str(les.checkpoint),
+                                  outputs=list(les.outputs or []), offer_freeze=False) is None:
+            self._freeze_failed("opening was cancelled")
+
+    def _freeze_failed(self, message: str) -> None:
+        _disconnect(self.window.load_failed, self._freeze_failed)
+        if not self._alive() or self.state != "busy":
+            return
+        self.state = "step"
+        self.text.append(f"<p style='color:#c92a2a'>Could not freeze: "
+                         f"{html.escape(message)}</p>")
+        self._update()
 
     # ------------------------------------------------------------------ steps
     def _show_step(self) -> None:
@@ -233,7 +294,7 @@ class LessonsWindow(QWidget):
                           + markdown_to_html(step.text))
         self._focus(step.focus)
         self._update()
-        if step.actions and run.is_done(self._graph()):
+        if step.acts and run.is_done(self._graph()):
             self._step_done()  # already done (e.g. the learner was ahead)
 
     def _focus(self, names) -> None:
@@ -251,6 +312,9 @@ class LessonsWindow(QWidget):
         """Apply the step's actions as one undoable macro (what Next does when not done)."""
         run, doc = self.run, self.window.document
         if run is None or doc is None or self.state != "step":
+            return
+        if run.step.freeze:
+            self._freeze()
             return
         stack = self.window.undo_stack
         self._applying = True
@@ -281,7 +345,7 @@ class LessonsWindow(QWidget):
         if not self._alive() or self.run is None or self.run.finished or \
                 getattr(self, "_applying", False):
             return
-        if self.state == "step" and self.run.step.actions and self.run.is_done(self._graph()):
+        if self.state == "step" and self.run.step.acts and self.run.is_done(self._graph()):
             self._step_done()
         elif self.state == "done" and change.kind == "undo" and \
                 not self.run.is_done(self._graph()):
@@ -336,7 +400,7 @@ class LessonsWindow(QWidget):
     def next(self) -> None:
         """Next: do the step when it is not done yet, else go to the next step."""
         if self.state == "step":
-            if self.run.step.actions:
+            if self.run.step.acts:
                 self.do_step()
             else:  # an explanation-only step
                 self._advance(None)

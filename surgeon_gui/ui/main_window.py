@@ -471,13 +471,15 @@ class MainWindow(QMainWindow):
         return True, choice
 
     def open_model(self, path, signature: str | None = None, checkpoint: str | None = None,
-                   outputs: list[str] | None = None, trust_code: bool = False
-                   ) -> Worker | None:
+                   outputs: list[str] | None = None, trust_code: bool = False,
+                   offer_freeze: bool = True) -> Worker | None:
         """Load ``path`` in the background (progress and Cancel in the status bar).
 
         ``signature`` picks a SavedModel signature; without one, a SavedModel folder with
         several signatures asks which (:meth:`ask_signature`); cancelling that question
-        cancels the open (returns None, the open model stays).
+        cancels the open (returns None, the open model stays). A graph that still holds
+        variables is offered to be frozen from its checkpoint unless ``offer_freeze`` is False
+        (a lesson freezes it as one of its steps).
 
         On success the model is shown and :attr:`document_opened` is emitted; on failure the
         problem is shown (message box and status bar) and kept in :attr:`last_error`.
@@ -501,7 +503,8 @@ class MainWindow(QMainWindow):
         w.signals.progress.connect(self._on_progress)
         # the job may end after the window is gone (closed while loading): check first
         w.signals.finished.connect(
-            lambda result, p=path, w=w: _alive(self) and self._on_loaded(w, p, result))
+            lambda result, p=path, w=w: _alive(self) and self._on_loaded(w, p, result,
+                                                                         offer_freeze))
         w.signals.failed.connect(
             lambda msg, exc, p=path, w=w, again=dict(signature=signature, checkpoint=checkpoint,
                                                       outputs=outputs):
@@ -533,7 +536,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.hide()
         return True
 
-    def _on_loaded(self, w: Worker, path: str, result) -> None:
+    def _on_loaded(self, w: Worker, path: str, result, offer_freeze: bool = True) -> None:
         if not self._end_loading(w):
             return
         doc, tree, seconds, notes, signature = result
@@ -555,7 +558,8 @@ class MainWindow(QMainWindow):
                             f"TensorFlow would reject {name} as it is ({len(problems)} "
                             "problem(s)); it is open for inspection.\n"
                             + "\n".join(f"• {p}" for p in problems))
-        self._offer_checkpoint(path, doc)
+        if offer_freeze:
+            self._offer_checkpoint(path, doc)
 
     def _offer_checkpoint(self, path: str, doc) -> None:
         """A graph that still holds variables is not ready for inference: offer to freeze it."""

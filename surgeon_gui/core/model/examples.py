@@ -25,10 +25,19 @@ def _bn_params(rng, c):
 
 
 def tf1_cond_bn_dropout(seed: int = 0, height: int = 16, channels: int = 8,
-                        classes: int = 5) -> tuple[GraphDef, list[str], list[str]]:
+                        classes: int = 5, checkpoint: str | None = None
+                        ) -> tuple[GraphDef, list[str], list[str]]:
     """A TF1 graph-mode CNN: v1 ``tf.cond`` (Switch/Merge) around every batch norm on an
     ``is_training`` placeholder, dropout behind the same flag, Identity ``/read`` weights,
-    conv → BiasAdd → batch norm, a depthwise conv, and a MatMul head with batch norm."""
+    conv → BiasAdd → batch norm, a depthwise conv, and a MatMul head with batch norm.
+
+    Returned frozen for ``probs``, unless ``checkpoint`` (a prefix, e.g. ``run/model.ckpt``) is
+    given: then the graph as a TF1 training script saves it (its ``VariableV2`` nodes, a
+    ``Saver``'s nodes and the initializer) is returned and the variables' values are written
+    to that checkpoint (``.index``, ``.data-00000-of-00001`` and a ``checkpoint`` file), with the
+    same values the frozen graph has."""
+    import os
+
     import tensorflow as tf
     v1 = tf.compat.v1
     rng = _rng(seed)
@@ -97,10 +106,21 @@ def tf1_cond_bn_dropout(seed: int = 0, height: int = 16, channels: int = 8,
                 logits = tf.matmul(h, wf)
                 logits = bn(logits, "bn_fc")
             out = tf.nn.softmax(logits, name="probs")
+            saver = v1.train.Saver() if checkpoint is not None else None
             with v1.Session(graph=g) as sess:
                 sess.run(v1.global_variables_initializer())
-                frozen = v1.graph_util.convert_variables_to_constants(
-                    sess, g.as_graph_def(), [out.op.name])
+                if saver is not None:
+                    os.makedirs(os.path.dirname(os.path.abspath(checkpoint)), exist_ok=True)
+                    saver.save(sess, checkpoint, write_meta_graph=False, write_state=False)
+                    name = os.path.basename(checkpoint)  # relative: the folder can move
+                    with open(os.path.join(os.path.dirname(os.path.abspath(checkpoint)),
+                                           "checkpoint"), "w") as f:
+                        f.write(f'model_checkpoint_path: "{name}"\n'
+                                f'all_model_checkpoint_paths: "{name}"\n')
+                    frozen = g.as_graph_def()
+                else:
+                    frozen = v1.graph_util.convert_variables_to_constants(
+                        sess, g.as_graph_def(), [out.op.name])
     finally:
         v1.enable_control_flow_v2()
     return frozen, ["input"], ["probs"]

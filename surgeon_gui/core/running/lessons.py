@@ -5,7 +5,8 @@ A lesson is two files in ``resources/lessons/`` (the format is in ``docs/lessons
 - ``NAME.md``: ``# Title``, an introduction, then one ``## Step title`` section per step, in
   order (the text the learner reads at that step);
 - ``NAME.json``: the model (a path relative to the lessons folder), and per step what it does
-  (``do``: a recipe step, a list of them, or nothing for a step that only explains), which
+  (``do``: a recipe step, a list of them, or nothing for a step that only explains; or
+  ``"freeze": true``: freeze the model's variables from the lesson's ``checkpoint``), which
   nodes to focus (``focus``) and which match's worked numbers to show (``show``).
 
 :class:`LessonRun` walks a lesson on a graph without Qt: the GUI's lesson window drives it
@@ -26,6 +27,7 @@ from ..history.delta import GraphDelta
 from ..history.diff import GraphDiff
 from ..history.recipe import RecipeError, RecipeStep, apply_step
 from ..model.graph import Graph, GraphError
+from ..model.io import load_model, variable_nodes
 from ..passes import get_pass
 from ..passes.pipeline import run_pass
 from .worked import WorkedNumbers, worked_numbers
@@ -46,6 +48,13 @@ class LessonStep:
     #: Worked numbers to show: {"pass": id, "key": match key} on the graph before the step;
     #: empty: the step's own pass, its first applied match.
     show: dict = field(default_factory=dict)
+    #: Freeze the lesson's model: its variables become Consts holding the checkpoint's values.
+    freeze: bool = False
+
+    @property
+    def acts(self) -> bool:
+        """The step changes the graph (it is not only an explanation)."""
+        return bool(self.actions) or self.freeze
 
 
 @dataclass
@@ -61,6 +70,17 @@ class Lesson:
     atol: float = 1e-5
     #: Also check that OpenCV's DNN importer loads the result and computes the same numbers.
     opencv: bool = False
+    #: The checkpoint a ``freeze`` step reads (the model then holds variables).
+    checkpoint: Path | None = None
+
+    def frozen_model(self) -> Graph:
+        """The lesson's model frozen from its checkpoint (what a freeze step makes)."""
+        if self.checkpoint is None:
+            raise LessonError(f"lesson {self.id} has no checkpoint to freeze from")
+        loaded = load_model(str(self.model), checkpoint=str(self.checkpoint),
+                            outputs=self.outputs)
+        return loaded.graph().with_io(self.inputs or loaded.inputs,
+                                      self.outputs or loaded.outputs)
 
 
 def _sections(text: str, where: str) -> tuple[str, str, list[tuple[str, str]]]:
@@ -100,9 +120,18 @@ def load_lesson(md_path: str | Path) -> Lesson:
         w = f"{js_path.name} step {i}"
         if not isinstance(s, dict):
             raise LessonError(f"{w}: not an object")
-        extra = set(s) - {"do", "focus", "show"}
+        extra = set(s) - {"do", "focus", "show", "freeze"}
         if extra:
             raise LessonError(f"{w}: unknown field(s) {', '.join(sorted(extra))}")
+        freeze = s.get("freeze", False)
+        if not isinstance(freeze, bool):
+            raise LessonError(f"{w}: \"freeze\" must be true or false")
+        if freeze and (s.get("do") or not isinstance(spec.get("checkpoint"), str)
+                       or not isinstance(spec.get("outputs"), list)
+                       or any(st.actions for st in steps)):
+            raise LessonError(f"{w}: a \"freeze\" step does nothing else, comes before any "
+                              "\"do\" step, and needs the lesson's \"checkpoint\" and "
+                              "\"outputs\"")
         do = s.get("do") or []
         if isinstance(do, dict):
             do = [do]
@@ -119,12 +148,14 @@ def load_lesson(md_path: str | Path) -> Lesson:
         focus = s.get("focus") or []
         if isinstance(focus, str):
             focus = [focus]
-        steps.append(LessonStep(stitle, stext, actions, list(focus), dict(show)))
+        steps.append(LessonStep(stitle, stext, actions, list(focus), dict(show), freeze))
     model = (md_path.parent / spec["model"]).resolve()
+    checkpoint = spec.get("checkpoint")
     cmp = spec.get("compare") or {}
     return Lesson(md_path.stem, title, intro, model, steps, spec.get("inputs"),
                   spec.get("outputs"), float(cmp.get("rtol", 1e-4)), float(cmp.get("atol", 1e-5)),
-                  bool(spec.get("opencv", False)))
+                  bool(spec.get("opencv", False)),
+                  (md_path.parent / checkpoint).resolve() if checkpoint else None)
 
 
 def list_lessons(folder: str | Path = LESSONS_DIR) -> list[Lesson]:
@@ -144,6 +175,8 @@ class StepOutcome:
     diff: GraphDiff
     worked: WorkedNumbers | None = None
     worked_error: str = ""
+    #: List the changed nodes first (a freeze: each variable became a Const).
+    changed_first: bool = False
 
     def summary(self) -> str:
         return (f"nodes {self.nodes_before} → {self.nodes_after} "
@@ -151,9 +184,15 @@ class StepOutcome:
 
     def diff_lines(self, limit: int = 30) -> list[str]:
         d = self.diff
-        lines = ([f"removed {n.name} ({n.op})" for n in d.removed]
-                 + [f"added {n.name} ({n.op})" for n in d.added]
-                 + [f"{c.name}: {line}" for c in d.changed for line in c.lines()])
+        removed = [f"removed {n.name} ({n.op})" for n in d.removed]
+        added = [f"added {n.name} ({n.op})" for n in d.added]
+        if self.changed_first:  # a freeze: per variable, one line (its op and its value)
+            changed = [f"{c.name}: " + "; ".join(ln for ln in c.lines()
+                                                 if ln.startswith(("op:", "value:")))
+                       for c in d.changed]
+        else:
+            changed = [f"{c.name}: {line}" for c in d.changed for line in c.lines()]
+        lines = changed + removed + added if self.changed_first else removed + added + changed
         return lines[:limit] + ([f"… {len(lines) - limit} more"] if len(lines) > limit else [])
 
 
@@ -180,7 +219,10 @@ def action_done(graph: Graph, action: RecipeStep) -> bool:
 
 
 class LessonRun:
-    """One walk through a lesson: which step, the graph it started from, what each step did."""
+    """One walk through a lesson: which step, the graph it started from, what each step did.
+
+    ``original`` is what the lesson's check compares the result with: the model as opened, or
+    after a freeze step the frozen model (a graph with variables cannot run on its own)."""
 
     def __init__(self, lesson: Lesson, graph: Graph):
         self.lesson = lesson
@@ -200,10 +242,14 @@ class LessonRun:
     def is_done(self, graph: Graph) -> bool:
         """The current step's actions have nothing left to do on ``graph``."""
         step = self.step
+        if step is not None and step.freeze:
+            return not variable_nodes(graph.graph_def)
         return step is not None and all(action_done(graph, a) for a in step.actions)
 
     def apply(self, graph: Graph) -> Graph:
         """Do the current step's actions (what Next does), in order; returns the new graph."""
+        if self.step.freeze:
+            return graph if self.is_done(graph) else self.lesson.frozen_model()
         for k, a in enumerate(self.step.actions, 1):
             if not action_done(graph, a):
                 graph, _ = apply_step(graph, a, f"lesson step {self.index + 1} action {k}")
@@ -213,7 +259,8 @@ class LessonRun:
         """What the current step did, from its start to ``graph``."""
         step = self.step
         delta = GraphDelta.between(self.start.graph_def, graph.graph_def)
-        out = StepOutcome(self.index, len(self.start), len(graph), GraphDiff.from_delta(delta))
+        out = StepOutcome(self.index, len(self.start), len(graph), GraphDiff.from_delta(delta),
+                          changed_first=step.freeze)
         spec = dict(step.show)
         try:
             found = self._worked_target(spec)
@@ -250,6 +297,8 @@ class LessonRun:
         """Go to the next step from ``graph``."""
         if outcome is not None:
             self.outcomes.append(outcome)
+        if self.step.freeze:
+            self.original = graph  # the frozen model is what the result must compute
         self.index += 1
         self.start = graph
 
@@ -292,7 +341,6 @@ def compare_result(lesson: Lesson, original: Graph, final: Graph) -> tuple[dict,
 
 def run_lesson(lesson: Lesson, run_check: bool = True) -> tuple[list[StepOutcome], str]:
     """Walk a lesson headless, doing every step; returns the outcomes and the verdict."""
-    from ..model.io import load_model
     loaded = load_model(str(lesson.model))
     graph = loaded.graph().with_io(lesson.inputs or loaded.inputs,
                                    lesson.outputs or loaded.outputs)
