@@ -53,6 +53,32 @@ def test_protos_are_tensorflows_own_classes_without_its_runtime(tmp_path):
     assert proc.stdout.strip() == "ok"
 
 
+def test_protos_fall_back_to_a_full_tensorflow_import_when_the_bare_one_fails(tmp_path):
+    """Another TensorFlow release may lay its modules out differently: if importing the protos
+    without TF's __init__ fails, the ordinary (slow) import is taken, never an error."""
+    proc = _python(f"""
+        import sys
+        class Refuse:  # plays a TensorFlow whose saved_model_pb2 needs TF's __init__
+            refused = False
+            def find_spec(self, name, path=None, target=None):
+                if name.endswith("saved_model_pb2") and not Refuse.refused:
+                    Refuse.refused = True  # the bare import fails; TF's own import may go on
+                    raise ImportError("needs tensorflow's __init__")
+                return None
+        sys.meta_path.insert(0, Refuse())
+        from surgeon_gui.core.model.protos import GraphDef, tensorflow_imported
+        from surgeon_gui.core.model.io import load_model
+        assert Refuse.refused and tensorflow_imported(), "the fallback should import TensorFlow"
+        import tensorflow as tf
+        assert tf.compat.v1.GraphDef is GraphDef
+        model = load_model({str(EXAMPLE)!r})
+        assert isinstance(model.graph_def, GraphDef) and len(model.graph_def.node) > 10
+        print("ok")
+        """, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
 @pytest.mark.slow
 def test_surgeon_info_on_a_graphdef_does_not_import_tensorflow(tmp_path):
     """The first run asks TensorFlow's op registry and caches the op names; later runs read

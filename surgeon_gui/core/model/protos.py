@@ -50,6 +50,11 @@ def _import_protos() -> list:
     sys.modules["tensorflow"] = placeholder
     try:
         return [importlib.import_module(m) for m in _MODULES]
+    except Exception:  # noqa: BLE001 - another TensorFlow layout: take the slow, sure path
+        for name in [n for n in sys.modules if n == "tensorflow" or n.startswith("tensorflow.")]:
+            del sys.modules[name]
+        importlib.import_module("tensorflow")
+        return [importlib.import_module(m) for m in _MODULES]
     finally:
         if sys.modules.get("tensorflow") is placeholder:
             del sys.modules["tensorflow"]
