@@ -581,6 +581,12 @@ class PassesPanel(QWidget):
             dlg.setMinimumDuration(300)
             dlg.setAutoReset(False)
             dlg.setAutoClose(False)
+            # wide enough for the longest "Round r: <pass title> (i of n)" line: the dialog
+            # grows to fit its text, and a Cancel button that jumps away is hard to hit
+            longest = max((f"Round {MAX_ROUNDS}: {get_pass(pid).title} "
+                           f"({len(PRESET_PASSES)} of {len(PRESET_PASSES)})"
+                           for pid in PRESET_PASSES), key=dlg.fontMetrics().horizontalAdvance)
+            dlg.setMinimumWidth(min(dlg.fontMetrics().horizontalAdvance(longest) + 60, 900))
             dlg.canceled.connect(self.cancel)
             self._progress = dlg
             self._focus_before = QApplication.focusWidget()
