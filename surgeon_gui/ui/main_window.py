@@ -104,6 +104,12 @@ def _load_job(path: str, show_constants: bool, state=None, signature: str | None
 def _load(path, state, show_constants, signature, checkpoint, outputs, trust_code):
     from ..core.model.io import load_model
     t0 = time.perf_counter()
+    # The first layout imports igraph (0.1-0.2 s of module code: texttable, wcwidth...); here it
+    # happens on the worker instead of stalling the GUI thread when the first view is drawn.
+    try:
+        import igraph  # noqa: F401
+    except ImportError:
+        pass
     from ..core.model.checks import graph_problems
     loaded = load_model(path, signature=signature, checkpoint=checkpoint, outputs=outputs,
                         progress=lambda f, t: state.progress(0.8 * f, t) if state else None,
