@@ -327,9 +327,11 @@ def cmd_optimize(args, out) -> int:
     if any(s.is_pass and s.pass_id == PRESET_ID for s in plan.steps):
         _print_leftovers(graph, out)
     elapsed = time.perf_counter() - t0
-    from .core.model.files import write_files
-    files = {out_path: serialize(graph.graph_def, "pbtxt" if out_path.suffix.lower()
-                                 in (".pbtxt", ".txt") else "pb")}
+    from .core.model.files import graph_def_chunks, write_files
+    text = out_path.suffix.lower() in (".pbtxt", ".txt")
+    # binary: streamed node by node (the same bytes, no second copy of a big graph in memory)
+    files = {out_path: serialize(graph.graph_def, "pbtxt") if text
+             else graph_def_chunks(graph.graph_def)}
     if args.save_recipe:
         files[args.save_recipe] = recipe.to_json().encode("utf-8")
     # checked again just before writing (a file may have appeared while the passes ran)

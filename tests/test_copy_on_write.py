@@ -143,3 +143,17 @@ def test_editor_in_place_writes_only_what_changed_and_records_it():
     assert ed.removed == {"i"} and ed.added == {"d"} and ed.changed == {"b"}
     assert set(ed.old_nodes) == {"i", "d", "b"} and ed.old_nodes["d"] is None
     assert data_node(ed.old_nodes["b"]) == old_b and list(ed.old_nodes["i"].input) == ["a"]
+
+
+@pytest.mark.parametrize("name", EXAMPLE_FILES)
+def test_graph_streamed_node_by_node_has_the_bytes_of_one_serialization(name, tmp_path):
+    from surgeon_gui.core.model.files import OverwriteRefused, graph_def_chunks, write_file
+    gd = example(name).graph_def
+    gd.library.SetInParent()
+    assert b"".join(graph_def_chunks(gd)) == gd.SerializeToString(deterministic=True)
+    out = tmp_path / "out.pb"
+    write_file(out, graph_def_chunks(gd))
+    assert out.read_bytes() == gd.SerializeToString(deterministic=True)
+    with pytest.raises(OverwriteRefused):              # the one write path still refuses
+        write_file(out, graph_def_chunks(gd))
+    assert [p.name for p in tmp_path.iterdir()] == ["out.pb"]   # no temporary file left

@@ -112,7 +112,35 @@ def _nearest_existing(folder: Path) -> Path:
     return folder
 
 
-def write_file(path: str | os.PathLike, data: bytes, overwrite: bool = False,
+#: What a write takes: the bytes, or an iterable of chunks written one after the other (a big
+#: GraphDef streamed node by node: :func:`graph_def_chunks`).
+Data = bytes | Iterable[bytes]
+
+
+def graph_def_chunks(gd) -> Iterable[bytes]:
+    """``gd.SerializeToString(deterministic=True)``, node by node: field 1 (node) tag, length,
+    the NodeDef's bytes, then the other fields. The same bytes, without holding a second copy
+    of a big graph in memory (tests/test_copy_on_write.py compares them)."""
+    from .graph import copy_without_nodes
+    for node in gd.node:
+        data = node.SerializeToString(deterministic=True)
+        yield b"\n" + _varint(len(data))
+        yield data
+    yield copy_without_nodes(gd).SerializeToString(deterministic=True)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if not n:
+            out.append(b)
+            return bytes(out)
+        out.append(b | 0x80)
+
+
+def write_file(path: str | os.PathLike, data: Data, overwrite: bool = False,
                inputs: Iterable[str | os.PathLike] = (),
                hint: str = "add --force to replace it") -> Path:
     """Check ``path`` (see :func:`check_destinations`) and write ``data`` there atomically."""
@@ -121,7 +149,7 @@ def write_file(path: str | os.PathLike, data: bytes, overwrite: bool = False,
     return p
 
 
-def write_files(files: Mapping[str | os.PathLike, bytes],
+def write_files(files: Mapping[str | os.PathLike, Data],
                 inputs: Iterable[str | os.PathLike] = (), overwrite: bool = False,
                 hint: str = "add --force to replace it") -> list[Path]:
     """Check every destination, then write each atomically (nothing is written if one fails)."""
@@ -131,8 +159,9 @@ def write_files(files: Mapping[str | os.PathLike, bytes],
     return paths
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (no checks: use :func:`write_file`).
+def write_atomic(path: str | os.PathLike, data: Data) -> Path:
+    """Write ``data`` (bytes, or chunks of bytes) to ``path`` atomically (no checks: use
+    :func:`write_file`).
 
     A symbolic link is kept: its target is replaced. The temporary file sits next to the
     target and is removed on any failure (including KeyboardInterrupt).
@@ -155,7 +184,11 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
         os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             fd = -1
-            f.write(data)
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                f.write(data)
+            else:
+                for chunk in data:
+                    f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)

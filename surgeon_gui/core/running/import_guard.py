@@ -15,6 +15,7 @@ second instead of seconds, and without a second copy of its 350 MB of weights.
 from __future__ import annotations
 
 from ..history.recipe import Recipe, preset_params
+from ..model.files import _varint
 from ..model.graph import Graph, GraphDef, NodeDef, copy_without_nodes
 from ..model.protos import types_pb2
 from ..passes import PRESET_ID, PRESET_PASSES
@@ -51,6 +52,7 @@ def checked_bytes(gd: GraphDef) -> bytes:
     return b"".join(parts)
 
 
+
 def _heavy(node) -> bool:
     t = node.attr["value"].tensor if "value" in node.attr else None
     return t is not None and t.dtype in _STUB_DTYPES and len(t.tensor_content) > STUB_BYTES
@@ -67,18 +69,6 @@ def _stub(node):
     st.dtype = t.dtype
     st.tensor_shape.CopyFrom(t.tensor_shape)
     return stub
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 def first_breaking_pass(graph: Graph, recipe: Recipe) -> tuple[str, str] | None:
