@@ -34,9 +34,9 @@ def fresh(g: Graph) -> Graph:
     return Graph(gd, g.given_inputs, g.given_outputs, source=g.source)
 
 
-#: Passes that rewrite the whole graph (reorder every node, or its function library) and so
+#: Passes that rewrite the whole graph (its function library and every node reading it) and so
 #: build a new GraphDef even in the pipeline.
-WHOLE_GRAPH = {"sort_execution_order", "inline_functions"}
+WHOLE_GRAPH = {"inline_functions"}
 
 
 def in_place_run(g: Graph, record: bool = True) -> tuple[Graph, list]:

@@ -110,12 +110,16 @@ class GraphEditor:
         nodes = target.node
         record = self._record and target is self._base
         base = self._base.node
-        for i, c in self._overlay.items():
+        overlay = self._overlay
+        self._index_cache = None  # holds the private copies: let each go once written
+        for i in sorted(overlay):
+            c = overlay.pop(i)
             if i in self._gone:
                 continue
             if record:
                 self._remember(base[i].name, base[i], copy=True)
             nodes[i].CopyFrom(c)
+            del c  # its weights are freed now, not after the last node is written
         for c in self._new:
             if record:
                 self.old_nodes.setdefault(c.name, None)

@@ -37,7 +37,10 @@ def moved_count(before: list[str], after: list[str]) -> int:
     return len(after) - len(tails)
 
 
-def sort_execution_order(graph: Graph, select: set[str] | None = None) -> PassResult:
+def sort_execution_order(graph: Graph, select: set[str] | None = None, *,
+                         in_place: bool = False, record: bool = False) -> PassResult:
+    """In place (the pipeline's working graph) the node list is permuted where it is, which
+    moves no node; otherwise the result is a sorted copy."""
     report = PassReport("sort_execution_order")
     gd = graph.graph_def
     before = [n.name for n in gd.node]
@@ -58,13 +61,22 @@ def sort_execution_order(graph: Graph, select: set[str] | None = None) -> PassRe
     report.matches.append(m)
     if not m.applied:
         return PassResult(gd, report)
+    m.changed = list(m.nodes)
+    report.changed = set(m.nodes)
+    if in_place:
+        # only positions change: each touched node's old NodeDef is the node itself
+        old = {n.name: n for n in gd.node if n.name in report.changed} if record else None
+        gd.node.sort(key=lambda n: new_pos[n.name])
+        return PassResult(gd, report, old_nodes=old)
     out = copy_without_nodes(gd)
     nodes = sorted(gd.node, key=lambda n: new_pos[n.name])
     for n in nodes:
         out.node.add().CopyFrom(n)
-    m.changed = list(m.nodes)
-    report.changed = set(m.nodes)
-    return PassResult(out, report)
+    return PassResult(out, report,
+                      old_nodes={n: graph.nodes[n] for n in report.changed} if record else None)
+
+
+sort_execution_order.in_place = True  # takes in_place/record (Pass.run asks)
 
 
 def _out_of_place(before: list[str], after: list[str]) -> set[str]:
