@@ -81,20 +81,21 @@ def _fingerprint(data: bytes) -> bytes:
 def _const_digests(nodes: list[NodeDef]) -> dict[str, bytes]:
     """Value digests of Consts of one dtype and shape, for those that may equal another one
     (a Const whose value is unique gets none: it can never be merged)."""
-    data: dict[str, bytes] = {}
-    by_print: dict[bytes, list[str]] = defaultdict(list)
+    # One tensor's bytes at a time (reading a weight copies it): a first sweep fingerprints,
+    # a second reads again only the Consts whose fingerprints clash.
+    by_print: dict[bytes, list[NodeDef]] = defaultdict(list)
     for node in nodes:
         try:
-            data[node.name] = _const_bytes(node)
+            by_print[_fingerprint(_const_bytes(node))].append(node)
         except Exception:  # noqa: BLE001 - an undecodable Const is never merged
             continue
-        by_print[_fingerprint(data[node.name])].append(node.name)
     out: dict[str, bytes] = {}
-    for names in by_print.values():
-        if len(names) > 1:
-            for n in names:
-                out[n] = data[n] if len(data[n]) <= 4 * _SAMPLE else \
-                    hashlib.sha256(data[n]).digest()
+    for members in by_print.values():
+        if len(members) > 1:
+            for node in members:
+                data = _const_bytes(node)
+                out[node.name] = data if len(data) <= 4 * _SAMPLE else \
+                    hashlib.sha256(data).digest()
     return out
 
 
