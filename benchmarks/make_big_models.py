@@ -1,6 +1,6 @@
 """Write the big models the graph-view benchmark opens (issue 3, "What must be shown").
 
-    python benchmarks/make_big_models.py [--out benchmarks/_models] [--only nasnet|cond|cond50k|cond100k|mobilenet]
+    python benchmarks/make_big_models.py [--out benchmarks/_models] [--only nasnet|cond|cond50k|cond100k|mobilenet|transformer]
 
 Writes (to a gitignored folder, they are large):
 
@@ -10,6 +10,9 @@ Writes (to a gitignored folder, they are large):
 - ``tf1_cond_bn_50k.pb``, ``tf1_cond_bn_100k.pb`` — the same TF1 CNN with 100 and 200 stages
   (about 53,000 and 107,000 nodes; ``--only cond50k``/``cond100k``, not built by default): the
   scale targets of issue 12.
+- ``transformer_l12.pb`` — a frozen 12-layer Keras Transformer encoder (d_model 256, 4 heads,
+  feed-forward 1024, dropout, LayerNormalization; about 1,500 nodes and 38 MB; ``--only
+  transformer``): the optimize benchmark's Transformer.
 - ``tf1_cond_bn_big.pb`` — a TF1 graph-mode, Keras-style CNN built with v1 control flow: every
   batch norm sits inside a ``tf.cond(is_training, ...)`` (Switch/Merge), variables are read
   through ``/read`` Identities, dropout behind the same flag; stages of repeated
@@ -148,7 +151,28 @@ def make_tf1_cond_bn_100k():
     return make_tf1_cond_bn_big(stages=200)
 
 
+def make_transformer(layers: int = 12, d_model: int = 256, heads: int = 4, ff: int = 1024,
+                     seq: int = 32):
+    """A frozen Keras Transformer encoder (built as the first-view grouping test builds one)."""
+    import tensorflow as tf
+
+    from surgeon_gui.core.model.io import freeze_keras_model
+    tf.keras.utils.set_random_seed(0)
+    L = tf.keras.layers
+    x_in = tf.keras.Input((seq, d_model), name="tokens")
+    x = x_in
+    for _ in range(layers):
+        a = L.MultiHeadAttention(num_heads=heads, key_dim=d_model // heads)(x, x)
+        x = L.LayerNormalization()(x + L.Dropout(0.1)(a))
+        f = L.Dense(d_model)(L.Dense(ff, activation="relu")(x))
+        x = L.LayerNormalization()(x + L.Dropout(0.1)(f))
+    y = L.Dense(10, activation="softmax")(L.GlobalAveragePooling1D()(x))
+    loaded = freeze_keras_model(tf.keras.Model(x_in, y))
+    return loaded.graph_def, loaded.inputs, loaded.outputs
+
+
 MODELS = {
+    "transformer": ("transformer_l12.pb", make_transformer),
     "mobilenet": ("mobilenet_v2.pb", make_mobilenet_v2),
     "nasnet": ("nasnet_large.pb", make_nasnet_large),
     "cond": ("tf1_cond_bn_big.pb", make_tf1_cond_bn_big),

@@ -154,6 +154,38 @@ def _tensor_type(c, dtypes):
     return _tensor_class
 
 
+def _outputs(c, dtypes, graph) -> dict[str, list]:
+    """name -> the op's output tensors (each with ``_shape`` and ``_dtype``)."""
+    tensor_type = _tensor_type(c, dtypes)
+    out = {}
+    for op in graph.new_operations():
+        py_op = c.PyOperation(op, tensor_type)
+        py_op.graph = graph
+        py_op._init_outputs()  # noqa: SLF001
+        out[c.TF_OperationName(op)] = (op, py_op.outputs)
+    return out
+
+
+def static_shapes(sub, tensors: list[str]) -> dict[str, list[int] | None]:
+    """TensorFlow's static shape of each tensor once ``sub`` is imported (-1 for an unknown
+    dim, None for an unknown rank; missing when the tensor is not there). Raises what the
+    importer raises."""
+    from .graph import parse_input
+    m = modules()
+    c = m["c"]
+    ops = _outputs(c, m["dtypes"], _import(c, sub.SerializeToString()))
+    out: dict[str, list[int] | None] = {}
+    for t in tensors:
+        ref = parse_input(t)
+        entry = ops.get(ref.node)
+        port = max(ref.port, 0)
+        if entry is None or port >= len(entry[1]):
+            continue
+        dims, unknown_rank = entry[1][port]._shape  # noqa: SLF001
+        out[t] = None if unknown_rank else [-1 if d is None else int(d) for d in dims]
+    return out
+
+
 def run_graph(sub, todo: list[str], max_bytes: dict[str, int] | None = None,
               size_limit=None, not_holdable=None) -> dict[str, object]:
     """Import ``sub`` (a GraphDef) and fetch the tensors ``todo`` in one session call.
@@ -172,23 +204,19 @@ def run_graph(sub, todo: list[str], max_bytes: dict[str, int] | None = None,
         graph = _import(c, sub.SerializeToString())
     except Exception as e:  # noqa: BLE001
         return {t: e for t in todo}
-    tensor_type = _tensor_type(c, dtypes)
-    by_name = {c.TF_OperationName(op): op for op in graph.new_operations()}
+    ops = _outputs(c, dtypes, graph)
     fetch = []
     for t in todo:
         ref = parse_input(t)
         port = max(ref.port, 0)
-        op = by_name.get(ref.node)
-        if op is None:
+        if ref.node not in ops:
             results[t] = KeyError(f"the tensor {t} is not in the graph")
             continue
-        py_op = c.PyOperation(op, tensor_type)
-        py_op.graph = graph
-        py_op._init_outputs()  # noqa: SLF001
-        if port >= len(py_op.outputs):
+        op, outputs = ops[ref.node]
+        if port >= len(outputs):
             results[t] = ValueError(f"{ref.node} has no output {port}")
             continue
-        tensor = py_op.outputs[port]
+        tensor = outputs[port]
         dtype = tensor._dtype  # noqa: SLF001
         if dtype in (dtypes.resource, dtypes.variant) or dtype._is_ref_dtype:  # noqa: SLF001
             results[t] = not_holdable(t, dtype.name) if not_holdable else TypeError(dtype.name)
@@ -210,10 +238,27 @@ def run_graph(sub, todo: list[str], max_bytes: dict[str, int] | None = None,
     config = m["config"].ConfigProto(intra_op_parallelism_threads=2,
                                      inter_op_parallelism_threads=2)
     opts = c.TF_NewSessionOptions(config=config)
+    saved = _silence_stderr() if _quiet_first_session else None
     try:
         session = c.TF_NewSessionRef(graph, opts)
+    except BaseException:
+        _restore_stderr(saved)
+        raise
     finally:
         c.TF_DeleteSessionOptions(opts)
+    try:
+        return _run(c, session, fetch, results, saved)
+    finally:
+        c.TF_CloseSession(session)
+        c.TF_DeleteSession(session)
+
+
+#: The first session prints TensorFlow's C++ start-up lines (oneDNN): not to the user's terminal.
+_quiet_first_session = True
+
+
+def _run(c, session, fetch, results, saved) -> dict[str, object]:
+    global _quiet_first_session
     try:
         try:
             values = c.TF_SessionRun_wrapper(session, None, {}, [o for _, o in fetch], [],
@@ -228,8 +273,9 @@ def run_graph(sub, todo: list[str], max_bytes: dict[str, int] | None = None,
                 except Exception as e:  # noqa: BLE001
                     results[t] = e
     finally:
-        c.TF_CloseSession(session)
-        c.TF_DeleteSession(session)
+        if saved is not None:
+            _restore_stderr(saved)
+            _quiet_first_session = False
     return results
 
 

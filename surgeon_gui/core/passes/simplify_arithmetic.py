@@ -117,8 +117,9 @@ def _uniform_value(node: NodeDef):
 def static_shapes(graph: Graph, tensors: list[str]) -> dict[str, list[int] | None]:
     """TensorFlow's static shape of each tensor (-1 for an unknown dim, None for an unknown
     rank, missing when the graph cannot be imported). Large float Consts are stood in for by
-    Placeholders of the same dtype and shape: only their shapes matter here."""
-    import tensorflow as tf
+    Placeholders of the same dtype and shape: only their shapes matter here. TensorFlow's
+    shape inference runs through its C API (:func:`..model.tfc.static_shapes`)."""
+    from ..model.tfc import static_shapes as inferred
     needed = graph.upstream([parse_input(t).node for t in tensors], control=False)
     sub = GraphDef()
     sub.versions.CopyFrom(graph.graph_def.versions)
@@ -136,21 +137,10 @@ def static_shapes(graph: Graph, tensors: list[str]) -> dict[str, list[int] | Non
             c.attr["shape"].shape.CopyFrom(t.tensor_shape)
             continue
         copy_for_side_graph(sub, node)
-    g = tf.Graph()
     try:
-        with g.as_default():
-            tf.compat.v1.import_graph_def(sub, name="")
+        return inferred(sub, tensors)
     except Exception:  # noqa: BLE001 - shapes stay unknown and the candidates are refused
         return {}
-    out: dict[str, list[int] | None] = {}
-    for t in tensors:
-        ref = parse_input(t)
-        try:
-            shape = g.get_tensor_by_name(f"{ref.node}:{max(ref.port, 0)}").shape
-        except (KeyError, ValueError):
-            continue
-        out[t] = None if shape.rank is None else [-1 if d is None else int(d) for d in shape]
-    return out
 
 
 def broadcast_problem(x_shape: list[int] | None, c_shape: list[int]) -> str:
