@@ -67,6 +67,15 @@ def test_frozen_graph_runs_and_matches(shipped):
     assert cmp.allclose and cmp.outputs[0].max_abs_err == 0.0
 
 
+def test_variables_found_from_the_group_trees_op_map_as_from_the_protos(shipped):
+    """The window asks the loaded tree's op map (no pass over the protos on the GUI thread)."""
+    from surgeon_gui.core.viewmodel.grouping import GroupTree
+    d = shipped[0]
+    model = load_model(d / "train.pb")
+    names = variable_nodes(model.graph_def)
+    assert names and names == variable_nodes(model.graph_def, GroupTree(model.index).op_of)
+
+
 def test_cli_refuses_variables_without_checkpoint(shipped, tmp_path, capsys):
     d, ins, outs, frozen = shipped
     out = tmp_path / "o.pb"

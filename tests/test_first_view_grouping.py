@@ -228,3 +228,22 @@ def test_weight_badges_are_named_by_what_they_are():
         == "kernel"
     assert badge_name("bn1/gamma/read", "FusedBatchNormV3", 1) == "gamma"
     assert badge_name("conv1/weights/read", "Conv2D", 1) == "weights"
+
+
+def test_building_a_tree_leaves_the_garbage_collector_as_it_was():
+    """The collector is paused while a tree is built (it is process-wide): on again after,
+    and still off if it was off."""
+    import gc
+
+    from surgeon_gui.core.model.examples import tf1_layers_flag_net
+    gd, _, _ = tf1_layers_flag_net(v1_control_flow=True)
+    graph = Graph(gd)
+    assert gc.isenabled()
+    GroupTree(graph)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        GroupTree(graph)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -21,6 +21,7 @@ Extension points for the other panels:
 """
 from __future__ import annotations
 
+import gc
 import os
 import time
 from pathlib import Path
@@ -41,7 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.history.document import Document
-from ..core.viewmodel.grouping import GroupTree
+from ..core.viewmodel.grouping import GroupTree, paused_gc
 from . import help_texts, style
 from . import window_layout as layout
 from .graph_view import GraphView
@@ -111,16 +112,21 @@ def _load(path, state, show_constants, signature, checkpoint, outputs, trust_cod
     except ImportError:
         pass
     from ..core.model.checks import graph_problems
-    loaded = load_model(path, signature=signature, checkpoint=checkpoint, outputs=outputs,
-                        progress=lambda f, t: state.progress(0.8 * f, t) if state else None,
-                        trust_code=trust_code)
-    # what TensorFlow would reject, shown after the model opens (TF's own checks only when
-    # it is imported already: the first view never waits for it)
-    loaded.notes.extend(PROBLEM_NOTE + p for p in graph_problems(loaded.graph_def))
-    if state:
-        state.progress(0.85, "indexing groups")
-    doc = Document.from_loaded(loaded)
-    tree = GroupTree(doc.graph, show_constants=show_constants)
+    # Everything made here lives as long as the document: no cyclic collections meanwhile
+    # (they walk the growing heap again and again), and afterwards it is out of the
+    # collector's generations (as the view does with it once shown: see GraphView.set_document)
+    with paused_gc():
+        loaded = load_model(path, signature=signature, checkpoint=checkpoint, outputs=outputs,
+                            progress=lambda f, t: state.progress(0.8 * f, t) if state else None,
+                            trust_code=trust_code)
+        # what TensorFlow would reject, shown after the model opens (TF's own checks only
+        # when it is imported already: the first view never waits for it)
+        loaded.notes.extend(PROBLEM_NOTE + p for p in graph_problems(loaded.graph_def))
+        if state:
+            state.progress(0.85, "indexing groups")
+        doc = Document.from_loaded(loaded)
+        tree = GroupTree(doc.graph, show_constants=show_constants)
+        gc.freeze()
     if state:
         state.progress(0.95, "laying out")
     return doc, tree, time.perf_counter() - t0, loaded.notes, loaded.signature
@@ -570,7 +576,9 @@ class MainWindow(QMainWindow):
     def _offer_checkpoint(self, path: str, doc) -> None:
         """A graph that still holds variables is not ready for inference: offer to freeze it."""
         from ..core.model.io import variable_nodes
-        names = variable_nodes(doc.graph.graph_def)
+        tree = self.view.tree  # its op map is plain Python: no pass over the protos here
+        names = variable_nodes(doc.graph.graph_def, tree.op_of if tree is not None
+                               and tree.graph is doc.graph else None)
         if not names:
             return
         answer = self.asker().question(

@@ -415,8 +415,11 @@ _VARIABLE_OPS = ("VariableV2", "Variable", "VarHandleOp")
 _DATA_SHARD = re.compile(r"\.data-\d+-of-\d+$")
 
 
-def variable_nodes(gd: GraphDef) -> list[str]:
-    """The variables a graph still holds (it was saved unfrozen): freeze them from a checkpoint."""
+def variable_nodes(gd: GraphDef, op_of: dict[str, str] | None = None) -> list[str]:
+    """The variables a graph still holds (it was saved unfrozen): freeze them from a checkpoint.
+    ``op_of``: the graph's node name → op, when at hand (faster than reading the protos)."""
+    if op_of is not None:
+        return [name for name, op in op_of.items() if op in _VARIABLE_OPS]
     return [n.name for n in gd.node if n.op in _VARIABLE_OPS]
 
 

@@ -478,6 +478,29 @@ class _Scope:
         self.leaf_virtual: dict | None = None
 
 
+_READ_OPS = frozenset({"Identity", "ReadVariableOp", "Snapshot"})
+_MAYBE_HIDDEN = _READ_OPS | {"Const"}
+
+
+class _Spans:
+    """``(parent level, segment) → [first, last, count]`` over spans kept by path string
+    (``(("a",), "b")`` is ``"a/b"``): only the levels that are looked at pay for the key."""
+    __slots__ = ("by_path",)
+
+    def __init__(self, by_path: dict[str, list[int]]):
+        self.by_path = by_path
+
+    def __contains__(self, key: tuple) -> bool:
+        found = self.by_path.get("/".join(key[0] + (key[1],)))
+        return found is not None and found[2] > 0
+
+    def __getitem__(self, key: tuple) -> list[int]:
+        found = self.by_path.get("/".join(key[0] + (key[1],)))
+        if found is None or not found[2]:
+            raise KeyError(key)
+        return found
+
+
 class _Path:
     """A group path (key, label, virtual, name prefix) from the outside in, shared by the
     nodes of a scope; with what is counted per path while the tree is built."""
@@ -541,29 +564,27 @@ class GroupTree:
         g = self.graph
         nodes, op_of = g.nodes, self.op_of
         hidden: dict[str, str] = {}  # hidden node → its Const
-        consts: dict[str, None] = {}  # Consts with no inputs: hidden when something reads them
-        reads: dict[str, str] = {}  # a lone read of such a Const → the Const
-        if not self.show_constants:
-            for name, op in op_of.items():
-                if op == "Const" and not nodes[name].input:
-                    consts[name] = None
-            for name, op in op_of.items():
-                if op in ("Identity", "ReadVariableOp", "Snapshot"):
-                    inputs = nodes[name].input
-                    if len(inputs) == 1 and not inputs[0].startswith("^"):
-                        src = parse_input(inputs[0]).node
-                        if src in consts:
-                            reads[name] = src
-        # consumers (name, input index, ref) of the Consts and reads that may be hidden
-        consumers: dict[str, list[tuple[str, int, object]]] = {}
+        # what may be hidden: Consts with no inputs, and a lone read of one
+        watch = set() if self.show_constants else \
+            {name for name, op in op_of.items() if op in _MAYBE_HIDDEN}
+        consumers: dict[str, list[tuple[str, int, object]]] = {}  # of the watched nodes
+        lone_input: dict[str, str] = {}  # watched node → its input, if it has exactly one
+        with_inputs: set[str] = set()  # watched nodes with inputs
         edges = []
         listed = g.graph_def.node
         names = nodes if len(nodes) == len(listed) else [n.name for n in listed]
         for name, node in zip(names, listed):
-            for index, text in enumerate(node.input):
+            inputs = node.input
+            if not inputs:
+                continue
+            if name in watch:
+                with_inputs.add(name)
+                if len(inputs) == 1:
+                    lone_input[name] = inputs[0]
+            for index, text in enumerate(inputs):
                 ref = parse_input(text)
                 src = ref.node
-                if src in consts or src in reads:
+                if src in watch:
                     found = consumers.get(src)
                     if found is None:
                         consumers[src] = [(name, index, ref)]
@@ -571,12 +592,17 @@ class GroupTree:
                         found.append((name, index, ref))
                 if src in nodes:
                     edges.append((src, ref.port, ref.control, name))
-        for name in consts:
-            if name in consumers:
+        consts = {name for name in watch if op_of[name] == "Const" and name not in with_inputs}
+        for name, op in op_of.items():  # graph order
+            if op == "Const" and name in consts and name in consumers:
                 hidden[name] = name
-        for name, src in reads.items():
-            if src in hidden:
-                hidden[name] = src
+        for name, op in op_of.items():
+            if op in _READ_OPS:
+                text = lone_input.get(name)
+                if text is not None and not text.startswith("^"):
+                    src = parse_input(text).node
+                    if src in hidden and hidden[src] == src:
+                        hidden[name] = src
         self.hidden = hidden
         #: (source, port, control, consumer) of every input between drawn nodes, in graph
         #: order: every visible graph is built from this plain Python data (a 107k-node graph
@@ -623,29 +649,26 @@ class GroupTree:
         #: frozen graphs list far from their ops, do not stretch a block). Kept per path
         #: string ("a/b" for (("a",), "b")) while counting.
         span_at: dict[str, list[int]] = {}
-        span_key: dict[str, tuple] = {}
         rank_of: dict[tuple, list[int]] = {}
         scopes: dict[str, _Scope] = {}
 
         def scope_of(scope: str) -> _Scope:
             """The scope ``a/b/`` ("" for the top level), set up on first sight (in graph
-            order, so every level's siblings keep their order of first appearance)."""
-            segs = scope.split("/")[:-1] if scope else []
-            sc = _Scope(tuple(segs))
-            steps = []
-            for i, seg in enumerate(segs):
-                parent = tuple(segs[:i])
-                siblings[parent][seg] = None
-                path = "/".join(segs[:i + 1])
+            order, so every level's siblings keep their order of first appearance) from its
+            parent scope."""
+            if not scope:
+                sc = _Scope(())
+            else:
+                seg = scope[:-1].rpartition("/")[2]
+                up_scope = scope[:len(scope) - len(seg) - 1]
+                up = scopes.get(up_scope) or scope_of(up_scope)
+                sc = _Scope(up.own + (seg,))
+                up.siblings[seg] = None
+                path = scope[:-1]  # the span key of (up.own, seg)
                 cell = span_at.get(path)
                 if cell is None:
                     cell = span_at[path] = [0, 0, 0]
-                    span_key[path] = (parent, seg)
-                rank = rank_of.get(parent)
-                if rank is None:
-                    rank = rank_of[parent] = [0]
-                steps.append((rank, cell))
-            sc.steps = steps
+                sc.steps = up.steps + [(up.rank, cell)]
             sc.siblings = siblings[sc.own]
             rank = rank_of.get(sc.own)
             if rank is None:
@@ -678,14 +701,13 @@ class GroupTree:
             cell = span_at.get(name)
             if cell is None:
                 span_at[name] = [where, where, 1]
-                span_key[name] = (sc.own, leaf)
             else:  # a node named like a scope ("a/b" next to "a/b/c")
                 if not cell[2]:
                     cell[0] = where
                 cell[1] = where
                 cell[2] += 1
-        spans: dict[tuple, list[int]] = {span_key[p]: c for p, c in span_at.items() if c[2]}
-        del span_at, span_key, rank_of
+        spans = _Spans(span_at)
+        del rank_of
         cells = self._find_cell_levels(siblings, spans)
         virtual: dict[tuple, dict[str, list[str]]] = {}
         for parent, kids in siblings.items():
@@ -805,13 +827,16 @@ class GroupTree:
         # sizes and histograms (hidden nodes count towards the group of their name): per path
         # into its innermost group, then summed up the tree (a parent is made before its
         # children, so in reverse order of making every child is done before its parent)
-        op_of = self.op_of
-        for i, (name, path) in enumerate(zip(names, paths)):
+        if len(drawn) == len(names) - len(hidden):  # no duplicated names
+            for path in unique:
+                path.visible = path.drawn
+        else:
+            for name in names:
+                if name not in hidden:
+                    path_of[name].visible += 1
+        for i, (path, op) in enumerate(zip(paths, self.op_of.values())):
             path.size += 1
-            if name not in hidden:
-                path.visible += 1
             ops = path.ops
-            op = op_of[name]
             seen = ops.get(op)
             if seen is None:
                 ops[op] = [1, i]
@@ -819,12 +844,13 @@ class GroupTree:
                 seen[0] += 1
         own: dict[str, list] = {}  # group key → [size, visible size, {op: [count, first]}]
         for path in unique:
-            inner = None
-            for key, _, _, _ in reversed(path.entries):
-                if key in groups:
-                    inner = key
-                    break
+            inner = path.parent  # the innermost group (set for paths with drawn nodes)
             if inner is None:
+                for key, _, _, _ in reversed(path.entries):
+                    if key in groups:
+                        inner = key
+                        break
+            if not inner:
                 continue
             acc = own.get(inner)
             if acc is None:
@@ -844,21 +870,17 @@ class GroupTree:
                 if up is None:
                     up = own[grp.parent] = [0, 0, {}]
                 _add_counts(up, acc[0], acc[1], acc[2])
-        chains: dict[str, tuple[str, ...]] = {}
-        ancestors = self._ancestors
-        for name in drawn:
-            key = parent_of[name]
-            chain = chains.get(key)
-            if chain is None:
-                chain = chains[key] = self._chain(key)
-            ancestors[name] = chain
+        chains = {key: self._chain(key) for key in set(parent_of.values())}
+        self._ancestors.update(zip(drawn, map(chains.__getitem__,
+                                              map(parent_of.__getitem__, drawn))))
+
         #: hidden node → the groups its name puts it in (what ``members`` reports)
-        hidden_groups: dict[str, tuple[str, ...]] = {}
-        for name in hidden:
-            path = path_of[name]
+        def in_groups(path: _Path) -> tuple[str, ...]:
             if path.in_groups is None:
                 path.in_groups = tuple(k for k, _, _, _ in path.entries if k in groups)
-            hidden_groups[name] = path.in_groups
+            return path.in_groups
+
+        hidden_groups = dict(zip(hidden, map(in_groups, map(path_of.__getitem__, hidden))))
         self._hidden_groups = hidden_groups
 
     def _find_cell_levels(self, siblings: dict[tuple, dict[str, None]],
