@@ -21,7 +21,6 @@ Extension points for the other panels:
 """
 from __future__ import annotations
 
-import gc
 import os
 import time
 from pathlib import Path
@@ -42,7 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.history.document import Document
-from ..core.viewmodel.grouping import GroupTree, paused_gc
+from ..core.viewmodel.grouping import GroupTree
 from . import help_texts, style
 from . import window_layout as layout
 from .graph_view import GraphView
@@ -112,21 +111,16 @@ def _load(path, state, show_constants, signature, checkpoint, outputs, trust_cod
     except ImportError:
         pass
     from ..core.model.checks import graph_problems
-    # Everything made here lives as long as the document: no cyclic collections meanwhile
-    # (they walk the growing heap again and again), and afterwards it is out of the
-    # collector's generations (as the view does with it once shown: see GraphView.set_document)
-    with paused_gc():
-        loaded = load_model(path, signature=signature, checkpoint=checkpoint, outputs=outputs,
-                            progress=lambda f, t: state.progress(0.8 * f, t) if state else None,
-                            trust_code=trust_code)
-        # what TensorFlow would reject, shown after the model opens (TF's own checks only
-        # when it is imported already: the first view never waits for it)
-        loaded.notes.extend(PROBLEM_NOTE + p for p in graph_problems(loaded.graph_def))
-        if state:
-            state.progress(0.85, "indexing groups")
-        doc = Document.from_loaded(loaded)
-        tree = GroupTree(doc.graph, show_constants=show_constants)
-        gc.freeze()
+    loaded = load_model(path, signature=signature, checkpoint=checkpoint, outputs=outputs,
+                        progress=lambda f, t: state.progress(0.8 * f, t) if state else None,
+                        trust_code=trust_code)
+    # what TensorFlow would reject, shown after the model opens (TF's own checks only when
+    # it is imported already: the first view never waits for it)
+    loaded.notes.extend(PROBLEM_NOTE + p for p in graph_problems(loaded.graph_def))
+    if state:
+        state.progress(0.85, "indexing groups")
+    doc = Document.from_loaded(loaded)
+    tree = GroupTree(doc.graph, show_constants=show_constants)
     if state:
         state.progress(0.95, "laying out")
     return doc, tree, time.perf_counter() - t0, loaded.notes, loaded.signature
