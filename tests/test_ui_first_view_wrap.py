@@ -118,3 +118,23 @@ def test_a_long_chain_of_blocks_wraps_into_columns_that_fit_at_a_readable_zoom(
     for e in cross:
         for p in e.polyline[1:-1]:
             assert not any(r.contains(QPointF(p)) for r in boxes), (e.edge.src, e.edge.dst, p)
+
+
+def test_the_input_sits_over_the_first_column_where_reading_starts(
+        qtbot, chain_pb, monkeypatch, tmp_path):
+    """Above a model-wide wrapper whose chain wraps, the graph's input is drawn over the first
+    column (where its edge goes in and the view starts), not over the middle of the columns."""
+    w = open_window(qtbot, chain_pb, monkeypatch, tmp_path)
+    view = w.view
+    rects = block_rects(view)
+    first = [r for r in rects.values() if abs(r.center().x() - rects[1].center().x()) < 1]
+    later = [r for r in rects.values() if r.left() > rects[1].right()]
+    assert first and later  # wrapped into columns
+    inp = view.graph_scene.items_by_key["n:input"].sceneBoundingRect()
+    assert inp.bottom() < rects[1].top()
+    if view.expanded:  # in a wrapper: over its first column, left of the second
+        assert inp.center().x() < min(r.left() for r in later)
+        assert abs(inp.center().x() - rects[1].center().x()) < rects[1].width()
+    # and the view shows it, with the first block
+    shown = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert shown.contains(inp) and shown.contains(rects[1])

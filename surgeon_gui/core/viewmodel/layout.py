@@ -81,6 +81,7 @@ class _Local:
     routes: dict = field(default_factory=dict)  # (child a, child b) → bend points
     unrouted: set = field(default_factory=set)  # long (child a, child b) left without a route
     state: tuple = ()                          # what the layout was computed for
+    wrapped: bool = False                      # cut into side-by-side columns
 
 
 SizeFn = Callable[[str], tuple[float, float]]
@@ -231,6 +232,9 @@ class LayoutEngine:
         if check:
             check()
         local = layered(kids, edges, sizes, wrap_in=wrap_in)
+        for unit, sub in subs.items():
+            if sub.wrapped and not self.horizontal:
+                _inputs_over_first_column(local, unit, sizes)
         local.subs = subs
         local.state = state
         if key:  # the frame: padding all round, a header on top (on screen)
@@ -318,6 +322,7 @@ def layered(units: list[str], edges: list[tuple[str, str]],
     routes: dict[tuple[str, str], list[tuple[float, float]]] = {}
     unrouted: set[tuple[str, str]] = set()
     width = height = 0.0
+    wrapped = None
     if core:
         remap = {i: j for j, i in enumerate(core)}
         core_pairs = [(remap[a], remap[b]) for a, b in pairs]
@@ -404,7 +409,28 @@ def layered(units: list[str], edges: list[tuple[str, str]],
             row_h = max(row_h, h)
             width = max(width, x - NODE_GAP)
         height = y + row_h
-    return _Local(pos, width, height, routes=routes, unrouted=unrouted)
+    return _Local(pos, width, height, routes=routes, unrouted=unrouted,
+                  wrapped=wrapped is not None)
+
+
+def _inputs_over_first_column(local: _Local, frame: str,
+                              sizes: dict[str, tuple[float, float]]) -> None:
+    """The units above a frame whose chain wraps into columns (the graph's inputs above the
+    model-wide wrapper) move over its first column, where the data goes in and where the
+    view starts reading, instead of sitting over the middle of the columns."""
+    fx, fy = local.pos[frame]
+    above = [u for u, (x, y) in local.pos.items() if u != frame and y + sizes[u][1] <= fy]
+    if not above:
+        return
+    dx = fx + FRAME_PAD - min(local.pos[u][0] for u in above)
+    if dx >= 0:
+        return
+    moved = set(above)
+    for u in above:
+        x, y = local.pos[u]
+        local.pos[u] = (x + dx, y)
+    for pair in [p for p in local.routes if p[0] in moved or p[1] in moved]:
+        del local.routes[pair]  # short edges into the frame: drawn straight
 
 
 #: A drawing the window shows below this zoom may wrap into columns; the columns must be at
