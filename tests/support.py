@@ -54,6 +54,8 @@ def assert_index_fresh(graph) -> None:
     assert graph.given_inputs == fresh.given_inputs
     assert graph.given_outputs == fresh.given_outputs
     assert graph.inputs == fresh.inputs and graph.outputs == fresh.outputs
+    if graph._ops is not None:
+        assert graph._ops == fresh.ops and list(graph._ops) == list(fresh.ops)
     if graph._consumers is not None:
         got, want = dict(graph._consumers), dict(fresh._build_consumers())
         assert set(got) == set(want), (set(got) ^ set(want))

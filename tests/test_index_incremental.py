@@ -22,6 +22,8 @@ def _warm(graph: Graph, rng: random.Random) -> None:
     them to update rather than to drop."""
     if rng.random() < 0.8:
         graph._build_consumers()
+    if rng.random() < 0.7:
+        graph.ops
     if rng.random() < 0.5:
         try:
             graph.topological_order()

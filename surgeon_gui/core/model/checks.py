@@ -31,7 +31,8 @@ def bad_enums(gd: GraphDef, limit: int = 10) -> list[str]:
 
     def bad_values(attrs) -> list[tuple[str, str, int]]:
         out = []
-        for key, v in attrs.items():
+        for key in attrs:   # (the map's items() is a Python-level view: slower)
+            v = attrs[key]
             which = v.WhichOneof("value")
             if which == "type":
                 if v.type not in valid:
@@ -92,7 +93,12 @@ def graph_problems(gd: GraphDef, deep: bool | None = None, source: str | None = 
     if graph is None or graph.graph_def is not gd:
         graph = Graph(gd, source=source)
     problems += [p.problem for p in graph.problems()]
-    for node in gd.node:
+    if len(graph.nodes) != len(gd.node):  # duplicate names
+        consts = [n for n in gd.node if n.op == "Const"]
+    else:   # the index's ops, read once and shared with the group tree
+        nodes = graph.nodes
+        consts = [nodes[n] for n, op in graph.ops.items() if op == "Const"]
+    for node in consts:
         if node.op == "Const":
             if "value" not in node.attr or node.attr["value"].WhichOneof("value") != "tensor":
                 problems.append(f"node {node.name}: a Const without a value")

@@ -142,6 +142,7 @@ class Graph:
         self.nodes, self.order = nodes, order
         self._duplicates = duplicates
         self._consumers: dict[str, list[tuple[str, int, InputRef]]] | None = None
+        self._ops: dict[str, str] | None = None
         self._topo: dict[bool, list[str]] = {}
         #: (source, structural problems: dangling inputs, cycle), found once per index.
         self._problems: tuple[str | None, list[GraphError]] | None = None
@@ -165,6 +166,15 @@ class Graph:
             return self.nodes[node_of(name)]
         except KeyError:
             raise GraphError(f"no node named {node_of(name)!r}", self.source) from None
+
+    @property
+    def ops(self) -> dict[str, str]:
+        """name -> op of every node, in node order (read from the protos once per index and
+        kept up to date by :meth:`updated`; the group tree, the checks and the sort share it)."""
+        if self._ops is None:
+            nodes = self.nodes
+            self._ops = dict(zip(nodes, [n.op for n in nodes.values()]))
+        return self._ops
 
     def input_refs(self, name: str) -> list[InputRef]:
         return [parse_input(s) for s in self.node(name).input]
@@ -253,6 +263,7 @@ class Graph:
         g.nodes, g.order = dict(self.nodes), dict(self.order)
         g._duplicates = list(self._duplicates)
         g._consumers = self._consumers
+        g._ops = self._ops
         g._topo = dict(self._topo)
         g._problems = self._problems
         g._given_inputs = list(inputs) if inputs else None
@@ -302,6 +313,16 @@ class Graph:
         else:
             nodes, order = self.nodes, self.order
         g.nodes, g.order = nodes, order
+        ops = self._ops
+        if ops is not None:
+            if names is not None:
+                get = ops.get
+                ops = {n: get(n) for n in names}
+            elif changed:
+                ops = dict(ops)
+            for n in changed | added:
+                ops[n] = nodes[n].op
+        g._ops = ops
         # A big change (a pass that rewrote an eighth of the graph) costs about as much to
         # patch into the consumer index as to build it again when asked: drop it then.
         big = self.big_change(len(removed) + len(added) + len(changed))
@@ -395,7 +416,7 @@ class Graph:
                 names[i] = n
         indeg = [0] * size
         out: list[list[int] | None] = [None] * size
-        skip = {order[n] for n, node in self.nodes.items() if node.op in LOOP_BACK_OPS} \
+        skip = {order[n] for n, op in self.ops.items() if op in LOOP_BACK_OPS} \
             if ignore_loops else ()
         get = order.get
         consumers = self._build_consumers()
