@@ -86,13 +86,19 @@ def prepare_step(base: Graph, new: Graph, label: str, recipe_step=None,
                  report=None) -> PreparedStep:
     """The step from ``base`` to ``new`` (both kept as they are; ``new`` is adopted later).
     Costs a node-by-node comparison: call it where the pass ran (a worker thread)."""
-    delta = GraphDelta.between(base.graph_def, new.graph_def)
+    delta = GraphDelta.between(base.graph_def, new.graph_def, old_names=_names(base),
+                               new_names=_names(new))
     delta.serial = next(_serials)
     old_io = (base.given_inputs, base.given_outputs)
     new_io = (new.given_inputs, new.given_outputs)
     if new_io != old_io:
         delta.old_io, delta.new_io = old_io, new_io
     return PreparedStep(new, Step(delta, label, recipe_step, report))
+
+
+def _names(graph: Graph) -> list[str] | None:
+    """The node names in order from an index (None when it has duplicate names)."""
+    return None if graph._duplicates else list(graph.order)
 
 
 class Document:
