@@ -355,8 +355,13 @@ class GraphDelta:
                     w.ParseFromString(_load(target[name]))
                 if gone or dst_order is not None or not _appended_in_order(come_at,
                                                                            len(current)):
-                    ids = {id(made[n] if n in made else by_name[n]): i
-                           for i, n in enumerate(order)}
+                    ws = list(map(by_name.get, order))   # (added ones: None, then made)
+                    for i, name in come_at:
+                        if i < len(ws) and order[i] == name:
+                            ws[i] = made[name]
+                    if None in ws:
+                        ws = [made[n] if n in made else by_name[n] for n in order]
+                    ids = dict(zip(map(id, ws), range(len(ws))))
                     last = len(order)
                     nodes.sort(key=lambda n: ids.get(id(n), last))
             if gone:

@@ -303,8 +303,7 @@ class Graph:
             order = dict(zip(names, range(len(names))))
             if len(order) != len(names):
                 return Graph(gd, inputs, outputs, source=self.source)
-            get = self.nodes.get
-            nodes = {n: get(n) for n in names}
+            nodes = dict(zip(names, map(self.nodes.get, names)))
             gnodes = gd.node
             for n in added:
                 nodes[n] = gnodes[order[n]]
@@ -316,8 +315,7 @@ class Graph:
         ops = self._ops
         if ops is not None:
             if names is not None:
-                get = ops.get
-                ops = {n: get(n) for n in names}
+                ops = dict(zip(names, map(ops.get, names)))
             elif changed:
                 ops = dict(ops)
             for n in changed | added:
