@@ -333,6 +333,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=HERE / "results_undo.md")
     ap.add_argument("--skip-big", action="store_true", help="no NASNetLarge (parts 1 and 2)")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--no-memory", action="store_true",
+                    help="skip part 1 (the NASNetLarge memory/spill table)")
     args = ap.parse_args(argv)
     views = args.view_model or [HERE / "_models" / "tf1_cond_bn_50k.pb"]
     for p in ([] if args.skip_big else [args.model]) + views:
@@ -347,11 +349,12 @@ def main(argv=None) -> int:
     out = ["# Undo/redo benchmark", "",
            f"Machine: {os.cpu_count()} cores, shared with other jobs (load average given per "
            f"table); `python benchmarks/bench_undo.py`.", ""]
+    if not args.skip_big and not args.no_memory:   # first: RSS figures of a fresh process
+        out += part1(args.model, log)
     for v in views:
         out += part2(v, log, "cond", args.reps)
     if not args.skip_big:
         out += part2(args.model, log, "preset", args.reps)
-        out += part1(args.model, log)
     args.out.write_text("\n".join(out) + "\n")
     print("\n".join(out))
     return 0
