@@ -130,3 +130,32 @@ def test_a_graph_def_is_parsed_in_pieces_to_the_same_graph(tmp_path, mobilenet_v
     bad.write_bytes(data[:len(data) // 2])   # cut inside a node
     with pytest.raises(io.GraphError, match="truncated or corrupt"):
         io.read_graph_def(bad)
+
+
+def test_the_preset_groups_its_result_and_the_state_before_on_its_worker(qtbot, win, monkeypatch):
+    """Adopting the preset's steps and one Ctrl+Z after it build no group tree on the GUI
+    thread (the worker built them); redo then finds the result's tree again."""
+    from surgeon_gui.core.viewmodel import grouping
+    w, panel = win, win.surgery.passes
+    built = []
+    real_init = grouping.GroupTree.__init__
+
+    def init(self, *a, **k):
+        built.append(threading.current_thread() is threading.main_thread())
+        return real_init(self, *a, **k)
+    monkeypatch.setattr(grouping.GroupTree, "__init__", init)
+    panel.select_pass("inference")
+    with qtbot.waitSignal(panel.idle, timeout=120_000):
+        qtbot.mouseClick(panel.apply_all_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
+    assert w.undo_stack.count() >= 2
+    assert built and not any(built)            # all on the worker
+    result_tree = w.view.tree
+    assert result_tree.graph is w.document.graph
+    w.undo_action.trigger()
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
+    assert not any(built)                      # the state before was grouped by the worker too
+    assert w.view.tree is not result_tree and w.view.tree.graph is w.document.graph
+    w.redo_action.trigger()
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
+    assert w.view.tree is result_tree and not any(built)
