@@ -156,9 +156,12 @@ def _run_import() -> None:
     # go to the permanent generation after it (gc.freeze: moved, never walked again).
     collecting = gc.isenabled()
     gc.disable()
+    from .startup_lines import hold_tf_startup_lines
     try:
-        _preload_libraries()
-        import tensorflow  # noqa: F401
+        # TF_CPP_MIN_LOG_LEVEL does not reach its start-up notices (TF 2.21): held and dropped
+        with hold_tf_startup_lines():
+            _preload_libraries()
+            import tensorflow  # noqa: F401
         quiet_python_logs()
     except BaseException as e:  # noqa: BLE001 - kept; the next import says it again
         _error = e
@@ -173,8 +176,9 @@ def _run_import() -> None:
 def import_in_background() -> threading.Thread | None:
     """Start importing TensorFlow in a daemon thread, once; None when it is imported already.
 
-    Its C++ start-up lines are not silenced here (that would swallow every thread's stderr
-    for seconds); ``TF_CPP_MIN_LOG_LEVEL=2``, set on import of this module, keeps them out.
+    Its C++ start-up notices are held back and dropped (:mod:`.startup_lines`: what other
+    threads print meanwhile is delayed, not lost); ``TF_CPP_MIN_LOG_LEVEL=2``, set on import of
+    this module, keeps TensorFlow's later info and warning lines out.
     """
     global _thread
     with _state:
