@@ -68,6 +68,9 @@ def test_a_renamed_node_says_what_it_was_called(qtbot, win):
     win.surgery.controller.ask = Answers("relu_renamed")
     key(qtbot, win, Qt.Key_F2)  # Edit ▸ Rename Node…
     assert "relu_renamed" in win.document.graph.nodes
+    # the inspector (and the view's selection) follow the node to its new name
+    qtbot.waitUntil(lambda: inspector.current == ("node", "relu_renamed"), timeout=5000)
+    assert view.selected_nodes() == ["relu_renamed"] and renamed_row(inspector) == "Relu6"
     tip = hover_tooltip(qtbot, view, "relu_renamed")
     assert tip.startswith("<b>Relu6</b>  relu_renamed") and tip.endswith("renamed from Relu6</i>")
     view.select(["relu_renamed"])
@@ -82,8 +85,11 @@ def test_a_renamed_node_says_what_it_was_called(qtbot, win):
     view.select(["relu_final"])
     assert renamed_row(inspector) == "Relu6"
 
+    view.select(["relu_final"])
+    key(qtbot, win, Qt.Key_Z, Qt.ControlModifier)   # undoing a rename follows it back too
+    qtbot.waitUntil(lambda: inspector.current == ("node", "relu_renamed"), timeout=5000)
     key(qtbot, win, Qt.Key_Z, Qt.ControlModifier)
-    key(qtbot, win, Qt.Key_Z, Qt.ControlModifier)
+    qtbot.waitUntil(lambda: inspector.current == ("node", "Relu6"), timeout=5000)
     assert "Relu6" in win.document.graph.nodes
     assert "renamed from" not in hover_tooltip(qtbot, view, "Relu6")
     view.select(["Relu6"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget
 
@@ -59,6 +59,13 @@ def install_inspection_panels(window) -> InspectionPanels:
         shown = inspector.current
         if shown is not None and shown[0] == "node" and view.tree is not None \
                 and names and set(names) <= set(view.tree.badge_owner.get(shown[1], ())):
+            return
+        # The inspected node was renamed (or its rename undone): the view redrew it under its
+        # new name and lost the selection; select it again, so the inspector follows it.
+        new = renamed_now(window.document, shown[1]) \
+            if not names and shown is not None and shown[0] == "node" else None
+        if new is not None:
+            QTimer.singleShot(0, lambda: view.focus_node(new))  # after the view's redraw
             return
         inspector.set_selection(names)
 
@@ -120,6 +127,17 @@ def install_inspection_panels(window) -> InspectionPanels:
     window.needs_model(find, find_next, find_prev)
     return InspectionPanels(inspector, search, inspector_dock, search_dock,
                             find, find_next, find_prev, rename_tips)
+
+
+def renamed_now(doc, name: str) -> str | None:
+    """The name node ``name`` has now, when the document's last move renamed it (a rename step
+    applied, or undone); None when it still exists or was not renamed."""
+    if doc is None or name in doc.graph.nodes:
+        return None
+    by_step = {old: new for new, old in doc.renames(doc.cursor - 1).items()} \
+        if doc.cursor else {}
+    new = by_step.get(name) or doc.renames(doc.cursor, doc.cursor + 1).get(name)
+    return new if new in doc.graph.nodes else None
 
 
 class RenameTips(QObject):
