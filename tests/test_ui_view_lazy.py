@@ -145,3 +145,66 @@ def test_tooltips_are_made_when_asked_for(qtbot, window, model_files):
                                                        view.viewport().mapToGlobal(pos)))
     assert "Relu6" in item.toolTip() and item.op in item.toolTip()
     del QPoint
+
+
+def test_an_edit_keeps_the_items_of_what_it_did_not_move(qtbot, window, model_files):
+    """After a step (and its undo) the units and edges drawn where they were keep their items:
+    only what the step moved or changed is made again."""
+    from surgeon_gui.core.model.graph import GraphDef, NodeDef
+    doc = open_model(qtbot, window, model_files["tf1"])
+    view = window.view
+    view.expand_all()
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    scene = view.graph_scene
+    view.setTransform(QTransform.fromScale(0.5, 0.5))
+    _paint(view)
+    units = dict(scene.live)
+    assert scene.edge_items
+    edges = {(e.src, e.dst, e.stub): e for e in scene.edge_items}
+    boxes = {k: (b.x, b.y, b.w, b.h) for k, b in scene.boxes.items()}
+    gd = GraphDef()
+    gd.CopyFrom(doc.graph_def)
+    extra = NodeDef(name="extra", op="Identity", input=["probs"])
+    extra.attr["T"].type = 1
+    gd.node.append(extra)
+    doc.push(gd, "add a node after the output")
+    qtbot.waitUntil(lambda: not view.layout_pending)
+    _paint(view)
+    assert "n:extra" in scene.live
+    kept = [k for k, b in scene.boxes.items() if boxes.get(k) == (b.x, b.y, b.w, b.h)]
+    assert len(kept) > len(boxes) / 2
+    assert all(scene.live[k] is units[k] for k in kept if k in units)
+    same_edges = [e for e in scene.edge_items if edges.get((e.src, e.dst, e.stub)) is e]
+    assert len(same_edges) > len(edges) / 2
+    # every edge item still draws its edge between the boxes where they are now
+    for e in scene.edge_items:
+        a, b = scene.boxes[e.src], scene.boxes[e.dst]
+        if e.stub != "in":  # a stub is drawn at one end only
+            assert e.boundingRect().intersects(QRectF(a.x, a.y, a.w, a.h + 10))
+        if e.stub != "out":
+            assert e.boundingRect().intersects(QRectF(b.x, b.y - 10, b.w, b.h))
+
+
+def test_a_straight_run_of_bend_points_draws_the_same_curve():
+    from PySide6.QtGui import QPainterPath
+    from surgeon_gui.ui.graph_scene import simplify_route
+    route = [(10.0, y) for y in range(100, 3000, 60)] + [(80.0, 3050.0), (80.0, 3100.0)]
+    short = simplify_route(route, horizontal=False)
+    assert short == [(10.0, 100), (10.0, 2980), (80.0, 3050.0), (80.0, 3100.0)]
+    # a route turning back along the same line keeps its turn
+    assert simplify_route([(0, 0), (0, 10), (0, 5), (0, 20)], False) == \
+        [(0, 0), (0, 10), (0, 5), (0, 20)]
+    assert simplify_route([(0, 5), (10, 5), (20, 5), (20, 9)], True) == \
+        [(0, 5), (20, 5), (20, 9)]
+    a, b = QRectF(0, 0, 20, 40), QRectF(70, 3200, 20, 40)
+    from surgeon_gui.core.viewmodel.grouping import VisibleEdge
+    e = VisibleEdge("n:a", "n:b", False, 1, "", route=route)
+    whole = graph_scene.EdgeItem(e, a, b, False, route=route)
+    simple = graph_scene.EdgeItem(e, a, b, False)
+    for t in [i / 50 for i in range(51)]:
+        p, q = whole.path.pointAtPercent(t), simple.path.pointAtPercent(t)
+        # both are the same line: each point of one lies on the other (arc-length differs a bit)
+        assert abs(p.x() - q.x()) < 1.0 or abs(p.y() - q.y()) < 60
+    assert whole.path.boundingRect() == simple.path.boundingRect()
+    assert simple.path.elementCount() < whole.path.elementCount() / 5
+    del QPainterPath

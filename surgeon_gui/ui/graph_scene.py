@@ -475,7 +475,7 @@ class EdgeItem(QGraphicsItem):
     """A visible edge: a curve from the producer to the consumer, dashed for control edges."""
 
     def __init__(self, edge: VisibleEdge, a: QRectF, b: QRectF, horizontal: bool,
-                 stub: str = "", stub_text: str = ""):
+                 stub: str = "", stub_text: str = "", route=None):
         """``stub`` "in": only a short arrow into the consumer labelled with the producer
         (a far-away, high fan-out producer such as a training flag); "out": a short arrow out of
         the producer labelled with how many consumers it feeds that way."""
@@ -489,7 +489,9 @@ class EdgeItem(QGraphicsItem):
         self.setAcceptedMouseButtons(_NO_BUTTON)
         # exposedRect in item coordinates: paint strokes only the exposed pieces of a long curve
         self.setFlag(_EXTENDED_OPTION, True)
-        pts = [] if stub else [QPointF(x, y) for x, y in edge.route]
+        pts = [] if stub else [QPointF(x, y) for x, y in
+                               (simplify_route(edge.route, horizontal) if route is None
+                                else route)]
         if horizontal:
             p0 = QPointF(a.right(), a.center().y())
             p1 = QPointF(b.left() - 3, b.center().y())
@@ -673,6 +675,24 @@ LIVE_BUDGET = 6000
 DIM_OPACITY = 0.18
 
 
+def simplify_route(route, horizontal: bool) -> list:
+    """The bend points without those in the middle of a straight run along the flow (the
+    curve through them is that straight line anyway): the layout gives a long edge a point per
+    layer it passes, thousands on a 50,000-node graph, and each costs a path element."""
+    if len(route) < 3:
+        return route
+    out = [route[0]]
+    k = 0 if horizontal else 1  # the flow's axis; the other must stay the same
+    o = 1 - k
+    for i in range(1, len(route) - 1):
+        a, b, c = out[-1], route[i], route[i + 1]
+        if a[o] == b[o] == c[o] and (a[k] <= b[k] <= c[k] or a[k] >= b[k] >= c[k]):
+            continue
+        out.append(b)
+    out.append(route[-1])
+    return out
+
+
 def edge_polyline(a: tuple, b: tuple, route, horizontal: bool, stub: str = "") -> list:
     """The edge's route from box ``a`` to box ``b`` (x, y, w, h) as (x, y) points, the way
     :class:`EdgeItem` draws it (Qt-free floats: the overview and the tile index use it for every
@@ -698,6 +718,18 @@ def edge_polyline(a: tuple, b: tuple, route, horizontal: bool, stub: str = "") -
         bulge = 40 + abs(p0[1] - p1[1]) * 0.15
         return [p0, (p0[0] + bulge, p0[1]), (p1[0] + bulge, p1[1]), p1]
     return [p0, *route, p1]
+
+
+def _group_look(g: Group) -> tuple:
+    """What a group's box or frame shows (and its tooltip)."""
+    return (g.key, g.label, g.size, g.repeats, g.signature, g.parent, tuple(g.top_ops(3)),
+            tuple(g.ops.most_common(6)))
+
+
+def _edge_key(rec: tuple, horizontal: bool) -> tuple:
+    """What an edge item draws: equal keys, the same picture."""
+    e = rec[0]
+    return (*rec[1:], e.control, e.count, e.label, e.unrouted, horizontal)
 
 
 class ItemMap:
@@ -754,7 +786,7 @@ class GraphScene(QGraphicsScene):
         self.boxes: dict[str, Box] = {}
         self.live: dict[str, UnitItem] = {}
         self.items_by_key = ItemMap(self)
-        #: Every visible edge as drawn: (edge, box a, box b, stub, stub text, tooltip).
+        #: Every visible edge as drawn: (edge, box a, box b, stub, stub text, tooltip, route).
         self.edge_recs: list[tuple] = []
         self.live_edges: dict[int, EdgeItem] = {}
         self.edges_of: dict[str, list[int]] = {}
@@ -875,7 +907,12 @@ class GraphScene(QGraphicsScene):
                     and [b.label for b in item.badges]
                     == [b.label for b in tree.badges.get(name, [])])
         # same group key, new tree (after an edit): size, ops and signature may differ
-        return item.group is tree.groups[key[2:]]
+        group = tree.groups[key[2:]]
+        if item.group is not group:
+            if _group_look(item.group) != _group_look(group):
+                return False
+            item.group = group
+        return True
 
     def _apply_placement(self, tree: GroupTree, placement: Placement) -> None:
         self.setItemIndexMethod(QGraphicsScene.NoIndex)  # bulk changes: index once at the end
@@ -890,10 +927,22 @@ class GraphScene(QGraphicsScene):
                 continue
             item.set_box(box)
             self.live[key] = item
-        for e in self.live_edges.values():
-            self.removeItem(e)
+        old_edges = {(e.src, e.dst, e.stub): e for e in self.live_edges.values()}
         self.live_edges = {}
         self._make_edge_recs(tree, placement)
+        # an edge drawn the same way keeps its item (an undo moves a few boxes of thousands)
+        for idx, rec in enumerate(self.edge_recs):
+            e = rec[0]
+            item = old_edges.pop((e.src, e.dst, rec[3]), None)
+            if item is None:
+                continue
+            if item.rec == _edge_key(rec, placement.horizontal):
+                item.edge, item.index = e, idx
+                self.live_edges[idx] = item
+            else:
+                self.removeItem(item)
+        for item in old_edges.values():
+            self.removeItem(item)
         self.lazy = len(boxes) + len(self.edge_recs) > LAZY_ITEMS
         self._live_tiles, self._unit_refs, self._edge_refs = set(), {}, {}
         if self.lazy:
@@ -903,7 +952,8 @@ class GraphScene(QGraphicsScene):
             for key in boxes:
                 self.item(key)
             for i in range(len(self.edge_recs)):
-                self._edge_item(i)
+                if i not in self.live_edges:
+                    self._edge_item(i)
         self.clear_ghosts()
         self._overview = None
         # part of laying out: the far-zoom view and the minimap draw the edges from these
@@ -916,6 +966,7 @@ class GraphScene(QGraphicsScene):
     def _make_edge_recs(self, tree: GroupTree, placement: Placement) -> None:
         """Which edges are drawn whole and which as stubs, with their end boxes."""
         boxes = self.boxes
+        horizontal = placement.horizontal
         fanout: dict[str, int] = {}
         for e in placement.edges:
             fanout[e.src] = fanout.get(e.src, 0) + 1
@@ -932,16 +983,16 @@ class GraphScene(QGraphicsScene):
             if far and fanout[e.src] >= STUB_FANOUT:
                 label = tree.node_label.get(e.src[2:], e.src[2:]) if e.src.startswith("n:") \
                     else tree.groups[e.src[2:]].label
-                recs.append((e, ra, rb, "in", _elide(label, 28), ""))
+                recs.append((e, ra, rb, "in", _elide(label, 28), "", ()))
                 stubbed.setdefault(e.src, []).append((e, ra, rb))
             else:
-                recs.append((e, ra, rb, "", "", ""))
+                recs.append((e, ra, rb, "", "", "", simplify_route(e.route, horizontal)))
         for src, lst in stubbed.items():
             e, ra, rb = lst[0]
             tip = (f"{src[2:]} also feeds (drawn short):\n"
                    + "\n".join(x.dst[2:] for x, _, _ in lst[:30])
                    + ("\n…" if len(lst) > 30 else ""))
-            recs.append((e, ra, rb, "out", f"→ {len(lst)} far consumers", tip))
+            recs.append((e, ra, rb, "out", f"→ {len(lst)} far consumers", tip, ()))
         self.edge_recs = recs
         edges_of: dict[str, list[int]] = {}
         for i, r in enumerate(recs):
@@ -952,8 +1003,8 @@ class GraphScene(QGraphicsScene):
 
     def _polylines(self):
         horizontal = self.placement.horizontal
-        for e, ra, rb, stub, _, _ in self.edge_recs:
-            yield e, stub, edge_polyline(ra, rb, e.route, horizontal, stub)
+        for e, ra, rb, stub, _, _, route in self.edge_recs:
+            yield e, stub, edge_polyline(ra, rb, route, horizontal, stub)
 
     def _edge_lines(self) -> tuple[list[QLineF], list[QLineF]]:
         """Every edge's route as straight segments: (data edges, control edges)."""
@@ -1103,10 +1154,11 @@ class GraphScene(QGraphicsScene):
         return c
 
     def _edge_item(self, idx: int) -> EdgeItem:
-        e, ra, rb, stub, text, tip = self.edge_recs[idx]
+        e, ra, rb, stub, text, tip, route = self.edge_recs[idx]
         item = EdgeItem(e, QRectF(*ra), QRectF(*rb), self.placement.horizontal, stub=stub,
-                        stub_text=text)
+                        stub_text=text, route=route)
         item.index = idx
+        item.rec = _edge_key(self.edge_recs[idx], self.placement.horizontal)
         item.tooltip_extra = tip
         self._decorate_edge(item)
         self.addItem(item)

@@ -1,0 +1,292 @@
+"""The graph view's scene on big graphs (issue 12, goal 3): expand-all, frames, undo/redo.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_scene.py [MODEL.pb ...] [--out FILE]
+
+Defaults: the 53k- and 107k-node TF1 graphs of ``make_big_models.py --only cond50k --only
+cond100k``. Each model runs in a fresh process with a bare :class:`GraphView` (1600×1000) and
+reports wall-clock **and CPU** time (``time.process_time``: every thread of the process, so the
+layout worker and Qt's paint threads count; the machine is shared, so CPU is the steadier
+figure). Loading and grouping are not timed here (see bench_view / bench_startup).
+
+- **expand all**: ``expand_all()`` until the view is laid out and painted once (it fits the
+  whole graph: the far-zoom overview). Split: the layout (worker thread, ``Placement.seconds``),
+  the scene (``apply_placement`` + decorations, GUI thread) and the first paint.
+- **frames** on the expanded graph, each a full synchronous repaint of the viewport (the worst
+  case: a real scroll repaints only the exposed strip): 30 scroll steps of 80 px at 100 % and at
+  25 % zoom around the median node, 12 zoom steps (×0.8 out, ×1.25 back) from 100 %, and the
+  whole graph fitted. Mean and max.
+- **undo / redo**: a one-node edit (delete a weight's ``/read``), undone and redone 3×, with the
+  default view and with everything expanded; the time until the view is laid out and painted
+  again, and the view's own part: the GUI-thread time in the view's reaction
+  (``_on_document_changed`` + ``_apply_layout`` + paint), the rest being the document's undo and
+  the layout worker.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+MODELS = HERE / "_models"
+DEFAULT = [MODELS / "tf1_cond_bn_50k.pb", MODELS / "tf1_cond_bn_100k.pb"]
+RESULTS = HERE / "results_scene.md"
+
+
+class Clock:
+    def __init__(self):
+        self.w, self.c = time.perf_counter(), time.process_time()
+
+    def stop(self) -> tuple[float, float]:
+        return time.perf_counter() - self.w, time.process_time() - self.c
+
+
+def measure(path: Path) -> dict:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    sys.path.insert(0, str(ROOT))
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QTransform, QUndoStack
+    from PySide6.QtWidgets import QApplication
+
+    from surgeon_gui.core.history.document import Document
+    from surgeon_gui.core.model.io import load_model
+    from surgeon_gui.core.viewmodel.grouping import GroupTree
+    from surgeon_gui.ui import graph_view as gv
+    from surgeon_gui.ui.commands import EditCommand, push_step
+    app = QApplication.instance() or QApplication(["bench_scene"])
+
+    def settle(view):
+        app.processEvents()
+        while view.layout_pending:
+            app.processEvents()
+            time.sleep(0.001)
+        app.processEvents()
+        view.viewport().repaint()
+
+    doc = Document.from_loaded(load_model(str(path)))
+    tree = GroupTree(doc.graph)
+    view = gv.GraphView()
+    view.resize(1600, 1000)
+    view.show()
+    app.processEvents()
+    view.set_document(doc, reset_view=True, tree=tree)
+    settle(view)
+    out: dict = {"model": path.name, "nodes": len(doc.graph)}
+
+    # the view's own GUI-thread time, per phase
+    spent = {"scene": 0.0, "view": 0.0}
+    orig_apply = view.graph_scene.apply_placement
+    orig_changed, orig_layout = view._on_document_changed, view._apply_layout
+
+    def timed(key, fn):
+        def run(*a):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a)
+            finally:
+                spent[key] += time.perf_counter() - t0
+        return run
+    view.graph_scene.apply_placement = timed("scene", orig_apply)
+    doc.changed.disconnect(view._on_document_changed)
+    view._on_document_changed = timed("view", orig_changed)
+    doc.changed.connect(view._on_document_changed)
+    view._apply_layout = timed("view", orig_layout)
+
+    # ------------------------------------------------------------ undo/redo, default view
+    stack = QUndoStack()
+    read = next(n.name for n in doc.graph_def.node if n.op == "Identity"
+                and n.name.endswith("/read"))
+
+    def undo_redo(label):
+        push_step(stack, EditCommand.compute(doc, "remove_node", {"node": read}))
+        settle(view)
+        rows = []
+        for _ in range(3):
+            for op in (stack.undo, stack.redo):
+                spent["view"] = 0.0
+                clock = Clock()
+                op()
+                settle(view)
+                paint = Clock()
+                view.viewport().repaint()
+                pw, _ = paint.stop()
+                w, c = clock.stop()
+                rows.append((w, c, spent["view"] + pw))
+        stack.undo()
+        settle(view)
+        out[f"undo_{label}_wall_s"] = round(statistics.median(r[0] for r in rows), 3)
+        out[f"undo_{label}_max_s"] = round(max(r[0] for r in rows), 3)
+        out[f"undo_{label}_cpu_s"] = round(statistics.median(r[1] for r in rows), 3)
+        out[f"undo_{label}_view_s"] = round(statistics.median(r[2] for r in rows), 3)
+        out[f"undo_{label}_view_max_s"] = round(max(r[2] for r in rows), 3)
+
+    undo_redo("default")
+
+    # ------------------------------------------------------------ expand all
+    spent["scene"] = 0.0
+    clock = Clock()
+    view.expand_all()
+    while view.layout_pending:
+        app.processEvents()
+        time.sleep(0.001)
+    app.processEvents()
+    before_paint = Clock()
+    view.viewport().repaint()
+    out["expand_paint_s"] = round(before_paint.stop()[0], 3)
+    w, c = clock.stop()
+    out["expand_all_s"], out["expand_all_cpu_s"] = round(w, 3), round(c, 3)
+    out["expand_layout_s"] = round(view.placement.seconds, 3)
+    out["expand_scene_s"] = round(spent["scene"], 3)
+    out["units"] = len(view.graph_scene.boxes)
+    out["edges"] = len(view.graph_scene.edge_recs)
+    out["fit_scale"] = round(view.transform().m11(), 4)
+
+    # ------------------------------------------------------------ frames
+    boxes = view.graph_scene.boxes
+    nodes = sorted((QPointF(b.x + b.w / 2, b.y + b.h / 2) for k, b in boxes.items()
+                    if k.startswith("n:")), key=lambda p: (p.y(), p.x()))
+    middle = nodes[len(nodes) // 2]
+
+    def frame(step) -> tuple[float, float]:
+        clock = Clock()
+        step()
+        app.processEvents()
+        view.viewport().repaint()
+        return clock.stop()
+
+    def record(label, frames):
+        out[f"{label}_ms"] = round(1000 * statistics.mean(f[0] for f in frames), 1)
+        out[f"{label}_max_ms"] = round(1000 * max(f[0] for f in frames), 1)
+        out[f"{label}_cpu_ms"] = round(1000 * statistics.mean(f[1] for f in frames), 1)
+
+    for label, scale in (("pan100", 1.0), ("pan25", 0.25)):
+        view.setTransform(QTransform.fromScale(scale * 0.5, scale * 0.5))
+        view.setTransform(QTransform.fromScale(scale, scale))
+        view.centerOn(middle)
+        app.processEvents()
+        view.viewport().repaint()
+        bar = view.verticalScrollBar()
+        record(label, [frame(lambda i=i: bar.setValue(bar.value() + (80 if i % 10 < 5 else -80)))
+                       for i in range(30)])
+        out[f"{label}_live"] = len(view.graph_scene.live) + len(view.graph_scene.live_edges)
+    view.setTransform(QTransform())
+    view.centerOn(middle)
+    app.processEvents()
+    view.viewport().repaint()
+    record("zoom", [frame(view.zoom_out if i < 6 else view.zoom_in) for i in range(12)])
+    view.fit()
+    app.processEvents()
+    view.viewport().repaint()
+    record("fit", [frame(lambda: None) for _ in range(5)])
+    view.setTransform(QTransform.fromScale(0.1, 0.1))
+    view.centerOn(middle)
+    app.processEvents()
+    view.viewport().repaint()
+    bar = view.verticalScrollBar()
+    record("pan10", [frame(lambda i=i: bar.setValue(bar.value() + (80 if i % 10 < 5 else -80)))
+                     for i in range(30)])
+
+    # ------------------------------------------------------------ undo/redo, all expanded
+    view.setTransform(QTransform())
+    view.centerOn(middle)
+    settle(view)
+    undo_redo("expanded")
+    view.close()
+    return out
+
+
+# ---------------------------------------------------------------------------- driver
+def write_results(rows: list[dict], load: str, path: Path = RESULTS) -> None:
+    lines = [
+        "# The graph view's scene on big graphs (issue 12, goal 3)",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with the team's other "
+        f"work (load average {load} during the run: wall-clock is stretched, CPU time is the "
+        "steadier figure). Offscreen Qt, bare GraphView 1600×1000. Made by "
+        "`benchmarks/bench_scene.py` (see its docstring for what each column times).",
+        "",
+        "Targets: expand-all of a 50k-node graph ≤ 5 s; pan and zoom frames ≤ 33 ms; undo and "
+        "redo of a step ≤ 0.3 s.",
+        "",
+        "| model | nodes | expand all: wall (CPU) | of which layout / scene / paint | units + "
+        "edges | pan 100 % | pan 25 % | zoom step | pan 10 % (overview) | whole graph frame |",
+        "|---|---:|---:|---|---:|---|---|---|---|---|",
+    ]
+
+    def fr(r, k):
+        return f"{r[k + '_ms']} ms (max {r[k + '_max_ms']}, CPU {r[k + '_cpu_ms']})"
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['model']} | failed: {r['error']} | | | | | | | | |")
+            continue
+        lines.append(
+            f"| {r['model']} | {r['nodes']:,} | {r['expand_all_s']:.2f} s "
+            f"({r['expand_all_cpu_s']:.2f} s) | {r['expand_layout_s']:.2f} / "
+            f"{r['expand_scene_s']:.2f} / {r['expand_paint_s']:.2f} s | "
+            f"{r['units']:,} + {r['edges']:,} | {fr(r, 'pan100')}, {r['pan100_live']} items "
+            f"alive | {fr(r, 'pan25')}, {r['pan25_live']} alive | {fr(r, 'zoom')} | "
+            f"{fr(r, 'pan10')} | {fr(r, 'fit')} |")
+    lines += ["", "Undo and redo of a one-node edit (median of 6, max), until the view is laid "
+              "out and painted again; \"view\" is the GUI-thread time of the view's reaction "
+              "(the rest: the document's undo and the layout worker).", "",
+              "| model | default view: wall (CPU) | its view part (max) | all expanded: wall "
+              "(CPU) | its view part (max) |", "|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            continue
+        lines.append(
+            f"| {r['model']} | {r['undo_default_wall_s']:.3f} s ({r['undo_default_cpu_s']:.3f} s)"
+            f", max {r['undo_default_max_s']:.3f} | {r['undo_default_view_s']:.3f} s "
+            f"({r['undo_default_view_max_s']:.3f}) | {r['undo_expanded_wall_s']:.3f} s "
+            f"({r['undo_expanded_cpu_s']:.3f} s), max {r['undo_expanded_max_s']:.3f} | "
+            f"{r['undo_expanded_view_s']:.3f} s ({r['undo_expanded_view_max_s']:.3f}) |")
+    lines += ["", "Re-run: `QT_QPA_PLATFORM=offscreen python benchmarks/bench_scene.py`.", ""]
+    path.write_text("\n".join(lines))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="*", type=Path)
+    ap.add_argument("--one", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    if args.one:
+        print(json.dumps(measure(args.one)))
+        return 0
+    models = args.models or DEFAULT
+    missing = [m for m in models if not m.exists()]
+    if missing:
+        print(f"bench_scene: no such model: {', '.join(map(str, missing))} "
+              "(make them with benchmarks/make_big_models.py --only cond50k --only cond100k)",
+              file=sys.stderr)
+        return 2
+    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+               TF_CPP_MIN_LOG_LEVEL="2")
+    rows, loads = [], []
+    for m in models:
+        loads.append(os.getloadavg()[0])
+        proc = subprocess.run([sys.executable, __file__, "--one", str(m)], capture_output=True,
+                              text=True, env=env)
+        loads.append(os.getloadavg()[0])
+        last = proc.stdout.strip().splitlines()[-1:] if proc.stdout.strip() else []
+        try:
+            row = json.loads(last[0])
+        except (IndexError, json.JSONDecodeError):
+            row = {"model": m.name,
+                   "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    write_results(rows, f"{min(loads):.1f}–{max(loads):.1f}", args.out)
+    print(f"wrote {args.out}")
+    return 0 if all("error" not in r for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
