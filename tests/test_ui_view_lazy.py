@@ -170,7 +170,7 @@ def test_an_edit_keeps_the_items_of_what_it_did_not_move(qtbot, window, model_fi
     doc.push(gd, "add a node after the output")
     qtbot.waitUntil(lambda: not view.layout_pending)
     _paint(view)
-    assert "n:extra" in scene.live
+    assert "n:extra" in scene.boxes
     kept = [k for k, b in scene.boxes.items() if boxes.get(k) == (b.x, b.y, b.w, b.h)]
     assert len(kept) > len(boxes) / 2
     assert all(scene.live[k] is units[k] for k in kept if k in units)

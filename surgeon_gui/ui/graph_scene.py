@@ -535,7 +535,11 @@ class EdgeItem(QGraphicsItem):
             cubics = []
         prev = p0
         for q in ([] if backward else pts + [p1]):
-            if horizontal:
+            if (q.y() == prev.y()) if horizontal else (q.x() == prev.x()):
+                # a straight run (up a column gap, or along the flow): a straight line, with
+                # no overshoot however long (see simplify_route)
+                c1, c2 = prev + (q - prev) / 3, prev + (q - prev) * (2 / 3)
+            elif horizontal:
                 d = max(12.0, abs(q.x() - prev.x()) * 0.5)
                 c1, c2 = QPointF(prev.x() + d, prev.y()), QPointF(q.x() - d, q.y())
             else:
@@ -676,9 +680,10 @@ DIM_OPACITY = 0.18
 
 
 def simplify_route(route, horizontal: bool) -> list:
-    """The bend points without those in the middle of a straight run along the flow (the
-    curve through them is that straight line anyway): the layout gives a long edge a point per
-    layer it passes, thousands on a 50,000-node graph, and each costs a path element."""
+    """The bend points without those in the middle of a straight run along the flow axis
+    (:class:`EdgeItem` draws a straight run as a straight line): the layout gives a long edge a
+    point per layer it passes, thousands on a 50,000-node graph, and each costs a path
+    element."""
     if len(route) < 3:
         return route
     out = [route[0]]

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import gc
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import shiboken6
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QGuiApplication,
@@ -221,16 +221,27 @@ class GraphView(QGraphicsView):
         if self._leave_before():
             self.before_changed.emit(None)
         old_boxes: dict[str, tuple] = {}
-        if self.tree is not None and self.placement is not None and not change.reset:
-            boxes = {k: (b.x, b.y, b.w, b.h) for k, b in self.placement.boxes.items()}
+        if self.tree is not None and self.placement is not None and not change.reset \
+                and change.kind == "apply":  # only a step just applied leaves ghosts
+            placed = self.placement.boxes
             removed = {}
             for name in change.removed:
                 unit = self.tree.representative(name, self.placement.expanded)
-                if unit.startswith("n:") and unit[2:] == name and unit in boxes:
-                    removed[name] = boxes[unit]
-            anchors = ViewState.ghost_anchors(removed, boxes, {"n:" + n for n in removed})
-            for name, box in removed.items():
-                old_boxes[name] = (self.tree.op_of.get(name, ""), box, anchors.get(name))
+                if unit.startswith("n:") and unit[2:] == name and unit in placed:
+                    b = placed[unit]
+                    removed[name] = (b.x, b.y, b.w, b.h)
+            if removed:
+                enabled = gc.isenabled()
+                gc.disable()  # a tuple per box of a big graph: no collector passes meanwhile
+                try:
+                    boxes = {k: (b.x, b.y, b.w, b.h) for k, b in placed.items()}
+                    anchors = ViewState.ghost_anchors(removed, boxes,
+                                                      {"n:" + n for n in removed})
+                finally:
+                    if enabled:
+                        gc.enable()
+                for name, box in removed.items():
+                    old_boxes[name] = (self.tree.op_of.get(name, ""), box, anchors.get(name))
         self._rebuild_tree(reset_view=False)
         if change.reset:
             self.state.clear_marks()
@@ -320,7 +331,7 @@ class GraphView(QGraphicsView):
             self._worker = None
         self._pending_layout = True
         # edges read the GraphDef: here, on the GUI thread; the worker sees plain Python data
-        edges = self.tree.visible_graph(expanded)
+        edges = self._visible_graph(expanded)
         if estimate < ASYNC_UNITS:
             self._apply_layout(gen, engine, engine.layout(expanded, edges=edges))
             return
@@ -330,13 +341,28 @@ class GraphView(QGraphicsView):
             return engine.layout(expanded, check=state.check, edges=edges)
 
         w = Worker(job)
-        alive = lambda: shiboken6.isValid(self)  # noqa: E731 - the view may be gone by then
+        alive = lambda: shiboken6.isValid(self)
         w.signals.finished.connect(
             lambda p, g=gen, e=engine: alive() and self._apply_layout(g, e, p))
         w.signals.failed.connect(lambda msg, exc: alive() and self._layout_failed(msg))
         w.signals.done.connect(QGuiApplication.restoreOverrideCursor)
         self._worker = w
         w.start()
+
+    def _visible_graph(self, expanded: frozenset) -> list:
+        """The tree's visible edges for ``expanded``; undo and redo come back to trees (kept by
+        ``_cached_tree``) and expansions seen before, so the last few are kept."""
+        cache = self.__dict__.setdefault("_visible_cache", {})
+        key = (id(self.tree), expanded)
+        hit = cache.pop(key, None)
+        if hit is not None and hit[0] is self.tree:
+            cache[key] = hit
+            return hit[1]
+        edges = self.tree.visible_graph(expanded)
+        cache[key] = (self.tree, edges)
+        while len(cache) > 4:
+            cache.pop(next(iter(cache)))
+        return edges
 
     def _layout_failed(self, msg: str) -> None:
         self._pending_layout = False
@@ -406,8 +432,7 @@ class GraphView(QGraphicsView):
 
     def group_members(self, key: str) -> list[str]:
         """Every node inside group ``key`` (accepts ``scope:``-prefixed keys)."""
-        if key.startswith(SCOPE_PREFIX):
-            key = key[len(SCOPE_PREFIX):]
+        key = key.removeprefix(SCOPE_PREFIX)
         return self.tree.members(key) if self.tree and key in self.tree.groups else []
 
     def set_show_constants(self, on: bool) -> None:
@@ -604,7 +629,7 @@ class GraphView(QGraphicsView):
         scene.set_decorations(deco, tracing)
         scene.clear_ghosts()
         if self.state.ghost_boxes:
-            new_boxes = {k: (b.x, b.y, b.w, b.h) for k, b in self.placement.boxes.items()}
+            new_boxes = _BoxTuples(self.placement.boxes)
             for name, (op, box) in self.state.place_ghosts(new_boxes, self._is_free).items():
                 scene.add_ghost(name, op, QRectF(*box))
         scene.invalidate_overview()
@@ -644,7 +669,8 @@ class GraphView(QGraphicsView):
         p = QPainter(self.viewport())
         p.fillRect(event.rect(), style.BACKGROUND)
         p.setTransform(self.viewportTransform())
-        self.graph_scene.overview().draw(p, self.transform().m11())
+        exposed = self.mapToScene(event.rect()).boundingRect().adjusted(-2, -2, 2, 2)
+        self.graph_scene.overview().draw(p, self.transform().m11(), exposed)
         for g in self.graph_scene.ghosts:  # removed nodes, faded red
             p.setPen(QPen(style.MARK_COLORS["removed"], 0))
             p.drawRect(g.sceneBoundingRect())
@@ -770,7 +796,19 @@ class GraphView(QGraphicsView):
         self.legend.place()
 
     # ================================================================== mouse
+    def _ensure_at(self, pos) -> None:
+        """A lazy scene at far zoom has no items: make those under the pointer first."""
+        if self.graph_scene.lazy:
+            c = self.mapToScene(pos)
+            self.graph_scene.ensure_rect(QRectF(c.x() - 8, c.y() - 8, 16, 16))
+
+    def viewportEvent(self, event):
+        if event.type() == QEvent.ToolTip:
+            self._ensure_at(event.pos())
+        return super().viewportEvent(event)
+
     def mousePressEvent(self, event):
+        self._ensure_at(event.position().toPoint())
         item = self.itemAt(event.position().toPoint())
         if event.button() == Qt.LeftButton and isinstance(item, (GroupItem, FrameItem)):
             p = item.mapFromScene(self.mapToScene(event.position().toPoint()))
@@ -781,6 +819,7 @@ class GraphView(QGraphicsView):
         super().mousePressEvent(event)
 
     def mouseDoubleClickEvent(self, event):
+        self._ensure_at(event.position().toPoint())
         item = self.itemAt(event.position().toPoint())
         if isinstance(item, (GroupItem, FrameItem)):
             self.toggle(item.scope)
@@ -793,6 +832,7 @@ class GraphView(QGraphicsView):
         super().mouseDoubleClickEvent(event)
 
     def contextMenuEvent(self, event):
+        self._ensure_at(event.pos())
         item = self.itemAt(event.pos())
         if not isinstance(item, UnitItem):
             return
@@ -849,8 +889,8 @@ class GraphView(QGraphicsView):
 
     def _export(self, path: str, r: QRectF, scale: float) -> str:
         if path.lower().endswith(".svg"):
-            from PySide6.QtSvg import QSvgGenerator
             from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+            from PySide6.QtSvg import QSvgGenerator
             raw = QByteArray()
             buf = QBuffer(raw)
             buf.open(QIODevice.WriteOnly)
@@ -881,6 +921,20 @@ class GraphView(QGraphicsView):
             raise OSError(f"{path}: could not make the image")
         _write(path, data)  # the file dialog asked before overwriting
         return path
+
+
+class _BoxTuples:
+    """A placement's boxes read as (x, y, w, h) tuples, without copying them all."""
+
+    def __init__(self, boxes):
+        self._boxes = boxes
+
+    def __contains__(self, key) -> bool:
+        return key in self._boxes
+
+    def __getitem__(self, key) -> tuple:
+        b = self._boxes[key]
+        return (b.x, b.y, b.w, b.h)
 
 
 def _write(path: str, data: bytes) -> None:
