@@ -208,3 +208,82 @@ def test_a_straight_run_of_bend_points_draws_the_same_curve():
     assert whole.path.boundingRect() == simple.path.boundingRect()
     assert simple.path.elementCount() < whole.path.elementCount() / 5
     del QPainterPath
+
+
+def test_far_zoom_draws_a_part_of_the_graph_like_the_whole(qtbot, window, model_files,
+                                                           monkeypatch):
+    """The overview of part of the graph (only the tiles in view) looks the same there as the
+    whole overview; a selection redoes the outlines, not the layout's part."""
+    from PySide6.QtGui import QColor, QImage, QPainter
+    from surgeon_gui.ui import scene_overview
+    monkeypatch.setattr(scene_overview, "OV_TILE", 128.0)  # many tiles on a small graph
+    view = _expanded_at_full_size(qtbot, window, model_files["mnv2"])
+    scene = view.graph_scene
+    ov = scene.overview()
+    r = scene.placement_rect
+    part = QRectF(r.x() + r.width() * 0.3, r.y() + r.height() * 0.4, r.width() * 0.25,
+                  r.height() * 0.2)
+
+    def render(exposed):
+        img = QImage(400, 400, QImage.Format_ARGB32)
+        img.fill(QColor("white"))
+        p = QPainter(img)
+        s = 400 / max(part.width(), part.height())
+        p.scale(s, s)
+        p.translate(-part.x(), -part.y())
+        p.setClipRect(part)
+        ov.draw(p, s, exposed)
+        p.end()
+        return img
+    whole, partial = render(None), render(part)
+    ink = differ = 0
+    for x in range(400):
+        for y in range(400):
+            a, b = whole.pixel(x, y), partial.pixel(x, y)
+            ink += a & 0xFFFFFF != 0xFFFFFF
+            # lines cut at tile borders may differ by a shade where the pieces meet
+            differ += max(abs((a >> k & 255) - (b >> k & 255)) for k in (0, 8, 16)) > 60
+    assert ink > 5000 and differ < 0.002 * ink
+    node = next(k for k, b in scene.boxes.items() if k.startswith("n:"))
+    view.select([node[2:]])
+    ov2 = scene.overview()
+    assert ov2 is not ov and ov2.static is ov.static
+    assert [len(rs) for _, rs in ov2.outlines.values()] == [1]
+
+
+def test_far_out_a_big_graph_is_drawn_from_one_picture(qtbot, window, model_files, monkeypatch):
+    """Zoomed out past the picture's own scale, the overview draws the picture made once per
+    layout; it shows the same graph as the primitives (block by block)."""
+    from PySide6.QtGui import QColor, QImage, QPainter
+    from surgeon_gui.ui import scene_overview
+    monkeypatch.setattr(scene_overview, "IMAGE_MIN_UNITS", 0)
+    monkeypatch.setattr(scene_overview, "IMAGE_SIDE", 512)
+    view = _expanded_at_full_size(qtbot, window, model_files["mnv2"])
+    scene = view.graph_scene
+    ov = scene.overview()
+    r = scene.placement_rect
+    s = 0.5 * 512 / max(r.width(), r.height())
+
+    def render(use_image):
+        img = QImage(int(r.width() * s) + 2, int(r.height() * s) + 2, QImage.Format_ARGB32)
+        img.fill(QColor("white"))
+        p = QPainter(img)
+        p.scale(s, s)
+        p.translate(-r.x(), -r.y())
+        if use_image:
+            ov.draw(p, s)
+        else:
+            ov.static.draw(p, s, None)
+        p.end()
+        return img
+    picture, drawn = render(True), render(False)
+    assert ov.static._image is not None and ov.static.image(s * 3) is None
+    made = ov.static._image
+    render(True)
+    assert ov.static._image is made  # made once
+
+    def blocks(img):
+        return {(x // 6, y // 6) for x in range(img.width()) for y in range(img.height())
+                if img.pixel(x, y) & 0xFFFFFF != 0xFFFFFF}
+    a, b = blocks(picture), blocks(drawn)
+    assert len(a) > 100 and len(a & b) > 0.9 * len(a | b)

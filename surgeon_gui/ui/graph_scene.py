@@ -808,6 +808,7 @@ class GraphScene(QGraphicsScene):
         self._solid: dict[str, QColor] = {}
         self.ghosts: list[GhostItem] = []
         self._overview = None
+        self._overview_static = None
         self._overview_lines: tuple[list, list] | None = None
         self.placement_rect = QRectF()
 
@@ -824,7 +825,7 @@ class GraphScene(QGraphicsScene):
         self._tile_units, self._tile_edges, self._live_tiles = {}, {}, set()
         self._unit_refs, self._edge_refs, self._solid = {}, {}, {}
         self.ghosts = []
-        self._overview = self._overview_lines = None
+        self._overview = self._overview_lines = self._overview_static = None
         self.placement_rect = QRectF()
 
     # ------------------------------------------------------------------ far-zoom overview
@@ -836,7 +837,8 @@ class GraphScene(QGraphicsScene):
             enabled = gc.isenabled()
             gc.disable()  # thousands of small objects at once (see apply_placement)
             try:
-                self._overview = Overview(self, self._overview_lines)
+                self._overview = Overview(self, self._overview_lines, self._overview_static)
+                self._overview_static = self._overview.static
             finally:
                 if enabled:
                     gc.enable()
@@ -960,7 +962,7 @@ class GraphScene(QGraphicsScene):
                 if i not in self.live_edges:
                     self._edge_item(i)
         self.clear_ghosts()
-        self._overview = None
+        self._overview = self._overview_static = None
         # part of laying out: the far-zoom view and the minimap draw the edges from these
         self._overview_lines = self._edge_lines()
         self.setItemIndexMethod(QGraphicsScene.BspTreeIndex)
@@ -1027,8 +1029,17 @@ class GraphScene(QGraphicsScene):
         te: dict[tuple, list[int]] = {}
         floor = math.floor
         for key, b in self.boxes.items():
-            for i in range(floor(b.x / TILE), floor((b.x + b.w) / TILE) + 1):
-                for j in range(floor(b.y / TILE), floor((b.y + b.h) / TILE) + 1):
+            i0, i1 = floor(b.x / TILE), floor((b.x + b.w) / TILE)
+            j0, j1 = floor(b.y / TILE), floor((b.y + b.h) / TILE)
+            if i0 == i1 and j0 == j1:  # most boxes: one tile
+                lst = tu.get((i0, j0))
+                if lst is None:
+                    tu[(i0, j0)] = [key]
+                else:
+                    lst.append(key)
+                continue
+            for i in range(i0, i1 + 1):
+                for j in range(j0, j1 + 1):
                     lst = tu.get((i, j))
                     if lst is None:
                         tu[(i, j)] = [key]

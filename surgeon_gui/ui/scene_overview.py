@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QLineF, QRectF, Qt
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
 
 from ..core.viewmodel.grouping import op_family
 from . import style
@@ -14,56 +14,37 @@ _NO_BRUSH = Qt.NoBrush
 #: Side of the squares the overview's boxes and lines are bucketed in: a view of part of the
 #: graph draws only the buckets it shows.
 OV_TILE = 2048.0
+#: A graph of at least this many boxes is drawn from a picture when zoomed out so far that the
+#: picture (at most IMAGE_SIDE pixels a side) is at least as sharp as the view.
+IMAGE_MIN_UNITS = 3000
+IMAGE_SIDE = 4096
 
 
-class Overview:
-    """Frames, boxes by fill colour, outlines by colour, and every edge as line segments along
-    its route. Drawing it is a handful of QPainter calls (``drawRects``/``drawLines`` loop in
-    C++), however many units there are, where painting items costs one Python ``paint`` call
-    each; a view of part of the graph draws only the OV_TILE squares it shows. Built from the
-    placement and the scene's decorations, not from items (a lazy scene has items only near
-    the view)."""
+class _Static:
+    """What only changes with the layout: frames, boxes by fill, edge lines, tile buckets."""
 
-    def __init__(self, scene, cached: tuple[list, list] | None = None):
-        #: (rect, fill with alpha, border) per frame, outer frames first
+    def __init__(self, scene, cached: tuple[list, list] | None):
         self.frames: list[tuple[QRectF, QColor, QColor]] = []
-        #: frame fills blended over what is around them, by depth then colour
-        self.frame_fills: list[tuple[QColor, list[QRectF]]] = []
+        self.frame_fills: list[tuple[tuple, QColor, list[QRectF]]] = []
         self.frame_borders: dict[int, tuple[QColor, list[QRectF]]] = {}
         self.fills: dict[int, tuple[QColor, list[QRectF]]] = {}
-        self.outlines: dict[int, tuple[QColor, list[QRectF]]] = {}
-        #: tile → rgba → (fill, rects whose top-left is in the tile); made on a partial draw
-        self._tile_fills: dict[tuple, dict[int, tuple[QColor, list[QRectF]]]] | None = None
-        selected = {it.key for it in scene.selectedItems() if hasattr(it, "key")}
-        fills, outlines = self.fills, self.outlines
+        self.rects: dict[str, QRectF] = {}
+        fills, rects = self.fills, self.rects
         family_fill = style.FAMILY_FILL
-        deco = scene.deco
         tree = scene.tree
         expanded = scene.placement.expanded if scene.placement is not None else ()
         op_of = tree.op_of if tree is not None else {}
         groups = tree.groups if tree is not None else {}
-        mark_colors = style.MARK_COLORS
         fill_of: dict[str, QColor] = {}  # per op: its family's fill
         depth: dict[str, int] = {}
         framed: list[tuple[int, int, QColor, QRectF]] = []
         for key, b in scene.boxes.items():
-            r = QRectF(b.x, b.y, b.w, b.h)
-            d = deco.get(key)
-            if key in selected:
-                outline = style.SELECTION
-            elif d is not None and d[0] and (key[0] == "n" or key[2:] not in expanded):
-                outline = style.highlight_color(d[0])
-            elif d is not None and d[2]:
-                outline = mark_colors[d[2]]
-            else:
-                outline = None
+            r = rects[key] = QRectF(b.x, b.y, b.w, b.h)
             if key[0] == "n":
-                fill = d[4] if d is not None and d[4] is not None else None
+                op = op_of.get(key[2:], "")
+                fill = fill_of.get(op)
                 if fill is None:
-                    op = op_of.get(key[2:], "")
-                    fill = fill_of.get(op)
-                    if fill is None:
-                        fill = fill_of[op] = family_fill[op_family(op)]
+                    fill = fill_of[op] = family_fill[op_family(op)]
             else:
                 gk = key[2:]
                 grp = groups[gk]
@@ -72,9 +53,8 @@ class Overview:
                             else style.FRAME_BORDER)
                     fill = QColor(base)
                     fill.setAlpha(45)
-                    border = outline or base
-                    self.frames.append((r, fill, border))
-                    self.frame_borders.setdefault(border.rgba(), (border, []))[1].append(r)
+                    self.frames.append((r, fill, base))
+                    self.frame_borders.setdefault(base.rgba(), (base, []))[1].append(r)
                     solid = scene._solid_fill(gk)
                     framed.append((_depth(gk, groups, depth), solid.rgba(), solid, r))
                     continue
@@ -85,8 +65,6 @@ class Overview:
             if entry is None:
                 entry = fills[k] = (fill, [])
             entry[1].append(r)
-            if outline is not None:
-                outlines.setdefault(outline.rgba(), (outline, []))[1].append(r)
         self.frames.sort(key=lambda f: -f[0].width() * f[0].height())  # outer frames first
         framed.sort(key=lambda f: (f[0], f[1]))
         for dp, rgba, solid, r in framed:
@@ -96,17 +74,82 @@ class Overview:
                 self.frame_fills.append(((dp, rgba), solid, [r]))
         self.lines, self.control_lines = cached if cached is not None \
             else scene._edge_lines()
-        self._tile_lines: tuple[dict, dict] | None = None
         self.rect = scene.placement_rect
+        self._tile_lines: tuple[dict, dict] | None = None
+        self._tile_fills: dict | None = None
+        self._image = None
 
-    @staticmethod
-    def edge_lines(scene) -> tuple[list[QLineF], list[QLineF]]:
-        """Every edge's route as straight segments: (data edges, control edges)."""
-        return scene._edge_lines()
+    def image(self, scale: float):
+        """(image, its scale) of everything static, for drawing a big graph at ``scale`` or
+        further out (None: draw the primitives). Made once per layout, at most IMAGE_SIDE
+        pixels a side: at that zoom every box is a pixel or two, and drawing some 100,000
+        rects and lines each frame cost 50-100 ms."""
+        if len(self.rects) < IMAGE_MIN_UNITS or self.rect.isEmpty():
+            return None
+        s = min(IMAGE_SIDE / self.rect.width(), IMAGE_SIDE / self.rect.height())
+        if scale > s:
+            return None
+        if self._image is None:
+            r = self.rect
+            img = QImage(max(1, math.ceil(r.width() * s)), max(1, math.ceil(r.height() * s)),
+                         QImage.Format_ARGB32_Premultiplied)
+            img.fill(Qt.transparent)
+            p = QPainter(img)
+            p.scale(s, s)
+            p.translate(-r.x(), -r.y())
+            self.draw(p, s, None)
+            p.end()
+            self._image = (img, s)
+        return self._image
+
+    def draw(self, painter, scale: float, exposed: QRectF | None) -> None:
+        """Frames, edge lines and boxes (all, or those in ``exposed``)."""
+        painter.setRenderHint(QPainter.Antialiasing, False)
+        painter.setPen(Qt.NoPen)
+        if exposed is None:
+            frames = self.frame_fills
+            borders = list(self.frame_borders.values())
+        else:
+            frames = [(k, c, [r for r in rects if r.intersects(exposed)])
+                      for k, c, rects in self.frame_fills]
+            borders = [(c, [r for r in rects if r.intersects(exposed)])
+                       for c, rects in self.frame_borders.values()]
+        for _, color, rects in frames:
+            if rects:
+                painter.setBrush(color)
+                painter.drawRects(rects)
+        painter.setBrush(_NO_BRUSH)
+        pen = QPen(style.FRAME_BORDER, 0)  # cosmetic
+        for color, rects in borders:
+            if rects:
+                pen.setColor(color)
+                painter.setPen(pen)
+                painter.drawRects(rects)
+        if exposed is None:
+            lines, control = self.lines, self.control_lines
+            fill_lists = list(self.fills.values())
+        else:
+            tiles = _tiles(exposed.adjusted(-OV_TILE, -OV_TILE, OV_TILE, OV_TILE))
+            data_t, control_t = self.tile_lines()
+            lines = [ln for t in tiles for ln in data_t.get(t, ())]
+            control = [ln for t in tiles for ln in control_t.get(t, ())]
+            tile_fills = self.tile_fills()
+            fill_lists = [e for t in tiles for e in tile_fills.get(t, {}).values()]
+        # hairlines: antialiased unless they are packed (far out, they are mostly one colour)
+        painter.setRenderHint(QPainter.Antialiasing, scale >= 0.05)
+        painter.setPen(QPen(style.EDGE, 0))
+        painter.drawLines(lines)
+        if control:
+            painter.setPen(QPen(style.EDGE_CONTROL, 0))
+            painter.drawLines(control)
+        painter.setRenderHint(QPainter.Antialiasing, False)
+        painter.setPen(Qt.NoPen)
+        for color, rects in fill_lists:
+            painter.setBrush(color)
+            painter.drawRects(rects)
 
     def tile_lines(self) -> tuple[dict, dict]:
-        """The edge lines cut at tile borders, bucketed by tile (data, control); made on the
-        first partial draw."""
+        """The edge lines cut at tile borders, bucketed by tile (data, control)."""
         if self._tile_lines is None:
             self._tile_lines = (_bucket_lines(self.lines), _bucket_lines(self.control_lines))
         return self._tile_lines
@@ -129,53 +172,86 @@ class Overview:
             self._tile_fills = out
         return self._tile_fills
 
+
+class Overview:
+    """Frames, boxes by fill colour, outlines by colour, and every edge as line segments along
+    its route. Drawing it is a handful of QPainter calls (``drawRects``/``drawLines`` loop in
+    C++), however many units there are, where painting items costs one Python ``paint`` call
+    each; a view of part of the graph draws only the OV_TILE squares it shows. Built from the
+    placement and the scene's decorations, not from items (a lazy scene has items only near
+    the view). The part that only changes with the layout is shared by the overviews of one
+    placement (``static``): a highlight or selection change redoes only the outlines and
+    overridden fills."""
+
+    def __init__(self, scene, cached: tuple[list, list] | None = None,
+                 static: _Static | None = None):
+        st = self.static = static if static is not None else _Static(scene, cached)
+        self.frames, self.fills = st.frames, st.fills
+        self.lines, self.control_lines, self.rect = st.lines, st.control_lines, st.rect
+        self.outlines: dict[int, tuple[QColor, list[QRectF]]] = {}
+        #: Fills that override a node's family colour (drift, device), drawn over it.
+        self.overrides: dict[int, tuple[QColor, list[QRectF]]] = {}
+        #: Frames outlined by a mark or the selection.
+        self.frame_outlines: dict[int, tuple[QColor, list[QRectF]]] = {}
+        expanded = scene.placement.expanded if scene.placement is not None else ()
+        rects = st.rects
+        selected = {it.key for it in scene.selectedItems() if hasattr(it, "key")}
+        mark_colors = style.MARK_COLORS
+        deco = scene.deco
+        for key in deco.keys() | selected:
+            r = rects.get(key)
+            if r is None:
+                continue
+            d = deco.get(key)
+            if d is not None and d[4] is not None and key[0] == "n":
+                self.overrides.setdefault(d[4].rgba(), (d[4], []))[1].append(r)
+            if key in selected:
+                outline = style.SELECTION
+            elif d is not None and d[0] and (key[0] == "n" or key[2:] not in expanded):
+                outline = style.highlight_color(d[0])
+            elif d is not None and d[2]:
+                outline = mark_colors[d[2]]
+            else:
+                continue
+            if key[0] == "g" and key[2:] in expanded:
+                self.frame_outlines.setdefault(outline.rgba(), (outline, []))[1].append(r)
+            else:
+                self.outlines.setdefault(outline.rgba(), (outline, []))[1].append(r)
+
+    @staticmethod
+    def edge_lines(scene) -> tuple[list[QLineF], list[QLineF]]:
+        """Every edge's route as straight segments: (data edges, control edges)."""
+        return scene._edge_lines()
+
     def draw(self, painter, scale: float, exposed: QRectF | None = None) -> None:
         """Draw in scene coordinates (the painter's transform maps them); with ``exposed``,
         only what lies in that scene rectangle."""
+        st = self.static
         px = 1.0 / max(scale, 1e-6)  # one device pixel in scene units
-        if exposed is not None and exposed.contains(self.rect):
-            exposed = None
-        painter.setRenderHint(QPainter.Antialiasing, False)
-        painter.setPen(Qt.NoPen)
-        if exposed is None:
-            frames = self.frame_fills
-            borders = self.frame_borders.values()
+        if exposed is not None:
+            exposed = exposed.intersected(self.rect.adjusted(-40, -40, 40, 40))
+            if exposed.isEmpty():
+                return
+            # most of the graph in view: everything at once is cheaper than the buckets
+            if exposed.width() * exposed.height() > 0.3 * self.rect.width() * self.rect.height():
+                exposed = None
+        image = st.image(scale)
+        if image is not None:  # far out on a big graph: the picture drawn once, scaled
+            img, s = image
+            painter.setRenderHint(QPainter.SmoothPixmapTransform, True)
+            painter.drawImage(QRectF(self.rect.x(), self.rect.y(), img.width() / s,
+                                     img.height() / s), img)
         else:
-            frames = [(k, c, [r for r in rects if r.intersects(exposed)])
-                      for k, c, rects in self.frame_fills]
-            borders = [(c, [r for r in rects if r.intersects(exposed)])
-                       for c, rects in self.frame_borders.values()]
-        for _, color, rects in frames:
-            if rects:
-                painter.setBrush(color)
-                painter.drawRects(rects)
+            st.draw(painter, scale, exposed)
+        painter.setRenderHint(QPainter.Antialiasing, False)
         painter.setBrush(_NO_BRUSH)
         pen = QPen(style.FRAME_BORDER, 0)  # cosmetic
-        for color, rects in borders:
-            if rects:
-                pen.setColor(color)
-                painter.setPen(pen)
-                painter.drawRects(rects)
-        # hairlines: antialiased only when there are few of them on screen
-        if exposed is None:
-            lines, control = self.lines, self.control_lines
-            fill_lists = self.fills.values()
-        else:
-            tiles = _tiles(exposed.adjusted(-OV_TILE, -OV_TILE, OV_TILE, OV_TILE))
-            data_t, control_t = self.tile_lines()
-            lines = [ln for t in tiles for ln in data_t.get(t, ())]
-            control = [ln for t in tiles for ln in control_t.get(t, ())]
-            tile_fills = self.tile_fills()
-            fill_lists = [e for t in tiles for e in tile_fills.get(t, {}).values()]
-        painter.setRenderHint(QPainter.Antialiasing, len(lines) < 4000)
-        painter.setPen(QPen(style.EDGE, 0))
-        painter.drawLines(lines)
-        if control:
-            painter.setPen(QPen(style.EDGE_CONTROL, 0))
-            painter.drawLines(control)
-        painter.setRenderHint(QPainter.Antialiasing, False)
+        for color, rects in self.frame_outlines.values():
+            pen.setColor(color)
+            painter.setPen(pen)
+            painter.drawRects(rects)
         painter.setPen(Qt.NoPen)
-        for color, rects in fill_lists:
+        for color, rects in self.overrides.values():
             painter.setBrush(color)
             painter.drawRects(rects)
         painter.setBrush(_NO_BRUSH)
