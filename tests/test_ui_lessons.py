@@ -188,6 +188,17 @@ def test_lesson_4_freeze_done_by_hand_with_open_with_checkpoint(qtbot, win):
     assert "Done: Freeze" in lw.text.toPlainText()
 
 
+def test_opening_another_model_stops_the_lesson(qtbot, win):
+    lw = _open_lessons(win)
+    _start_lesson(qtbot, win, lw, 0)
+    other = load_lesson_model("03_fold_batch_norm")
+    with qtbot.waitSignal(win.document_opened, timeout=60000):
+        win.open_model(str(other))
+    assert lw.state == "idle" and lw.run is None
+    assert "the lesson stopped" in lw.text.toPlainText()
+    assert lw.start_button.isEnabled() and not lw.next_button.isEnabled()
+
+
 def test_undo_in_a_lesson_makes_the_step_to_do_again(qtbot, win):
     lw = _open_lessons(win)
     lw.list.setCurrentRow(2)
