@@ -1,16 +1,20 @@
-"""Benchmark: ``surgeon optimize`` as a whole process vs Grappler as a whole process, and what
-each pass run of the preset costs (issue 12 goal 4: passes that copy on write).
+"""Benchmark: ``surgeon optimize`` as a whole process vs Grappler and TensorFlow's
+``optimize_for_inference_lib`` as whole processes, and what each pass run of the preset costs
+(issue 12 goal 4: passes that copy on write).
 
-    python benchmarks/bench_optimize.py [--models nasnet_large,tf1_cond_bn_big,mobilenet_v2]
+    python benchmarks/bench_optimize.py [--models nasnet_large,transformer_l12,...]
         [--before PATH] [--repeat 1] [--out benchmarks/results_optimize.md]
 
 Models come from ``make_big_models.py`` (``benchmarks/_models``). Per model, in one run:
 
-* **whole process**: wall time and peak memory (``/usr/bin/time``) of
+* **whole process**: wall time, CPU time (user + system) and peak memory (``/usr/bin/time``) of
   ``python -m surgeon_gui.cli optimize IN OUT`` (the ``inference`` preset, saving included), of
   the same command on an older checkout given with ``--before`` (e.g. a ``git worktree`` of the
-  commit before copy on write), and of a process that imports TensorFlow, reads the same file,
-  runs Grappler's ``OptimizeGraph`` with its default optimizers and writes the result;
+  commit before copy on write), of a process that imports TensorFlow, reads the same file,
+  runs Grappler's ``OptimizeGraph`` with its default optimizers and writes the result, and of
+  one that does the same with ``optimize_for_inference_lib.optimize_for_inference`` (TF's own
+  inference script: strip unused, fold constants and batch norms); every process is alone
+  (no children), so its peak RSS is the run's;
 * **per pass** (in-process, our code): every pass run of the preset, its time and whether it
   changed the graph; the runs that changed nothing are summed (before copy on write each of
   them copied the whole GraphDef), next to the time of one ``GraphDef.CopyFrom`` of the model.
@@ -51,6 +55,23 @@ open(dst, "wb").write(out.SerializeToString())
 print(len(out.node))
 """
 
+OFI = r"""
+import os, sys, json
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tensorflow as tf
+from tensorflow.python.tools import optimize_for_inference_lib
+src, dst, meta = sys.argv[1], sys.argv[2], json.load(open(sys.argv[3]))
+gd = tf.compat.v1.GraphDef()
+gd.ParseFromString(open(src, "rb").read())
+ins = [i.split(":")[0] for i in meta["inputs"]]
+outs = [o.split(":")[0] for o in meta["outputs"]]
+nodes = {n.name: n for n in gd.node}
+types = [nodes[i].attr["dtype"].type for i in ins]
+out = optimize_for_inference_lib.optimize_for_inference(gd, ins, outs, types)
+open(dst, "wb").write(out.SerializeToString())
+print(len(out.node))
+"""
+
 PER_PASS = r"""
 import os, sys, json, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -81,27 +102,34 @@ print(json.dumps(dict(copy=min(copies), total=total, runs=runs, nodes=len(out.gr
 """
 
 
-def timed_process(cmd, cwd=None, env=None) -> tuple[float, float, str]:
-    """(wall seconds, peak MB, stdout) of one process."""
+def timed_process(cmd, cwd=None, env=None) -> tuple[float, float, float, str]:
+    """(wall seconds, CPU seconds, peak MB, stdout) of one process; NaNs when it failed."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
-        full = ["/usr/bin/time", "-f", "%e %M", "-o", tf.name] + cmd
+        full = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", tf.name] + cmd
         p = subprocess.run(full, cwd=cwd, env=env, capture_output=True, text=True)
         if p.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd[:4])} failed: {p.stderr.strip()[-300:]}")
-        wall, kb = tf.read().split()[-2:]
-    return float(wall), int(kb) / 1024, p.stdout
+            print(f"{' '.join(cmd[:4])} failed: {p.stderr.strip()[-300:]}", file=sys.stderr)
+            nan = float("nan")
+            return nan, nan, nan, ""
+        wall, user, system, kb = tf.read().split()[-4:]
+    return float(wall), float(user) + float(system), int(kb) / 1024, p.stdout
 
 
-def whole_process(tree: Path, pb: Path, out: Path) -> tuple[float, float]:
+def whole_process(tree: Path, pb: Path, out: Path) -> tuple[float, float, float]:
     env = dict(os.environ, PYTHONPATH=str(tree), TF_CPP_MIN_LOG_LEVEL="2")
-    wall, mb, _ = timed_process([PY, "-m", "surgeon_gui.cli", "optimize", str(pb), str(out),
-                                 "--force"], cwd=str(tree), env=env)
-    return wall, mb
+    wall, cpu, mb, _ = timed_process([PY, "-m", "surgeon_gui.cli", "optimize", str(pb),
+                                      str(out), "--force"], cwd=str(tree), env=env)
+    return wall, cpu, mb
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="nasnet_large,tf1_cond_bn_big,mobilenet_v2")
+    ap.add_argument("--models",
+                    default="nasnet_large,transformer_l12,tf1_cond_bn_big,mobilenet_v2")
     ap.add_argument("--before", help="an older checkout to compare with (a git worktree)")
     ap.add_argument("--repeat", type=int, default=1, help="whole-process runs each (median)")
     ap.add_argument("--out", default=str(HERE / "results_optimize.md"))
@@ -111,6 +139,8 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench_optimize_"))
     script = tmp / "grappler.py"
     script.write_text(GRAPPLER)
+    ofi = tmp / "ofi.py"
+    ofi.write_text(OFI)
     for stem in args.models.split(","):
         pb = HERE / "_models" / f"{stem}.pb"
         if not pb.exists():
@@ -119,22 +149,29 @@ def main(argv=None) -> int:
         size = pb.stat().st_size / 2**20
         print(f"{stem} ...", file=sys.stderr, flush=True)
         rows = []
-        results: dict[str, list[tuple[float, float]]] = {}
+        results: dict[str, list[tuple[float, float, float]]] = {}
+        loads = [load_average()]
         for _ in range(args.repeat):   # interleaved, so load changes hit every tool alike
             for label, tree in trees:
                 results.setdefault(label, []).append(
                     whole_process(tree, pb, tmp / f"{stem}.{label.replace(' ', '_')}.pb"))
-            wall, mb, _ = timed_process([PY, str(script), str(pb), str(tmp / f"{stem}.g.pb"),
-                                         str(pb.with_suffix(".json"))])
-            results.setdefault("grappler", []).append((wall, mb))
+            meta_file = str(pb.with_suffix(".json"))
+            for label, code in (("grappler", script), ("optimize_for_inference", ofi)):
+                wall, cpu, mb, _ = timed_process([PY, str(code), str(pb),
+                                                  str(tmp / f"{stem}.{label}.pb"), meta_file])
+                results.setdefault(label, []).append((wall, cpu, mb))
+            loads.append(load_average())
         med = {k: sorted(v)[len(v) // 2] for k, v in results.items()}
-        g_wall = med["grappler"][0]
-        for label, (wall, mb) in med.items():
-            rows.append(f"| {label} | {wall:.1f} | {wall / g_wall:.2f} | {mb:.0f} | "
-                        f"{mb / size:.1f} |")
+        g_wall, g_cpu = med["grappler"][0], med["grappler"][1]
+        for label, (wall, cpu, mb) in med.items():
+            rows.append(f"| {label} | {wall:.1f} | {wall / g_wall:.2f} | {cpu:.1f} | "
+                        f"{cpu / g_cpu:.2f} | {mb:.0f} | {mb / size:.1f} |")
         lines += [f"### {stem} ({meta['nodes']} nodes, {size:.0f} MB)", "",
-                  "| whole process | wall (s) | vs Grappler | peak MB | peak / file size |",
-                  "|---|---|---|---|---|", *rows, ""]
+                  "| whole process | wall (s) | wall vs Grappler | CPU (s) | CPU vs Grappler "
+                  "| peak MB | peak / file size |",
+                  "|---|---|---|---|---|---|---|", *rows, "",
+                  f"Load average (1, 5, 15 min) before and after each repetition: "
+                  f"{'; '.join(loads)}.", ""]
         for label, tree in trees:
             p = subprocess.run([PY, "-c", PER_PASS, str(tree), str(pb)], capture_output=True,
                                text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
