@@ -176,6 +176,13 @@ class Graph:
             self._ops = dict(zip(nodes, [n.op for n in nodes.values()]))
         return self._ops
 
+    def node_ops(self):
+        """(name, op) of every node in node order, duplicates included (from :attr:`ops`, read
+        once per index, unless names repeat)."""
+        if self._duplicates:
+            return [(n.name, n.op) for n in self.graph_def.node]
+        return self.ops.items()
+
     def input_refs(self, name: str) -> list[InputRef]:
         return [parse_input(s) for s in self.node(name).input]
 
@@ -242,7 +249,7 @@ class Graph:
     @property
     def placeholders(self) -> list[str]:
         """Every Placeholder (not PlaceholderWithDefault, which has a default)."""
-        return [n.name for n in self.graph_def.node if n.op in ("Placeholder", "PlaceholderV2")]
+        return [n for n, op in self.node_ops() if op in ("Placeholder", "PlaceholderV2")]
 
     @property
     def outputs(self) -> list[str]:
@@ -303,10 +310,10 @@ class Graph:
             order = dict(zip(names, range(len(names))))
             if len(order) != len(names):
                 return Graph(gd, inputs, outputs, source=self.source)
-            nodes = dict(zip(names, map(self.nodes.get, names)))
-            gnodes = gd.node
-            for n in added:
-                nodes[n] = gnodes[order[n]]
+            node_list = list(gd.node)   # (the same wrapper objects: the index holds them)
+            if len(node_list) != len(names):
+                raise ValueError("the node order given does not match the GraphDef")
+            nodes = dict(zip(names, node_list))
         elif removed or added:
             raise ValueError("nodes were added or removed: give the new node order")
         else:
@@ -520,9 +527,8 @@ class Graph:
 
     # ------------------------------------------------------------------ statistics
     def op_histogram(self) -> dict[str, int]:
-        hist: dict[str, int] = defaultdict(int)
-        for node in self.graph_def.node:
-            hist[node.op] += 1
+        from collections import Counter
+        hist = Counter(op for _, op in self.node_ops())
         return dict(sorted(hist.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def parameter_count(self) -> int:
@@ -589,18 +595,19 @@ def shape_list(shape_proto) -> list[int] | None:
 def detect_outputs(graph: Graph) -> list[str]:
     """Nodes nothing consumes (by data or control), skipping side-effect-only ops and Consts."""
     outs = []
-    for node in graph.graph_def.node:
-        if graph.consumers(node.name):
+    consumers = graph._build_consumers()
+    for name, op in graph.node_ops():
+        if consumers.get(name):
             continue
-        if node.op in NO_OUTPUT_OPS or node.op == "Const" or node.op in INPUT_OPS:
+        if op in NO_OUTPUT_OPS or op == "Const" or op in INPUT_OPS:
             continue
-        outs.append(node.name)
+        outs.append(name)
     return outs
 
 
 def detect_inputs(graph: Graph) -> list[str]:
     """Placeholders with consumers (a PlaceholderWithDefault is not a required input)."""
-    return [n.name for n in graph.graph_def.node if n.op in ("Placeholder", "PlaceholderV2")]
+    return graph.placeholders
 
 
 def const_value(node: NodeDef):
