@@ -116,7 +116,9 @@ def _load(path, state, show_constants, signature, checkpoint, outputs, trust_cod
                         trust_code=trust_code)
     # what TensorFlow would reject, shown after the model opens (TF's own checks only when
     # it is imported already: the first view never waits for it)
-    loaded.notes.extend(PROBLEM_NOTE + p for p in graph_problems(loaded.graph_def))
+    # (the loader has validated its index and refused unknown enums: not done again)
+    loaded.notes.extend(PROBLEM_NOTE + p for p in graph_problems(
+        loaded.graph_def, graph=loaded.index, enums_checked=True))
     if state:
         state.progress(0.85, "indexing groups")
     doc = Document.from_loaded(loaded)

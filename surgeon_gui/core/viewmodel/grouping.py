@@ -550,7 +550,8 @@ class GroupTree:
         self.root_children: list[str] = []
         #: node name → op type (plain strings: safe to read from a layout worker while the
         #: document's protobuf changes on the GUI thread).
-        self.op_of: dict[str, str] = {name: node.op for name, node in graph.nodes.items()}
+        #: (The index's own map, read once per index and never changed in place.)
+        self.op_of: dict[str, str] = graph.ops
         self._ancestors: dict[str, tuple[str, ...]] = {}
         with paused_gc():
             self._find_badges()
