@@ -53,7 +53,11 @@ except ImportError:
 t = t0 = tick(None, None)
 with paused_gc():
     loaded = load_model(sys.argv[1]); t = tick("load_model", t)
-    graph_problems(loaded.graph_def); t = tick("graph_problems", t)
+    try:  # as the window asks (reusing the loader's index) where the checkout can
+        graph_problems(loaded.graph_def, graph=loaded.index, enums_checked=True)
+    except TypeError:
+        graph_problems(loaded.graph_def)
+    t = tick("graph_problems", t)
     doc = Document.from_loaded(loaded); t = tick("Document", t)
     tree = GroupTree(doc.graph); t = tick("GroupTree", t)
     freeze()
