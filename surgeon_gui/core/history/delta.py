@@ -287,9 +287,11 @@ class GraphDelta:
                 node = nodes[n]
                 old[n] = (node.op, list(node.input))
         names = self._go(gd, forward, graph)
-        return graph.updated(gone, come, self.changed, old, names,
-                             reordered=self.old_order is not None, inputs=inputs,
-                             outputs=outputs)
+        g = graph.updated(gone, come, self.changed, old, names,
+                          reordered=self.old_order is not None, inputs=inputs, outputs=outputs)
+        if len(g.nodes) != len(gd.node):   # (a safety net: never an index of another graph)
+            return Graph(gd, inputs, outputs, source=graph.source)
+        return g
 
     def _go(self, gd: GraphDef, forward: bool, index: Graph | None = None) -> list[str] | None:
         """Edit ``gd`` in place; with ``index`` (a Graph of ``gd`` as it is, no duplicate

@@ -311,8 +311,8 @@ class Graph:
             if len(order) != len(names):
                 return Graph(gd, inputs, outputs, source=self.source)
             node_list = list(gd.node)   # (the same wrapper objects: the index holds them)
-            if len(node_list) != len(names):
-                raise ValueError("the node order given does not match the GraphDef")
+            if len(node_list) != len(names):   # not the GraphDef's order: index it afresh
+                return Graph(gd, inputs, outputs, source=self.source)
             nodes = dict(zip(names, node_list))
         elif removed or added:
             raise ValueError("nodes were added or removed: give the new node order")
