@@ -18,6 +18,8 @@ OV_TILE = 2048.0
 #: picture (at most IMAGE_SIDE pixels a side) is at least as sharp as the view.
 IMAGE_MIN_UNITS = 3000
 IMAGE_SIDE = 4096
+#: Boxes are at most this wide and tall (style.GROUP_MAX_W and NODE_MAX_W are less).
+BOX_REACH = 256.0
 
 
 class _Static:
@@ -78,6 +80,7 @@ class _Static:
         self._tile_lines: tuple[dict, dict] | None = None
         self._tile_fills: dict | None = None
         self._image = None
+        self._frame_coords: dict[int, tuple] | None = None
 
     def image(self, scale: float):
         """(image, its scale) of everything static, for drawing a big graph at ``scale`` or
@@ -109,11 +112,14 @@ class _Static:
         if exposed is None:
             frames = self.frame_fills
             borders = list(self.frame_borders.values())
-        else:
-            frames = [(k, c, [r for r in rects if r.intersects(exposed)])
-                      for k, c, rects in self.frame_fills]
-            borders = [(c, [r for r in rects if r.intersects(exposed)])
-                       for c, rects in self.frame_borders.values()]
+        else:  # plain float comparisons (a QRectF call per frame costs more)
+            ex0, ey0, ex1, ey1 = exposed.getCoords()
+            co = self.frame_coords()
+
+            def inside(rects):
+                return [r for r in rects if _overlaps(co[id(r)], ex0, ey0, ex1, ey1)]
+            frames = [(k, c, inside(rects)) for k, c, rects in self.frame_fills]
+            borders = [(c, inside(rects)) for c, rects in self.frame_borders.values()]
         for _, color, rects in frames:
             if rects:
                 painter.setBrush(color)
@@ -129,12 +135,15 @@ class _Static:
             lines, control = self.lines, self.control_lines
             fill_lists = list(self.fills.values())
         else:
-            tiles = _tiles(exposed.adjusted(-OV_TILE, -OV_TILE, OV_TILE, OV_TILE))
+            # a line piece lies in its tile; a box starts in its tile and is at most
+            # BOX_REACH wide and tall
+            tiles = _tiles(exposed)
             data_t, control_t = self.tile_lines()
             lines = [ln for t in tiles for ln in data_t.get(t, ())]
             control = [ln for t in tiles for ln in control_t.get(t, ())]
             tile_fills = self.tile_fills()
-            fill_lists = [e for t in tiles for e in tile_fills.get(t, {}).values()]
+            fill_lists = [e for t in _tiles(exposed.adjusted(-BOX_REACH, -BOX_REACH, 0, 0))
+                          for e in tile_fills.get(t, {}).values()]
         # hairlines: antialiased unless they are packed (far out, they are mostly one colour)
         painter.setRenderHint(QPainter.Antialiasing, scale >= 0.05)
         painter.setPen(QPen(style.EDGE, 0))
@@ -147,6 +156,12 @@ class _Static:
         for color, rects in fill_lists:
             painter.setBrush(color)
             painter.drawRects(rects)
+
+    def frame_coords(self) -> dict[int, tuple]:
+        """id(frame rect) → its corners as floats."""
+        if self._frame_coords is None:
+            self._frame_coords = {id(r): r.getCoords() for r, _, _ in self.frames}
+        return self._frame_coords
 
     def tile_lines(self) -> tuple[dict, dict]:
         """The edge lines cut at tile borders, bucketed by tile (data, control)."""
@@ -260,6 +275,10 @@ class Overview:
             painter.drawRects([r.adjusted(-2 * px, -2 * px, 2 * px, 2 * px) for r in rects])
 
 
+def _overlaps(c: tuple, x0: float, y0: float, x1: float, y1: float) -> bool:
+    return c[0] <= x1 and c[2] >= x0 and c[1] <= y1 and c[3] >= y0
+
+
 def _depth(key: str, groups, memo: dict[str, int]) -> int:
     d = memo.get(key)
     if d is None:
@@ -277,18 +296,29 @@ def _tiles(rect: QRectF) -> list[tuple]:
 
 
 def _bucket_lines(lines: list[QLineF]) -> dict[tuple, list[QLineF]]:
-    """Lines cut into pieces no longer than a tile, each in the tile of its start."""
+    """Lines cut where they cross tile borders, each piece in the tile it lies in."""
     out: dict[tuple, list[QLineF]] = {}
     f = math.floor
+    t = OV_TILE
     for ln in lines:
         x0, y0, x1, y1 = ln.x1(), ln.y1(), ln.x2(), ln.y2()
-        n = max(1, math.ceil(max(abs(x1 - x0), abs(y1 - y0)) / OV_TILE))
-        if n == 1:
-            out.setdefault((f(x0 / OV_TILE), f(y0 / OV_TILE)), []).append(ln)
+        i0, j0, i1, j1 = f(x0 / t), f(y0 / t), f(x1 / t), f(y1 / t)
+        if i0 == i1 and j0 == j1:
+            lst = out.get((i0, j0))
+            if lst is None:
+                out[(i0, j0)] = [ln]
+            else:
+                lst.append(ln)
             continue
-        dx, dy = (x1 - x0) / n, (y1 - y0) / n
-        for k in range(n):
-            ax, ay = x0 + dx * k, y0 + dy * k
-            out.setdefault((f(ax / OV_TILE), f(ay / OV_TILE)), []).append(
-                QLineF(ax, ay, ax + dx, ay + dy))
+        dx, dy = x1 - x0, y1 - y0
+        cuts = [0.0, 1.0]
+        cuts += [(i * t - x0) / dx for i in range(min(i0, i1) + 1, max(i0, i1) + 1)]
+        cuts += [(j * t - y0) / dy for j in range(min(j0, j1) + 1, max(j0, j1) + 1)]
+        cuts.sort()
+        for a, b in zip(cuts, cuts[1:]):  # noqa: RUF007 - pairs of a short sorted list
+            if b - a < 1e-9:
+                continue
+            m = (a + b) / 2
+            out.setdefault((f((x0 + dx * m) / t), f((y0 + dy * m) / t)), []).append(
+                QLineF(x0 + dx * a, y0 + dy * a, x0 + dx * b, y0 + dy * b))
     return out
