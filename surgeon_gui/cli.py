@@ -263,8 +263,6 @@ def cmd_optimize(args, out) -> int:
     outputs = _split(args.outputs) or (recipe_in.outputs if recipe_in else None)
 
     t0 = time.perf_counter()
-    from .core.model.tfc import load_in_background
-    load_in_background()  # TensorFlow's C API loads while the file is read
     model = _load(args.input, args.signature, outputs if args.checkpoint else None,
                   args.checkpoint, args.trust_code)
     graph = model.graph()

@@ -56,7 +56,7 @@ def _load() -> dict:
     if spec is None or spec.submodule_search_locations is None:
         raise ImportError("TensorFlow is not installed (pip install tensorflow-cpu)")
     placeholder = importlib.util.module_from_spec(spec)  # __path__ set, __init__ not run
-    saved = _silence_stderr()
+    saved = _silence_stderr()  # the library's C++ start-up lines (absl, oneDNN)
     sys.modules["tensorflow"] = placeholder
     try:
         return {k: importlib.import_module(m) for k, m in _MODULES.items()}
@@ -67,7 +67,10 @@ def _load() -> dict:
 
 
 def _silence_stderr():
-    """TensorFlow's C++ start-up lines (absl, oneDNN) go to fd 2: not to the user's terminal."""
+    """TensorFlow's C++ start-up lines (absl, oneDNN: not all governed by
+    TF_CPP_MIN_LOG_LEVEL) go to fd 2: not to the user's terminal. Only around the library's
+    load and the first session, in the calling thread (no other thread of ours writes then: the
+    load is not done in a background thread for that reason)."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -96,16 +99,6 @@ def modules() -> dict:
 def c_api():
     """The C API binding (``pywrap_tf_session``)."""
     return modules()["c"]
-
-
-def load_in_background() -> threading.Thread | None:
-    """Start loading the binding in a thread (the file read runs meanwhile); None when it
-    is loaded already or may not be loaded this way."""
-    if _mods is not None or not _bare_allowed():
-        return None
-    t = threading.Thread(target=modules, name="load-tf-c-api", daemon=True)
-    t.start()
-    return t
 
 
 def op_def(op: str):
