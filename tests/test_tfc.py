@@ -53,3 +53,28 @@ with tf.compat.v1.Session(graph=tf.Graph()) as s:
 print(mine.tobytes() == theirs.tobytes(), tf.compat.v1.GraphDef is GraphDef)
 """)
     assert stdout.split()[-2:] == ["True", "True"]
+
+
+def test_optimize_falls_back_to_the_full_import_when_the_bare_c_api_load_fails(tmp_path):
+    """Another TensorFlow release may move a private module: the bare load then gives way to
+    the ordinary import (slower), and optimize still works."""
+    out = tmp_path / "o.pb"
+    stdout = run(f"""
+import sys
+class Refuse:  # plays a TensorFlow whose dtypes module needs TF's __init__
+    refused = False
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow.python.framework.dtypes" and not Refuse.refused:
+            Refuse.refused = True
+            raise ImportError("needs tensorflow's __init__")
+        return None
+sys.meta_path.insert(0, Refuse())
+from surgeon_gui.cli import main
+rc = main(["optimize", "resources/examples/tf1_cond_bn_dropout.pb", {str(out)!r}])
+tf = sys.modules.get("tensorflow")
+print(rc, Refuse.refused, tf is not None and hasattr(tf, "__version__"))
+""")
+    assert stdout.split()[-3:] == ["0", "True", "True"]
+    from surgeon_gui.core.model.io import read_graph_def
+    ops = {n.op for n in read_graph_def(out).node}
+    assert not ops & {"Switch", "Merge", "FusedBatchNormV3", "RandomUniform"}

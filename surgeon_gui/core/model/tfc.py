@@ -59,11 +59,17 @@ def _load() -> dict:
     saved = _silence_stderr()  # the library's C++ start-up lines (absl, oneDNN)
     sys.modules["tensorflow"] = placeholder
     try:
-        return {k: importlib.import_module(m) for k, m in _MODULES.items()}
+        mods = {k: importlib.import_module(m) for k, m in _MODULES.items()}
+    except Exception:  # noqa: BLE001 - another TF release's layout: the slow, sure path
+        mods = None
     finally:
         if sys.modules.get("tensorflow") is placeholder:
             del sys.modules["tensorflow"]
         _restore_stderr(saved)
+    if mods is None:  # the modules that did load are TF's own; the full import reuses them
+        importlib.import_module("tensorflow")
+        mods = {k: importlib.import_module(m) for k, m in _MODULES.items()}
+    return mods
 
 
 def _silence_stderr():
