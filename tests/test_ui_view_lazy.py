@@ -104,7 +104,7 @@ def test_decorations_reach_items_made_later(qtbot, window, model_files, monkeypa
     assert key not in scene.live
     down = view.trace(key[2:], "outputs")
     assert 2 <= len(down) < 10
-    view.centerOn(scene.placement_rect.center().x(), scene.boxes[key].y)
+    view.centerOn(scene.boxes[key].x + scene.boxes[key].w / 2, scene.boxes[key].y)
     _paint(view)
     item = scene.live[key]
     assert item.highlight == "downstream" and item.opacity() == 1.0

@@ -651,15 +651,16 @@ class GraphView(QGraphicsView):
         return self.transform().m11() < FAR_SCALE and bool(self.graph_scene.items_by_key)
 
     def _sync_items(self) -> None:
-        """A lazy scene: make the items around what the viewport shows (half a viewport of
-        margin, so panning rarely has to wait for them) and drop those far away."""
+        """A lazy scene: make the items around what the viewport shows (a quarter viewport of
+        margin, so panning rarely has to wait for them; tiles are 1024 units) and drop those
+        far away."""
         scene = self.graph_scene
         if not scene.lazy:
             return
         seen = self.mapToScene(self.viewport().rect()).boundingRect()
-        m = max(seen.width(), seen.height()) * 0.5
+        m = max(seen.width(), seen.height()) * 0.25
         scene.ensure_rect(seen.adjusted(-m, -m, m, m))
-        scene.evict(seen.adjusted(-3 * m, -3 * m, 3 * m, 3 * m))
+        scene.evict(seen.adjusted(-6 * m, -6 * m, 6 * m, 6 * m))
 
     def paintEvent(self, event):
         if not self.far_zoom():
