@@ -206,3 +206,42 @@ def test_an_unwritable_scratch_folder_keeps_versions_in_memory(tmp_path):
     work = copy_graph_def(old)
     d.apply(work)
     assert serialize(work) == serialize(new)
+
+
+def test_a_move_with_its_spilled_versions_read_beforehand_reads_no_scratch_file(
+        tmp_path, monkeypatch):
+    """Document.move_reads/read_move (a worker's part of an undo/redo/History jump) read every
+    spilled version the move needs; go_to then takes them from memory, to the same bytes."""
+    from surgeon_gui.core.history import delta as delta_mod
+    from surgeon_gui.core.history.document import Document
+    monkeypatch.setattr(delta_mod, "DEFAULT_STORE",
+                        SpillStore(threshold=64 * 1024, directory=str(tmp_path)))
+    gd = chain(n=4, weights=100_000)
+    doc = Document(copy_graph_def(gd))
+    states = [serialize(gd)]
+    for k in range(3):      # three steps, each rewriting a weight (k, k+1) and removing one
+        new = copy_graph_def(doc.graph_def)
+        for n in new.node:
+            if n.name in (f"w{k}", f"w{k + 1}"):
+                n.CopyFrom(make_const(n.name, np.full(100_000, 10.0 * (k + 1), np.float32)))
+        if k == 2:          # the last Mul and its weight go (a removed spilled node)
+            for i in sorted((i for i, n in enumerate(new.node) if n.name in ("n3", "w3")),
+                            reverse=True):
+                del new.node[i]
+        doc.push(new, f"step {k}")
+        states.append(serialize(doc.graph_def))
+    reads = []
+    real_get = SpillStore.get
+    monkeypatch.setattr(SpillStore, "get", lambda self, ref: reads.append(ref) or
+                        real_get(self, ref))
+    for n in (0, 3, 1, 2, 0, 2):
+        refs = doc.move_reads(n)
+        assert refs and all(isinstance(r, Spilled) for r in refs)
+        loaded = doc.read_move(refs)
+        assert sorted(reads, key=id) == sorted(refs, key=id)
+        reads.clear()
+        doc.go_to(n, loaded)
+        assert reads == [] and loaded == {}            # all taken from memory, each once
+        assert serialize(doc.graph_def) == states[n] and doc.cursor == n
+    doc.go_to(3)                                       # without: read here, same bytes
+    assert reads and serialize(doc.graph_def) == states[3]

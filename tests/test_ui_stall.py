@@ -159,3 +159,54 @@ def test_the_preset_groups_its_result_and_the_state_before_on_its_worker(qtbot, 
     w.redo_action.trigger()
     qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
     assert w.view.tree is result_tree and not any(built)
+
+
+def test_a_move_over_spilled_weights_reads_them_on_a_worker_first(qtbot, win, monkeypatch):
+    """Undo, redo and History jumps that need node versions from the scratch file have them
+    read on a worker thread; the document waits (untouched) and then moves with them, to the
+    same bytes, with no scratch-file read on the GUI thread."""
+    from surgeon_gui.core.history import delta as delta_mod
+    from surgeon_gui.core.history.document import Document
+    from surgeon_gui.ui import commands
+    w = win
+    original = serialize(w.document.graph_def)
+    monkeypatch.setattr(delta_mod.DEFAULT_STORE, "threshold", 4096)   # MobileNet's weights
+    monkeypatch.setattr(commands, "READ_AHEAD_BYTES", 1)
+    _one_step(qtbot, w)
+    doc = w.document
+    final, cursor = serialize(doc.graph_def), doc.cursor
+    assert sum(d.spilled_bytes for d in doc.applied) > 100_000   # the preset spilled weights
+    gui = threading.get_ident()
+    gui_reads, gate, reads = [], threading.Event(), []
+    real_get, real_read = delta_mod.SpillStore.get, Document.read_move
+
+    def get(self, ref):
+        if threading.get_ident() == gui:
+            gui_reads.append(ref)
+        return real_get(self, ref)
+
+    def read_move(refs):
+        reads.append(len(refs))
+        gate.wait(30)
+        return real_read(refs)
+    monkeypatch.setattr(delta_mod.SpillStore, "get", get)
+    monkeypatch.setattr(Document, "read_move", staticmethod(read_move))
+
+    history = w.surgery.history
+    history.setCurrentIndex(history.model().index(0, 0))        # jump to "Opened model"
+    qtbot.waitUntil(lambda: bool(reads), timeout=5_000)
+    qtbot.wait(50)
+    assert doc.cursor == cursor and serialize(doc.graph_def) == final   # waits, untouched
+    gate.set()
+    qtbot.waitUntil(lambda: doc.cursor == 0, timeout=10_000)
+    assert w.undo_stack.index() == 0 and serialize(doc.graph_def) == original
+    history.setCurrentIndex(history.model().index(cursor, 0))   # back to the last step
+    qtbot.waitUntil(lambda: doc.cursor == cursor, timeout=10_000)
+    assert serialize(doc.graph_def) == final
+    for _ in range(cursor):                                     # Ctrl+Z all the way
+        w.undo_action.trigger()
+        qtbot.waitUntil(lambda: doc.cursor == w.undo_stack.index(), timeout=10_000)
+    assert serialize(doc.graph_def) == original
+    assert len(reads) >= 3 and all(reads) and gui_reads == []
+    assert commands._reading == {} and not commands._pending
+    assert doc.graph.order == {n.name: i for i, n in enumerate(doc.graph_def.node)}

@@ -150,15 +150,50 @@ def _move_later(document: Document, n: int) -> None:
 
 _retry = []
 
+#: A move reading at least this many bytes of spilled node versions has them read on a worker
+#: thread first (the disk wait and the copy out of the page cache stay off the GUI thread).
+READ_AHEAD_BYTES = 16 << 20
+
+#: id(document) → [target n, the reading thread, its result (None until done)]
+_reading: dict[int, list] = {}
+
+
+def _read_ahead(key: int, document: Document, n: int) -> bool:
+    """Whether the move of ``document`` to ``n`` must wait for its spilled node versions to be
+    read on a worker (started here when needed). The document is not touched meanwhile: the
+    move stays pending, like a move waiting for a background reader."""
+    r = _reading.get(key)
+    if r is not None:
+        if r[1].is_alive():
+            return True
+        if r[0] == n:
+            return False      # read: _flush_moves moves with it
+        del _reading[key]     # read for another target (the user moved again): read anew
+    refs = document.move_reads(n)
+    if sum(x.length for x in refs) < READ_AHEAD_BYTES:
+        return False
+    entry = [n, None, None]
+
+    def work():
+        try:
+            entry[2] = document.read_move(refs)
+        except Exception:   # noqa: BLE001 — the move then reads on the GUI thread (and reports)
+            entry[2] = {}
+    entry[1] = threading.Thread(target=work, name="undo-read-ahead", daemon=True)
+    _reading[key] = entry
+    entry[1].start()
+    return True
+
 
 def _flush_moves(*_) -> None:
     later = {}
     while _pending:
         key, (document, n) = _pending.popitem()
-        if held(document):
+        if held(document) or _read_ahead(key, document, n):
             later[key] = (document, n)
         else:
-            document.go_to(n)
+            r = _reading.pop(key, None)
+            document.go_to(n, r[2] if r is not None and r[0] == n else None)
     if later:
         _pending.update(later)
         if not _retry:

@@ -30,6 +30,7 @@ import os
 import tempfile
 import threading
 import operator
+from contextlib import contextmanager
 from itertools import compress, islice
 from dataclasses import dataclass, field
 from typing import Iterable, Union
@@ -122,8 +123,38 @@ DEFAULT_STORE = SpillStore()
 Stored = Union[bytes, Spilled]
 
 
+#: Per thread: spilled node versions already read (:func:`preloaded`), used once each.
+_local = threading.local()
+
+
 def _load(v: Stored) -> bytes:
-    return v.store.get(v) if isinstance(v, Spilled) else v
+    if not isinstance(v, Spilled):
+        return v
+    ready = getattr(_local, "ready", None)
+    if ready:
+        data = ready.pop(v, None)
+        if data is not None:
+            return data
+    return v.store.get(v)
+
+
+def read_spilled(refs: Iterable[Spilled]) -> dict[Spilled, bytes]:
+    """Read spilled node versions from their scratch files (any thread: the reads release the
+    GIL), for :func:`preloaded`."""
+    return {r: r.store.get(r) for r in refs}
+
+
+@contextmanager
+def preloaded(ready: dict[Spilled, bytes] | None):
+    """While the block runs on this thread, node versions found in ``ready`` (from
+    :func:`read_spilled`) are taken from it instead of the scratch file; each is used once and
+    dropped from ``ready``."""
+    before = getattr(_local, "ready", None)
+    _local.ready = ready
+    try:
+        yield
+    finally:
+        _local.ready = before
 
 
 def _top_fields(gd: GraphDef) -> dict[str, object]:
@@ -248,6 +279,11 @@ class GraphDelta:
             total += len(v) if isinstance(v, (bytes, str)) else 8
         total += len(self.old_full or b"") + len(self.new_full or b"")
         return total
+
+    def spilled_reads(self, forward: bool) -> list[Spilled]:
+        """The spilled node versions :meth:`apply` (``forward``) or :meth:`revert` reads."""
+        target = self.new_nodes if forward else self.old_nodes
+        return [v for v in target.values() if isinstance(v, Spilled)]
 
     def summary(self) -> str:
         return f"-{len(self.removed)} +{len(self.added)} ~{len(self.changed)} nodes"
