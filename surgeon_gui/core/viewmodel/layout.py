@@ -82,6 +82,10 @@ class _Local:
     unrouted: set = field(default_factory=set)  # long (child a, child b) left without a route
     state: tuple = ()                          # what the layout was computed for
     wrapped: bool = False                      # cut into side-by-side columns
+    #: When wrapped: the units of each column, left to right, and the tallest column's height
+    #: (what a later layout of the same container keeps when one child opens or closes).
+    columns: tuple = ()
+    column_h: float = 0.0
 
 
 SizeFn = Callable[[str], tuple[float, float]]
@@ -231,7 +235,16 @@ class LayoutEngine:
             return cached
         if check:
             check()
-        local = layered(kids, edges, sizes, wrap_in=wrap_in)
+        keep = None
+        if cached is not None and cached.wrapped and subs and cached.state[0] == state[0] \
+                and cached.state[2] == state[2] and cached.state[4] == state[4]:
+            # only children's sizes changed (a group inside opened or closed): the columns keep
+            # their cuts up to the changed child (see _wrap_columns). With nothing open any more
+            # the columns are cut afresh, as in the first view.
+            changed = {u for u, a, b in zip(kids, cached.state[1], state[1]) if a != b}
+            if changed and all(u.startswith("g:") for u in changed):
+                keep = (cached.columns, cached.column_h, changed)
+        local = layered(kids, edges, sizes, wrap_in=wrap_in, keep=keep)
         for unit, sub in subs.items():
             if sub.wrapped and not self.horizontal:
                 _inputs_over_first_column(local, unit, sizes)
@@ -295,7 +308,7 @@ def _is_port(unit: str) -> bool:
 
 def layered(units: list[str], edges: list[tuple[str, str]],
             sizes: dict[str, tuple[float, float]],
-            wrap_in: tuple[float, float] | None = None) -> _Local:
+            wrap_in: tuple[float, float] | None = None, keep=None) -> _Local:
     """Layered placement of ``units`` with given (width, height) and directed edges.
 
     Returns top-left positions relative to (0, 0), the bounding size, and for each edge that
@@ -303,7 +316,8 @@ def layered(units: list[str], edges: list[tuple[str, str]],
 
     ``wrap_in`` (width, height of the window, scene units at 100%): a long narrow drawing that
     would not fit it at :data:`WRAP_BELOW` zoom is cut between layers into side-by-side columns
-    (see :func:`_wrap_columns`).
+    (see :func:`_wrap_columns`); ``keep`` = (columns, column height, changed units) of the
+    previous wrapped layout of the same units and edges, whose cuts are kept where they can be.
     """
     if not units:
         return _Local({}, 0.0, 0.0)
@@ -323,6 +337,7 @@ def layered(units: list[str], edges: list[tuple[str, str]],
     unrouted: set[tuple[str, str]] = set()
     width = height = 0.0
     wrapped = None
+    columns: list = []
     if core:
         remap = {i: j for j, i in enumerate(core)}
         core_pairs = [(remap[a], remap[b]) for a, b in pairs]
@@ -388,7 +403,8 @@ def layered(units: list[str], edges: list[tuple[str, str]],
             routes[(units[core[a]], units[core[b]])] = pts
         if wrap_in and not isolated:
             wrapped = _wrap_columns(units, core, core_pairs, layers, chains, pos, routes,
-                                    unrouted, layer_y, layer_h, wh, width, height, wrap_in)
+                                    unrouted, layer_y, layer_h, wh, width, height, wrap_in,
+                                    keep=keep, columns_out=columns)
             if wrapped is not None:
                 width, height = wrapped
     if isolated:
@@ -409,8 +425,12 @@ def layered(units: list[str], edges: list[tuple[str, str]],
             row_h = max(row_h, h)
             width = max(width, x - NODE_GAP)
         height = y + row_h
-    return _Local(pos, width, height, routes=routes, unrouted=unrouted,
-                  wrapped=wrapped is not None)
+    local = _Local(pos, width, height, routes=routes, unrouted=unrouted,
+                   wrapped=wrapped is not None)
+    if columns:
+        local.column_h = columns.pop()
+        local.columns = tuple(columns)
+    return local
 
 
 def _inputs_over_first_column(local: _Local, frame: str,
@@ -448,20 +468,25 @@ WRAPPER_ABOVE = 110.0
 
 
 def _wrap_columns(units, core, pairs, layers, chains, pos, routes, unrouted, layer_y, layer_h,
-                  wh, width, height, window) -> tuple[float, float] | None:
+                  wh, width, height, window, keep=None,
+                  columns_out: list | None = None) -> tuple[float, float] | None:
     """Cut a long narrow layered drawing (a chain of collapsed blocks) into columns read left
     to right, so that it fits the window at a readable zoom; changes ``pos``/``routes`` in
     place and returns the new (width, height), or None when it stays one column.
 
     Cuts go only between layers crossed by at most :data:`WRAP_MAX_CROSSING` edges (the data
     path and perhaps a flag), each crossing edge runs down under its column, across the gap and
-    into the top of the next one; an edge crossing two cuts is left unrouted."""
+    into the top of the next one; an edge crossing two cuts is left unrouted.
+
+    ``keep`` = (columns, column height, changed units) of the previous layout when only some
+    children changed size (a block opened or closed): see :func:`_kept_cuts`. The units of
+    each column are appended to ``columns_out``, then the tallest column's height."""
     nlayers = len(layer_y)
     vw, vh = window
     if nlayers < WRAP_MIN_LAYERS or vw <= 0 or vh <= 0 or not height:
         return None
     fit1 = min(vw / (width + 40), vh / (height + 40))
-    if fit1 >= WRAP_BELOW:
+    if fit1 >= WRAP_BELOW and keep is None:
         return None
     n = len(core)
     # long edges the layout left unrouted (a flag feeding many far consumers) are drawn as
@@ -500,7 +525,12 @@ def _wrap_columns(units, core, pairs, layers, chains, pos, routes, unrouted, lay
         return min(vw / (w + 40), vh / (h + 40)), w, h
 
     best = None
-    for k in range(2, 9):
+    kept = _kept_cuts(keep, units, core, layers, cuts_ok, layer_y, layer_h) if keep else None
+    if kept is not None:
+        bands = bands_for(kept)
+        best = (score(bands), bands)
+        fit1 = 0.0  # the kept columns are used as they are
+    for k in range(2 if kept is None else 9, 9):
         cuts: list[int] = []
         for i in range(1, k):
             target = height * i / k
@@ -518,6 +548,14 @@ def _wrap_columns(units, core, pairs, layers, chains, pos, routes, unrouted, lay
     if best is None or best[0][0] < fit1 * WRAP_GAIN:
         return None
     (_, total_w, total_h), bands = best
+    if columns_out is not None:
+        cols: list[list[str]] = [[] for _ in bands]
+        for j, i in enumerate(core):
+            for c, b in enumerate(bands):
+                if b[0] <= layers[j] <= b[1]:
+                    cols[c].append(units[i])
+        columns_out.extend(frozenset(c) for c in cols)
+        columns_out.append(max(b[5] - b[4] for b in bands))
     band_of_layer = {}
     shift = []
     x = 0.0
@@ -579,6 +617,72 @@ def _wrap_columns(units, core, pairs, layers, chains, pos, routes, unrouted, lay
             continue
         routes[key] = pts
     return total_w, total_h
+
+
+def _kept_cuts(keep, units, core, layers, cuts_ok, layer_y, layer_h) -> list[int] | None:
+    """Cuts (the last layer of each column but the last) that keep the previous columns when
+    only some children changed size (a block opened or closed), or None to cut afresh.
+
+    Units before the first changed one keep their columns; the changed one stays in its column,
+    which grows. If that column then is taller than both the tallest previous column and the
+    column down to the changed unit, it ends at the last cut that fits after the changed unit,
+    and the units after it are packed again into columns no taller than that."""
+    columns, old_h, changed = keep
+    col_of = {u: c for c, members in enumerate(columns) for u in members}
+    nlayers = len(layer_y)
+    col_of_layer: list = [None] * nlayers
+    changed_layers = []
+    for j, i in enumerate(core):
+        u = units[i]
+        if u not in col_of:
+            return None
+        lay = layers[j]
+        if col_of_layer[lay] is None:
+            col_of_layer[lay] = col_of[u]
+        elif col_of_layer[lay] != col_of[u]:
+            return None  # a layer split between columns: not the same drawing
+        if u in changed:
+            changed_layers.append(lay)
+    if None in col_of_layer or not changed_layers or any(
+            a > b for a, b in zip(col_of_layer, col_of_layer[1:])):
+        return None
+    ok = set(cuts_ok)
+    old_cuts = [k for k in range(nlayers - 1) if col_of_layer[k] != col_of_layer[k + 1]]
+    if not old_cuts or any(c not in ok for c in old_cuts):
+        return None
+
+    def h(lo: int, hi: int) -> float:  # height of a column holding layers lo..hi
+        return layer_y[hi] + layer_h[hi] - layer_y[lo]
+
+    first, last = min(changed_layers), max(changed_layers)
+    col = col_of_layer[first]
+    start = old_cuts[col - 1] + 1 if col else 0
+    end = old_cuts[col] if col < len(old_cuts) else nlayers - 1
+    budget = max(old_h, h(start, min(last, end))) + 0.5
+    cuts = old_cuts[:col]
+    if h(start, end) <= budget:
+        if last <= end:  # nothing changed further on: the later columns stay as they were
+            return old_cuts
+        new_end = end
+    else:
+        after = sorted(c for c in ok if last <= c < end)
+        fits = [c for c in after if h(start, c) <= budget]
+        new_end = fits[-1] if fits else (after[0] if after else end)
+    if new_end >= nlayers - 1:
+        return cuts
+    cuts.append(new_end)
+    lo, idx = new_end + 1, col + 1
+    while True:  # the units pushed out go to the top of the next column, and so on
+        old_end = old_cuts[idx] if idx < len(old_cuts) else nlayers - 1
+        if lo <= old_end and h(lo, old_end) <= budget:
+            return cuts + old_cuts[idx:]  # from here on the columns are as they were
+        cand = sorted(c for c in ok if lo <= c < nlayers - 1)
+        if not cand or h(lo, nlayers - 1) <= budget:
+            return cuts
+        fits = [c for c in cand if h(lo, c) <= budget]
+        c = fits[-1] if fits else cand[0]
+        cuts.append(c)
+        lo, idx = c + 1, idx + 1
 
 
 def _layering(n: int, pairs: list[tuple[int, int]], pinned_top: frozenset = frozenset(),
