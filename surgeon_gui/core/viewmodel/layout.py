@@ -242,7 +242,7 @@ class LayoutEngine:
             # their cuts up to the changed child (see _wrap_columns). With nothing open any more
             # the columns are cut afresh, as in the first view.
             changed = {u for u, a, b in zip(kids, cached.state[1], state[1]) if a != b}
-            if changed and all(u.startswith("g:") for u in changed):
+            if changed and changed <= set(subs) | set(cached.subs):  # opened/closed ones
                 keep = (cached.columns, cached.column_h, changed)
         local = layered(kids, edges, sizes, wrap_in=wrap_in, keep=keep)
         for unit, sub in subs.items():
