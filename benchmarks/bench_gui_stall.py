@@ -147,6 +147,9 @@ def main(argv=None) -> int:
                          "whenever the GUI thread stalls > --stall-ms")
     ap.add_argument("--no-compare", action="store_true", help="skip Run Comparison")
     ap.add_argument("--stall-ms", type=float, default=60)
+    ap.add_argument("--cold-scratch", action="store_true",
+                    help="before each undo/redo/History phase, drop the undo scratch file's "
+                         "pages from the page cache (as after a while of other work)")
     ap.add_argument("--pyspy", default="py-spy")
     ap.add_argument("--watch", nargs=3, help=argparse.SUPPRESS)  # pid beacon log (child)
     args = ap.parse_args(argv)
@@ -270,13 +273,23 @@ def main(argv=None) -> int:
         res = ended[0][0]
         rows.append((name, name, f"{t_cmp:.1f} s, "
                      + ("error: " + ended[0][1][:60] if res is None else "done")))
+    def cold():
+        if args.cold_scratch:
+            hb.set_phase("scratch file dropped")   # (the fsync is not the GUI's stall)
+            from surgeon_gui.core.history.delta import DEFAULT_STORE
+            f = DEFAULT_STORE._file
+            if f is not None:
+                os.fsync(f.fileno())
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
     for name, action in (("Ctrl+Z (undo one step)", w.undo_action),
                          ("Ctrl+Shift+Z (redo it)", w.redo_action)):
+        cold()
         hb.set_phase(name)
         action.trigger()
         settle()
         rows.append((name, name, ""))
     name = "History: jump to Opened model"
+    cold()
     hb.set_phase(name)
     w.surgery.history.setCurrentIndex(w.surgery.history.model().index(0, 0))
     settle()
