@@ -247,3 +247,36 @@ def test_building_a_tree_leaves_the_garbage_collector_as_it_was():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def _tree_fields(tree: GroupTree) -> dict:
+    import dataclasses
+    return {
+        "groups": [(k, dataclasses.astuple(g)) for k, g in tree.groups.items()],
+        "root": tree.root_children, "parent_of": list(tree.parent_of.items()),
+        "node_label": list(tree.node_label.items()),
+        "badges": [(k, [dataclasses.astuple(b) for b in v]) for k, v in tree.badges.items()],
+        "badge_owner": list(tree.badge_owner.items()), "hidden": list(tree.hidden.items()),
+        "edges": tree._edges, "ancestors": list(tree._ancestors.items()),
+        "hidden_groups": list(tree._hidden_groups.items()),
+        "visible": [(e.src, e.dst, e.control, e.count, e.label, e.pairs)
+                    for e in tree.visible_graph(frozenset(tree.groups))],
+    }
+
+
+@pytest.mark.parametrize("show_constants", [False, True])
+def test_a_tree_read_from_the_loaders_consumer_index_equals_one_read_from_the_protos(
+        show_constants):
+    """The loader's validation builds the graph's consumer index; the tree reads its edges and
+    weights' consumers from it instead of parsing every input again, in the same order."""
+    from surgeon_gui.core.model.examples import tf1_layers_flag_net
+    gd, _, _ = tf1_layers_flag_net(v1_control_flow=True)
+    # a control input, and a weight read by two ops (badges on both owners, in graph order)
+    gd.node[-1].input.append("^" + gd.node[1].name)
+    from_protos = GroupTree(Graph(gd), show_constants)
+    indexed = Graph(gd)
+    indexed._build_consumers()
+    from_index = GroupTree(indexed, show_constants)
+    assert any(control for _, _, control, _ in from_protos._edges)
+    assert show_constants or from_protos.badges
+    assert _tree_fields(from_index) == _tree_fields(from_protos)

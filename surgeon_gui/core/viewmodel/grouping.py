@@ -35,6 +35,7 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 
 from ..model.graph import Graph, NodeDef, dtype_name, parse_input, shape_list
 from ..model.ops import IF_OPS, LOOP_OPS, MERGE_OPS, SWITCH_OPS, WHILE_OPS, is_random
@@ -560,8 +561,9 @@ class GroupTree:
 
     # ------------------------------------------------------------------ badges
     def _find_badges(self) -> None:
-        """Weights drawn as badges, and the edges between drawn nodes (``_edges``), from one
-        pass over every node's inputs (the graph's own consumer index is not built for it)."""
+        """Weights drawn as badges, and the edges between drawn nodes (``_edges``), from the
+        graph's consumer index where the loader built it (see :meth:`_edges_from_index`), else
+        from one pass over every node's inputs."""
         g = self.graph
         nodes, op_of = g.nodes, self.op_of
         hidden: dict[str, str] = {}  # hidden node → its Const
@@ -569,10 +571,19 @@ class GroupTree:
         watch = set() if self.show_constants else \
             {name for name, op in op_of.items() if op in _MAYBE_HIDDEN}
         consumers: dict[str, list[tuple[str, int, object]]] = {}  # of the watched nodes
-        lone_input: dict[str, str] = {}  # watched node → its input, if it has exactly one
+        lone_input: dict[str, object] = {}  # watched node → its input, if it has exactly one
         with_inputs: set[str] = set()  # watched nodes with inputs
         edges = []
         listed = g.graph_def.node
+        index_built = g._consumers  # the loader's validation built it: no pass over the protos
+        if index_built is not None and len(nodes) == len(listed):
+            try:
+                edges = self._edges_from_index(index_built, watch, consumers, lone_input,
+                                               with_inputs)
+                listed = ()
+            except KeyError:  # an index out of step with the nodes: read the protos instead
+                edges = []
+                consumers.clear(), lone_input.clear(), with_inputs.clear()
         names = nodes if len(nodes) == len(listed) else [n.name for n in listed]
         for name, node in zip(names, listed):
             inputs = node.input
@@ -581,7 +592,7 @@ class GroupTree:
             if name in watch:
                 with_inputs.add(name)
                 if len(inputs) == 1:
-                    lone_input[name] = inputs[0]
+                    lone_input[name] = parse_input(inputs[0])
             for index, text in enumerate(inputs):
                 ref = parse_input(text)
                 src = ref.node
@@ -599,9 +610,9 @@ class GroupTree:
                 hidden[name] = name
         for name, op in op_of.items():
             if op in _READ_OPS:
-                text = lone_input.get(name)
-                if text is not None and not text.startswith("^"):
-                    src = parse_input(text).node
+                ref = lone_input.get(name)
+                if ref is not None and not ref.control:
+                    src = ref.node
                     if src in hidden and hidden[src] == src:
                         hidden[name] = src
         self.hidden = hidden
@@ -629,6 +640,41 @@ class GroupTree:
             if name != const:
                 own = self.badge_owner.setdefault(const, [])
                 own.extend(o for o in self.badge_owner.get(name, []) if o not in own)
+
+    def _edges_from_index(self, index: dict, watch: set, consumers: dict, lone_input: dict,
+                          with_inputs: set) -> list:
+        """What ``_find_badges``' pass over every input finds, read from the graph's consumer
+        index instead (producer → (consumer, input index, ref), each list in node order): the
+        edges from existing nodes in graph order (consumer, then input index), the watched
+        nodes' consumers in that order, and which watched nodes have inputs (one: its ref)."""
+        nodes = self.graph.nodes
+        pos = {name: i for i, name in enumerate(nodes)}
+        flat = []
+        for src, found in index.items():
+            if found:  # (a dangling input's missing producer too: it is an input all the same)
+                flat += [((pos[c] << 32) | i, src, ref, c) for c, i, ref in found]
+        flat.sort(key=itemgetter(0))  # nearly sorted already: cheap
+        edges = []
+        add = edges.append
+        n_inputs: dict[str, int] = {}
+        for key, src, ref, c in flat:
+            if c in watch:
+                n_inputs[c] = n_inputs.get(c, 0) + 1
+                lone_input[c] = ref
+            if src in nodes:
+                add((src, ref.port, ref.control, c))
+                if src in watch:
+                    entry = (c, key & 0xFFFFFFFF, ref)
+                    have = consumers.get(src)
+                    if have is None:
+                        consumers[src] = [entry]
+                    else:
+                        have.append(entry)
+        with_inputs.update(n_inputs)
+        for c, n in n_inputs.items():
+            if n != 1:
+                del lone_input[c]
+        return edges
 
     # ------------------------------------------------------------------ groups
     def _build_groups(self) -> None:
