@@ -39,6 +39,8 @@ def bad_enums(gd: GraphDef, limit: int = 10) -> list[str]:
                     out.append((key, "", v.type))
             elif which == "list":
                 lst = v.list
+                if not lst.type and not lst.tensor:  # (most lists: strings, ints, shapes)
+                    continue
                 for t in lst.type:
                     if t not in valid:
                         out.append((key, "", t))
@@ -100,13 +102,14 @@ def graph_problems(gd: GraphDef, deep: bool | None = None, source: str | None = 
         consts = [nodes[n] for n, op in graph.ops.items() if op == "Const"]
     for node in consts:
         if node.op == "Const":
-            if "value" not in node.attr or node.attr["value"].WhichOneof("value") != "tensor":
+            attrs = node.attr   # (one protobuf map access per node, not five)
+            value = attrs["value"] if "value" in attrs else None
+            if value is None or value.WhichOneof("value") != "tensor":
                 problems.append(f"node {node.name}: a Const without a value")
-            elif "dtype" in node.attr and \
-                    node.attr["value"].tensor.dtype != node.attr["dtype"].type:
+            elif "dtype" in attrs and value.tensor.dtype != attrs["dtype"].type:
                 problems.append(f"node {node.name}: the Const's value is "
-                                f"{_dt(node.attr['value'].tensor.dtype)} but its dtype is "
-                                f"{_dt(node.attr['dtype'].type)}")
+                                f"{_dt(value.tensor.dtype)} but its dtype is "
+                                f"{_dt(attrs['dtype'].type)}")
     if deep:
         problems += _registry_problems(graph)
         from .io import unregistered_ops
