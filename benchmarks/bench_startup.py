@@ -15,8 +15,9 @@ so ratios compare processes that saw the same machine load. Medians over ``--rep
   reports the in-process time from the open call to the painted view, and whether TensorFlow
   was imported.
 - **launch to usable window**: no model; the main window shown and painted (the start page).
-- **surgeon info**: ``python -m surgeon_gui info MODEL`` (with the registered-op cache in
-  place, which the first run on a machine writes).
+- **surgeon info**: ``surgeon_gui.cli.main(["info", MODEL])`` in a fresh process, which then
+  says whether it imported TensorFlow (with the registered-op cache in place, which the first
+  run on a machine writes).
 
 CPU is the process's user + system time (``wait4``): on a machine shared with other work the
 wall time stretches with the load, CPU time much less, so both are given.
@@ -81,6 +82,14 @@ t1 = time.perf_counter()
 print(f"in_process {t1 - t0:.3f} imports_and_window {t0 - t_start:.3f} "
       f"tensorflow {'tensorflow' in sys.modules}", flush=True)
 os._exit(0)
+"""
+
+INFO = """
+import sys
+from surgeon_gui.cli import main
+rc = main(["info", sys.argv[1]])
+print(f"tf_imported {'tensorflow' in sys.modules}", flush=True)
+sys.exit(rc)
 """
 
 WINDOW = """
@@ -148,7 +157,7 @@ def main(argv=None) -> int:
         roots["before"] = args.before.resolve()
     # warm the file cache and the registered-op cache (the first info on a machine asks TF)
     for m in models:
-        run_measured(["-m", "surgeon_gui", "info", str(m)], ROOT)
+        run_measured(["-c", INFO, str(m)], ROOT)
     rows: dict[tuple, list[dict]] = {}
     loads = [load_average()]
     for rep in range(args.repeat):
@@ -159,10 +168,10 @@ def main(argv=None) -> int:
                 rows.setdefault(("first view", m.name, who), []).append(
                     run_measured(["-c", FIRST_VIEW, str(m)], root))
             rows.setdefault(("surgeon info", m.name, "ours"), []).append(
-                run_measured(["-m", "surgeon_gui", "info", str(m)], ROOT))
+                run_measured(["-c", INFO, str(m)], ROOT))
             if "before" in roots:
                 rows.setdefault(("surgeon info", m.name, "before"), []).append(
-                    run_measured(["-m", "surgeon_gui", "info", str(m)], roots["before"]))
+                    run_measured(["-c", INFO, str(m)], roots["before"]))
         for who, root in roots.items():
             rows.setdefault(("usable window", "-", who), []).append(
                 run_measured(["-c", WINDOW], root))
@@ -218,8 +227,7 @@ def write(rows, models, roots, args, loads) -> None:
                 t, r, c = _med(runs, "wall"), _med(runs, "rss"), _med(runs, "cpu")
                 label = f"{what} ({who})" if len(roots) > 1 else what
                 inproc = _field(runs, "in_process") if what == "first view" else ""
-                tf = _field(runs, "tensorflow") if what == "first view" else \
-                    ("no" if who == "ours" else "yes")
+                tf = _field(runs, "tensorflow" if what == "first view" else "tf_imported")
                 lines.append(f"| {label} | {t:.2f} s | {t / ft:.2f} | {c:.2f} s | {c / fc:.2f} | "
                              f"{r:.0f} MB | {r / fm:.2f} | {inproc} | {tf} |")
         lines.append("")
