@@ -46,7 +46,7 @@ def tick(label, t):
     return (w, c)
 import contextlib
 try:  # as the window's loader job does (where the checkout has it)
-    from surgeon_gui.core.viewmodel.grouping import paused_gc
+    from surgeon_gui.core.model.graph import gc_paused as paused_gc
     freeze = gc.freeze
 except ImportError:
     paused_gc, freeze = contextlib.nullcontext, lambda: None

@@ -104,3 +104,23 @@ def _pass_on(data: bytes, fd: int, last: bool = False) -> bytes:
     while out:
         out = out[os.write(fd, out):]
     return rest
+
+
+def silence_fd2() -> int | None:
+    """Point fd 2 at /dev/null (TensorFlow's C++ start-up lines, written before any log level
+    can act); returns what :func:`restore_fd2` needs, or None if it could not."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        return saved
+    except OSError:
+        return None
+
+
+def restore_fd2(saved: int | None) -> None:
+    if saved is not None:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -22,12 +22,13 @@ import builtins
 import importlib
 import importlib.util
 import itertools
-import os
 import sys
 import threading
 from collections.abc import Iterable
 
 import numpy as np
+
+from .startup_lines import restore_fd2, silence_fd2
 
 _lock = threading.Lock()
 _mods: dict | None = None
@@ -56,7 +57,7 @@ def _load() -> dict:
     if spec is None or spec.submodule_search_locations is None:
         raise ImportError("TensorFlow is not installed (pip install tensorflow-cpu)")
     placeholder = importlib.util.module_from_spec(spec)  # __path__ set, __init__ not run
-    saved = _silence_stderr()  # the library's C++ start-up lines (absl, oneDNN)
+    saved = silence_fd2()  # the library's C++ start-up lines (absl, oneDNN)
     sys.modules["tensorflow"] = placeholder
     try:
         mods = {k: importlib.import_module(m) for k, m in _MODULES.items()}
@@ -65,33 +66,11 @@ def _load() -> dict:
     finally:
         if sys.modules.get("tensorflow") is placeholder:
             del sys.modules["tensorflow"]
-        _restore_stderr(saved)
+        restore_fd2(saved)
     if mods is None:  # the modules that did load are TF's own; the full import reuses them
         importlib.import_module("tensorflow")
         mods = {k: importlib.import_module(m) for k, m in _MODULES.items()}
     return mods
-
-
-def _silence_stderr():
-    """TensorFlow's C++ start-up lines (absl, oneDNN: not all governed by
-    TF_CPP_MIN_LOG_LEVEL) go to fd 2: not to the user's terminal. Only around the library's
-    load and the first session, in the calling thread (no other thread of ours writes then: the
-    load is not done in a background thread for that reason)."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-        return saved
-    except OSError:
-        return None
-
-
-def _restore_stderr(saved) -> None:
-    if saved is not None:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def modules() -> dict:
@@ -237,11 +216,11 @@ def run_graph(sub, todo: list[str], max_bytes: dict[str, int] | None = None,
     config = m["config"].ConfigProto(intra_op_parallelism_threads=2,
                                      inter_op_parallelism_threads=2)
     opts = c.TF_NewSessionOptions(config=config)
-    saved = _silence_stderr() if _quiet_first_session else None
+    saved = silence_fd2() if _quiet_first_session else None
     try:
         session = c.TF_NewSessionRef(graph, opts)
     except BaseException:
-        _restore_stderr(saved)
+        restore_fd2(saved)
         raise
     finally:
         c.TF_DeleteSessionOptions(opts)
@@ -273,7 +252,7 @@ def _run(c, session, fetch, results, saved) -> dict[str, object]:
                     results[t] = e
     finally:
         if saved is not None:
-            _restore_stderr(saved)
+            restore_fd2(saved)
             _quiet_first_session = False
     return results
 

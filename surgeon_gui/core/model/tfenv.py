@@ -43,21 +43,12 @@ def quiet_tensorflow(debug: bool = False) -> None:
         import tensorflow  # noqa: F401
         quiet_python_logs()
         return
-    saved = None
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-    except OSError:
-        saved = None
+    from .startup_lines import restore_fd2, silence_fd2
+    saved = silence_fd2()
     try:
         import tensorflow  # noqa: F401
     finally:
-        if saved is not None:
-            os.dup2(saved, 2)
-            os.close(saved)
+        restore_fd2(saved)
     quiet_python_logs()
 
 

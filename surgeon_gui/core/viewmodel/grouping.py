@@ -28,16 +28,14 @@ Unit keys used everywhere (layout, scene, selection): ``"n:<node name>"`` for a 
 """
 from __future__ import annotations
 
-import gc
 import re
 import zlib
 from collections import Counter, defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import itemgetter
 
-from ..model.graph import Graph, NodeDef, dtype_name, parse_input, shape_list
+from ..model.graph import Graph, NodeDef, dtype_name, gc_paused, parse_input, shape_list
 from ..model.ops import IF_OPS, LOOP_OPS, MERGE_OPS, SWITCH_OPS, WHILE_OPS, is_random
 
 # ---------------------------------------------------------------------------- op families
@@ -449,22 +447,6 @@ def badge_name(weight: str, consumer_op: str, index: int) -> str:
     return own
 
 
-@contextmanager
-def paused_gc():
-    """Python's cyclic garbage collector off while a big structure is built: the tens of
-    thousands of lists and tuples a 100k-node graph's tree is made of set off collections
-    that walk the whole heap again and again (a third of the build), and none of it is
-    cyclic garbage. (The collector is process-wide: it is switched back on only if it was
-    on.)"""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 class _Scope:
     """A name scope while the group tree is built (see ``GroupTree._build_groups``)."""
     __slots__ = ("own", "steps", "siblings", "rank", "head", "leaf_cells", "leaf_virtual")
@@ -554,7 +536,10 @@ class GroupTree:
         #: (The index's own map, read once per index and never changed in place.)
         self.op_of: dict[str, str] = graph.ops
         self._ancestors: dict[str, tuple[str, ...]] = {}
-        with paused_gc():
+        # the tens of thousands of lists and tuples a 100k-node tree is made of set off
+        # collections that walk the whole heap again and again (a third of the build), and
+        # none of it is cyclic garbage
+        with gc_paused():
             self._find_badges()
             self._build_groups()
             self._signatures()
