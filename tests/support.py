@@ -35,6 +35,31 @@ def make_window(qtbot, tmp_path, monkeypatch, size=None):
     return w
 
 
+def window_with_model(qtbot, tmp_path, monkeypatch, graph_def, size=None, exposed=True):
+    """make_window, then the graph saved as a .pb and opened as a user opens it, until the view
+    is laid out."""
+    from surgeon_gui.core.model.io import save_graph
+    path = tmp_path / "model.pb"
+    save_graph(graph_def, path)
+    w = make_window(qtbot, tmp_path, monkeypatch, size=size)
+    if exposed:
+        qtbot.waitExposed(w)
+    with qtbot.waitSignal(w.document_opened, timeout=60_000):
+        w.open_model(str(path))
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
+    return w
+
+
+def press_key(qtbot, w, k, mod=None):
+    """A key press on the window, then wait until the view is laid out again."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+    w.activateWindow()
+    qtbot.keyClick(w, k, Qt.NoModifier if mod is None else mod)
+    QApplication.processEvents()
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
+
+
 def assert_index_fresh(graph) -> None:
     """``graph`` (a :class:`~surgeon_gui.core.model.graph.Graph`, perhaps updated
     incrementally by undo/redo) equals an index built from scratch over its GraphDef, field by

@@ -5,12 +5,11 @@ neither), and the keys listed "in the graph" and "in the panels" do what the lis
 import re
 
 import pytest
-from support import make_window
+from support import window_with_model
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QDialog, QTextBrowser
 
-from surgeon_gui.core.model.io import save_graph
 from surgeon_gui.ui import help_texts
 
 #: A key as the guide writes it: Ctrl+Shift+E, F3, Shift+F3, Esc, Del, Enter.
@@ -22,14 +21,7 @@ MENU_PATH = re.compile(r"\b(File|Edit|View|Help) ▸ ((?:[\w…]+ ?){1,4})")
 
 @pytest.fixture
 def win(qtbot, tmp_path, tf1_graph, monkeypatch):
-    path = tmp_path / "tf1.pb"
-    save_graph(tf1_graph[0], path)
-    w = make_window(qtbot, tmp_path, monkeypatch, size=(1400, 900))
-    qtbot.waitExposed(w)
-    with qtbot.waitSignal(w.document_opened, timeout=60_000):
-        w.open_model(str(path))
-    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
-    return w
+    return window_with_model(qtbot, tmp_path, monkeypatch, tf1_graph[0], size=(1400, 900))
 
 
 def press(qtbot, widget, k, mod=Qt.NoModifier):

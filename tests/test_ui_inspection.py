@@ -2,8 +2,8 @@
 called (its tooltip in the view and the inspector), from the Document's history, through undo
 and redo; the search panel lets go of a query when another model opens."""
 import pytest
-from support import make_window
-from PySide6.QtCore import QEvent, QPoint, Qt
+from support import press_key, window_with_model
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QToolTip
 
@@ -20,21 +20,9 @@ class Answers:
 
 @pytest.fixture
 def win(qtbot, tmp_path, tf1_graph, monkeypatch):
-    path = tmp_path / "tf1.pb"
-    save_graph(tf1_graph[0], path)
-    w = make_window(qtbot, tmp_path, monkeypatch, size=(1400, 900))
-    qtbot.waitExposed(w)
-    with qtbot.waitSignal(w.document_opened, timeout=60_000):
-        w.open_model(str(path))
-    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
-    return w
+    return window_with_model(qtbot, tmp_path, monkeypatch, tf1_graph[0], size=(1400, 900))
 
 
-def key(qtbot, w, k, mod=Qt.NoModifier):
-    w.activateWindow()
-    qtbot.keyClick(w, k, mod)
-    QApplication.processEvents()
-    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
 
 
 def hover_tooltip(qtbot, view, name: str) -> str:
@@ -66,7 +54,7 @@ def test_a_renamed_node_says_what_it_was_called(qtbot, win):
     assert inspector.current == ("node", "Relu6") and renamed_row(inspector) is None
 
     win.surgery.controller.ask = Answers("relu_renamed")
-    key(qtbot, win, Qt.Key_F2)  # Edit ▸ Rename Node…
+    press_key(qtbot, win, Qt.Key_F2)  # Edit ▸ Rename Node…
     assert "relu_renamed" in win.document.graph.nodes
     # the inspector (and the view's selection) follow the node to its new name
     qtbot.waitUntil(lambda: inspector.current == ("node", "relu_renamed"), timeout=5000)
@@ -79,16 +67,16 @@ def test_a_renamed_node_says_what_it_was_called(qtbot, win):
 
     # renamed again: still the name it had in the model as opened
     win.surgery.controller.ask = Answers("relu_final")
-    key(qtbot, win, Qt.Key_F2)
+    press_key(qtbot, win, Qt.Key_F2)
     tip = hover_tooltip(qtbot, view, "relu_final")
     assert tip.count("renamed from") == 1 and "renamed from Relu6" in tip
     view.select(["relu_final"])
     assert renamed_row(inspector) == "Relu6"
 
     view.select(["relu_final"])
-    key(qtbot, win, Qt.Key_Z, Qt.ControlModifier)   # undoing a rename follows it back too
+    press_key(qtbot, win, Qt.Key_Z, Qt.ControlModifier)   # undoing a rename follows it back too
     qtbot.waitUntil(lambda: inspector.current == ("node", "relu_renamed"), timeout=5000)
-    key(qtbot, win, Qt.Key_Z, Qt.ControlModifier)
+    press_key(qtbot, win, Qt.Key_Z, Qt.ControlModifier)
     qtbot.waitUntil(lambda: inspector.current == ("node", "Relu6"), timeout=5000)
     assert "Relu6" in win.document.graph.nodes
     assert "renamed from" not in hover_tooltip(qtbot, view, "Relu6")
@@ -98,13 +86,13 @@ def test_a_renamed_node_says_what_it_was_called(qtbot, win):
     view.select(["Relu"])
     assert renamed_row(inspector) is None
 
-    key(qtbot, win, Qt.Key_Y, Qt.ControlModifier)  # redo the first rename
+    press_key(qtbot, win, Qt.Key_Y, Qt.ControlModifier)  # redo the first rename
     assert "renamed from Relu6" in hover_tooltip(qtbot, view, "relu_renamed")
 
 
 def test_another_model_starts_with_an_empty_search(qtbot, win, tmp_path, tf2_graph):
     search = win.inspection.search
-    key(qtbot, win, Qt.Key_F, Qt.ControlModifier)
+    press_key(qtbot, win, Qt.Key_F, Qt.ControlModifier)
     qtbot.keyClicks(search.query, "Relu")
     search.run_search()
     assert search.result_names()

@@ -2,11 +2,9 @@
 that dims everything off its path, colour by device, expand-all that fits the view, F2 to
 rename, and Help ▸ Keyboard Shortcuts / Quick Guide."""
 import pytest
-from support import make_window
+from support import press_key, window_with_model
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QDialog, QTextBrowser
-
-from surgeon_gui.core.model.io import save_graph
 
 
 class Answers:
@@ -25,37 +23,25 @@ def win(qtbot, tmp_path, tf1_graph, monkeypatch):
     gd = type(gd).FromString(gd.SerializeToString())
     for n in gd.node:  # placed the way a multi-device TF1 graph is
         n.device = "/device:GPU:0" if n.name.startswith("bn") else "/device:CPU:0"
-    path = tmp_path / "tf1.pb"
-    save_graph(gd, path)
-    w = make_window(qtbot, tmp_path, monkeypatch, size=(1600, 1000))
-    qtbot.waitExposed(w)
-    with qtbot.waitSignal(w.document_opened, timeout=60_000):
-        w.open_model(str(path))
-    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
-    return w
+    return window_with_model(qtbot, tmp_path, monkeypatch, gd, size=(1600, 1000))
 
 
-def key(qtbot, w, k, mod=Qt.NoModifier):
-    w.activateWindow()
-    qtbot.keyClick(w, k, mod)
-    QApplication.processEvents()
-    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
 
 
 def test_f3_and_shift_f3_step_through_search_hits(qtbot, win):
     search = win.inspection.search
-    key(qtbot, win, Qt.Key_F, Qt.ControlModifier)
+    press_key(qtbot, win, Qt.Key_F, Qt.ControlModifier)
     qtbot.keyClicks(search.query, "Relu")
     search.run_search()
     hits = search.result_names()
     assert len(hits) >= 3
-    key(qtbot, win, Qt.Key_F3)
+    press_key(qtbot, win, Qt.Key_F3)
     assert win.view.selected_nodes() == [hits[0]]
-    key(qtbot, win, Qt.Key_F3)
+    press_key(qtbot, win, Qt.Key_F3)
     assert win.view.selected_nodes() == [hits[1]]
-    key(qtbot, win, Qt.Key_F3, Qt.ShiftModifier)
+    press_key(qtbot, win, Qt.Key_F3, Qt.ShiftModifier)
     assert win.view.selected_nodes() == [hits[0]]
-    key(qtbot, win, Qt.Key_F3, Qt.ShiftModifier)  # wraps around to the last
+    press_key(qtbot, win, Qt.Key_F3, Qt.ShiftModifier)  # wraps around to the last
     assert win.view.selected_nodes() == [hits[-1]]
     assert "of" in win.statusBar().currentMessage()
 
@@ -65,7 +51,7 @@ def test_trace_dims_everything_off_the_path(qtbot, win):
     view.focus_node("Relu6")
     qtbot.waitUntil(lambda: not view.layout_pending)
     view.select(["Relu6"])
-    key(qtbot, win, Qt.Key_I, Qt.ControlModifier)  # View ▸ Trace Inputs of Selection
+    press_key(qtbot, win, Qt.Key_I, Qt.ControlModifier)  # View ▸ Trace Inputs of Selection
     items = view.graph_scene.items_by_key
     cone = set(win.document.graph.upstream(["Relu6"]))
     on = [it for k, it in items.items() if k.startswith("n:") and k[2:] in cone]
@@ -73,7 +59,7 @@ def test_trace_dims_everything_off_the_path(qtbot, win):
     assert on and off
     assert all(it.opacity() == 1.0 for it in on)
     assert all(it.opacity() < 0.5 for it in off)
-    key(qtbot, win, Qt.Key_Escape)  # Clear Highlight
+    press_key(qtbot, win, Qt.Key_Escape)  # Clear Highlight
     assert all(it.opacity() == 1.0 for it in items.values())
 
 
@@ -97,7 +83,7 @@ def test_colour_by_device(qtbot, win):
 
 def test_expand_all_fits_the_view(qtbot, win):
     view = win.view
-    key(qtbot, win, Qt.Key_E, Qt.ControlModifier | Qt.ShiftModifier)
+    press_key(qtbot, win, Qt.Key_E, Qt.ControlModifier | Qt.ShiftModifier)
     assert set(view.expanded) == set(view.tree.groups)
     shown = view.mapToScene(view.viewport().rect()).boundingRect()
     assert shown.contains(view.graph_scene.itemsBoundingRect())
@@ -109,7 +95,7 @@ def test_f2_renames_the_selected_node(qtbot, win):
     view.focus_node("Relu6")
     qtbot.waitUntil(lambda: not view.layout_pending)
     view.select(["Relu6"])
-    key(qtbot, win, Qt.Key_F2)
+    press_key(qtbot, win, Qt.Key_F2)
     assert "relu_renamed" in win.document.graph.nodes
     assert "Relu6" not in win.document.graph.nodes
     # the Diff panel shows a rename, not one removed and one added node
@@ -129,7 +115,7 @@ def test_a_rename_is_marked_as_a_rename_in_the_view(qtbot, win):
     view.focus_node("Relu6")
     qtbot.waitUntil(lambda: not view.layout_pending)
     view.select(["Relu6"])
-    key(qtbot, win, Qt.Key_F2)
+    press_key(qtbot, win, Qt.Key_F2)
     assert "relu_renamed" in win.document.graph.nodes
     marks = view.marks()
     assert marks["relu_renamed"] == "renamed"
@@ -156,7 +142,7 @@ def test_a_rename_is_marked_as_a_rename_in_the_view(qtbot, win):
 
 
 def test_help_lists_the_shortcuts_and_a_guide(qtbot, win):
-    key(qtbot, win, Qt.Key_F1)
+    press_key(qtbot, win, Qt.Key_F1)
     guide = win.findChild(QDialog, "help_guide")
     assert guide is not None and guide.isVisible()
     assert "Passes" in guide.findChild(QTextBrowser).toPlainText()
