@@ -50,6 +50,16 @@ def window_with_model(qtbot, tmp_path, monkeypatch, graph_def, size=None, expose
     return w
 
 
+class TextAnswers:
+    """Scripted answers for the window's text questions (a rename's new name, ...)."""
+
+    def __init__(self, *texts):
+        self.texts = list(texts)
+
+    def text(self, title, label, default=""):
+        return self.texts.pop(0)
+
+
 def press_key(qtbot, w, k, mod=None):
     """A key press on the window, then wait until the view is laid out again."""
     from PySide6.QtCore import Qt

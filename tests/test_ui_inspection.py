@@ -2,20 +2,12 @@
 called (its tooltip in the view and the inspector), from the Document's history, through undo
 and redo; the search panel lets go of a query when another model opens."""
 import pytest
-from support import press_key, window_with_model
+from support import TextAnswers as Answers, press_key, window_with_model
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QToolTip
 
 from surgeon_gui.core.model.io import save_graph
-
-
-class Answers:
-    def __init__(self, *texts):
-        self.texts = list(texts)
-
-    def text(self, title, label, default=""):
-        return self.texts.pop(0)
 
 
 @pytest.fixture

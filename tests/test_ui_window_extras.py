@@ -2,19 +2,9 @@
 that dims everything off its path, colour by device, expand-all that fits the view, F2 to
 rename, and Help ▸ Keyboard Shortcuts / Quick Guide."""
 import pytest
-from support import press_key, window_with_model
+from support import TextAnswers as Answers, press_key, window_with_model
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QDialog, QTextBrowser
-
-
-class Answers:
-    """Scripted answers for the window's questions."""
-
-    def __init__(self, *texts):
-        self.texts = list(texts)
-
-    def text(self, title, label, default=""):
-        return self.texts.pop(0)
 
 
 @pytest.fixture
