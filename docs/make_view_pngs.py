@@ -8,7 +8,7 @@ from surgeon_gui.core.history.document import Document
 from surgeon_gui.ui.graph_view import GraphView
 
 def settle():
-    for _ in range(6):
+    for _ in range(20):  # the minimap follows the layout after a short debounce
         app.processEvents(); time.sleep(0.03)
 
 def shot(path, out, expand=(), scale=0.85, center=None, size=(1100, 720), horizontal=False, select=None):
