@@ -35,6 +35,25 @@ def make_window(qtbot, tmp_path, monkeypatch, size=None):
     return w
 
 
+def freeze_tf1(build):
+    """Build a TF1 graph with ``build(v1, var)`` (resource variables, as tf.keras/Keras 2 made
+    them; ``var(name, shape)`` makes one) and freeze it: returns (GraphDef, output op name)."""
+    import tensorflow as tf
+    v1 = tf.compat.v1
+    rng = np.random.default_rng(0)
+    g = tf.Graph()
+    with g.as_default():
+        def var(name, shape):
+            return v1.get_variable(name, initializer=rng.normal(0, 0.1, shape).astype(np.float32),
+                                   use_resource=True)
+        out = build(v1, var)
+        with v1.Session(graph=g) as s:
+            s.run(v1.global_variables_initializer())
+            gd = v1.graph_util.convert_variables_to_constants(s, g.as_graph_def(),
+                                                              [out.op.name])
+    return gd, out.op.name
+
+
 def window_with_model(qtbot, tmp_path, monkeypatch, graph_def, size=None, exposed=True):
     """make_window, then the graph saved as a .pb and opened as a user opens it, until the view
     is laid out."""
@@ -105,7 +124,6 @@ def assert_index_fresh(graph) -> None:
 def random_edit(rng, graph, tmp_path):
     names = [n.name for n in graph.graph_def.node]
     name = rng.choice(names)
-    node = graph.nodes[name]
     kind = rng.choice(["remove_node", "remove_node", "rename_node", "set_attr", "set_input",
                        "make_output", "replace_const", "placeholder_to_const",
                        "cut_to_outputs"])

@@ -57,16 +57,23 @@ def test_graph_pieces_join_to_the_same_graph(tf1_graph):
     assert back == gd and len(back.node) == len(gd.node)
 
 
-def test_big_graphs_are_compared_in_a_child_with_the_same_numbers(qtbot, panel, monkeypatch):
-    here, _ = _run(qtbot, panel)
-    assert here is not None and here.comparison.allclose
-    started = []
+@pytest.fixture
+def started(monkeypatch) -> list:
+    """Every child process the test starts (subprocess.Popen recorded)."""
+    procs = []
     real_popen = subprocess.Popen
 
     def popen(*a, **k):
-        started.append(real_popen(*a, **k))
-        return started[-1]
+        procs.append(real_popen(*a, **k))
+        return procs[-1]
     monkeypatch.setattr(subprocess, "Popen", popen)
+    return procs
+
+
+def test_big_graphs_are_compared_in_a_child_with_the_same_numbers(qtbot, panel, monkeypatch,
+                                                                  started):
+    here, _ = _run(qtbot, panel)
+    assert here is not None and here.comparison.allclose
     monkeypatch.setattr(comparison, "CHILD_ABOVE_BYTES", 0)
     there, error = _run(qtbot, panel)
     assert error == "" and there is not None and len(started) == 1
@@ -95,14 +102,7 @@ def test_an_error_in_the_child_reads_as_in_process(qtbot, panel, monkeypatch):
     assert result is None and "no_such_node" in error
 
 
-def test_cancel_ends_the_child(qtbot, panel, monkeypatch):
-    started = []
-    real_popen = subprocess.Popen
-
-    def popen(*a, **k):
-        started.append(real_popen(*a, **k))
-        return started[-1]
-    monkeypatch.setattr(subprocess, "Popen", popen)
+def test_cancel_ends_the_child(qtbot, panel, monkeypatch, started):
     monkeypatch.setattr(comparison, "CHILD_ABOVE_BYTES", 0)
     panel.runs.setValue(100000)
     panel.drift_check.setChecked(False)

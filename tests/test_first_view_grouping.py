@@ -1,30 +1,17 @@
 """First views that read like TensorBoard's: name-scope groups plus series of numbered names, on
 graphs built the way real ones come about (TF1 variable scopes with auto-numbered layers,
 frozen resource-variable reads, Keras 3 layers). Qt-free."""
-import numpy as np
 import pytest
+from support import freeze_tf1
 
 from surgeon_gui.core.model.graph import Graph
 from surgeon_gui.core.viewmodel.grouping import GroupTree, _num_prefixes, series_blocks
 
 
 def _freeze(build):
-    """Build a TF1 graph with ``build(v1, var)`` (resource variables, as tf.keras/Keras 2
-    made them), freeze it, return a Graph. ``var(name, shape)`` makes a variable."""
-    import tensorflow as tf
-    v1 = tf.compat.v1
-    rng = np.random.default_rng(0)
-    g = tf.Graph()
-    with g.as_default():
-        def var(name, shape):
-            return v1.get_variable(name, initializer=rng.normal(0, 0.1, shape).astype(np.float32),
-                                   use_resource=True)
-        out = build(v1, var)
-        with v1.Session(graph=g) as s:
-            s.run(v1.global_variables_initializer())
-            gd = v1.graph_util.convert_variables_to_constants(s, g.as_graph_def(),
-                                                              [out.op.name])
-    return Graph(gd, ["input"], [out.op.name])
+    """support.freeze_tf1, as a Graph with its input and output."""
+    gd, out = freeze_tf1(build)
+    return Graph(gd, ["input"], [out])
 
 
 def _conv_bn_relu(v1, var, h, scope, c, relu=True):

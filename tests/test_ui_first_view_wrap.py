@@ -1,9 +1,8 @@
 """A long chain of collapsed blocks (a TF1 MobileNet-like stack of 20 blocks) wraps into
 side-by-side columns in the first view, so that it fits the window at a readable zoom; opened in
 the main window the way a user opens a file."""
-import numpy as np
 import pytest
-from support import make_window
+from support import freeze_tf1, make_window
 from PySide6.QtCore import QPointF
 
 from surgeon_gui.core.model.io import save_graph
@@ -17,13 +16,8 @@ def build_chain(path, wrapper=""):
     import contextlib
 
     import tensorflow as tf
-    v1 = tf.compat.v1
-    rng = np.random.default_rng(0)
-    g = tf.Graph()
-    with g.as_default():
-        def var(name, shape):
-            return v1.get_variable(name, initializer=rng.normal(0, 0.1, shape).astype(np.float32),
-                                   use_resource=True)
+
+    def build(v1, var):
         h = v1.placeholder(tf.float32, [1, 16, 16, 8], name="input")
         outer = v1.variable_scope(wrapper) if wrapper else contextlib.nullcontext()
         with outer:
@@ -37,11 +31,8 @@ def build_chain(path, wrapper=""):
                                                      is_training=False)
                     h = tf.nn.relu6(h)
             h = tf.reduce_mean(h, [1, 2])
-        out = tf.nn.softmax(h, name="probs")
-        with v1.Session(graph=g) as s:
-            s.run(v1.global_variables_initializer())
-            gd = v1.graph_util.convert_variables_to_constants(s, g.as_graph_def(),
-                                                              [out.op.name])
+        return tf.nn.softmax(h, name="probs")
+    gd, _ = freeze_tf1(build)
     save_graph(gd, path)
     return str(path)
 

@@ -79,13 +79,19 @@ def test_expand_all_fits_the_view(qtbot, win):
     assert shown.contains(view.graph_scene.itemsBoundingRect())
 
 
-def test_f2_renames_the_selected_node(qtbot, win):
-    win.surgery.controller.ask = Answers("relu_renamed")
+def f2_rename(qtbot, win, old: str, new: str):
+    """Select ``old`` in the view and press F2, answering ``new``; returns the view."""
+    win.surgery.controller.ask = Answers(new)
     view = win.view
-    view.focus_node("Relu6")
+    view.focus_node(old)
     qtbot.waitUntil(lambda: not view.layout_pending)
-    view.select(["Relu6"])
+    view.select([old])
     press_key(qtbot, win, Qt.Key_F2)
+    return view
+
+
+def test_f2_renames_the_selected_node(qtbot, win):
+    f2_rename(qtbot, win, "Relu6", "relu_renamed")
     assert "relu_renamed" in win.document.graph.nodes
     assert "Relu6" not in win.document.graph.nodes
     # the Diff panel shows a rename, not one removed and one added node
@@ -100,12 +106,7 @@ def test_f2_renames_the_selected_node(qtbot, win):
 def test_a_rename_is_marked_as_a_rename_in_the_view(qtbot, win):
     """The view marks the renamed node as renamed — not as an added node beside a ghost of the
     old one — and Before marks the old name the same way."""
-    win.surgery.controller.ask = Answers("relu_renamed")
-    view = win.view
-    view.focus_node("Relu6")
-    qtbot.waitUntil(lambda: not view.layout_pending)
-    view.select(["Relu6"])
-    press_key(qtbot, win, Qt.Key_F2)
+    view = f2_rename(qtbot, win, "Relu6", "relu_renamed")
     assert "relu_renamed" in win.document.graph.nodes
     marks = view.marks()
     assert marks["relu_renamed"] == "renamed"
