@@ -94,3 +94,69 @@ def test_another_model_starts_with_an_empty_search(qtbot, win, tmp_path, tf2_gra
         win.open_model(str(other))
     assert search.query.text() == "" and not search.result_names()
     assert search.document is win.document and win.inspection.inspector.document is win.document
+
+
+def origin_row(inspector) -> str | None:
+    """The inspector's "History" row (what a step made of the node): its text when shown."""
+    if not inspector.form.isRowVisible(inspector.origin_label):
+        return None
+    return inspector.origin_label.text()
+
+
+def box_tag(qtbot, view, name: str) -> str | None:
+    """The small tag drawn on node ``name``'s box (None: none)."""
+    view.focus_node(name)
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=30_000)
+    tag = view.item_for(name).tag
+    return None if tag is None else tag[0]
+
+
+def test_a_folded_batch_norm_says_what_it_was(qtbot, win):
+    """After the preset, the BiasAdd that keeps a batch norm's name says it was folded from
+    FusedBatchNormV3 (box tag, tooltip, Inspector) and the conv says a batch norm was folded
+    in; after undoing the fold nothing says so, after redo it does again."""
+    view, inspector, panel = win.view, win.inspection.inspector, win.surgery.passes
+    bn, conv = "bn1/cond/FusedBatchNormV3_1", "conv1/Conv2D"
+    assert "folded from" not in hover_tooltip(qtbot, view, bn)
+    panel.select_pass("inference")
+    with qtbot.waitSignal(panel.idle, timeout=120_000):
+        qtbot.mouseClick(panel.apply_all_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=30_000)
+    doc = win.document
+    assert doc.graph.nodes[bn].op == "BiasAdd"
+    fold = next(i for i, s in enumerate(doc.steps, 1) if s.label.startswith("Fold batch norm"))
+
+    tip = hover_tooltip(qtbot, view, bn)
+    assert tip.startswith(f"<b>BiasAdd</b>  {bn}")
+    assert f"folded from FusedBatchNormV3 into {conv} (step {fold}, Fold batch norm" in tip
+    assert box_tag(qtbot, view, bn) == "folded BN"
+    view.select([bn])
+    assert origin_row(inspector).startswith(f"folded from FusedBatchNormV3 into {conv}")
+    assert "batch norm folded in: " + bn in hover_tooltip(qtbot, view, conv)
+    assert box_tag(qtbot, view, conv) == "+BN"
+    view.select([conv])
+    assert origin_row(inspector).startswith("batch norm folded in: " + bn)
+    # a node no step changed in place says nothing of the kind
+    view.select(["Relu"])
+    assert origin_row(inspector) is None and box_tag(qtbot, view, "Relu") is None
+
+    while doc.cursor >= fold:   # undo back to before the fold
+        press_key(qtbot, win, Qt.Key_Z, Qt.ControlModifier)
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=30_000)
+    assert doc.graph.nodes[bn].op == "FusedBatchNormV3"
+    assert "folded" not in hover_tooltip(qtbot, view, bn)
+    assert box_tag(qtbot, view, bn) is None and box_tag(qtbot, view, conv) is None
+    view.select([bn])
+    assert origin_row(inspector) is None
+
+    press_key(qtbot, win, Qt.Key_Y, Qt.ControlModifier)   # redo the fold
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=30_000)
+    assert doc.cursor == fold
+    assert "folded from FusedBatchNormV3" in hover_tooltip(qtbot, view, bn)
+    # the Before view of the fold step shows the graph before it: no tag there
+    view.show_before(fold)
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=30_000)
+    assert "folded" not in hover_tooltip(qtbot, view, bn)
+    view.show_before(None)
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=30_000)
+    assert "folded from FusedBatchNormV3" in hover_tooltip(qtbot, view, bn)

@@ -8,6 +8,7 @@ graph data beyond their name; the scene is rebuilt from a :class:`~surgeon_gui.c
 from __future__ import annotations
 
 import gc
+import html
 import math
 from itertools import pairwise
 
@@ -141,6 +142,8 @@ class UnitItem(QGraphicsItem):
 
 class NodeItem(UnitItem):
     kind = "node"
+    #: What the history says this node was (GraphScene.tags): (box tag, tooltip line) or None.
+    tag: tuple[str, str] | None = None
 
     def __init__(self, key: str, box: Box, op: str, label: str, badges: list, shape_hint: str = ""):
         super().__init__(key, box)
@@ -160,6 +163,8 @@ class NodeItem(UnitItem):
             tip.append(f"output: {hint}")
         for b in self.badges:
             tip.append(f"◆ {b.node}: {b.dtype or ''} {b.label.split(' ', 1)[-1]}")
+        if self.tag is not None:
+            tip.append(f"<i>{html.escape(self.tag[1])}</i>")
         return "<br>".join(tip)
 
     def paint(self, painter, option, widget=None):
@@ -198,6 +203,8 @@ class NodeItem(UnitItem):
         title = self.op + ("  ⚠" if self.standout else "")
         painter.drawText(QRectF(8, 3, self.w - 16, m.title_h), Qt.AlignLeft | Qt.AlignVCenter,
                          title)
+        if self.tag is not None:
+            self._paint_tag(painter, m, len(title))
         if lod < DETAIL_LOD:
             return
         painter.setFont(m.body_font)
@@ -229,6 +236,24 @@ class NodeItem(UnitItem):
                 painter.drawText(QRectF(x, y, self.w - x, m.badge_h),
                                  Qt.AlignLeft | Qt.AlignVCenter,
                                  f"+{len(self.badges) - len(shown)}")
+
+
+    def _paint_tag(self, painter, m, title_chars: int) -> None:
+        """The history's word on the node ("folded BN": a BiasAdd that was a batch norm), a
+        small pill at the right of the title row when there is room for it."""
+        text = self.tag[0]
+        x0 = 8 + title_chars * m.title_char + 6
+        wd = len(text) * m.badge_char + 8
+        if x0 + wd > self.w - 5:
+            return
+        br = QRectF(self.w - 5 - wd, 3 + (m.title_h - m.badge_h) / 2, wd, m.badge_h)
+        painter.setFont(m.badge_font)
+        painter.setPen(QPen(style.MARK_COLORS["changed"].darker(120), 0.8))
+        painter.setBrush(style.TAG_FILL)
+        painter.drawRoundedRect(br, 3, 3)
+        painter.setPen(style.TEXT)
+        painter.drawText(br, Qt.AlignCenter, text)
+        painter.setFont(m.title_font)
 
 
 class GroupItem(UnitItem):
@@ -797,6 +822,9 @@ class GraphScene(QGraphicsScene):
         self.edges_of: dict[str, list[int]] = {}
         #: unit key → (highlight, highlight count, mark, mark counts, fill override)
         self.deco: dict[str, tuple] = {}
+        #: node name → (box tag, tooltip line): what the history says a node was
+        #: (:meth:`set_tags`; "folded BN" on the BiasAdd a batch norm became)
+        self.tags: dict[str, tuple[str, str]] = {}
         self.tracing = False
         self.lit: set[str] = set()
         self.lazy = False
@@ -1141,6 +1169,7 @@ class GraphScene(QGraphicsScene):
             from ..core.viewmodel.grouping import tensor_label
             item = NodeItem(key, box, node.op, tree.node_label.get(name, name),
                             tree.badges.get(name, []), lambda n=node: tensor_label(n))
+            item.tag = self.tags.get(name)
         elif key[2:] in self.placement.expanded:
             group = tree.groups[key[2:]]
             item = FrameItem(key, box, group, len(tree.ancestors_of_group(key[2:])))
@@ -1232,6 +1261,20 @@ class GraphScene(QGraphicsScene):
         for e in todo:
             if self._decorate_edge(e):
                 e.update()
+
+    def set_tags(self, tags: dict[str, tuple[str, str]]) -> None:
+        """Node name → (box tag, tooltip line), for the nodes the history changed the op type
+        of (and those others were folded into); items made later show them too."""
+        if tags == self.tags:
+            return
+        self.tags = tags
+        for item in self.live.values():
+            if isinstance(item, NodeItem):
+                t = tags.get(item.name)
+                if t != item.tag:
+                    item.tag = t
+                    item.setToolTip("")   # made again from tooltip_text when next asked
+                    item.update()
 
     def helpEvent(self, event):
         """Tooltips are made when asked for (making one per item up front costs seconds on a

@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
     QMenu,
 )
 
-from ..core.history.document import Document, GraphChange
+from ..core.history.document import Document, GraphChange, absorbed, absorbed_text
 from ..core.viewmodel.grouping import GroupTree
 from ..core.viewmodel.layout import LayoutEngine, Placement
 from ..core.viewmodel.viewstate import ViewState, step_marks
@@ -174,6 +174,7 @@ class GraphView(QGraphicsView):
             if key is not None:
                 self._tree_cache_of(self.document)[(key, tree.show_constants)] = tree
         self.tree = tree
+        self.graph_scene.set_tags(self.history_tags())
         if reset_view or not self.expanded:
             self.expanded = self.tree.default_expanded()
         else:
@@ -184,6 +185,21 @@ class GraphView(QGraphicsView):
                                    self.horizontal, reuse=None if reset_view else self.engine,
                                    wrap_in=(vp.width(), vp.height()) if self.wrap_long_chains
                                    else None)
+
+    def history_tags(self) -> dict[str, tuple[str, str]]:
+        """What the history says the drawn nodes were (node name → (box tag, tooltip line)):
+        a BiasAdd that keeps a folded batch norm's name says "folded BN", the conv it was
+        folded into "+BN" (``Document.origins`` up to the state shown)."""
+        live = self.live_document
+        if live is None or not hasattr(live, "origins"):
+            return {}
+        origins = live.origins(0, self.before_step - 1 if self.showing_before else None)
+        tags = {n: (o.tag, o.describe()) for n, o in origins.items()}
+        for into, items in absorbed(origins).items():
+            if into not in tags:
+                bn = any(o.folded_batch_norm for o in items)
+                tags[into] = ("+BN" if bn else "+folded", absorbed_text(items))
+        return tags
 
     def _tree_cache_of(self, doc) -> dict:
         cache = self.__dict__.setdefault("_tree_cache", {})

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.history.document import absorbed, absorbed_text
 from ..core.model.graph import GraphError, shape_size
 from ..core.model.values import ConstStats, const_stats, save_const_npy
 from ..core.viewmodel.nodeinfo import (
@@ -334,6 +335,12 @@ class InspectorPanel(QWidget):
         self.renamed_label.setToolTip("This node was renamed (Edit ▸ Rename Node); its name "
                                       "in the model as opened")
         self.form.addRow("Renamed from", self.renamed_label)
+        # a node a step changed in place (a batch norm folded into the conv before it keeps
+        # its name as a BiasAdd), or one others were folded into: what the history says
+        self.origin_label = ValueLabel()
+        self.origin_label.setToolTip("What this node was before a step of the history "
+                                     "changed its op type and kept its name")
+        self.form.addRow("History", self.origin_label)
         self.outputs_label = ValueLabel(mono=True)
         self.outputs_label.setToolTip("Output tensors (port: dtype shape) as far as the "
                                       "GraphDef records them; ? where unknown")
@@ -580,6 +587,9 @@ class InspectorPanel(QWidget):
         old = self.document.renames(0).get(details.name)
         self.renamed_label.setText(old or "")
         self.form.setRowVisible(self.renamed_label, old is not None)
+        origin = self._origin_text(details.name)
+        self.origin_label.setText(origin)
+        self.form.setRowVisible(self.origin_label, bool(origin))
         self.outputs_label.setText("\n".join(details.outputs))
         self.inputs_list.set_rows(self._input_rows(details))
         self.inputs_section.set_title(f"Inputs ({len(details.inputs)})")
@@ -595,6 +605,19 @@ class InspectorPanel(QWidget):
         # Now the table has its real width: wrap the values for it.
         self._fit_table_height()
         self._relayout()
+
+    def _origin_text(self, name: str) -> str:
+        """"folded from FusedBatchNormV3 into conv1/Conv2D (step 6, …)", or for the conv
+        "batch norm folded in: …" (``Document.origins``); "" for other nodes."""
+        doc = self.document
+        if doc is None or not hasattr(doc, "origins"):
+            return ""
+        origins = doc.origins()
+        o = origins.get(name)
+        if o is not None:
+            return o.describe()
+        items = absorbed(origins).get(name)
+        return absorbed_text(items) if items else ""
 
     def _start_stats_job(self, node) -> None:
         """Decode and summarise a big Const off the GUI thread (its own copy of the node, since

@@ -34,6 +34,8 @@ SELECTION = QColor("#1a73e8")
 WARNING = QColor("#e8590c")
 BADGE_FILL = QColor("#ffffff")
 BADGE_BORDER = QColor("#9aa5b4")
+#: The history's tag on a node's box ("folded BN").
+TAG_FILL = QColor("#fff4e0")
 
 #: Diff marks.
 MARK_COLORS = {

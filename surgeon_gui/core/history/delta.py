@@ -192,6 +192,9 @@ class GraphDelta:
     new_io: tuple | None = None
     #: Unique per step (set by the Document): names the state this delta leads to.
     serial: int = 0
+    #: Changed nodes whose op type changed: name -> (old op, new op) (a folded batch norm
+    #: that became a BiasAdd of the same name); what :meth:`Document.origins` reads.
+    op_changes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -230,9 +233,12 @@ class GraphDelta:
         else:
             differ = map(operator.ne, a_nodes, b_nodes)
         for name in compress(common, differ):
+            a, b = old_list[old_index[name]], new_list[new_index[name]]
             d.changed.add(name)
-            d.old_nodes[name] = put(_ser(old_list[old_index[name]]))
-            d.new_nodes[name] = put(_ser(new_list[new_index[name]]))
+            d.old_nodes[name] = put(_ser(a))
+            d.new_nodes[name] = put(_ser(b))
+            if a.op != b.op:
+                d.op_changes[name] = (a.op, b.op)
         for i, name in sorted((old_index[n], n) for n in removed):
             d.removed.add(name)
             d.old_nodes[name] = put(_ser(old_list[i]))
@@ -415,7 +421,8 @@ class GraphDelta:
             added=set(self.removed), changed=set(self.changed), removed_at=list(self.added_at),
             added_at=list(self.removed_at), old_order=self.new_order, new_order=self.old_order,
             old_fields=self.new_fields, new_fields=self.old_fields, old_full=self.new_full,
-            new_full=self.old_full, old_io=self.new_io, new_io=self.old_io)
+            new_full=self.old_full, old_io=self.new_io, new_io=self.old_io,
+            op_changes={n: (b, a) for n, (a, b) in self.op_changes.items()})
 
 
 def _merge_at(kept: list[str], come_at: list[tuple[int, str]]) -> list[str]:

@@ -75,6 +75,89 @@ class Step:
         return [] if r is None else list(r) if isinstance(r, list) else [r]
 
 
+@dataclass(frozen=True)
+class Origin:
+    """What a node was before a step changed its op type in place (the name stayed): a
+    FusedBatchNorm that fold_batch_norm made the BiasAdd of the conv before it."""
+    name: str
+    #: Its op at the start of the span asked for (usually: in the model as opened).
+    was: str
+    #: Its op now (at the end of the span).
+    now: str
+    #: The step (1-based) that changed the op first, and that step's History label.
+    step: int
+    label: str
+    #: The pass of that step (None for a hand edit).
+    pass_id: str | None = None
+    #: The node that match was anchored on when it is another one (fold_batch_norm: the conv
+    #: the batch norm was folded into), from the step's report.
+    into: str | None = None
+
+    @property
+    def folded_batch_norm(self) -> bool:
+        return self.pass_id == "fold_batch_norm"
+
+    @property
+    def tag(self) -> str:
+        """A few words for the node's box: "folded BN", "was Mul"."""
+        return "folded BN" if self.folded_batch_norm else f"was {self.was}"
+
+    @property
+    def step_title(self) -> str:
+        """"step 6, Fold batch norm into the op before it" (a pass step by its title)."""
+        title = self.label
+        if self.pass_id:
+            from ..passes import get_pass
+            try:
+                title = get_pass(self.pass_id).title
+            except (KeyError, ValueError):
+                pass
+        return f"step {self.step}, {title}"
+
+    def describe(self) -> str:
+        """One line for a tooltip, the Inspector or the CLI."""
+        how = self.step_title
+        if self.folded_batch_norm:
+            into = f" into {self.into}" if self.into else ""
+            return (f"folded from {self.was}{into} ({how}); it keeps the batch norm's name so "
+                    "that its readers need no rewiring")
+        into = f", merged into {self.into}" if self.into else ""
+        return f"was {self.was}{into} ({how})"
+
+
+def absorbed(origins: dict[str, "Origin"]) -> dict[str, list["Origin"]]:
+    """The other way round: node -> the origins folded into it (the conv a batch norm was
+    folded into lists that batch norm)."""
+    out: dict[str, list[Origin]] = {}
+    for o in origins.values():
+        if o.into:
+            out.setdefault(o.into, []).append(o)
+    return out
+
+
+def absorbed_text(items: list["Origin"]) -> str:
+    """One line for a node others were folded into: "BN folded in: bn1/FusedBatchNormV3"."""
+    bns = [o.name for o in items if o.folded_batch_norm]
+    rest = [f"{o.name} (was {o.was})" for o in items if not o.folded_batch_norm]
+    parts = []
+    if bns:
+        parts.append(f"batch norm folded in: {', '.join(bns)} "
+                     f"(step {min(o.step for o in items if o.folded_batch_norm)}: its weights "
+                     "are scaled per output channel)")
+    if rest:
+        parts.append("folded in: " + ", ".join(rest))
+    return "; ".join(parts)
+
+
+def _match_anchor(report, name: str) -> str | None:
+    """The key of the applied match of ``report`` that changed ``name``, when it is another
+    node."""
+    for m in getattr(report, "matches", None) or ():
+        if m.applied and name in m.changed and m.key != name:
+            return m.key
+    return None
+
+
 @dataclass(eq=False)
 class PreparedStep:
     """A step computed on a base graph, ready for :meth:`Document.adopt` (see module doc)."""
@@ -257,6 +340,30 @@ class Document:
                     old, new = r["args"]["node"], r["args"]["new_name"]
                     back[new] = back.pop(old, old)
         return back
+
+    def origins(self, start: int = 0, end: int | None = None) -> dict[str, Origin]:
+        """Node name -> :class:`Origin`, for the nodes that steps ``start`` .. ``end``
+        (default: the cursor) changed the op type of, keeping their name (read from the
+        steps' deltas; a node changed back to its op, or removed, is left out)."""
+        end = self._cursor if end is None else end
+        out: dict[str, Origin] = {}
+        for i, s in enumerate(self._steps[start:end], start + 1):
+            d = s.delta
+            for n in d.removed | d.added:
+                out.pop(n, None)
+            if not d.op_changes:
+                continue
+            pass_id = s.recipe_step.get("pass") if isinstance(s.recipe_step, dict) else None
+            for n, (old, new) in d.op_changes.items():
+                o = out.get(n)
+                if o is None:
+                    out[n] = Origin(n, old, new, i, s.label, pass_id,
+                                    _match_anchor(s.report, n))
+                elif new == o.was:
+                    del out[n]
+                else:
+                    out[n] = Origin(n, o.was, new, o.step, o.label, o.pass_id, o.into)
+        return out
 
     # ------------------------------------------------------------------ changes
     def adopt(self, prepared: list[PreparedStep], base_revision: int | None = None) -> None:

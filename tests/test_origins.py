@@ -1,0 +1,62 @@
+"""What a node was, from the history (Qt-free): a batch norm fold_batch_norm made the BiasAdd
+of the conv before it keeps its name, and ``Document.origins`` says it was a FusedBatchNormV3
+folded into that conv, read from the steps' deltas; undo, redo and jumps follow it."""
+from surgeon_gui.core.history.document import Document, absorbed, absorbed_text
+from surgeon_gui.core.history.steps import prepare_edits, prepare_pipeline
+from surgeon_gui.core.model.graph import Graph
+
+BN, CONV = "bn1/cond/FusedBatchNormV3_1", "conv1/Conv2D"
+
+
+def _preset_doc(tf1_graph) -> tuple[Document, int]:
+    gd, ins, outs = tf1_graph
+    g = Graph(gd, ins, outs)
+    doc = Document(g.graph_def.__deepcopy__(), "tf1.pb", ins, outs)
+    assert doc.origins() == {}
+    doc.adopt(prepare_pipeline(doc.graph, ["inference"]))
+    fold = next(i for i, s in enumerate(doc.steps, 1) if s.recipe_step.get("pass")
+                == "fold_batch_norm")
+    return doc, fold
+
+
+def test_origins_say_a_folded_batch_norm_was_one_and_follow_undo_redo(tf1_graph):
+    doc, fold = _preset_doc(tf1_graph)
+    assert doc.graph.nodes[BN].op == "BiasAdd"
+    assert doc.steps[fold - 1].delta.op_changes[BN] == ("FusedBatchNormV3", "BiasAdd")
+    o = doc.origins()[BN]
+    assert (o.was, o.now, o.step, o.pass_id, o.into) == ("FusedBatchNormV3", "BiasAdd", fold,
+                                                        "fold_batch_norm", CONV)
+    assert o.tag == "folded BN"
+    assert o.describe().startswith(f"folded from FusedBatchNormV3 into {CONV} (step {fold}, "
+                                   "Fold batch norm")
+    # every batch norm the fold took is there, each with the op it was folded into
+    folded = {n: x.into for n, x in doc.origins().items() if x.folded_batch_norm}
+    assert len(folded) == len(doc.steps[fold - 1].report.applied) >= 3
+    assert all(doc.graph.nodes[n].op == "BiasAdd" and doc.graph.nodes[n].input[0] == into
+               for n, into in folded.items())
+    assert BN in absorbed_text(absorbed(doc.origins())[CONV])
+
+    doc.go_to(fold - 1)                       # undo the fold: nothing was folded
+    assert doc.graph.nodes[BN].op == "FusedBatchNormV3"
+    assert BN not in doc.origins() and CONV not in absorbed(doc.origins())
+    doc.go_to(fold)                           # redo it
+    assert doc.origins()[BN] == o
+    assert doc.origins(fold) == {}            # nothing since the fold changed an op
+    doc.go_to(0)                              # the model as opened
+    assert doc.origins() == {}
+    doc.go_to(len(doc.steps))
+    assert doc.origins()[BN] == o
+
+
+def test_a_folded_node_removed_later_has_no_origin(tf1_graph):
+    doc, fold = _preset_doc(tf1_graph)
+    doc.adopt([prepare_edits(doc.graph, [("remove_node", {"node": BN, "mode": "bypass"})])])
+    assert BN not in doc.graph.nodes and BN not in doc.origins()
+    doc.undo()
+    assert doc.origins()[BN].was == "FusedBatchNormV3"
+
+
+def test_inverse_delta_swaps_the_op_changes(tf1_graph):
+    doc, fold = _preset_doc(tf1_graph)
+    d = doc.steps[fold - 1].delta
+    assert d.inverse().op_changes[BN] == ("BiasAdd", "FusedBatchNormV3")
