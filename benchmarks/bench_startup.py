@@ -2,6 +2,8 @@
 
     python benchmarks/bench_startup.py [--repeat 5] [--before PATH] [--out FILE]
                                        [--models nasnet_large.pb,tf1_cond_bn_100k.pb]
+                                       [--only nasnet|cond100k|cond50k|cond|mobilenet]
+                                       [--cold-bytecode]
 
 Every figure is a fresh process, timed by this script from spawn to exit, with its peak
 memory (``ru_maxrss`` from ``wait4``); the rows of one repetition run one after the other,
@@ -24,6 +26,13 @@ wall time stretches with the load, CPU time much less, so both are given.
 
 ``--before PATH`` runs the same app rows with the code of another checkout (``git worktree add
 PATH COMMIT``) beside ours.
+
+Bytecode: an installed app runs from Python's cached bytecode (``__pycache__``, written on the
+first run), so every process here reads its modules' bytecode from a cache in a temporary
+folder (``PYTHONPYCACHEPREFIX``), warmed by one untimed run of each process first; an
+environment with ``PYTHONDONTWRITEBYTECODE`` set would otherwise compile our ~90 modules from
+source in every process (0.1-0.2 s, what a user sees only on the very first launch).
+``--cold-bytecode`` measures that way instead (no cache: every module compiled every time).
 """
 from __future__ import annotations
 
@@ -40,6 +49,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 MODELS = HERE / "_models"
 RESULTS = HERE / "results_startup.md"
+#: ``--only`` names (as ``make_big_models.py --only`` calls them) → files.
+SHORT_NAMES = {"nasnet": "nasnet_large.pb", "cond100k": "tf1_cond_bn_100k.pb",
+               "cond50k": "tf1_cond_bn_50k.pb", "cond": "tf1_cond_bn_big.pb",
+               "mobilenet": "mobilenet_v2.pb"}
+#: Where the processes keep their bytecode (None: no cache, compiled in every process).
+PYCACHE: str | None = None
 
 FLOOR = """
 import sys
@@ -111,10 +126,17 @@ os._exit(0)
 
 
 def run_measured(args: list[str], code_root: Path) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(code_root), QT_QPA_PLATFORM="offscreen",
-               TF_CPP_MIN_LOG_LEVEL="2")
     """Run one process: wall time from spawn to exit, its own peak RSS (MB, from wait4),
     its stdout and stderr."""
+    env = dict(os.environ, PYTHONPATH=str(code_root), QT_QPA_PLATFORM="offscreen",
+               TF_CPP_MIN_LOG_LEVEL="2")
+    if PYCACHE is None:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.pop("PYTHONPYCACHEPREFIX", None)
+    else:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        # one cache folder per checkout: the same module path in two checkouts is two files
+        env["PYTHONPYCACHEPREFIX"] = os.path.join(PYCACHE, str(code_root).strip("/").replace("/", "_"))
     with tempfile.TemporaryDirectory() as tmp:
         out_path, err_path = os.path.join(tmp, "out"), os.path.join(tmp, "err")
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
@@ -144,9 +166,14 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--models", default="nasnet_large.pb,tf1_cond_bn_100k.pb")
     ap.add_argument("--before", type=Path, help="another checkout to run the app rows with")
+    ap.add_argument("--only", action="append", choices=sorted(SHORT_NAMES),
+                    help="models by short name (instead of --models; may be repeated)")
+    ap.add_argument("--cold-bytecode", action="store_true",
+                    help="no bytecode cache: every process compiles our modules from source")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
-    models = [MODELS / m for m in args.models.split(",")]
+    names = [SHORT_NAMES[o] for o in args.only] if args.only else args.models.split(",")
+    models = [MODELS / m for m in names]
     missing = [m for m in models if not m.exists()]
     if missing:
         print(f"missing {', '.join(map(str, missing))}: run benchmarks/make_big_models.py "
@@ -155,9 +182,27 @@ def main(argv=None) -> int:
     roots = {"ours": ROOT}
     if args.before:
         roots["before"] = args.before.resolve()
-    # warm the file cache and the registered-op cache (the first info on a machine asks TF)
+    global PYCACHE
+    cache = None if args.cold_bytecode else tempfile.TemporaryDirectory(prefix="bench_pyc_")
+    PYCACHE = cache.name if cache else None
+    try:
+        return _run(args, models, roots)
+    finally:
+        if cache:
+            cache.cleanup()
+
+
+def _run(args, models, roots) -> int:
+    # warm the file cache and the registered-op cache (the first info on a machine asks TF),
+    # and the bytecode caches (one untimed run of each process with each checkout's code)
     for m in models:
         run_measured(["-c", INFO, str(m)], ROOT)
+        run_measured(["-c", FLOOR, str(m)], ROOT)
+        for root in roots.values():
+            run_measured(["-c", FIRST_VIEW, str(m)], root)
+            run_measured(["-c", INFO, str(m)], root)
+    for root in roots.values():
+        run_measured(["-c", WINDOW], root)
     rows: dict[tuple, list[dict]] = {}
     loads = [load_average()]
     for rep in range(args.repeat):
@@ -205,10 +250,15 @@ def write(rows, models, roots, args, loads) -> None:
              f"the team's work; Python {platform.python_version()}; offscreen Qt. Load average "
              f"(1/5/15 min) during the run: {loads[0]} at the start, then "
              f"{', '.join(loads[1:])} after each repetition.", "",
-             f"Made by `benchmarks/bench_startup.py --repeat {args.repeat}` (models from "
+             f"Made by `benchmarks/bench_startup.py --repeat {args.repeat}"
+             f"{' --cold-bytecode' if args.cold_bytecode else ''}` (models from "
              "`benchmarks/make_big_models.py`). Each figure is the median of "
              f"{args.repeat} fresh processes; one repetition runs every row one after the other, "
-             "so the ratios compare processes that saw the same load.", ""]
+             "so the ratios compare processes that saw the same load. "
+             + ("No bytecode cache: every process compiled our modules from source."
+                if args.cold_bytecode else
+                "Modules' bytecode cached as an installed app has it (warmed by one untimed run "
+                "of each process)."), ""]
     for m in models:
         floor = rows[("floor", m.name, "ours")]
         ft, fm, fc = _med(floor, "wall"), _med(floor, "rss"), _med(floor, "cpu")

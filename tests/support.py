@@ -152,3 +152,19 @@ def random_edit(rng, graph, tmp_path):
         phs = [n.name for n in graph.graph_def.node if n.op == "PlaceholderWithDefault"]
         return kind, {"node": phs[0] if phs else name, "value": False}
     return kind, {"outputs": [rng.choice(graph.outputs or names)]}
+
+
+def tree_fields(tree) -> dict:
+    """Every field of a GroupTree, for comparing two trees."""
+    import dataclasses
+    return {
+        "groups": [(k, dataclasses.astuple(g)) for k, g in tree.groups.items()],
+        "root": tree.root_children, "parent_of": list(tree.parent_of.items()),
+        "node_label": list(tree.node_label.items()),
+        "badges": [(k, [dataclasses.astuple(b) for b in v]) for k, v in tree.badges.items()],
+        "badge_owner": list(tree.badge_owner.items()), "hidden": list(tree.hidden.items()),
+        "edges": tree._edges, "ancestors": list(tree._ancestors.items()),
+        "hidden_groups": list(tree._hidden_groups.items()),
+        "visible": [(e.src, e.dst, e.control, e.count, e.label, e.pairs)
+                    for e in tree.visible_graph(frozenset(tree.groups))],
+    }

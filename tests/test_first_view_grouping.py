@@ -2,7 +2,7 @@
 graphs built the way real ones come about (TF1 variable scopes with auto-numbered layers,
 frozen resource-variable reads, Keras 3 layers). Qt-free."""
 import pytest
-from support import freeze_tf1
+from support import freeze_tf1, tree_fields
 
 from surgeon_gui.core.model.graph import Graph
 from surgeon_gui.core.viewmodel.grouping import GroupTree, _num_prefixes, series_blocks
@@ -236,21 +236,6 @@ def test_building_a_tree_leaves_the_garbage_collector_as_it_was():
         gc.enable()
 
 
-def _tree_fields(tree: GroupTree) -> dict:
-    import dataclasses
-    return {
-        "groups": [(k, dataclasses.astuple(g)) for k, g in tree.groups.items()],
-        "root": tree.root_children, "parent_of": list(tree.parent_of.items()),
-        "node_label": list(tree.node_label.items()),
-        "badges": [(k, [dataclasses.astuple(b) for b in v]) for k, v in tree.badges.items()],
-        "badge_owner": list(tree.badge_owner.items()), "hidden": list(tree.hidden.items()),
-        "edges": tree._edges, "ancestors": list(tree._ancestors.items()),
-        "hidden_groups": list(tree._hidden_groups.items()),
-        "visible": [(e.src, e.dst, e.control, e.count, e.label, e.pairs)
-                    for e in tree.visible_graph(frozenset(tree.groups))],
-    }
-
-
 @pytest.mark.parametrize("show_constants", [False, True])
 def test_a_tree_read_from_the_loaders_consumer_index_equals_one_read_from_the_protos(
         show_constants):
@@ -266,4 +251,4 @@ def test_a_tree_read_from_the_loaders_consumer_index_equals_one_read_from_the_pr
     from_index = GroupTree(indexed, show_constants)
     assert any(control for _, _, control, _ in from_protos._edges)
     assert show_constants or from_protos.badges
-    assert _tree_fields(from_index) == _tree_fields(from_protos)
+    assert tree_fields(from_index) == tree_fields(from_protos)

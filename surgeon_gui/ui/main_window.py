@@ -122,13 +122,17 @@ def _load(path, state, show_constants, signature, checkpoint, outputs, trust_cod
     if state:
         state.progress(0.85, "indexing groups")
     doc = Document.from_loaded(loaded)
-    tree = GroupTree(doc.graph, show_constants=show_constants)
+    # what the first view does not draw (badge labels, hidden nodes' groups) is made after it
+    # (MainWindow._complete_tree_later)
+    tree = GroupTree(doc.graph, show_constants=show_constants, defer=True)
     if state:
         state.progress(0.95, "laying out")
     return doc, tree, time.perf_counter() - t0, loaded.notes, loaded.signature
 
 
 PROBLEM_NOTE = "problem: "
+#: After the first view is laid out, the loader's tree is completed this much later (ms).
+TREE_COMPLETION_DELAY_MS = 50
 
 
 class MainWindow(QMainWindow):
@@ -552,6 +556,8 @@ class MainWindow(QMainWindow):
         self.signature = signature
         self.set_document(doc, tree=tree)
         self.timings["first_view"] = time.perf_counter() - self._load_started
+        if tree is not None and not tree.is_complete:
+            self._complete_tree_later(doc, tree)
         self.add_recent(path)
         g = doc.graph
         problems = [n[len(PROBLEM_NOTE):] for n in notes if n.startswith(PROBLEM_NOTE)]
@@ -568,6 +574,36 @@ class MainWindow(QMainWindow):
                             + "\n".join(f"• {p}" for p in problems))
         if offer_freeze:
             self._offer_checkpoint(path, doc)
+
+    def _complete_tree_later(self, doc: Document, tree: GroupTree) -> None:
+        """The loader's tree left out what the first view does not draw (``GroupTree(defer=
+        True)``): make it on a worker once the view is laid out and painted. The document is
+        held from now until then, so no undo or redo edits its graph in place before (a new
+        step swaps the graph object: the tree's stays whole). Whatever needs those parts
+        sooner makes them itself (the tree completes on first use)."""
+        from PySide6.QtCore import QTimer
+
+        from .commands import hold
+        held = hold(doc)
+        held.__enter__()
+
+        def job():
+            try:
+                tree.complete()
+            finally:
+                held.__exit__(None, None, None)
+
+        tries = [0]
+
+        def start():
+            # after the layout and the next paint (the view's first frame goes first), but
+            # never later than a few seconds (the document is held until then)
+            tries[0] += 1
+            if tries[0] < 100 and _alive(self) and self.view.layout_pending:
+                QTimer.singleShot(TREE_COMPLETION_DELAY_MS, start)
+            else:
+                Worker(job).start()
+        QTimer.singleShot(TREE_COMPLETION_DELAY_MS, start)
 
     def _offer_checkpoint(self, path: str, doc) -> None:
         """A graph that still holds variables is not ready for inference: offer to freeze it."""

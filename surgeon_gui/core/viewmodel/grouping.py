@@ -29,6 +29,7 @@ Unit keys used everywhere (layout, scene, selection): ``"n:<node name>"`` for a 
 from __future__ import annotations
 
 import re
+import threading
 import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -516,9 +517,17 @@ def _add_counts(acc: list, size: int, visible: int, ops: dict[str, list[int]]) -
 
 
 class GroupTree:
-    """Groups, badges and visible-graph construction for one Graph (immutable once built)."""
+    """Groups, badges and visible-graph construction for one Graph (immutable once built).
 
-    def __init__(self, graph: Graph, show_constants: bool = False):
+    ``defer=True`` leaves out what the first view of a big graph does not need (the
+    :class:`Badge` objects with their labels, and which groups each hidden node's name puts it
+    in, for :meth:`members`): the first read of one of them, or :meth:`complete` (which the
+    window runs on a worker right after the first view), makes them, exactly as an eager build
+    does; until then ``badges.get(node)`` makes one node's badges. Reading them later reads
+    the weights' NodeDefs then: whoever defers keeps the graph from being edited in place
+    until :meth:`complete` (a document just opened has no step to undo)."""
+
+    def __init__(self, graph: Graph, show_constants: bool = False, defer: bool = False):
         self.graph = graph
         self.show_constants = show_constants
         self.groups: dict[str, Group] = {}
@@ -528,8 +537,10 @@ class GroupTree:
         self.node_label: dict[str, str] = {}
         #: hidden node → the drawn nodes it is a badge on.
         self.badge_owner: dict[str, list[str]] = {}
-        #: drawn node → its badges.
-        self.badges: dict[str, list[Badge]] = defaultdict(list)
+        # drawn node → its badges (see the ``badges`` property): None until made
+        self._badges: dict[str, list[Badge]] | None = None
+        self._hidden_groups_made: dict[str, tuple[str, ...]] | None = None
+        self._complete_lock = threading.Lock()
         self.root_children: list[str] = []
         #: node name → op type (plain strings: safe to read from a layout worker while the
         #: document's protobuf changes on the GUI thread).
@@ -543,6 +554,66 @@ class GroupTree:
             self._find_badges()
             self._build_groups()
             self._signatures()
+        if not defer:
+            self.complete()
+
+    # ------------------------------------------------------------------ deferred parts
+    @property
+    def is_complete(self) -> bool:
+        """Whether the deferred parts are made (always, unless built with ``defer=True``)."""
+        return self._badges is not None and self._hidden_groups_made is not None
+
+    def complete(self) -> None:
+        """Make the deferred parts (badges, hidden nodes' groups); any thread, idempotent."""
+        with self._complete_lock:
+            if self._badges is None:
+                made, feeds = self._made_badges, self._feeds
+                badges: dict[str, list[Badge]] = defaultdict(list)
+                for c in feeds:  # in the order each drawn node got its first badge
+                    found = made.get(c)
+                    badges[c] = found if found is not None else self._badges_of(c, feeds)
+                self._badges = badges
+                self._made_badges = self._feeds = None
+            if self._hidden_groups_made is None:
+                groups, path_of = self.groups, self._path_of
+
+                def in_groups(path: _Path) -> tuple[str, ...]:
+                    if path.in_groups is None:
+                        path.in_groups = tuple(k for k, _, _, _ in path.entries if k in groups)
+                    return path.in_groups
+                self._hidden_groups_made = dict(zip(
+                    self.hidden, map(in_groups, map(path_of.__getitem__, self.hidden))))
+                self._path_of = None
+
+    @property
+    def badges(self) -> dict[str, list[Badge]]:
+        """Drawn node → its badges (a defaultdict). Deferred: a view whose ``get(node)``
+        makes that node's badges; anything else makes them all first."""
+        found = self._badges
+        if found is None:
+            return _DeferredBadges(self)
+        return found
+
+    @property
+    def _hidden_groups(self) -> dict[str, tuple[str, ...]]:
+        """Hidden node → the groups its name puts it in (what :meth:`members` reports)."""
+        if self._hidden_groups_made is None:
+            self.complete()
+        return self._hidden_groups_made
+
+    def _badges_of(self, c: str, feeds: dict) -> list[Badge]:
+        """The badges of drawn node ``c``, as the eager build makes them."""
+        out = []
+        info_of = self._badge_info
+        for name, index in feeds.get(c, ()):
+            const = self.hidden[name]
+            info = info_of.get(name)
+            if info is None:  # once per weight: every badge of it shares its shape
+                dtype, shape = output_info(self._const_nodes[const])
+                info = info_of[name] = (format_shape(shape), shape, dtype)
+            short = badge_name(const, self.op_of.get(c, ""), index)
+            out.append(Badge(name, const, f"{short} {info[0]}", info[1], info[2]))
+        return out
 
     # ------------------------------------------------------------------ badges
     def _find_badges(self) -> None:
@@ -606,20 +677,27 @@ class GroupTree:
         #: has 120k of them)
         self._edges = [e for e in edges if e[0] not in hidden and e[3] not in hidden] \
             if hidden else edges
+        # who shows each weight, and (made later: see ``_badges_of``) the badges: drawn node →
+        # [(hidden node, the input index it is read at)] in the order its badges come
+        feeds: dict[str, list[tuple[str, int]]] = {}
         for name, const in hidden.items():
             owners = []
-            label = None
             for c, index, ref in consumers.get(name, ()):
                 if c in hidden or ref.control:
                     continue
                 if c not in owners:
                     owners.append(c)
-                    if label is None:
-                        dtype, shape = output_info(nodes[const])
-                        label = format_shape(shape)
-                    short = badge_name(const, op_of.get(c, ""), index)
-                    self.badges[c].append(Badge(name, const, f"{short} {label}", shape, dtype))
+                    found = feeds.get(c)
+                    if found is None:
+                        feeds[c] = [(name, index)]
+                    else:
+                        found.append((name, index))
             self.badge_owner[name] = owners
+        self._feeds = feeds
+        self._badge_info: dict[str, tuple] = {}
+        self._made_badges: dict[str, list[Badge]] = {}
+        # the NodeDefs of the weights, as the graph holds them now
+        self._const_nodes = {c: nodes[c] for c in set(hidden.values())} if hidden else {}
         # a weight read only through its /read is shown (and found) on the read's consumers
         for name, const in hidden.items():
             if name != const:
@@ -906,14 +984,8 @@ class GroupTree:
         self._ancestors.update(zip(drawn, map(chains.__getitem__,
                                               map(parent_of.__getitem__, drawn))))
 
-        #: hidden node → the groups its name puts it in (what ``members`` reports)
-        def in_groups(path: _Path) -> tuple[str, ...]:
-            if path.in_groups is None:
-                path.in_groups = tuple(k for k, _, _, _ in path.entries if k in groups)
-            return path.in_groups
-
-        hidden_groups = dict(zip(hidden, map(in_groups, map(path_of.__getitem__, hidden))))
-        self._hidden_groups = hidden_groups
+        # hidden node → the groups its name puts it in: made by ``complete``
+        self._path_of = path_of
 
     def _find_cell_levels(self, siblings: dict[tuple, dict[str, None]],
                           spans: dict[tuple, list[int]]) -> dict[tuple, dict[str, str]]:
@@ -1158,6 +1230,61 @@ class GroupTree:
 
     def all_group_keys(self) -> list[str]:
         return list(self.groups)
+
+
+class _DeferredBadges:
+    """``GroupTree.badges`` before the tree is complete: ``get(node)`` makes (and keeps) one
+    node's badges; any other use completes the tree and reads the whole map."""
+    __slots__ = ("tree",)
+
+    def __init__(self, tree: GroupTree):
+        self.tree = tree
+
+    def get(self, name: str, default=None):
+        tree = self.tree
+        done = tree._badges
+        if done is not None:
+            return done.get(name, default)
+        made, feeds = tree._made_badges, tree._feeds
+        if made is None or feeds is None:  # completed meanwhile (on another thread)
+            return tree.badges.get(name, default)
+        found = made.get(name)
+        if found is None:
+            if name not in feeds:
+                return default
+            found = made[name] = tree._badges_of(name, feeds)
+        return found
+
+    def _whole(self) -> dict[str, list[Badge]]:
+        self.tree.complete()
+        return self.tree._badges
+
+    def __getitem__(self, name: str) -> list[Badge]:
+        return self._whole()[name]
+
+    def __contains__(self, name) -> bool:
+        return name in self._whole()
+
+    def __iter__(self):
+        return iter(self._whole())
+
+    def __len__(self) -> int:
+        return len(self._whole())
+
+    def __bool__(self) -> bool:
+        return bool(self._whole())
+
+    def __eq__(self, other) -> bool:
+        return self._whole() == other
+
+    def keys(self):
+        return self._whole().keys()
+
+    def values(self):
+        return self._whole().values()
+
+    def items(self):
+        return self._whole().items()
 
 
 def family_counts(tree: GroupTree) -> Counter:
