@@ -15,6 +15,8 @@ Models come from ``make_big_models.py`` (``benchmarks/_models``). Per model, in 
   one that does the same with ``optimize_for_inference_lib.optimize_for_inference`` (TF's own
   inference script: strip unused, fold constants and batch norms); every process is alone
   (no children), so its peak RSS is the run's;
+* **where the peak is** (ours, in-process with RSS sampled every 5 ms): after parsing the file,
+  during the input's import check, the passes and the save;
 * **per pass** (in-process, our code): every pass run of the preset, its time and whether it
   changed the graph; the runs that changed nothing are summed (before copy on write each of
   them copied the whole GraphDef), next to the time of one ``GraphDef.CopyFrom`` of the model.
@@ -102,6 +104,49 @@ print(json.dumps(dict(copy=min(copies), total=total, runs=runs, nodes=len(out.gr
 """
 
 
+PHASES = r"""
+import os, sys, json, threading, time
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, sys.argv[1])
+def rss():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+samples, marks, stop = [], [], []
+def sample():
+    while not stop:
+        samples.append((time.perf_counter(), rss()))
+        time.sleep(0.005)
+threading.Thread(target=sample, daemon=True).start()
+from surgeon_gui import cli
+from surgeon_gui.core.history import recipe
+from surgeon_gui.core.model import files
+def phase(mod, name, label):
+    fn = getattr(mod, name)
+    def wrapped(*a, **k):
+        marks.append((label, time.perf_counter(), rss()))
+        try:
+            return fn(*a, **k)
+        finally:
+            marks.append(("/" + label, time.perf_counter(), rss()))
+    setattr(mod, name, wrapped)
+phase(cli, "_check_imports", "import check")
+phase(recipe, "replay", "passes")
+phase(files, "write_files", "save")
+code = cli.main(["optimize", sys.argv[2], sys.argv[3], "--force"])
+time.sleep(0.02)
+stop.append(1)
+def peak(a, b):
+    return max((r for t, r in samples if a <= t <= b), default=0)
+t = {label: at for label, at, _ in marks}
+out = dict(loaded=[r for label, _, r in marks if label == "import check"][0],
+           **{k: peak(t[k], t["/" + k]) for k in ("import check", "passes", "save")},
+           overall=max(r for _, r in samples), code=code)
+print(json.dumps(out))
+"""
+
+
 def timed_process(cmd, cwd=None, env=None) -> tuple[float, float, float, str]:
     """(wall seconds, CPU seconds, peak MB, stdout) of one process; NaNs when it failed."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
@@ -173,6 +218,16 @@ def main(argv=None) -> int:
                   f"Load average (1, 5, 15 min) before and after each repetition: "
                   f"{'; '.join(loads)}.", ""]
         for label, tree in trees:
+            p = subprocess.run([PY, "-c", PHASES, str(tree), str(pb), str(tmp / "phases.pb")],
+                               capture_output=True, text=True, cwd=str(tree),
+                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+            if p.returncode == 0:
+                d = json.loads(p.stdout.strip().splitlines()[-1])
+                lines += [f"Where the peak is, {label} (RSS sampled every 5 ms in one process): "
+                          f"{d['loaded']:.0f} MB once the file is parsed, peak {d['import check']:.0f}"
+                          f" MB in the input's import check (TensorFlow's C API loaded), "
+                          f"{d['passes']:.0f} MB in the passes, {d['save']:.0f} MB in the "
+                          f"save; {d['overall']:.0f} MB in all.", ""]
             p = subprocess.run([PY, "-c", PER_PASS, str(tree), str(pb)], capture_output=True,
                                text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
             if p.returncode != 0:

@@ -15,6 +15,7 @@ shows the traceback). ``compare`` exits 0 when every output is allclose and 1 wh
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -262,6 +263,7 @@ def cmd_optimize(args, out) -> int:
     inputs = _split(args.inputs) or (recipe_in.inputs if recipe_in else None)
     outputs = _split(args.outputs) or (recipe_in.outputs if recipe_in else None)
 
+    text = out_path.suffix.lower() in (".pbtxt", ".txt")
     t0 = time.perf_counter()
     model = _load(args.input, args.signature, outputs if args.checkpoint else None,
                   args.checkpoint, args.trust_code)
@@ -309,8 +311,14 @@ def cmd_optimize(args, out) -> int:
                       f"{st.report.summary() if st.report else 'applied'}", file=out)
         else:
             # The passes edit the loaded graph in place (no copy per pass, nor of the model):
-            # ``original`` is used up, and the failure path below loads the file again.
-            graph, _ = replay(graph, plan, on_step=show, keep_graphs=False, consume=True)
+            # ``original`` is used up, and the failure path below loads the file again. A
+            # binary result is streamed to the file, so the weights fold_batch_norm scales are
+            # computed as they are written (core/model/deferred.py: not held twice); not when
+            # manual edits (which may set a Const's value) or --check read the graph.
+            from .core.model.deferred import deferring
+            defer = not (text or args.check) and all(s.is_pass for s in plan.steps)
+            with deferring() if defer else contextlib.nullcontext():
+                graph, _ = replay(graph, plan, on_step=show, keep_graphs=False, consume=True)
             original = None
     except GraphError as e:
         raise GraphError(e.problem, e.source or args.input, e.nodes) from None
@@ -326,7 +334,6 @@ def cmd_optimize(args, out) -> int:
         _print_leftovers(graph, out)
     elapsed = time.perf_counter() - t0
     from .core.model.files import graph_def_chunks, write_files
-    text = out_path.suffix.lower() in (".pbtxt", ".txt")
     # binary: streamed node by node (the same bytes, no second copy of a big graph in memory)
     files = {out_path: serialize(graph.graph_def, "pbtxt") if text
              else graph_def_chunks(graph.graph_def)}

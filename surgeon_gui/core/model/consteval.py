@@ -408,6 +408,9 @@ def copy_for_side_graph(sub: GraphDef, node: NodeDef) -> NodeDef:
     without control inputs (values do not depend on ordering), device or ``_`` attributes
     (colocation and devices name nodes the side graph does not hold)."""
     c = sub.node.add()
+    if "_surgeon_deferred_scale" in node.attr:  # a weight computed when written
+        from .deferred import resolved
+        node = resolved(node)
     c.CopyFrom(node)
     keep = [i for i in c.input if not i.startswith("^")]
     del c.input[:]

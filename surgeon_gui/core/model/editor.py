@@ -72,6 +72,8 @@ class GraphEditor:
         self._gone: set[int] = set()                    # base positions removed
         self._new: list[NodeDef] = []                   # added nodes, in order
         self._private: dict[int, int] = {}              # id(private node) -> position, -1 new
+        #: Weights scaled when written (:meth:`defer_scale`): name -> (scale, control inputs).
+        self._deferred: dict[str, tuple] = {}
 
     # ------------------------------------------------------------------ storage
     @property
@@ -278,6 +280,32 @@ class GraphEditor:
         self._index[old.name] = old
         self.mark_changed(old.name)
         return old
+
+    def defer_scale(self, name: str, scale, controls: Iterable[str] = ()) -> bool:
+        """Replace the big weight Const ``name`` by ``make_const(name, (value *
+        scale).astype(dtype))`` with ``controls`` as its inputs, without writing the new weights
+        now: the node is marked (:mod:`.deferred`) and its value computed when it is read or
+        written. Only inside :func:`.deferred.deferring`, in place and without ``record`` (the
+        old node is not kept); returns False when the caller must replace the node itself."""
+        from . import deferred
+        n = node_of(name)
+        if not (self._in_place and not self._record and deferred.enabled()):
+            return False
+        node = self._index.get(n)
+        if (node is None or n in self._pending_removal or n in self._deferred
+                or id(node) in self._private or not deferred.can_defer(node)):
+            return False
+        self._deferred[n] = (scale, list(controls))
+        self.mark_changed(n)
+        return True
+
+    def _apply_deferred(self) -> None:
+        """Mark the deferred weights where they are (no copy of their bytes)."""
+        from . import deferred
+        for n, (scale, controls) in self._deferred.items():
+            if n in self._index and n not in self._pending_removal:
+                deferred.mark(self._index[n], scale, controls)
+        self._deferred = {}
 
     def remove(self, names: Iterable[str]) -> None:
         """Remove nodes (readers are not rewired: call :meth:`rewire` or :meth:`bypass` first)."""
@@ -493,6 +521,8 @@ class GraphEditor:
         """The edited GraphDef: the input itself when nothing was changed (read it only), the
         input edited in place when the editor works in place, else a new GraphDef."""
         self.flush()
+        if self._deferred:
+            self._apply_deferred()
         if self._work is None and self._dirty:
             if self._in_place:
                 self._apply_overlay(self._base)

@@ -120,9 +120,13 @@ Data = bytes | Iterable[bytes]
 def graph_def_chunks(gd) -> Iterable[bytes]:
     """``gd.SerializeToString(deterministic=True)``, node by node: field 1 (node) tag, length,
     the NodeDef's bytes, then the other fields. The same bytes, without holding a second copy
-    of a big graph in memory (tests/test_copy_on_write.py compares them)."""
+    of a big graph in memory (tests/test_copy_on_write.py compares them). A weight whose
+    value is computed when written (:mod:`.deferred`) is written as its value."""
+    from .deferred import MARK, resolved
     from .graph import copy_without_nodes
     for node in gd.node:
+        if node.op == "Const" and MARK in node.attr:
+            node = resolved(node)  # its new weights, made now and dropped once written
         data = node.SerializeToString(deterministic=True)
         yield b"\n" + _varint(len(data))
         yield data

@@ -613,6 +613,9 @@ def detect_inputs(graph: Graph) -> list[str]:
 def const_value(node: NodeDef):
     """Decode a Const node's tensor into a numpy array (the only place weights are decoded)."""
     from .tensors import to_ndarray
+    if "_surgeon_deferred_scale" in node.attr:  # a weight computed when written (.deferred)
+        from .deferred import value as deferred_value
+        return deferred_value(node)
     value = to_ndarray(node.attr["value"].tensor)  # common dtypes: no TensorFlow
     if value is not None:
         return value

@@ -579,7 +579,10 @@ def _first_line(e: Exception) -> str:
 
 # ---------------------------------------------------------------------- saving
 def serialize(gd: GraphDef, fmt: str = "pb") -> bytes:
-    """Deterministic bytes for a GraphDef (binary ``pb`` or text ``pbtxt``)."""
+    """Deterministic bytes for a GraphDef (binary ``pb`` or text ``pbtxt``); weights computed
+    when written (:mod:`.deferred`) are written as their values."""
+    from .deferred import resolved_copy
+    gd = resolved_copy(gd)
     if fmt == "pbtxt":
         return text_format.MessageToString(gd).encode("utf-8")
     return gd.SerializeToString(deterministic=True)

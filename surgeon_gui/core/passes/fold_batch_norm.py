@@ -199,7 +199,7 @@ def fold_batch_norm(ctx: PassContext, shared_weights: str = "copy",
                 [c.linear, wref.node] + others))
             continue
         last = c.steps[-1].node
-        new_w = w * _weight_scale_shape(lin, scale, w)
+        scale_w = _weight_scale_shape(lin, scale, w)
         dtype = w.dtype
         editor = ctx.editor
         bias_name = editor.fresh_name(f"{last}/bias")
@@ -217,7 +217,7 @@ def fold_batch_norm(ctx: PassContext, shared_weights: str = "copy",
         weight_gates = cn.gates(cn.region([c.weights]))
         if shared:
             wname = editor.fresh_name(f"{c.linear}/folded_weights")
-            wc = make_const(wname, new_w.astype(dtype))
+            wc = make_const(wname, (w * scale_w).astype(dtype))
             wc.device = wnode.device
             wc.input.extend("^" + g for g in weight_gates)
             editor.add_node(wc)
@@ -227,8 +227,12 @@ def fold_batch_norm(ctx: PassContext, shared_weights: str = "copy",
             m.added.append(wname)
             m.changed.append(c.linear)
             m.description += f"; the weights are shared, so {wname} is a scaled copy"
+        elif wnode.op == "Const" and editor.defer_scale(wref.node, scale_w, weight_gates):
+            # the same node, its new weights computed when written (model/deferred.py): the
+            # old ones are not held twice
+            m.changed.append(wref.node)
         else:
-            wc = make_const(wref.node, new_w.astype(dtype))
+            wc = make_const(wref.node, (w * scale_w).astype(dtype))
             wc.device = wnode.device
             wc.input.extend("^" + g for g in weight_gates)
             editor.replace_node(wref.node, wc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ..model.consteval import Constants, SizeLimit, error_text, tensor_nbytes
+from ..model.deferred import is_deferred, resolved
 from ..model.editor import _dedupe_controls
 from ..model.graph import (
     Graph,
@@ -224,6 +225,8 @@ def _exclusive_bytes(graph: Graph, cn: Constants, target: str) -> int:
 
 
 def _const_like(name: str, root: NodeDef, original: NodeDef) -> NodeDef:
+    if is_deferred(root):  # a weight computed when written: its value, not its old bytes
+        root = resolved(root)
     c = NodeDef(name=name, op="Const", device=original.device)
     c.attr["dtype"].CopyFrom(root.attr["dtype"])
     c.attr["value"].CopyFrom(root.attr["value"])

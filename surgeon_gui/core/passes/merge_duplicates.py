@@ -6,6 +6,7 @@ from collections import defaultdict
 
 from tensorflow.core.framework import types_pb2
 
+from ..model.deferred import MARK
 from ..model.editor import _dedupe_controls
 from ..model.graph import (
     INPUT_OPS,
@@ -58,7 +59,7 @@ def _const_bytes(node: NodeDef) -> bytes:
     """The Const's elements as raw bytes, however the tensor is encoded (raw
     ``tensor_content`` is exactly what decoding it would give, so it is used as it is)."""
     t = node.attr["value"].tensor
-    if t.tensor_content and t.dtype != types_pb2.DT_STRING:
+    if t.tensor_content and t.dtype != types_pb2.DT_STRING and MARK not in node.attr:
         return t.tensor_content
     from ..model.graph import const_value
     v = const_value(node)
@@ -78,6 +79,40 @@ def _fingerprint(data: bytes) -> bytes:
                           + data[::step]).digest()
 
 
+def _value_fingerprint(node: NodeDef) -> bytes:
+    """``_fingerprint`` of the Const's value bytes."""
+    if MARK in node.attr:
+        return _deferred_fingerprint(node)
+    return _fingerprint(_const_bytes(node))
+
+
+def _deferred_fingerprint(node: NodeDef) -> bytes:
+    """``_fingerprint`` of a weight computed when written (model/deferred.py), computing only
+    the elements the fingerprint samples (the same bytes: each element is ``old * scale`` in
+    float64, stored in the old dtype)."""
+    import numpy as np
+
+    from ..model.tensors import _BY_ENUM, to_ndarray
+    t = node.attr["value"].tensor
+    old = np.frombuffer(t.tensor_content, dtype=_BY_ENUM[t.dtype][0]).reshape(
+        [d.size for d in t.tensor_shape.dim])
+    scale = to_ndarray(node.attr[MARK].tensor)
+    n = old.nbytes
+    if n <= 4 * _SAMPLE or scale.ndim != old.ndim:
+        return _fingerprint(_const_bytes(node))
+    isz = old.itemsize
+    step = n // _SAMPLE
+    offsets = np.arange(0, n, step)
+    h = _SAMPLE // isz
+    idx = np.concatenate([np.arange(h), np.arange(n // isz - h, n // isz), offsets // isz])
+    multi = np.unravel_index(idx, old.shape)
+    at = tuple(m if d != 1 else 0 for m, d in zip(multi, scale.shape))
+    vals = (old.reshape(-1)[idx] * scale[at]).astype(old.dtype)
+    mid = vals[2 * h:].view(np.uint8).reshape(-1, isz)[np.arange(offsets.size), offsets % isz]
+    return hashlib.sha256(n.to_bytes(8, "little") + vals[:h].tobytes()
+                          + vals[h:2 * h].tobytes() + mid.tobytes()).digest()
+
+
 def _const_digests(nodes: list[NodeDef]) -> dict[str, bytes]:
     """Value digests of Consts of one dtype and shape, for those that may equal another one
     (a Const whose value is unique gets none: it can never be merged)."""
@@ -86,7 +121,7 @@ def _const_digests(nodes: list[NodeDef]) -> dict[str, bytes]:
     by_print: dict[bytes, list[NodeDef]] = defaultdict(list)
     for node in nodes:
         try:
-            by_print[_fingerprint(_const_bytes(node))].append(node)
+            by_print[_value_fingerprint(node)].append(node)
         except Exception:  # noqa: BLE001 - an undecodable Const is never merged
             continue
     out: dict[str, bytes] = {}
@@ -151,6 +186,8 @@ def merge_duplicates(ctx: PassContext, keep_conv_pads: bool = True) -> None:
         h.update(node.op.encode() + b"\0" + node.device.encode() + b"\0")
         h.update("\0".join(data).encode() + b"\1" + "\0".join(sorted(ctrl)).encode() + b"\1")
         for k in sorted(node.attr):
+            if k == MARK:
+                continue  # a weight computed when written: its value is in digest[name]
             if node.op == "Const" and k == "value":
                 t = node.attr["value"].tensor
                 h.update(b"value=" + t.dtype.to_bytes(4, "little")

@@ -15,6 +15,7 @@ second instead of seconds, and without a second copy of its 350 MB of weights.
 from __future__ import annotations
 
 from ..history.recipe import Recipe, preset_params
+from ..model.deferred import MARK, resolved
 from ..model.files import _varint
 from ..model.graph import Graph, GraphDef, NodeDef, copy_without_nodes
 from ..model.protos import types_pb2
@@ -46,6 +47,8 @@ def checked_bytes(gd: GraphDef) -> bytes:
     for node in gd.node:
         if node.op == "Const" and _heavy(node):
             node = _stub(node)
+        elif node.op == "Const" and MARK in node.attr:
+            node = resolved(node)
         data = node.SerializeToString()
         parts.append(b"\n" + _varint(len(data)) + data)  # GraphDef field 1 (node)
     parts.append(copy_without_nodes(gd).SerializeToString())
@@ -62,7 +65,7 @@ def _stub(node):
     stub = NodeDef(name=node.name, op=node.op, device=node.device)
     stub.input.extend(node.input)
     for key, value in node.attr.items():
-        if key != "value":
+        if key not in ("value", MARK):
             stub.attr[key].CopyFrom(value)
     t = node.attr["value"].tensor
     st = stub.attr["value"].tensor
