@@ -15,6 +15,19 @@ def tf1_graph():
 
 
 @pytest.fixture(scope="session")
+def small_cond_bn():
+    """The benchmarks' big cond/batch-norm CNN (make_big_models.py) with 3 stages of 2 blocks:
+    the same nesting of stages, blocks, batch norms and their conds, at 1,200 nodes."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "make_big_models.py"
+    spec = importlib.util.spec_from_file_location("make_big_models", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.make_tf1_cond_bn_big(stages=3, blocks_per_stage=2)
+
+
+@pytest.fixture(scope="session")
 def tf2_graph():
     from surgeon_gui.core.model.examples import tf2_if_bn_dropout
     return tf2_if_bn_dropout()

@@ -30,7 +30,7 @@ from ..core.viewmodel.grouping import (
     is_standout,
     op_family,
 )
-from ..core.viewmodel.layout import Box, Placement
+from ..core.viewmodel.layout import Box, Placement, PlacementDiff
 from . import style
 
 #: Edges longer than this from a producer with at least STUB_FANOUT visible consumers are drawn
@@ -698,6 +698,10 @@ class EdgeItem(QGraphicsItem):
 #: a few hundred. Smaller scenes make every item at once.
 LAZY_ITEMS = 4000
 TILE = 1024.0
+#: A new placement differing from the drawn one in at most this share of its units and edges
+#: updates the scene in place (the items, tiles and overview of what changed) instead of
+#: rebuilding it.
+UPDATE_MAX = 0.2
 #: Above this many live items, tiles away from the view are dropped.
 LIVE_BUDGET = 6000
 #: Opacity of what a trace leaves off its path.
@@ -830,6 +834,8 @@ class GraphScene(QGraphicsScene):
         self.lazy = False
         self._tile_units: dict[tuple, list[str]] = {}
         self._tile_edges: dict[tuple, list[int]] = {}
+        #: Each edge record's lines for the overview (None where a record was dropped).
+        self._lines_of: list = []
         self._live_tiles: set[tuple] = set()
         self._unit_refs: dict[str, int] = {}
         self._edge_refs: dict[int, int] = {}
@@ -852,6 +858,7 @@ class GraphScene(QGraphicsScene):
         self.edges_of, self.deco, self.lit, self.tracing = {}, {}, set(), False
         self._tile_units, self._tile_edges, self._live_tiles = {}, {}, set()
         self._unit_refs, self._edge_refs, self._solid = {}, {}, {}
+        self._lines_of = []
         self.ghosts = []
         self._overview = self._overview_lines = self._overview_static = None
         self.placement_rect = QRectF()
@@ -950,6 +957,10 @@ class GraphScene(QGraphicsScene):
         return True
 
     def _apply_placement(self, tree: GroupTree, placement: Placement) -> None:
+        diff = self._diff_to(tree, placement)
+        if diff is not None:
+            self._apply_diff(tree, placement, diff)
+            return
         self.setItemIndexMethod(QGraphicsScene.NoIndex)  # bulk changes: index once at the end
         self.tree, self.placement = tree, placement
         boxes = self.boxes = placement.boxes
@@ -998,36 +1009,171 @@ class GraphScene(QGraphicsScene):
         self.setSceneRect(QRectF(-300, -200, placement.width + 600, placement.height + 400))
         self.placement_rect = QRectF(0, 0, placement.width, placement.height)
 
+    def _diff_to(self, tree: GroupTree, placement: Placement) -> PlacementDiff | None:
+        """What differs from the placement drawn now, when it is known and small enough for an
+        update in place (a lazy scene only; a small one is rebuilt in no time)."""
+        old = self.placement
+        if not self.lazy or old is None or self.tree is None:
+            return None
+        if placement is old and tree is self.tree:
+            return PlacementDiff(frozenset(), frozenset())
+        diff = placement.diff_to(old)
+        if diff is None or len(diff) > UPDATE_MAX * (len(placement.boxes) + len(self.edge_recs)):
+            return None
+        return diff
+
+    def _apply_diff(self, tree: GroupTree, placement: Placement, diff: PlacementDiff) -> None:
+        """Change only what ``diff`` says differs (an undo of a one-node edit: a few boxes and
+        edges of a hundred thousand): the items alive, the tile index, the edge records and the
+        overview's boxes and lines."""
+        old_tree, old_boxes = self.tree, self.boxes
+        horizontal = placement.horizontal
+        self.tree, self.placement = tree, placement
+        boxes = self.boxes = placement.boxes
+        units = diff.units
+        recolour = any(k[0] == "g" for k in units)
+        if recolour:  # a group's colour may have changed, and the frames inside it with it
+            self._solid = {}
+        live, tu, live_tiles, refs = self.live, self._tile_units, self._live_tiles, \
+            self._unit_refs
+        remake: set[str] = set()
+        if tree is not old_tree or units:
+            for key, item in list(live.items()):
+                box = boxes.get(key)
+                if box is None or not self._still_draws(item, key, tree):
+                    self.removeItem(live.pop(key))
+                    remake.add(key)
+                    continue
+                if key in units:
+                    item.set_box(box)
+                if recolour and isinstance(item, FrameItem):
+                    item.solid = self._solid_fill(key[2:])
+                    item.update()
+        # the tile index: a changed unit leaves the tiles of its old box for those of its new
+        for key in units:
+            b = old_boxes.get(key)
+            if b is not None:
+                for t in self._box_tiles(b):
+                    lst = tu.get(t)
+                    if lst is not None and key in lst:
+                        lst.remove(key)
+                        if t in live_tiles:
+                            refs[key] = refs.get(key, 0) - 1
+            b = boxes.get(key)
+            if b is not None:
+                for t in self._box_tiles(b):
+                    tu.setdefault(t, []).append(key)
+                    if t in live_tiles:
+                        refs[key] = refs.get(key, 0) + 1
+            if refs.get(key, 0) <= 0:
+                refs.pop(key, None)
+        for key in units | remake:
+            if refs.get(key, 0) > 0 and key not in live:
+                self.item(key)
+        # edges: every record of a producer whose edges, or whose edges' ends, changed
+        srcs = {k[0] for k in diff.edges}  # added, removed or routed anew
+        recs = self.edge_recs
+        for key in units:  # edges from or into a unit that moved or changed
+            srcs.add(key)
+            for i in self.edges_of.get(key, ()):
+                srcs.add(recs[i][0].src)
+        by_src = placement.edges_by_src()
+        changed_edges = False
+        for src in srcs:
+            new = self._recs_of_src(tree, src, by_src.get(src, ()), horizontal) \
+                if src in boxes else []
+            old_idx = [i for i in self.edges_of.get(src, ()) if recs[i][0].src == src]
+            old_by_key = {(recs[i][0].dst, recs[i][3]): i for i in old_idx}
+            for rec in new:
+                k = (rec[0].dst, rec[3])
+                i = old_by_key.get(k)
+                if i is not None and _edge_key(recs[i], horizontal) == _edge_key(rec, horizontal):
+                    del old_by_key[k]
+                    recs[i] = rec  # drawn the same: only the edge object is the new tree's
+                    item = self.live_edges.get(i)
+                    if item is not None:
+                        item.edge = rec[0]
+                    continue
+                self._add_rec(rec)
+                changed_edges = True
+            for i in old_by_key.values():
+                self._drop_rec(i)
+                changed_edges = True
+        self.clear_ghosts()
+        self._overview = None
+        if changed_edges:
+            self._overview_lines = self._flat_lines()
+        if (placement.width, placement.height) != (self.placement_rect.width(),
+                                                   self.placement_rect.height()):
+            self.setSceneRect(QRectF(-300, -200, placement.width + 600, placement.height + 400))
+            self.placement_rect = QRectF(0, 0, placement.width, placement.height)
+        st = self._overview_static
+        if st is not None and not st.patch(self, units, self._overview_lines if changed_edges
+                                           else None):
+            self._overview_static = None
+        if sum(r is None for r in recs) > len(recs) // 2:  # mostly holes: index afresh
+            self._reindex_edges()
+
+    def _add_rec(self, rec: tuple) -> int:
+        """A new edge record: indexed in its tiles, its item made if one of them is alive."""
+        recs = self.edge_recs
+        idx = len(recs)
+        recs.append(rec)
+        self._lines_of.append(self._rec_lines(rec))
+        e = rec[0]
+        self.edges_of.setdefault(e.src, []).append(idx)
+        self.edges_of.setdefault(e.dst, []).append(idx)
+        pl = edge_polyline(rec[1], rec[2], rec[6], self.placement.horizontal, rec[3])
+        n = 0
+        for t in self._edge_tiles(e, rec[3], pl):
+            self._tile_edges.setdefault(t, []).append(idx)
+            if t in self._live_tiles:
+                n += 1
+        if n:
+            self._edge_refs[idx] = n
+            self._edge_item(idx)
+        return idx
+
+    def _drop_rec(self, idx: int) -> None:
+        """Take edge record ``idx`` out of the index (its slot stays, empty)."""
+        rec = self.edge_recs[idx]
+        e = rec[0]
+        pl = edge_polyline(rec[1], rec[2], rec[6], self.placement.horizontal, rec[3])
+        for t in self._edge_tiles(e, rec[3], pl):
+            lst = self._tile_edges.get(t)
+            if lst is not None and idx in lst:
+                lst.remove(idx)
+        for k in (e.src, e.dst):
+            lst = self.edges_of.get(k)
+            if lst is not None and idx in lst:
+                lst.remove(idx)
+        self._edge_refs.pop(idx, None)
+        item = self.live_edges.pop(idx, None)
+        if item is not None:
+            self.removeItem(item)
+        self.edge_recs[idx] = None
+        self._lines_of[idx] = None
+
+    def _reindex_edges(self) -> None:
+        """Edge records without the empty slots, their tiles and items re-numbered."""
+        keep = [i for i, r in enumerate(self.edge_recs) if r is not None]
+        new_of = {old: new for new, old in enumerate(keep)}
+        self.edge_recs = [self.edge_recs[i] for i in keep]
+        self._lines_of = [self._lines_of[i] for i in keep]
+        self.edges_of = {k: [new_of[i] for i in v] for k, v in self.edges_of.items()}
+        self._tile_edges = {t: [new_of[i] for i in v] for t, v in self._tile_edges.items()}
+        self._edge_refs = {new_of[i]: n for i, n in self._edge_refs.items()}
+        live = {}
+        for i, item in self.live_edges.items():
+            item.index = new_of[i]
+            live[new_of[i]] = item
+        self.live_edges = live
+
     def _make_edge_recs(self, tree: GroupTree, placement: Placement) -> None:
         """Which edges are drawn whole and which as stubs, with their end boxes."""
-        boxes = self.boxes
-        horizontal = placement.horizontal
-        fanout: dict[str, int] = {}
-        for e in placement.edges:
-            fanout[e.src] = fanout.get(e.src, 0) + 1
-        recs: list[tuple] = []
-        stubbed: dict[str, list] = {}
-        for e in placement.edges:
-            a, b = boxes.get(e.src), boxes.get(e.dst)
-            if a is None or b is None:
-                continue
-            ra, rb = (a.x, a.y, a.w, a.h), (b.x, b.y, b.w, b.h)
-            dist = abs(a.x + a.w / 2 - b.x - b.w / 2) + abs(a.y + a.h / 2 - b.y - b.h / 2)
-            # far, or not routed by the layout (a long edge of a high fan-out producer)
-            far = dist > STUB_MIN_DISTANCE or (e.unrouted and dist > 3 * STUB_LAYERS_PX)
-            if far and fanout[e.src] >= STUB_FANOUT:
-                label = tree.node_label.get(e.src[2:], e.src[2:]) if e.src.startswith("n:") \
-                    else tree.groups[e.src[2:]].label
-                recs.append((e, ra, rb, "in", _elide(label, 28), "", ()))
-                stubbed.setdefault(e.src, []).append((e, ra, rb))
-            else:
-                recs.append((e, ra, rb, "", "", "", simplify_route(e.route, horizontal)))
-        for src, lst in stubbed.items():
-            e, ra, rb = lst[0]
-            tip = (f"{src[2:]} also feeds (drawn short):\n"
-                   + "\n".join(x.dst[2:] for x, _, _ in lst[:30])
-                   + ("\n…" if len(lst) > 30 else ""))
-            recs.append((e, ra, rb, "out", f"→ {len(lst)} far consumers", tip, ()))
+        recs: list[tuple | None] = []
+        for src, lst in placement.edges_by_src().items():
+            recs.extend(self._recs_of_src(tree, src, lst, placement.horizontal))
         self.edge_recs = recs
         edges_of: dict[str, list[int]] = {}
         for i, r in enumerate(recs):
@@ -1036,21 +1182,108 @@ class GraphScene(QGraphicsScene):
             edges_of.setdefault(e.dst, []).append(i)
         self.edges_of = edges_of
 
+    def _recs_of_src(self, tree: GroupTree, src: str, lst: list, horizontal: bool) -> list:
+        """The records of the visible edges ``lst`` leaving ``src`` (all of them: whether one
+        is a stub depends on how many there are): far edges of a high fan-out producer are
+        stubs, with one "out" record for all of them."""
+        boxes = self.boxes
+        a = boxes.get(src)
+        if a is None:
+            return []
+        ra = (a.x, a.y, a.w, a.h)
+        acx, acy = a.x + a.w / 2, a.y + a.h / 2
+        many = len(lst) >= STUB_FANOUT
+        recs: list[tuple] = []
+        stubbed: list = []
+        for e in lst:
+            b = boxes.get(e.dst)
+            if b is None:
+                continue
+            rb = (b.x, b.y, b.w, b.h)
+            dist = abs(acx - b.x - b.w / 2) + abs(acy - b.y - b.h / 2)
+            # far, or not routed by the layout (a long edge of a high fan-out producer)
+            far = dist > STUB_MIN_DISTANCE or (e.unrouted and dist > 3 * STUB_LAYERS_PX)
+            if far and many:
+                label = tree.node_label.get(src[2:], src[2:]) if src.startswith("n:") \
+                    else tree.groups[src[2:]].label
+                recs.append((e, ra, rb, "in", _elide(label, 28), "", ()))
+                stubbed.append(e)
+            else:
+                recs.append((e, ra, rb, "", "", "", simplify_route(e.route, horizontal)))
+        if stubbed:
+            e = stubbed[0]
+            b = boxes[e.dst]
+            tip = (f"{src[2:]} also feeds (drawn short):\n"
+                   + "\n".join(x.dst[2:] for x in stubbed[:30])
+                   + ("\n…" if len(stubbed) > 30 else ""))
+            recs.append((e, ra, (b.x, b.y, b.w, b.h), "out", f"→ {len(stubbed)} far consumers",
+                         tip, ()))
+        return recs
+
     def _polylines(self):
         horizontal = self.placement.horizontal
-        for e, ra, rb, stub, _, _, route in self.edge_recs:
+        for rec in self.edge_recs:
+            if rec is None:
+                continue
+            e, ra, rb, stub, _, _, route = rec
             yield e, stub, edge_polyline(ra, rb, route, horizontal, stub)
 
+    def _rec_lines(self, rec: tuple) -> list[QLineF]:
+        e, ra, rb, stub, _, _, route = rec
+        pl = edge_polyline(ra, rb, route, self.placement.horizontal, stub)
+        return [QLineF(a[0], a[1], b[0], b[1]) for a, b in pairwise(pl)]
+
     def _edge_lines(self) -> tuple[list[QLineF], list[QLineF]]:
-        """Every edge's route as straight segments: (data edges, control edges)."""
+        """Every edge's route as straight segments: (data edges, control edges). Each
+        record's own lines are kept (``_lines_of``), so that an update redoes only its own."""
+        self._lines_of = [None if rec is None else self._rec_lines(rec)
+                                for rec in self.edge_recs]
+        return self._flat_lines()
+
+    def _flat_lines(self) -> tuple[list[QLineF], list[QLineF]]:
         lines: list[QLineF] = []
         control: list[QLineF] = []
-        for e, _, pl in self._polylines():
-            (control if e.control else lines).extend(
-                QLineF(a[0], a[1], b[0], b[1]) for a, b in pairwise(pl))
+        for rec, ls in zip(self.edge_recs, self._lines_of):
+            if rec is not None:
+                (control if rec[0].control else lines).extend(ls)
         return lines, control
 
     # ------------------------------------------------------------------ tiles
+    @staticmethod
+    def _box_tiles(b) -> list[tuple]:
+        floor = math.floor
+        i0, i1 = floor(b.x / TILE), floor((b.x + b.w) / TILE)
+        j0, j1 = floor(b.y / TILE), floor((b.y + b.h) / TILE)
+        if i0 == i1 and j0 == j1:
+            return [(i0, j0)]
+        return [(i, j) for i in range(i0, i1 + 1) for j in range(j0, j1 + 1)]
+
+    @staticmethod
+    def _edge_tiles(e, stub: str, pl: list) -> set[tuple]:
+        """The tiles an edge drawn along polyline ``pl`` may paint in."""
+        floor = math.floor
+        pad = 24.0  # arrow heads, curve bulges, the start of a label
+        seen: set[tuple] = set()
+        if stub:  # the label reaches 150 either side of the stub's start
+            xs = [p[0] for p in pl] + [pl[0][0] - 150, pl[0][0] + 150]
+            ys = [p[1] for p in pl] + [pl[0][1] - 16]
+            segs = [(min(xs), min(ys), max(xs), max(ys))]
+        else:
+            segs = []
+            for (x0, y0), (x1, y1) in pairwise(pl):
+                # the cubic's control points bulge up to half the step beyond each end
+                dy, dx = abs(y1 - y0) / 2 + 12, abs(x1 - x0) / 2 + 12
+                segs.append((min(x0, x1) - dx, min(y0, y1) - dy,
+                             max(x0, x1) + dx, max(y0, y1) + dy))
+            if e.label or e.count > 1:
+                mx, my = pl[len(pl) // 2]
+                segs.append((mx - 4, my - 8, mx + 150, my + 8))
+        for x0, y0, x1, y1 in segs:
+            for i in range(floor((x0 - pad) / TILE), floor((x1 + pad) / TILE) + 1):
+                for j in range(floor((y0 - pad) / TILE), floor((y1 + pad) / TILE) + 1):
+                    seen.add((i, j))
+        return seen
+
     def _index_tiles(self) -> None:
         """Which units and edges touch each TILE × TILE square."""
         tu: dict[tuple, list[str]] = {}
@@ -1073,29 +1306,18 @@ class GraphScene(QGraphicsScene):
                         tu[(i, j)] = [key]
                     else:
                         lst.append(key)
-        pad = 24.0  # arrow heads, curve bulges, the start of a label
-        for idx, (e, stub, pl) in enumerate(self._polylines()):
-            seen = set()
-            if stub:  # the label reaches 150 either side of the stub's start
-                xs = [p[0] for p in pl] + [pl[0][0] - 150, pl[0][0] + 150]
-                ys = [p[1] for p in pl] + [pl[0][1] - 16]
-                segs = [(min(xs), min(ys), max(xs), max(ys))]
-            else:
-                segs = []
-                for (x0, y0), (x1, y1) in pairwise(pl):
-                    # the cubic's control points bulge up to half the step beyond each end
-                    dy, dx = abs(y1 - y0) / 2 + 12, abs(x1 - x0) / 2 + 12
-                    segs.append((min(x0, x1) - dx, min(y0, y1) - dy,
-                                 max(x0, x1) + dx, max(y0, y1) + dy))
-                if e.label or e.count > 1:
-                    mx, my = pl[len(pl) // 2]
-                    segs.append((mx - 4, my - 8, mx + 150, my + 8))
-            for x0, y0, x1, y1 in segs:
-                for i in range(floor((x0 - pad) / TILE), floor((x1 + pad) / TILE) + 1):
-                    for j in range(floor((y0 - pad) / TILE), floor((y1 + pad) / TILE) + 1):
-                        if (i, j) not in seen:
-                            seen.add((i, j))
-                            te.setdefault((i, j), []).append(idx)
+        edge_tiles = self._edge_tiles
+        horizontal = self.placement.horizontal
+        for idx, rec in enumerate(self.edge_recs):
+            if rec is None:
+                continue
+            e, ra, rb, stub, _, _, route = rec
+            for t in edge_tiles(e, stub, edge_polyline(ra, rb, route, horizontal, stub)):
+                lst = te.get(t)
+                if lst is None:
+                    te[t] = [idx]
+                else:
+                    lst.append(idx)
         self._tile_units, self._tile_edges = tu, te
 
     def _tiles_in(self, rect: QRectF):

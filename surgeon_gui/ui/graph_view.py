@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import time
+import weakref
 from collections.abc import Callable
 
 import shiboken6
@@ -45,9 +46,10 @@ from PySide6.QtWidgets import (
 
 from ..core.history.document import Document, GraphChange, absorbed, absorbed_text
 from ..core.viewmodel.grouping import GroupTree
-from ..core.viewmodel.layout import LayoutEngine, Placement
+from ..core.viewmodel.layout import LayoutEngine, Placement, placement_diff
 from ..core.viewmodel.viewstate import ViewState, step_marks
 from . import style
+from . import graph_scene
 from .graph_scene import (
     EdgeItem,
     FrameItem,
@@ -61,6 +63,9 @@ from .workers import Worker
 
 #: Above this many visible units, layouts run in a worker thread.
 ASYNC_UNITS = 1500
+#: Placements kept for undo and redo (a state and the one before it, with and without
+#: everything expanded).
+PLACEMENTS_KEPT = 4
 #: Below this zoom the view draws the scene's batched overview (boxes, frames and edge lines
 #: in a few QPainter calls) instead of painting every item (one Python call each): items are
 #: flat boxes of a few pixels there anyway, and the whole 10k-node graph stays fluid.
@@ -180,7 +185,9 @@ class GraphView(QGraphicsView):
         else:
             self.state.keep_existing(self.tree)
         tree = self.tree
-        vp = self.viewport().size()
+        # the viewport without scroll bars: they come and go with the drawing's size (an
+        # expand-all shows them), and a wrap that followed them would lay out everything anew
+        vp = self.maximumViewportSize()
         self.engine = LayoutEngine(tree, lambda u: self.graph_scene.node_size(tree, u),
                                    self.horizontal, reuse=None if reset_view else self.engine,
                                    wrap_in=(vp.width(), vp.height()) if self.wrap_long_chains
@@ -346,15 +353,33 @@ class GraphView(QGraphicsView):
             self._worker.cancel()
             self._worker = None
         self._pending_layout = True
+        hit = self._cached_placement(expanded)
+        if hit is not None:  # undo/redo back to a state laid out a moment ago
+            self._apply_layout(gen, engine, hit)
+            return
         # edges read the GraphDef: here, on the GUI thread; the worker sees plain Python data
         edges = self._visible_graph(expanded)
+        drawn, drawn_tree, tree = self.placement, self.graph_scene.tree, self.tree
+
+        def diffed(p: Placement) -> Placement:
+            """What the scene will have to change (in the worker, for a big graph): an edit
+            moves a few boxes of thousands, and the scene then updates only those."""
+            if drawn is not None and drawn_tree is not None:
+                p.diff = placement_diff(drawn, p, drawn_tree, tree,
+                                        limit=graph_scene.UPDATE_MAX)
+                p.base = weakref.ref(drawn) if p.diff is not None else None
+            p.edges_by_src()  # what the scene looks edges up in
+            return p
+
         if estimate < ASYNC_UNITS:
-            self._apply_layout(gen, engine, engine.layout(expanded, edges=edges))
+            self._apply_layout(gen, engine, diffed(engine.layout(expanded, edges=edges)))
             return
         QGuiApplication.setOverrideCursor(Qt.BusyCursor)
 
         def job(state):
-            return engine.layout(expanded, check=state.check, edges=edges)
+            p = engine.layout(expanded, check=state.check, edges=edges)
+            state.check()
+            return diffed(p)
 
         w = Worker(job)
         alive = lambda: shiboken6.isValid(self)
@@ -380,6 +405,39 @@ class GraphView(QGraphicsView):
             cache.pop(next(iter(cache)))
         return edges
 
+    def _placement_key(self, expanded: frozenset) -> tuple:
+        e = self.engine
+        return (id(self.tree), expanded, e.horizontal, e.wrap_in)
+
+    def _cached_placement(self, expanded: frozenset) -> Placement | None:
+        """The placement of this tree and expansion laid out before (undo and redo come back
+        to trees kept by ``_cached_tree``), or None."""
+        cache = self.__dict__.get("_placements")
+        if not cache:
+            return None
+        key = self._placement_key(expanded)
+        hit = cache.pop(key, None)
+        if hit is None or hit[0] is not self.tree:
+            return None
+        cache[key] = hit
+        return hit[1]
+
+    def _remember_placement(self, placement: Placement) -> None:
+        """Keep the last few placements (with their trees, so that an id is never reused)."""
+        cache = self.__dict__.setdefault("_placements", {})
+        if self.__dict__.get("_placements_doc") is not self.document:
+            cache.clear()
+            self._placements_doc = self.document
+        if self._live_document is not None:
+            return  # an old state shown for a moment (its tree is not kept either)
+        for k in [k for k, (_, p) in cache.items() if p.edges is placement.edges]:
+            # the same edge objects laid out again (another window size): their routes are
+            # this placement's now
+            del cache[k]
+        cache[self._placement_key(placement.expanded)] = (self.tree, placement)
+        while len(cache) > PLACEMENTS_KEPT:
+            cache.pop(next(iter(cache)))
+
     def _layout_failed(self, msg: str) -> None:
         self._pending_layout = False
         if self.window() and hasattr(self.window(), "statusBar"):
@@ -390,6 +448,7 @@ class GraphView(QGraphicsView):
             return  # a newer layout was requested meanwhile
         t0 = time.perf_counter()
         self._worker = None
+        self._remember_placement(placement)
         selected = set(self.selected_nodes())
         self.graph_scene.blockSignals(True)
         self.placement = placement

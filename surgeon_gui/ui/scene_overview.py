@@ -40,6 +40,10 @@ class _Static:
         fill_of: dict[str, QColor] = {}  # per op: its family's fill
         depth: dict[str, int] = {}
         framed: list[tuple[int, int, QColor, QRectF]] = []
+        #: unit → its fill's key in ``fills`` (boxes) or what its frame looks like (frames):
+        #: what :meth:`patch` compares
+        self.look: dict[str, object] = {}
+        look = self.look
         for key, b in scene.boxes.items():
             r = rects[key] = QRectF(b.x, b.y, b.w, b.h)
             if key[0] == "n":
@@ -59,10 +63,11 @@ class _Static:
                     self.frame_borders.setdefault(base.rgba(), (base, []))[1].append(r)
                     solid = scene._solid_fill(gk)
                     framed.append((_depth(gk, groups, depth), solid.rgba(), solid, r))
+                    look[key] = (base.rgba(), solid.rgba())
                     continue
                 fill = style.signature_color(grp.signature) if grp.repeats > 1 \
                     else style.GROUP_FILL
-            k = fill.rgba()
+            k = look[key] = fill.rgba()
             entry = fills.get(k)
             if entry is None:
                 entry = fills[k] = (fill, [])
@@ -81,6 +86,71 @@ class _Static:
         self._tile_fills: dict | None = None
         self._image = None
         self._frame_coords: dict[int, tuple] | None = None
+
+    def patch(self, scene, units, lines: tuple[list, list] | None) -> bool:
+        """Follow an update of the scene in place: the boxes of ``units`` (keys) moved,
+        resized, recoloured, appeared or went; ``lines`` (data, control) when edges changed.
+        False when it cannot (a frame changed: the frames are ordered and grouped by depth
+        and colour) and the whole has to be made again."""
+        tree = scene.tree
+        expanded = scene.placement.expanded
+        boxes = scene.boxes
+        changed = []
+        for key in units:
+            b = boxes.get(key)
+            old = self.look.get(key)
+            if isinstance(old, tuple) or (b is not None and key[0] == "g"
+                                          and key[2:] in expanded):  # a frame, before or now
+                if b is None or not isinstance(old, tuple) or key[2:] not in expanded:
+                    return False
+                grp = tree.groups[key[2:]]
+                base = (style.signature_color(grp.signature) if grp.repeats > 1
+                        else style.FRAME_BORDER)
+                r = self.rects[key]
+                if (base.rgba(), scene._solid_fill(key[2:]).rgba()) != old or \
+                        (r.x(), r.y(), r.width(), r.height()) != (b.x, b.y, b.w, b.h):
+                    return False
+                continue
+            if b is None:
+                fill = None
+            elif key[0] == "n":
+                fill = style.FAMILY_FILL[op_family(tree.op_of.get(key[2:], ""))]
+            else:
+                grp = tree.groups[key[2:]]
+                fill = style.signature_color(grp.signature) if grp.repeats > 1 \
+                    else style.GROUP_FILL
+            r = self.rects.get(key)
+            if r is not None and fill is not None and fill.rgba() == old and \
+                    (r.x(), r.y(), r.width(), r.height()) == (b.x, b.y, b.w, b.h):
+                continue
+            changed.append((key, b, fill))
+        for key, b, fill in changed:
+            r = self.rects.pop(key, None)
+            old = self.look.pop(key, None)
+            if r is not None:
+                rects = self.fills[old][1]
+                for i, x in enumerate(rects):
+                    if x is r:
+                        del rects[i]
+                        break
+            if b is not None:
+                r = self.rects[key] = QRectF(b.x, b.y, b.w, b.h)
+                k = self.look[key] = fill.rgba()
+                entry = self.fills.get(k)
+                if entry is None:
+                    entry = self.fills[k] = (fill, [])
+                entry[1].append(r)
+        if changed:
+            self._tile_fills = None
+            self._image = None
+        if lines is not None:
+            self.lines, self.control_lines = lines
+            self._tile_lines = None
+            self._image = None
+        if self.rect != scene.placement_rect:
+            self.rect = scene.placement_rect
+            self._image = None
+        return True
 
     def image(self, scale: float):
         """(image, its scale) of everything static, for drawing a big graph at ``scale`` or

@@ -69,6 +69,49 @@ class Placement:
     ports: dict = field(default_factory=dict)
     #: Container-level pairs whose long edge was left unrouted.
     unrouted: set = field(default_factory=set)
+    #: What changed from the placement drawn before this one (see :func:`placement_diff`):
+    #: a weak reference to that placement and the :class:`PlacementDiff`, or None. Undo and
+    #: redo go back and forth between two placements: either one's diff serves both ways.
+    base: object = None
+    diff: "PlacementDiff | None" = None
+    _by_src: dict | None = field(default=None, repr=False, compare=False)
+
+    def edges_by_src(self) -> dict[str, list[VisibleEdge]]:
+        """The visible edges by producer (made once: an update after an edit looks up the
+        edges of a few producers)."""
+        by = self._by_src
+        if by is None:
+            by = {}
+            for e in self.edges:
+                lst = by.get(e.src)
+                if lst is None:
+                    by[e.src] = [e]
+                else:
+                    lst.append(e)
+            self._by_src = by
+        return by
+
+    def diff_to(self, other: "Placement") -> "PlacementDiff | None":
+        """The recorded difference between this placement and ``other`` (either way), or
+        None when neither was laid out right after the other."""
+        if self.diff is not None and self.base is not None and self.base() is other:
+            return self.diff
+        if other.diff is not None and other.base is not None and other.base() is self:
+            return other.diff
+        return None
+
+
+@dataclass
+class PlacementDiff:
+    """Two placements of the same expansion state compared: the unit keys whose box or look
+    (op, label, badges; a group's label, size, ops, signature, repeats) differ, or that only
+    one of them has, and the (src, dst) keys of the visible edges that differ (ends, route,
+    kind, count, label) or that only one has. The relation is symmetric."""
+    units: frozenset
+    edges: frozenset
+
+    def __len__(self) -> int:
+        return len(self.units) + len(self.edges)
 
 
 @dataclass
@@ -777,6 +820,65 @@ def _order(total: int, layers: list[int], chains, pairs) -> list[float]:
     except (AttributeError, TypeError):
         coords = g.layout_sugiyama(layers=layers).coords
     return [c[0] for c in coords[:total]]
+
+
+def _node_look(tree: GroupTree, name: str) -> tuple:
+    return (tree.op_of.get(name), tree.node_label.get(name, name),
+            [b.label for b in tree.badges.get(name, ())])
+
+
+def _group_look(tree: GroupTree, key: str) -> tuple | None:
+    g = tree.groups.get(key)
+    return None if g is None else (g.label, g.size, g.repeats, g.signature, g.parent,
+                                   g.virtual, dict(g.ops))
+
+
+def placement_diff(old: Placement, new: Placement, old_tree: GroupTree,
+                   new_tree: GroupTree, limit: float | None = None) -> PlacementDiff | None:
+    """What differs between two placements in the same direction (None when that differs:
+    then everything does). A group opened in one and closed in the other counts as changed
+    (an edit can take a block away, and its undo bring it back closed). Reads both trees,
+    never Qt: a layout worker runs it, so that the view updates only what changed (an undo of
+    a one-node edit: a few boxes). ``limit``: None as well when more than this share of the
+    new placement's units and edges differ (the view then redraws everything anyway)."""
+    if old.horizontal != new.horizontal:
+        return None
+    ob, nb = old.boxes, new.boxes
+    most = None if limit is None else limit * (len(nb) + len(new.edges))
+    if most is not None and abs(len(ob) - len(nb)) > most:
+        return None
+    units = set(ob.keys() ^ nb.keys())
+    if old.expanded != new.expanded:
+        units |= {"g:" + k for k in old.expanded ^ new.expanded}
+    same_tree = old_tree is new_tree
+    for key, b in nb.items():
+        a = ob.get(key)
+        if a is None:
+            continue
+        if a.x != b.x or a.y != b.y or a.w != b.w or a.h != b.h:
+            units.add(key)
+        elif same_tree:
+            continue
+        elif key[0] == "n":
+            name = key[2:]
+            if _node_look(old_tree, name) != _node_look(new_tree, name):
+                units.add(key)
+        elif _group_look(old_tree, key[2:]) != _group_look(new_tree, key[2:]):
+            units.add(key)
+    oe = {(e.src, e.dst): e for e in old.edges}
+    ne = {(e.src, e.dst): e for e in new.edges}
+    if len(oe) != len(old.edges) or len(ne) != len(new.edges):
+        return None  # not keyed by their ends (never made by GroupTree.visible_graph)
+    edges = set(oe.keys() ^ ne.keys())
+    for k, e in ne.items():
+        o = oe.get(k)
+        if o is not None and (o.control != e.control or o.count != e.count
+                              or o.label != e.label or o.unrouted != e.unrouted
+                              or o.route != e.route):
+            edges.add(k)
+    if most is not None and len(units) + len(edges) > most:
+        return None
+    return PlacementDiff(frozenset(units), frozenset(edges))
 
 
 def boxes_overlap(a: Box, b: Box, eps: float = 0.5) -> bool:

@@ -1,0 +1,147 @@
+"""An edit, its undo and its redo lay out again only the containers the edit changed (Qt-free).
+
+The layout engine keeps each container's layout while its children, their sizes and its edges
+stay the same (``LayoutEngine(reuse=…)``); :func:`placement_diff` then tells the view which
+boxes and edges differ, so that the scene updates only those. Here, on real graphs with
+everything expanded, the layout an edit, an undo and a redo get is compared with a fresh layout
+of the same state: the same boxes and routes (without wrapping), or, when the long top level
+wraps into columns (which keep their cuts when a child changes size, see
+``_kept_cuts``), a clean picture: nothing overlaps, everything sits in its frame, every edge
+is routed as in a fresh layout."""
+import itertools
+
+import pytest
+
+from surgeon_gui.core.history.document import Document
+from surgeon_gui.core.history.steps import prepare_edits
+from surgeon_gui.core.viewmodel import layout as layout_mod
+from surgeon_gui.core.viewmodel.grouping import GroupTree
+from surgeon_gui.core.viewmodel.layout import LayoutEngine, boxes_overlap, placement_diff
+
+def size_of(tree):
+    """Sizes that depend on what a box shows, as the scene's do (weight badges make a node
+    taller): an edit that takes a badge away changes its container's layout."""
+    def size(unit):
+        if unit.startswith("n:"):
+            name = unit[2:]
+            return (110.0 + 6 * len(tree.op_of[name]),
+                    40.0 + 18 * len(tree.badges.get(name, ())))
+        return (120.0 + 5 * len(tree.groups[unit[2:]].label), 56.0)
+    return size
+
+
+def _edits(doc: Document) -> list[tuple[str, dict]]:
+    """A weight's ``/read`` (drawn as a badge; TF1 graphs) and a visible node in the middle
+    (an activation)."""
+    nodes = doc.graph_def.node
+    reads = [n.name for n in nodes if n.op == "Identity" and n.name.endswith("/read")]
+    relus = [n.name for n in nodes if n.op in ("Relu", "Relu6")]
+    return [("remove_node", {"node": n}) for n in reads[:1]] + \
+        [("remove_node", {"node": relus[len(relus) // 2]})]
+
+
+def _check_clean(tree: GroupTree, p) -> None:
+    """Every drawn unit placed, siblings apart, children inside their frame."""
+    assert {"n:" + n for n in tree.drawn_nodes()} <= set(p.boxes)
+    for container in [""] + sorted(p.expanded):
+        kids = [k for k in tree.children(container) if k in p.boxes]
+        for a, b in itertools.combinations(kids, 2):
+            assert not boxes_overlap(p.boxes[a], p.boxes[b]), (a, b)
+        if container:
+            f = p.boxes["g:" + container]
+            for k in kids:
+                b = p.boxes[k]
+                assert f.x <= b.x and b.x + b.w <= f.x + f.w + 0.01, (container, k)
+                assert f.y <= b.y and b.y + b.h <= f.y + f.h + 0.01, (container, k)
+
+
+def _routes(p) -> dict:
+    return {(e.src, e.dst): (tuple(e.route), e.unrouted) for e in p.edges}
+
+
+def _boxes(p) -> dict:
+    return {k: (b.x, b.y, b.w, b.h) for k, b in p.boxes.items()}
+
+
+def _layout(tree, wrap, reuse=None, expanded=None):
+    eng = LayoutEngine(tree, size_of(tree), reuse=reuse, wrap_in=wrap)
+    return eng, eng.layout(frozenset(tree.groups) if expanded is None else expanded)
+
+
+@pytest.mark.parametrize("wrap", [None, (1600, 1000)], ids=["plain", "wrapped"])
+@pytest.mark.parametrize("model", ["tf1", "cond_bn", "mnv2"])
+def test_edit_undo_redo_relayout_matches_a_fresh_layout(model, wrap, tf1_graph, small_cond_bn,
+                                                         mobilenet_v2, monkeypatch):
+    gd, ins, outs = {"tf1": tf1_graph, "cond_bn": small_cond_bn, "mnv2": mobilenet_v2}[model]
+    calls = []
+    real = layout_mod.layered
+    monkeypatch.setattr(layout_mod, "layered", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for kind, args in _edits(Document(gd, None, ins, outs)):
+        doc = Document(gd, None, ins, outs)
+        tree_a = GroupTree(doc.graph)
+        eng, before = _layout(tree_a, wrap)
+        full_calls = len(calls)
+        doc.adopt([prepare_edits(doc.graph, [(kind, args)])])
+        trees = [GroupTree(doc.graph)]
+        doc.undo()
+        trees.append(GroupTree(doc.graph))
+        doc.redo()
+        trees.append(GroupTree(doc.graph))
+        drawn, drawn_tree = before, tree_a
+        for tree in trees:  # the edit, its undo, its redo
+            calls.clear()
+            eng, p = _layout(tree, wrap, reuse=eng)
+            # only the containers around the change were laid out again (those whose children
+            # changed: a block of one op left fewer siblings, and the ones around them)
+            assert len(calls) * 3 <= full_calls
+            _, fresh = _layout(tree, wrap)
+            if wrap is None:
+                assert _boxes(p) == _boxes(fresh)
+                assert _routes(p) == _routes(fresh)
+            else:  # the stable variant: columns keep their cuts
+                _check_clean(tree, p)
+                assert {k for k, (_, u) in _routes(p).items() if u} == \
+                    {k for k, (_, u) in _routes(fresh).items() if u}
+            # what the view is told changed: at least every box that moved or resized
+            d = placement_diff(drawn, p, drawn_tree, tree)
+            moved = {k for k in drawn.boxes.keys() | p.boxes.keys()
+                     if _boxes(drawn).get(k) != _boxes(p).get(k)}
+            assert moved <= d.units
+            changed_routes = {k for k in _routes(drawn).keys() | _routes(p).keys()
+                              if _routes(drawn).get(k) != _routes(p).get(k)}
+            assert changed_routes <= d.edges
+            if kind == "remove_node" and not args["node"].endswith("/read"):
+                assert "n:" + args["node"] in d.units  # drawn before, gone after (or back)
+            # and nothing else: the others show something else (a badge less, a group's size)
+            for k in d.units - moved:
+                old_look = layout_mod._node_look(drawn_tree, k[2:]) if k[0] == "n" \
+                    else layout_mod._group_look(drawn_tree, k[2:])
+                new_look = layout_mod._node_look(tree, k[2:]) if k[0] == "n" \
+                    else layout_mod._group_look(tree, k[2:])
+                assert old_look != new_look, k
+            drawn, drawn_tree = p, tree
+        # back and forth: the undo's layout is the one before the edit
+        eng, again = _layout(trees[1], wrap, reuse=eng)
+        if wrap is None:
+            assert _boxes(again) == _boxes(before)
+
+
+def test_diff_is_symmetric_and_empty_for_the_same_state(tf1_graph):
+    gd, ins, outs = tf1_graph
+    doc = Document(gd, None, ins, outs)
+    tree_a = GroupTree(doc.graph)
+    eng, pa = _layout(tree_a, None)
+    assert not placement_diff(pa, pa, tree_a, tree_a).units
+    relu = next(n.name for n in gd.node if n.op == "Relu")
+    doc.adopt([prepare_edits(doc.graph, [("remove_node", {"node": relu})])])
+    tree_b = GroupTree(doc.graph)
+    _, pb = _layout(tree_b, None, reuse=eng)
+    ab, ba = placement_diff(pa, pb, tree_a, tree_b), placement_diff(pb, pa, tree_b, tree_a)
+    assert ab == ba and "n:" + relu in ab.units and ab.edges
+    # another direction: no diff (everything differs)
+    across = LayoutEngine(tree_a, size_of(tree_a), horizontal=True).layout(pa.expanded)
+    assert placement_diff(pa, across, tree_a, tree_a) is None
+    # a group closed: its box, and everything inside it that is no longer drawn
+    closed = LayoutEngine(tree_a, size_of(tree_a)).layout(pa.expanded - {"bn1"})
+    d = placement_diff(pa, closed, tree_a, tree_a)
+    assert "g:bn1" in d.units and {k for k in pa.boxes if k.startswith("n:bn1/")} <= d.units

@@ -1,0 +1,177 @@
+"""Undo and redo with everything expanded update the lazy scene in place.
+
+After an edit the view's layout says which boxes and edges differ from the drawn placement
+(``Placement.diff``); the scene then moves, makes or drops only those items and moves only
+their entries in the tile index, and undo and redo come back to placements kept from before.
+These tests check the result against a scene built from scratch for the same placement and
+against a fresh layout of the same state, and that every box in view is found through the
+tile index afterwards. The threshold for a lazy scene is 0 here, so that the bundled graphs
+get one."""
+import pytest
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QTransform, QUndoStack
+
+from surgeon_gui.core.history.document import Document
+from surgeon_gui.core.viewmodel.layout import LayoutEngine
+from surgeon_gui.ui import graph_scene
+from surgeon_gui.ui.commands import EditCommand, push_step
+from surgeon_gui.ui.graph_scene import GraphScene, _edge_key
+from surgeon_gui.ui.graph_view import GraphView
+
+
+@pytest.fixture(autouse=True)
+def lazy_scene(monkeypatch):
+    monkeypatch.setattr(graph_scene, "LAZY_ITEMS", 0)
+    # in place however much changed (a Relu taken out of the small TF1 graph moves most of it)
+    monkeypatch.setattr(graph_scene, "UPDATE_MAX", 1.0)
+
+
+@pytest.fixture
+def updates(monkeypatch):
+    """How many placements the scene took in place (not rebuilt)."""
+    done = []
+    real = GraphScene._apply_diff
+    monkeypatch.setattr(GraphScene, "_apply_diff",
+                        lambda self, *a: done.append(1) or real(self, *a))
+    return done
+
+
+def _view(qtbot, gd, ins, outs):
+    doc = Document(gd, None, ins, outs)
+    view = GraphView()
+    qtbot.addWidget(view)
+    view.resize(1200, 800)
+    view.show()
+    view.set_document(doc, reset_view=True)
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=60000)
+    view.expand_all()
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=60000)
+    view.setTransform(QTransform())
+    return doc, view
+
+
+def _tiles_of_units(scene) -> dict:
+    return {t: sorted(keys) for t, keys in scene._tile_units.items() if keys}
+
+
+def _tiles_of_edges(scene) -> dict:
+    h = scene.placement.horizontal
+    return {t: sorted(map(str, (_edge_key(scene.edge_recs[i], h) for i in idx)))
+            for t, idx in scene._tile_edges.items() if idx}
+
+
+def _check_scene(view) -> None:
+    """The scene as updated equals one built from scratch for the same placement, and every
+    box is found through the tile index where it is."""
+    scene = view.graph_scene
+    fresh = GraphScene()
+    fresh.apply_placement(view.tree, view.placement)
+    assert fresh.lazy and scene.lazy
+    assert _tiles_of_units(scene) == _tiles_of_units(fresh)
+    assert _tiles_of_edges(scene) == _tiles_of_edges(fresh)
+    h = view.placement.horizontal
+    assert sorted(map(str, (_edge_key(r, h) for r in scene.edge_recs if r is not None))) == \
+        sorted(map(str, (_edge_key(r, h) for r in fresh.edge_recs)))
+    for key, i in ((k, i) for k, lst in scene.edges_of.items() for i in lst):
+        assert key in (scene.edge_recs[i][0].src, scene.edge_recs[i][0].dst)
+    lines, control = scene._overview_lines
+    f_lines, f_control = fresh._overview_lines
+    assert sorted((ln.x1(), ln.y1(), ln.x2(), ln.y2()) for ln in lines) == \
+        sorted((ln.x1(), ln.y1(), ln.x2(), ln.y2()) for ln in f_lines)
+    assert len(control) == len(f_control)
+    # the overview (minimap, far zoom) draws every box where it is, in its colour
+    ov, f_ov = scene.overview(), fresh.overview()
+    assert {k: r.getRect() for k, r in ov.static.rects.items()} == \
+        {k: r.getRect() for k, r in f_ov.static.rects.items()}
+    assert {k: sorted(r.getRect() for r in rects) for k, (_, rects) in ov.fills.items()
+            if rects} == {k: sorted(r.getRect() for r in rects)
+                          for k, (_, rects) in f_ov.fills.items() if rects}
+    # items alive sit on their boxes and draw what the tree says
+    for key, item in scene.live.items():
+        b = scene.boxes[key]
+        assert (item.x(), item.y(), item.w, item.h) == (b.x, b.y, b.w, b.h)
+        assert scene._still_draws(item, key, view.tree)
+    # every box in view is found: sweep the drawing a viewport at a time
+    r = scene.content_rect()
+    step = view.mapToScene(view.viewport().rect()).boundingRect()
+    y = r.top()
+    while y < r.bottom():
+        x = r.left()
+        while x < r.right():
+            seen = QRectF(x, y, step.width(), step.height())
+            scene.ensure_rect(seen)
+            found = {it.key for it in scene.items(seen, Qt.IntersectsItemBoundingRect)
+                     if hasattr(it, "key")}
+            inside = {k for k, b in scene.boxes.items()
+                      if seen.intersects(QRectF(b.x, b.y, b.w, b.h))}
+            assert inside <= found, sorted(inside - found)[:5]
+            x += step.width()
+        y += step.height()
+
+
+def _same_as_fresh_layout(view) -> None:
+    tree = view.tree
+    eng = LayoutEngine(tree, lambda u: view.graph_scene.node_size(tree, u), view.horizontal,
+                       wrap_in=view.engine.wrap_in)
+    fresh = eng.layout(view.placement.expanded)
+    assert {k: (b.x, b.y, b.w, b.h) for k, b in view.placement.boxes.items()} == \
+        {k: (b.x, b.y, b.w, b.h) for k, b in fresh.boxes.items()}
+
+
+@pytest.mark.parametrize("model", ["tf1", "cond_bn"])
+def test_undo_redo_expanded_updates_the_scene_in_place(qtbot, model, tf1_graph, small_cond_bn,
+                                                       updates):
+    gd, ins, outs = {"tf1": tf1_graph, "cond_bn": small_cond_bn}[model]
+    doc, view = _view(qtbot, gd, ins, outs)
+    relus = [n.name for n in gd.node if n.op == "Relu"]
+    victim = relus[len(relus) // 2]
+    # look at the edit's place, so that its items are alive when it changes
+    view.centerOn(view.graph_scene.item("n:" + victim))
+    view.viewport().repaint()
+    before = {k: (b.x, b.y, b.w, b.h) for k, b in view.placement.boxes.items()}
+    opened = view.placement.expanded
+    stack = QUndoStack()
+    push_step(stack, EditCommand.compute(doc, "remove_node", {"node": victim}))
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=60000)
+    assert "n:" + victim not in view.placement.boxes
+    _check_scene(view)
+    _same_as_fresh_layout(view)
+    for op in (stack.undo, stack.redo, stack.undo):
+        updates.clear()
+        op()
+        qtbot.waitUntil(lambda: not view.layout_pending, timeout=60000)
+        view.viewport().repaint()
+        assert updates, "the scene was rebuilt, not updated"
+        _check_scene(view)
+        _same_as_fresh_layout(view)
+    # back where it started: the same picture, but for a block the edit dissolved (fewer
+    # siblings than make blocks), which comes back closed
+    gone = opened - view.placement.expanded
+    assert all("_*" in k for k in gone), sorted(gone)  # the block and what is inside it
+    if not gone:
+        assert {k: (b.x, b.y, b.w, b.h) for k, b in view.placement.boxes.items()} == before
+    assert view.graph_scene.item("n:" + victim) is not None
+
+
+def test_a_weight_read_removed_and_restored_keeps_every_item(qtbot, small_cond_bn, updates):
+    """A ``/read`` is drawn as a badge on its consumer: its removal changes no box, so undo and
+    redo keep every item alive as it is."""
+    gd, ins, outs = small_cond_bn
+    doc, view = _view(qtbot, gd, ins, outs)
+    read = next(n.name for n in gd.node if n.op == "Identity" and n.name.endswith("/read"))
+    consumer = view.tree.badge_owner[read][0]
+    view.centerOn(view.graph_scene.item("n:" + consumer))
+    view.viewport().repaint()
+    stack = QUndoStack()
+    push_step(stack, EditCommand.compute(doc, "remove_node", {"node": read}))
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=60000)
+    view.viewport().repaint()
+    alive = dict(view.graph_scene.live)
+    for op in (stack.undo, stack.redo):
+        op()
+        qtbot.waitUntil(lambda: not view.layout_pending, timeout=60000)
+        view.viewport().repaint()
+        _check_scene(view)
+    assert updates
+    kept = [k for k, it in view.graph_scene.live.items() if alive.get(k) is it]
+    assert len(kept) >= 0.9 * len(alive)
