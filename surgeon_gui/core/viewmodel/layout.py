@@ -822,9 +822,12 @@ def _order(total: int, layers: list[int], chains, pairs) -> list[float]:
     return [c[0] for c in coords[:total]]
 
 
-def _node_look(tree: GroupTree, name: str) -> tuple:
+def _node_look(tree: GroupTree, name: str, badges=None) -> tuple:
+    """What a node's box shows (``badges``: ``tree.badges``, looked up once by a caller that
+    asks for many nodes)."""
+    badges = tree.badges if badges is None else badges
     return (tree.op_of.get(name), tree.node_label.get(name, name),
-            [b.label for b in tree.badges.get(name, ())])
+            [b.label for b in badges.get(name, ())])
 
 
 def _group_look(tree: GroupTree, key: str) -> tuple | None:
@@ -851,6 +854,7 @@ def placement_diff(old: Placement, new: Placement, old_tree: GroupTree,
     if old.expanded != new.expanded:
         units |= {"g:" + k for k in old.expanded ^ new.expanded}
     same_tree = old_tree is new_tree
+    old_badges, new_badges = old_tree.badges, new_tree.badges
     for key, b in nb.items():
         a = ob.get(key)
         if a is None:
@@ -861,7 +865,7 @@ def placement_diff(old: Placement, new: Placement, old_tree: GroupTree,
             continue
         elif key[0] == "n":
             name = key[2:]
-            if _node_look(old_tree, name) != _node_look(new_tree, name):
+            if _node_look(old_tree, name, old_badges) != _node_look(new_tree, name, new_badges):
                 units.add(key)
         elif _group_look(old_tree, key[2:]) != _group_look(new_tree, key[2:]):
             units.add(key)
