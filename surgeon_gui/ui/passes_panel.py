@@ -12,7 +12,9 @@
   worker thread, with a window-modal progress dialog (progress per pass, Cancel): the window
   keeps painting, the graph cannot change underneath, and a cancelled run leaves the document
   as it was. The preset consumes :func:`~surgeon_gui.core.passes.pipeline.pipeline_steps`, the
-  generator the CLI and recipes use; its steps are adopted together at the end.
+  generator the CLI and recipes use, as they do: one working copy of the document's graph,
+  edited in place by each pass (``prepare_pipeline``); its steps are adopted together at the
+  end.
 
 The window hands the panel the view and the undo stack, and the open document through
 :meth:`PassesPanel.set_document` (None when closed).
@@ -43,7 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.history.steps import prepare_pass, prepare_pipeline
+from ..core.history.steps import prepare_pass, prepare_pipeline, state_before_last
 from ..core.model.tfenv import wait_for_tensorflow
 from ..core.model.graph import GraphError
 from ..core.passes import PRESET_ID, PRESET_PASSES, PRESET_TITLE, all_passes, get_pass
@@ -502,10 +504,17 @@ class PassesPanel(QWidget):
             # The group trees the view will want: the result's (drawn on adoption) and the
             # state one Ctrl+Z away. Built here, they are not built on the GUI thread (0.1-0.3 s
             # each on NASNetLarge).
+            # (The steps went through one working graph: only the last keeps its graph; the
+            # state before it is had by taking the last step back on it and redoing it.)
             trees = {}
-            for i in range(max(len(prepared) - 2, 0), len(prepared)):
+            if len(prepared) >= 2:
                 state.progress(1.0, "Grouping the result")
-                trees[i] = GroupTree(prepared[i].graph, show_constants=show_constants)
+                trees[len(prepared) - 2] = state_before_last(
+                    prepared, lambda g: GroupTree(g, show_constants=show_constants))
+            if prepared:
+                state.progress(1.0, "Grouping the result")
+                trees[len(prepared) - 1] = GroupTree(prepared[-1].graph,
+                                                     show_constants=show_constants)
             return prepared, left, trees
 
         def done(result):

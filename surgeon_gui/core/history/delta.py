@@ -260,6 +260,50 @@ class GraphDelta:
                 d.new_fields[key] = _field_bytes(b)
         return d
 
+    @classmethod
+    def from_record(cls, old: Graph, new: Graph, old_nodes: dict,
+                    store: SpillStore | None = None) -> "GraphDelta":
+        """The delta of a step that edited ``old``'s GraphDef *in place* into ``new`` (the
+        pipeline's working graph), from the old NodeDefs of the nodes it touched
+        (``PassResult.old_nodes`` of a pass run with ``record=True``; None for an added node).
+
+        Equal to :meth:`between` on an intact copy of the old graph, at the cost of the
+        touched nodes plus one comparison of the two name orders, not a comparison of every
+        node. ``old`` is the index of the graph as it was: its node order is still the old one
+        (its NodeDefs may have changed since; they are not read). Top-level fields are not
+        compared: a pass edits them only on a copy (then call :meth:`between`)."""
+        put = (store or DEFAULT_STORE).put
+        d = cls()
+        old_pos, new_pos, new_nodes = old.order, new.order, new.nodes
+        for name, before in old_nodes.items():
+            after = new_nodes.get(name)
+            if before is None:
+                if after is None:
+                    continue            # added and removed again within the step
+                if name in old_pos:
+                    raise ValueError(f"{name!r} was recorded as added but the graph had it")
+                d.added.add(name)
+                d.new_nodes[name] = put(_ser(after))
+            elif after is None:
+                d.removed.add(name)
+                d.old_nodes[name] = put(_ser(before))
+            elif before is not after and before != after:
+                d.changed.add(name)
+                d.old_nodes[name] = put(_ser(before))
+                d.new_nodes[name] = put(_ser(after))
+                if before.op != after.op:
+                    d.op_changes[name] = (before.op, after.op)
+        if len(old_pos) - len(d.removed) + len(d.added) != len(new_pos) \
+                or not all(n in old_pos for n in d.removed):
+            raise ValueError("the recorded nodes do not account for the step's change")
+        d.removed_at = sorted((old_pos[n], n) for n in d.removed)
+        d.added_at = sorted((new_pos[n], n) for n in d.added)
+        common_old = [n for n in old_pos if n not in d.removed] if d.removed else list(old_pos)
+        common_new = [n for n in new_pos if n not in d.added] if d.added else list(new_pos)
+        if common_old != common_new:
+            d.old_order, d.new_order = list(old_pos), list(new_pos)
+        return d
+
     # ------------------------------------------------------------------ properties
     @property
     def empty(self) -> bool:

@@ -160,8 +160,11 @@ def _match_anchor(report, name: str) -> str | None:
 
 @dataclass(eq=False)
 class PreparedStep:
-    """A step computed on a base graph, ready for :meth:`Document.adopt` (see module doc)."""
-    graph: Graph
+    """A step computed on a base graph, ready for :meth:`Document.adopt` (see module doc).
+    ``graph`` is the graph after the step, or None when it is not kept (the preset's steps
+    before its last: one working graph went on through them): adopting such a step applies
+    its delta to the graph before it."""
+    graph: Graph | None
     step: Step
 
 
@@ -171,6 +174,24 @@ def prepare_step(base: Graph, new: Graph, label: str, recipe_step=None,
     Costs a node-by-node comparison: call it where the pass ran (a worker thread)."""
     delta = GraphDelta.between(base.graph_def, new.graph_def, old_names=_names(base),
                                new_names=_names(new))
+    return _prepared(base, new, delta, label, recipe_step, report)
+
+
+def prepare_recorded_step(base: Graph, new: Graph, old_nodes: dict, label: str,
+                          recipe_step=None, report=None) -> PreparedStep:
+    """The step from ``base`` to ``new`` when the pass edited ``base``'s GraphDef in place
+    (the preset's working graph): the delta is built from the touched nodes' recorded old
+    versions (``PassResult.old_nodes``), in proportion to the change
+    (:meth:`GraphDelta.from_record`); when the pass made a new GraphDef instead, ``base`` is
+    intact and is compared with it node by node as :func:`prepare_step` does."""
+    if new.graph_def is not base.graph_def:
+        return prepare_step(base, new, label, recipe_step, report)
+    return _prepared(base, new, GraphDelta.from_record(base, new, old_nodes), label,
+                     recipe_step, report)
+
+
+def _prepared(base: Graph, new: Graph, delta: GraphDelta, label: str, recipe_step,
+              report) -> PreparedStep:
     delta.serial = next(_serials)
     old_io = (base.given_inputs, base.given_outputs)
     new_io = (new.given_inputs, new.given_outputs)
@@ -377,11 +398,12 @@ class Document:
         if self._saved not in (None, False) and not any(
                 s is self._saved for s in self._steps[:self._cursor]):
             self._saved = False   # the saved state is among the undone steps being dropped
+        graph = self._adopted_graph(prepared)
         del self._steps[self._cursor:]
         for p in prepared:
             self._steps.append(p.step)
         self._cursor = len(self._steps)
-        self._graph = prepared[-1].graph
+        self._graph = graph
         self._graph.source = self.path
         if len(prepared) == 1:
             d = prepared[0].step.delta
@@ -402,6 +424,22 @@ class Document:
             change = GraphChange(prepared[-1].step.label, removed, added, changed,
                                  kind="apply")
         self._announce(change)
+
+    def _adopted_graph(self, prepared: list[PreparedStep]) -> Graph:
+        """The graph after ``prepared``: the last one's that has a graph (adopted as it is),
+        with the deltas of the steps after it (prepared without one: the preset's steps
+        before its last) applied in place, in proportion to their change."""
+        last = max((i for i, p in enumerate(prepared) if p.graph is not None), default=-1)
+        graph = prepared[last].graph if last >= 0 else self._graph
+        rest = prepared[last + 1:]
+        if rest:
+            with gc_paused():
+                for p in rest:
+                    d = p.step.delta
+                    inputs, outputs = d.new_io if d.new_io is not None \
+                        else (graph.given_inputs, graph.given_outputs)
+                    graph = d.apply_indexed(graph, inputs, outputs)
+        return graph
 
     def push(self, graph_def: GraphDef, label: str = "", recipe_step=None, inputs=_KEEP,
              outputs=_KEEP, report=None) -> Step:

@@ -10,13 +10,15 @@ recipes consume too.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, TypeVar
 
-from ..model.graph import Graph
+from ..model.graph import Graph, copy_graph_def
 from ..passes import PRESET_ID
 from ..passes.pipeline import inputs_after, pipeline_steps, run_pass, step_label
-from .document import PreparedStep, prepare_step
+from .document import PreparedStep, prepare_recorded_step, prepare_step
 from .edits import apply_edit_io, describe
+
+T = TypeVar("T")
 
 
 def pass_recipe_step(pass_id: str, params: dict | None, select) -> dict:
@@ -44,12 +46,55 @@ def prepare_pipeline(graph: Graph, pass_ids: Iterable[str],
                      params: dict[str, dict] | None = None,
                      should_stop: Callable[[], bool] | None = None,
                      on_pass: Callable[[str, int, int, int], None] | None = None,
-                     on_step: Callable[[PreparedStep], None] | None = None
-                     ) -> list[PreparedStep]:
+                     on_step: Callable[[PreparedStep], None] | None = None,
+                     in_place: bool = True) -> list[PreparedStep]:
     """Run passes (``inference``: the preset until nothing changes) as one step per pass run
     that changed something, each with its delta against the step before (see
     :func:`~surgeon_gui.core.passes.pipeline.pipeline_steps` for ``on_pass`` and
-    ``should_stop``)."""
+    ``should_stop``). ``graph`` is never changed.
+
+    ``in_place`` (the default), as the CLI runs the preset: the first pass that changes
+    something makes the one copy of ``graph``, and every later pass edits that copy in place,
+    so a pass that changes k nodes costs O(k) plus the new index; each step's delta is built
+    from the pass's recorded old nodes (:func:`prepare_recorded_step`), not by comparing two
+    whole graphs. Only the last step keeps its graph (``PreparedStep.graph``; the others'
+    is None: :meth:`Document.adopt` takes the last one's). ``on_step`` gets each step as it
+    is prepared, to adopt at once: the first with a copy of its graph (one more copy, so that
+    neither the working graph nor the graph given in is ever the adopter's), the others
+    without (adopting one applies its delta to the graph before, O(change)).
+    ``in_place=False``: the copying path (each changing pass makes a whole new graph, and
+    its delta is a whole-graph comparison; every step keeps its graph)."""
+    if not in_place or graph._duplicates:
+        return _prepare_pipeline_copying(graph, pass_ids, params, should_stop, on_pass,
+                                         on_step)
+    out: list[PreparedStep] = []
+    base = graph
+    for step in pipeline_steps(graph, pass_ids, params, should_stop, on_pass, in_place=True,
+                               record=True):
+        res = step.result
+        p = prepare_recorded_step(base, step.graph, res.old_nodes or {},
+                                  step_label(step.pass_id, res.report),
+                                  pass_recipe_step(step.pass_id, step.params, None), res.report)
+        # what the step held of the old graph is in the delta now (weights in the scratch
+        # file): let it go; the graph before is the working graph, changed from now on
+        res.graph_def = res.old_nodes = None
+        if out:
+            out[-1].graph = None
+        if on_step:
+            # adopted as it comes: the first step with a copy of its own (the working graph
+            # goes on changing; the adopter's graph given in must not), the others without
+            p.graph = None if out else Graph(copy_graph_def(step.graph.graph_def),
+                                             step.graph.given_inputs,
+                                             step.graph.given_outputs, source=graph.source)
+            on_step(p)
+        p.graph = step.graph
+        out.append(p)
+        base = step.graph
+    return out
+
+
+def _prepare_pipeline_copying(graph, pass_ids, params, should_stop, on_pass,
+                              on_step) -> list[PreparedStep]:
     out: list[PreparedStep] = []
     base = graph
     for step in pipeline_steps(graph, pass_ids, params, should_stop, on_pass):
@@ -61,6 +106,23 @@ def prepare_pipeline(graph: Graph, pass_ids: Iterable[str],
             on_step(p)
         base = step.graph
     return out
+
+
+def state_before_last(prepared: list[PreparedStep], fn: Callable[[Graph], T]) -> T:
+    """``fn`` of the graph one step before the last of ``prepared`` (the state one Ctrl+Z
+    away once they are adopted; at least two steps), without a copy: the last step's delta is
+    reverted on the last graph in place, ``fn`` runs, and the delta is applied again, each in
+    proportion to the change. ``prepared[-1].graph`` is then a new index of the same
+    GraphDef (equal to the old); the graph ``fn`` saw is stale once it returns."""
+    last = prepared[-1]
+    d, g = last.step.delta, last.graph
+    inputs, outputs = g.given_inputs, g.given_outputs
+    old_in, old_out = d.old_io if d.old_io is not None else (inputs, outputs)
+    back = d.revert_indexed(g, old_in, old_out)
+    try:
+        return fn(back)
+    finally:
+        last.graph = d.apply_indexed(back, inputs, outputs)
 
 
 def prepare_edits(graph: Graph, edits: list[tuple[str, dict]],
