@@ -252,3 +252,7 @@ def test_a_tree_read_from_the_loaders_consumer_index_equals_one_read_from_the_pr
     assert any(control for _, _, control, _ in from_protos._edges)
     assert show_constants or from_protos.badges
     assert tree_fields(from_index) == tree_fields(from_protos)
+    # the index's entries in node order (kept by the index) or put in that order by the tree
+    assert indexed.inputs_in_order[0] is indexed._consumers
+    indexed.inputs_in_order = None
+    assert tree_fields(GroupTree(indexed, show_constants)) == tree_fields(from_protos)

@@ -199,6 +199,8 @@ class Graph:
         index, kept up to date by :meth:`updated`."""
         if self._consumers is None:
             cons: dict[str, list[tuple[str, int, InputRef]]] = defaultdict(list)
+            in_order: list[tuple[str, int, InputRef]] = []
+            add = in_order.append
             parse = parse_input
             # A tuple per input (150k on a 100k-node graph) would set off the cyclic garbage
             # collector dozens of times, each walking every object the process holds: half of
@@ -210,8 +212,13 @@ class Graph:
                         continue
                     name = node.name
                     for i, ref in enumerate(map(parse, inputs)):
-                        cons[ref[0]].append((name, i, ref))
+                        entry = (name, i, ref)
+                        cons[ref[0]].append(entry)
+                        add(entry)
             self._consumers = cons
+            #: the same entries in node order (then input index), with the index they belong
+            #: to (the group tree's edges; valid while ``_consumers`` is that index)
+            self.inputs_in_order = (cons, in_order)
         return self._consumers
 
     def consumers(self, name: str, port: int | None = None,

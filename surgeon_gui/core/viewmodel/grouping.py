@@ -633,9 +633,12 @@ class GroupTree:
         listed = g.graph_def.node
         index_built = g._consumers  # the loader's validation built it: no pass over the protos
         if index_built is not None and len(nodes) == len(listed):
+            in_order = getattr(g, "inputs_in_order", None)  # (its entries in node order)
+            in_order = in_order[1] if in_order is not None and in_order[0] is index_built \
+                else None
             try:
-                edges = self._edges_from_index(index_built, watch, consumers, lone_input,
-                                               with_inputs)
+                edges = self._edges_from_index(index_built, in_order, watch, consumers,
+                                               lone_input, with_inputs)
                 listed = ()
             except KeyError:  # an index out of step with the nodes: read the protos instead
                 edges = []
@@ -704,30 +707,35 @@ class GroupTree:
                 own = self.badge_owner.setdefault(const, [])
                 own.extend(o for o in self.badge_owner.get(name, []) if o not in own)
 
-    def _edges_from_index(self, index: dict, watch: set, consumers: dict, lone_input: dict,
-                          with_inputs: set) -> list:
+    def _edges_from_index(self, index: dict, in_order: list | None, watch: set, consumers: dict,
+                          lone_input: dict, with_inputs: set) -> list:
         """What ``_find_badges``' pass over every input finds, read from the graph's consumer
         index instead (producer → (consumer, input index, ref), each list in node order): the
         edges from existing nodes in graph order (consumer, then input index), the watched
-        nodes' consumers in that order, and which watched nodes have inputs (one: its ref)."""
+        nodes' consumers in that order, and which watched nodes have inputs (one: its ref).
+        ``in_order``: the index's entries in that order already, as the index keeps them
+        (else they are put in order here)."""
         nodes = self.graph.nodes
-        pos = {name: i for i, name in enumerate(nodes)}
-        flat = []
-        for src, found in index.items():
-            if found:  # (a dangling input's missing producer too: it is an input all the same)
-                flat += [((pos[c] << 32) | i, src, ref, c) for c, i, ref in found]
-        flat.sort(key=itemgetter(0))  # nearly sorted already: cheap
+        if in_order is None:
+            pos = {name: i for i, name in enumerate(nodes)}
+            flat = []
+            for src, found in index.items():
+                if found:  # (a dangling input's missing producer too: an input all the same)
+                    flat += [((pos[e[0]] << 32) | e[1], e) for e in found]
+            flat.sort(key=itemgetter(0))  # nearly sorted already: cheap
+            in_order = map(itemgetter(1), flat)
         edges = []
         add = edges.append
         n_inputs: dict[str, int] = {}
-        for key, src, ref, c in flat:
+        for entry in in_order:
+            c, _, ref = entry
             if c in watch:
                 n_inputs[c] = n_inputs.get(c, 0) + 1
                 lone_input[c] = ref
+            src, port, control = ref
             if src in nodes:
-                add((src, ref.port, ref.control, c))
+                add((src, port, control, c))
                 if src in watch:
-                    entry = (c, key & 0xFFFFFFFF, ref)
                     have = consumers.get(src)
                     if have is None:
                         consumers[src] = [entry]
