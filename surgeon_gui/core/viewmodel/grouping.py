@@ -663,9 +663,9 @@ class GroupTree:
                         found.append((name, index, ref))
                 if src in nodes:
                     edges.append((src, ref.port, ref.control, name))
-        consts = {name for name in watch if op_of[name] == "Const" and name not in with_inputs}
+        # a Const with no inputs that something reads (only watched nodes have consumers here)
         for name, op in op_of.items():  # graph order
-            if op == "Const" and name in consts and name in consumers:
+            if op == "Const" and name in consumers and name not in with_inputs:
                 hidden[name] = name
         for name, op in op_of.items():
             if op in _READ_OPS:
@@ -686,7 +686,7 @@ class GroupTree:
         for name, const in hidden.items():
             owners = []
             for c, index, ref in consumers.get(name, ()):
-                if c in hidden or ref.control:
+                if c in hidden or ref[2]:  # (a control input)
                     continue
                 if c not in owners:
                     owners.append(c)
@@ -988,7 +988,10 @@ class GroupTree:
                 if up is None:
                     up = own[grp.parent] = [0, 0, {}]
                 _add_counts(up, acc[0], acc[1], acc[2])
-        chains = {key: self._chain(key) for key in set(parent_of.values())}
+        # every group's chain from its parent's (a parent is made before its children)
+        chains: dict[str, tuple[str, ...]] = {"": ()}
+        for key, grp in groups.items():
+            chains[key] = chains[grp.parent] + (key,)
         self._ancestors.update(zip(drawn, map(chains.__getitem__,
                                               map(parent_of.__getitem__, drawn))))
 
@@ -1122,12 +1125,17 @@ class GroupTree:
                 if up:
                     internal[up] += n
         sigs = Counter()
+        made: dict[tuple, int] = {}  # most groups repeat: one checksum per structure
         for grp in self.groups.values():
             # stable across runs (not Python's salted hash): same structure, same colour
-            grp.signature = zlib.crc32(repr((sorted(grp.ops.items()),
-                                             internal[grp.key])).encode())
+            ops = sorted(grp.ops.items())
+            key = (tuple(ops), internal[grp.key])
+            sig = made.get(key)
+            if sig is None:
+                sig = made[key] = zlib.crc32(repr((ops, key[1])).encode())
+            grp.signature = sig
             if grp.visible_size >= 3:
-                sigs[grp.signature] += 1
+                sigs[sig] += 1
         for grp in self.groups.values():
             grp.repeats = sigs.get(grp.signature, 1) if grp.visible_size >= 3 else 1
 
