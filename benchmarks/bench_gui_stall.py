@@ -44,6 +44,8 @@ class Heartbeat:
         self.phase = "idle"
         self.last = time.perf_counter()
         self.gaps: dict[str, list[float]] = {}
+        #: per phase, (resident MB when it ended, peak resident MB during it)
+        self.memory: dict[str, tuple[float, float]] = {}
         #: per phase, the longest full (generation 2) garbage collection, in ms, and how many
         self.gc_pauses: dict[str, list[float]] = {}
         import gc
@@ -72,6 +74,8 @@ class Heartbeat:
 
     def set_phase(self, name: str) -> None:
         self._tick()
+        self.memory[self.phase] = memory()   # (what the phase left, its peak)
+        reset_peak()
         self.phase = name
         self._tick()
         self.gaps[name].pop()  # (that tick only told the watcher the new phase)
@@ -88,6 +92,28 @@ class Heartbeat:
 
     def longest(self, phase: str) -> float:
         return max(self.gaps.get(phase) or [0.0])
+
+
+def memory() -> tuple[float, float]:
+    """(resident MB now, peak resident MB since :func:`reset_peak`) of this process."""
+    vals = {}
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    vals[line[:5]] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return vals.get("VmRSS", 0.0), vals.get("VmHWM", 0.0)
+
+
+def reset_peak() -> None:
+    """Start the peak resident size (VmHWM) again from the current size (Linux)."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 def watch(pid: int, beacon: str, out: str, stall_ms: float, pyspy: str) -> None:
@@ -290,10 +316,15 @@ def main(argv=None) -> int:
         rows.append((name, name, ""))
     name = "History: jump to Opened model"
     cold()
+    import gc
+    import weakref
+    before_jump = weakref.ref(w.document.graph)
     hb.set_phase(name)
     w.surgery.history.setCurrentIndex(w.surgery.history.model().index(0, 0))
     settle()
-    rows.append((name, name, f"{steps} steps undone"))
+    gc.collect()
+    rows.append((name, name, f"{steps} steps undone; the graph before "
+                 + ("freed" if before_jump() is None else "STILL ALIVE")))
     hb.set_phase("end")
     hb.timer.stop()
     if args.why:
@@ -308,16 +339,21 @@ def main(argv=None) -> int:
              f"{os.environ.get('QT_QPA_PLATFORM') or 'xcb'}, {os.cpu_count()} cores shared.",
              f"Load (uptime) at the end: {os.getloadavg()[0]:.1f}. Full GCs: the number of "
              "generation-2 collections in the phase and the longest (any thread).",
-             "", "| phase | longest gap | ticks | full GCs | notes |",
-             "|---|---:|---:|---:|---|"]
+             "RSS: the process's resident size when the phase ended, and its peak during the "
+             "phase (MB).",
+             "", "| phase | longest gap | ticks | full GCs | RSS after / peak | notes |",
+             "|---|---:|---:|---:|---:|---|"]
     for label, phase, note in rows:
         gcs = hb.gc_pauses.get(phase, [])
         gcs = f"{len(gcs)}, longest {max(gcs):.0f} ms" if gcs else "0"
+        rss, peak = hb.memory.get(phase, (0.0, 0.0))
         lines.append(f"| {label} | {hb.longest(phase):.0f} ms | {len(hb.gaps.get(phase, []))} "
-                     f"| {gcs} | {note} |")
+                     f"| {gcs} | {rss:.0f} / {peak:.0f} | {note} |")
     text = "\n".join(lines) + "\n"
     print(text)
     print(json.dumps({phase: round(hb.longest(phase)) for _, phase, _ in rows}))
+    print(json.dumps({phase: [round(x) for x in hb.memory.get(phase, (0, 0))]
+                      for _, phase, _ in rows}))
     Path(args.out).write_text(text, encoding="utf-8")
     w.close()
     return 0

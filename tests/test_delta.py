@@ -245,3 +245,73 @@ def test_a_move_with_its_spilled_versions_read_beforehand_reads_no_scratch_file(
         assert serialize(doc.graph_def) == states[n] and doc.cursor == n
     doc.go_to(3)                                       # without: read here, same bytes
     assert reads and serialize(doc.graph_def) == states[3]
+
+
+def _mutate(rng, gd):
+    """A random step on a copy of ``gd``: nodes removed, added, changed, reordered, weights
+    rewritten (big ones spill), the versions field changed."""
+    new = copy_graph_def(gd)
+    for _ in range(rng.randint(1, 6)):
+        what = rng.choice(["remove", "add", "change", "shuffle", "weight", "versions"])
+        names = [n.name for n in new.node]
+        if what == "remove" and len(names) > 3:
+            del new.node[rng.randrange(len(names))]
+        elif what == "add":
+            nodes = list(new.node)
+            nodes.insert(rng.randrange(len(nodes) + 1),
+                         NodeDef(name=f"new{rng.randrange(10**6)}", op="Identity",
+                                 input=[rng.choice(names)]))
+            del new.node[:]
+            new.node.extend(nodes)
+        elif what == "change":
+            new.node[rng.randrange(len(names))].input.append("^" + rng.choice(names))
+        elif what == "shuffle":
+            nodes = list(new.node)
+            rng.shuffle(nodes)
+            del new.node[:]
+            new.node.extend(nodes)
+        elif what == "weight":
+            n = new.node[rng.randrange(len(names))]
+            n.CopyFrom(make_const(n.name, np.full(40_000, rng.random(), np.float32)))
+        else:
+            new.versions.producer = rng.randrange(1, 10**4)
+    return new
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_move_built_apart_and_swapped_in_gives_the_same_bytes_and_index(
+        tmp_path, monkeypatch, seed):
+    """Document.prepare_move (a worker's part of a History jump on a big model) builds the
+    target state next to the live graph without touching it; go_to swaps it in: the same
+    bytes as the in-place path, a fresh index, the chosen inputs/outputs of that state, and
+    the live graph until then unchanged. A stale preparation is ignored."""
+    from surgeon_gui.core.history import delta as delta_mod
+    from surgeon_gui.core.history.document import Document
+    from support import assert_index_fresh
+    monkeypatch.setattr(delta_mod, "DEFAULT_STORE",
+                        SpillStore(threshold=64 * 1024, directory=str(tmp_path)))
+    rng = random.Random(seed)
+    doc = Document(chain(n=8, weights=30_000))
+    states, ios = [serialize(doc.graph_def)], [(doc.inputs, doc.outputs)]
+    for k in range(5):
+        new = _mutate(rng, doc.graph_def)
+        outputs = [rng.choice([n.name for n in new.node])] if k == 2 else doc.outputs
+        doc.push(new, f"step {k}", outputs=outputs)
+        states.append(serialize(doc.graph_def))
+        ios.append((doc.inputs, doc.outputs))
+    assert delta_mod.DEFAULT_STORE.size > 0       # some versions live in the scratch file
+    for n in [rng.randrange(6) for _ in range(10)] + [0, 5, 0]:
+        live, here = doc.graph_def, serialize(doc.graph_def)
+        p = doc.prepare_move(n)
+        if n == doc.cursor:
+            assert p is None
+            continue
+        assert serialize(live) == here                # only read
+        doc.go_to(n, prepared=p)
+        assert doc.graph is p.graph and doc.cursor == n
+        assert serialize(doc.graph_def) == states[n] and (doc.inputs, doc.outputs) == ios[n]
+        assert_index_fresh(doc.graph)
+    p = doc.prepare_move(2)
+    doc.go_to(4)                                       # the document moved: p is stale
+    doc.go_to(2, prepared=p)
+    assert doc.graph is not p.graph and serialize(doc.graph_def) == states[2]

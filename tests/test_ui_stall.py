@@ -161,45 +161,75 @@ def test_the_preset_groups_its_result_and_the_state_before_on_its_worker(qtbot, 
     assert w.view.tree is result_tree and not any(built)
 
 
-def test_a_move_over_spilled_weights_reads_them_on_a_worker_first(qtbot, win, monkeypatch):
-    """Undo, redo and History jumps that need node versions from the scratch file have them
-    read on a worker thread; the document waits (untouched) and then moves with them, to the
-    same bytes, with no scratch-file read on the GUI thread."""
+def test_a_history_jump_over_big_steps_is_built_on_a_worker_and_swapped_in(
+        qtbot, win, monkeypatch):
+    """A History jump, undo or redo over big stored node versions (spilled weights) builds its
+    target state on a worker thread (Document.prepare_move); the document waits untouched and
+    then swaps the built graph in: the same bytes, nothing parsed or read from the scratch file
+    on the GUI thread. The view's tree cache keeps no old state's graph alive."""
+    import gc
+    import sys
+    import weakref
+    from support import assert_index_fresh
     from surgeon_gui.core.history import delta as delta_mod
     from surgeon_gui.core.history.document import Document
     from surgeon_gui.ui import commands
     w = win
     original = serialize(w.document.graph_def)
+    opened = weakref.ref(w.document.graph)
     monkeypatch.setattr(delta_mod.DEFAULT_STORE, "threshold", 4096)   # MobileNet's weights
     monkeypatch.setattr(commands, "READ_AHEAD_BYTES", 1)
     _one_step(qtbot, w)
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
     doc = w.document
     final, cursor = serialize(doc.graph_def), doc.cursor
     assert sum(d.spilled_bytes for d in doc.applied) > 100_000   # the preset spilled weights
+    cache = w.view._tree_cache_of(doc)
+    assert len(cache) >= 2 and all(t.graph is None for t in cache.values() if t is not w.view.tree)
+    # the graph as opened is freed (its tree, still cached, let it go)
+    qtbot.waitUntil(lambda: gc.collect() is not None and opened() is None, timeout=5_000)
+
     gui = threading.get_ident()
-    gui_reads, gate, reads = [], threading.Event(), []
-    real_get, real_read = delta_mod.SpillStore.get, Document.read_move
+    on_gui, gate, built = [], threading.Event(), []
+    real_get, real_go, real_prepare = (delta_mod.SpillStore.get, delta_mod.GraphDelta._go,
+                                       Document.prepare_move)
 
     def get(self, ref):
         if threading.get_ident() == gui:
-            gui_reads.append(ref)
+            on_gui.append("scratch read")
         return real_get(self, ref)
 
-    def read_move(refs):
-        reads.append(len(refs))
-        gate.wait(30)
-        return real_read(refs)
-    monkeypatch.setattr(delta_mod.SpillStore, "get", get)
-    monkeypatch.setattr(Document, "read_move", staticmethod(read_move))
+    def go(self, gd, forward, *a, **k):
+        if threading.get_ident() == gui and (self.new_nodes if forward else self.old_nodes):
+            on_gui.append("node versions parsed in place")   # (a move that only drops nodes
+        return real_go(self, gd, forward, *a, **k)           # parses nothing: it may stay)
 
+    def prepare_move(self, n):
+        gate.wait(30)
+        p = real_prepare(self, n)
+        built.append((threading.get_ident() != gui, p))
+        return p
+    monkeypatch.setattr(delta_mod.SpillStore, "get", get)
+    monkeypatch.setattr(delta_mod.GraphDelta, "_go", go)
+    monkeypatch.setattr(Document, "prepare_move", prepare_move)
+
+    last, last_gd = weakref.ref(doc.graph), doc.graph_def
     history = w.surgery.history
     history.setCurrentIndex(history.model().index(0, 0))        # jump to "Opened model"
-    qtbot.waitUntil(lambda: bool(reads), timeout=5_000)
-    qtbot.wait(50)
+    qtbot.wait(100)
     assert doc.cursor == cursor and serialize(doc.graph_def) == final   # waits, untouched
+    assert commands._pending
     gate.set()
     qtbot.waitUntil(lambda: doc.cursor == 0, timeout=10_000)
+    assert built and built[-1][0] and doc.graph is built[-1][1].graph    # built apart, swapped
     assert w.undo_stack.index() == 0 and serialize(doc.graph_def) == original
+    assert_index_fresh(doc.graph)
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
+    assert w.view.tree.graph is doc.graph and w.view.marks() == {}
+    # the old state's graph is freed (by a background thread: freeing 357 MB takes 25-50 ms)
+    qtbot.waitUntil(lambda: gc.collect() is not None and last() is None, timeout=5_000)
+    qtbot.waitUntil(lambda: sys.getrefcount(last_gd) == 2, timeout=5_000)
+
     history.setCurrentIndex(history.model().index(cursor, 0))   # back to the last step
     qtbot.waitUntil(lambda: doc.cursor == cursor, timeout=10_000)
     assert serialize(doc.graph_def) == final
@@ -207,6 +237,6 @@ def test_a_move_over_spilled_weights_reads_them_on_a_worker_first(qtbot, win, mo
         w.undo_action.trigger()
         qtbot.waitUntil(lambda: doc.cursor == w.undo_stack.index(), timeout=10_000)
     assert serialize(doc.graph_def) == original
-    assert len(reads) >= 3 and all(reads) and gui_reads == []
+    assert len(built) >= 3 and all(t for t, _ in built) and on_gui == []
     assert commands._reading == {} and not commands._pending
-    assert doc.graph.order == {n.name: i for i, n in enumerate(doc.graph_def.node)}
+    assert_index_fresh(doc.graph)

@@ -28,6 +28,7 @@ from ..core.history.diff import GraphDiff
 from ..core.history.document import Document, PreparedStep, StaleStepError, Step
 from ..core.history.recipe import Recipe, recipe_of
 from ..core.history.steps import prepare_edits, prepare_pass, prepare_pipeline
+from .workers import release_later
 
 __all__ = ["hold", "held", "StepCommand", "ApplyPassCommand", "EditCommand", "StaleStepError", "push_step",
            "record_steps", "apply_passes", "applied_commands", "recipe_for", "recipe_of"]
@@ -150,36 +151,41 @@ def _move_later(document: Document, n: int) -> None:
 
 _retry = []
 
-#: A move reading at least this many bytes of spilled node versions has them read on a worker
-#: thread first (the disk wait and the copy out of the page cache stay off the GUI thread).
+#: A move over at least this many bytes of stored node versions (old weights, in the scratch
+#: file or in memory) has its target state built on a worker thread
+#: (:meth:`Document.prepare_move`): the GUI thread then only swaps it in. In place, a History
+#: jump back over the preset on NASNetLarge parses ~300 MB of old weights into the live graph
+#: on the GUI thread (0.2–0.4 s); smaller moves stay in place (a few ms).
 READ_AHEAD_BYTES = 16 << 20
 
-#: id(document) → [target n, the reading thread, its result (None until done)]
+#: id(document) → [target n, the worker thread, spilled versions read (when the state could
+#: not be built apart), the built state (a PreparedMove) or None]
 _reading: dict[int, list] = {}
 
 
 def _read_ahead(key: int, document: Document, n: int) -> bool:
-    """Whether the move of ``document`` to ``n`` must wait for its spilled node versions to be
-    read on a worker (started here when needed). The document is not touched meanwhile: the
-    move stays pending, like a move waiting for a background reader."""
+    """Whether the move of ``document`` to ``n`` must wait for its target state to be built on a
+    worker (started here when needed). The document is not touched meanwhile: the move stays
+    pending, like a move waiting for a background reader."""
     r = _reading.get(key)
     if r is not None:
         if r[1].is_alive():
             return True
         if r[0] == n:
-            return False      # read: _flush_moves moves with it
-        del _reading[key]     # read for another target (the user moved again): read anew
-    refs = document.move_reads(n)
-    if sum(x.length for x in refs) < READ_AHEAD_BYTES:
+            return False      # built: _flush_moves moves with it
+        del _reading[key]     # built for another target (the user moved again): build anew
+    if document.move_bytes(n) < READ_AHEAD_BYTES:
         return False
-    entry = [n, None, None]
+    entry = [n, None, None, None]
 
     def work():
         try:
-            entry[2] = document.read_move(refs)
-        except Exception:   # noqa: BLE001 — the move then reads on the GUI thread (and reports)
-            entry[2] = {}
-    entry[1] = threading.Thread(target=work, name="undo-read-ahead", daemon=True)
+            entry[3] = document.prepare_move(n)
+            if entry[3] is None:      # (duplicated names...): the move is made in place,
+                entry[2] = document.read_move(document.move_reads(n))   # with these read
+        except Exception:   # noqa: BLE001 — the move then happens in place (and reports)
+            entry[2], entry[3] = {}, None
+    entry[1] = threading.Thread(target=work, name="undo-build-ahead", daemon=True)
     _reading[key] = entry
     entry[1].start()
     return True
@@ -193,7 +199,12 @@ def _flush_moves(*_) -> None:
             later[key] = (document, n)
         else:
             r = _reading.pop(key, None)
-            document.go_to(n, r[2] if r is not None and r[0] == n else None)
+            if r is not None and r[0] == n:
+                old = document.graph
+                document.go_to(n, r[2], r[3])
+                release_later(old)   # (swapped out: freed off the GUI thread)
+            else:
+                document.go_to(n)
     if later:
         _pending.update(later)
         if not _retry:
@@ -273,7 +284,9 @@ def record_steps(stack: QUndoStack, document: Document, prepared: list[PreparedS
     if not prepared:
         return []
     _settle(document)
+    old = document.graph
     document.adopt(prepared, base_revision)
+    release_later(old)   # the graph before, when nothing keeps it: freed off the GUI thread
     follow(stack)
     first = document.cursor - len(prepared)
     cmds = []

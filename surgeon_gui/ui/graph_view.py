@@ -180,6 +180,8 @@ class GraphView(QGraphicsView):
                 self._tree_cache_of(self.document)[(key, tree.show_constants)] = tree
         self.tree = tree
         self.graph_scene.set_tags(self.history_tags())
+        if self._live_document is None:
+            self._detach_cached_trees()
         if reset_view or not self.expanded:
             self.expanded = self.tree.default_expanded()
         else:
@@ -214,6 +216,15 @@ class GraphView(QGraphicsView):
             cache.clear()
             self._tree_cache_doc = doc
         return cache
+
+    def _detach_cached_trees(self) -> None:
+        """Cached trees of other states keep no graph: a tree is plain Python data (names, ops,
+        edges) but for its ``graph``, which ``_cached_tree`` sets again when the state comes
+        back. Else each would keep its state's whole GraphDef alive (a History jump swaps in
+        another graph; the preset's adoption too), up to 8 × 357 MB on NASNetLarge."""
+        for t in self.__dict__.get("_tree_cache", {}).values():
+            if t is not self.tree and getattr(t, "is_complete", True):
+                t.graph = None   # (a deferred tree still being completed keeps it meanwhile)
 
     def _cached_tree(self) -> GroupTree:
         """The group tree of the document's current state; undo/redo return to states seen

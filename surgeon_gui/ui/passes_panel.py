@@ -553,6 +553,7 @@ class PassesPanel(QWidget):
         cache = cache_of(doc)
         for i, tree in trees.items():
             key = base + tuple(p.step.delta.serial for p in prepared[:i + 1])
+            tree.graph = None   # (kept graphless, as every cached tree: see _cached_tree)
             cache[(key, show_constants)] = tree
 
     def _record(self, doc, prepared, base) -> bool:

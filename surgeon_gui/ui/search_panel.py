@@ -139,6 +139,7 @@ class SearchPanel(QWidget):
                 panel = _ref()
                 if panel is None:
                     return
+                panel._index = None   # (an old state's index would keep its whole graph)
                 if panel.current_mode() == "op":
                     panel._update_completer()  # a pass may add or remove op types
                 if panel.query.text().strip():

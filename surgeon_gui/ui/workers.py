@@ -14,8 +14,12 @@ pool, get the result back on the GUI thread through signals. The job receives a
 from __future__ import annotations
 
 import inspect
+import queue
+import sys
 import threading
+import time
 import traceback
+import warnings
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
@@ -95,6 +99,9 @@ class Worker(QRunnable):
             # screenshot mode, a script), and an emit racing that teardown crashed (SIGSEGV in
             # QMetaObject::metacall while the interpreter finalized)
             _emit(self.signals.done)
+            # The job's inputs (a closure over the graph it worked on) are not needed any more
+            # (see _ended: the pool keeps its Worker).
+            self.fn = self.args = self.kwargs = None
             self._finished.set()
 
     def start(self, pool: QThreadPool | None = None) -> "Worker":
@@ -102,9 +109,27 @@ class Worker(QRunnable):
         # Python thread and the job waits for it (core/model/tfenv.py says why: a crash)
         tfenv.gate_imports()
         _live.add(self)
-        self.signals.done.connect(lambda: _live.discard(self))
+        self.signals.done.connect(self._ended)
         (pool or QThreadPool.globalInstance()).start(self)
         return self
+
+    def _ended(self) -> None:
+        """(GUI thread, after every other signal of the job was delivered.) Let go of what the
+        job used and made. The pool keeps every Worker it ran (PySide takes ownership of a
+        started QRunnable), and the slots connected to it refer to the caller's objects: its
+        result (the preset's intermediate graphs, hundreds of MB on NASNetLarge) and those
+        slots' closures (the document) lived on for good."""
+        _live.discard(self)
+        release_later(self.result, self.error)
+        self.result = self.error = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # (a signal nobody connected)
+            for s in (self.signals.finished, self.signals.failed, self.signals.cancelled,
+                      self.signals.progress, self.signals.done):
+                try:
+                    s.disconnect()
+                except (RuntimeError, TypeError):
+                    pass
 
     def cancel(self) -> None:
         self.state.cancel()
@@ -117,6 +142,72 @@ class Worker(QRunnable):
 
 
 _live: set[Worker] = set()  # keep workers alive until they end
+
+
+_graveyard: queue.SimpleQueue = queue.SimpleQueue()
+_reaper: list[threading.Thread] = []
+_reaper_lock = threading.Lock()
+
+
+def release_later(*objs) -> None:
+    """Drop these references on a background thread, the graphs among them one at a time.
+
+    Freeing a graph (NASNetLarge's 357 MB GraphDef) holds the GIL for 25–50 ms whichever
+    thread drops the last reference, and dropping a container frees all it holds in one go:
+    the preset's result (a graph per step) freed on the GUI thread stalled it 0.3 s. Here each
+    graph found in ``objs`` (in lists, tuples, dicts and objects' attributes, a few levels
+    down) is let go of by itself, with a pause after it for the other threads. Nothing is
+    changed in the objects; the caller must drop its own references to them."""
+    with _reaper_lock:
+        if not _reaper or not _reaper[0].is_alive():
+            t = threading.Thread(target=_reap, name="release-later", daemon=True)
+            _reaper[:] = [t]
+            t.start()
+    _graveyard.put(objs)
+
+
+def _reap() -> None:
+    while True:
+        objs = _graveyard.get()
+        try:
+            parts = _heavy_parts(objs)
+        except Exception:   # noqa: BLE001 — (a container changed meanwhile): drop it whole
+            parts = []
+        del objs            # the light rest goes now; each graph when its part is popped
+        while parts:
+            last = sys.getrefcount(parts[-1]) <= 2     # (the list's and the call's)
+            parts.pop()
+            if last:
+                time.sleep(0.03)    # (the GUI thread gets the GIL between two frees)
+
+
+def _heavy_parts(obj, depth: int = 5) -> list:
+    """Graphs (indexes and GraphDefs) reachable from ``obj`` through containers and object
+    attributes (``depth`` levels), in the order found (each once)."""
+    from ..core.model.graph import Graph, GraphDef
+    out, seen = [], set()
+
+    def walk(o, d):
+        if o is None or id(o) in seen:
+            return
+        seen.add(id(o))
+        if isinstance(o, (Graph, GraphDef)):
+            out.append(o)
+            return
+        if d == 0 or isinstance(o, (str, bytes, int, float, type)):
+            return
+        if isinstance(o, (list, tuple, set, frozenset)):
+            items = list(o)
+        elif isinstance(o, dict):
+            items = list(o.values())
+        elif isinstance(getattr(o, "__dict__", None), dict):
+            items = list(vars(o).values())
+        else:
+            return
+        for x in items:
+            walk(x, d - 1)
+    walk(obj, depth)
+    return out
 
 
 def _emit(signal, *args) -> None:

@@ -35,7 +35,7 @@ from itertools import compress, islice
 from dataclasses import dataclass, field
 from typing import Iterable, Union
 
-from ..model.graph import Graph, GraphDef, NodeDef
+from ..model.graph import Graph, GraphDef, NodeDef, copy_without_nodes
 from ..model.graph import copy_graph_def as _copy_graph_def
 
 
@@ -467,6 +467,55 @@ class GraphDelta:
             old_fields=self.new_fields, new_fields=self.old_fields, old_full=self.new_full,
             new_full=self.old_full, old_io=self.new_io, new_io=self.old_io,
             op_changes={n: (b, a) for n, (a, b) in self.op_changes.items()})
+
+
+def build_state(graph: Graph, moves: list[tuple["GraphDelta", bool]]) -> GraphDef | None:
+    """A new GraphDef equal to ``graph.graph_def`` after ``moves`` (each a delta and whether it
+    is applied (True) or reverted), built apart: ``graph`` is only read. Each node is written
+    once, either copied from ``graph`` (unchanged by the moves) or parsed from its stored
+    version (spilled ones are read from the scratch file here), node by node so that no call
+    holds the GIL for long. None when a move stores whole graphs or ``graph`` has duplicated
+    names (then the in-place path is the one that knows how).
+
+    This is how a History jump on a big model moves off the GUI thread: the GUI thread only
+    swaps the built graph in (see :meth:`Document.prepare_move`). Serializes to the same bytes
+    as :meth:`GraphDelta.apply`/:meth:`GraphDelta.revert` in place."""
+    if graph._duplicates or any(d.old_full is not None for d, _ in moves):
+        return None
+    order = list(graph.order)
+    src: dict[str, Stored] = {}       # name -> stored version; absent: as in ``graph``
+    fields: dict[str, object] = {}
+    for d, forward in moves:
+        if forward:
+            target, gone, come, come_at, dst_order, f = (d.new_nodes, d.removed, d.added,
+                                                         d.added_at, d.new_order, d.new_fields)
+        else:
+            target, gone, come, come_at, dst_order, f = (d.old_nodes, d.added, d.removed,
+                                                         d.removed_at, d.old_order, d.old_fields)
+        for name in d.changed:
+            src[name] = target[name]
+        if gone or come or dst_order is not None:
+            if dst_order is None:
+                order = _merge_at([n for n in order if n not in gone] if gone else order,
+                                  come_at)
+            else:
+                order = list(dst_order)
+            for name in gone:
+                src.pop(name, None)
+            for name in come:
+                src[name] = target[name]
+        fields.update(f)
+    gd = copy_without_nodes(graph.graph_def)
+    for key, value in fields.items():
+        _set_field(gd, key, value)
+    add, live, get = gd.node.add, graph.nodes, src.get
+    for name in order:
+        v = get(name)
+        if v is None:
+            add().CopyFrom(live[name])
+        else:
+            add().ParseFromString(_load(v))
+    return gd
 
 
 def _merge_at(kept: list[str], come_at: list[tuple[int, str]]) -> list[str]:
