@@ -96,9 +96,14 @@ def timed(graph, pid, params=None, select=None, check=True, **kw):
     runs.append((pid, time.perf_counter() - s, bool(r.report.modified)))
     return r
 pipeline.run_pass = timed
+try:  # as the CLI runs it: fold_batch_norm's new weights computed when written
+    from surgeon_gui.core.model.deferred import deferring
+except ImportError:  # an older tree
+    from contextlib import nullcontext as deferring
 s = time.perf_counter()
-out, _ = pipeline.run_pipeline(Graph(gd, meta["inputs"], meta["outputs"]), ["inference"],
-                               keep_graphs=False)
+with deferring():
+    out, _ = pipeline.run_pipeline(Graph(gd, meta["inputs"], meta["outputs"]), ["inference"],
+                                   keep_graphs=False)
 total = time.perf_counter() - s
 print(json.dumps(dict(copy=min(copies), total=total, runs=runs, nodes=len(out.graph_def.node))))
 """
@@ -224,8 +229,9 @@ def main(argv=None) -> int:
             if p.returncode == 0:
                 d = json.loads(p.stdout.strip().splitlines()[-1])
                 lines += [f"Where the peak is, {label} (RSS sampled every 5 ms in one process): "
-                          f"{d['loaded']:.0f} MB once the file is parsed, peak {d['import check']:.0f}"
-                          f" MB in the input's import check (TensorFlow's C API loaded), "
+                          f"{d['loaded']:.0f} MB once the file is parsed, peak "
+                          f"{d['import check']:.0f} MB in the input's import check "
+                          "(TensorFlow's C API loaded), "
                           f"{d['passes']:.0f} MB in the passes, {d['save']:.0f} MB in the "
                           f"save; {d['overall']:.0f} MB in all.", ""]
             p = subprocess.run([PY, "-c", PER_PASS, str(tree), str(pb)], capture_output=True,

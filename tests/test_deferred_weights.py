@@ -40,6 +40,7 @@ def _cond_bn_twins():
     weights and scales, the same scaled weights (powers of two: exactly), which
     merge_duplicates must find equal once folded."""
     import tensorflow as tf
+
     from surgeon_gui.core.model.examples import _bn_params
     v1 = tf.compat.v1
     rng = np.random.default_rng(3)
