@@ -169,3 +169,51 @@ def test_a_marked_weight_reads_fingerprints_and_resolves_as_its_value(dtype, sha
         want.SerializeToString(deterministic=True)
     assert _deferred_fingerprint(node) == _fingerprint(((w * scale).astype(dtype)).tobytes())
     assert MARK in node.attr
+
+
+def test_folding_again_into_a_deferred_weight_scales_its_value():
+    """A second fold_batch_norm run that folds into weights the first one deferred must scale
+    their value (old * first scale), not the old bytes."""
+    import tensorflow as tf
+
+    from surgeon_gui.core.model.examples import _bn_params
+    from surgeon_gui.core.passes.pipeline import run_pass
+    v1 = tf.compat.v1
+    rng = np.random.default_rng(5)
+    p = _bn_params(rng, 64)
+    g = tf.Graph()
+    with g.as_default():
+        x = v1.placeholder(tf.float32, [None, 6, 6, 64], name="x")
+        h = tf.nn.conv2d(x, tf.constant(rng.normal(0, .1, [3, 3, 64, 64]).astype(np.float32),
+                                        name="w"), [1, 1, 1, 1], "SAME", name="conv")
+        h = v1.nn.fused_batch_norm(h, p["gamma"], p["beta"], p["mean"], p["var"],
+                                   epsilon=1e-3, is_training=False, name="bn")[0]
+        tf.nn.relu(h, name="y")
+    gd = g.as_graph_def()
+    k = make_const("k", rng.uniform(0.5, 2.0, [64]).astype(np.float32))
+
+    def add_mul(graph_def):   # bn (now a BiasAdd) -> Mul by k -> y
+        graph_def.node.append(k)
+        mul = graph_def.node.add(name="scale2", op="Mul")
+        mul.input.extend(["bn", "k"])
+        mul.attr["T"].type = 1
+        next(n for n in graph_def.node if n.name == "y").input[0] = "scale2"
+
+    results = []
+    for defer in (False, True):
+        work = GraphDef()
+        work.CopyFrom(gd)
+        with deferring() if defer else contextlib.nullcontext():
+            r = run_pass(Graph(work, ["x"], ["y"]), "fold_batch_norm", in_place=True)
+            assert is_deferred(next(n for n in r.graph_def.node if n.name == "w")) == defer
+            add_mul(r.graph_def)
+            r = run_pass(Graph(r.graph_def, ["x"], ["y"]), "fold_batch_norm", in_place=True)
+        ops = {n.name: n.op for n in r.graph_def.node}
+        assert "bn" not in ops and ops["scale2"] == "BiasAdd" and "w" in r.report.changed
+        results.append(b"".join(graph_def_chunks(r.graph_def)))
+    assert results[1] == results[0]
+    want = GraphDef()
+    want.CopyFrom(gd)
+    add_mul(want)
+    cmp = compare_graphs(want, GraphDef.FromString(results[1]), None, ["y"], runs=1, warmup=0)
+    assert cmp.allclose and cmp.outputs[0].max_abs_err < 1e-4

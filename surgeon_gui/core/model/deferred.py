@@ -69,8 +69,13 @@ def can_defer(node: NodeDef) -> bool:
     t = node.attr["value"].tensor
     from .tensors import _BY_ENUM
     entry = _BY_ENUM.get(t.dtype)
-    return (entry is not None and entry[0].kind == "f"
-            and len(t.tensor_content) >= MIN_BYTES)
+    if entry is None or entry[0].kind != "f":
+        return False
+    nbytes = int(np.prod([d.size for d in t.tensor_shape.dim], dtype=np.int64)) * \
+        entry[0].itemsize
+    # in tensor_content (reading it would copy it): no typed values, and at least its bytes
+    return (nbytes >= MIN_BYTES and len(getattr(t, entry[1])) == 0
+            and t.ByteSize() >= nbytes)
 
 
 def mark(node: NodeDef, scale: np.ndarray, controls: list[str] = ()) -> None:
@@ -87,8 +92,10 @@ def mark(node: NodeDef, scale: np.ndarray, controls: list[str] = ()) -> None:
 
 def value(node: NodeDef) -> np.ndarray:
     """The value of a marked Const."""
-    from .tensors import to_ndarray
-    old = to_ndarray(node.attr["value"].tensor)
+    from .tensors import _BY_ENUM, to_ndarray
+    t = node.attr["value"].tensor
+    old = np.frombuffer(t.tensor_content, dtype=_BY_ENUM[t.dtype][0]).reshape(
+        [d.size for d in t.tensor_shape.dim])
     scale = to_ndarray(node.attr[MARK].tensor)
     return (old * scale).astype(old.dtype)
 
