@@ -122,3 +122,29 @@ def test_a_cancelled_in_place_preset_leaves_its_input_as_it_was(tf1_graph):
         prepare_pipeline(g, ["inference"], should_stop=stop)
     assert serialize(g.graph_def) == original
     assert_index_fresh(g)
+
+
+def test_big_replaced_weights_are_recorded_by_moving_them_out(mobilenet_v2):
+    """In place with record=True, a replaced node over MOVE_BYTES (a conv's weights the fold
+    scales) is moved out of the node list, not copied: its recorded old version still has
+    the old bytes, and the list holds the new one where the old one was."""
+    from surgeon_gui.core.model.editor import MOVE_BYTES
+    from surgeon_gui.core.passes.pipeline import run_pass
+    g = _graph(mobilenet_v2)
+    # (frozen Keras reads its weights through Identity nodes: those go first, as in the preset)
+    res = run_pass(g, "remove_identity")
+    g = Graph(res.graph_def, g.given_inputs, g.given_outputs)
+    before = {n.name: n.SerializeToString(deterministic=True) for n in g.graph_def.node}
+    order = [n.name for n in g.graph_def.node]
+    res = run_pass(g, "fold_batch_norm", in_place=True, record=True)
+    assert res.graph_def is g.graph_def and res.report.modified
+    big = [n for n in res.report.changed if len(before[n]) >= MOVE_BYTES]
+    assert big, "no big weights replaced: the test would not see the move"
+    for name in res.report.changed | res.report.removed:
+        assert res.old_nodes[name].SerializeToString(deterministic=True) == before[name]
+    now = {n.name: n for n in res.graph_def.node}
+    for name in big:
+        assert now[name].SerializeToString(deterministic=True) != before[name]
+    # every kept node where it was (the new weights took the old ones' places)
+    kept = [n for n in order if n not in res.report.removed]
+    assert [n.name for n in res.graph_def.node][:len(kept)] == kept

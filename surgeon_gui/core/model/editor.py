@@ -28,6 +28,12 @@ from .graph import (
 )
 
 
+#: Recording in place, a replaced node at least this big (serialized) is moved out of the node
+#: list rather than copied (:meth:`GraphEditor._apply_overlay`); smaller ones are copied (a
+#: move shifts the list's pointers, which for thousands of small nodes costs more).
+MOVE_BYTES = 64 * 1024
+
+
 class GraphEditor:
     """A mutable view of a GraphDef with change tracking, copying only what it changes.
 
@@ -118,9 +124,19 @@ class GraphEditor:
             c = overlay.pop(i)
             if i in self._gone:
                 continue
-            if record:
-                self._remember(base[i].name, base[i], copy=True)
-            nodes[i].CopyFrom(c)
+            if record and c.ByteSize() >= MOVE_BYTES and base[i].name not in self.old_nodes:
+                # a big node (weights): its old version is moved out of the list (the wrapper
+                # keeps it readable) and the new one put in its place, instead of copying the
+                # old one for the record and the new one over it (a third copy of the weights
+                # while upb's arena keeps the overwritten ones anyway)
+                old = base[i]
+                del nodes[i]
+                nodes.insert(i, c)
+                self.old_nodes[old.name] = old
+            else:
+                if record:
+                    self._remember(base[i].name, base[i], copy=True)
+                nodes[i].CopyFrom(c)
             del c  # its weights are freed now, not after the last node is written
         for c in self._new:
             if record:
