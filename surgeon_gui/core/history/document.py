@@ -524,6 +524,17 @@ class Document:
             if gd is None:
                 return None
             new = Graph(gd, inputs, outputs, source=self.path)
+            # What the in-place path would have kept up to date, found here rather than on
+            # the GUI thread when first asked (the op map and consumers of a 100k-node graph)
+            if graph._ops is not None:
+                new.ops
+            if graph._consumers is not None:
+                new._build_consumers()
+            for ignore_loops in list(graph._topo):
+                try:
+                    new.topological_order(ignore_loops)
+                except GraphError:
+                    pass   # (a cycle: asked again, it is reported then)
         return PreparedMove(n, revision, new)
 
     def go_to(self, n: int, loaded: dict[Spilled, bytes] | None = None,
