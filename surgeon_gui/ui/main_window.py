@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import time
+from operator import itemgetter
 from pathlib import Path
 from typing import Callable
 
@@ -713,8 +714,10 @@ class MainWindow(QMainWindow):
             self.info_label.clear()
             return
         g = self.document.graph
+        # (the distinct ops, counted in C: a histogram of 107k nodes took 30 ms of the first
+        # view, and this runs on every change)
         self.info_label.setText(f"{self.step_text()} · {len(g)} nodes · "
-                                f"{len(g.op_histogram())} op types")
+                                f"{len(set(map(itemgetter(1), g.node_ops())))} op types")
 
     def _update_title(self, *_) -> None:
         if self.document is None:

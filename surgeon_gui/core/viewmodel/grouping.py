@@ -795,8 +795,20 @@ class GroupTree:
             scopes[scope] = sc
             return sc
 
+        def count_run(sc: _Scope, n: int) -> None:
+            """Count ``n`` drawn nodes of scope ``sc`` in a row (no other scope's drawn node
+            between them) into every level above them: their places there follow on."""
+            for rank, cell in sc.steps:
+                where = rank[0]
+                rank[0] = where + n
+                if not cell[2]:
+                    cell[0] = where
+                cell[1] = where + n - 1
+                cell[2] += n
+
         node_scope: list[_Scope] = []
         leaves: list[str] = []
+        run_sc, run_n = None, 0  # the scope of the last drawn nodes, how many in a row
         for name in names:
             leaf = name.rpartition("/")[2]
             scope = name[:len(name) - len(leaf)]
@@ -806,13 +818,11 @@ class GroupTree:
             sc.siblings[leaf] = None
             if name in hidden:
                 continue
-            for rank, cell in sc.steps:
-                where = rank[0]
-                rank[0] = where + 1
-                if not cell[2]:
-                    cell[0] = where
-                cell[1] = where
-                cell[2] += 1
+            if sc is not run_sc:
+                if run_n:
+                    count_run(run_sc, run_n)
+                run_sc, run_n = sc, 0
+            run_n += 1
             rank = sc.rank
             where = rank[0]
             rank[0] = where + 1
@@ -824,6 +834,8 @@ class GroupTree:
                     cell[0] = where
                 cell[1] = where
                 cell[2] += 1
+        if run_n:
+            count_run(run_sc, run_n)
         spans = _Spans(span_at)
         del rank_of
         cells = self._find_cell_levels(siblings, spans)
