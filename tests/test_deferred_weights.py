@@ -217,3 +217,52 @@ def test_folding_again_into_a_deferred_weight_scales_its_value():
     add_mul(want)
     cmp = compare_graphs(want, GraphDef.FromString(results[1]), None, ["y"], runs=1, warmup=0)
     assert cmp.allclose and cmp.outputs[0].max_abs_err < 1e-4
+
+
+@pytest.mark.parametrize("consts_first", [False, True])
+def test_weights_read_through_an_identity_are_moved_not_copied(tmp_path, monkeypatch,
+                                                                consts_first):
+    """``w/read`` (an Identity of the weight Const, as frozen TF1 variables come) without
+    remove_identity before: the plain path makes ``w/read`` a new Const and drops ``w``; here
+    ``w`` itself is renamed, marked and sorted into ``w/read``'s place, its bytes untouched
+    (``consts_first``: every Const first in the file, far from its reader)."""
+    from surgeon_gui.core.model.examples import tf1_layers_flag_net
+    gd, ins, outs = tf1_layers_flag_net(v1_control_flow=True, channels=64)
+    if consts_first:
+        nodes = sorted(gd.node, key=lambda n: n.op != "Const")
+        reordered = GraphDef()
+        reordered.versions.CopyFrom(gd.versions)
+        for n in nodes:
+            reordered.node.add().CopyFrom(n)
+        gd = reordered
+    passes = ["training_flags", "remove_switch_merge", "fold_batch_norm", "merge_duplicates"]
+    runs = []
+    for defer in (False, True):
+        work = GraphDef()
+        work.CopyFrom(gd)
+        with deferring() if defer else contextlib.nullcontext():
+            graph, _ = run_pipeline(Graph(work, ins, outs), passes, keep_graphs=False,
+                                    owns_input=True)
+        runs.append(graph.graph_def)
+    plain, late = runs
+    names = [n.name for n in late.node]
+    assert names == [n.name for n in plain.node]
+    assert "model/conv2/kernel" not in names
+    moved = next(n for n in late.node if n.name == "model/conv2/kernel/read")
+    assert is_deferred(moved)
+    assert moved.attr["value"].tensor.tensor_content == _weights(gd, "model/conv2/kernel")
+    want = plain.SerializeToString(deterministic=True)
+    assert b"".join(graph_def_chunks(late)) == want
+    cmp = compare_graphs(gd, GraphDef.FromString(want), None, outs, runs=1, warmup=0)
+    assert cmp.allclose and cmp.outputs[0].max_abs_err < 1e-5
+    # the CLI, passes one by one (each edits the loaded graph in place): the same bytes
+    src = tmp_path / "in.pb"
+    save_graph(gd, src)
+    calls = []
+    mark = deferred.mark
+    monkeypatch.setattr(deferred, "mark", lambda node, *a: (calls.append(node.name),
+                                                            mark(node, *a)))
+    assert cli.main(["optimize", str(src), str(tmp_path / "out.pb"), "--passes",
+                     ",".join(passes)]) == 0
+    assert calls == ["model/conv2/kernel/read"]
+    assert (tmp_path / "out.pb").read_bytes() == want

@@ -478,9 +478,10 @@ def apply_step(graph: Graph, step: RecipeStep, where: str = "step",
     """Apply one recipe step exactly as the GUI does; returns the new Graph and the reports.
 
     ``keep_graphs=False``: the preset does not keep a GraphDef per inner step (big models), and
-    its passes edit one working GraphDef in place: ``graph``'s own when ``owns_input``."""
+    its passes edit one working GraphDef in place: ``graph``'s own when ``owns_input`` (a single
+    pass then edits it in place too)."""
     from ..passes import get_pass
-    from ..passes.pipeline import inputs_after, run_pass, run_pipeline
+    from ..passes.pipeline import input_ops, inputs_after, run_pass, run_pipeline
     if step.is_pass:
         if step.pass_id == PRESET_ID:
             if step.select is not None:
@@ -500,9 +501,12 @@ def apply_step(graph: Graph, step: RecipeStep, where: str = "step",
         if unknown:
             raise RecipeError(f"{where}: pass {step.pass_id!r} has no parameter(s) "
                               f"{', '.join(unknown)}; it takes: {', '.join(known) or 'none'}")
+        in_place = not keep_graphs and owns_input
+        ops = input_ops(graph) if in_place else None
         try:
             result = run_pass(graph, step.pass_id, step.params,
-                              select=None if step.select is None else set(step.select))
+                              select=None if step.select is None else set(step.select),
+                              in_place=in_place)
         except GraphError as e:
             raise RecipeError(f"{where} ({step.pass_id}): {e.problem}", nodes=e.nodes) from None
         if step.select:
@@ -514,7 +518,7 @@ def apply_step(graph: Graph, step: RecipeStep, where: str = "step",
                     f"{', '.join(unknown[:5])}" + (" ..." if len(unknown) > 5 else "")
                     + f" (the pass found {len(found)} match(es)"
                     + (f": {', '.join(sorted(found)[:5])}" if found else "") + ")")
-        new = Graph(result.graph_def, inputs_after(graph, result.graph_def),
+        new = Graph(result.graph_def, inputs_after(graph, result.graph_def, ops),
                     graph.given_outputs, source=graph.source)
         return new, [result.report]
     from . import edits

@@ -92,11 +92,15 @@ def mark(node: NodeDef, scale: np.ndarray, controls: list[str] = ()) -> None:
 
 def value(node: NodeDef) -> np.ndarray:
     """The value of a marked Const."""
-    from .tensors import _BY_ENUM, to_ndarray
-    t = node.attr["value"].tensor
-    old = np.frombuffer(t.tensor_content, dtype=_BY_ENUM[t.dtype][0]).reshape(
-        [d.size for d in t.tensor_shape.dim])
-    scale = to_ndarray(node.attr[MARK].tensor)
+    from .tensors import to_ndarray
+    return scaled(node.attr["value"].tensor, to_ndarray(node.attr[MARK].tensor))
+
+
+def scaled(tensor, scale: np.ndarray) -> np.ndarray:
+    """``(value * scale).astype(dtype)`` of a float TensorProto holding ``tensor_content``."""
+    from .tensors import _BY_ENUM
+    old = np.frombuffer(tensor.tensor_content, dtype=_BY_ENUM[tensor.dtype][0]).reshape(
+        [d.size for d in tensor.tensor_shape.dim])
     return (old * scale).astype(old.dtype)
 
 

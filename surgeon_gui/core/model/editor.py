@@ -80,6 +80,8 @@ class GraphEditor:
         self._private: dict[int, int] = {}              # id(private node) -> position, -1 new
         #: Weights scaled when written (:meth:`defer_scale`): name -> (scale, control inputs).
         self._deferred: dict[str, tuple] = {}
+        #: ... and read through an identity (:meth:`defer_scale_moved`): name -> (root, scale).
+        self._moved: dict[str, tuple] = {}
 
     # ------------------------------------------------------------------ storage
     @property
@@ -315,6 +317,72 @@ class GraphEditor:
         self.mark_changed(n)
         return True
 
+    def defer_scale_moved(self, name: str, root: str, scale, controls: Iterable[str] = ()
+                          ) -> bool:
+        """Like :meth:`defer_scale` for weights read through an identity: replace the node
+        ``name`` (an Identity of the Const ``root``) by ``make_const(name, (value(root) *
+        scale).astype(dtype))`` with ``controls`` as its inputs. When the pass leaves ``root``
+        unread (removed), the root Const itself is renamed, marked and moved to ``name``'s place
+        (its bytes are not copied); otherwise the new node is written now."""
+        from . import deferred
+        n, r = node_of(name), node_of(root)
+        if not (self._in_place and not self._record and deferred.enabled()
+                and self._work is None):
+            return False
+        node, rnode = self._index.get(n), self._index.get(r)
+        if (node is None or rnode is None or n in self._pending_removal
+                or r in self._pending_removal or n in self._deferred or r in self._deferred
+                or n in self._moved or id(node) in self._private or id(rnode) in self._private
+                or not deferred.can_defer(rnode)):
+            return False
+        stub = NodeDef(name=n, op="Const", device=node.device)   # what the index shows meanwhile
+        stub.input.extend("^" + c for c in controls)
+        stub.attr["dtype"].type = rnode.attr["value"].tensor.dtype
+        self.replace_node(n, stub)
+        self._moved[n] = (r, scale)
+        return True
+
+    def _apply_moved(self) -> dict[str, int] | None:
+        """Carry out :meth:`defer_scale_moved` (overlay mode, before the overlay is applied);
+        returns the node order to sort the result into when a root was moved."""
+        from . import deferred
+        from .graph import make_const
+        pos = self._base_pos()
+        base = self._base.node
+        moved_to: dict[int, int] = {}   # root position -> the position it takes
+        for n, (r, scale) in self._moved.items():
+            i, j = pos.get(n), pos.get(r)
+            stub = self._overlay.get(i) if i is not None else None
+            if stub is None or stub.name != n or i in self._gone or j is None:
+                continue  # the pass changed or removed it since: nothing deferred is left
+            root = base[j]
+            if j in self._gone and j not in self._overlay and j not in moved_to:
+                # the root is unread: rename and mark it where it is, then sort it into place
+                root.name = n
+                root.device = stub.device
+                deferred.mark(root, scale, [c[1:] for c in stub.input])
+                del self._overlay[i]
+                self._gone.discard(j)
+                self._gone.add(i)
+                moved_to[j] = i
+            else:  # the root stays (something else reads it): the new node is written now
+                t = root.attr["value"].tensor
+                made = make_const(n, deferred.scaled(t, scale))
+                made.device = stub.device
+                made.input.extend(stub.input)
+                stub.CopyFrom(made)
+        self._moved = {}
+        if not moved_to:
+            return None
+        ov, gone = self._overlay, self._gone
+        order: dict[str, int] = {}
+        for p, node in enumerate(base):
+            if p not in gone:
+                order[(ov[p] if p in ov else node).name] = moved_to.get(p, p)
+        for k, c in enumerate(self._new):
+            order[c.name] = len(base) + k
+        return order
+
     def _apply_deferred(self) -> None:
         """Mark the deferred weights where they are (no copy of their bytes)."""
         from . import deferred
@@ -539,9 +607,12 @@ class GraphEditor:
         self.flush()
         if self._deferred:
             self._apply_deferred()
+        order = self._apply_moved() if self._moved and self._work is None else None
         if self._work is None and self._dirty:
             if self._in_place:
                 self._apply_overlay(self._base)
+                if order is not None:   # moved roots: no node is copied, only the list sorted
+                    self._base.node.sort(key=lambda node: order[node.name])
                 self._work = self._base
             else:
                 self._work = self._build_copy()

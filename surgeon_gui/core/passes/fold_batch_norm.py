@@ -231,6 +231,10 @@ def fold_batch_norm(ctx: PassContext, shared_weights: str = "copy",
             # the same node, its new weights computed when written (model/deferred.py): the
             # old ones are not held twice
             m.changed.append(wref.node)
+        elif (wnode.op == "Identity" and (root := _identity_root(graph, wnode)) is not None
+              and editor.defer_scale_moved(wref.node, root, scale_w, weight_gates)):
+            # read through an identity (``w/read``): the Const itself takes its place, marked
+            m.changed.append(wref.node)
         else:
             wc = make_const(wref.node, (w * scale_w).astype(dtype))
             wc.device = wnode.device
@@ -530,6 +534,20 @@ def _to_mul_add(ctx: PassContext, cn, node: NodeDef, why: str) -> str | None:
     ctx.report.matches.append(match)
     ed.remove_unread(cn.region(data[1:5]), ctx.protected)
     return None
+
+
+def _identity_root(graph: Graph, node: NodeDef) -> str | None:
+    """The Const an Identity reads when it is that Const's only reader, else None."""
+    data = [t for t in node.input if not t.startswith("^")]
+    if len(data) != 1:
+        return None
+    ref = parse_input(data[0])
+    root = graph.nodes.get(ref.node)
+    if root is None or root.op != "Const" or ref.port != 0:
+        return None
+    if {r[0] for r in graph.consumers(ref.node)} != {node.name}:
+        return None
+    return ref.node
 
 
 def _channel_info(node: NodeDef) -> tuple[int, int, str]:
