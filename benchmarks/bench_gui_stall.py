@@ -322,10 +322,10 @@ def main(argv=None) -> int:
     hb.set_phase(name)
     w.surgery.history.setCurrentIndex(w.surgery.history.model().index(0, 0))
     settle()
-    gc.collect()
+    hb.set_phase("end")
+    gc.collect()   # (not in the jump's phase: a full collection is the bench's, not the app's)
     rows.append((name, name, f"{steps} steps undone; the graph before "
                  + ("freed" if before_jump() is None else "STILL ALIVE")))
-    hb.set_phase("end")
     hb.timer.stop()
     if args.why:
         watcher.terminate()

@@ -240,3 +240,35 @@ def test_a_history_jump_over_big_steps_is_built_on_a_worker_and_swapped_in(
     assert len(built) >= 3 and all(t for t, _ in built) and on_gui == []
     assert commands._reading == {} and not commands._pending
     assert_index_fresh(doc.graph)
+
+
+def test_release_later_frees_graphs_on_its_own_thread_and_spares_shared_maps(mobilenet_v2,
+                                                                            monkeypatch):
+    """What a finished worker or a swapped-out state leaves is freed by workers.release_later
+    on a background thread, each graph by itself; an index sharing maps with another
+    (Graph.sharing_index) leaves that other one whole."""
+    import weakref
+    from surgeon_gui.core.model.graph import Graph
+    from surgeon_gui.ui import workers
+    gd = mobilenet_v2[0]
+    monkeypatch.setattr(workers, "EMPTIED_MAP_SIZE", 1)   # (MobileNetV2's maps are small)
+    emptied = []
+    real_empty = workers._empty_index
+    monkeypatch.setattr(workers, "_empty_index", lambda g: emptied.append(
+        {k: len(v) for k, v in vars(g).items() if isinstance(v, dict)}) or real_empty(g))
+    big = Graph(gd)
+    big.ops, big._build_consumers()
+    kept = big.sharing_index()            # shares _consumers and _ops with ``big``
+    lone = Graph(gd.__class__.FromString(gd.SerializeToString()))
+    freed_on = []
+    weakref.finalize(lone, lambda: freed_on.append(threading.current_thread().name))
+    refs = [weakref.ref(big), weakref.ref(lone)]
+    workers.release_later(([big, lone], {"x": None}))
+    del big, lone
+    deadline = time.time() + 10
+    while any(r() is not None for r in refs) and time.time() < deadline:
+        time.sleep(0.01)
+    assert all(r() is None for r in refs) and freed_on == ["release-later"]
+    assert len(emptied) == 2      # (each index emptied map by map before it went)
+    assert kept._consumers and kept._ops and len(kept.nodes) == len(gd.node)
+    assert kept.consumers(gd.node[0].name) == Graph(gd).consumers(gd.node[0].name)

@@ -176,14 +176,45 @@ def _reap() -> None:
         del objs            # the light rest goes now; each graph when its part is popped
         while parts:
             last = sys.getrefcount(parts[-1]) <= 2     # (the list's and the call's)
+            if last:
+                _empty_index(parts[-1])
             parts.pop()
             if last:
                 time.sleep(0.03)    # (the GUI thread gets the GIL between two frees)
 
 
-def _heavy_parts(obj, depth: int = 5) -> list:
+#: Maps of a freed graph index at least this big are emptied entry by entry (_empty_index).
+EMPTIED_MAP_SIZE = 4096
+
+
+def _empty_index(part) -> None:
+    """Empty a graph index nobody else holds map by map, entry by entry: in Python bytecode
+    the GIL goes to other threads every few ms, where freeing a 107k-node index's maps (node
+    wrappers, consumer lists) in one go held it for tens of ms. Maps it shares with another
+    index (:meth:`Graph.sharing_index`) are left alone."""
+    state = getattr(part, "__dict__", None)
+    if not isinstance(state, dict):
+        return
+    for name in ("inputs_in_order", "_consumers", "nodes", "order", "_ops"):
+        v = state.get(name)
+        if isinstance(v, tuple) and len(v) == 2:          # (consumers, entries in order)
+            state[name] = None
+            continue
+        if not isinstance(v, dict) or len(v) < EMPTIED_MAP_SIZE or sys.getrefcount(v) > 3:
+            continue                                       # (the state's, v's, the call's)
+        state[name] = None
+        popitem = v.popitem
+        while v:
+            popitem()
+        del v, popitem
+
+
+def _heavy_parts(obj, depth: int = 4, most: int = 64) -> list:
     """Graphs (indexes and GraphDefs) reachable from ``obj`` through containers and object
-    attributes (``depth`` levels), in the order found (each once)."""
+    attributes (``depth`` levels; containers of at most ``most`` items: a result's graphs sit
+    in small tuples, lists and step objects, while walking a group tree's or a delta's big maps
+    would keep this thread busy and slow the GUI thread down), in the order found (each
+    once)."""
     from ..core.model.graph import Graph, GraphDef
     out, seen = [], set()
 
@@ -197,9 +228,9 @@ def _heavy_parts(obj, depth: int = 5) -> list:
         if d == 0 or isinstance(o, (str, bytes, int, float, type)):
             return
         if isinstance(o, (list, tuple, set, frozenset)):
-            items = list(o)
+            items = list(o) if len(o) <= most else ()
         elif isinstance(o, dict):
-            items = list(o.values())
+            items = list(o.values()) if len(o) <= most else ()
         elif isinstance(getattr(o, "__dict__", None), dict):
             items = list(vars(o).values())
         else:
