@@ -27,7 +27,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -132,8 +132,28 @@ def _load(path, state, show_constants, signature, checkpoint, outputs, trust_cod
 
 
 PROBLEM_NOTE = "problem: "
-#: After the first view is laid out, the loader's tree is completed this much later (ms).
+#: The loader's tree is completed this long after the view's first painted frame of the
+#: model (ms), and at the latest this long after the model is shown.
 TREE_COMPLETION_DELAY_MS = 50
+TREE_COMPLETION_LATEST_MS = 400
+
+
+class _AfterPaint(QObject):
+    """Calls ``then()`` once, after the first paint of ``widget`` for which ``ready()`` holds
+    (an event filter: the paint itself goes first)."""
+
+    def __init__(self, widget, ready: Callable[[], bool], then: Callable[[], None]):
+        super().__init__(widget)
+        self.ready, self.then = ready, then
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt's name
+        if self.then is not None and event.type() == QEvent.Paint and self.ready():
+            then, self.then = self.then, None
+            obj.removeEventFilter(self)
+            self.deleteLater()
+            then()
+        return False
 
 
 class MainWindow(QMainWindow):
@@ -553,6 +573,10 @@ class MainWindow(QMainWindow):
         if not self._end_loading(w):
             return
         doc, tree, seconds, notes, signature = result
+        # the window keeps what the job made: nothing for the worker to let go of on its
+        # reaper thread (walking a 107k-node tree's containers for graphs there held the GIL
+        # ~0.5 s right after the first frame)
+        w.result = None
         self.timings["load"] = seconds
         self.signature = signature
         self.set_document(doc, tree=tree)
@@ -578,33 +602,36 @@ class MainWindow(QMainWindow):
 
     def _complete_tree_later(self, doc: Document, tree: GroupTree) -> None:
         """The loader's tree left out what the first view does not draw (``GroupTree(defer=
-        True)``): make it on a worker once the view is laid out and painted. The document is
-        held from now until then, so no undo or redo edits its graph in place before (a new
-        step swaps the graph object: the tree's stays whole). Whatever needs those parts
-        sooner makes them itself (the tree completes on first use)."""
+        True)``): make it on a worker once the view has painted its first frame of the model
+        (so it does not compete with that frame), or soon after anyway (a window that paints
+        nothing). The document is held while it runs, so no undo or redo edits its graph in
+        place meanwhile; before, a document just opened has no step to undo (and a new step
+        swaps the graph object: the tree's stays whole). Whatever needs those parts sooner
+        makes them itself (the tree completes on first use)."""
         from PySide6.QtCore import QTimer
 
         from .commands import hold
-        held = hold(doc)
-        held.__enter__()
 
         def job():
-            try:
+            with hold(doc):
                 tree.complete()
-            finally:
-                held.__exit__(None, None, None)
 
-        tries = [0]
+        started = []
 
-        def start():
-            # after the layout and the next paint (the view's first frame goes first), but
-            # never later than a few seconds (the document is held until then)
-            tries[0] += 1
-            if tries[0] < 100 and _alive(self) and self.view.layout_pending:
-                QTimer.singleShot(TREE_COMPLETION_DELAY_MS, start)
-            else:
-                Worker(job).start()
-        QTimer.singleShot(TREE_COMPLETION_DELAY_MS, start)
+        def start(force: bool = False):
+            if started:
+                return
+            if not force and _alive(self) and self.view.layout_pending:
+                watch()  # laid out again meanwhile (a resize): after that frame
+                return
+            started.append(True)
+            Worker(job).start()
+
+        def watch():
+            _AfterPaint(self.view.viewport(), lambda: not self.view.layout_pending,
+                        lambda: QTimer.singleShot(TREE_COMPLETION_DELAY_MS, start))
+        watch()
+        QTimer.singleShot(TREE_COMPLETION_LATEST_MS, lambda: start(force=True))
 
     def _offer_checkpoint(self, path: str, doc) -> None:
         """A graph that still holds variables is not ready for inference: offer to freeze it."""
