@@ -124,15 +124,17 @@ class _Static:
                     (r.x(), r.y(), r.width(), r.height()) == (b.x, b.y, b.w, b.h):
                 continue
             changed.append((key, b, fill))
-        for key, b, fill in changed:
-            r = self.rects.pop(key, None)
-            old = self.look.pop(key, None)
+        dead: dict[int, set[int]] = {}  # fill key → ids of the rects that go
+        for key, _, _ in changed:
+            r = self.rects.get(key)
             if r is not None:
-                rects = self.fills[old][1]
-                for i, x in enumerate(rects):
-                    if x is r:
-                        del rects[i]
-                        break
+                dead.setdefault(self.look[key], set()).add(id(r))
+        for k, ids in dead.items():  # one pass per fill list, however many go
+            rects = self.fills[k][1]
+            rects[:] = [r for r in rects if id(r) not in ids]
+        for key, b, fill in changed:
+            self.rects.pop(key, None)
+            self.look.pop(key, None)
             if b is not None:
                 r = self.rects[key] = QRectF(b.x, b.y, b.w, b.h)
                 k = self.look[key] = fill.rgba()
