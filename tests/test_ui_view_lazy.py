@@ -287,23 +287,3 @@ def test_far_out_a_big_graph_is_drawn_from_one_picture(qtbot, window, model_file
                 if img.pixel(x, y) & 0xFFFFFF != 0xFFFFFF}
     a, b = blocks(picture), blocks(drawn)
     assert len(a) > 100 and len(a & b) > 0.9 * len(a | b)
-
-
-def test_a_zoom_step_spreads_making_items_over_frames(qtbot, window, model_files, monkeypatch):
-    """A frame makes the items of newly shown tiles for at most FRAME_ITEMS_S (here: one tile
-    per frame), draws the boxes of the others as placeholders, and the tiles left are made
-    between frames until every box in view has its item."""
-    from surgeon_gui.ui import graph_view
-    monkeypatch.setattr(graph_view, "FRAME_ITEMS_S", 0.0)
-    view = _expanded_at_full_size(qtbot, window, model_files["mnv2"])
-    scene = view.graph_scene
-    view.centerOn(scene.content_rect().center())
-    view.zoom_out()
-    view.zoom_out()
-    _paint(view)
-    assert view._placeholders and scene.pending
-    shown = _shown(view)
-    inside = {k for k, b in scene.boxes.items() if shown.intersects(QRectF(b.x, b.y, b.w, b.h))}
-    assert not inside <= set(scene.live)  # not all made in that frame
-    qtbot.waitUntil(lambda: not scene.pending and not view._placeholders, timeout=20000)
-    assert inside <= set(scene.live)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import html
 import math
-import time
 from itertools import pairwise
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
@@ -838,8 +837,6 @@ class GraphScene(QGraphicsScene):
         #: Each edge record's lines for the overview (None where a record was dropped).
         self._lines_of: list = []
         self._live_tiles: set[tuple] = set()
-        #: Tiles the last ``ensure_rect`` with a deadline left for later.
-        self.pending: list[tuple] = []
         self._unit_refs: dict[str, int] = {}
         self._edge_refs: dict[int, int] = {}
         self._solid: dict[str, QColor] = {}
@@ -1330,26 +1327,16 @@ class GraphScene(QGraphicsScene):
             for j in range(floor(y0 / TILE), floor(y1 / TILE) + 1):
                 yield (i, j)
 
-    def ensure_rect(self, rect: QRectF, deadline: float | None = None) -> int:
+    def ensure_rect(self, rect: QRectF) -> int:
         """Make the items of everything that may show in ``rect`` (scene coordinates);
-        returns how many were made. With ``deadline`` (a ``time.perf_counter()`` value) the
-        tiles nearest the middle of ``rect`` come first, and none is begun after it: those
-        left are in :attr:`pending` until a later call makes them."""
+        returns how many were made."""
         if not self.lazy:
             return 0
         made = 0
         units, edges = self._unit_refs, self._edge_refs
-        tiles = [t for t in self._tiles_in(rect) if t not in self._live_tiles]
-        self.pending = []
-        if deadline is not None and len(tiles) > 1:
-            c = rect.center()
-            cx, cy = c.x() / TILE - 0.5, c.y() / TILE - 0.5
-            tiles.sort(key=lambda t: (t[0] - cx) ** 2 + (t[1] - cy) ** 2)
-        clock = time.perf_counter
-        for n, t in enumerate(tiles):
-            if deadline is not None and n and clock() > deadline:
-                self.pending = tiles[n:]
-                break
+        for t in self._tiles_in(rect):
+            if t in self._live_tiles:
+                continue
             self._live_tiles.add(t)
             for key in self._tile_units.get(t, ()):
                 units[key] = units.get(key, 0) + 1

@@ -29,7 +29,7 @@ import weakref
 from collections.abc import Callable
 
 import shiboken6
-from PySide6.QtCore import QEvent, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QGuiApplication,
@@ -63,9 +63,6 @@ from .workers import Worker
 
 #: Above this many visible units, layouts run in a worker thread.
 ASYNC_UNITS = 1500
-#: A lazy scene makes the items of newly shown tiles for at most this long per frame (and
-#: between frames); what is left is drawn as flat placeholders meanwhile.
-FRAME_ITEMS_S = 0.008
 #: Placements kept for undo and redo (a state and the one before it, with and without
 #: everything expanded).
 PLACEMENTS_KEPT = 4
@@ -124,10 +121,6 @@ class GraphView(QGraphicsView):
         self._pending_layout = False
         self._fit_after_layout = False
         self.last_layout_seconds = 0.0
-        #: Tiles in view whose items a frame left for later (drawn as placeholders).
-        self._placeholders: list = []
-        self._more_items = QTimer(self, singleShot=True, interval=0,
-                                  timeout=self._make_more_items)
         self.graph_scene.selectionChanged.connect(self._on_selection)
         self.minimap = Minimap(self)
         self.legend = Legend(self)
@@ -748,68 +741,17 @@ class GraphView(QGraphicsView):
         margin, so panning rarely has to wait for them; tiles are 1024 units) and drop those
         far away."""
         scene = self.graph_scene
-        self._placeholders = []
         if not scene.lazy:
             return
         seen = self.mapToScene(self.viewport().rect()).boundingRect()
         m = max(seen.width(), seen.height()) * 0.25
-        # a zoom step out can bring in thousands of items: at most FRAME_ITEMS_S of making
-        # them per frame, what is in view first; the rest follows between frames
-        deadline = time.perf_counter() + FRAME_ITEMS_S
-        scene.ensure_rect(seen, deadline)
-        self._placeholders = scene.pending
-        if not scene.pending:
-            scene.ensure_rect(seen.adjusted(-m, -m, m, m), deadline)
-        if scene.pending:
-            self._more_items.start()
+        scene.ensure_rect(seen.adjusted(-m, -m, m, m))
         scene.evict(seen.adjusted(-6 * m, -6 * m, 6 * m, 6 * m))
-
-    def _make_more_items(self) -> None:
-        """Between frames: the items a frame left for later (see :meth:`_sync_items`)."""
-        scene = self.graph_scene
-        if not scene.lazy or self.far_zoom():
-            return
-        seen = self.mapToScene(self.viewport().rect()).boundingRect()
-        m = max(seen.width(), seen.height()) * 0.25
-        deadline = time.perf_counter() + FRAME_ITEMS_S
-        shown_done = not self._placeholders
-        scene.ensure_rect(seen, deadline)
-        if not scene.pending:
-            if not shown_done:  # the placeholders can go
-                self.viewport().update()
-            scene.ensure_rect(seen.adjusted(-m, -m, m, m), deadline)
-        if scene.pending:
-            self._more_items.start()
-
-    def _paint_placeholders(self) -> None:
-        """Boxes of the tiles in view whose items are not made yet: flat grey, drawn in one
-        call, until the next frames make them."""
-        scene = self.graph_scene
-        boxes, live, expanded = scene.boxes, scene.live, scene.placement.expanded
-        fills, frames = [], []
-        for t in self._placeholders:
-            for key in scene._tile_units.get(t, ()):
-                if key in live:
-                    continue
-                b = boxes[key]
-                r = QRectF(b.x, b.y, b.w, b.h)
-                (frames if key[0] == "g" and key[2:] in expanded else fills).append(r)
-        p = QPainter(self.viewport())
-        p.setTransform(self.viewportTransform())
-        p.setPen(QPen(style.FRAME_BORDER, 0))
-        p.setBrush(Qt.NoBrush)
-        p.drawRects(frames)
-        p.setPen(Qt.NoPen)
-        p.setBrush(style.PLACEHOLDER)
-        p.drawRects(fills)
-        p.end()
 
     def paintEvent(self, event):
         if not self.far_zoom():
             self._sync_items()
             super().paintEvent(event)
-            if self._placeholders:
-                self._paint_placeholders()
             return
         p = QPainter(self.viewport())
         p.fillRect(event.rect(), style.BACKGROUND)

@@ -30,8 +30,6 @@ GROUP_FILL = QColor("#eef1f6")
 GROUP_BORDER = QColor("#8794a8")
 FRAME_FILL = QColor(228, 233, 241, 110)
 FRAME_BORDER = QColor("#a6b1c2")
-#: A box whose item is not made yet (a zoom step brought in more than a frame makes).
-PLACEHOLDER = QColor("#dfe3ea")
 SELECTION = QColor("#1a73e8")
 WARNING = QColor("#e8590c")
 BADGE_FILL = QColor("#ffffff")
