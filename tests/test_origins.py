@@ -60,3 +60,15 @@ def test_inverse_delta_swaps_the_op_changes(tf1_graph):
     doc, fold = _preset_doc(tf1_graph)
     d = doc.steps[fold - 1].delta
     assert d.inverse().op_changes[BN] == ("BiasAdd", "FusedBatchNormV3")
+
+
+def test_an_origin_names_its_pass_by_title_or_else_by_its_step_label(tf1_graph):
+    """Origin.step_title reads the pass's title (looked up once per pass id); a step whose pass
+    id no pass has keeps its own label."""
+    from surgeon_gui.core.history.document import Origin
+    doc, fold = _preset_doc(tf1_graph)
+    o = doc.origins()[BN]
+    assert o.step_title == f"step {fold}, Fold batch norm into the op before it"
+    assert o.step_title == o.step_title            # (second look-up: from the cache)
+    odd = Origin(BN, "FusedBatchNormV3", "BiasAdd", 3, "my own edit", "no_such_pass", None)
+    assert odd.step_title == "step 3, my own edit"

@@ -272,3 +272,52 @@ def test_release_later_frees_graphs_on_its_own_thread_and_spares_shared_maps(mob
     assert len(emptied) == 2      # (each index emptied map by map before it went)
     assert kept._consumers and kept._ops and len(kept.nodes) == len(gd.node)
     assert kept.consumers(gd.node[0].name) == Graph(gd).consumers(gd.node[0].name)
+
+
+def test_build_quietly_leaves_what_it_built_out_of_the_collectors_generations():
+    """A big build on a worker (the preset's group trees) runs with the collector off and what
+    it made is frozen before the collector is back: no young-generation collection walks it
+    afterwards (that walk held the GIL 0.25 s on the 107k-node graph). The collector's state
+    is as it was, on or off, and what the build returned comes back."""
+    import gc
+    from surgeon_gui.ui.workers import build_quietly
+    assert gc.isenabled()
+    frozen_before = gc.get_freeze_count()
+    seen = []
+
+    def make():
+        seen.append(gc.isenabled())
+        return [[i] for i in range(50_000)]    # many small containers, no cycles
+    try:
+        out = build_quietly(make)
+        assert seen == [False] and gc.isenabled()
+        assert len(out) == 50_000 and out[-1] == [49_999]
+        assert gc.get_freeze_count() >= frozen_before + 50_000
+        assert gc.get_count()[0] < 1_000           # nothing of it left in the young generation
+        gc.disable()
+        try:
+            build_quietly(make)
+            assert not gc.isenabled()           # (the caller's pause is left to the caller)
+        finally:
+            gc.enable()
+    finally:
+        gc.unfreeze()
+
+
+def test_a_freed_index_lets_go_of_its_inputs_in_order_unless_someone_holds_them(mobilenet_v2):
+    """release_later's _empty_index drops an index's ``inputs_in_order`` (cut a slice at a time
+    when nobody else has its list) and leaves a list someone else still holds whole."""
+    from surgeon_gui.core.model.graph import Graph
+    from surgeon_gui.ui import workers
+    gd = mobilenet_v2[0]
+    g = Graph(gd)
+    g._build_consumers()
+    assert isinstance(g.inputs_in_order, tuple) and g.inputs_in_order[1]
+    workers._empty_index(g)
+    assert vars(g)["inputs_in_order"] is None
+    h = Graph(gd)
+    h._build_consumers()
+    held = h.inputs_in_order[1]
+    n = len(held)
+    workers._empty_index(h)
+    assert vars(h)["inputs_in_order"] is None and len(held) == n    # not ours to empty

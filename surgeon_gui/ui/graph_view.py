@@ -259,7 +259,12 @@ class GraphView(QGraphicsView):
                 and change.kind == "apply":  # only a step just applied leaves ghosts
             placed = self.placement.boxes
             removed = {}
+            # only a node drawn as its own box gets a ghost: look up just those (a step that
+            # removes 90k nodes of the 107k-node graph: 0.15 s on the GUI thread otherwise)
+            drawn = {u[2:] for u in placed if u.startswith("n:")}
             for name in change.removed:
+                if name not in drawn:
+                    continue
                 unit = self.tree.representative(name, self.placement.expanded)
                 if unit.startswith("n:") and unit[2:] == name and unit in placed:
                     b = placed[unit]

@@ -55,7 +55,7 @@ from ..core.passes.pipeline import MAX_ROUNDS
 from ..core.viewmodel.grouping import GroupTree
 from ..core.viewmodel.viewstate import preview_kinds
 from .commands import hold, record_steps
-from .workers import Worker, freeze_survivors
+from .workers import Worker, build_quietly, freeze_survivors
 
 KEY_ROLE = Qt.UserRole
 NODES_ROLE = Qt.UserRole + 1
@@ -506,15 +506,19 @@ class PassesPanel(QWidget):
             # each on NASNetLarge).
             # (The steps went through one working graph: only the last keeps its graph; the
             # state before it is had by taking the last step back on it and redoing it.)
+            # No cyclic collection while they are made, and what they are made of frozen
+            # before it is on again (see build_quietly): else the first young-generation
+            # collection after the build walks them all, holding the GIL (0.25 s on the
+            # 107k-node graph: the GUI thread stalls).
             trees = {}
             if len(prepared) >= 2:
                 state.progress(1.0, "Grouping the result")
-                trees[len(prepared) - 2] = state_before_last(
-                    prepared, lambda g: GroupTree(g, show_constants=show_constants))
+                trees[len(prepared) - 2] = build_quietly(lambda: state_before_last(
+                    prepared, lambda g: GroupTree(g, show_constants=show_constants)))
             if prepared:
                 state.progress(1.0, "Grouping the result")
-                trees[len(prepared) - 1] = GroupTree(prepared[-1].graph,
-                                                     show_constants=show_constants)
+                trees[len(prepared) - 1] = build_quietly(
+                    lambda: GroupTree(prepared[-1].graph, show_constants=show_constants))
             return prepared, left, trees
 
         def done(result):

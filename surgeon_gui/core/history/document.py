@@ -107,13 +107,7 @@ class Origin:
     @property
     def step_title(self) -> str:
         """"step 6, Fold batch norm into the op before it" (a pass step by its title)."""
-        title = self.label
-        if self.pass_id:
-            from ..passes import get_pass
-            try:
-                title = get_pass(self.pass_id).title
-            except (KeyError, ValueError):
-                pass
+        title = (_pass_title(self.pass_id) if self.pass_id else None) or self.label
         return f"step {self.step}, {title}"
 
     def describe(self) -> str:
@@ -125,6 +119,22 @@ class Origin:
                     "that its readers need no rewiring")
         into = f", merged into {self.into}" if self.into else ""
         return f"was {self.was}{into} ({how})"
+
+
+_PASS_TITLES: dict[str, str] = {}
+
+
+def _pass_title(pass_id: str) -> str | None:
+    """A pass's title (None for an id no pass has); asked once per origin of every folded
+    node (tens of thousands after the preset on a big graph), so found once per id."""
+    title = _PASS_TITLES.get(pass_id)
+    if title is None:
+        from ..passes import get_pass
+        try:
+            title = _PASS_TITLES[pass_id] = get_pass(pass_id).title
+        except (KeyError, ValueError):
+            return None
+    return title
 
 
 def absorbed(origins: dict[str, "Origin"]) -> dict[str, list["Origin"]]:
