@@ -598,6 +598,11 @@ def test_long_edges_stroke_only_exposed_pieces_and_look_the_same(qtbot, window, 
             assert e.shape().contains(on) and not e.shape().contains(off)
         total = sum(p.length() for _, p, _ in e.pieces)
         assert abs(total - e.path.length()) < 0.01 * e.path.length()
+        # each piece's dash offset (estimated, in floats) moves on by the piece's length, so
+        # the dashes run on where two pieces meet
+        offsets = [done for _, _, done in e.pieces]
+        for (_, p, done), nxt in zip(e.pieces, offsets[1:]):
+            assert abs((nxt - done) - p.length()) <= 0.01 * p.length() + 0.5
         # a view of the middle of the edge: drawn in pieces or whole, the same picture
         view.centerOn(e.path.pointAtPercent(0.5))
         qtbot.wait(20)
