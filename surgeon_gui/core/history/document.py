@@ -396,8 +396,10 @@ class Document:
         out: dict[str, Origin] = {}
         for i, s in enumerate(self._steps[start:end], start + 1):
             d = s.delta
-            for n in d.removed | d.added:
-                out.pop(n, None)
+            if out:     # (the names found so far: fewer than a big step's removed/added sets)
+                gone, came = d.removed, d.added
+                for n in [n for n in out if n in gone or n in came]:
+                    del out[n]
             if not d.op_changes:
                 continue
             pass_id = s.recipe_step.get("pass") if isinstance(s.recipe_step, dict) else None
@@ -439,11 +441,10 @@ class Document:
             removed, added, changed = set(), set(), set()
             for p in prepared:
                 d = p.step.delta
-                for n in d.removed:
-                    if n in added:
-                        added.discard(n)
-                    else:
-                        removed.add(n)
+                # (set operations: a preset step on a big graph removes ~100k names)
+                back = added.intersection(d.removed)   # added by an earlier step: never were
+                added -= back
+                removed |= set(d.removed).difference(back)
                 added |= set(d.added)
                 changed |= set(d.changed)
             changed -= added | removed
@@ -503,8 +504,9 @@ class Document:
         if not 0 <= n <= len(self._steps):
             return 0
         moved, back = self._moved(n)
-        return sum(len(v) for s in moved
-                   for v in (s.delta.old_nodes if back else s.delta.new_nodes).values()) + sum(
+        # (map: asked on the GUI thread before a move; the preset's steps hold ~100k versions)
+        return sum(sum(map(len, (s.delta.old_nodes if back else s.delta.new_nodes).values()))
+                   for s in moved) + sum(
             len((s.delta.old_full if back else s.delta.new_full) or b"") for s in moved)
 
     @staticmethod
@@ -579,17 +581,14 @@ class Document:
         for s in moved:
             d = s.delta
             gone, new = (d.added, d.removed) if back else (d.removed, d.added)
-            for x in gone:
-                if x in added:
-                    added.discard(x)
-                else:
-                    removed.add(x)
-            for x in new:
-                if x in removed:
-                    removed.discard(x)
-                    changed.add(x)
-                else:
-                    added.add(x)
+            # (set operations: the preset's steps on a big graph remove ~100k names)
+            came_and_went = added.intersection(gone)
+            added -= came_and_went
+            removed |= set(gone).difference(came_and_went)
+            went_and_came = removed.intersection(new)     # back again: a changed node
+            removed -= went_and_came
+            changed |= went_and_came
+            added |= set(new).difference(went_and_came)
             changed |= set(d.changed)
         changed -= added | removed
         one = moved[0] if len(moved) == 1 else None
