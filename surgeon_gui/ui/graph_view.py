@@ -273,8 +273,7 @@ class GraphView(QGraphicsView):
                 enabled = gc.isenabled()
                 gc.disable()  # a tuple per box of a big graph: no collector passes meanwhile
                 try:
-                    boxes = {k: (b.x, b.y, b.w, b.h) for k, b in placed.items()}
-                    anchors = ViewState.ghost_anchors(removed, boxes,
+                    anchors = ViewState.ghost_anchors(removed, self._boxes_near(removed),
                                                       {"n:" + n for n in removed})
                 finally:
                     if enabled:
@@ -287,6 +286,27 @@ class GraphView(QGraphicsView):
         else:
             self._mark_current_step(old_boxes if change.kind == "apply" else {})
         self.relayout()
+
+    def _boxes_near(self, removed: dict[str, tuple]) -> dict[str, tuple]:
+        """The drawn boxes (x, y, w, h) a removed node's ghost may be anchored to: in a lazy
+        scene those of the tiles around the removed boxes (all of them when those hold no
+        other box), else all: a tuple per box of a 100k-node graph cost 0.2 s per redo."""
+        placed = self.placement.boxes
+        scene = self.graph_scene
+        if scene.lazy and scene.placement is self.placement and len(removed) <= 500:
+            from .graph_scene import TILE
+            keys: set[str] = set()
+            for x, y, w, h in removed.values():
+                i0, j0 = int(x // TILE) - 1, int(y // TILE) - 1
+                i1, j1 = int((x + w) // TILE) + 1, int((y + h) // TILE) + 1
+                for i in range(i0, i1 + 1):
+                    for j in range(j0, j1 + 1):
+                        keys.update(scene._tile_units.get((i, j), ()))
+            keys -= {"n:" + n for n in removed}
+            if keys:
+                return {k: (placed[k].x, placed[k].y, placed[k].w, placed[k].h)
+                        for k in keys if k in placed}
+        return {k: (b.x, b.y, b.w, b.h) for k, b in placed.items()}
 
     def _mark_current_step(self, old_boxes: dict | None = None) -> None:
         """Marks = what the document's current step did (nothing at the model as opened);
