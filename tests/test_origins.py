@@ -72,3 +72,30 @@ def test_an_origin_names_its_pass_by_title_or_else_by_its_step_label(tf1_graph):
     assert o.step_title == o.step_title            # (second look-up: from the cache)
     odd = Origin(BN, "FusedBatchNormV3", "BiasAdd", 3, "my own edit", "no_such_pass", None)
     assert odd.step_title == "step 3, my own edit"
+
+
+def test_origins_are_kept_per_span_and_follow_new_steps_and_labels(tf1_graph):
+    """Document.origins keeps its last answers (asked at every undo, redo and node click): the
+    same span gives the same dict, one step back is had without walking again, and a span
+    whose steps changed (new steps after an undo, a step renamed) is worked out anew — always
+    equal to a walk from scratch."""
+    doc, fold = _preset_doc(tf1_graph)
+
+    def fresh(end=None):
+        doc.__dict__.pop("_origins_memo", None)
+        return doc.origins(0, end)
+    n = len(doc.steps)
+    full = doc.origins()
+    assert doc.origins() is full                       # kept
+    back = doc.origins(0, n - 1)
+    assert back == fresh(n - 1) and full == fresh()
+    doc.origins()
+    early = doc.origins(0, fold - 1)
+    assert BN not in early and early == fresh(fold - 1)
+    doc.go_to(fold - 1)                                # before the fold; then another step
+    doc.adopt([prepare_edits(doc.graph, [("rename_node", {"node": BN, "new_name": "bn_x"})])])
+    assert doc.origins() == fresh() and BN not in doc.origins()
+    doc.steps[0].label = "renamed in History"
+    doc.go_to(n if n <= len(doc.steps) else len(doc.steps))
+    got = doc.origins(0, 1)
+    assert got == fresh(1)

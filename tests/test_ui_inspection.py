@@ -160,3 +160,23 @@ def test_a_folded_batch_norm_says_what_it_was(qtbot, win):
     view.show_before(None)
     qtbot.waitUntil(lambda: not view.layout_pending, timeout=30_000)
     assert "folded from FusedBatchNormV3" in hover_tooltip(qtbot, view, bn)
+
+
+def test_redo_finds_the_tags_of_the_state_it_returns_to(qtbot, win):
+    """The view's history tags are worked out once per state: Ctrl+Z then Ctrl+Shift+Z after the
+    preset gives back the very tags drawn before (the document kept that span's origins, the
+    view the tags made of them), and they still say the right thing."""
+    view, panel = win.view, win.surgery.passes
+    bn = "bn1/cond/FusedBatchNormV3_1"
+    panel.select_pass("inference")
+    with qtbot.waitSignal(panel.idle, timeout=120_000):
+        qtbot.mouseClick(panel.apply_all_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=30_000)
+    after = view.history_tags()
+    assert after[bn][0] == "folded BN" and view.graph_scene.tags == after
+    press_key(qtbot, win, Qt.Key_Z, Qt.ControlModifier)
+    assert view.history_tags() is not after        # another state: its own tags
+    assert view.graph_scene.tags == view.history_tags()
+    press_key(qtbot, win, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
+    assert view.history_tags() is after and view.graph_scene.tags == after
+    assert box_tag(qtbot, view, bn) == "folded BN"

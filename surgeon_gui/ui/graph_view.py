@@ -203,11 +203,17 @@ class GraphView(QGraphicsView):
         if live is None or not hasattr(live, "origins"):
             return {}
         origins = live.origins(0, self.before_step - 1 if self.showing_before else None)
+        memo = self.__dict__.setdefault("_tags_memo", [])
+        for kept, tags in memo:    # (the document kept that span's origins: undo, redo back
+            if kept is origins:    # to a state, Before toggled)
+                return tags
         tags = {n: (o.tag, o.describe()) for n, o in origins.items()}
         for into, items in absorbed(origins).items():
             if into not in tags:
                 bn = any(o.folded_batch_norm for o in items)
                 tags[into] = ("+BN" if bn else "+folded", absorbed_text(items))
+        memo.append((origins, tags))
+        del memo[:-4]
         return tags
 
     def _tree_cache_of(self, doc) -> dict:
