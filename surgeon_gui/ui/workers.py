@@ -189,19 +189,27 @@ def _trim_heap() -> None:
     """Give freed heap back to the system (glibc's ``malloc_trim``; nothing elsewhere). glibc
     keeps what a freed graph used (upb's big blocks come from the heap once its mmap threshold
     has grown) and only reuses it: without this, RSS stays 340–650 MB higher per big graph let
-    go of. ctypes releases the GIL for the call."""
-    global _malloc_trim
-    if _malloc_trim is None:
-        try:
-            import ctypes
-            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-        except (OSError, AttributeError):
-            _malloc_trim = False
-    if _malloc_trim:
+    go of. ctypes releases the GIL for the call. Not while TensorFlow's libraries are being
+    loaded in the background: trimming then would compete with that import for the heap."""
+    if _malloc_trim is not None and not tfenv.background_import_running():
         _malloc_trim(0)
 
 
-_malloc_trim = None
+def _find_malloc_trim():
+    """libc's ``malloc_trim``, looked up once when this module is imported (on the main
+    thread, before any background import: a lookup is a ``dlopen``, which waits for the loader
+    lock another thread's ``dlopen`` holds); None where there is none."""
+    try:
+        import ctypes
+        fn = ctypes.CDLL(None).malloc_trim
+        fn.argtypes = [ctypes.c_size_t]
+        fn.restype = ctypes.c_int
+        return fn
+    except (OSError, AttributeError):
+        return None
+
+
+_malloc_trim = _find_malloc_trim()
 
 
 #: Maps of a freed graph index at least this big are emptied entry by entry (_empty_index).
