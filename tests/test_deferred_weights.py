@@ -72,6 +72,15 @@ def _cond_bn_twins():
     return g.as_graph_def(), ["x", "flag"], ["y"]
 
 
+def _record_marks(monkeypatch) -> list[str]:
+    """The names of the nodes ``deferred.mark`` marks from now on (it still marks them)."""
+    calls: list[str] = []
+    mark = deferred.mark
+    monkeypatch.setattr(deferred, "mark", lambda node, *a: (calls.append(node.name),
+                                                            mark(node, *a)))
+    return calls
+
+
 def test_folded_weights_are_written_with_the_bytes_of_the_plain_path():
     from surgeon_gui.core.model.examples import tf1_layers_flag_net
     gd, ins, outs = tf1_layers_flag_net(v1_control_flow=True, channels=64)
@@ -120,10 +129,7 @@ def test_the_cli_defers_and_writes_what_the_text_path_writes(tmp_path, monkeypat
     gd, _, _ = tf1_layers_flag_net(v1_control_flow=True, channels=64)
     src = tmp_path / "in.pb"
     save_graph(gd, src)
-    calls = []
-    mark = deferred.mark
-    monkeypatch.setattr(deferred, "mark", lambda node, *a: (calls.append(node.name),
-                                                            mark(node, *a)))
+    calls = _record_marks(monkeypatch)
     assert cli.main(["optimize", str(src), str(tmp_path / "out.pb")]) == 0
     assert calls == ["model/conv2/kernel"]
     calls.clear()
@@ -258,10 +264,7 @@ def test_weights_read_through_an_identity_are_moved_not_copied(tmp_path, monkeyp
     # the CLI, passes one by one (each edits the loaded graph in place): the same bytes
     src = tmp_path / "in.pb"
     save_graph(gd, src)
-    calls = []
-    mark = deferred.mark
-    monkeypatch.setattr(deferred, "mark", lambda node, *a: (calls.append(node.name),
-                                                            mark(node, *a)))
+    calls = _record_marks(monkeypatch)
     assert cli.main(["optimize", str(src), str(tmp_path / "out.pb"), "--passes",
                      ",".join(passes)]) == 0
     assert calls == ["model/conv2/kernel/read"]
