@@ -321,3 +321,40 @@ def test_a_freed_index_lets_go_of_its_inputs_in_order_unless_someone_holds_them(
     n = len(held)
     workers._empty_index(h)
     assert vars(h)["inputs_in_order"] is None and len(held) == n    # not ours to empty
+
+
+def test_the_preset_makes_the_history_tags_of_its_result_on_its_worker(qtbot, win, monkeypatch):
+    """What each folded node was (Document.origins and the view's tags made of it) is worked out
+    by the preset's worker for the state its steps lead to: adopting them walks no history on
+    the GUI thread, and the boxes still say "folded BN"."""
+    from surgeon_gui.core.history.document import Document
+    from surgeon_gui.ui import graph_view, passes_panel
+    on_gui = {"origins": 0, "tags": 0}
+    real_of, real_tags = Document._origins_of, graph_view.tags_of
+
+    def origins_of(self, *a, **k):
+        # (a walk, not a look-up: only count the ones that make something new)
+        memo_before = list(self.__dict__.get("_origins_memo", []))
+        out = real_of(self, *a, **k)
+        if threading.current_thread() is threading.main_thread() and \
+                not any(m[3] is out for m in memo_before):
+            on_gui["origins"] += 1
+        return out
+
+    def tags_of(origins):
+        if threading.current_thread() is threading.main_thread():
+            on_gui["tags"] += 1
+        return real_tags(origins)
+    monkeypatch.setattr(Document, "_origins_of", origins_of)
+    monkeypatch.setattr(graph_view, "tags_of", tags_of)
+    monkeypatch.setattr(passes_panel, "tags_of", tags_of)
+    w, panel = win, win.surgery.passes
+    panel.select_pass("inference")
+    with qtbot.waitSignal(panel.idle, timeout=120_000):
+        qtbot.mouseClick(panel.apply_all_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
+    assert w.undo_stack.count() >= 2
+    assert on_gui == {"origins": 0, "tags": 0}
+    tags = w.view.graph_scene.tags
+    assert tags and tags == real_tags(w.document.origins())
+    assert any(t[0] == "folded BN" for t in tags.values())

@@ -75,6 +75,17 @@ SCOPE_PREFIX = "scope:"
 TRACE_KINDS = ("upstream", "downstream")
 
 
+
+def tags_of(origins: dict) -> dict[str, tuple[str, str]]:
+    """History tags (node name -> (box tag, tooltip line)) from ``Document.origins``: any
+    thread."""
+    tags = {n: (o.tag, o.describe()) for n, o in origins.items()}
+    for into, items in absorbed(origins).items():
+        if into not in tags:
+            bn = any(o.folded_batch_norm for o in items)
+            tags[into] = ("+BN" if bn else "+folded", absorbed_text(items))
+    return tags
+
 class GraphView(QGraphicsView):
     selection_changed = Signal(list)
     layout_finished = Signal()
@@ -207,14 +218,16 @@ class GraphView(QGraphicsView):
         for kept, tags in memo:    # (the document kept that span's origins: undo, redo back
             if kept is origins:    # to a state, Before toggled)
                 return tags
-        tags = {n: (o.tag, o.describe()) for n, o in origins.items()}
-        for into, items in absorbed(origins).items():
-            if into not in tags:
-                bn = any(o.folded_batch_norm for o in items)
-                tags[into] = ("+BN" if bn else "+folded", absorbed_text(items))
+        tags = tags_of(origins)
+        self.remember_tags(origins, tags)
+        return tags
+
+    def remember_tags(self, origins: dict, tags: dict) -> None:
+        """Keep ``tags`` (:func:`tags_of`, made on a worker) for the origins dict they were made
+        of (one the document keeps: see ``Document.origins_after``)."""
+        memo = self.__dict__.setdefault("_tags_memo", [])
         memo.append((origins, tags))
         del memo[:-4]
-        return tags
 
     def _tree_cache_of(self, doc) -> dict:
         cache = self.__dict__.setdefault("_tree_cache", {})

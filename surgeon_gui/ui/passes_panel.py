@@ -55,6 +55,7 @@ from ..core.passes.pipeline import MAX_ROUNDS
 from ..core.viewmodel.grouping import GroupTree
 from ..core.viewmodel.viewstate import preview_kinds
 from .commands import hold, record_steps
+from .graph_view import tags_of
 from .workers import Worker, build_quietly, freeze_survivors
 
 KEY_ROLE = Qt.UserRole
@@ -519,11 +520,19 @@ class PassesPanel(QWidget):
                 state.progress(1.0, "Grouping the result")
                 trees[len(prepared) - 1] = build_quietly(
                     lambda: GroupTree(prepared[-1].graph, show_constants=show_constants))
-            return prepared, left, trees
+            # the history tags the view draws after the adoption (what each folded node was),
+            # kept by the document and the view so the GUI thread finds them made
+            tags = None
+            if prepared:
+                origins = doc.origins_after(prepared)
+                tags = (origins, tags_of(origins))
+            return prepared, left, trees, tags
 
         def done(result):
-            prepared, left, trees = result
+            prepared, left, trees, tags = result
             self._remember_trees(doc, prepared, trees, show_constants)
+            if tags is not None and doc is self.document and hasattr(self.view, "remember_tags"):
+                self.view.remember_tags(*tags)
             if not prepared or self._record(doc, prepared, base):
                 self.status.setText(f"Preset done: {len(prepared)} step(s) changed the graph. "
                                     + (f"Left that you may expect gone: {len(left)} kind(s), "

@@ -394,7 +394,15 @@ class Document:
         steps' deltas; a node changed back to its op, or removed, is left out). The dict is
         kept for the next call: read it, do not change it."""
         end = self._cursor if end is None else end
-        steps = self._steps[start:end]
+        return self._origins_of(start, self._steps[start:end])
+
+    def origins_after(self, prepared: list[PreparedStep]) -> dict[str, Origin]:
+        """The :meth:`origins` the document will have once ``prepared`` is adopted (from the
+        start): any thread, the document is only read. Kept like those, so that the first
+        ``origins()`` after the adoption is found, not worked out on the GUI thread."""
+        return self._origins_of(0, self._steps[:self._cursor] + [p.step for p in prepared])
+
+    def _origins_of(self, start: int, steps: list) -> dict[str, Origin]:
         # Asked at every adoption, undo and redo (the view's tags) and node click (the
         # Inspector): 10-15 ms after the preset on the 107k-node graph. Kept for the last few
         # spans, with the span one step shorter (one undo away); a span is found again only
