@@ -86,6 +86,19 @@ def _check_scene(view) -> None:
     assert {k: sorted(r.getRect() for r in rects) for k, (_, rects) in ov.fills.items()
             if rects} == {k: sorted(r.getRect() for r in rects)
                           for k, (_, rects) in f_ov.fills.items() if rects}
+    # and every frame (an expanded group) where it is, in its colours, outer frames first
+    assert sorted((r.getRect(), f.rgba(), b.rgba()) for r, f, b in ov.frames) == \
+        sorted((r.getRect(), f.rgba(), b.rgba()) for r, f, b in f_ov.frames)
+    for outer, inner in zip(ov.frames, ov.frames[1:]):
+        assert outer[0].width() * outer[0].height() >= inner[0].width() * inner[0].height()
+    assert {k: sorted(r.getRect() for r in rects) for k, _, rects in ov.static.frame_fills} \
+        == {k: sorted(r.getRect() for r in rects) for k, _, rects in f_ov.static.frame_fills}
+    assert {k: sorted(r.getRect() for r in rects)
+            for k, (_, rects) in ov.static.frame_borders.items()} == \
+        {k: sorted(r.getRect() for r in rects)
+         for k, (_, rects) in f_ov.static.frame_borders.items()}
+    assert ov.static._frame_coords is None or ov.static._frame_coords == \
+        {id(r): r.getCoords() for r, _, _ in ov.static.frames}
     # items alive sit on their boxes and draw what the tree says
     for key, item in scene.live.items():
         b = scene.boxes[key]
@@ -136,18 +149,30 @@ def test_undo_redo_expanded_updates_the_scene_in_place(qtbot, model, tf1_graph, 
     assert "n:" + victim not in view.placement.boxes
     _check_scene(view)
     _same_as_fresh_layout(view)
+    frames_moved_in_place = 0
     for op in (stack.undo, stack.redo, stack.undo):
         updates.clear()
+        static = view.graph_scene.overview().static
+        frames = {k: r.getRect() for k, r in static.rects.items()
+                  if k[0] == "g" and k[2:] in view.placement.expanded}
         op()
         qtbot.waitUntil(lambda: not view.layout_pending, timeout=60000)
         view.viewport().repaint()
         assert updates, "the scene was rebuilt, not updated"
+        if view.graph_scene._overview_static is static:  # patched, not made again
+            moved = [k for k, b in view.placement.boxes.items() if k in frames
+                     and frames[k] != (b.x, b.y, b.w, b.h)]
+            frames_moved_in_place += bool(moved)
         _check_scene(view)
         _same_as_fresh_layout(view)
     # back where it started: the same picture, but for a block the edit dissolved (fewer
     # siblings than make blocks), which comes back closed
     gone = opened - view.placement.expanded
     assert all("_*" in k for k in gone), sorted(gone)  # the block and what is inside it
+    # frames that moved or changed size (the edit's block and what follows it in the
+    # column) are moved in the overview in place, not made again with everything; but a frame
+    # that comes or goes (the dissolved block) makes it again
+    assert frames_moved_in_place or gone
     if not gone:
         assert {k: (b.x, b.y, b.w, b.h) for k, b in view.placement.boxes.items()} == before
     assert view.graph_scene.item("n:" + victim) is not None

@@ -90,12 +90,16 @@ class _Static:
     def patch(self, scene, units, lines: tuple[list, list] | None) -> bool:
         """Follow an update of the scene in place: the boxes of ``units`` (keys) moved,
         resized, recoloured, appeared or went; ``lines`` (data, control) when edges changed.
-        False when it cannot (a frame changed: the frames are ordered and grouped by depth
-        and colour) and the whole has to be made again."""
+        False when it cannot (a frame changed its look: the frames are ordered and grouped by
+        depth and colour) and the whole has to be made again. A box or frame that only moved
+        or was resized keeps its look: its rectangle, shared by every list that draws it, is
+        moved in place (a frame's order, outer first, holds: a frame still contains the
+        frames inside it, and frames side by side do not overlap)."""
         tree = scene.tree
         expanded = scene.placement.expanded
         boxes = scene.boxes
         changed = []
+        moved = False
         for key in units:
             b = boxes.get(key)
             old = self.look.get(key)
@@ -106,10 +110,12 @@ class _Static:
                 grp = tree.groups[key[2:]]
                 base = (style.signature_color(grp.signature) if grp.repeats > 1
                         else style.FRAME_BORDER)
-                r = self.rects[key]
-                if (base.rgba(), scene._solid_fill(key[2:]).rgba()) != old or \
-                        (r.x(), r.y(), r.width(), r.height()) != (b.x, b.y, b.w, b.h):
+                if (base.rgba(), scene._solid_fill(key[2:]).rgba()) != old:
                     return False
+                r = self.rects[key]
+                if (r.x(), r.y(), r.width(), r.height()) != (b.x, b.y, b.w, b.h):
+                    r.setRect(b.x, b.y, b.w, b.h)
+                    moved = True
                 continue
             if b is None:
                 fill = None
@@ -120,8 +126,10 @@ class _Static:
                 fill = style.signature_color(grp.signature) if grp.repeats > 1 \
                     else style.GROUP_FILL
             r = self.rects.get(key)
-            if r is not None and fill is not None and fill.rgba() == old and \
-                    (r.x(), r.y(), r.width(), r.height()) == (b.x, b.y, b.w, b.h):
+            if r is not None and fill is not None and fill.rgba() == old:
+                if (r.x(), r.y(), r.width(), r.height()) != (b.x, b.y, b.w, b.h):
+                    r.setRect(b.x, b.y, b.w, b.h)  # same fill: moved in place
+                    moved = True
                 continue
             changed.append((key, b, fill))
         dead: dict[int, set[int]] = {}  # fill key → ids of the rects that go
@@ -142,9 +150,13 @@ class _Static:
                 if entry is None:
                     entry = self.fills[k] = (fill, [])
                 entry[1].append(r)
-        if changed:
+        if changed or moved:
             self._tile_fills = None
             self._image = None
+        if moved:
+            self._frame_coords = None
+            if self.frames:
+                self.frames.sort(key=lambda f: -f[0].width() * f[0].height())
         if lines is not None:
             self.lines, self.control_lines = lines
             self._tile_lines = None
