@@ -159,20 +159,18 @@ def test_undo_redo_expanded_updates_the_scene_in_place(qtbot, model, tf1_graph, 
         qtbot.waitUntil(lambda: not view.layout_pending, timeout=60000)
         view.viewport().repaint()
         assert updates, "the scene was rebuilt, not updated"
-        if view.graph_scene._overview_static is static:  # patched, not made again
-            moved = [k for k, b in view.placement.boxes.items() if k in frames
-                     and frames[k] != (b.x, b.y, b.w, b.h)]
-            frames_moved_in_place += bool(moved)
+        # the overview (far zoom, minimap) was patched, not made again
+        assert view.graph_scene._overview_static is static
+        frames_moved_in_place += any(frames[k] != (b.x, b.y, b.w, b.h)
+                                     for k, b in view.placement.boxes.items() if k in frames)
         _check_scene(view)
         _same_as_fresh_layout(view)
     # back where it started: the same picture, but for a block the edit dissolved (fewer
     # siblings than make blocks), which comes back closed
     gone = opened - view.placement.expanded
     assert all("_*" in k for k in gone), sorted(gone)  # the block and what is inside it
-    # frames that moved or changed size (the edit's block and what follows it in the
-    # column) are moved in the overview in place, not made again with everything; but a frame
-    # that comes or goes (the dissolved block) makes it again
-    assert frames_moved_in_place or gone
+    # frames moved or changed size (the edit's block and what follows it in the column)
+    assert frames_moved_in_place
     if not gone:
         assert {k: (b.x, b.y, b.w, b.h) for k, b in view.placement.boxes.items()} == before
     assert view.graph_scene.item("n:" + victim) is not None
@@ -200,3 +198,25 @@ def test_a_weight_read_removed_and_restored_keeps_every_item(qtbot, small_cond_b
     assert updates
     kept = [k for k, it in view.graph_scene.live.items() if alive.get(k) is it]
     assert len(kept) >= 0.9 * len(alive)
+
+
+def test_a_frame_closed_and_opened_again_patches_the_overview(qtbot, small_cond_bn, updates):
+    """Closing a frame in the middle (it becomes a box, what is inside it goes, what follows
+    it moves) and opening it again update the scene and its overview in place: frames leave
+    and join the overview's lists, and the result equals a scene built from scratch."""
+    gd, ins, outs = small_cond_bn
+    doc, view = _view(qtbot, gd, ins, outs)
+    frames = sorted(k for k in view.placement.expanded if k.count("/") == 2)
+    key = frames[len(frames) // 2]
+    view.centerOn(view.graph_scene.item("g:" + key))
+    view.viewport().repaint()
+    static = view.graph_scene.overview().static
+    for op in (view.collapse, view.expand):
+        updates.clear()
+        op(key)
+        qtbot.waitUntil(lambda: not view.layout_pending, timeout=60000)
+        view.viewport().repaint()
+        assert updates, "the scene was rebuilt, not updated"
+        assert view.graph_scene._overview_static is static
+        assert (key in view.placement.expanded) == (op == view.expand)
+        _check_scene(view)

@@ -90,73 +90,136 @@ class _Static:
     def patch(self, scene, units, lines: tuple[list, list] | None) -> bool:
         """Follow an update of the scene in place: the boxes of ``units`` (keys) moved,
         resized, recoloured, appeared or went; ``lines`` (data, control) when edges changed.
-        False when it cannot (a frame changed its look: the frames are ordered and grouped by
-        depth and colour) and the whole has to be made again. A box or frame that only moved
-        or was resized keeps its look: its rectangle, shared by every list that draws it, is
-        moved in place (a frame's order, outer first, holds: a frame still contains the
-        frames inside it, and frames side by side do not overlap)."""
+        A box or frame that only moved or was resized keeps its look: its rectangle, shared by
+        every list that draws it, is moved in place (a frame's order, outer first, holds: a
+        frame still contains the frames inside it, and frames side by side do not overlap).
+        A frame whose colours changed (an edit changes its group's signature, and with it the
+        blended fill of the frames inside it), that opened or closed, leaves its lists and
+        joins others. Always True (the scene makes the whole again when False)."""
         tree = scene.tree
         expanded = scene.placement.expanded
         boxes = scene.boxes
-        changed = []
+        groups = tree.groups
+        rects, look = self.rects, self.look
+        changed = []  # boxes (not frames): (key, box or None, fill)
+        frames_out: set[int] = set()  # ids of the rects of frames that leave their lists
+        frames_in: list[tuple] = []  # (key, box, base, solid)
+        recoloured: set[str] = set()  # group keys of frames whose solid fill changed
         moved = False
+
+        def frame_look(gk: str):
+            grp = groups[gk]
+            base = (style.signature_color(grp.signature) if grp.repeats > 1
+                    else style.FRAME_BORDER)
+            return base, scene._solid_fill(gk)
+
+        def frame(key: str, b, old) -> None:
+            nonlocal moved
+            base, solid = frame_look(key[2:])
+            if isinstance(old, tuple):
+                if (base.rgba(), solid.rgba()) == old:
+                    r = rects[key]
+                    if (r.x(), r.y(), r.width(), r.height()) != (b.x, b.y, b.w, b.h):
+                        r.setRect(b.x, b.y, b.w, b.h)
+                        moved = True
+                    return
+                if solid.rgba() != old[1]:
+                    recoloured.add(key[2:])
+                frames_out.add(id(rects.pop(key)))
+                look.pop(key)
+            elif old is not None:  # a box before: out of its fill list
+                changed.append((key, None, None))
+            frames_in.append((key, b, base, solid))
+
         for key in units:
             b = boxes.get(key)
-            old = self.look.get(key)
-            if isinstance(old, tuple) or (b is not None and key[0] == "g"
-                                          and key[2:] in expanded):  # a frame, before or now
-                if b is None or not isinstance(old, tuple) or key[2:] not in expanded:
-                    return False
-                grp = tree.groups[key[2:]]
-                base = (style.signature_color(grp.signature) if grp.repeats > 1
-                        else style.FRAME_BORDER)
-                if (base.rgba(), scene._solid_fill(key[2:]).rgba()) != old:
-                    return False
-                r = self.rects[key]
-                if (r.x(), r.y(), r.width(), r.height()) != (b.x, b.y, b.w, b.h):
-                    r.setRect(b.x, b.y, b.w, b.h)
-                    moved = True
+            old = look.get(key)
+            if b is not None and key[0] == "g" and key[2:] in expanded:  # a frame now
+                frame(key, b, old)
                 continue
+            if isinstance(old, tuple):  # a frame before, a box or nothing now
+                frames_out.add(id(rects.pop(key)))
+                look.pop(key)
+                old = None
             if b is None:
                 fill = None
             elif key[0] == "n":
                 fill = style.FAMILY_FILL[op_family(tree.op_of.get(key[2:], ""))]
             else:
-                grp = tree.groups[key[2:]]
+                grp = groups[key[2:]]
                 fill = style.signature_color(grp.signature) if grp.repeats > 1 \
                     else style.GROUP_FILL
-            r = self.rects.get(key)
+            r = rects.get(key)
             if r is not None and fill is not None and fill.rgba() == old:
                 if (r.x(), r.y(), r.width(), r.height()) != (b.x, b.y, b.w, b.h):
                     r.setRect(b.x, b.y, b.w, b.h)  # same fill: moved in place
                     moved = True
                 continue
-            changed.append((key, b, fill))
+            if r is not None or b is not None:
+                changed.append((key, b, fill))
+        if recoloured:
+            # a frame's solid fill is blended over its parent's: the frames inside one whose
+            # fill changed change with it, whether their own group changed or not
+            hit: dict[str, bool] = dict.fromkeys(recoloured, True)
+
+            def inside(gk: str) -> bool:
+                h = hit.get(gk)
+                if h is None:
+                    parent = groups[gk].parent
+                    h = hit[gk] = bool(parent) and parent in groups and inside(parent)
+                return h
+            done = set(units)
+            for key, old in list(look.items()):
+                if isinstance(old, tuple) and key not in done and inside(key[2:]):
+                    frame(key, boxes[key], old)
         dead: dict[int, set[int]] = {}  # fill key → ids of the rects that go
         for key, _, _ in changed:
-            r = self.rects.get(key)
+            r = rects.get(key)
             if r is not None:
-                dead.setdefault(self.look[key], set()).add(id(r))
+                dead.setdefault(look[key], set()).add(id(r))
         for k, ids in dead.items():  # one pass per fill list, however many go
-            rects = self.fills[k][1]
-            rects[:] = [r for r in rects if id(r) not in ids]
+            lst = self.fills[k][1]
+            lst[:] = [r for r in lst if id(r) not in ids]
         for key, b, fill in changed:
-            self.rects.pop(key, None)
-            self.look.pop(key, None)
+            rects.pop(key, None)
+            look.pop(key, None)
             if b is not None:
-                r = self.rects[key] = QRectF(b.x, b.y, b.w, b.h)
-                k = self.look[key] = fill.rgba()
+                r = rects[key] = QRectF(b.x, b.y, b.w, b.h)
+                k = look[key] = fill.rgba()
                 entry = self.fills.get(k)
                 if entry is None:
                     entry = self.fills[k] = (fill, [])
                 entry[1].append(r)
-        if changed or moved:
+        if frames_out:
+            self.frames = [f for f in self.frames if id(f[0]) not in frames_out]
+            self.frame_borders = {k: (c, kept) for k, (c, lst) in self.frame_borders.items()
+                                  if (kept := [r for r in lst if id(r) not in frames_out])}
+            for _, _, lst in self.frame_fills:
+                lst[:] = [r for r in lst if id(r) not in frames_out]
+            self.frame_fills = [g for g in self.frame_fills if g[2]]
+        if frames_in:
+            at = {g[0]: g for g in self.frame_fills}
+            depth: dict[str, int] = {}
+            for key, b, base, solid in frames_in:
+                r = rects[key] = QRectF(b.x, b.y, b.w, b.h)
+                look[key] = (base.rgba(), solid.rgba())
+                fill = QColor(base)
+                fill.setAlpha(45)
+                self.frames.append((r, fill, base))
+                self.frame_borders.setdefault(base.rgba(), (base, []))[1].append(r)
+                k = (_depth(key[2:], groups, depth), solid.rgba())
+                g = at.get(k)
+                if g is None:
+                    g = at[k] = (k, solid, [])
+                    self.frame_fills.append(g)
+                g[2].append(r)
+            self.frame_fills.sort(key=lambda g: g[0])
+        if changed or moved or frames_in or frames_out:
             self._tile_fills = None
             self._image = None
-        if moved:
+        if moved or frames_in or frames_out:
             self._frame_coords = None
-            if self.frames:
-                self.frames.sort(key=lambda f: -f[0].width() * f[0].height())
+            self.frames.sort(key=lambda f: -f[0].width() * f[0].height())
         if lines is not None:
             self.lines, self.control_lines = lines
             self._tile_lines = None
