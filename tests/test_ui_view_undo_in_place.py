@@ -159,8 +159,8 @@ def test_undo_redo_expanded_updates_the_scene_in_place(qtbot, model, tf1_graph, 
         qtbot.waitUntil(lambda: not view.layout_pending, timeout=60000)
         view.viewport().repaint()
         assert updates, "the scene was rebuilt, not updated"
-        # the overview (far zoom, minimap) was patched, not made again
-        assert view.graph_scene._overview_static is static
+        # the overview (far zoom, minimap) is patched when next drawn, not made again
+        assert view.graph_scene.overview().static is static
         frames_moved_in_place += any(frames[k] != (b.x, b.y, b.w, b.h)
                                      for k, b in view.placement.boxes.items() if k in frames)
         _check_scene(view)
@@ -217,6 +217,6 @@ def test_a_frame_closed_and_opened_again_patches_the_overview(qtbot, small_cond_
         qtbot.waitUntil(lambda: not view.layout_pending, timeout=60000)
         view.viewport().repaint()
         assert updates, "the scene was rebuilt, not updated"
-        assert view.graph_scene._overview_static is static
+        assert view.graph_scene.overview().static is static
         assert (key in view.placement.expanded) == (op == view.expand)
         _check_scene(view)

@@ -889,6 +889,11 @@ class GraphScene(QGraphicsScene):
         self.ghosts: list[GhostItem] = []
         self._overview = None
         self._overview_static = None
+        #: Units changed since the overview's static part was made or patched, and whether
+        #: edges did: it is patched when next drawn (the minimap draws it 300 ms after a
+        #: layout; an undo/redo that only looks at a part of the graph need not wait for it).
+        self._static_todo: set[str] = set()
+        self._static_lines_todo = False
         self._overview_lines: tuple[list, list] | None = None
         self.placement_rect = QRectF()
 
@@ -918,6 +923,12 @@ class GraphScene(QGraphicsScene):
             enabled = gc.isenabled()
             gc.disable()  # thousands of small objects at once (see apply_placement)
             try:
+                st = self._overview_static
+                if st is not None and (self._static_todo or self._static_lines_todo):
+                    if not st.patch(self, self._static_todo, self._overview_lines
+                                    if self._static_lines_todo else None):
+                        self._overview_static = None
+                self._static_todo, self._static_lines_todo = set(), False
                 self._overview = Overview(self, self._overview_lines, self._overview_static)
                 self._overview_static = self._overview.static
             finally:
@@ -1153,10 +1164,9 @@ class GraphScene(QGraphicsScene):
                                                    self.placement_rect.height()):
             self.setSceneRect(QRectF(-300, -200, placement.width + 600, placement.height + 400))
             self.placement_rect = QRectF(0, 0, placement.width, placement.height)
-        st = self._overview_static
-        if st is not None and not st.patch(self, units, self._overview_lines if changed_edges
-                                           else None):
-            self._overview_static = None
+        if self._overview_static is not None:  # patched when next drawn
+            self._static_todo |= units
+            self._static_lines_todo |= changed_edges
         if sum(r is None for r in recs) > len(recs) // 2:  # mostly holes: index afresh
             self._reindex_edges()
 
