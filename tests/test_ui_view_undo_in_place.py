@@ -205,7 +205,7 @@ def test_a_frame_closed_and_opened_again_patches_the_overview(qtbot, small_cond_
     it moves) and opening it again update the scene and its overview in place: frames leave
     and join the overview's lists, and the result equals a scene built from scratch."""
     gd, ins, outs = small_cond_bn
-    doc, view = _view(qtbot, gd, ins, outs)
+    _, view = _view(qtbot, gd, ins, outs)
     frames = sorted(k for k in view.placement.expanded if k.count("/") == 2)
     key = frames[len(frames) // 2]
     view.centerOn(view.graph_scene.item("g:" + key))

@@ -924,10 +924,10 @@ class GraphScene(QGraphicsScene):
             gc.disable()  # thousands of small objects at once (see apply_placement)
             try:
                 st = self._overview_static
-                if st is not None and (self._static_todo or self._static_lines_todo):
-                    if not st.patch(self, self._static_todo, self._overview_lines
-                                    if self._static_lines_todo else None):
-                        self._overview_static = None
+                if st is not None and (self._static_todo or self._static_lines_todo) and \
+                        not st.patch(self, self._static_todo, self._overview_lines
+                                     if self._static_lines_todo else None):
+                    self._overview_static = None
                 self._static_todo, self._static_lines_todo = set(), False
                 self._overview = Overview(self, self._overview_lines, self._overview_static)
                 self._overview_static = self._overview.static
