@@ -1383,6 +1383,14 @@ class GraphScene(QGraphicsScene):
             for j in range(floor(y0 / TILE), floor(y1 / TILE) + 1):
                 yield (i, j)
 
+    def units_in(self, rect: QRectF) -> set[str]:
+        """The units of the tiles ``rect`` (scene coordinates) touches (a lazy scene's index:
+        those boxes may reach into ``rect``)."""
+        out: set[str] = set()
+        for t in self._tiles_in(rect):
+            out.update(self._tile_units.get(t, ()))
+        return out
+
     def ensure_rect(self, rect: QRectF) -> int:
         """Make the items of everything that may show in ``rect`` (scene coordinates);
         returns how many were made."""

@@ -313,14 +313,10 @@ class GraphView(QGraphicsView):
         placed = self.placement.boxes
         scene = self.graph_scene
         if scene.lazy and scene.placement is self.placement and len(removed) <= 500:
-            from .graph_scene import TILE
+            t = graph_scene.TILE   # (the removed box and the tiles all around it)
             keys: set[str] = set()
             for x, y, w, h in removed.values():
-                i0, j0 = int(x // TILE) - 1, int(y // TILE) - 1
-                i1, j1 = int((x + w) // TILE) + 1, int((y + h) // TILE) + 1
-                for i in range(i0, i1 + 1):
-                    for j in range(j0, j1 + 1):
-                        keys.update(scene._tile_units.get((i, j), ()))
+                keys |= scene.units_in(QRectF(x - t, y - t, w + 2 * t, h + 2 * t))
             keys -= {"n:" + n for n in removed}
             if keys:
                 return {k: (placed[k].x, placed[k].y, placed[k].w, placed[k].h)

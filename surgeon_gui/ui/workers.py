@@ -314,14 +314,15 @@ def build_quietly(make):
     graph 0.25 s in which the GUI thread could not run. Frozen (see :func:`freeze_survivors`),
     no collection walks them."""
     import gc
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return make()
-    finally:
-        if enabled:
-            gc.freeze()
-            gc.enable()
+
+    from ..core.model.graph import gc_paused
+    collecting = gc.isenabled()
+    with gc_paused():
+        try:
+            return make()
+        finally:
+            if collecting:
+                freeze_survivors()
 
 
 def _is_user_error(e: BaseException) -> bool:

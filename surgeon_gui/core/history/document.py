@@ -560,11 +560,10 @@ class Document:
         that would stall the GUI thread). None when there is nothing to build (``n`` is the
         cursor) or the in-place path must do it (duplicated names, whole-graph steps)."""
         revision = self.revision       # first: a change made meanwhile makes the result stale
-        graph, cursor = self._graph, self._cursor
-        if not 0 <= n <= len(self._steps) or n == cursor:
+        graph = self._graph
+        if not 0 <= n <= len(self._steps) or n == self._cursor:
             return None
-        back = n < cursor
-        moved = list(reversed(self._steps[n:cursor])) if back else self._steps[cursor:n]
+        moved, back = self._moved(n)
         inputs, outputs = graph.given_inputs, graph.given_outputs
         for s in moved:
             io = s.delta.old_io if back else s.delta.new_io

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .deferred import is_deferred, resolved
 from .graph import (
     INPUT_OPS,
     Graph,
@@ -408,8 +409,7 @@ def copy_for_side_graph(sub: GraphDef, node: NodeDef) -> NodeDef:
     without control inputs (values do not depend on ordering), device or ``_`` attributes
     (colocation and devices name nodes the side graph does not hold)."""
     c = sub.node.add()
-    if "_surgeon_deferred_scale" in node.attr:  # a weight computed when written
-        from .deferred import resolved
+    if is_deferred(node):  # a weight computed when written
         node = resolved(node)
     c.CopyFrom(node)
     keep = [i for i in c.input if not i.startswith("^")]

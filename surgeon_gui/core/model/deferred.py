@@ -96,11 +96,16 @@ def value(node: NodeDef) -> np.ndarray:
     return scaled(node.attr["value"].tensor, to_ndarray(node.attr[MARK].tensor))
 
 
+def stored(tensor) -> np.ndarray:
+    """The array a float TensorProto holds in ``tensor_content`` (a view of its bytes)."""
+    from .tensors import _BY_ENUM
+    return np.frombuffer(tensor.tensor_content, dtype=_BY_ENUM[tensor.dtype][0]).reshape(
+        [d.size for d in tensor.tensor_shape.dim])
+
+
 def scaled(tensor, scale: np.ndarray) -> np.ndarray:
     """``(value * scale).astype(dtype)`` of a float TensorProto holding ``tensor_content``."""
-    from .tensors import _BY_ENUM
-    old = np.frombuffer(tensor.tensor_content, dtype=_BY_ENUM[tensor.dtype][0]).reshape(
-        [d.size for d in tensor.tensor_shape.dim])
+    old = stored(tensor)
     return (old * scale).astype(old.dtype)
 
 
@@ -112,26 +117,14 @@ def resolved(node: NodeDef) -> NodeDef:
     return made
 
 
-def any_deferred(gd: GraphDef) -> bool:
-    return any(MARK in n.attr for n in gd.node if n.op == "Const")
-
-
-def resolve_all(gd: GraphDef) -> int:
-    """Write every marked Const's value into ``gd`` (this costs the new weights' memory);
-    returns how many there were."""
-    count = 0
-    for node in gd.node:
-        if node.op == "Const" and MARK in node.attr:
-            node.CopyFrom(resolved(node))
-            count += 1
-    return count
-
-
 def resolved_copy(gd: GraphDef) -> GraphDef:
-    """``gd`` with every marked Const resolved: ``gd`` itself when none is, else a copy."""
-    if not any_deferred(gd):
+    """``gd`` with every marked Const resolved: ``gd`` itself when none is, else a copy (which
+    costs the new weights' memory)."""
+    if not any(is_deferred(n) for n in gd.node):
         return gd
     out = GraphDef()
     out.CopyFrom(gd)
-    resolve_all(out)
+    for node in out.node:
+        if is_deferred(node):
+            node.CopyFrom(resolved(node))
     return out

@@ -92,10 +92,9 @@ def _deferred_fingerprint(node: NodeDef) -> bytes:
     float64, stored in the old dtype)."""
     import numpy as np
 
-    from ..model.tensors import _BY_ENUM, to_ndarray
-    t = node.attr["value"].tensor
-    old = np.frombuffer(t.tensor_content, dtype=_BY_ENUM[t.dtype][0]).reshape(
-        [d.size for d in t.tensor_shape.dim])
+    from ..model.deferred import stored
+    from ..model.tensors import to_ndarray
+    old = stored(node.attr["value"].tensor)
     scale = to_ndarray(node.attr[MARK].tensor)
     n = old.nbytes
     if n <= 4 * _SAMPLE or scale.ndim != old.ndim:
