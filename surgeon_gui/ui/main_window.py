@@ -27,7 +27,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -138,6 +138,10 @@ TREE_COMPLETION_DELAY_MS = 50
 TREE_COMPLETION_LATEST_MS = 400
 
 
+#: (looked up once: an enum read in the event filter imports on first use, see tfenv)
+_PAINT = QEvent.Type.Paint
+
+
 class _AfterPaint(QObject):
     """Calls ``then()`` once, after the first paint of ``widget`` for which ``ready()`` holds
     (an event filter: the paint itself goes first)."""
@@ -148,7 +152,7 @@ class _AfterPaint(QObject):
         widget.installEventFilter(self)
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt's name
-        if self.then is not None and event.type() == QEvent.Paint and self.ready():
+        if self.then is not None and event.type() == _PAINT and self.ready():
             then, self.then = self.then, None
             obj.removeEventFilter(self)
             self.deleteLater()
@@ -608,8 +612,6 @@ class MainWindow(QMainWindow):
         place meanwhile; before, a document just opened has no step to undo (and a new step
         swaps the graph object: the tree's stays whole). Whatever needs those parts sooner
         makes them itself (the tree completes on first use)."""
-        from PySide6.QtCore import QTimer
-
         from .commands import hold
 
         def job():
