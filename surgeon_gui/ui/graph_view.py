@@ -148,7 +148,7 @@ class GraphView(QGraphicsView):
 
     @expanded.setter
     def expanded(self, keys: set[str]) -> None:
-        self.state.expanded = set(keys)
+        self.state.set_expanded(keys)
 
     # ================================================================== document
     def set_document(self, doc: Document | None, reset_view: bool = False,
@@ -193,10 +193,10 @@ class GraphView(QGraphicsView):
         self.graph_scene.set_tags(self.history_tags())
         if self._live_document is None:
             self._detach_cached_trees()
-        if reset_view or not self.expanded:
-            self.expanded = self.tree.default_expanded()
-        else:
-            self.state.keep_existing(self.tree)
+        if reset_view:
+            self.state.open_by_default(self.tree)
+        else:  # the user's groups stay open, the app's follow this state's default rule
+            self.state.follow(self.tree)
         tree = self.tree
         # the viewport without scroll bars: they come and go with the drawing's size (an
         # expand-all shows them), and a wrap that followed them would lay out everything anew
@@ -547,13 +547,13 @@ class GraphView(QGraphicsView):
         """Open every group and fit the whole graph in the window (far zoom draws it as an
         overview; zoom in where it matters)."""
         if self.tree:
-            self.expanded = set(self.tree.groups)
+            self.state.expand_all(self.tree)
             self._fit_after_layout = "all"
             self.relayout()
 
     def collapse_all(self) -> None:
         if self.tree:
-            self.expanded = set()
+            self.state.collapse_all()
             self.relayout()
 
     def group_members(self, key: str) -> list[str]:
@@ -631,8 +631,7 @@ class GraphView(QGraphicsView):
             if name not in self.tree.graph.nodes:
                 return False
             need = set(self.tree.ancestors(name))
-        if need - self.expanded:
-            self.expanded |= need
+        if self.state.expand_path(self.tree, need):
             self._pending_focus = name
             self.relayout()
             return True

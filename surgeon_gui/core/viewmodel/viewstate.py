@@ -29,8 +29,16 @@ class Decoration:
 
 class ViewState:
     def __init__(self) -> None:
-        #: Keys of the open groups.
+        #: Keys of the open groups of the tree shown: the user's (:attr:`user_opened`, where
+        #: they exist) and the default rule's (``GroupTree.default_expanded``) less the ones
+        #: the user closed (:attr:`user_closed`).
         self.expanded: set[str] = set()
+        #: Groups the user opened (a click, Enter, a search result, Expand All) and groups the
+        #: user closed. Both outlive a state where the group is missing: undo brings it back
+        #: as the user left it. What the app opened by default is in neither: another state
+        #: of the model (undo, redo, a History jump, Before) opens its own defaults instead.
+        self.user_opened: set[str] = set()
+        self.user_closed: set[str] = set()
         #: node name → highlight kind (match, search, preview, kept, dead, refused, upstream,
         #: downstream, trace).
         self.highlight: dict[str, str] = {}
@@ -44,22 +52,68 @@ class ViewState:
         self.hit_index = -1
 
     # ------------------------------------------------------------------ groups
+    @property
+    def auto_opened(self) -> set[str]:
+        """The open groups the app opened by default (not the user)."""
+        return self.expanded - self.user_opened
+
+    def open_by_default(self, tree: GroupTree) -> None:
+        """A model just opened: its default groups open, no choice of the user's yet."""
+        self.user_opened = set()
+        self.user_closed = set()
+        self.expanded = set(tree.default_expanded())
+
+    def follow(self, tree: GroupTree) -> None:
+        """Show another state of the model (or another graph) as ``tree``: the groups the user
+        opened stay open where they exist; the ones the app opened
+        follow ``tree``'s default rule, less those the user closed."""
+        groups = tree.groups   # (the user's groups came with their ancestors: expand_path)
+        self.expanded = {k for k in self.user_opened if k in groups} | {
+            k for k in tree.default_expanded() if k not in self.user_closed and k in groups}
+
     def expand(self, tree: GroupTree, key: str) -> bool:
-        if key in tree.groups and key not in self.expanded:
-            self.expanded.add(key)
-            return True
-        return False
+        """The user opens ``key``, and so the groups around it."""
+        return self.expand_path(tree, (key,))
+
+    def expand_path(self, tree: GroupTree, keys) -> bool:
+        """The user opens ``keys`` (e.g. the groups around a search result): they and their
+        ancestors count as the user's choice from now on. True when one was closed."""
+        keys = {k for k in keys if k in tree.groups}
+        for k in list(keys):
+            keys.update(tree.ancestors_of_group(k))
+        self.user_opened |= keys
+        self.user_closed -= keys
+        new = keys - self.expanded
+        self.expanded |= keys
+        return bool(new)
 
     def collapse(self, tree: GroupTree, key: str) -> bool:
         """Close ``key`` and everything inside it (reopening starts collapsed)."""
         if key not in self.expanded:
             return False
-        self.expanded = {k for k in self.expanded
-                         if k != key and key not in tree.ancestors_of_group(k)}
+        gone = {k for k in self.expanded
+                if k == key or key in tree.ancestors_of_group(k)}
+        self.expanded -= gone
+        self.user_opened -= gone
+        self.user_closed.add(key)
         return True
 
-    def keep_existing(self, tree: GroupTree) -> None:
-        self.expanded = {k for k in self.expanded if k in tree.groups}
+    def expand_all(self, tree: GroupTree) -> None:
+        self.user_opened |= set(tree.groups)
+        self.user_closed.clear()
+        self.expanded = set(tree.groups)
+
+    def collapse_all(self) -> None:
+        self.user_closed |= self.expanded
+        self.user_opened.clear()
+        self.expanded = set()
+
+    def set_expanded(self, keys) -> None:
+        """Exactly ``keys`` open, as the user's choice (what was open besides is closed)."""
+        keys = set(keys)
+        self.user_closed = (self.user_closed | self.expanded) - keys
+        self.user_opened = set(keys)
+        self.expanded = set(keys)
 
     # ------------------------------------------------------------------ marks / highlight
     def set_highlight(self, names, kind: str = "match") -> None:
