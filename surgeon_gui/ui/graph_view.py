@@ -59,7 +59,7 @@ from .graph_scene import (
     UnitItem,
 )
 from .view_overlays import Legend, Minimap
-from .workers import Worker
+from .workers import Worker, build_quietly
 
 #: Above this many visible units, layouts run in a worker thread.
 ASYNC_UNITS = 1500
@@ -261,7 +261,10 @@ class GraphView(QGraphicsView):
                 tree.graph = doc.graph  # same content; the current index object
                 cache[full] = tree
                 return tree
-        tree = GroupTree(doc.graph, show_constants=self.show_constants)
+        # (an edit's new state: tens of thousands of long-lived objects; left young, the
+        # collections they set off walked the whole heap twice per edit on the 53k graph,
+        # 0.3-0.9 s each, on the GUI thread)
+        tree = build_quietly(lambda: GroupTree(doc.graph, show_constants=self.show_constants))
         if key is not None:
             cache[(key, self.show_constants)] = tree
             while len(cache) > 8:
@@ -415,22 +418,33 @@ class GraphView(QGraphicsView):
         def diffed(p: Placement) -> Placement:
             """What the scene will have to change (in the worker, for a big graph): an edit
             moves a few boxes of thousands, and the scene then updates only those."""
-            if drawn is not None and drawn_tree is not None:
+            if p.diff is not None and p.base is not None and p.base() is drawn:
+                # laid out from the drawn one (an edit's incremental layout): the engine
+                # found what differs while it went (placement_diff's answer, without its
+                # walk over every box and edge)
+                if len(p.diff) > graph_scene.UPDATE_MAX * (len(p.boxes) + len(p.edges)):
+                    p.diff = p.base = None
+            elif drawn is not None and drawn_tree is not None:
                 p.diff = placement_diff(drawn, p, drawn_tree, tree,
                                         limit=graph_scene.UPDATE_MAX)
                 p.base = weakref.ref(drawn) if p.diff is not None else None
+            else:
+                p.diff = p.base = None
             p.edges_by_src()  # what the scene looks edges up in
             return p
 
         if estimate < ASYNC_UNITS:
-            self._apply_layout(gen, engine, diffed(engine.layout(expanded, edges=edges)))
+            self._apply_layout(gen, engine, build_quietly(
+                lambda: diffed(engine.layout(expanded, edges=edges))))
             return
         QGuiApplication.setOverrideCursor(Qt.BusyCursor)
 
         def job(state):
-            p = engine.layout(expanded, check=state.check, edges=edges)
-            state.check()
-            return diffed(p)
+            def make():
+                p = engine.layout(expanded, check=state.check, edges=edges)
+                state.check()
+                return diffed(p)
+            return build_quietly(make)  # (the placement is kept: see _cached_tree)
 
         w = Worker(job)
         alive = lambda: shiboken6.isValid(self)
@@ -450,7 +464,7 @@ class GraphView(QGraphicsView):
         if hit is not None and hit[0] is self.tree:
             cache[key] = hit
             return hit[1]
-        edges = self.tree.visible_graph(expanded)
+        edges = build_quietly(lambda: self.tree.visible_graph(expanded))  # (kept: see above)
         cache[key] = (self.tree, edges)
         while len(cache) > 4:
             cache.pop(next(iter(cache)))

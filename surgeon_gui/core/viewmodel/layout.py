@@ -129,6 +129,27 @@ class _Local:
     #: (what a later layout of the same container keeps when one child opens or closes).
     columns: tuple = ()
     column_h: float = 0.0
+    #: Each child's (and port's) size in layout axes, as laid out (what placing it reads).
+    sizes: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Memo:
+    """What an engine's last layout was made of, for the next one to start from (see
+    :meth:`LayoutEngine.layout`): plain data, never changed once made (the next layout copies
+    what it changes)."""
+    tree: GroupTree
+    expanded: frozenset
+    placement: "Placement"
+    edges: list
+    #: (src, dst) → (its VisibleEdge, its segments: ((container, (unit a, unit b)), …)).
+    by_key: dict
+    #: container → {segment: how many visible edges run along it}.
+    by: dict
+    #: container → the (src, dst) keys of the visible edges with a segment in it.
+    edges_in: dict
+    #: container → (its _Local, x, y where it was placed).
+    placed: dict
 
 
 SizeFn = Callable[[str], tuple[float, float]]
@@ -157,9 +178,17 @@ class LayoutEngine:
         # their layout (checked per container), so a small change relayouts little
         self._cache: dict[str, _Local] = (dict(reuse._cache) if reuse is not None
                                           and reuse.horizontal == horizontal else {})
+        #: The last layout's inputs and results: a new one after an edit starts from it and
+        #: lays out and places again only what the edit changed (see _layout_incremental).
+        self._memo: _Memo | None = (reuse._memo if reuse is not None
+                                    and reuse.horizontal == horizontal
+                                    and reuse.wrap_in == self.wrap_in else None)
+        #: How the last layout was made: "full" or "incremental" (tests and benchmarks read it).
+        self.last_mode = ""
 
     def invalidate(self, key: str | None = None) -> None:
         """Forget the layout of group ``key`` and of every group around it (None: everything)."""
+        self._memo = None
         if key is None:
             self._cache.clear()
             return
@@ -176,81 +205,340 @@ class LayoutEngine:
 
         ``edges`` is ``tree.visible_graph(expanded)`` when the caller computed it already (it
         reads the GraphDef, so a GUI computes it on its own thread before going to a worker).
+
+        After an edit (this engine made with ``reuse=`` the one that laid out the state before),
+        only the containers the edit changed, and those around them, are laid out again, and
+        only the blocks that moved are placed again (see :meth:`_layout_incremental`): the
+        placement is the one a walk over every container would make, and it carries its
+        :class:`PlacementDiff` to the one laid out before (``base``/``diff``).
         """
         import time
         t0 = time.perf_counter()
         expanded = frozenset(k for k in expanded if k in self.tree.groups)
         if edges is None:
             edges = self.tree.visible_graph(expanded)
-        by_container, edge_pairs = self._split_edges(edges)
-        root = self._container("", expanded, check, by_container)
-        placement = Placement(expanded=expanded, edges=edges, horizontal=self.horizontal)
-        self._place("", root, 0.0, 0.0, expanded, placement)
-        for e, segments in zip(edges, edge_pairs):
-            route: list[tuple[float, float]] = []
-            for a, b in segments:
-                if a in placement.ports:   # entering a frame at its port
-                    route.append(placement.ports[a])
-                route.extend(placement.routes.get((a, b), []))
-                if b in placement.ports:   # leaving a frame at its port
-                    route.append(placement.ports[b])
-            e.route = route
-            e.unrouted = any(seg in placement.unrouted for seg in segments)
-        placement.width, placement.height = self._xy(root.w, root.h)
+        memo, placement = self._memo, None
+        if memo is not None and edges is not memo.edges:
+            placement = self._layout_incremental(memo, expanded, edges, check)
+        self.last_mode = "incremental" if placement is not None else "full"
+        if placement is None:
+            placement = self._layout_full(expanded, edges, check)
         placement.seconds = time.perf_counter() - t0
         return placement
+
+    def _layout_full(self, expanded: frozenset, edges: list[VisibleEdge], check) -> Placement:
+        """Every container looked at (each one's cached layout kept while its inputs are the
+        same) and placed."""
+        by_key, by, edges_in, segments = self._split_edges(edges)
+        root = self._container("", expanded, check, by)
+        placement = Placement(expanded=expanded, edges=edges, horizontal=self.horizontal)
+        placed: dict = {}
+        self._place("", root, 0.0, 0.0, expanded, placement, placed)
+        for e, segs in zip(edges, segments):
+            self._route(e, segs, placement)
+        placement.width, placement.height = self._xy(root.w, root.h)
+        # (edges not keyed by their ends, never made by GroupTree.visible_graph: no memo)
+        self._memo = _Memo(self.tree, expanded, placement, edges, by_key, by, edges_in,
+                           placed) if len(by_key) == len(edges) else None
+        return placement
+
+    # ------------------------------------------------------------------ incremental
+    def _layout_incremental(self, memo: _Memo, expanded: frozenset, edges: list[VisibleEdge],
+                            check) -> Placement | None:
+        """The layout of ``expanded`` on this engine's tree, made from ``memo`` (the last
+        layout, of another tree or expansion): None when that is not possible (then a full one
+        is made).
+
+        What may differ is found by comparing the two trees (children lists, what each unit
+        shows, where it sits in the group tree: plain dict and list comparisons) and the visible
+        edges by their ends. The containers holding a difference, and those around them, are
+        looked at again (each one's layout kept while its inputs are the same, as in a full
+        layout); every other container keeps its layout object, which ``size_of`` never sees
+        again (it must depend only on what a unit shows: ``_node_look``/``_group_look``). Then
+        only the containers whose layout or place changed are placed again, with everything
+        inside them (what follows a grown block moves as a block), and only the edges running
+        through them are routed again."""
+        old, new = memo.tree, self.tree
+        if not (getattr(old, "is_complete", True) and getattr(new, "is_complete", True)):
+            return None  # (a deferred tree's badges are made on first read: not here)
+        looks_n, looks_g = _look_changes(old, new)
+        moved = _path_changes(old, new)
+        dirty: set[str] = set()
+        if old.root_children != new.root_children:
+            # (and the model-wide wrapper's room depends on how many sit beside it)
+            dirty.add("")
+            dirty.update(u[2:] for u in new.root_children if u.startswith("g:"))
+        old_groups, groups = old.groups, new.groups
+        for k, g in groups.items():
+            o = old_groups.get(k)
+            if o is None or o.children != g.children or o.parent != g.parent:
+                dirty.add(k)
+                dirty.add(g.parent)
+        parent_of = new.parent_of
+        for n in looks_n:
+            c = parent_of.get(n)
+            if c is not None:
+                dirty.add(c)
+        for k in looks_g:  # (an open group's frame is as big as its layout: not its look)
+            g = groups.get(k)
+            if g is not None and k not in expanded:
+                dirty.add(g.parent)
+        toggled = expanded ^ memo.expanded
+        for k in toggled:
+            g = groups.get(k)
+            if g is not None:
+                dirty.add(k)
+                dirty.add(g.parent)
+
+        # the visible edges: those with the same ends (whose ends sit where they sat) keep
+        # their segments and, unless a container they run through is placed again, routes
+        old_key = memo.by_key
+        by_key: dict = {}
+        fresh: list[VisibleEdge] = []
+        changed_edges: set = set()
+        for e in edges:
+            key = (e.src, e.dst)
+            o = old_key.get(key)
+            if o is None or (moved and (e.src in moved or e.dst in moved)):
+                fresh.append(e)
+                continue
+            oe = o[0]
+            by_key[key] = (e, o[1])
+            e.route, e.unrouted = oe.route, oe.unrouted
+            if oe.control != e.control or oe.count != e.count or oe.label != e.label:
+                changed_edges.add(key)
+        by, edges_in = dict(memo.by), dict(memo.edges_in)
+        own_by: set = set()
+
+        def count(key, segs, sign: int) -> None:
+            for c, seg in segs:
+                if c not in own_by:  # copied on first write: the memo stays as it was
+                    by[c] = dict(by.get(c, ()))
+                    own_by.add(c)
+                    edges_in[c] = set(edges_in.get(c, ()))
+                d = by[c]
+                n = d.get(seg, 0) + sign
+                if n > 0:
+                    if n == 1 and sign > 0:
+                        dirty.add(c)  # a new segment in this container
+                    d[seg] = n
+                else:
+                    d.pop(seg, None)
+                    dirty.add(c)
+                if sign > 0:
+                    edges_in[c].add(key)
+                else:
+                    edges_in[c].discard(key)
+
+        gone = old_key.keys() - by_key.keys()
+        for key in gone:
+            count(key, old_key[key][1], -1)
+        path = self._path_fn()
+        rerouted: set = set()
+        for e in fresh:
+            key = (e.src, e.dst)
+            segs = _segments_of(path(e.src), path(e.dst))
+            by_key[key] = (e, segs)
+            count(key, segs, 1)
+            rerouted.add(key)
+        if len(by_key) != len(edges):
+            return None  # not keyed by their ends
+        if len(dirty) > max(64, len(memo.placed) // 3):
+            return None  # most of it changed: a full layout costs no more
+
+        visit: set[str] = set()
+        for c in dirty:
+            while c not in visit:
+                if c and c not in groups:
+                    break
+                visit.add(c)
+                if not c:
+                    break
+                c = groups[c].parent
+        root = self._container("", expanded, check, by, visit, memo.placed)
+        if check:
+            check()
+
+        prev = memo.placement
+        out = Placement(expanded=expanded, edges=edges, horizontal=self.horizontal)
+        out.boxes, out.routes, out.ports = dict(prev.boxes), dict(prev.routes), dict(prev.ports)
+        placed = dict(memo.placed)
+        ctx = _Replacing(prev.boxes)
+        self._place_again("", root, 0.0, 0.0, expanded, out, memo.placed, placed, ctx)
+        # what was placed before and not now: groups taken away or closed, with all inside
+        todo = [c for c in ctx.subs_before if c not in ctx.placed and c not in ctx.kept]
+        while todo:
+            c = todo.pop()
+            if c in ctx.placed or c in ctx.kept or c not in memo.placed:
+                continue
+            placed.pop(c, None)
+            ctx.forget(memo.placed[c][0])
+            ctx.kept.add(c)  # (forgotten once)
+            todo.extend(u[2:] for u in memo.placed[c][0].subs)
+        for k in ctx.stale_boxes - ctx.boxes_now:
+            out.boxes.pop(k, None)
+            ctx.changed.add(k)
+        for k in ctx.stale_routes - ctx.routes_now:
+            out.routes.pop(k, None)
+        for k in ctx.stale_ports - ctx.ports_now:
+            out.ports.pop(k, None)
+        out.unrouted = (prev.unrouted - ctx.stale_unrouted) | ctx.unrouted_now
+        for c in ctx.placed:
+            rerouted |= edges_in.get(c, set())
+        for key in rerouted:
+            e, segs = by_key[key]
+            self._route(e, segs, out)
+            o = old_key.get(key)
+            if o is None or o[0].route != e.route or o[0].unrouted != e.unrouted \
+                    or o[0].control != e.control or o[0].count != e.count \
+                    or o[0].label != e.label:
+                changed_edges.add(key)
+        changed_edges |= gone - by_key.keys()
+        out.width, out.height = self._xy(root.w, root.h)
+
+        # what differs from the placement before (as placement_diff would find it)
+        units = ctx.changed
+        units.update("g:" + k for k in toggled)
+        both = prev.boxes.keys() & out.boxes.keys() if (looks_n or looks_g) else ()
+        if both:
+            units.update(u for u in ("n:" + n for n in looks_n) if u in both)
+            units.update(u for u in ("g:" + k for k in looks_g) if u in both)
+        import weakref
+        out.diff = PlacementDiff(frozenset(units), frozenset(changed_edges))
+        out.base = weakref.ref(prev)
+        self._memo = _Memo(new, expanded, out, edges, by_key, by, edges_in, placed)
+        return out
+
+    def _place_again(self, key: str, local: _Local, ox: float, oy: float, expanded: frozenset,
+                     out: Placement, before: dict, placed: dict, ctx: "_Replacing") -> None:
+        """Place container ``key`` and what is inside it again, unless it is the same layout
+        at the same place as before (then everything in it is where it was)."""
+        old = before.get(key)
+        if old is not None and old[0] is local and old[1] == ox and old[2] == oy:
+            ctx.kept.add(key)
+            return
+        if old is not None:
+            ctx.forget(old[0])
+        placed[key] = (local, ox, oy)
+        ctx.placed.add(key)
+        cx, cy = self._origin(key, ox, oy)
+        horizontal = self.horizontal
+        ctx.unrouted_now |= local.unrouted
+        for pair, pts in local.routes.items():
+            if horizontal:
+                out.routes[pair] = [(cy + b, cx + a) for a, b in pts]
+            else:
+                out.routes[pair] = [(cx + a, cy + b) for a, b in pts]
+            ctx.routes_now.add(pair)
+        boxes, old_boxes, changed = out.boxes, ctx.old_boxes, ctx.changed
+        sizes, subs = local.sizes, local.subs
+        for unit, (a, b) in local.pos.items():
+            ua, ub = cx + a, cy + b
+            if _is_port(unit):
+                edge = -FRAME_PAD / 2 if unit.startswith(PORT_IN) else FRAME_PAD / 2
+                pa, pb = ua + DUMMY_W / 2, ub + edge
+                out.ports[unit] = (pb, pa) if horizontal else (pa, pb)
+                ctx.ports_now.add(unit)
+                continue
+            if unit.startswith("g:") and unit[2:] in expanded:
+                self._place_again(unit[2:], subs[unit], ua, ub, expanded, out, before,
+                                  placed, ctx)
+            w, h = sizes[unit]
+            x, y, w, h = (ub, ua, h, w) if horizontal else (ua, ub, w, h)
+            ob = old_boxes.get(unit)
+            if ob is None or ob.x != x or ob.y != y or ob.w != w or ob.h != h:
+                boxes[unit] = Box(x, y, w, h)
+                changed.add(unit)
+            else:
+                boxes[unit] = ob
+            ctx.boxes_now.add(unit)
 
     # ------------------------------------------------------------------ internals
     def _xy(self, a: float, b: float) -> tuple[float, float]:
         return (b, a) if self.horizontal else (a, b)
 
-    def _split_edges(self, edges: list[VisibleEdge]):
-        """Assign every visible edge to the innermost container holding both ends."""
+    def _origin(self, key: str, ox: float, oy: float) -> tuple[float, float]:
+        """Where a container's content starts (a frame: inside its padding and header)."""
+        if key and self.horizontal:
+            return ox + FRAME_PAD + FRAME_HEADER, oy + FRAME_PAD
+        if key:
+            return ox + FRAME_PAD, oy + FRAME_PAD + FRAME_HEADER
+        return ox, oy
+
+    @staticmethod
+    def _route(e: VisibleEdge, segs: tuple, placement: Placement) -> None:
+        ports, routes = placement.ports, placement.routes
+        route: list[tuple[float, float]] = []
+        for _, (a, b) in segs:
+            if a in ports:   # entering a frame at its port
+                route.append(ports[a])
+            route.extend(routes.get((a, b), ()))
+            if b in ports:   # leaving a frame at its port
+                route.append(ports[b])
+        e.route = route
+        unrouted = placement.unrouted
+        e.unrouted = any(seg in unrouted for _, seg in segs)
+
+    def _path_fn(self):
+        """unit → the unit keys from the top level down to it (memoised for one layout)."""
         tree = self.tree
-        by: dict[str, list[tuple[str, str]]] = {}
-        pairs: list[tuple[str, str]] = []
+        memo: dict[str, tuple[str, ...]] = {}
 
         def path(unit: str) -> tuple[str, ...]:
-            """Unit keys from the top level down to ``unit`` itself."""
-            around = (tree.ancestors(unit[2:]) if unit.startswith("n:")
-                      else tree.ancestors_of_group(unit[2:]))
-            return tuple("g:" + k for k in around) + (unit,)
+            p = memo.get(unit)
+            if p is None:
+                around = (tree.ancestors(unit[2:]) if unit.startswith("n:")
+                          else tree.ancestors_of_group(unit[2:]))
+                p = memo[unit] = tuple("g:" + k for k in around) + (unit,)
+            return p
+        return path
 
+    def _split_edges(self, edges: list[VisibleEdge]):
+        """Assign every visible edge to the innermost container holding both ends, and the
+        stretches inside the frames around its ends to those frames (via their ports).
+
+        Returns (src, dst) → (edge, segments), container → {segment: count}, container →
+        the keys of the edges through it, and each edge's segments in order."""
+        path = self._path_fn()
+        by_key: dict = {}
+        by: dict[str, dict] = {}
+        edges_in: dict[str, set] = {}
+        segments = []
         for e in edges:
-            pa, pb = path(e.src), path(e.dst)
-            k = 0
-            while k < min(len(pa), len(pb)) - 1 and pa[k] == pb[k]:
-                k += 1
-            container = pa[k - 1][2:] if k else ""
-            segments: list[tuple[str, str]] = []
-            # leaving expanded groups around the producer: child → "out:" port of each frame
-            for j in range(len(pa) - 2, k - 1, -1):
-                seg = (pa[j + 1], PORT_OUT + pa[j])
-                by.setdefault(pa[j][2:], []).append(seg)
-                segments.append(seg)
-            by.setdefault(container, []).append((pa[k], pb[k]))
-            segments.append((pa[k], pb[k]))
-            # entering expanded groups around the consumer: "in:" port of each frame → child
-            for j in range(k, len(pb) - 1):
-                seg = (PORT_IN + pb[j], pb[j + 1])
-                by.setdefault(pb[j][2:], []).append(seg)
-                segments.append(seg)
-            pairs.append(segments)
-        return by, pairs
+            key = (e.src, e.dst)
+            segs = _segments_of(path(e.src), path(e.dst))
+            segments.append(segs)
+            by_key[key] = (e, segs)
+            for c, seg in segs:
+                d = by.get(c)
+                if d is None:
+                    by[c] = {seg: 1}
+                    edges_in[c] = {key}
+                else:
+                    d[seg] = d.get(seg, 0) + 1
+                    edges_in[c].add(key)
+        return by_key, by, edges_in, segments
 
-    def _container(self, key: str, expanded: frozenset, check, by_container) -> _Local:
+    def _container(self, key: str, expanded: frozenset, check, by_container,
+                   visit: set | None = None, before: dict | None = None) -> _Local:
         """Layout of one container (top level "" or an expanded group), children first.
 
         A cached layout is reused while the expansion state inside it is unchanged (each expanded
         child's own layout object is the same), so toggling one group re-lays out only it and
-        the containers around it.
+        the containers around it. With ``visit`` (an incremental layout), a container not in it
+        keeps its layout of the last placement (``before``) without being looked at.
         """
+        if visit is not None and key not in visit:
+            old = before.get(key)
+            if old is not None:
+                return old[0]
         tree = self.tree
         kids = tree.children(key)
         subs = {}
         for unit in kids:
             if unit.startswith("g:") and unit[2:] in expanded:
-                subs[unit] = self._container(unit[2:], expanded, check, by_container)
+                subs[unit] = self._container(unit[2:], expanded, check, by_container, visit,
+                                             before)
         sizes: dict[str, tuple[float, float]] = {}
         for unit in kids:
             sub = subs.get(unit)
@@ -259,7 +547,7 @@ class LayoutEngine:
             else:
                 w, h = self.size_of(unit)
                 sizes[unit] = (h, w) if self.horizontal else (w, h)
-        edges = sorted(set(by_container.get(key, [])))
+        edges = sorted(by_container.get(key, ()))
         ports = sorted({u for e in edges for u in e if _is_port(u)})
         for port in ports:
             sizes[port] = (DUMMY_W, 0.0)
@@ -292,6 +580,7 @@ class LayoutEngine:
             if sub.wrapped and not self.horizontal:
                 _inputs_over_first_column(local, unit, sizes)
         local.subs = subs
+        local.sizes = sizes
         local.state = state
         if key:  # the frame: padding all round, a header on top (on screen)
             local.w += 2 * FRAME_PAD + (FRAME_HEADER if self.horizontal else 0.0)
@@ -300,39 +589,141 @@ class LayoutEngine:
         return local
 
     def _place(self, key: str, local: _Local, ox: float, oy: float,
-               expanded: frozenset, out: Placement) -> None:
-        if key and self.horizontal:
-            cx, cy = ox + FRAME_PAD + FRAME_HEADER, oy + FRAME_PAD
-        elif key:
-            cx, cy = ox + FRAME_PAD, oy + FRAME_PAD + FRAME_HEADER
-        else:
-            cx, cy = ox, oy
+               expanded: frozenset, out: Placement, placed: dict) -> None:
+        placed[key] = (local, ox, oy)
+        cx, cy = self._origin(key, ox, oy)
+        horizontal = self.horizontal
         out.unrouted |= local.unrouted
         for pair, pts in local.routes.items():
-            if self.horizontal:
+            if horizontal:
                 out.routes[pair] = [(cy + b, cx + a) for a, b in pts]
             else:
                 out.routes[pair] = [(cx + a, cy + b) for a, b in pts]
+        boxes, sizes = out.boxes, local.sizes
         for unit, (a, b) in local.pos.items():
             ua, ub = cx + a, cy + b  # layout axes: a across layers' order, b along ranks
             if _is_port(unit):
                 # a frame's edge: entry ports sit on the top padding, exits on the bottom one
                 edge = -FRAME_PAD / 2 if unit.startswith(PORT_IN) else FRAME_PAD / 2
                 pa, pb = ua + DUMMY_W / 2, ub + edge
-                out.ports[unit] = (pb, pa) if self.horizontal else (pa, pb)
+                out.ports[unit] = (pb, pa) if horizontal else (pa, pb)
                 continue
             if unit.startswith("g:") and unit[2:] in expanded:
-                sub = local.subs[unit]
-                self._place(unit[2:], sub, ua, ub, expanded, out)
-                w, h = sub.w, sub.h
+                self._place(unit[2:], local.subs[unit], ua, ub, expanded, out, placed)
+            w, h = sizes[unit]  # (layout axes, as laid out)
+            if horizontal:
+                boxes[unit] = Box(ub, ua, h, w)
             else:
-                w, h = self.size_of(unit)
-                if self.horizontal:
-                    w, h = h, w
-            if self.horizontal:
-                out.boxes[unit] = Box(ub, ua, h, w)
+                boxes[unit] = Box(ua, ub, w, h)
+
+
+class _Replacing:
+    """Book-keeping of an incremental placement (see LayoutEngine._place_again)."""
+
+    def __init__(self, old_boxes: dict):
+        self.old_boxes = old_boxes
+        self.changed: set[str] = set()        # units whose box is new, moved, resized or gone
+        self.placed: set[str] = set()         # containers placed again
+        self.kept: set[str] = set()           # containers left where they were
+        self.subs_before: set[str] = set()    # expanded groups inside a container placed again
+        self.stale_boxes: set[str] = set()
+        self.stale_routes: set = set()
+        self.stale_ports: set[str] = set()
+        self.stale_unrouted: set = set()
+        self.boxes_now: set[str] = set()
+        self.routes_now: set = set()
+        self.ports_now: set[str] = set()
+        self.unrouted_now: set = set()
+
+    def forget(self, local: _Local) -> None:
+        """What ``local`` placed goes, unless placed again."""
+        self.stale_routes.update(local.routes)
+        self.stale_unrouted |= local.unrouted
+        for unit in local.pos:
+            if _is_port(unit):
+                self.stale_ports.add(unit)
             else:
-                out.boxes[unit] = Box(ua, ub, w, h)
+                self.stale_boxes.add(unit)
+        self.subs_before.update(u[2:] for u in local.subs)
+
+
+def _segments_of(pa: tuple, pb: tuple) -> tuple:
+    """An edge's stretches, given the paths (top level down) of its two ends: from the
+    producer out through the frames around it ("out:" ports), across the innermost container
+    holding both ends, and in through the frames around the consumer ("in:" ports); each as
+    (container, (unit a, unit b))."""
+    k = 0
+    m = min(len(pa), len(pb)) - 1
+    while k < m and pa[k] == pb[k]:
+        k += 1
+    container = pa[k - 1][2:] if k else ""
+    segs = []
+    for j in range(len(pa) - 2, k - 1, -1):
+        segs.append((pa[j][2:], (pa[j + 1], PORT_OUT + pa[j])))
+    segs.append((container, (pa[k], pb[k])))
+    for j in range(k, len(pb) - 1):
+        segs.append((pb[j][2:], (PORT_IN + pb[j], pb[j + 1])))
+    return tuple(segs)
+
+
+def _look_changes(old: GroupTree, new: GroupTree) -> tuple[set[str], set[str]]:
+    """Nodes (names) and groups (keys) that show something else in ``new`` than in ``old``
+    (``_node_look``/``_group_look``), or that only one of them has."""
+    nodes: set[str] = set()
+    if old is new:
+        return nodes, set()
+    if old.op_of is not new.op_of:
+        nodes.update(k for k, _ in old.op_of.items() ^ new.op_of.items())
+    if old.node_label is not new.node_label:
+        nodes.update(k for k, _ in old.node_label.items() ^ new.node_label.items())
+    ob, nb = old.badges, new.badges
+    for n, bl in nb.items():
+        ol = ob.get(n)
+        if ol is bl:
+            continue
+        if not ol or len(ol) != len(bl):
+            if ol or bl:
+                nodes.add(n)
+            continue
+        for a, b in zip(ol, bl):
+            if a.label != b.label:
+                nodes.add(n)
+                break
+    for n, ol in ob.items():
+        if ol and n not in nb:
+            nodes.add(n)
+    groups: set[str] = set()
+    og, ng = old.groups, new.groups
+    same_ops = dict.__eq__
+    for k, g in ng.items():
+        o = og.get(k)
+        if o is None or o.label != g.label or o.size != g.size or o.repeats != g.repeats \
+                or o.signature != g.signature or o.parent != g.parent \
+                or o.virtual != g.virtual or not same_ops(o.ops, g.ops):
+            groups.add(k)
+    groups.update(og.keys() - ng.keys())
+    return nodes, groups
+
+
+def _path_changes(old: GroupTree, new: GroupTree) -> set[str]:
+    """Unit keys whose place in the group tree (the groups around them) differs."""
+    out: set[str] = set()
+    if old is new:
+        return out
+    if old._ancestors is not new._ancestors:
+        out.update("n:" + k for k, _ in old._ancestors.items() ^ new._ancestors.items())
+    og, ng = old.groups, new.groups
+    roots = {k for k, g in ng.items() if k not in og or og[k].parent != g.parent}
+    if roots:
+        memo: dict[str, bool] = {"": False}
+
+        def moved(k: str) -> bool:
+            m = memo.get(k)
+            if m is None:
+                m = memo[k] = k in roots or moved(ng[k].parent)
+            return m
+        out.update("g:" + k for k in ng if moved(k))
+    return out
 
 
 DUMMY_W = 10.0
