@@ -145,3 +145,109 @@ def test_diff_is_symmetric_and_empty_for_the_same_state(tf1_graph):
     closed = LayoutEngine(tree_a, size_of(tree_a)).layout(pa.expanded - {"bn1"})
     d = placement_diff(pa, closed, tree_a, tree_a)
     assert "g:bn1" in d.units and {k for k in pa.boxes if k.startswith("n:bn1/")} <= d.units
+
+
+# ---------------------------------------------------------------------------- a new edit
+def _walk_all(tree, wrap, reuse, expanded):
+    """What the engine made before the incremental layout: every container looked at (each
+    one's cached layout kept while its children, sizes and edges are the same) and placed."""
+    eng = LayoutEngine(tree, size_of(tree), reuse=reuse, wrap_in=wrap)
+    eng._memo = None
+    p = eng.layout(expanded)
+    assert eng.last_mode == "full"
+    return p
+
+
+def _same_placement(p, q) -> None:
+    assert _boxes(p) == _boxes(q)
+    assert _routes(p) == _routes(q)
+    assert p.ports == q.ports and p.routes == q.routes and p.unrouted == q.unrouted
+    assert (p.width, p.height) == (q.width, q.height)
+
+
+def _group_edit(doc) -> list[tuple[str, dict]]:
+    """Every drawn node of a small group in the middle deleted (the group goes away)."""
+    tree = GroupTree(doc.graph)
+    keys = [k for k, g in tree.groups.items()
+            if g.children and all(u.startswith("n:") for u in g.children)
+            and len(g.children) <= 3 and "stage_2" in k and k.endswith("conv_a")]
+    return [("remove_node", {"node": u[2:]}) for u in tree.groups[keys[0]].children]
+
+
+@pytest.mark.parametrize("wrap", [None, (1600, 1000)], ids=["plain", "wrapped"])
+@pytest.mark.parametrize("model", ["tf1", "cond_bn", "mnv2"])
+def test_new_edits_are_laid_out_incrementally_as_a_full_walk_would(model, wrap, tf1_graph,
+                                                                    small_cond_bn, mobilenet_v2,
+                                                                    monkeypatch):
+    """New edits one after the other (a badge's /read, a box in the middle, on cond_bn a whole
+    group), then undo and redo of them, each laid out from the last layout: the engine says it
+    went incrementally, looked at few units, and made exactly what a walk over every container
+    makes (without wrapping: a fresh layout), nothing overlaps, and the diff it carries is
+    placement_diff's."""
+    gd, ins, outs = {"tf1": tf1_graph, "cond_bn": small_cond_bn, "mnv2": mobilenet_v2}[model]
+    doc = Document(gd, None, ins, outs)
+    edits = [[e] for e in _edits(doc)] + ([_group_edit(doc)] if model == "cond_bn" else [])
+    drawn_tree = GroupTree(doc.graph)
+    eng, drawn = _layout(drawn_tree, wrap)
+    first = drawn
+    sized = []
+    real = size_of
+
+    def counting(tree):
+        f = real(tree)
+        return lambda u: sized.append(u) or f(u)
+    monkeypatch.setattr(__import__(__name__), "size_of", counting)
+    moves = [("edit", e) for e in edits] + [("undo", None)] * len(edits) + \
+        [("redo", None)] * len(edits)
+    for what, edit in moves:
+        if what == "edit":
+            removed = {a["node"] for _, a in edit}
+            doc.adopt([prepare_edits(doc.graph, edit)])
+        else:
+            getattr(doc, what)()
+        tree = GroupTree(doc.graph)
+        expanded = frozenset(tree.groups)
+        sized.clear()
+        new_eng = LayoutEngine(tree, counting(tree), reuse=eng, wrap_in=wrap)
+        p = new_eng.layout(expanded)
+        assert new_eng.last_mode == "incremental"
+        if model != "tf1":  # (the TF1 example is 157 nodes in a few groups)
+            assert len(sized) * 4 < len(p.boxes), (len(sized), len(p.boxes))
+        _same_placement(p, _walk_all(tree, wrap, eng, expanded))
+        if wrap is None:
+            _same_placement(p, _layout(tree, None)[1])
+        _check_clean(tree, p)
+        assert p.base() is drawn
+        assert p.diff == placement_diff(drawn, p, drawn_tree, tree)
+        if what == "edit" and not all(a["node"].endswith("/read") for _, a in edit):
+            assert p.diff.units and p.diff.edges  # (a box went: what was around it moved)
+        if what == "edit":
+            assert not {"n:" + n for n in removed} & set(p.boxes)
+        if what == "undo" and doc.cursor == 0 and wrap is None:
+            assert _boxes(p) == _boxes(first)  # all undone: the first layout again
+        eng, drawn, drawn_tree = new_eng, p, tree
+
+
+def test_an_incremental_layout_follows_a_group_closed_and_opened(small_cond_bn):
+    """The same tree, one group closed then opened again: laid out from the last layout each
+    time, exactly as a walk over everything, and back to the first placement."""
+    gd, ins, outs = small_cond_bn
+    tree = GroupTree(Document(gd, None, ins, outs).graph)
+    everything = frozenset(tree.groups)
+    eng, first = _layout(tree, (1600, 1000))
+    stage = next(k for k in tree.groups if k.endswith("stage_2"))
+    closed = everything - {stage}
+    for expanded in (closed, everything):
+        new_eng = LayoutEngine(tree, size_of(tree), reuse=eng, wrap_in=(1600, 1000))
+        p = new_eng.layout(expanded)
+        assert new_eng.last_mode == "incremental"
+        _same_placement(p, _walk_all(tree, (1600, 1000), eng, expanded))
+        inside = {k for k in p.boxes if k[2:].startswith(stage + "/")}
+        if expanded == closed:  # drawn as one box, nothing of it inside
+            assert "g:" + stage in p.boxes and not inside
+        else:
+            _check_clean(tree, p)
+            assert inside
+        eng = new_eng
+    assert "g:" + stage in p.diff.units
+    assert _boxes(p) == _boxes(first)
