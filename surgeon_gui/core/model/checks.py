@@ -172,12 +172,34 @@ def _registry_problems(graph: Graph) -> list[str]:
     return out
 
 
+def unchanged_by_import(graph_def: GraphDef) -> GraphDef:
+    """What to give ``tf.compat.v1.import_graph_def`` so that ``graph_def`` stays as it is:
+    the importer writes every attribute its op has a default for into the caller's NodeDefs
+    (undocumented, "visible to the caller"), so a graph written without them (an older
+    TensorFlow, ``strip_default_attrs``) would change under the app's feet on a comparison
+    run: unsaved edits with no step, and saved bytes that differ from the recipe's replay.
+    A copy is given then; a graph that has them all is given as it is."""
+    from tensorflow.python.framework import op_def_registry
+    defaults: dict[str, list[str]] = {}
+    for node in graph_def.node:
+        names = defaults.get(node.op)
+        if names is None:
+            op = op_def_registry.get(node.op)
+            names = defaults[node.op] = [a.name for a in op.attr if a.HasField("default_value")] \
+                if op is not None else []
+        if any(n not in node.attr for n in names):
+            copy = type(graph_def)()
+            copy.CopyFrom(graph_def)
+            return copy
+    return graph_def
+
+
 def import_problem(gd: GraphDef) -> str | None:
     """What ``tf.compat.v1.import_graph_def`` objects to (one line), or None."""
     import tensorflow as tf
     try:
         with tf.Graph().as_default():
-            tf.compat.v1.import_graph_def(gd, name="")
+            tf.compat.v1.import_graph_def(unchanged_by_import(gd), name="")
     except Exception as e:  # noqa: BLE001 - TF raises ValueError, InvalidArgumentError, ...
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
         return (lines[0] if lines else type(e).__name__)[:300]

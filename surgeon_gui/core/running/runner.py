@@ -12,6 +12,7 @@ from typing import Iterable
 
 import numpy as np
 
+from ..model.checks import unchanged_by_import
 from ..model.graph import Graph, GraphDef, GraphError, node_of, shape_list, tensor_name
 
 
@@ -99,7 +100,7 @@ class GraphRunner:
         self.tf_graph = tf.Graph()
         try:
             with self.tf_graph.as_default():
-                tf.compat.v1.import_graph_def(graph_def, name="")
+                tf.compat.v1.import_graph_def(unchanged_by_import(graph_def), name="")
         except Exception as e:  # noqa: BLE001 - TF raises many types here
             raise RunError(f"TensorFlow cannot import the graph: {_short(e)}",
                            nodes=_nodes_in(e)) from None
