@@ -18,6 +18,7 @@ import numpy as np
 from ..model.graph import Graph, GraphDef, GraphError
 from .compare import Comparison, compare_graphs, compare_outputs
 from .drift import Drift, compute_drift
+from .runner import RunError
 from .samples import SampleSet, input_specs
 
 DEFAULT_RTOL, DEFAULT_ATOL = 1e-4, 1e-5
@@ -76,12 +77,20 @@ def run_comparison(req: CompareRequest, progress=None, should_stop=None) -> Comp
 
     def sub(lo, hi):
         return lambda f, t: report(lo + (hi - lo) * f, t)
-    cmp = compare_graphs(req.reference, req.current, feeds,
-                         req.reference_outputs or req.outputs, runs=req.runs,
-                         outputs_b=req.outputs if req.reference_outputs else None,
-                         warmup=req.warmup, rtol=req.rtol, atol=req.atol,
-                         progress=sub(*span), should_stop=stop,
-                         labels=(req.reference_label, req.current_label))
+    try:
+        cmp = compare_graphs(req.reference, req.current, feeds,
+                             req.reference_outputs or req.outputs, runs=req.runs,
+                             outputs_b=req.outputs if req.reference_outputs else None,
+                             warmup=req.warmup, rtol=req.rtol, atol=req.atol,
+                             progress=sub(*span), should_stop=stop,
+                             labels=(req.reference_label, req.current_label))
+    except RunError as e:
+        guessed = req.samples.guessed_shapes(ref_graph, req.inputs or None)
+        if not guessed:
+            raise
+        fed = ", ".join(f"{n} {'×'.join(map(str, s))}" for n, s in guessed.items())
+        raise RunError(f"{e.problem} (fed {fed}: unknown dimensions filled with 1; give the "
+                       "real shape under Sample inputs)", e.source, e.nodes) from None
     values = [dict(cmp.values_a), dict(cmp.values_b)]
     drift = None
     origins: list[str] = []

@@ -136,6 +136,22 @@ class SampleSet:
             feeds[spec.name] = self.make_value(spec, index=i)
         return feeds
 
+    def guessed_shapes(self, graph: Graph, inputs: list[str] | None = None
+                       ) -> dict[str, list[int]]:
+        """Inputs whose unknown dimensions this set fills in by default (no shape of the
+        user's, no file or image to take it from), with the shape they get: what to suspect
+        when a run fails (an image detector fed a 1×1 image)."""
+        out = {}
+        for spec in input_specs(graph, inputs):
+            src = self.inputs.get(spec.name)
+            if spec.unknown_dims and (src is None or (src.shape is None
+                                                      and src.source == "random")):
+                try:
+                    out[spec.name] = self.resolved_shape(spec)
+                except SampleError:
+                    pass
+        return out
+
     def make_value(self, spec: InputSpec, index: int = 0) -> np.ndarray:
         src = self.inputs.get(spec.name, InputSource())
         if spec.dtype == "unsupported":
