@@ -798,7 +798,11 @@ class GraphView(QGraphicsView):
             return
         seen = self.mapToScene(self.viewport().rect()).boundingRect()
         m = max(seen.width(), seen.height()) * 0.25
-        scene.ensure_rect(seen.adjusted(-m, -m, m, m))
+        scene.painting = True  # the frame being painted draws what is made now
+        try:
+            scene.ensure_rect(seen.adjusted(-m, -m, m, m))
+        finally:
+            scene.painting = False
         scene.evict(seen.adjusted(-6 * m, -6 * m, 6 * m, 6 * m))
 
     def paintEvent(self, event):
