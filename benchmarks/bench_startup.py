@@ -74,7 +74,10 @@ from PySide6.QtWidgets import QApplication
 from surgeon_gui.ui.main_window import APPLICATION, ORGANIZATION, MainWindow
 app = QApplication(sys.argv[:1])
 app.setOrganizationName(ORGANIZATION); app.setApplicationName(APPLICATION)
-win = MainWindow()
+try:  # as surgeon-gui makes it: the panels after the first frame
+    win = MainWindow(defer_panels=True)
+except TypeError:  # (a checkout from before that option)
+    win = MainWindow()
 win.persist_settings = False
 win.resize(1400, 900)
 win.show()
@@ -113,7 +116,10 @@ from PySide6.QtWidgets import QApplication
 from surgeon_gui.ui.main_window import APPLICATION, ORGANIZATION, MainWindow
 app = QApplication(sys.argv[:1])
 app.setOrganizationName(ORGANIZATION); app.setApplicationName(APPLICATION)
-win = MainWindow()
+try:  # as surgeon-gui makes it: the panels after the first frame
+    win = MainWindow(defer_panels=True)
+except TypeError:  # (a checkout from before that option)
+    win = MainWindow()
 win.persist_settings = False
 win.show()
 while not win.windowHandle() or not win.windowHandle().isExposed():

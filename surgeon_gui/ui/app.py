@@ -313,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             restore()
     from .main_window import MainWindow
-    win = MainWindow()
+    # the panels are made after the first frame (the model's first view, when one is opened)
+    win = MainWindow(defer_panels=True)
     restore = install_exception_hook(lambda: win if _alive(win) else None)
     win.show()
     _import_tensorflow_after_first_view(win, opening=bool(args.model))
@@ -353,15 +354,23 @@ def _import_tensorflow_after_first_view(win, opening: bool) -> None:
 
     from ..core.model.tfenv import import_in_background
     started = []
+    opened = [not opening]
 
     def start(*_):
-        if not started:
+        # after the window's panels are made (MainWindow's defer_panels): their first reads
+        # of Qt enums must not overlap the import (see main_window._PAINT)
+        if not started and opened[0] and not win.panels_pending:
             started.append(True)
             # after the next paint: the view's first frame goes first
             QTimer.singleShot(50, import_in_background)
+
+    def ended(*_):
+        opened[0] = True
+        start()
+    win.panels_ready.connect(start)
     if opening:
-        win.document_opened.connect(start, type=_single_shot())
-        win.load_failed.connect(start, type=_single_shot())
+        win.document_opened.connect(ended, type=_single_shot())
+        win.load_failed.connect(ended, type=_single_shot())
     else:
         QTimer.singleShot(200, start)
 

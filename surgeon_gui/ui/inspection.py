@@ -92,6 +92,7 @@ def install_inspection_panels(window) -> InspectionPanels:
         inspector.set_document(document)
         search.set_document(document)
     window.document_changed.connect(document_changed)
+    document_changed(window.document)  # (made after a model is shown: see defer_panels)
     rename_tips = RenameTips(view)
 
     def show_search() -> None:

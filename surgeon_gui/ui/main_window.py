@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QStackedWidget,
+    QWidget,
 )
 
 from ..core.history.document import Document
@@ -64,6 +65,14 @@ def app_settings() -> QSettings:
         os.makedirs(folder, exist_ok=True)
         return QSettings(os.path.join(folder, "GraphSurgeon.ini"), QSettings.IniFormat)
     return QSettings(QSettings.IniFormat, QSettings.UserScope, ORGANIZATION, APPLICATION)
+
+
+def _imports_tensorflow(path: str, checkpoint: str | None) -> bool:
+    """Whether loading ``path`` imports TensorFlow (SavedModels, Keras files, freezing from a
+    checkpoint); a GraphDef file alone does not."""
+    from ..core.model.io import GRAPHDEF_SUFFIXES
+    return bool(checkpoint) or os.path.isdir(path) or \
+        not str(path).lower().endswith(GRAPHDEF_SUFFIXES)
 
 
 def _alive(obj) -> bool:
@@ -131,6 +140,24 @@ def _load(path, state, show_constants, signature, checkpoint, outputs, trust_cod
     return doc, tree, time.perf_counter() - t0, loaded.notes, loaded.signature
 
 
+#: The built-in panels' docks, in the order the panels add them: (object name, title, area).
+#: With ``defer_panels`` the window lays them out empty, so the window looks the same before
+#: and after their panels are made (ui/window_layout.py places them by these names).
+_PANEL_DOCKS = (
+    ("InspectorDock", "Inspector", Qt.RightDockWidgetArea),
+    ("SearchDock", "Search", Qt.LeftDockWidgetArea),
+    ("CompareDock", "Comparison", Qt.RightDockWidgetArea),
+    ("PassesDock", "Passes", Qt.LeftDockWidgetArea),
+    ("DiffDock", "Diff", Qt.RightDockWidgetArea),
+    ("HistoryDock", "History", Qt.LeftDockWidgetArea),
+    ("WorkedDock", "Worked numbers", Qt.RightDockWidgetArea),
+)
+#: What the deferred panels set on the window (reading one makes them).
+_PANEL_ATTRIBUTES = frozenset({"inspection", "compare_panel", "compare_dock", "surgery",
+                               "rename_action", "teaching"})
+#: The panels are made at the latest this long after a model is shown (ms).
+PANELS_LATEST_MS = 1000
+
 PROBLEM_NOTE = "problem: "
 #: The loader's tree is completed this long after the view's first painted frame of the
 #: model (ms), and at the latest this long after the model is shown.
@@ -169,8 +196,17 @@ class MainWindow(QMainWindow):
     #: Opening a model failed or was cancelled (the message shown to the user).
     load_failed = Signal(str)
 
-    def __init__(self, parent=None):
+    #: The panels are installed (after the first paint when built with ``defer_panels``).
+    panels_ready = Signal()
+
+    def __init__(self, parent=None, defer_panels: bool = False):
+        """``defer_panels`` (the app's window): the docks are laid out empty and their panels
+        (inspector, search, passes, diff, history, comparison, worked numbers, and the menu
+        actions that come with them) are made once the first frame is painted: the window's
+        or, while a model is loading, its first view's (:meth:`finish_panels`). Reading one
+        of the panels' attributes (``surgery``, ``inspection`` ...) makes them at once."""
         super().__init__(parent)
+        self._panels_pending = False
         self.setWindowTitle(APPLICATION)
         self.setAcceptDrops(True)
         self.document: Document | None = None
@@ -201,13 +237,74 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_menus()
         self._refresh_recent()
+        #: object name → an empty dock a deferred panel goes into (see ``add_panel``)
+        self._shells: dict[str, QDockWidget] = {}
+        if defer_panels:
+            for name, title, area in _PANEL_DOCKS:
+                self._shells[name] = self.add_panel(QWidget(), title, area, name)
+            self._panels_pending = True
+            # a menu shows its panels' actions (Save, Find ...) even when opened meanwhile
+            for menu in (self.file_menu, self.edit_menu, self.view_menu, self.help_menu):
+                menu.aboutToShow.connect(self.finish_panels)
+            _AfterPaint(self, lambda: True, self._panels_after_first_paint)
+        else:
+            self._install_panels()
+        # geometry and dock placement last, once every built-in panel's dock exists: a state
+        # restored before some docks exist leaves them (and the tab bars of tabbed docks)
+        # misplaced
+        self._restore_settings()
+
+    # ---- the panels: made in __init__, or after the first frame (``defer_panels``)
+    def _install_panels(self) -> None:
         self._install_inspection_panels()
         self._install_compare_panel()
         self._install_surgery_panels()
         self._install_teaching()
-        # geometry and dock placement last, once every built-in panel exists: a state restored
-        # before some docks exist leaves them (and the tab bars of tabbed docks) misplaced
-        self._restore_settings()
+
+    @property
+    def panels_pending(self) -> bool:
+        """Whether the panels are still to be made (``defer_panels``)."""
+        return self._panels_pending
+
+    def finish_panels(self) -> None:
+        """Make the deferred panels now (nothing when they are made already). The focus
+        stays where it is; :attr:`panels_ready` is emitted."""
+        if not self._panels_pending:
+            return
+        self._panels_pending = False
+        focus = QApplication.focusWidget()
+        self.setUpdatesEnabled(False)  # one repaint of the filled docks, not one per panel
+        try:
+            self._install_panels()
+        finally:
+            self.setUpdatesEnabled(True)
+        for shell in self._shells.values():  # (a panel that did not come: an empty dock)
+            shell.widget().setEnabled(False)
+        self._shells.clear()
+        if focus is not None and _alive(focus) and QApplication.focusWidget() is not focus:
+            focus.setFocus()
+        self.panels_ready.emit()
+
+    def _panels_after_first_paint(self) -> None:
+        # while a model loads, its first view goes first (then ``_on_loaded`` calls again)
+        if self._panels_pending and self._load_worker is None:
+            QTimer.singleShot(0, self.finish_panels)
+
+    def _panels_after_view(self) -> None:
+        """After the first painted frame of the model just shown (or a second at the latest:
+        a window that paints nothing)."""
+        if not self._panels_pending:
+            return
+        _AfterPaint(self.view.viewport(), lambda: not self.view.layout_pending,
+                    lambda: QTimer.singleShot(0, self.finish_panels))
+        QTimer.singleShot(PANELS_LATEST_MS, self.finish_panels)
+
+    def __getattr__(self, name: str):
+        # (only called when the attribute is missing: a deferred panel read before it is made)
+        if name in _PANEL_ATTRIBUTES and self.__dict__.get("_panels_pending"):
+            self.finish_panels()
+            return getattr(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ---- inspection panels (inspector, search, Ctrl+F) — wiring lives in ui/inspection.py
     def _install_inspection_panels(self) -> None:
@@ -412,6 +509,12 @@ class MainWindow(QMainWindow):
                   object_name: str | None = None) -> QDockWidget:
         """Dock ``widget`` with ``title`` (listed in View ▸ Panels; placement is persisted,
         which needs a stable ``object_name`` — derived from the title when not given)."""
+        shell = self._shells.pop(object_name, None) if object_name else None
+        if shell is not None:  # its empty dock, already in place (``defer_panels``)
+            placeholder = shell.widget()
+            shell.setWidget(widget)
+            placeholder.deleteLater()
+            return shell
         dock = QDockWidget(title, self)
         dock.setObjectName(object_name or "dock_" + "".join(c if c.isalnum() else "_"
                                                             for c in title.lower()))
@@ -531,6 +634,10 @@ class MainWindow(QMainWindow):
             if not go_on:
                 self.statusBar().showMessage("Opening cancelled", 5000)
                 return None
+        if self._panels_pending and _imports_tensorflow(path, checkpoint):
+            # made before TensorFlow's import starts: a Qt enum read for the first time swaps
+            # the import function while it runs (see _PAINT), and the panels read many
+            self.finish_panels()
         if self._load_worker is not None:
             self._load_worker.cancel()
         self.last_error = None
@@ -571,6 +678,8 @@ class MainWindow(QMainWindow):
         self._load_worker = None
         self.progress_bar.hide()
         self.cancel_button.hide()
+        if self._panels_pending:  # (a model shown: after its first frame, _on_loaded)
+            QTimer.singleShot(PANELS_LATEST_MS, self.finish_panels)
         return True
 
     def _on_loaded(self, w: Worker, path: str, result, offer_freeze: bool = True) -> None:
@@ -585,6 +694,7 @@ class MainWindow(QMainWindow):
         self.signature = signature
         self.set_document(doc, tree=tree)
         self.timings["first_view"] = time.perf_counter() - self._load_started
+        self._panels_after_view()
         if tree is not None and not tree.is_complete:
             self._complete_tree_later(doc, tree)
         self.add_recent(path)
@@ -612,9 +722,7 @@ class MainWindow(QMainWindow):
         place meanwhile; before, a document just opened has no step to undo (and a new step
         swaps the graph object: the tree's stays whole). Whatever needs those parts sooner
         makes them itself (the tree completes on first use)."""
-        from .commands import hold
-
-        def job():
+        def job(hold):
             with hold(doc):
                 tree.complete()
 
@@ -627,7 +735,10 @@ class MainWindow(QMainWindow):
                 watch()  # laid out again meanwhile (a resize): after that frame
                 return
             started.append(True)
-            Worker(job).start()
+            # (imported here, on the GUI thread, after the first frame: commands imports the
+            # history's modules and numpy, which the first view does not need)
+            from .commands import hold
+            Worker(job, hold).start()
 
         def watch():
             _AfterPaint(self.view.viewport(), lambda: not self.view.layout_pending,
@@ -656,6 +767,7 @@ class MainWindow(QMainWindow):
                         again: dict | None = None) -> None:
         if not self._end_loading(w):
             return
+        QTimer.singleShot(0, self.finish_panels)
         from ..core.model.trust import UntrustedCode
         if isinstance(exc, UntrustedCode) and self.ask_before_running_code:
             name = os.path.basename(path.rstrip("/")) or path
@@ -674,6 +786,7 @@ class MainWindow(QMainWindow):
 
     def _on_load_cancelled(self, w: Worker) -> None:
         if self._end_loading(w):
+            QTimer.singleShot(0, self.finish_panels)
             self.statusBar().showMessage("Loading cancelled", 5000)
             self.load_failed.emit("loading was cancelled")
 

@@ -1127,7 +1127,9 @@ def _layering(n: int, pairs: list[tuple[int, int]], pinned_top: frozenset = froz
     import igraph
     dag = list(pairs)
     if n > 1 and pairs:
-        g = igraph.Graph(n=n, edges=pairs, directed=True)
+        # (igraph's C graph: the Python Graph's constructor imports numpy, 50 ms of a first
+        # view that needs none)
+        g = igraph.GraphBase(n, pairs, True)
         if not g.is_dag():
             flip = set(g.feedback_arc_set(method="eades"))
             dag = [(b, a) if k in flip else (a, b) for k, (a, b) in enumerate(pairs)]
@@ -1203,12 +1205,13 @@ def _order(total: int, layers: list[int], chains, pairs) -> list[float]:
             edges.append((a, b))
         # else: an unrouted long edge (a flag feeding many): it must not pull every consumer
         # sideways towards its producer, so it takes no part in the ordering
-    g = igraph.Graph(n=total, edges=edges, directed=True)
     try:
         # the C entry point without the Python Layout wrapper (whose per-row copy costs more
-        # than the layout itself on many small groups)
-        coords, _ = igraph.GraphBase._layout_sugiyama(g, layers, None, 1, 1, 100)
+        # than the layout itself on many small groups), on the C graph (see _layering)
+        coords, _ = igraph.GraphBase._layout_sugiyama(igraph.GraphBase(total, edges, True),
+                                                      layers, None, 1, 1, 100)
     except (AttributeError, TypeError):
+        g = igraph.Graph(n=total, edges=edges, directed=True)
         coords = g.layout_sugiyama(layers=layers).coords
     return [c[0] for c in coords[:total]]
 
