@@ -36,7 +36,8 @@ class Heartbeat:
     With ``beacon`` (a file path), each tick also writes its time and the phase name there, for
     :func:`watch` (``--why``) to notice a stall from outside the process."""
 
-    def __init__(self, beacon: str | None = None):
+    def __init__(self, beacon: str | None = None, dump: str | None = None,
+                 dump_ms: float = 100):
         from PySide6.QtCore import QTimer
         self.timer = QTimer()
         self.timer.setInterval(TICK_MS)
@@ -49,8 +50,22 @@ class Heartbeat:
         #: per phase, the longest full (generation 2) garbage collection, in ms, and how many
         self.gc_pauses: dict[str, list[float]] = {}
         import gc
+        import threading
         self._gc_start = 0.0
+        #: every collection (any generation) over 10 ms: (time, generation, ms, thread)
+        self.collections: list[tuple[float, int, float, str]] = []
+        #: every gap over dump_ms: (time it ended, ms, phase)
+        self.late: list[tuple[float, float, str]] = []
+        self._gc_any = 0.0
+        self._threading = threading
         gc.callbacks.append(self._gc)
+        # --dump: faulthandler's watchdog (a C thread: it needs no GIL) writes every Python
+        # thread's stack into the file whenever the heartbeat is dump_ms late, again every
+        # dump_ms until it ticks; re-armed at each tick (costs ~0.1 ms), no process stopped
+        self._dump = None
+        self._dump_s = dump_ms / 1000
+        if dump:
+            self._dump = open(dump, "w", encoding="utf-8")
         self._beacon = None
         if beacon:
             import mmap
@@ -60,7 +75,15 @@ class Heartbeat:
             self._beacon = mmap.mmap(self._beacon_file.fileno(), 256)
 
     def _gc(self, event, info):
-        if info.get("generation") != 2:
+        gen = info.get("generation")
+        if event == "start":
+            self._gc_any = time.perf_counter()
+        else:
+            ms = (time.perf_counter() - self._gc_any) * 1000
+            if ms > 10:
+                self.collections.append((time.perf_counter(), gen, ms,
+                                         self._threading.current_thread().name))
+        if gen != 2:
             return
         if event == "start":
             self._gc_start = time.perf_counter()
@@ -82,8 +105,18 @@ class Heartbeat:
 
     def _tick(self):
         now = time.perf_counter()
-        self.gaps.setdefault(self.phase, []).append((now - self.last) * 1000)
+        gap = (now - self.last) * 1000
+        self.gaps.setdefault(self.phase, []).append(gap)
         self.last = now
+        if gap > self._dump_s * 1000:
+            self.late.append((now, gap, self.phase))
+            if self._dump is not None:
+                self._dump.write(f"==== the heartbeat came back after {gap:.0f} ms "
+                                 f"(phase {self.phase!r}, t={now:.3f})\n")
+                self._dump.flush()
+        if self._dump is not None:
+            import faulthandler
+            faulthandler.dump_traceback_later(self._dump_s, repeat=True, file=self._dump)
         if self._beacon is not None:
             import struct
             name = self.phase.encode()[:200]
@@ -116,7 +149,8 @@ def reset_peak() -> None:
         pass
 
 
-def watch(pid: int, beacon: str, out: str, stall_ms: float, pyspy: str) -> None:
+def watch(pid: int, beacon: str, out: str, stall_ms: float, pyspy: str,
+          native: bool = False) -> None:
     """Runs in a child process: while ``pid`` lives, when its heartbeat (``beacon``) is older
     than ``stall_ms``, dump every thread's stack with py-spy (which marks the thread holding
     the GIL) into ``out`` — again and again until the heartbeat comes back."""
@@ -130,7 +164,8 @@ def watch(pid: int, beacon: str, out: str, stall_ms: float, pyspy: str) -> None:
             phase = bytes(m[10:10 + n]).decode(errors="replace")
             age = (time.monotonic() - t) * 1000
             if t and age > stall_ms:
-                r = subprocess.run([pyspy, "dump", "--pid", str(pid)], capture_output=True,
+                r = subprocess.run([pyspy, "dump", "--pid", str(pid)]
+                                   + (["--native"] if native else []), capture_output=True,
                                    text=True)
                 log.write(f"==== phase {phase!r}: heartbeat {age:.0f} ms old\n{r.stdout}\n")
                 log.flush()
@@ -177,16 +212,28 @@ def main(argv=None) -> int:
                     help="before each undo/redo/History phase, drop the undo scratch file's "
                          "pages from the page cache (as after a while of other work)")
     ap.add_argument("--pyspy", default="py-spy")
+    ap.add_argument("--dump", metavar="LOG",
+                    help="faulthandler's watchdog writes every thread's Python stack into LOG "
+                         "whenever the GUI thread is --stall-ms late (no process stopped, "
+                         "unlike --why); collections over 10 ms are listed at the end")
+    ap.add_argument("--switch-interval", type=float, metavar="MS",
+                    help="sys.setswitchinterval for the run (how long a thread waits for the "
+                         "GIL before it asks the holder to let go)")
+    ap.add_argument("--native", action="store_true",
+                    help="with --why: the stacks' C frames too (py-spy --native)")
     ap.add_argument("--watch", nargs=3, help=argparse.SUPPRESS)  # pid beacon log (child)
     args = ap.parse_args(argv)
     if args.watch:
-        watch(int(args.watch[0]), args.watch[1], args.watch[2], args.stall_ms, args.pyspy)
+        watch(int(args.watch[0]), args.watch[1], args.watch[2], args.stall_ms, args.pyspy,
+              args.native)
         return 0
     model = Path(args.model)
     if not model.exists():
         print(f"no {model}: run  python benchmarks/make_big_models.py --only nasnet",
               file=sys.stderr)
         return 2
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval / 1000)
     from PySide6.QtWidgets import QApplication, QPushButton
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -202,12 +249,13 @@ def main(argv=None) -> int:
         import subprocess
         import tempfile
         beacon = tempfile.mktemp(prefix="stall-beacon-")
-    hb = Heartbeat(beacon)
+    hb = Heartbeat(beacon, args.dump, args.stall_ms)
     if args.why:
         Path(args.why).write_text("", encoding="utf-8")
         watcher = subprocess.Popen([sys.executable, __file__, "--watch", str(os.getpid()),
                                     beacon, args.why, "--stall-ms", str(args.stall_ms),
-                                    "--pyspy", args.pyspy])
+                                    "--pyspy", args.pyspy]
+                                   + (["--native"] if args.native else []))
     from surgeon_gui.core.model import tfenv
     from surgeon_gui.ui.app import _import_tensorflow_after_first_view
     opened = []
@@ -327,6 +375,16 @@ def main(argv=None) -> int:
     rows.append((name, name, f"{steps} steps undone; the graph before "
                  + ("freed" if before_jump() is None else "STILL ALIVE")))
     hb.timer.stop()
+    if args.dump:
+        import faulthandler
+        faulthandler.cancel_dump_traceback_later()
+        with open(args.dump, "a", encoding="utf-8") as f:
+            f.write("\n==== late heartbeats (time, ms, phase)\n")
+            for t, ms, phase in hb.late:
+                f.write(f"t={t:.3f} {ms:.0f} ms {phase}\n")
+            f.write("==== collections over 10 ms (time it ended, generation, ms, thread)\n")
+            for t, gen, ms, th in hb.collections:
+                f.write(f"t={t:.3f} gen {gen} {ms:.0f} ms {th}\n")
     if args.why:
         watcher.terminate()
         os.unlink(beacon)
@@ -354,6 +412,8 @@ def main(argv=None) -> int:
     print(json.dumps({phase: round(hb.longest(phase)) for _, phase, _ in rows}))
     print(json.dumps({phase: [round(x) for x in hb.memory.get(phase, (0, 0))]
                       for _, phase, _ in rows}))
+    # when each late tick came (time.perf_counter(), CLOCK_MONOTONIC: `perf record -k mono`)
+    print("late:", json.dumps([(round(t, 4), round(ms), ph) for t, ms, ph in hb.late]))
     Path(args.out).write_text(text, encoding="utf-8")
     w.close()
     return 0

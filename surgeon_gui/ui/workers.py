@@ -13,6 +13,7 @@ pool, get the result back on the GUI thread through signals. The job receives a
 """
 from __future__ import annotations
 
+import gc
 import inspect
 import queue
 import sys
@@ -20,6 +21,7 @@ import threading
 import time
 import traceback
 import warnings
+from contextlib import contextmanager
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
@@ -81,7 +83,8 @@ class Worker(QRunnable):
             kwargs = dict(self.kwargs)
             if self._wants_state:
                 kwargs["state"] = self.state
-            self.result = self.fn(*self.args, **kwargs)
+            with full_collections_deferred():
+                self.result = self.fn(*self.args, **kwargs)
             if self.state.cancelled:
                 _emit(self.signals.cancelled)
             else:
@@ -157,7 +160,8 @@ def release_later(*objs) -> None:
     the preset's result (a graph per step) freed on the GUI thread stalled it 0.3 s. Here each
     graph found in ``objs`` (in lists, tuples, dicts and objects' attributes, a few levels
     down) is let go of by itself, with a pause after it for the other threads. Nothing is
-    changed in the objects; the caller must drop its own references to them."""
+    changed in the objects but the frames of an exception's traceback, which are cleared (as
+    ``traceback.clear_frames`` does); the caller must drop its own references to them."""
     with _reaper_lock:
         if not _reaper or not _reaper[0].is_alive():
             t = threading.Thread(target=_reap, name="release-later", daemon=True)
@@ -169,11 +173,25 @@ def release_later(*objs) -> None:
 def _reap() -> None:
     while True:
         objs = _graveyard.get()
+        frames: list = []
         try:
-            parts = _heavy_parts(objs)
+            parts = _heavy_parts(objs, frames=frames)
         except Exception:   # noqa: BLE001 — (a container changed meanwhile): drop it whole
             parts = []
-        del objs            # the light rest goes now; each graph when its part is popped
+        # A failed or cancelled job's traceback holds its frames, and they its locals: let go
+        # of them a frame at a time (the graphs among them stay in parts, freed below; the
+        # cancelled preset's frames freed with its exception in one go held the GIL 157 ms on
+        # the 107k-node graph)
+        for f in frames:
+            try:
+                f.clear()
+                # (the locals' snapshot that reading f_locals cached on the frame lets go of
+                # the cleared ones when read again)
+                f.f_locals  # noqa: B018
+            except RuntimeError:    # (a frame still running: a generator's; left as it is)
+                pass
+            time.sleep(0.002)
+        del objs, frames    # the light rest goes now; each graph when its part is popped
         while parts:
             last = sys.getrefcount(parts[-1]) <= 2     # (the list's and the call's)
             if last:
@@ -248,14 +266,16 @@ def _empty_index(part) -> None:
         del v, popitem
 
 
-def _heavy_parts(obj, depth: int = 4, most: int = 64) -> list:
+def _heavy_parts(obj, depth: int = 4, most: int = 64, frames: list | None = None) -> list:
     """Graphs (indexes and GraphDefs) reachable from ``obj`` through containers and object
     attributes (``depth`` levels; containers of at most ``most`` items: a result's graphs sit
     in small tuples, lists and step objects, while walking a group tree's or a delta's big maps
-    would keep this thread busy and slow the GUI thread down), in the order found (each
-    once)."""
+    would keep this thread busy and slow the GUI thread down), and through an exception's
+    traceback to its frames' locals, in the order found (each once). The traceback frames
+    passed through are appended to ``frames``."""
     from ..core.model.graph import Graph, GraphDef
     out, seen = [], set()
+    frames = [] if frames is None else frames
 
     def walk(o, d):
         if o is None or id(o) in seen:
@@ -265,6 +285,18 @@ def _heavy_parts(obj, depth: int = 4, most: int = 64) -> list:
             out.append(o)
             return
         if d == 0 or isinstance(o, (str, bytes, int, float, type)):
+            return
+        if isinstance(o, BaseException):
+            # a failed or cancelled job's exception: its traceback's frames hold the job's
+            # locals (the working copy of the graph, a pass's maps), each walked as deep as
+            # the exception; the frames are cleared by the caller before the rest goes
+            walk(o.__cause__, d)
+            walk(o.__context__, d)
+            tb = o.__traceback__
+            while tb is not None:
+                frames.append(tb.tb_frame)
+                walk(tb.tb_frame.f_locals, d)
+                tb = tb.tb_next
             return
         if isinstance(o, (list, tuple, set, frozenset)):
             items = list(o) if len(o) <= most else ()
@@ -301,6 +333,44 @@ def freeze_survivors() -> None:
     another model is opened. Graphs, deltas and pass results make no cycles.)"""
     import gc
     gc.freeze()
+
+
+#: gc's third threshold while a job runs (see full_collections_deferred): none automatically
+DEFERRED_FULL_THRESHOLD = 1 << 30
+_deferring = [0, None]          # (jobs running, the thresholds before the first)
+_deferring_lock = threading.Lock()
+
+
+@contextmanager
+def full_collections_deferred():
+    """No automatic full (generation-2) collection while the block runs, on any thread: the
+    young generations are still collected (short-lived cycles go as before).
+
+    A full collection walks every tracked object not frozen and holds the GIL meanwhile. While
+    a job makes a big graph's worth of objects (a pass over the 107k-node graph, its working
+    maps), CPython starts one whenever the objects that survived young collections reach a
+    quarter of those the last full collection kept — few, since what lives is frozen (see
+    :func:`freeze_survivors`): 6-7 per run of the preset there, each walking the pass's
+    objects for 50-150 ms in which the GUI thread could not run (the long gaps of
+    ``bench_gui_stall.py`` in "passes running", the worker in ``gc_collect_main`` by perf).
+    The thresholds come back when the last block running ends (jobs may overlap); the
+    collection that was due then finds what the job left, frozen where it lives on."""
+    with _deferring_lock:
+        if _deferring[0] == 0:
+            t = gc.get_threshold()
+            _deferring[1] = t
+            gc.set_threshold(t[0], t[1], DEFERRED_FULL_THRESHOLD)
+        _deferring[0] += 1
+    try:
+        yield
+    finally:
+        with _deferring_lock:
+            _deferring[0] -= 1
+            if _deferring[0] == 0:
+                t0, t1, t2 = gc.get_threshold()
+                if t2 == DEFERRED_FULL_THRESHOLD:      # (nobody set other thresholds since)
+                    gc.set_threshold(t0, t1, _deferring[1][2])
+                _deferring[1] = None
 
 
 def build_quietly(make):
