@@ -95,8 +95,20 @@ class Heartbeat:
         self.last = time.perf_counter()
         self.timer.start()
 
+    #: (phase, file): cProfile the GUI thread during that phase (--profile)
+    profile: tuple[str, str] | None = None
+    _prof = None
+
     def set_phase(self, name: str) -> None:
         self._tick()
+        if self._prof is not None:
+            self._prof.disable()
+            self._prof.dump_stats(self.profile[1])
+            self._prof = None
+        if self.profile and name == self.profile[0]:
+            import cProfile
+            self._prof = cProfile.Profile()
+            self._prof.enable()
         self.memory[self.phase] = memory()   # (what the phase left, its peak)
         reset_peak()
         self.phase = name
@@ -219,6 +231,9 @@ def main(argv=None) -> int:
     ap.add_argument("--switch-interval", type=float, metavar="MS",
                     help="sys.setswitchinterval for the run (how long a thread waits for the "
                          "GIL before it asks the holder to let go)")
+    ap.add_argument("--profile", nargs=2, metavar=("PHASE", "FILE"),
+                    help="cProfile the GUI thread during the phase named PHASE (as printed in "
+                         "the JSON line) into FILE (pstats)")
     ap.add_argument("--native", action="store_true",
                     help="with --why: the stacks' C frames too (py-spy --native)")
     ap.add_argument("--watch", nargs=3, help=argparse.SUPPRESS)  # pid beacon log (child)
@@ -250,6 +265,8 @@ def main(argv=None) -> int:
         import tempfile
         beacon = tempfile.mktemp(prefix="stall-beacon-")
     hb = Heartbeat(beacon, args.dump, args.stall_ms)
+    if args.profile:
+        hb.profile = tuple(args.profile)
     if args.why:
         Path(args.why).write_text("", encoding="utf-8")
         watcher = subprocess.Popen([sys.executable, __file__, "--watch", str(os.getpid()),
