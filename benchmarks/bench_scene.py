@@ -296,14 +296,168 @@ def write_results(rows: list[dict], load: str, path: Path = RESULTS) -> None:
     path.write_text("\n".join(lines))
 
 
+# ---------------------------------------------------------------------------- new edits
+NEW_EDIT_RESULTS = HERE / "results_newedit.md"
+
+
+def measure_new_edits(path: Path, code: Path = ROOT) -> dict:
+    """A new edit with everything expanded (``--new-edits``): a Relu deleted in the middle of
+    the graph, three times at different places (each a step never seen before, so no kept
+    placement serves it), then a weight's ``/read`` (a badge). ``code``: the tree whose
+    surgeon_gui is timed (another checkout, for a side-by-side run). Per edit: from the push
+    until laid out and painted, wall and CPU; the GUI thread's part (the view's reaction:
+    ``_on_document_changed``, ``_apply_layout``, the paint), and the phases: the group tree
+    and the visible edges (GUI thread), the layout with its diff (worker: ``LayoutEngine.layout``
+    + ``placement_diff``), the scene's update (GUI thread)."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    sys.path.insert(0, str(code))
+    from PySide6.QtGui import QUndoStack
+    from PySide6.QtWidgets import QApplication
+
+    from surgeon_gui.core.history.document import Document
+    from surgeon_gui.core.model.io import load_model
+    from surgeon_gui.core.viewmodel import grouping, layout
+    from surgeon_gui.ui import graph_view as gv
+    from surgeon_gui.ui.commands import EditCommand, push_step
+    assert Path(gv.__file__).resolve().is_relative_to(code.resolve()), gv.__file__
+    app = QApplication.instance() or QApplication(["bench_scene"])
+    import tensorflow  # noqa: F401  (an edit's first TF use is not what is timed here)
+
+    doc = Document.from_loaded(load_model(str(path)))
+    view = gv.GraphView()
+    view.resize(1600, 1000)
+    view.show()
+    app.processEvents()
+    view.set_document(doc, reset_view=True, tree=grouping.GroupTree(doc.graph))
+
+    def settle():
+        app.processEvents()
+        while view.layout_pending:
+            app.processEvents()
+            time.sleep(0.001)
+        app.processEvents()
+        view.viewport().repaint()
+    settle()
+    view.expand_all()
+    settle()
+    spent: dict[str, float] = {}
+
+    def timed(owner, name, label):
+        fn = getattr(owner, name)
+
+        def run(*a, **k):  # wall, and the CPU time of the thread that runs it
+            t0, c0 = time.perf_counter(), time.thread_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.perf_counter() - t0
+                spent[label + "_cpu"] = spent.get(label + "_cpu", 0.0) + time.thread_time() - c0
+        setattr(owner, name, run)
+    timed(grouping.GroupTree, "__init__", "tree")
+    timed(grouping.GroupTree, "visible_graph", "visible")
+    timed(layout.LayoutEngine, "layout", "layout")
+    timed(gv, "placement_diff", "layout")
+    timed(view.graph_scene, "apply_placement", "scene")
+    doc.changed.disconnect(view._on_document_changed)
+    timed(view, "_on_document_changed", "gui")
+    doc.changed.connect(view._on_document_changed)
+    timed(view, "_apply_layout", "gui")
+    stack = QUndoStack()
+    relus = [n.name for n in doc.graph_def.node if n.op == "Relu"]
+    read = next(n.name for n in doc.graph_def.node if n.op == "Identity"
+                and n.name.endswith("/read"))
+    rows = []
+    for node in [relus[len(relus) * i // 8] for i in (3, 4, 5)] + [read]:
+        cmd = EditCommand.compute(doc, "remove_node", {"node": node})
+        spent.clear()
+        clock = Clock()
+        push_step(stack, cmd)
+        settle()
+        paint = Clock()
+        view.viewport().repaint()
+        w, c = clock.stop()
+        rows.append({"node": node, "wall": w, "cpu": c, "gui": spent.get("gui", 0.0)
+                     + paint.stop()[0], "mode": getattr(view.engine, "last_mode", "full"),
+                     **{k + c: spent.get(k + c, 0.0) for k in ("tree", "visible", "layout", "scene")
+                        for c in ("", "_cpu")}})
+    view.close()
+    return {"model": path.name, "nodes": len(doc.graph), "units": len(view.placement.boxes),
+            "code": str(code), "edits": rows}
+
+
+def write_new_edits(runs: list[dict], load: str, path: Path = NEW_EDIT_RESULTS) -> None:
+    lines = [
+        "# A new edit with everything expanded (issue 12, goal 3)", "",
+        (f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with the team's other "
+         f"work (load average {load} during the run). Offscreen Qt, bare GraphView 1600×1000, "
+         "everything expanded. Made by `benchmarks/bench_scene.py --new-edits` (see "
+         "`measure_new_edits`): each checkout in its own process, one after the other in one "
+         "run."), "",
+        ("Edits 1-3 delete a Relu in the middle of the graph (a box: its block is laid out "
+         "again and what follows it moves), edit 4 a weight's `/read` (a badge). Each is a new "
+         "step (no placement kept for it). Times in seconds: until the view is laid out and "
+         "painted, wall (CPU of the process); \"GUI\" is the GUI thread's part, wall (the "
+         "window does not respond meanwhile); the phases, wall (CPU of the thread that runs "
+         "it): the group tree and the visible edges (GUI thread), the layout and its diff "
+         "(worker), the scene (GUI thread)."), "",
+        "| model | code | edit | wall (CPU) | GUI thread | tree | visible edges | layout + diff "
+        "| scene | layout made |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---|"]
+    for r in runs:
+        if "error" in r:
+            lines.append(f"| {r['model']} | {r['code']} | failed: {r['error']} | | | | | | | |")
+            continue
+        for i, e in enumerate(r["edits"], 1):
+            lines.append(
+                f"| {r['model']} | {Path(r['code']).name} | {i} | {e['wall']:.2f} "
+                f"({e['cpu']:.2f}) | {e['gui']:.2f} | "
+                + " | ".join(f"{e[k]:.2f} ({e.get(k + '_cpu', float('nan')):.2f})"
+                             for k in ("tree", "visible", "layout", "scene"))
+                + f" | {e['mode']} |")
+    lines += ["", "Re-run: `QT_QPA_PLATFORM=offscreen python benchmarks/bench_scene.py "
+              "--new-edits --code /path/to/other/checkout`.", ""]
+    path.write_text("\n".join(lines))
+
+
+def run_new_edits(models: list[Path], codes: list[Path], out: Path) -> int:
+    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+               TF_CPP_MIN_LOG_LEVEL="2")
+    runs, loads = [], []
+    for m in models:
+        for code in codes:
+            loads.append(os.getloadavg()[0])
+            proc = subprocess.run([sys.executable, __file__, "--one-new-edit", str(m),
+                                   "--code", str(code)], capture_output=True, text=True,
+                                  env=env)
+            loads.append(os.getloadavg()[0])
+            try:
+                row = json.loads(proc.stdout.strip().splitlines()[-1])
+            except (IndexError, json.JSONDecodeError):
+                row = {"model": m.name, "code": str(code),
+                       "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+            runs.append(row)
+            print(json.dumps(row), flush=True)
+    write_new_edits(runs, f"{min(loads):.1f}–{max(loads):.1f}", out)
+    print(f"wrote {out}")
+    return 0 if all("error" not in r for r in runs) else 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="*", type=Path)
     ap.add_argument("--one", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--new-edits", action="store_true",
+                    help="time new edits with everything expanded (results_newedit.md)")
+    ap.add_argument("--code", type=Path, action="append",
+                    help="with --new-edits: also time this checkout's surgeon_gui (repeatable)")
+    ap.add_argument("--one-new-edit", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
         print(json.dumps(measure(args.one)))
+        return 0
+    if args.one_new_edit:
+        print(json.dumps(measure_new_edits(args.one_new_edit, (args.code or [ROOT])[0])))
         return 0
     models = args.models or DEFAULT
     missing = [m for m in models if not m.exists()]
@@ -312,6 +466,9 @@ def main(argv=None) -> int:
               "(make them with benchmarks/make_big_models.py --only cond50k --only cond100k)",
               file=sys.stderr)
         return 2
+    if args.new_edits:
+        return run_new_edits(models, (args.code or []) + [ROOT],
+                             args.out or NEW_EDIT_RESULTS)
     env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"),
                TF_CPP_MIN_LOG_LEVEL="2")
     rows, loads = [], []
@@ -328,8 +485,8 @@ def main(argv=None) -> int:
                    "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    write_results(rows, f"{min(loads):.1f}–{max(loads):.1f}", args.out)
-    print(f"wrote {args.out}")
+    write_results(rows, f"{min(loads):.1f}–{max(loads):.1f}", args.out or RESULTS)
+    print(f"wrote {args.out or RESULTS}")
     return 0 if all("error" not in r for r in rows) else 1
 
 
