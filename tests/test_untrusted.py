@@ -441,3 +441,37 @@ def test_screenshot_refuses_to_overwrite(tmp_path):
                        capture_output=True, text=True, timeout=180, env=env)
     assert r.returncode == 2 and "exists; not overwriting it" in r.stderr
     assert out.read_bytes() == b"precious"
+
+
+def test_enter_at_the_run_code_question_refuses(qtbot, win, hostile):
+    """The real question box: Enter gives its default answer, which must be No (Qt's own
+    default is the first accepting button, Yes: run the file's code)."""
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+    seen = []
+
+    def press_enter():
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(50, press_enter)
+            return
+        seen.append((box.text(), box.defaultButton().text()))
+        qtbot.keyClick(box, Qt.Key_Return)
+
+    QTimer.singleShot(50, press_enter)
+    with qtbot.waitSignal(win.load_failed, timeout=60_000) as sig:
+        win.open_model(str(hostile["keras_lambda"]))
+    assert seen and "would run code" in seen[0][0] and seen[0][1].replace("&", "") == "No"
+    assert "would run code" in sig.args[0]
+    assert win.document is None and not (hostile["dir"] / "PWNED").exists()
+
+
+@pytest.mark.parametrize("choices, expected", [(["yes", "no"], "no"),
+                                               (["overwrite", "cancel"], "cancel"),
+                                               (["save", "discard", "cancel"], "save")])
+def test_enter_gives_the_safe_answer(qtbot, choices, expected):
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+    from surgeon_gui.ui.surgery import Asker
+    QTimer.singleShot(50, lambda: qtbot.keyClick(QApplication.activeModalWidget(), Qt.Key_Return))
+    assert Asker(None).question("Overwrite?", "x exists. Overwrite it?", choices) == expected

@@ -77,6 +77,12 @@ class Asker:
             if c == "overwrite":
                 b.setText("Overwrite")
             buttons[b] = c
+        # Enter gives the answer that neither loses work nor risks anything: "save", else
+        # "cancel", else "no" (not Qt's pick, the first accepting button: "Overwrite", or "Yes"
+        # to running code from a file)
+        safe = next((c for c in ("save", "cancel", "no") if c in choices), None)
+        if safe is not None:
+            box.setDefaultButton(next(b for b, c in buttons.items() if c == safe))
         box.exec()
         return buttons.get(box.clickedButton(), "cancel")
 
