@@ -500,7 +500,7 @@ def cmd_compare(args, out) -> int:
     from .core.model.graph import node_of
     from .core.model.io import load_feeds
     from .core.running.compare import compare_graphs
-    from .core.running.runner import make_feeds, parse_shape
+    from .core.running.runner import RunError, make_feeds, parse_shape
     if args.runs < 0 or args.warmup < 0:
         raise CliError("--runs and --warmup must be 0 or more")
     if args.rtol < 0 or args.atol < 0:
@@ -539,9 +539,23 @@ def cmd_compare(args, out) -> int:
         feeds = _feeds_with_flags(args.feeds, ga)
     else:
         feeds = make_feeds(ga, shapes=shapes, seed=args.seed)
-    cmp = compare_graphs(a.graph_def, b.graph_def, feeds, outputs, runs=args.runs,
-                         warmup=args.warmup, rtol=args.rtol, atol=args.atol,
-                         outputs_b=outputs_b, labels=(args.a, args.b))
+    try:
+        cmp = compare_graphs(a.graph_def, b.graph_def, feeds, outputs, runs=args.runs,
+                             warmup=args.warmup, rtol=args.rtol, atol=args.atol,
+                             outputs_b=outputs_b, labels=(args.a, args.b))
+    except RunError as e:
+        # an input whose unknown dimensions took 1 (a detector fed a 1x1 image): say so
+        guessed = [] if args.feeds else [
+            (n, s) for n, s in ((node_of(i), feeds.get(node_of(i))) for i in ga.inputs)
+            if n not in shapes and s is not None and -1 in _declared_shape(ga, n)]
+        if not guessed:
+            raise
+        fed = ", ".join(f"{n} {'x'.join(map(str, v.shape))}" for n, v in guessed)
+        hint = " ".join("--shape {}={}".format(n, ",".join(
+            str(d) if d >= 0 else ("1" if i == 0 else "N")
+            for i, d in enumerate(_declared_shape(ga, n)))) for n, _ in guessed)
+        raise CliError(f"{e} (fed {fed}: unknown dimensions filled with 1; give the real "
+                       f"shape: {hint})") from None
     targets = _run_targets(args.target, [(a.graph_def, outputs, cmp.values_a),
                                          (b.graph_def, outputs_b, cmp.values_b)], feeds)
     if args.json:
@@ -562,6 +576,13 @@ def cmd_compare(args, out) -> int:
         print("result: " + ("all outputs allclose" if cmp.allclose
                             else "outputs DIFFER beyond tolerance"), file=out)
     return EXIT_OK if cmp.allclose else EXIT_DIFFERENT
+
+
+def _declared_shape(graph, name: str) -> list[int]:
+    """An input's Placeholder shape (-1 unknown), [] for unknown rank."""
+    from .core.model.graph import shape_list
+    node = graph.node(name)
+    return (shape_list(node.attr["shape"].shape) or []) if "shape" in node.attr else []
 
 
 def _run_targets(targets, graphs, feeds) -> dict:

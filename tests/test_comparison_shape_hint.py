@@ -45,3 +45,27 @@ def test_a_run_failing_on_a_guessed_shape_says_which_input_and_shape(image_net):
     assert samples.guessed_shapes(Graph(image_net), ["x"]) == {}
     res = run_comparison(request(image_net, samples))
     assert res.comparison.allclose and res.values_a["out"].shape == (1, 4)
+
+
+def test_cli_compare_says_which_shape_it_guessed(image_net, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    from surgeon_gui.core.model.io import save_graph
+    pb = tmp_path / "net.pb"
+    save_graph(image_net, pb)
+    root = Path(__file__).resolve().parent.parent
+
+    def surgeon(*args):
+        p = subprocess.run([sys.executable, "-m", "surgeon_gui", "compare", str(pb), str(pb),
+                            "--runs", "0", *args], cwd=root, capture_output=True, text=True,
+                           timeout=180)
+        return p.returncode, p.stderr.strip().splitlines()
+
+    code, err = surgeon()
+    assert code == 2 and len(err) == 1, err
+    assert "running the graph failed" in err[0]
+    assert "fed x 1x1x1x3: unknown dimensions filled with 1" in err[0]
+    assert err[0].endswith("--shape x=1,N,N,3)")
+    code, err = surgeon("--shape", "x=1,16,16,3")
+    assert code == 0, err
