@@ -403,3 +403,57 @@ def test_cli_process_prints_one_line_and_no_tensorflow_noise(tmp_path):
     assert_no_traceback(proc.stderr)
     lines = our_stderr(proc.stderr)
     assert len(lines) == 1 and lines[0].startswith(f"surgeon: {p}: "), proc.stderr
+
+
+def test_nodes_without_a_name_or_op_are_refused_before_other_problems(tmp_path):
+    """The loader finds them on its index (no pass of its own): a node with no op, one with no
+    name, and nameless nodes that are also duplicates, all refused as corrupt (the same
+    message as reading the file alone)."""
+    cases = {
+        "no_op": [("x", "Placeholder", []), ("y", "", ["x"])],
+        "no_name": [("x", "Placeholder", []), ("", "Relu", ["x"])],
+        "nameless_twice": [("x", "Placeholder", []), ("", "Relu", ["x"]), ("", "Relu", ["x"])],
+        "no_op_and_duplicate": [("x", "Placeholder", []), ("x", "", [])],
+    }
+    for name, nodes in cases.items():
+        path = _write(tmp_path / f"{name}.pb", _graph(nodes))
+        with pytest.raises(GraphError, match="without a name or op") as err:
+            load_model(path)
+        assert err.value.source == str(path)
+        with pytest.raises(GraphError, match="without a name or op"):
+            read_graph_def(path)
+    ok = _write(tmp_path / "ok.pb", _graph([("x", "Placeholder", []), ("y", "Relu", ["x"])]))
+    assert len(read_graph_def(ok, plausible=False).node) == 2
+    assert load_model(ok).index.ops == {"x": "Placeholder", "y": "Relu"}
+
+
+def test_unknown_data_types_are_found_wherever_they_are(tmp_path):
+    """A DataType TensorFlow does not know, as a type, in a list of types, in a tensor and in a
+    list of tensors, after attributes that are valid (a list of types, of strings): each is
+    named, and the loader refuses the file."""
+    from surgeon_gui.core.model.checks import bad_enums
+    gd = _graph([("a", "Placeholder", []), ("b", "IdentityN", ["a"]), ("c", "Const", []),
+                 ("d", "Fake", []), ("e", "Relu", ["a"])])
+    a, b, c, d, e = gd.node
+    a.attr["dtype"].type = 1
+    a.attr["_class"].list.s.append(b"loc:@x")
+    b.attr["T"].list.type.extend([1, 3])          # valid list first
+    b.attr["_class"].list.s.append(b"loc:@a")
+    b.attr["U"].list.type.extend([1, 777])        # then a bad one in a list
+    c.attr["dtype"].type = 1
+    c.attr["value"].tensor.dtype = 555            # a tensor's dtype
+    d.attr["shapes"].list.shape.add()
+    d.attr["vals"].list.tensor.add().dtype = 444  # a tensor in a list
+    e.attr["T"].type = 1
+    assert bad_enums(gd) == [
+        "node b: attr U holds DataType 777, which TensorFlow does not know",
+        "node c: attr value tensor holds DataType 555, which TensorFlow does not know",
+        "node d: attr vals tensor holds DataType 444, which TensorFlow does not know"]
+    assert bad_enums(gd, limit=1) == bad_enums(gd)[:1]
+    path = _write(tmp_path / "enums.pb", gd)
+    with pytest.raises(GraphError, match="DataType 777") as err:
+        load_model(path)
+    assert set(err.value.nodes) == {"b", "c", "d"}
+    for n in (b, c, d):
+        del n.attr["U" if n is b else "value" if n is c else "vals"]
+    assert bad_enums(gd) == []
