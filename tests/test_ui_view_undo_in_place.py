@@ -12,10 +12,10 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QTransform, QUndoStack
 
 from surgeon_gui.core.history.document import Document
-from surgeon_gui.core.viewmodel.layout import LayoutEngine
+from surgeon_gui.core.viewmodel.layout import Box, LayoutEngine
 from surgeon_gui.ui import graph_scene
 from surgeon_gui.ui.commands import EditCommand, push_step
-from surgeon_gui.ui.graph_scene import GraphScene, _edge_key
+from surgeon_gui.ui.graph_scene import GraphScene, _edge_key, edge_polyline
 from surgeon_gui.ui.graph_view import GraphView
 
 
@@ -24,6 +24,8 @@ def lazy_scene(monkeypatch):
     monkeypatch.setattr(graph_scene, "LAZY_ITEMS", 0)
     # in place however much changed (a Relu taken out of the small TF1 graph moves most of it)
     monkeypatch.setattr(graph_scene, "UPDATE_MAX", 1.0)
+    # what follows the Relu in its column moves as a block (a few boxes in these graphs)
+    monkeypatch.setattr(graph_scene, "BLOCK_MIN", 3)
 
 
 @pytest.fixture
@@ -50,14 +52,40 @@ def _view(qtbot, gd, ins, outs):
     return doc, view
 
 
-def _tiles_of_units(scene) -> dict:
-    return {t: sorted(keys) for t, keys in scene._tile_units.items() if keys}
+def _filed(index: dict) -> dict:
+    """tile → entries, turned round: entry → sorted tiles."""
+    out: dict = {}
+    for t, entries in index.items():
+        for x in entries:
+            out.setdefault(x, []).append(t)
+    return {x: sorted(ts) for x, ts in out.items()}
 
 
-def _tiles_of_edges(scene) -> dict:
+def _check_index(scene, fresh) -> None:
+    """The tile index as updated equals the fresh scene's, but for the blocks that moved:
+    those are filed where they were, and their offset takes them to where they are."""
     h = scene.placement.horizontal
-    return {t: sorted(map(str, (_edge_key(scene.edge_recs[i], h) for i in idx)))
-            for t, idx in scene._tile_edges.items() if idx}
+    units, f_units = _filed(scene._tile_units), _filed(fresh._tile_units)
+    assert units.keys() == f_units.keys() == scene.boxes.keys()
+    for k, tiles in units.items():
+        dx, dy = scene._unit_off.get(k, (0.0, 0.0))
+        if (dx, dy) == (0.0, 0.0):
+            assert tiles == f_units[k], k
+        else:
+            b = scene.boxes[k]
+            assert tiles == sorted(GraphScene._box_tiles(Box(b.x - dx, b.y - dy, b.w, b.h))), k
+    edges = _filed(scene._tile_edges)
+    f_edges = {str(_edge_key(fresh.edge_recs[i], h)): ts
+               for i, ts in _filed(fresh._tile_edges).items()}
+    assert edges.keys() == {i for i, r in enumerate(scene.edge_recs) if r is not None}
+    for i, tiles in edges.items():
+        rec = scene.edge_recs[i]
+        dx, dy = scene._edge_off.get(i, (0.0, 0.0))
+        pl = [(x - dx, y - dy) for x, y in edge_polyline(rec[1], rec[2], rec[6], h, rec[3])]
+        assert tiles == sorted(GraphScene._edge_tiles(rec[0], rec[3], pl)), rec[0]
+        if (dx, dy) == (0.0, 0.0):
+            assert tiles == f_edges[str(_edge_key(rec, h))]
+    assert set(scene._offsets) == set(scene._unit_off.values()) | set(scene._edge_off.values())
 
 
 def _check_scene(view) -> None:
@@ -67,8 +95,7 @@ def _check_scene(view) -> None:
     fresh = GraphScene()
     fresh.apply_placement(view.tree, view.placement)
     assert fresh.lazy and scene.lazy
-    assert _tiles_of_units(scene) == _tiles_of_units(fresh)
-    assert _tiles_of_edges(scene) == _tiles_of_edges(fresh)
+    _check_index(scene, fresh)
     h = view.placement.horizontal
     assert sorted(map(str, (_edge_key(r, h) for r in scene.edge_recs if r is not None))) == \
         sorted(map(str, (_edge_key(r, h) for r in fresh.edge_recs)))
@@ -131,9 +158,13 @@ def _same_as_fresh_layout(view) -> None:
         {k: (b.x, b.y, b.w, b.h) for k, b in fresh.boxes.items()}
 
 
+@pytest.mark.parametrize("blocks", [6, 0], ids=["blocks", "every-block-filed-again"])
 @pytest.mark.parametrize("model", ["tf1", "cond_bn"])
-def test_undo_redo_expanded_updates_the_scene_in_place(qtbot, model, tf1_graph, small_cond_bn,
-                                                       updates):
+def test_undo_redo_expanded_updates_the_scene_in_place(qtbot, model, blocks, tf1_graph,
+                                                       small_cond_bn, updates, monkeypatch):
+    """``blocks``: how many moved blocks keep an offset (MAX_OFFSETS; 0: each is filed again
+    where it is right after it moved)."""
+    monkeypatch.setattr(graph_scene, "MAX_OFFSETS", blocks)
     gd, ins, outs = {"tf1": tf1_graph, "cond_bn": small_cond_bn}[model]
     doc, view = _view(qtbot, gd, ins, outs)
     relus = [n.name for n in gd.node if n.op == "Relu"]
@@ -150,6 +181,9 @@ def test_undo_redo_expanded_updates_the_scene_in_place(qtbot, model, tf1_graph, 
     _check_scene(view)
     _same_as_fresh_layout(view)
     frames_moved_in_place = 0
+    # the boxes after the Relu moved as a block: filed where they were, with an offset
+    assert bool(view.graph_scene._unit_off) == bool(blocks)
+    assert bool(view.graph_scene._edge_off) == bool(blocks)
     for op in (stack.undo, stack.redo, stack.undo):
         updates.clear()
         static = view.graph_scene.overview().static
