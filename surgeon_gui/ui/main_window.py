@@ -155,8 +155,9 @@ _PANEL_DOCKS = (
 #: What the deferred panels set on the window (reading one makes them).
 _PANEL_ATTRIBUTES = frozenset({"inspection", "compare_panel", "compare_dock", "surgery",
                                "rename_action", "teaching"})
-#: The panels are made at the latest this long after a model is shown (ms).
-PANELS_LATEST_MS = 1000
+#: The panels are made at the latest this long after a model is shown (ms; a window that
+#: paints nothing: on a busy machine the first frame itself can take a second or more).
+PANELS_LATEST_MS = 3000
 
 PROBLEM_NOTE = "problem: "
 #: The loader's tree is completed this long after the view's first painted frame of the
@@ -678,8 +679,6 @@ class MainWindow(QMainWindow):
         self._load_worker = None
         self.progress_bar.hide()
         self.cancel_button.hide()
-        if self._panels_pending:  # (a model shown: after its first frame, _on_loaded)
-            QTimer.singleShot(PANELS_LATEST_MS, self.finish_panels)
         return True
 
     def _on_loaded(self, w: Worker, path: str, result, offer_freeze: bool = True) -> None:
