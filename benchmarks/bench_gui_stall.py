@@ -431,6 +431,8 @@ def main(argv=None) -> int:
                       for _, phase, _ in rows}))
     # when each late tick came (time.perf_counter(), CLOCK_MONOTONIC: `perf record -k mono`)
     print("late:", json.dumps([(round(t, 4), round(ms), ph) for t, ms, ph in hb.late]))
+    print("collections over 10 ms (time, generation, ms, thread):",
+          json.dumps([(round(t, 4), g, round(ms), th) for t, g, ms, th in hb.collections]))
     Path(args.out).write_text(text, encoding="utf-8")
     w.close()
     return 0

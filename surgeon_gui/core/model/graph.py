@@ -37,13 +37,21 @@ LOOP_BACK_OPS = frozenset({"NextIteration", "RefNextIteration"})
 @contextmanager
 def gc_paused():
     """No cyclic garbage collection inside (for loops that make many small containers and no
-    cycles); restores the collector's state after."""
+    cycles); restores the collector's state after.
+
+    What lives when the block ends is frozen (``gc.freeze``) before the collector is back on:
+    else everything made inside is in the young generation, and the first young collection
+    after it walks it all in one C call holding the GIL (after an index of the 107k-node graph
+    was built on a worker, young collections of 40-145 ms in which the GUI thread could not
+    run). A frozen object is still freed when its last reference goes; only reference cycles
+    among frozen objects wait (until ``gc.unfreeze``)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if enabled:
+            gc.freeze()
             gc.enable()
 
 
