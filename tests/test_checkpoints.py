@@ -104,13 +104,15 @@ class ScriptedAsk:
     def __init__(self, **answers):
         self.answers = answers
         self.asked = []
+        self.starts = []
 
     def question(self, title, text, choices):
         self.asked.append(("question", text))
         return self.answers["question"]
 
-    def open_path(self, title, filters):
+    def open_path(self, title, filters, start=""):
         self.asked.append(("open_path", title))
+        self.starts.append(start)
         return self.answers["open_path"].pop(0)
 
     def text(self, title, label, default=""):
@@ -131,8 +133,69 @@ def test_gui_offers_the_checkpoint_and_freezes(qtbot, tmp_path, monkeypatch, shi
     QApplication.processEvents()
     kinds = [k for k, _ in ask.asked]
     assert kinds == ["question", "open_path", "text"], ask.asked
+    assert ask.starts == [str(d)]      # the checkpoint is looked for next to the graph
     assert "variable(s)" in ask.asked[0][1]
     assert ask.asked[2][1] == "model/probs"  # the guessed inference output, for confirming
     assert w.document.graph.outputs == outs
     cmp = compare_graphs(frozen, w.document.graph.graph_def, None, outs, runs=0, warmup=0)
     assert cmp.allclose
+
+
+# ---------------------------------------------------------------------- TF1 Saver's .meta
+@pytest.fixture(scope="module")
+def saver_files(tmp_path_factory):
+    """A TF1 training net saved the way ``tf.compat.v1.train.Saver().save`` saves by default:
+    ``model.ckpt.meta`` (the MetaGraph) beside ``model.ckpt.index``/``.data-…``; and what the
+    training session computes for one input, with the flag at inference."""
+    import numpy as np
+    import tensorflow as tf
+    v1 = tf.compat.v1
+    d = tmp_path_factory.mktemp("saver")
+    g = tf.Graph()
+    x_val = np.random.default_rng(1).standard_normal((2, 5)).astype(np.float32)
+    with g.as_default():
+        x = v1.placeholder(tf.float32, [None, 5], name="x")
+        training = v1.placeholder_with_default(False, [], name="is_training")
+        w = v1.get_variable("w", [5, 3], initializer=v1.random_normal_initializer(seed=2))
+        b = v1.get_variable("b", [3], initializer=v1.constant_initializer(0.5))
+        h = tf.matmul(x, w) + b
+        h = v1.cond(training, lambda: tf.nn.dropout(h, rate=0.5), lambda: h)
+        probs = tf.nn.softmax(h, name="probs")
+        loss = tf.reduce_mean(probs)
+        v1.train.GradientDescentOptimizer(0.1).minimize(loss)
+        with v1.Session(graph=g) as sess:
+            sess.run(v1.global_variables_initializer())
+            want = sess.run(probs, {x: x_val})
+            v1.train.Saver().save(sess, str(d / "model.ckpt"))
+    assert (d / "model.ckpt.meta").exists()
+    return d, x_val, want
+
+
+def test_a_savers_meta_opens_and_freezes(saver_files, tmp_path, capsys):
+    import numpy as np
+    from surgeon_gui.core.model.io import read_graph_def
+    from surgeon_gui.core.running.runner import run_graph
+    d, x_val, want = saver_files
+    gd = read_graph_def(d / "model.ckpt.meta")
+    assert "probs" in {n.name for n in gd.node} and variable_nodes(gd)
+    assert not any("_output_shapes" in n.attr for n in gd.node)
+    model = load_model(d / "model.ckpt.meta", checkpoint=str(d), outputs=["probs"])
+    assert not variable_nodes(model.graph_def)
+    got = run_graph(model.graph_def, {"x": x_val}, ["probs"])[0]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    out = tmp_path / "o.pb"
+    code = cli.main(["optimize", str(d / "model.ckpt.meta"), str(out), "--checkpoint", str(d),
+                     "--outputs", "probs"])
+    assert code == 0, capsys.readouterr().err
+    opt = read_graph_def(out)
+    assert not {n.op for n in opt.node} & {"VariableV2", "VarHandleOp", "ApplyGradientDescent"}
+    np.testing.assert_allclose(run_graph(opt, {"x": x_val}, ["probs"])[0], want,
+                               rtol=1e-6)
+
+
+def test_a_broken_meta_is_one_clear_line(saver_files, tmp_path):
+    d = saver_files[0]
+    cut = tmp_path / "cut.meta"
+    cut.write_bytes((d / "model.ckpt.meta").read_bytes()[:3000])
+    with pytest.raises(GraphError, match=r"not a MetaGraph \(\.meta\), or the file is truncated"):
+        load_model(cut)

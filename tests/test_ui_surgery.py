@@ -37,7 +37,7 @@ class FakeAsk:
     def save_path(self, title, start, filters):
         return self._next("save_path", title)
 
-    def open_path(self, title, filters):
+    def open_path(self, title, filters, start=""):
         return self._next("open_path", title)
 
     def text(self, title, label, default=""):

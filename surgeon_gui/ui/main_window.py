@@ -54,7 +54,7 @@ ORGANIZATION = "GraphSurgeon"
 APPLICATION = "Graph Surgeon"
 SETTINGS_ENV = "GRAPH_SURGEON_SETTINGS_DIR"
 MAX_RECENT = 10
-MODEL_FILTER = ("TensorFlow models (*.pb *.pbtxt *.keras *.h5 *.hdf5 saved_model.pb);;"
+MODEL_FILTER = ("TensorFlow models (*.pb *.pbtxt *.keras *.h5 *.hdf5 *.meta saved_model.pb);;"
                 "All files (*)")
 
 
@@ -553,11 +553,13 @@ class MainWindow(QMainWindow):
         from ..core.model.io import guess_inference_outputs, read_graph_def, resolve_checkpoint
         ask = self.asker()
         path = path or ask.open_path("Open graph with variables",
-                                     "Graph (*.pb *.pbtxt);;All files (*)")
+                                     "Graph (*.pb *.pbtxt *.meta);;All files (*)")
         if not path:
             return None
+        # the checkpoint sits next to its graph, as TF1's Saver writes them
         ckpt = ask.open_path("Its checkpoint: the .index file (or the 'checkpoint' file)",
-                             "Checkpoint (*.index checkpoint);;All files (*)")
+                             "Checkpoint (*.index checkpoint);;All files (*)",
+                             os.path.dirname(os.path.abspath(path)))
         if not ckpt:
             return None
         if os.path.basename(ckpt) == "checkpoint":

@@ -91,8 +91,8 @@ class Asker:
                                               options=QFileDialog.DontConfirmOverwrite)
         return path
 
-    def open_path(self, title: str, filters: str) -> str:
-        path, _ = QFileDialog.getOpenFileName(self.parent, title, "", filters)
+    def open_path(self, title: str, filters: str, start: str = "") -> str:
+        path, _ = QFileDialog.getOpenFileName(self.parent, title, start, filters)
         return path
 
     def text(self, title: str, label: str, default: str = "") -> str | None:

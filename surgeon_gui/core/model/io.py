@@ -20,7 +20,7 @@ from google.protobuf import text_format
 from .files import write_atomic, write_file  # noqa: F401 - write_atomic: the old import path
 from .checks import raise_on_bad_enums
 from .graph import Graph, GraphDef, GraphError, node_of
-from .protos import saved_model_pb2
+from .protos import meta_graph_pb2, saved_model_pb2
 from .trust import UntrustedCode, keras_code_risks, keras_config, saved_model_init_risks
 
 MODEL_SUFFIXES = (".pb", ".pbtxt", ".txt", ".keras", ".h5", ".hdf5")
@@ -177,6 +177,7 @@ def _varint_at(data: bytes, pos: int) -> tuple[int, int]:
 
 def read_graph_def(path: str | os.PathLike, plausible: bool = True) -> GraphDef:
     """Parse a ``.pb`` (binary) or ``.pbtxt`` (text) GraphDef; guess by content when unsure.
+    A TF1 ``.meta`` (``tf.compat.v1.train.Saver``'s MetaGraph) gives its graph.
 
     ``plausible=False``: the caller checks that every node has a name and an op
     (:func:`_check_plausible`; :func:`load_model` does on its index)."""
@@ -188,6 +189,8 @@ def read_graph_def(path: str | os.PathLike, plausible: bool = True) -> GraphDef:
         raise GraphError(f"cannot read: {e.strerror}", src) from None
     if not data:
         raise GraphError("the file is empty", src)
+    if p.name.lower().endswith(".meta"):
+        return _meta_graph_def(data, src, plausible)
     gd = GraphDef()
     looks_text = p.suffix.lower() in (".pbtxt", ".txt") or _looks_like_text(data)
     if looks_text:
@@ -223,6 +226,27 @@ def _looks_like_text(data: bytes) -> bool:
         return False
     s = s.lstrip()
     return s.startswith(("node", "library", "versions", "#"))
+
+
+def _meta_graph_def(data: bytes, src: str, plausible: bool = True) -> GraphDef:
+    """The graph of a MetaGraphDef (a TF1 checkpoint's ``model.ckpt.meta``). Its
+    ``_output_shapes`` are dropped: shapes the training-time TensorFlow inferred, hints that
+    today's may not agree with (musicnn's FusedBatchNormGrad), not meaning."""
+    meta = meta_graph_pb2.MetaGraphDef()
+    try:
+        meta.ParseFromString(data)
+    except (pb_message.DecodeError, RuntimeError) as e:
+        raise GraphError(f"not a MetaGraph (.meta), or the file is truncated or corrupt "
+                         f"({len(data):,} bytes; protobuf says: {e})", src) from None
+    gd = meta.graph_def
+    if not gd.node and not gd.library.function:
+        raise GraphError("a MetaGraph (.meta) without a graph", src)
+    for node in gd.node:
+        if "_output_shapes" in node.attr:
+            del node.attr["_output_shapes"]
+    if plausible:
+        _check_plausible(gd, src)
+    return gd
 
 
 def _is_saved_model_proto(data: bytes) -> bool:

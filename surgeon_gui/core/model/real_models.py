@@ -23,7 +23,6 @@ Every function returns ``(graph_def, inputs, outputs)``.
 from __future__ import annotations
 
 import importlib.util
-import tempfile
 from pathlib import Path
 
 from .graph import GraphDef, GraphError
@@ -46,28 +45,18 @@ def package_dir(name: str) -> Path:
 
 
 def musicnn_training_graph(which: str = "MTT_musicnn") -> tuple[GraphDef, Path]:
-    """The training graph of a musicnn model (its MetaGraph's GraphDef) and its checkpoint
-    folder. The ``_output_shapes`` the MetaGraph carries are stale for today's TensorFlow
-    (FusedBatchNormGrad's no longer agree), so they are dropped: they are hints, not meaning."""
-    from tensorflow.core.protobuf import meta_graph_pb2
+    """The training graph of a musicnn model (its MetaGraph's GraphDef, read as the app reads a
+    ``.meta``: without its stale ``_output_shapes``) and its checkpoint folder."""
+    from .io import read_graph_def
     folder = package_dir("musicnn") / which
-    meta = meta_graph_pb2.MetaGraphDef()
-    meta.ParseFromString((folder / ".meta").read_bytes())
-    gd = meta.graph_def
-    for node in gd.node:
-        if "_output_shapes" in node.attr:
-            del node.attr["_output_shapes"]
-    return gd, folder
+    return read_graph_def(folder / ".meta"), folder
 
 
 def musicnn(which: str = "MTT_musicnn") -> tuple[GraphDef, list[str], list[str]]:
     """A musicnn model frozen from its shipped checkpoint (folder prefix) for ``model/Sigmoid``."""
-    from .io import load_model, save_graph
-    gd, folder = musicnn_training_graph(which)
-    with tempfile.TemporaryDirectory() as tmp:
-        pb = Path(tmp) / f"{which}_train.pb"
-        save_graph(gd, pb)
-        model = load_model(pb, checkpoint=str(folder), outputs=["model/Sigmoid"])
+    from .io import load_model
+    folder = package_dir("musicnn") / which
+    model = load_model(folder / ".meta", checkpoint=str(folder), outputs=["model/Sigmoid"])
     return model.graph_def, ["model/Placeholder", "model/Placeholder_2"], ["model/Sigmoid"]
 
 
