@@ -178,7 +178,7 @@ def test_lesson_4_freeze_done_by_hand_with_open_with_checkpoint(qtbot, win):
     lesson = lw.run.lesson
     ask = win.surgery.controller.ask
     paths = [str(lesson.model), str(lesson.checkpoint) + ".index"]   # the graph, its checkpoint
-    ask.open_path = lambda title, filters: paths.pop(0)
+    ask.open_path = lambda title, filters, start="": paths.pop(0)
     ask.text = lambda title, label, default="": default   # the guessed output: probs
     with qtbot.waitSignal(win.document_opened, timeout=60000):
         _menu_action(win.file_menu, "Open with Checkpoint…").trigger()
