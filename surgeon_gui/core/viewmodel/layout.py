@@ -531,6 +531,7 @@ class LayoutEngine:
         if visit is not None and key not in visit:
             old = before.get(key)
             if old is not None:
+                self._cache[key] = old[0]  # (a cancelled layout may have left another)
                 return old[0]
         tree = self.tree
         kids = tree.children(key)
