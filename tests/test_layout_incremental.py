@@ -148,6 +148,13 @@ def test_diff_is_symmetric_and_empty_for_the_same_state(tf1_graph):
 
 
 # ---------------------------------------------------------------------------- a new edit
+@pytest.fixture
+def incremental_always(monkeypatch):
+    """Incremental layouts on these small graphs too (the engine makes them from
+    INCREMENTAL_MIN_UNITS boxes drawn on)."""
+    monkeypatch.setattr(layout_mod, "INCREMENTAL_MIN_UNITS", 0)
+
+
 def _walk_all(tree, wrap, reuse, expanded):
     """What the engine made before the incremental layout: every container looked at (each
     one's cached layout kept while its children, sizes and edges are the same) and placed."""
@@ -178,7 +185,8 @@ def _group_edit(doc) -> list[tuple[str, dict]]:
 @pytest.mark.parametrize("model", ["tf1", "cond_bn", "mnv2"])
 def test_new_edits_are_laid_out_incrementally_as_a_full_walk_would(model, wrap, tf1_graph,
                                                                     small_cond_bn, mobilenet_v2,
-                                                                    monkeypatch):
+                                                                    monkeypatch,
+                                                                    incremental_always):
     """New edits one after the other (a badge's /read, a box in the middle, on cond_bn a whole
     group), then undo and redo of them, each laid out from the last layout: the engine says it
     went incrementally, looked at few units, and made exactly what a walk over every container
@@ -228,7 +236,8 @@ def test_new_edits_are_laid_out_incrementally_as_a_full_walk_would(model, wrap, 
         eng, drawn, drawn_tree = new_eng, p, tree
 
 
-def test_an_incremental_layout_follows_a_group_closed_and_opened(small_cond_bn):
+def test_an_incremental_layout_follows_a_group_closed_and_opened(small_cond_bn,
+                                                                 incremental_always):
     """The same tree, one group closed then opened again: laid out from the last layout each
     time, exactly as a walk over everything, and back to the first placement."""
     gd, ins, outs = small_cond_bn
@@ -251,3 +260,28 @@ def test_an_incremental_layout_follows_a_group_closed_and_opened(small_cond_bn):
         eng = new_eng
     assert "g:" + stage in p.diff.units
     assert _boxes(p) == _boxes(first)
+
+
+def test_a_small_drawing_or_a_big_change_is_laid_out_in_full(small_cond_bn, monkeypatch):
+    """Comparing the trees costs O(graph): an engine lays out in full when few boxes are drawn
+    (the default view) or when the step changed much (a pass), and the result is the same."""
+    gd, ins, outs = small_cond_bn
+    doc = Document(gd, None, ins, outs)
+    tree = GroupTree(doc.graph)
+    eng, before = _layout(tree, None)
+    assert len(before.boxes) < layout_mod.INCREMENTAL_MIN_UNITS
+    relu = next(n.name for n in gd.node if n.op == "Relu")
+    doc.adopt([prepare_edits(doc.graph, [("remove_node", {"node": relu})])])
+    tree_b = GroupTree(doc.graph)
+    again, p = _layout(tree_b, None, reuse=eng)
+    assert again.last_mode == "full"
+    _same_placement(p, _layout(tree_b, None)[1])
+    monkeypatch.setattr(layout_mod, "INCREMENTAL_MIN_UNITS", 0)
+    # a step that took away more than a tenth of the nodes
+    names = [n.name for n in doc.graph_def.node if n.op in ("Relu", "Identity")]
+    assert len(names) * 10 > len(doc.graph)
+    doc.adopt([prepare_edits(doc.graph, [("remove_node", {"node": n}) for n in names])])
+    tree_c = GroupTree(doc.graph)
+    last, p = _layout(tree_c, None, reuse=again)
+    assert last.last_mode == "full"
+    _same_placement(p, _layout(tree_c, None)[1])

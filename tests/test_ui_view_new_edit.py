@@ -6,6 +6,7 @@ new edits in a row (no kept placement serves them), each checked against a scene
 scratch and a fresh layout, then undone back to the first picture."""
 from PySide6.QtGui import QUndoStack
 
+from surgeon_gui.core.viewmodel import layout
 from surgeon_gui.ui import graph_view
 from surgeon_gui.ui.commands import EditCommand, push_step
 from tests.test_ui_view_undo_in_place import (  # noqa: F401 - fixtures
@@ -19,6 +20,7 @@ from tests.test_ui_view_undo_in_place import (  # noqa: F401 - fixtures
 
 def test_new_edits_expanded_are_incremental_and_update_the_scene_in_place(
         qtbot, small_cond_bn, updates, monkeypatch):
+    monkeypatch.setattr(layout, "INCREMENTAL_MIN_UNITS", 0)  # (a small graph)
     gd, ins, outs = small_cond_bn
     doc, view = _view(qtbot, gd, ins, outs)
     walked = []

@@ -218,7 +218,8 @@ class LayoutEngine:
         if edges is None:
             edges = self.tree.visible_graph(expanded)
         memo, placement = self._memo, None
-        if memo is not None and edges is not memo.edges:
+        if memo is not None and edges is not memo.edges \
+                and len(memo.placement.boxes) >= INCREMENTAL_MIN_UNITS:
             placement = self._layout_incremental(memo, expanded, edges, check)
         self.last_mode = "incremental" if placement is not None else "full"
         if placement is None:
@@ -261,6 +262,8 @@ class LayoutEngine:
         old, new = memo.tree, self.tree
         if not (getattr(old, "is_complete", True) and getattr(new, "is_complete", True)):
             return None  # (a deferred tree's badges are made on first read: not here)
+        if abs(len(new.op_of) - len(old.op_of)) * 10 > len(old.op_of):
+            return None  # a step that changed much (a pass): comparing costs more than it saves
         looks_n, looks_g = _look_changes(old, new)
         moved = _path_changes(old, new)
         dirty: set[str] = set()
@@ -616,6 +619,12 @@ class LayoutEngine:
                 boxes[unit] = Box(ub, ua, h, w)
             else:
                 boxes[unit] = Box(ua, ub, w, h)
+
+
+#: Below this many boxes drawn, a full layout (which keeps every container whose inputs are the
+#: same) costs less than comparing the two trees for an incremental one (the default view of a
+#: 107k-node graph: 0.04 s full; the comparison 0.8 s after a pass that changed 90k nodes).
+INCREMENTAL_MIN_UNITS = 3000
 
 
 class _Replacing:
