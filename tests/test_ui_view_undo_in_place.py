@@ -131,6 +131,8 @@ def _check_scene(view) -> None:
         b = scene.boxes[key]
         assert (item.x(), item.y(), item.w, item.h) == (b.x, b.y, b.w, b.h)
         assert scene._still_draws(item, key, view.tree)
+        if item.kind == "frame":  # its fill blended over the frames around it, as drawn now
+            assert item.solid.rgba() == fresh._solid_fill(key[2:]).rgba(), key
     # every box in view is found: sweep the drawing a viewport at a time
     r = scene.content_rect()
     step = view.mapToScene(view.viewport().rect()).boundingRect()

@@ -984,6 +984,35 @@ def _far(a: Box, b: Box, e: VisibleEdge) -> bool:
     return dist > STUB_MIN_DISTANCE or (e.unrouted and dist > 3 * STUB_LAYERS_PX)
 
 
+def _recoloured(units, old_tree: GroupTree, tree: GroupTree, old_expanded, expanded):
+    """A test of group keys: is the group one whose frame's colour, or whose blended fill
+    (:meth:`GraphScene._solid_fill`), may differ between the two states, because it or a
+    group around it changed colour, opened, closed, came or went; None when none did (a block
+    that only moved keeps its frames' fills)."""
+    hit: dict[str, bool] = {}
+    groups, old_groups = tree.groups, old_tree.groups
+    for key in units:
+        if key[0] != "g":
+            continue
+        gk = key[2:]
+        g, o = groups.get(gk), old_groups.get(gk)
+        if g is None or o is None or (gk in expanded) != (gk in old_expanded) \
+                or g.parent != o.parent or (g.repeats > 1) != (o.repeats > 1) \
+                or (g.repeats > 1 and g.signature != o.signature):
+            hit[gk] = True
+    if not hit:
+        return None
+
+    def inside(gk: str) -> bool:
+        h = hit.get(gk)
+        if h is None:
+            grp = groups.get(gk)
+            parent = grp.parent if grp is not None else None
+            h = hit[gk] = bool(parent) and inside(parent)
+        return h
+    return inside
+
+
 def _stub_moved(old: tuple, new: tuple, d: tuple) -> bool:
     """Whether the edge record ``new`` draws the stub ``old`` moved by ``d``: a stub into a
     consumer (drawn at the consumer only) whose consumer moved by ``d``, with the same label."""
@@ -1326,13 +1355,15 @@ class GraphScene(QGraphicsScene):
         the edges between them keep their tile entries and take the block's offset
         (:meth:`_entries_of`); their records and overview lines are moved in place."""
         old_tree, old_boxes = self.tree, self.boxes
+        old_expanded = self.placement.expanded
         horizontal = placement.horizontal
         self.tree, self.placement = tree, placement
         boxes = self.boxes = placement.boxes
         units = diff.units
-        recolour = any(k[0] == "g" for k in units)
-        if recolour:  # a group's colour may have changed, and the frames inside it with it
-            self._solid = {}
+        # a group's colour may have changed, and the blended fill of the frames inside it
+        inside = _recoloured(units, old_tree, tree, old_expanded, placement.expanded)
+        if inside is not None:
+            self._solid = {k: c for k, c in self._solid.items() if not inside(k)}
         live = self.live
         if tree is not old_tree or units:
             groups = tree.groups
@@ -1347,7 +1378,7 @@ class GraphScene(QGraphicsScene):
                     continue
                 else:
                     item.set_box(boxes[key])
-                if recolour and isinstance(item, FrameItem):
+                if inside is not None and isinstance(item, FrameItem) and inside(key[2:]):
                     item.solid = self._solid_fill(key[2:])
                     item.update()
         shifted = _blocks(units, old_boxes, boxes)

@@ -105,23 +105,30 @@ class _Static:
         frames_out: set[int] = set()  # ids of the rects of frames that leave their lists
         frames_in: list[tuple] = []  # (key, box, base, solid)
         recoloured: set[str] = set()  # group keys of frames whose solid fill changed
-        moved = False
+        moved = resized = False
+        colours: dict = {}  # signature → its colour (made once per patch)
 
         def frame_look(gk: str):
             grp = groups[gk]
-            base = (style.signature_color(grp.signature) if grp.repeats > 1
-                    else style.FRAME_BORDER)
+            if grp.repeats > 1:
+                base = colours.get(grp.signature)
+                if base is None:
+                    base = colours[grp.signature] = style.signature_color(grp.signature)
+            else:
+                base = style.FRAME_BORDER
             return base, scene._solid_fill(gk)
 
         def frame(key: str, b, old) -> None:
-            nonlocal moved
+            nonlocal moved, resized
             base, solid = frame_look(key[2:])
             if isinstance(old, tuple):
                 if (base.rgba(), solid.rgba()) == old:
                     r = rects[key]
-                    if (r.x(), r.y(), r.width(), r.height()) != (b.x, b.y, b.w, b.h):
+                    x, y, w, h = r.getRect()
+                    if (x, y, w, h) != (b.x, b.y, b.w, b.h):
                         r.setRect(b.x, b.y, b.w, b.h)
                         moved = True
+                        resized |= (w, h) != (b.w, b.h)
                     return
                 if solid.rgba() != old[1]:
                     recoloured.add(key[2:])
@@ -219,6 +226,7 @@ class _Static:
             self._image = None
         if moved or frames_in or frames_out:
             self._frame_coords = None
+        if resized or frames_in or frames_out:  # (frames that only moved keep their order)
             self.frames.sort(key=lambda f: -f[0].width() * f[0].height())
         if lines is not None:
             self.lines, self.control_lines = lines
