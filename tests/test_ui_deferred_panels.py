@@ -180,3 +180,40 @@ def test_saved_layout_puts_the_deferred_panels_where_they_were(qtbot, tmp_path, 
     assert again.dockWidgetArea(docks["SearchDock"]) == Qt.RightDockWidgetArea
     assert type(docks["SearchDock"].widget()).__name__ == "SearchPanel"
     assert again.inspection.search_dock is docks["SearchDock"]
+
+
+def test_layout_on_igraphs_core_alone_is_the_same_and_the_package_still_works(tmp_path):
+    """The first view loads igraph's C core without its package (core/viewmodel/layout.py's
+    igraph_core: ~100 modules fewer): the layout of a real model, everything expanded, is the
+    same as with the package imported first, and the package imported afterwards works."""
+    code = f"""
+        import hashlib, sys
+        if sys.argv[1] == "package":
+            import igraph
+        from surgeon_gui.core.model.io import load_model
+        from surgeon_gui.core.viewmodel.grouping import GroupTree
+        from surgeon_gui.core.viewmodel.layout import LayoutEngine, igraph_package
+        tree = GroupTree(load_model({str(EXAMPLE)!r}).graph())
+        size = lambda u: (150.0, 40.0) if u.startswith("n:") else (170.0, 56.0)
+        p = LayoutEngine(tree, size).layout(set(tree.groups))
+        print(hashlib.sha256(repr((sorted(p.boxes.items()), sorted(p.routes.items()),
+                                   sorted(p.ports.items()))).encode()).hexdigest())
+        print(sorted(m for m in sys.modules if m.split(".")[0] == "igraph")[:3])
+        ig = igraph_package()
+        g = ig.Graph(n=3, edges=[(0, 1), (1, 2)], directed=True)
+        assert g.is_dag() and len(g.layout_sugiyama().coords) == 3
+        assert ig._igraph.GraphBase is ig.GraphBase
+        print("ok")
+        """
+    runs = {}
+    for mode in ("core", "package"):
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), mode],
+                              capture_output=True, text=True, timeout=180, env=env,
+                              cwd=str(tmp_path))
+        assert proc.returncode == 0, proc.stderr
+        runs[mode] = proc.stdout.split("\n")
+        assert runs[mode][2] == "ok"
+    assert runs["core"][0] == runs["package"][0]
+    assert runs["core"][1] == "['igraph._igraph']"  # the package was not imported for it
+    assert runs["package"][1].startswith("['igraph', 'igraph._igraph', ")

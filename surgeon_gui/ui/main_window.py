@@ -114,10 +114,11 @@ def _load_job(path: str, show_constants: bool, state=None, signature: str | None
 def _load(path, state, show_constants, signature, checkpoint, outputs, trust_code):
     from ..core.model.io import load_model
     t0 = time.perf_counter()
-    # The first layout imports igraph (0.1-0.2 s of module code: texttable, wcwidth...); here it
-    # happens on the worker instead of stalling the GUI thread when the first view is drawn.
+    # The first layout loads igraph's C core (core/viewmodel/layout.py); here it happens on the
+    # worker instead of stalling the GUI thread when the first view is drawn.
+    from ..core.viewmodel.layout import igraph_core
     try:
-        import igraph  # noqa: F401
+        igraph_core()
     except ImportError:
         pass
     from ..core.model.checks import graph_problems

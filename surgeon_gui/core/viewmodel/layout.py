@@ -1129,17 +1129,73 @@ def _kept_cuts(keep, units, core, layers, cuts_ok, layer_y, layer_h) -> list[int
         lo, idx = c + 1, idx + 1
 
 
+_IGRAPH_CORE = None
+
+
+def igraph_core():
+    """igraph's C core (``igraph._igraph``: ``GraphBase``, all the layout uses). When the igraph
+    package is not imported already, its extension module is loaded alone: the package's
+    ``__init__`` imports ~100 modules (drawing back-ends, texttable, wcwidth; 40 ms of a first
+    view) that the layout never uses. The same C code either way (and the functions used here
+    draw no random numbers, which the package would route to Python's ``random``); anything
+    unexpected falls back to importing the package."""
+    global _IGRAPH_CORE
+    core = _IGRAPH_CORE
+    if core is None:
+        import sys
+        package = sys.modules.get("igraph")
+        core = getattr(package, "_igraph", None)
+        if core is None:
+            core = _load_igraph_core()
+        _IGRAPH_CORE = core
+    return core
+
+
+def _load_igraph_core():
+    import importlib.util
+    import os
+    try:
+        spec = importlib.util.find_spec("igraph")
+        for folder in (spec.submodule_search_locations or ()) if spec else ():
+            for entry in sorted(os.listdir(folder)):
+                if entry.startswith("_igraph.") and entry.endswith((".so", ".pyd")):
+                    core_spec = importlib.util.spec_from_file_location(
+                        "igraph._igraph", os.path.join(folder, entry))
+                    core = importlib.util.module_from_spec(core_spec)
+                    core_spec.loader.exec_module(core)
+                    # (it stays in sys.modules as ``igraph._igraph``: its C side cannot be
+                    # initialised twice, and the package, imported later, takes it from
+                    # there; see igraph_package)
+                    if hasattr(core.GraphBase, "_layout_sugiyama"):
+                        return core
+    except (ImportError, OSError, AttributeError):
+        pass
+    return igraph_package()._igraph
+
+
+def igraph_package():
+    """The igraph package (``import igraph``), also after :func:`igraph_core` loaded its core
+    alone: the package found its ``igraph._igraph`` in sys.modules, and the import system sets
+    the package's attribute only for a submodule it loads itself (igraph's clustering helpers
+    read ``igraph._igraph``)."""
+    import sys
+
+    import igraph
+    if getattr(igraph, "_igraph", None) is None and "igraph._igraph" in sys.modules:
+        igraph._igraph = sys.modules["igraph._igraph"]
+    return igraph
+
+
 def _layering(n: int, pairs: list[tuple[int, int]], pinned_top: frozenset = frozenset(),
               pinned_bottom: frozenset = frozenset()):
     """Layer per vertex (longest path after breaking cycles; sources sit just above their first
     consumer) and, for every edge spanning more than one layer, its chain of dummy vertices
     (ids from ``n`` on), keyed by the original (src, dst) and ordered from src to dst."""
-    import igraph
     dag = list(pairs)
     if n > 1 and pairs:
         # (igraph's C graph: the Python Graph's constructor imports numpy, 50 ms of a first
         # view that needs none)
-        g = igraph.GraphBase(n, pairs, True)
+        g = igraph_core().GraphBase(n, pairs, True)
         if not g.is_dag():
             flip = set(g.feedback_arc_set(method="eades"))
             dag = [(b, a) if k in flip else (a, b) for k, (a, b) in enumerate(pairs)]
@@ -1204,7 +1260,6 @@ def _order(total: int, layers: list[int], chains, pairs) -> list[float]:
     """x per vertex (dummies included) from igraph's Sugiyama crossing reduction."""
     if total == 1:
         return [0.0]
-    import igraph
     edges = []
     for a, b in pairs:
         chain = chains.get((a, b))
@@ -1218,10 +1273,11 @@ def _order(total: int, layers: list[int], chains, pairs) -> list[float]:
     try:
         # the C entry point without the Python Layout wrapper (whose per-row copy costs more
         # than the layout itself on many small groups), on the C graph (see _layering)
-        coords, _ = igraph.GraphBase._layout_sugiyama(igraph.GraphBase(total, edges, True),
-                                                      layers, None, 1, 1, 100)
+        graph_base = igraph_core().GraphBase
+        coords, _ = graph_base._layout_sugiyama(graph_base(total, edges, True), layers, None,
+                                                1, 1, 100)
     except (AttributeError, TypeError):
-        g = igraph.Graph(n=total, edges=edges, directed=True)
+        g = igraph_package().Graph(n=total, edges=edges, directed=True)
         coords = g.layout_sugiyama(layers=layers).coords
     return [c[0] for c in coords[:total]]
 
