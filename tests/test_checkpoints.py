@@ -139,6 +139,29 @@ def test_gui_offers_the_checkpoint_and_freezes(qtbot, tmp_path, monkeypatch, shi
     assert w.document.graph.outputs == outs
     cmp = compare_graphs(frozen, w.document.graph.graph_def, None, outs, runs=0, warmup=0)
     assert cmp.allclose
+    # File ▸ Show CLI Command… names the checkpoint: the command replays on the same input
+    assert w.document.checkpoint == str(d / "run" / ".index")
+    assert f"--checkpoint {d / 'run' / '.index'}" in w.surgery.controller.cli_command()
+
+
+def test_cli_command_of_a_session_frozen_from_a_checkpoint_replays(shipped, tmp_path, capsys):
+    import shlex
+    from surgeon_gui.core.history.document import Document
+    from surgeon_gui.core.history.recipe import recipe_of
+    from surgeon_gui.core.history.steps import prepare_pipeline
+    from surgeon_gui.core.model.io import read_graph_def, serialize
+    d, ins, outs, frozen = shipped
+    doc = Document.from_loaded(load_model(d / "train.pb", checkpoint=str(d / "run"),
+                                          outputs=outs))
+    assert doc.checkpoint == str(d / "run")
+    doc.adopt(prepare_pipeline(doc.graph, ["inference"]))
+    assert doc.cursor > 0
+    out = tmp_path / "replayed.pb"
+    cmd = recipe_of(doc).cli_command(doc.source_path, str(out), None, doc.checkpoint)
+    args = shlex.split(cmd)
+    assert args[:2] == ["surgeon", "optimize"] and "--checkpoint" in args
+    assert cli.main(args[1:]) == 0, capsys.readouterr().err
+    assert serialize(read_graph_def(out)) == serialize(doc.graph_def)
 
 
 # ---------------------------------------------------------------------- TF1 Saver's .meta

@@ -545,7 +545,8 @@ class SurgeryController(QObject):
             out = str(Path(doc.source_path.rstrip("/")).with_suffix("")) + "_optimized.pb"
         else:
             out = "OUT.pb"
-        return rec.cli_command(src, out, self.last_recipe_path)
+        return rec.cli_command(src, out, self.last_recipe_path,
+                               getattr(doc, "checkpoint", None))
 
     def show_cli(self) -> None:
         cmd = self.cli_command()

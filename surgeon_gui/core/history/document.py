@@ -241,6 +241,8 @@ class Document:
         #: The file the model was opened from (``path`` follows Save As; this does not): the
         #: undo history and recipes start from it.
         self.source_path = path
+        #: The checkpoint its variables were frozen from when opened (a replay needs it too).
+        self.checkpoint: str | None = None
         # ``graph``: an index of ``graph_def`` already built (by the loader's check)
         self._graph = graph if graph is not None and graph.graph_def is graph_def \
             else Graph(graph_def, inputs, outputs, source=path)
@@ -262,8 +264,10 @@ class Document:
 
     @classmethod
     def from_loaded(cls, loaded) -> "Document":
-        return cls(loaded.graph_def, loaded.path, loaded.inputs, loaded.outputs,
-                   graph=loaded.graph())
+        doc = cls(loaded.graph_def, loaded.path, loaded.inputs, loaded.outputs,
+                  graph=loaded.graph())
+        doc.checkpoint = getattr(loaded, "checkpoint", None)
+        return doc
 
     # ------------------------------------------------------------------ state
     @property

@@ -252,14 +252,18 @@ class Recipe:
             ids.append(s.pass_id)
         return ids
 
-    def cli_command(self, in_path: str, out_path: str, recipe_path: str | None = None) -> str:
+    def cli_command(self, in_path: str, out_path: str, recipe_path: str | None = None,
+                    checkpoint: str | None = None) -> str:
         """The equivalent ``surgeon optimize`` command line.
 
         ``--passes`` when every step is a plain pass; otherwise ``--recipe`` (parameters,
         selections and hand edits need the recipe file: ``recipe_path``, else a placeholder).
+        ``checkpoint``: the input's variables are frozen from it first.
         """
         q = shlex.quote
         parts = ["surgeon", "optimize", q(str(in_path)), q(str(out_path))]
+        if checkpoint:
+            parts += ["--checkpoint", q(str(checkpoint))]
         ids = self.pass_ids_only()
         if ids is not None and ids:
             if self.inputs:

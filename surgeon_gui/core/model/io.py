@@ -39,6 +39,8 @@ class LoadedModel:
     notes: list[str] = field(default_factory=list)
     #: The SavedModel signature that was frozen (None for other kinds).
     signature: str | None = None
+    #: The checkpoint the variables were frozen from (kind "checkpoint"), as given.
+    checkpoint: str | None = None
     #: The index built when the graph was checked on loading (reused by :meth:`graph`).
     index: Graph | None = field(default=None, repr=False, compare=False)
 
@@ -458,7 +460,8 @@ def _freeze_with_checkpoint(model: LoadedModel, checkpoint: str,
         raise GraphError(f"cannot freeze with checkpoint {checkpoint}: {_first_line(e)}",
                          src) from None
     repair_frozen_functions(frozen)
-    return LoadedModel(frozen, src, "checkpoint", model.inputs, list(outputs))
+    return LoadedModel(frozen, src, "checkpoint", model.inputs, list(outputs),
+                       checkpoint=str(checkpoint))
 
 
 _VARIABLE_OPS = ("VariableV2", "Variable", "VarHandleOp")
