@@ -427,8 +427,12 @@ def test_recipe_replayed_by_the_cli_gives_the_same_bytes(qtbot, win, tmp_path, m
     w.surgery.controller.save_as()
     recipe = tmp_path / "steps.json"
     ask.script("save_path", str(recipe))
+    starts, save_path = [], ask.save_path
+    ask.save_path = lambda title, start, filters: (starts.append(start),
+                                                   save_path(title, start, filters))[1]
     w.surgery.controller.actions["export_recipe"].trigger()
     assert recipe.exists()
+    assert starts == [str(tmp_path / "gui.recipe.json")]   # next to the result just saved
     import json
     steps = json.loads(recipe.read_text())["steps"]
     from surgeon_gui.core.passes import get_pass

@@ -514,8 +514,10 @@ class SurgeryController(QObject):
             self.message("Nothing to export: no step applied yet.")
             return None
         if path is None:
-            start = str(Path(self.document.source_path or "model").with_suffix("")) + \
-                ".recipe.json"
+            # next to the result when it was saved elsewhere, else next to the model opened
+            doc = self.document
+            base = doc.path if doc.path and doc.path != doc.source_path else doc.source_path
+            start = str(Path(base or "model").with_suffix("")) + ".recipe.json"
             path = self.ask.save_path("Export recipe", start, "Recipe (*.json)")
             if not path:
                 return None
