@@ -11,8 +11,9 @@ so ratios compare processes that saw the same machine load. Medians over ``--rep
 
 - **floor**: a Python process that imports Qt's widgets and parses the file with protobuf
   (the least any viewer of this file in Python must do).
-- **first view**: the app's window (offscreen), the model opened as ``surgeon-gui MODEL``
-  opens it, until the view is laid out and painted once; the process then exits at once
+- **first view**: the app's window (offscreen, made as ``surgeon-gui`` makes it: its dock
+  panels come after the first frame), the model opened as ``surgeon-gui MODEL`` opens it,
+  until the view is laid out and painted once; the process then exits at once
   (``os._exit``: tearing down a 357 MB protobuf is not something a user waits for). It also
   reports the in-process time from the open call to the painted view, and whether TensorFlow
   was imported.
