@@ -24,6 +24,7 @@ expanded groups' frames, ready for a scene to draw.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Callable
 
 from .grouping import GroupTree, VisibleEdge
@@ -146,7 +147,7 @@ class _Memo:
     by_key: dict
     #: container → {segment: how many visible edges run along it}.
     by: dict
-    #: container → the (src, dst) keys of the visible edges with a segment in it.
+    #: container → the (src, dst) keys of the visible edges with a segment in it (each once).
     edges_in: dict
     #: container → (its _Local, x, y where it was placed).
     placed: dict
@@ -238,9 +239,11 @@ class LayoutEngine:
         for e, segs in zip(edges, segments):
             self._route(e, segs, placement)
         placement.width, placement.height = self._xy(root.w, root.h)
-        # (edges not keyed by their ends, never made by GroupTree.visible_graph: no memo)
+        # (edges not keyed by their ends, never made by GroupTree.visible_graph: no memo; a
+        # small drawing: laid out in full next time, see INCREMENTAL_MIN_UNITS)
         self._memo = _Memo(self.tree, expanded, placement, edges, by_key, by, edges_in,
-                           placed) if len(by_key) == len(edges) else None
+                           placed) if len(by_key) == len(edges) \
+            and len(placement.boxes) >= INCREMENTAL_MIN_UNITS else None
         return placement
 
     # ------------------------------------------------------------------ incremental
@@ -318,7 +321,7 @@ class LayoutEngine:
                 if c not in own_by:  # copied on first write: the memo stays as it was
                     by[c] = dict(by.get(c, ()))
                     own_by.add(c)
-                    edges_in[c] = set(edges_in.get(c, ()))
+                    edges_in[c] = list(edges_in.get(c, ()))
                 d = by[c]
                 n = d.get(seg, 0) + sign
                 if n > 0:
@@ -329,9 +332,9 @@ class LayoutEngine:
                     d.pop(seg, None)
                     dirty.add(c)
                 if sign > 0:
-                    edges_in[c].add(key)
-                else:
-                    edges_in[c].discard(key)
+                    edges_in[c].append(key)  # (an edge runs through a container once)
+                elif key in edges_in[c]:
+                    edges_in[c].remove(key)
 
         gone = old_key.keys() - by_key.keys()
         for key in gone:
@@ -387,7 +390,7 @@ class LayoutEngine:
             out.ports.pop(k, None)
         out.unrouted = (prev.unrouted - ctx.stale_unrouted) | ctx.unrouted_now
         for c in ctx.placed:
-            rerouted |= edges_in.get(c, set())
+            rerouted.update(edges_in.get(c, ()))
         for key in rerouted:
             e, segs = by_key[key]
             self._route(e, segs, out)
@@ -505,7 +508,7 @@ class LayoutEngine:
         path = self._path_fn()
         by_key: dict = {}
         by: dict[str, dict] = {}
-        edges_in: dict[str, set] = {}
+        edges_in: dict[str, list] = {}
         segments = []
         for e in edges:
             key = (e.src, e.dst)
@@ -516,10 +519,10 @@ class LayoutEngine:
                 d = by.get(c)
                 if d is None:
                     by[c] = {seg: 1}
-                    edges_in[c] = {key}
+                    edges_in[c] = [key]
                 else:
                     d[seg] = d.get(seg, 0) + 1
-                    edges_in[c].add(key)
+                    edges_in[c].append(key)
         return by_key, by, edges_in, segments
 
     def _container(self, key: str, expanded: frozenset, check, by_container,
@@ -668,11 +671,11 @@ def _segments_of(pa: tuple, pb: tuple) -> tuple:
         k += 1
     container = pa[k - 1][2:] if k else ""
     segs = []
-    for j in range(len(pa) - 2, k - 1, -1):
-        segs.append((pa[j][2:], (pa[j + 1], PORT_OUT + pa[j])))
+    for j in range(len(pa) - 2, k - 1, -1):  # (port names interned: one per frame)
+        segs.append((pa[j][2:], (pa[j + 1], intern(PORT_OUT + pa[j]))))
     segs.append((container, (pa[k], pb[k])))
     for j in range(k, len(pb) - 1):
-        segs.append((pb[j][2:], (PORT_IN + pb[j], pb[j + 1])))
+        segs.append((pb[j][2:], (intern(PORT_IN + pb[j]), pb[j + 1])))
     return tuple(segs)
 
 
