@@ -578,3 +578,13 @@ def test_gui_preset_drops_a_converted_training_input_like_the_cli(qtbot, tf2_gra
         stack.undo()
     assert doc.inputs == ins
     assert serialize(doc.graph_def) == serialize(gd)
+
+
+def test_undo_takes_back_the_applied_status(qtbot, win):
+    """After Ctrl+Z the Passes panel no longer says the undone pass is applied."""
+    w = win
+    panel = w.surgery.passes
+    apply_from_panel(qtbot, w, "fold_constants")
+    assert "applied" in panel.status.text()
+    press(qtbot, w, Qt.Key_Z, Qt.ControlModifier)
+    assert w.document.cursor == 0 and panel.status.text() == ""

@@ -246,12 +246,15 @@ class PassesPanel(QWidget):
     def _preview_fresh(self) -> bool:
         return self._report is not None and self._report_key == self._preview_key()
 
-    def document_changed(self, *_) -> None:
-        """The graph changed: a preview of the old graph goes."""
+    def document_changed(self, change=None, *_) -> None:
+        """The graph changed: a preview of the old graph goes; an undo takes back what the
+        status said was applied."""
         if not self._alive():  # a document outliving its window, or the window being destroyed
             return
         if not self._preview_fresh():
             self._clear_preview(keep_status=True)
+        if getattr(change, "kind", None) == "undo" and not self.busy:
+            self.status.setText("")
         self._update_buttons()
 
     # ------------------------------------------------------------------ pass details
