@@ -82,6 +82,60 @@ def _lod(painter) -> float:
     return QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
 
 
+BADGE_PAD = 8.0      # a badge pill is its text's width plus this
+BADGE_GAP = 3.0      # between two pills
+BADGE_MARGIN = 6.0   # between the pills and the box's left/right edge
+BADGE_MIN_CHARS = 3  # an elided badge keeps at least this many chars before its "…"
+
+
+def badge_row_width(labels: list[str], m) -> float:
+    """Box width that holds the badges :func:`badge_layout` shows: up to MAX_BADGES pills
+    and a "+n" for the rest (pure arithmetic: safe in a worker)."""
+    shown = labels[:style.MAX_BADGES]
+    w = 2 * BADGE_MARGIN + sum(m.badge_text_w(t) + BADGE_PAD for t in shown) \
+        + BADGE_GAP * (len(shown) - 1)
+    if len(labels) > len(shown):
+        w += BADGE_GAP + m.badge_text_w(f"+{len(labels) - len(shown)}")
+    return w
+
+
+def badge_layout(labels: list[str], box_w: float, m):
+    """Where a node box of width ``box_w`` draws its badges: ``([(x, width, text)], more)``
+    with ``more`` = (x, width, "+n") for the badges left out, or None. Every pill and the
+    "+n" lie inside [BADGE_MARGIN, box_w - BADGE_MARGIN]; a badge too long for the room left
+    is cut at its end with "…" (the tooltip has it whole), and the ones after it are counted
+    in the "+n"."""
+    right = box_w - BADGE_MARGIN
+    pills: list[tuple[float, float, str]] = []
+    x = BADGE_MARGIN
+    for i, text in enumerate(labels[:style.MAX_BADGES]):
+        rest = len(labels) - i - 1
+        reserve = BADGE_GAP + m.badge_text_w(f"+{rest}") if rest else 0.0
+        room = right - reserve - x
+        full = m.badge_text_w(text) + BADGE_PAD
+        if full <= room:
+            pills.append((x, full, text))
+            x += full + BADGE_GAP
+            continue
+        # cut it to the room left, if a few chars of it still fit
+        cut = text
+        while len(cut) > BADGE_MIN_CHARS and m.badge_text_w(cut + "…") + BADGE_PAD > room:
+            cut = cut[:-1]
+        cut = cut.rstrip() + "…"
+        wd = m.badge_text_w(cut) + BADGE_PAD
+        if wd <= room:
+            pills.append((x, wd, cut))
+            x += wd + BADGE_GAP
+        break
+    more = None
+    left = len(labels) - len(pills)
+    if left:
+        text = f"+{left}"
+        x = pills[-1][0] + pills[-1][1] + BADGE_GAP if pills else BADGE_MARGIN
+        more = (x, min(m.badge_text_w(text), max(0.0, right - x)), text)
+    return pills, more
+
+
 def _elide(text: str, chars: int) -> str:
     """Cut a long name in the middle (its start and its end both say something:
     ``expanded_conv_depthwise_1/depthwise`` → ``expanded_co…_1/depthwise``); the box's tooltip
@@ -238,28 +292,19 @@ class NodeItem(UnitItem):
         if self.badges:
             painter.setFont(m.badge_font)
             y = 5 + m.title_h + m.body_h
-            x = 6.0
-            shown = self.badges[:style.MAX_BADGES]
-            for b in shown:
-                text = b.label
-                wd = min(self.w - x - 6, len(text) * m.badge_char + 8)
-                if wd < 24:
-                    break
+            pills, more = badge_layout([b.label for b in self.badges], self.w, m)
+            for x, wd, text in pills:
                 br = QRectF(x, y, wd, m.badge_h)
                 painter.setPen(QPen(style.BADGE_BORDER, 0.8))
                 painter.setBrush(style.BADGE_FILL)
                 painter.drawRoundedRect(br, 3, 3)
                 painter.setPen(style.TEXT_DIM)
-                chars = int((wd - 6) / m.badge_char)
-                shown_text = text if len(text) <= chars else text[:max(1, chars - 1)] + "…"
-                painter.drawText(br.adjusted(3, 0, -2, 0), _LEFT_MIDDLE,
-                                 shown_text)
-                x += wd + 3
-            if len(self.badges) > len(shown):
-                painter.drawText(QRectF(x, y, self.w - x, m.badge_h),
-                                 _LEFT_MIDDLE,
-                                 f"+{len(self.badges) - len(shown)}")
-
+                painter.drawText(br.adjusted(BADGE_PAD / 2, 0, -BADGE_PAD / 2 + 1, 0),
+                                 _LEFT_MIDDLE, text)
+            if more is not None:
+                x, wd, text = more
+                painter.setPen(style.TEXT_DIM)
+                painter.drawText(QRectF(x, y, wd, m.badge_h), _LEFT_MIDDLE, text)
 
     def _paint_tag(self, painter, m, title_chars: int) -> None:
         """The history's word on the node ("folded BN": a BiasAdd that was a batch norm), a
@@ -1220,8 +1265,13 @@ class GraphScene(QGraphicsScene):
             w = min(style.NODE_MAX_W, max(style.NODE_MIN_W, chars * m.body_char + 22,
                                           (len(op) + 3) * m.title_char + 18))
             h = 8 + m.title_h + m.body_h
-            if tree.badges.get(name):
+            badges = tree.badges.get(name)
+            if badges:
                 h += m.badge_h + 3
+                # wide enough for its badges (up to the max: beyond it they are cut)
+                row = badge_row_width([b.label for b in badges], m)
+                if row > w:  # rounded up: a box rounded down would cut its last badge
+                    w = min(style.NODE_MAX_W, float(math.ceil(row)))
             return (round(w), round(h))
         grp = tree.groups[unit[2:]]
         badge = 6 * len(f"×{grp.repeats}") + 14 if grp.repeats > 1 else 0

@@ -99,6 +99,17 @@ class Metrics:
         fm_g = QFontMetricsF(self.badge_font)
         self.badge_char = fm_g.horizontalAdvance(sample + "×") / (len(sample) + 1)
         self.badge_h = fm_g.height() + 3
+        # a badge's text ("w 3×3×3×64") is measured char by char: digits and "×" are wider
+        # than the average letter, and an average cut "w 3×3×3×6" short. A char not in the
+        # table counts as the font's widest.
+        self._badge_adv = {c: fm_g.horizontalAdvance(c)
+                           for c in sample + " ×…+-?.,:()[]<>=*'\"#%"}
+        self._badge_max = fm_g.maxWidth()
+
+    def badge_text_w(self, text: str) -> float:
+        """Width of ``text`` in the badge font (pure arithmetic: safe in a worker)."""
+        adv, wide = self._badge_adv, self._badge_max
+        return sum(adv.get(c, wide) for c in text) + 1.0
 
 
 NODE_MIN_W = 96.0
