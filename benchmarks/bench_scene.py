@@ -14,7 +14,8 @@ figure). Loading and grouping are not timed here (see bench_view / bench_startup
 - **frames** on the expanded graph, each a full synchronous repaint of the viewport (the worst
   case: a real scroll repaints only the exposed strip): 30 scroll steps of 80 px at 100 % and at
   25 % zoom around the median node, 12 zoom steps (×0.8 out, ×1.25 back) from 100 %, and the
-  whole graph fitted. Mean and max.
+  whole graph fitted. Mean and max. Before expanding: the same 12 zoom steps on the default
+  view (collapsed stages), centred on its middle box.
 - **undo / redo**: a one-node edit (delete a weight's ``/read``), undone and redone 3×, with the
   default view and with everything expanded, and with everything expanded the deletion of a
   Relu in the middle (a box: its block's layout changes); the time until the view is laid out
@@ -152,6 +153,30 @@ def measure(path: Path) -> dict:
 
     undo_redo("default")
 
+    def frame(step) -> tuple[float, float]:
+        clock = Clock()
+        step()
+        app.processEvents()
+        view.viewport().repaint()
+        return clock.stop()
+
+    def record(label, frames):
+        out[f"{label}_ms"] = round(1000 * statistics.mean(f[0] for f in frames), 1)
+        out[f"{label}_max_ms"] = round(1000 * max(f[0] for f in frames), 1)
+        out[f"{label}_cpu_ms"] = round(1000 * statistics.mean(f[1] for f in frames), 1)
+        out[f"{label}_cpu_max_ms"] = round(1000 * max(f[1] for f in frames), 1)
+
+    # ------------------------------------------------------------ zoom, default view
+    # (the collapsed stages of a wrapped top level: every box drawn anew at each scale)
+    boxes = view.placement.boxes
+    centre = sorted((QPointF(b.x + b.w / 2, b.y + b.h / 2) for b in boxes.values()),
+                    key=lambda p: (p.y(), p.x()))[len(boxes) // 2]
+    view.setTransform(QTransform())
+    view.centerOn(centre)
+    app.processEvents()
+    view.viewport().repaint()
+    record("zoom_default", [frame(view.zoom_out if i < 6 else view.zoom_in) for i in range(12)])
+
     # ------------------------------------------------------------ expand all
     spent["scene"] = 0.0
     clock = Clock()
@@ -176,19 +201,6 @@ def measure(path: Path) -> dict:
     nodes = sorted((QPointF(b.x + b.w / 2, b.y + b.h / 2) for k, b in boxes.items()
                     if k.startswith("n:")), key=lambda p: (p.y(), p.x()))
     middle = nodes[len(nodes) // 2]
-
-    def frame(step) -> tuple[float, float]:
-        clock = Clock()
-        step()
-        app.processEvents()
-        view.viewport().repaint()
-        return clock.stop()
-
-    def record(label, frames):
-        out[f"{label}_ms"] = round(1000 * statistics.mean(f[0] for f in frames), 1)
-        out[f"{label}_max_ms"] = round(1000 * max(f[0] for f in frames), 1)
-        out[f"{label}_cpu_ms"] = round(1000 * statistics.mean(f[1] for f in frames), 1)
-        out[f"{label}_cpu_max_ms"] = round(1000 * max(f[1] for f in frames), 1)
 
     for label, scale in (("pan100", 1.0), ("pan25", 0.25)):
         view.setTransform(QTransform.fromScale(scale * 0.5, scale * 0.5))
@@ -245,8 +257,9 @@ def write_results(rows: list[dict], load: str, path: Path = RESULTS) -> None:
          "redo of a step ≤ 0.3 s."),
         "",
         ("| model | nodes | expand all: wall (CPU) | of which layout / scene / paint | units + "
-         "edges | pan 100 % | pan 25 % | zoom step | pan 10 % (overview) | whole graph frame |"),
-        "|---|---:|---:|---|---:|---|---|---|---|---|",
+         "edges | pan 100 % | pan 25 % | zoom step | pan 10 % (overview) | whole graph frame | "
+         "zoom step, default view |"),
+        "|---|---:|---:|---|---:|---|---|---|---|---|---|",
     ]
 
     def fr(r, k):
@@ -254,7 +267,7 @@ def write_results(rows: list[dict], load: str, path: Path = RESULTS) -> None:
         return f"{r[k + '_ms']} ms (max {r[k + '_max_ms']}; CPU {r[k + '_cpu_ms']}{cpu_max})"
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['model']} | failed: {r['error']} | | | | | | | | |")
+            lines.append(f"| {r['model']} | failed: {r['error']} | | | | | | | | | |")
             continue
         lines.append(
             f"| {r['model']} | {r['nodes']:,} | {r['expand_all_s']:.2f} s "
@@ -262,7 +275,8 @@ def write_results(rows: list[dict], load: str, path: Path = RESULTS) -> None:
             f"{r['expand_scene_s']:.2f} / {r['expand_paint_s']:.2f} s | "
             f"{r['units']:,} + {r['edges']:,} | {fr(r, 'pan100')}, {r['pan100_live']} items "
             f"alive | {fr(r, 'pan25')}, {r['pan25_live']} alive | {fr(r, 'zoom')} | "
-            f"{fr(r, 'pan10')} | {fr(r, 'fit')} |")
+            f"{fr(r, 'pan10')} | {fr(r, 'fit')} | "
+            + (f"{fr(r, 'zoom_default')} |" if "zoom_default_ms" in r else " |"))
     lines += ["", "Undo and redo of a one-node edit (median of 6, max), until the view is laid "
               "out and painted again; \"view\" is the GUI-thread time of the view's reaction "
               "(the rest: the document's undo and the layout worker).", "",

@@ -210,3 +210,42 @@ def test_a_group_box_is_drawn_from_what_it_shows_now(qtbot, mnv2_file, qapp):
     assert red is not narrow and red.back == QColor("#ff0000").darker(108)
     img = drawn(item)
     assert QColor(img.pixel(60, 20)).red() > 200 and QColor(img.pixel(60, 20)).green() < 60
+
+
+def test_a_long_straight_run_is_cut_like_the_halving_of_the_curve(qapp):
+    """A straight run up a column of a wrapped graph (hundreds of thousands of units) is cut
+    in one go into the 2^k pieces that halving the curve until each is short gives."""
+    from PySide6.QtCore import QPointF
+
+    from surgeon_gui.ui.graph_scene import PIECE_LENGTH, _cubic_length, _pieces
+
+    def halved(c, out):
+        x0, y0, x1, y1, x2, y2, x3, y3 = c
+        if max(x0, x1, x2, x3) - min(x0, x1, x2, x3) + max(y0, y1, y2, y3) \
+                - min(y0, y1, y2, y3) <= PIECE_LENGTH:
+            out.append(c)
+            return out
+        ax, ay, bx, by = (x0 + x1) / 2, (y0 + y1) / 2, (x1 + x2) / 2, (y1 + y2) / 2
+        dx, dy = (x2 + x3) / 2, (y2 + y3) / 2
+        ex, ey, fx, fy = (ax + bx) / 2, (ay + by) / 2, (bx + dx) / 2, (by + dy) / 2
+        mx, my = (ex + fx) / 2, (ey + fy) / 2
+        halved((x0, y0, ax, ay, ex, ey, mx, my), out)
+        return halved((mx, my, fx, fy, dx, dy, x3, y3), out)
+
+    for a, b in (((10, 400000), (10, 20)), ((5, 5), (3000, 9000)), ((3000, 5), (5, 9000))):
+        p0, p3 = QPointF(*a), QPointF(*b)
+        run = (p0, p0 + (p3 - p0) / 3, p0 + (p3 - p0) * (2 / 3), p3)
+        bend = (p3, p3 + QPointF(0, 60), QPointF(p3.x() + 300, p3.y() + 60),
+                QPointF(p3.x() + 300, p3.y() + 200))  # a curve after it: halved as before
+        pieces = _pieces([run, bend])
+        want = halved(tuple(v for p in run for v in (p.x(), p.y())), []) \
+            + halved(tuple(v for p in bend for v in (p.x(), p.y())), [])
+        assert len(pieces) == len(want) > 16
+        for i, c in enumerate(want):
+            assert max(abs(u - v) for u, v in zip(pieces._cubics[i], c)) < 1e-6
+            xs, ys = c[0::2], c[1::2]
+            assert max(abs(u - v) for u, v in zip(
+                pieces.coords[i], (min(xs) - 6, min(ys) - 6, max(xs) + 6, max(ys) + 6))) < 1e-6
+        # the dash offsets run on along the whole curve
+        assert abs(pieces.done(len(pieces) - 1) + _cubic_length(want[-1])
+                   - sum(_cubic_length(c) for c in want)) < 1e-3

@@ -589,6 +589,25 @@ def _pieces(cubics: list[tuple]) -> _Pieces:
     while todo:
         c = todo.pop()
         x0, y0, x1, y1, x2, y2, x3, y3 = c
+        dx, dy = x3 - x0, y3 - y0
+        extent = abs(dx) + abs(dy)
+        if extent > PIECE_LENGTH and _is_straight(c):
+            # a straight run (control points at a third and two thirds: the curve is
+            # p0 + t (p3 - p0)), thousands of units up a column of a wrapped graph: the 2^k
+            # pieces halving would give, in one go
+            n = 2
+            while extent / n > PIECE_LENGTH:
+                n *= 2
+            xs = [x0 + dx * (i / n) for i in range(n + 1)]
+            ys = [y0 + dy * (i / n) for i in range(n + 1)]
+            ux, uy = dx / n / 3, dy / n / 3
+            flat += [(sx, sy, sx + ux, sy + uy, ex - ux, ey - uy, ex, ey)
+                     for sx, sy, ex, ey in zip(xs, ys, xs[1:], ys[1:])]
+            lo_x, hi_x = (xs, xs[1:]) if dx >= 0 else (xs[1:], xs)
+            lo_y, hi_y = (ys, ys[1:]) if dy >= 0 else (ys[1:], ys)
+            coords += [(a - 6, b - 6, c + 6, d + 6)
+                       for a, b, c, d in zip(lo_x, lo_y, hi_x, hi_y)]
+            continue
         lx, hx = min(x0, x1, x2, x3), max(x0, x1, x2, x3)
         ly, hy = min(y0, y1, y2, y3), max(y0, y1, y2, y3)
         if (hx - lx) + (hy - ly) > PIECE_LENGTH:
@@ -602,6 +621,16 @@ def _pieces(cubics: list[tuple]) -> _Pieces:
         coords.append((lx - 6, ly - 6, hx + 6, hy + 6))
         flat.append(c)
     return _Pieces(coords, flat)
+
+
+def _is_straight(c: tuple) -> bool:
+    """A cubic (x0, y0, …, x3, y3) whose control points lie a third and two thirds along
+    its chord (what :class:`EdgeItem` draws a straight run with)."""
+    x0, y0, x1, y1, x2, y2, x3, y3 = c
+    tol = 1e-6 * (1.0 + abs(x3 - x0) + abs(y3 - y0))
+    return (abs(x1 - (x0 + (x3 - x0) / 3)) <= tol and abs(y1 - (y0 + (y3 - y0) / 3)) <= tol
+            and abs(x2 - (x0 + (x3 - x0) * 2 / 3)) <= tol
+            and abs(y2 - (y0 + (y3 - y0) * 2 / 3)) <= tol)
 
 
 def _cubic_length(c: tuple, depth: int = 0) -> float:
