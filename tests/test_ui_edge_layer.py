@@ -249,3 +249,17 @@ def test_a_long_straight_run_is_cut_like_the_halving_of_the_curve(qapp):
         # the dash offsets run on along the whole curve
         assert abs(pieces.done(len(pieces) - 1) + _cubic_length(want[-1])
                    - sum(_cubic_length(c) for c in want)) < 1e-3
+
+
+def test_what_a_layout_leaves_in_the_scene_is_frozen(view):
+    """The edge records and tile index a placement makes live until the next layout: frozen
+    (out of the collector's generations), a full collection does not walk them in the
+    middle of a later frame."""
+    import gc
+    scene = view.graph_scene
+    assert gc.isenabled()
+    tracked = {id(o) for o in gc.get_objects()}
+    made = [scene.edge_recs, scene.edges_of, scene._tile_edges, scene._lines_of]
+    made = [o for o in made if gc.is_tracked(o)]
+    assert made and not any(id(o) in tracked for o in made)
+    assert gc.get_freeze_count() > 0
