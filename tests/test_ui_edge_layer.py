@@ -263,3 +263,51 @@ def test_what_a_layout_leaves_in_the_scene_is_frozen(view):
     made = [o for o in made if gc.is_tracked(o)]
     assert made and not any(id(o) in tracked for o in made)
     assert gc.get_freeze_count() > 0
+
+
+def test_the_layer_keeps_its_picture_only_when_many_edges_are_in_view(qtbot, view, monkeypatch):
+    """Many edges in view: the layer's picture is cached (a frame at the same scale draws only
+    what changed); a few: drawn directly (a new picture at each zoom step would cost more).
+    Cached or not, the same picture, and a change still shows."""
+    scene = view.graph_scene
+    layer = scene.edge_layer
+    e = _an_edge(view)
+    mid = e.path.pointAtPercent(0.5)
+    view.centerOn(mid)
+    at = view.mapFromScene(mid)
+    view.viewport().repaint()
+    view.viewport().repaint()
+    assert layer.cacheMode() == QGraphicsItem.NoCache  # mobilenet: a few dozen edges in view
+    direct = view.viewport().grab().toImage()
+    monkeypatch.setattr(EdgeLayer, "CACHE_EDGES", 2)
+    monkeypatch.setattr(EdgeLayer, "NO_CACHE_EDGES", 1)
+    view.viewport().repaint()  # counts the edges; the next frame keeps the picture
+    view.viewport().repaint()
+    assert layer.cacheMode() == QGraphicsItem.DeviceCoordinateCache
+    cached = view.viewport().grab().toImage()
+    assert _visibly_differing(direct, cached) <= 4  # compositing rounds a shade at most
+    lit = style.highlight_color("match")
+    view.set_highlight({e.src[2:], e.dst[2:]}, "match")
+    qtbot.wait(60)
+    assert layer.cacheMode() == QGraphicsItem.DeviceCoordinateCache
+    assert _matching(view.viewport().grab().toImage(), at, lit) >= 2
+    view.set_highlight(None)
+    qtbot.wait(60)
+    assert _matching(view.viewport().grab().toImage(), at, lit) == 0
+    monkeypatch.setattr(EdgeLayer, "CACHE_EDGES", 10 ** 6)
+    monkeypatch.setattr(EdgeLayer, "NO_CACHE_EDGES", 10 ** 6 - 1)
+    view.scale(0.9, 0.9)  # a new scale: the whole view drawn again, and counted
+    view.viewport().repaint()
+    view.viewport().repaint()
+    assert layer.cacheMode() == QGraphicsItem.NoCache
+
+
+def _visibly_differing(a: QImage, b: QImage, tolerance: int = 48) -> int:
+    n = 0
+    for x in range(a.width()):
+        for y in range(a.height()):
+            p, q = a.pixel(x, y), b.pixel(x, y)
+            if p != q and max(abs(((p >> s) & 255) - ((q >> s) & 255)) for s in (0, 8, 16)) \
+                    > tolerance:
+                n += 1
+    return n
