@@ -251,20 +251,6 @@ def test_a_long_straight_run_is_cut_like_the_halving_of_the_curve(qapp):
                    - sum(_cubic_length(c) for c in want)) < 1e-3
 
 
-def test_what_a_layout_leaves_in_the_scene_is_frozen(view):
-    """The edge records and tile index a placement makes live until the next layout: frozen
-    (out of the collector's generations), a full collection does not walk them in the
-    middle of a later frame."""
-    import gc
-    scene = view.graph_scene
-    assert gc.isenabled()
-    tracked = {id(o) for o in gc.get_objects()}
-    made = [scene.edge_recs, scene.edges_of, scene._tile_edges, scene._lines_of]
-    made = [o for o in made if gc.is_tracked(o)]
-    assert made and not any(id(o) in tracked for o in made)
-    assert gc.get_freeze_count() > 0
-
-
 def test_the_layer_keeps_its_picture_only_when_many_edges_are_in_view(qtbot, view, monkeypatch):
     """Many edges in view: the layer's picture is cached (a frame at the same scale draws only
     what changed); a few: drawn directly (a new picture at each zoom step would cost more).

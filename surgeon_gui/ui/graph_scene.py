@@ -35,7 +35,6 @@ from ..core.viewmodel.grouping import (
 )
 from ..core.viewmodel.layout import Box, Placement, PlacementDiff
 from . import style
-from .workers import freeze_survivors
 
 #: Edges longer than this from a producer with at least STUB_FANOUT visible consumers are drawn
 #: as short stubs at both ends (TensorBoard extracts such nodes similarly): hundreds of lines
@@ -1304,7 +1303,6 @@ class GraphScene(QGraphicsScene):
                 self._overview_static = self._overview.static
             finally:
                 if enabled:
-                    freeze_survivors()  # kept until the next layout (see apply_placement)
                     gc.enable()
             self._overview_lines = (self._overview.lines, self._overview.control_lines)
         return self._overview
@@ -1367,11 +1365,6 @@ class GraphScene(QGraphicsScene):
             self._apply_placement(tree, placement)
         finally:
             if enabled:
-                # and what it made stays (edge records, tile index, overview lines: ~10^5
-                # objects on a 100k-node graph): frozen, the collector never walks them again.
-                # Merely young, they set off a full collection ~0.1 s later, in whatever frame
-                # was being drawn (a zoom step of 106 ms on the 53k graph)
-                freeze_survivors()
                 gc.enable()
 
     def _still_draws(self, item: UnitItem, key: str, tree: GroupTree) -> bool:
