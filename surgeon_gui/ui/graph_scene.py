@@ -931,8 +931,7 @@ class EdgeLayer(QGraphicsItem):
     a zoom frame's ms on the 107k-node graph's default view, where drawing all its ~400 edges
     in one loop takes under 1 ms. The layer sits at the edges' z value (above frames, below
     boxes), covers the scene rect, and draws the live edges that meet the exposed rect, in
-    the order they were made (as Qt drew the items), each with its own pen and opacity. What
-    changes an edge calls ``update(rect)`` (its picture may be cached: :meth:`settle_cache`)."""
+    the order they were made (as Qt drew the items), each with its own pen and opacity."""
 
     def __init__(self, scene: GraphScene):
         super().__init__()
@@ -941,25 +940,6 @@ class EdgeLayer(QGraphicsItem):
         self.setZValue(1)
         self.setAcceptedMouseButtons(_NO_BUTTON)
         self.setFlag(_EXTENDED_OPTION, True)  # exposedRect: draw only what a frame exposes
-        #: Whether the last paint of the whole view drew enough edges to cache their picture
-        #: (see :meth:`settle_cache`).
-        self.want_cache = False
-
-    #: A paint of the whole view drawing at least this many edges makes the layer keep its
-    #: picture; one drawing at most NO_CACHE_EDGES stops it.
-    CACHE_EDGES = 200
-    NO_CACHE_EDGES = 120
-
-    def settle_cache(self) -> None:
-        """Cache the layer's picture (device coordinates: Qt keeps the part in view as a
-        pixmap, scrolled along when the view pans) when the view shows many edges: a frame at
-        the same scale then draws only what it newly exposes or what changed
-        (``update(rect)``) — on the 107k graph's default view, ~400 edges (half of them stubs
-        with a label), 7 ms a frame, 2 ms from the picture. With a few dozen edges in view
-        (an expanded graph), making the viewport-sized picture anew at each zoom step costs
-        more than drawing them. Called by the view before it paints (never in a paint)."""
-        if self.want_cache != (self.cacheMode() == _DEVICE_CACHE):
-            self.setCacheMode(_DEVICE_CACHE if self.want_cache else _NO_CACHE)
 
     def set_rect(self, rect: QRectF) -> None:
         if rect != self._rect:
@@ -978,12 +958,10 @@ class EdgeLayer(QGraphicsItem):
         base = painter.opacity()
         alpha = 1.0
         painter.setBrush(_NO_BRUSH)
-        drawn = 0
         for e in self._edges_of.live_edges.values():
             a, b, c, d = e.box
             if a >= x1 or c <= x0 or b >= y1 or d <= y0:
                 continue
-            drawn += 1
             if e.alpha != alpha:
                 alpha = e.alpha
                 painter.setOpacity(base * alpha)
@@ -991,13 +969,6 @@ class EdgeLayer(QGraphicsItem):
                 painter.setBrush(_NO_BRUSH)
         if alpha != 1.0:
             painter.setOpacity(base)
-        device = painter.device()
-        if device is not None and (x1 - x0) * (y1 - y0) * lod * lod \
-                >= 0.8 * device.width() * device.height():  # the whole view
-            if drawn >= self.CACHE_EDGES:
-                self.want_cache = True
-            elif drawn <= self.NO_CACHE_EDGES:
-                self.want_cache = False
 
 
 # ---------------------------------------------------------------------------- the scene

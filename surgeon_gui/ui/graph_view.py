@@ -36,7 +36,6 @@ from PySide6.QtGui import (
     QImage,
     QPainter,
     QPen,
-    QPixmapCache,
 )
 from PySide6.QtWidgets import (
     QGraphicsItem,
@@ -72,8 +71,6 @@ PLACEMENTS_KEPT = 4
 #: flat boxes of a few pixels there anyway, and the whole 10k-node graph stays fluid.
 FAR_SCALE = 0.2
 SCOPE_PREFIX = "scope:"
-#: Qt's default size of its pixmap cache (KB), where the boxes' pictures are kept.
-PIXMAP_CACHE_KB = 10240
 #: Highlight kinds of a trace (inputs / outputs of a node): everything else is dimmed.
 TRACE_KINDS = ("upstream", "downstream")
 
@@ -811,7 +808,6 @@ class GraphView(QGraphicsView):
     def paintEvent(self, event):
         if not self.far_zoom():
             self._sync_items()
-            self.graph_scene.edge_layer.settle_cache()
             super().paintEvent(event)
             return
         p = QPainter(self.viewport())
@@ -942,13 +938,6 @@ class GraphView(QGraphicsView):
         super().resizeEvent(event)
         self.minimap.place()
         self.legend.place()
-        # the boxes' pixmaps and the edge layer's (a viewport-sized picture of the edges)
-        # share Qt's pixmap cache: room for the layer's on top of Qt's default
-        vp = self.viewport().size()
-        layer_kb = vp.width() * vp.height() * 4 // 1024
-        need = PIXMAP_CACHE_KB + layer_kb * 5 // 4
-        if QPixmapCache.cacheLimit() < need:
-            QPixmapCache.setCacheLimit(need)
 
     # ================================================================== mouse
     def _ensure_at(self, pos) -> None:
