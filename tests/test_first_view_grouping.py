@@ -256,3 +256,37 @@ def test_a_tree_read_from_the_loaders_consumer_index_equals_one_read_from_the_pr
     assert indexed.inputs_in_order[0] is indexed._consumers
     indexed.inputs_in_order = None
     assert tree_fields(GroupTree(indexed, show_constants)) == tree_fields(from_protos)
+
+
+def test_a_name_prefix_that_is_a_sibling_scope_makes_no_second_group():
+    """MobileNetV2's stem as Keras freezes it (RetinaFace): Conv1_pad, Conv1/Conv2D, bn_Conv1,
+    Conv1_relu. A virtual "Conv1" block of Conv1_pad and Conv1_relu beside the real scope Conv1
+    read as two "Conv1"s, and the chain ran out of the block (Conv2D, bn_Conv1) and back in,
+    like a cycle: the stem stays four plain nodes in a row."""
+    import tensorflow as tf
+
+    def build(v1, var):
+        h = v1.placeholder(tf.float32, [1, 8, 8, 3], name="input")
+        with v1.variable_scope("MobileNetV2"):
+            h = tf.pad(h, [[0, 0], [1, 1], [1, 1], [0, 0]], name="Conv1_pad/Pad")
+            with v1.variable_scope("Conv1"):
+                h = tf.nn.conv2d(h, var("kernel", [3, 3, 3, 8]), [1, 2, 2, 1], "VALID",
+                                 name="Conv2D")
+            with v1.variable_scope("bn_Conv1"):
+                h, _, _ = v1.nn.fused_batch_norm(
+                    h, var("gamma", [8]), var("beta", [8]), mean=var("moving_mean", [8]),
+                    variance=var("moving_variance", [8]), is_training=False)
+            h = tf.nn.relu6(h, name="Conv1_relu/Relu6")
+            for b in ("expanded_conv_depthwise", "expanded_conv_project"):
+                with v1.variable_scope(b):
+                    h = tf.nn.conv2d(h, var("kernel", [1, 1, 8, 8]), [1, 1, 1, 1], "SAME",
+                                     name="Conv2D")
+            return tf.nn.relu6(h, name="out_relu/Relu6")
+    tree = GroupTree(_freeze(build))
+    stem = ["MobileNetV2/Conv1_pad/Pad", "MobileNetV2/Conv1/Conv2D",
+            "MobileNetV2/bn_Conv1/FusedBatchNormV3", "MobileNetV2/Conv1_relu/Relu6"]
+    assert [tree.parent_of[n] for n in stem] == ["MobileNetV2"] * 4
+    assert not [k for k in tree.groups if k.endswith("Conv1_*")]
+    assert [tree.node_label[n] for n in stem] == [
+        "Conv1_pad/Pad", "Conv1/Conv2D", "bn_Conv1/FusedBatchNormV3", "Conv1_relu/Relu6"]
+    assert_groups_are_stretches_of_the_graph(tree)

@@ -859,7 +859,11 @@ class GroupTree:
                 last = max(f[1] for f in found)
                 return sum(f[2] for f in found) >= 0.5 * (last - first + 1)
 
-            ok = {p for p, m in members.items() if 2 <= len(m) < len(kids) and contiguous(p)}
+            # not a prefix that is itself a sibling's name (MobileNetV2's scope ``Conv1`` next
+            # to ``Conv1_pad``, ``bn_Conv1``, ``Conv1_relu``): a virtual "Conv1" beside the
+            # real one would read twice, and the chain would run out of it and back in
+            ok = {p for p, m in members.items()
+                  if 2 <= len(m) < len(kids) and p not in kids and contiguous(p)}
             chains = {}
             for k in kids:
                 chain = [p for p in _block_prefixes(k) if p in ok and p != k]
