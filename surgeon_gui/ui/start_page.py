@@ -47,6 +47,25 @@ def _human_size(path: Path) -> str:
     return ""
 
 
+#: File names that say nothing about the model by themselves (the folder names it).
+_UNTELLING_NAMES = {"saved_model.pb", "saved_model.pbtxt", "frozen_graph.pb", "frozen_inference_graph.pb",
+                    "model.pb", "graph.pb", "model.keras", "model.h5", "graph.pbtxt", "model.pbtxt"}
+
+
+def recent_label(path: str) -> str:
+    """The short name shown for a recent file: its name, or ``folder/name`` when the name alone says little
+    (``.meta``, ``saved_model.pb``, ``frozen_graph.pb``, ``model.pb`` ...)."""
+    trimmed = path.rstrip("/\\") or path
+    name = os.path.basename(trimmed)
+    if not name:
+        return path
+    if name.startswith(".") or name.lower() in _UNTELLING_NAMES:
+        parent = os.path.basename(os.path.dirname(trimmed))
+        if parent:
+            return f"{parent}/{name}"
+    return name
+
+
 class StartPage(QWidget):
     """Emits ``open_requested(path)`` when the user picks a recent file, an example, or Open."""
 
@@ -106,7 +125,7 @@ class StartPage(QWidget):
     def set_recent(self, paths: list[str]) -> None:
         self.recent_list.clear()
         for p in paths:
-            item = QListWidgetItem(f"{os.path.basename(p.rstrip('/')) or p}\n{p}")
+            item = QListWidgetItem(f"{recent_label(p)}\n{p}")
             item.setData(Qt.UserRole, p)
             item.setToolTip(p)
             if not os.path.exists(p):
