@@ -402,6 +402,18 @@ def test_gui_asks_before_running_code_and_refusing_runs_nothing(qtbot, win, host
     assert win.document is None and not (hostile["dir"] / "PWNED").exists()
 
 
+def test_gui_refusal_after_no_is_worded_for_the_gui(qtbot, win, hostile):
+    """After No, the message says what to do in the app (one line, no CLI flag, no nested brackets)."""
+    win.surgery.controller.ask = Answers("no")
+    with qtbot.waitSignal(win.load_failed, timeout=60_000) as sig:
+        win.open_model(str(hostile["keras_lambda"]))
+    msg = sig.args[0]
+    assert "would run code" in msg and "Lambda layer" in msg
+    assert "--trust-code" not in msg and "\n" not in msg.strip()
+    assert "answer Yes" in msg and "Run code from this file?" in msg
+    assert win.document is None and not (hostile["dir"] / "PWNED").exists()
+
+
 def test_gui_lists_problems_of_an_invalid_graph(qtbot, win, hostile):
     with qtbot.waitSignal(win.document_opened, timeout=60_000):
         win.open_model(str(hostile["invalid_const_no_value"]))

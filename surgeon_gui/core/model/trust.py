@@ -43,8 +43,10 @@ class UntrustedCode(GraphError):
 
     def __init__(self, risks: list[str], source: str | None = None, what: str = "model"):
         self.risks = list(risks)
-        shown = "; ".join(self.risks[:3]) + (f" (and {len(self.risks) - 3} more)"
-                                             if len(self.risks) > 3 else "")
+        self.what = what
+        #: the first risks, for a message (the GUI words its own: it has no --trust-code)
+        self.shown = shown = "; ".join(self.risks[:3]) + (f" (and {len(self.risks) - 3} more)"
+                                                          if len(self.risks) > 3 else "")
         super().__init__(f"this {what} would run code from the file when loaded ({shown}); "
                          "not loading it. Open it only if you trust where it came from "
                          "(--trust-code)", source)
