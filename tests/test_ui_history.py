@@ -67,6 +67,18 @@ def test_marks_diff_status_and_before_agree_after_undo_redo_and_jumps(qtbot, win
     pushed = apply_from_panel(qtbot, w, "inference")
     assert pushed >= 4
     QApplication.processEvents()
+    # after the preset the Diff panel shows its last step that changed nodes (not a step
+    # that changed none); the selector still offers every step, and the newest shows the rest
+    diff = w.surgery.diff
+    steps = w.document.applied_steps
+    telling = max(i for i, st in enumerate(steps, 1)
+                  if st.delta.removed or st.delta.added or st.delta.changed)
+    assert telling < pushed, "the preset's last step changed nodes here: the check would prove nothing"
+    assert diff.selected_step_number() == telling and diff.steps.count() == pushed
+    qtbot.waitUntil(lambda: not diff.computing, timeout=30_000)
+    assert set(diff.items("Removed")) == set(steps[telling - 1].delta.removed)
+    assert diff.summary.text().startswith(f"<b>Step {telling}: ")
+    diff.steps.setCurrentIndex(pushed - 1)
     assert_all_show_current_step(w)
     # three Ctrl+Z: everything shows step n-3, not the step that was undone
     for _ in range(3):
@@ -75,7 +87,6 @@ def test_marks_diff_status_and_before_agree_after_undo_redo_and_jumps(qtbot, win
     assert w.document.cursor == pushed - 3
     assert_all_show_current_step(w)
     # Before shows the graph before that same step, and says so
-    diff = w.surgery.diff
     qtbot.mouseClick(diff.before_button, Qt.LeftButton)
     wait_view(qtbot, w)
     assert w.view.showing_before and w.view.before_step == w.document.cursor

@@ -1,7 +1,8 @@
 """The Diff panel: what a step changed, node by node, and the diff against another model file.
 
 - *Step* lists the applied steps of the Document's history (newest selected: the step the
-  view's marks and the status bar show); the tree below shows the removed, added and
+  view's marks and the status bar show; after several steps at once, as the preset's Apply all,
+  the last of them that changed nodes); the tree below shows the removed, added and
   changed nodes of the chosen step, each changed node with what changed (an attribute's old and
   new value, rewired inputs, weight statistics before/after). Clicking a node goes to it.
 - *Compare with file…* opens a second model and shows the diff of the open graph against it the
@@ -59,6 +60,8 @@ class DiffPanel(QWidget):
         self.compare_path: str | None = None
         self._compare_diff: GraphDiff | None = None
         self._diffs: weakref.WeakKeyDictionary[Step, GraphDiff] = weakref.WeakKeyDictionary()
+        #: The steps already listed (to tell several new steps at once: the preset's Apply all).
+        self._listed: weakref.WeakSet[Step] = weakref.WeakSet()
         self._refresh_pending = False
         self._diff_worker: Worker | None = None
 
@@ -107,6 +110,7 @@ class DiffPanel(QWidget):
         self._compare_diff = None
         self.compare_path = None
         self._diffs.clear()
+        self._listed = weakref.WeakSet(doc.applied_steps if doc is not None else ())
         self._diff_worker = None
         if doc is not None:
             doc.changed.connect(self._history_moved)
@@ -139,8 +143,21 @@ class DiffPanel(QWidget):
             self.steps.addItem(f"Compared with {self.compare_path}", COMPARE_KEY)
         self.steps.blockSignals(False)
         if self.steps.count():
-            self.steps.setCurrentIndex(len(steps) - 1 if steps else self.steps.count() - 1)
+            self.steps.setCurrentIndex(self._telling_step(steps) if steps else self.steps.count() - 1)
+        self._listed.update(steps)
         self._show_selected()
+
+    def _telling_step(self, steps: list[Step]) -> int:
+        """The index of the step to show: the newest; but when several steps came at once (the
+        preset's Apply all), the last of them that changed nodes (the preset ends with steps
+        such as "Sort by execution order" that change none). The selector still offers every step."""
+        new = [i for i, st in enumerate(steps) if st not in self._listed]
+        if len(new) > 1 and new[-1] == len(steps) - 1:
+            for i in reversed(new):
+                d = steps[i].delta
+                if d.removed or d.added or d.changed:
+                    return i
+        return len(steps) - 1
 
     def selected_step_number(self) -> int | None:
         data = self.steps.currentData()
