@@ -83,10 +83,15 @@ def press_key(qtbot, w, k, mod=None):
     """A key press on the window, then wait until the view is laid out again."""
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
+    from surgeon_gui.ui.commands import moves_waiting
     w.activateWindow()
+    # (a shortcut fires only in the active window, and activation is asynchronous)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=10_000)
     qtbot.keyClick(w, k, Qt.NoModifier if mod is None else mod)
     QApplication.processEvents()
-    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
+    # an undo/redo waits (retried every 20 ms) while a background job reads the document
+    # (e.g. the group tree's completion after the preset): only then is a layout pending
+    qtbot.waitUntil(lambda: not moves_waiting() and not w.view.layout_pending, timeout=60_000)
 
 
 def assert_index_fresh(graph) -> None:

@@ -171,6 +171,9 @@ def test_redo_finds_the_tags_of_the_state_it_returns_to(qtbot, win):
     panel.select_pass("inference")
     with qtbot.waitSignal(panel.idle, timeout=120_000):
         qtbot.mouseClick(panel.apply_all_button, Qt.LeftButton)
+    # the preset's window-modal progress dialog is gone once the job is over (it stayed until
+    # its deferred delete and took the keys: the Ctrl+Z below was now and then lost)
+    assert QApplication.activeModalWidget() is None
     qtbot.waitUntil(lambda: not view.layout_pending, timeout=30_000)
     after = view.history_tags()
     assert after[bn][0] == "folded BN" and view.graph_scene.tags == after
@@ -180,3 +183,28 @@ def test_redo_finds_the_tags_of_the_state_it_returns_to(qtbot, win):
     press_key(qtbot, win, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
     assert view.history_tags() is after and view.graph_scene.tags == after
     assert box_tag(qtbot, view, bn) == "folded BN"
+
+
+def test_ctrl_z_right_after_the_preset_is_taken(qtbot, win, monkeypatch):
+    """The preset's window-modal progress dialog is hidden when the job ends, not when its
+    deferred delete comes: until then it took the keys, and a Ctrl+Z pressed at once was lost."""
+    from PySide6.QtWidgets import QProgressDialog
+    from surgeon_gui.ui import passes_panel as pp
+
+    class ShownAtOnce(QProgressDialog):   # (shown from the start, whatever the job's length)
+        def setMinimumDuration(self, ms):
+            super().setMinimumDuration(0)
+    monkeypatch.setattr(pp, "QProgressDialog", ShownAtOnce)
+    panel = win.surgery.passes
+    panel.select_pass("inference")
+    seen = []
+    with qtbot.waitSignal(panel.idle, timeout=120_000):
+        qtbot.mouseClick(panel.apply_all_button, Qt.LeftButton)
+        qtbot.waitUntil(lambda: panel._progress is not None and panel._progress.isVisible()
+                        or panel._worker is None, timeout=60_000)
+        seen.append(panel._progress is not None)
+    assert seen == [True]                # the dialog was up while the preset ran
+    assert QApplication.activeModalWidget() is None
+    top = win.undo_stack.index()
+    qtbot.keyClick(win, Qt.Key_Z, Qt.ControlModifier)
+    assert win.undo_stack.index() == top - 1

@@ -212,6 +212,12 @@ def _flush_moves(*_) -> None:
             QTimer.singleShot(20, _retry_moves)
 
 
+def moves_waiting() -> bool:
+    """Whether an undo, redo or History jump is still waiting to move a document (a
+    background reader held it, or its target state is being built)."""
+    return bool(_pending)
+
+
 def _settle(document) -> None:
     """Before a new step: a move that waited for a reader happens now; if it still has to
     wait, the step is refused (the stack has moved already and would no longer match)."""
