@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from ..core.history.diff import GraphDiff
 from ..core.history.document import Document, GraphChange, Step
 from ..core.model.graph import GraphError
+from .name_elide import elide_names
 from .workers import Worker
 
 NAME_ROLE = Qt.UserRole
@@ -86,6 +87,7 @@ class DiffPanel(QWidget):
         self.tree.setObjectName("diff_tree")
         self.tree.setHeaderLabels(["Node", "Op / change"])
         self.tree.setTextElideMode(Qt.ElideMiddle)
+        elide_names(self.tree)  # long node names: their last components stay
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addLayout(top)

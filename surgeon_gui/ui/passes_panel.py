@@ -56,6 +56,7 @@ from ..core.viewmodel.grouping import GroupTree
 from ..core.viewmodel.viewstate import preview_kinds
 from .commands import hold, record_steps
 from .graph_view import tags_of
+from .name_elide import elide_names
 from .workers import Worker, build_quietly, freeze_survivors
 
 KEY_ROLE = Qt.UserRole
@@ -139,8 +140,9 @@ class PassesPanel(QWidget):
         self.refused.setObjectName("pass_refused")
         self.refused.setHeaderLabels(["Refused", "Reason"])
         self.refused.setRootIsDecorated(False)
-        for t in (self.matches, self.refused):  # long node names: elided in the middle
+        for t in (self.matches, self.refused):  # long node names: their last components stay
             t.setTextElideMode(Qt.ElideMiddle)
+            elide_names(t)
         self.status = QLabel("")
         self.status.setObjectName("pass_status")
         self.status.setWordWrap(True)

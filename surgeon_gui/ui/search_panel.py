@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.viewmodel.nodeinfo import SearchHit, SearchIndex
+from .name_elide import elide_names
 
 MODES = (("name", "Name", "Node name contains the text (Regex: a regular expression)"),
          ("op", "Op type", "Op type, e.g. Conv2D, Switch, FusedBatchNorm"),
@@ -98,10 +99,10 @@ class SearchPanel(QWidget):
         self.results.setColumnCount(2)
         self.results.setHeaderLabels(["Node", "Op"])
         self.results.setRootIsDecorated(False)
-        self.results.setTextElideMode(Qt.ElideMiddle)  # the full name is in the tooltip
+        self.results.setTextElideMode(Qt.ElideMiddle)
+        elide_names(self.results)  # rows stay distinguishable; the full name is in the tooltip
         self.results.setUniformRowHeights(True)
         self.results.setAlternatingRowColors(True)
-        self.results.setTextElideMode(Qt.ElideLeft)
         h = self.results.header()
         h.setStretchLastSection(False)
         h.setSectionResizeMode(0, QHeaderView.Stretch)
