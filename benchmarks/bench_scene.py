@@ -44,6 +44,16 @@ DEFAULT = [MODELS / "tf1_cond_bn_50k.pb", MODELS / "tf1_cond_bn_100k.pb"]
 RESULTS = HERE / "results_scene.md"
 
 
+
+def _settle(app, view) -> None:
+    """Until the view is laid out (its layout worker done), then one painted frame."""
+    app.processEvents()
+    while view.layout_pending:
+        app.processEvents()
+        time.sleep(0.001)
+    app.processEvents()
+    view.viewport().repaint()
+
 def live_items(scene) -> int:
     """Scene items that exist (a lazy scene's; every item of an older, eager one)."""
     if hasattr(scene, "live_edges"):
@@ -74,12 +84,7 @@ def measure(path: Path) -> dict:
     app = QApplication.instance() or QApplication(["bench_scene"])
 
     def settle(view):
-        app.processEvents()
-        while view.layout_pending:
-            app.processEvents()
-            time.sleep(0.001)
-        app.processEvents()
-        view.viewport().repaint()
+        _settle(app, view)
 
     doc = Document.from_loaded(load_model(str(path)))
     tree = GroupTree(doc.graph)
@@ -345,12 +350,7 @@ def measure_new_edits(path: Path, code: Path = ROOT) -> dict:
     view.set_document(doc, reset_view=True, tree=grouping.GroupTree(doc.graph))
 
     def settle():
-        app.processEvents()
-        while view.layout_pending:
-            app.processEvents()
-            time.sleep(0.001)
-        app.processEvents()
-        view.viewport().repaint()
+        _settle(app, view)
     settle()
     view.expand_all()
     settle()

@@ -60,6 +60,12 @@ def window_with_model(qtbot, tmp_path, monkeypatch, graph_def, size=None, expose
     from surgeon_gui.core.model.io import save_graph
     path = tmp_path / "model.pb"
     save_graph(graph_def, path)
+    return window_with_file(qtbot, tmp_path, monkeypatch, path, size, exposed)
+
+
+def window_with_file(qtbot, tmp_path, monkeypatch, path, size=None, exposed=True):
+    """make_window, then the model file ``path`` opened as a user opens it, until the view is
+    laid out."""
     w = make_window(qtbot, tmp_path, monkeypatch, size=size)
     if exposed:
         qtbot.waitExposed(w)

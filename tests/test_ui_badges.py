@@ -4,7 +4,7 @@ and what still does not fit is cut with "…" and counted in a "+n" that stays i
 its right edge.)"""
 from pathlib import Path
 
-import pytest
+from support import window_with_file
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QFontMetricsF, QImage, QPainter, QTransform
 
@@ -12,11 +12,6 @@ from surgeon_gui.ui import style
 from surgeon_gui.ui.graph_scene import NodeItem, badge_layout
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "resources" / "examples" / "conv_bias_bn.pbtxt"
-
-
-@pytest.fixture(autouse=True)
-def temp_settings(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
 
 
 class RecordingPainter(QPainter):
@@ -53,16 +48,8 @@ def assert_inside(item: NodeItem, texts, metrics) -> None:
         assert fm.horizontalAdvance(text) <= rect.width() + 0.01, (item.name, text, rect)
 
 
-def test_example_badges_fit_their_boxes(qtbot):
-    from surgeon_gui.ui.main_window import MainWindow
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.close_guards.clear()
-    w.resize(1200, 800)
-    w.show()
-    with qtbot.waitSignal(w.document_opened, timeout=60000):
-        w.open_model(str(EXAMPLE))
-    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60000)
+def test_example_badges_fit_their_boxes(qtbot, tmp_path, monkeypatch):
+    w = window_with_file(qtbot, tmp_path, monkeypatch, EXAMPLE, size=(1200, 800), exposed=False)
     scene = w.view.graph_scene
     m = scene.metrics
     boxes = {it.op: it for it in scene.items_by_key.values()

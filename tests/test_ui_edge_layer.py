@@ -2,17 +2,13 @@
 frame shows still follows highlight, trace dimming and edits, and the layer is never under
 the pointer nor part of what is drawn's bounds. Boxes keep the look they had."""
 import pytest
+from support import window_with_file
 from PySide6.QtCore import QEvent, QObject, QPoint, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QTransform
 from PySide6.QtWidgets import QGraphicsItem
 
 from surgeon_gui.ui import style
 from surgeon_gui.ui.graph_scene import EdgeItem, EdgeLayer, FrameItem, GroupItem
-
-
-@pytest.fixture(autouse=True)
-def temp_settings(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRAPH_SURGEON_SETTINGS_DIR", str(tmp_path / "settings"))
 
 
 @pytest.fixture(scope="module")
@@ -23,16 +19,9 @@ def mnv2_file(tmp_path_factory, mobilenet_v2):
 
 
 @pytest.fixture
-def view(qtbot, mnv2_file):
-    from surgeon_gui.ui.main_window import MainWindow
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.close_guards.clear()
-    w.resize(1200, 800)
-    w.show()
-    with qtbot.waitSignal(w.document_opened, timeout=60000):
-        w.open_model(mnv2_file)
-    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60000)
+def view(qtbot, tmp_path, monkeypatch, mnv2_file):
+    w = window_with_file(qtbot, tmp_path, monkeypatch, mnv2_file, size=(1200, 800),
+                         exposed=False)
     v = w.view
     v.expand_all()
     qtbot.waitUntil(lambda: not v.layout_pending, timeout=60000)

@@ -430,12 +430,8 @@ class LayoutEngine:
         cx, cy = self._origin(key, ox, oy)
         horizontal = self.horizontal
         ctx.unrouted_now |= local.unrouted
-        for pair, pts in local.routes.items():
-            if horizontal:
-                out.routes[pair] = [(cy + b, cx + a) for a, b in pts]
-            else:
-                out.routes[pair] = [(cx + a, cy + b) for a, b in pts]
-            ctx.routes_now.add(pair)
+        self._route_into(out.routes, local, cx, cy)
+        ctx.routes_now.update(local.routes)
         boxes, old_boxes, changed = out.boxes, ctx.old_boxes, ctx.changed
         sizes, subs = local.sizes, local.subs
         for unit, (a, b) in local.pos.items():
@@ -595,17 +591,22 @@ class LayoutEngine:
         self._cache[key] = local
         return local
 
+    def _route_into(self, routes: dict, local: _Local, cx: float, cy: float) -> None:
+        """``local``'s edge routes, moved to its origin (cx, cy), into ``routes``."""
+        if self.horizontal:
+            for pair, pts in local.routes.items():
+                routes[pair] = [(cy + b, cx + a) for a, b in pts]
+        else:
+            for pair, pts in local.routes.items():
+                routes[pair] = [(cx + a, cy + b) for a, b in pts]
+
     def _place(self, key: str, local: _Local, ox: float, oy: float,
                expanded: frozenset, out: Placement, placed: dict) -> None:
         placed[key] = (local, ox, oy)
         cx, cy = self._origin(key, ox, oy)
         horizontal = self.horizontal
         out.unrouted |= local.unrouted
-        for pair, pts in local.routes.items():
-            if horizontal:
-                out.routes[pair] = [(cy + b, cx + a) for a, b in pts]
-            else:
-                out.routes[pair] = [(cx + a, cy + b) for a, b in pts]
+        self._route_into(out.routes, local, cx, cy)
         boxes, sizes = out.boxes, local.sizes
         for unit, (a, b) in local.pos.items():
             ua, ub = cx + a, cy + b  # layout axes: a across layers' order, b along ranks
