@@ -99,6 +99,18 @@ def badge_row_width(labels: list[str], m) -> float:
     return w
 
 
+def _add_offset(offsets: dict, key, d: tuple[float, float], moves: dict) -> None:
+    """``key`` (a box or an edge record, filed in the tiles at its drawn place shifted by its
+    offset) moved by ``d`` more: its offset grows by ``d``, and goes when it comes back to zero
+    (filed where it is drawn again); ``moves`` counts the (old, new) offsets."""
+    off = offsets.get(key)
+    new = d if off is None else (off[0] + d[0], off[1] + d[1])
+    if new == (0.0, 0.0):
+        offsets.pop(key, None)
+    else:
+        offsets[key] = new
+    moves[off, new] = moves.get((off, new), 0) + 1
+
 def badge_layout(labels: list[str], box_w: float, m):
     """Where a node box of width ``box_w`` draws its badges: ``([(x, width, text)], more)``
     with ``more`` = (x, width, "+n") for the badges left out, or None. Every pill and the
@@ -112,21 +124,18 @@ def badge_layout(labels: list[str], box_w: float, m):
         rest = len(labels) - i - 1
         reserve = BADGE_GAP + m.badge_text_w(f"+{rest}") if rest else 0.0
         room = right - reserve - x
-        full = m.badge_text_w(text) + BADGE_PAD
-        if full <= room:
-            pills.append((x, full, text))
-            x += full + BADGE_GAP
-            continue
-        # cut it to the room left, if a few chars of it still fit
-        cut = text
-        while len(cut) > BADGE_MIN_CHARS and m.badge_text_w(cut + "…") + BADGE_PAD > room:
-            cut = cut[:-1]
-        cut = cut.rstrip() + "…"
-        wd = m.badge_text_w(cut) + BADGE_PAD
+        shown, wd = text, m.badge_text_w(text) + BADGE_PAD
+        cut = wd > room
+        if cut:   # cut it to the room left, if a few chars of it still fit
+            while len(shown) > BADGE_MIN_CHARS and m.badge_text_w(shown + "…") + BADGE_PAD > room:
+                shown = shown[:-1]
+            shown = shown.rstrip() + "…"
+            wd = m.badge_text_w(shown) + BADGE_PAD
         if wd <= room:
-            pills.append((x, wd, cut))
+            pills.append((x, wd, shown))
             x += wd + BADGE_GAP
-        break
+        if cut:   # (the ones after a cut badge go in the "+n")
+            break
     more = None
     left = len(labels) - len(pills)
     if left:
@@ -1469,18 +1478,9 @@ class GraphScene(QGraphicsScene):
         for key in units:
             d = shifted.get(key)
             if d is not None:
-                off = uo.get(key)
-                if off is None:
-                    if key not in uf:  # filed where it was drawn
-                        uf[key] = box_tiles(old_boxes[key])
-                    new = d
-                else:
-                    new = (off[0] + d[0], off[1] + d[1])
-                if new == (0.0, 0.0):
-                    del uo[key]
-                else:
-                    uo[key] = new
-                moves[off, new] = moves.get((off, new), 0) + 1
+                if key not in uo and key not in uf:  # filed where it was drawn
+                    uf[key] = box_tiles(old_boxes[key])
+                _add_offset(uo, key, d, moves)
                 continue
             a, b = old_boxes.get(key), boxes.get(key)
             if a is not None and b is not None and (a.x, a.y, a.w, a.h) == (b.x, b.y, b.w, b.h):
@@ -1611,20 +1611,10 @@ class GraphScene(QGraphicsScene):
         recs, horizontal = self.edge_recs, self.placement.horizontal
         eo, ef = self._edge_off, self._edge_filed
         old = recs[i]
-        off = eo.get(i)
-        if off is None:
-            if i not in ef:  # filed where it was drawn
-                ef[i] = list(self._edge_tiles(old[0], old[3], edge_polyline(
-                    old[1], old[2], old[6], horizontal, old[3])))
-            new = d
-        else:
-            new = (off[0] + d[0], off[1] + d[1])
-        if new == (0.0, 0.0):
-            del eo[i]
-        else:
-            eo[i] = new
-        moves = self._edge_moves  # counted in _offsets once per update
-        moves[off, new] = moves.get((off, new), 0) + 1
+        if i not in eo and i not in ef:  # filed where it was drawn
+            ef[i] = list(self._edge_tiles(old[0], old[3], edge_polyline(
+                old[1], old[2], old[6], horizontal, old[3])))
+        _add_offset(eo, i, d, self._edge_moves)  # (counted in _offsets once per update)
         recs[i] = rec
         item = self.live_edges.pop(i, None)
         if item is not None:  # made again if it is in view (_make_alive)

@@ -783,7 +783,6 @@ class MainWindow(QMainWindow):
             if answer == "yes":
                 self.open_model(path, trust_code=True, **(again or {}))
                 return
-        if isinstance(exc, UntrustedCode) and self.ask_before_running_code:
             # the user answered No: say it in the GUI's terms (the CLI's message ends "(--trust-code)")
             msg = (f"Not opened: this {exc.what} would run code from the file when loaded: {exc.shown}. "
                    "To open it anyway, open it again and answer Yes to \u201cRun code from this file?\u201d.")
