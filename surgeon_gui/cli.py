@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import sys
@@ -498,7 +499,6 @@ def _check_names(graph, names, flag, path) -> None:
 
 def cmd_compare(args, out) -> int:
     from .core.model.graph import node_of
-    from .core.model.io import load_feeds
     from .core.running.compare import compare_graphs
     from .core.running.runner import RunError, make_feeds, parse_shape
     if args.runs < 0 or args.warmup < 0:
@@ -670,7 +670,7 @@ def _needs_tensorflow(args) -> bool:
         # A GraphDef is optimized with TensorFlow's C API only (core/model/tfc.py: op registry,
         # constant evaluation, the import check): ~3 s and ~400 MB less.
         model = args.input
-        from .core.model import tfenv  # noqa: F401 - sets TF_CPP_MIN_LOG_LEVEL
+        importlib.import_module(".core.model.tfenv", __package__)  # sets TF_CPP_MIN_LOG_LEVEL
         return bool(args.checkpoint or args.check or args.report or os.path.isdir(model)
                     or not model.lower().endswith(GRAPH_SUFFIXES))
     return True

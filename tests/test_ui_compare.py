@@ -12,8 +12,8 @@ from surgeon_gui.core.history.document import Document
 from surgeon_gui.core.model.graph import Graph, GraphDef, GraphError, const_value
 from surgeon_gui.core.running.samples import InputSource, SampleError, save_feeds
 from surgeon_gui.ui.commands import EditCommand, apply_passes, push_step
-from surgeon_gui.ui.compare_panel import (EDITED_CONST_COLOR, LEVEL_COLORS, RECONVERGES_COLOR,
-                                          ComparePanel, _fmt)
+from surgeon_gui.ui.compare_panel import ComparePanel, _fmt
+from surgeon_gui.ui.compare_results import EDITED_CONST_COLOR, LEVEL_COLORS, RECONVERGES_COLOR
 
 TIMEOUT = 120_000
 

@@ -52,11 +52,7 @@ from ..core.running.comparison import (
 )
 from ..core.running.report import save_outputs_npz, write_report
 from ..core.running.samples import InputSpec, SampleError, input_specs
-from .compare_results import (  # noqa: F401 - the colours are part of this panel's API
-    EDITED_CONST_COLOR,
-    LEVEL_COLORS,
-    NO_COUNTERPART_COLOR,
-    RECONVERGES_COLOR,
+from .compare_results import (
     OutputsTable,
     StatsTable,
     drift_colors,

@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import time
 from operator import itemgetter
-from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
@@ -93,7 +92,7 @@ def _load_job(path: str, show_constants: bool, state=None, signature: str | None
     """
     import gc
 
-    from ..core.model.io import GRAPHDEF_SUFFIXES, load_model
+    from ..core.model.io import GRAPHDEF_SUFFIXES
     # A GraphDef file: parsing and indexing it make a few hundred thousand objects that live
     # as long as the document and no reference cycles. Left to the cyclic collector, they set
     # off full collections while they are made (each walks them all, holding the GIL: the GUI
@@ -700,7 +699,6 @@ class MainWindow(QMainWindow):
         if tree is not None and not tree.is_complete:
             self._complete_tree_later(doc, tree)
         self.add_recent(path)
-        g = doc.graph
         problems = [n[len(PROBLEM_NOTE):] for n in notes if n.startswith(PROBLEM_NOTE)]
         notes = [n for n in notes if not n.startswith(PROBLEM_NOTE)]
         note = f" — {notes[0]}" if notes else ""

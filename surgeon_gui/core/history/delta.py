@@ -388,13 +388,13 @@ class GraphDelta:
             gd.ParseFromString(self.new_full if forward else self.old_full)
             return None
         if forward:
-            target, gone, come, come_at, gone_at = (self.new_nodes, self.removed, self.added,
-                                                    self.added_at, self.removed_at)
-            src_order, dst_order, fields = self.old_order, self.new_order, self.new_fields
+            target, gone, come, come_at = (self.new_nodes, self.removed, self.added,
+                                           self.added_at)
+            dst_order, fields = self.new_order, self.new_fields
         else:
-            target, gone, come, come_at, gone_at = (self.old_nodes, self.added, self.removed,
-                                                    self.removed_at, self.added_at)
-            src_order, dst_order, fields = self.new_order, self.old_order, self.old_fields
+            target, gone, come, come_at = (self.old_nodes, self.added, self.removed,
+                                           self.removed_at)
+            dst_order, fields = self.old_order, self.old_fields
         nodes = gd.node
         if self.changed:
             if index is not None:

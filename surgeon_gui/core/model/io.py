@@ -17,7 +17,7 @@ from pathlib import Path
 from google.protobuf import message as pb_message
 from google.protobuf import text_format
 
-from .files import write_atomic, write_file  # noqa: F401 - write_atomic: the old import path
+from .files import write_file
 from .checks import raise_on_bad_enums
 from .graph import Graph, GraphDef, GraphError, node_of
 from .protos import meta_graph_pb2, saved_model_pb2

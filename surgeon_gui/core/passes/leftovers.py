@@ -11,7 +11,7 @@ Passes panel lists them.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..model.graph import Graph, dtype_name, node_of
 from ..model.ops import IF_OPS, SWITCH_OPS, VARIABLE_OPS, is_random

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model.io import write_atomic
+from ..model.files import write_atomic
 
 
 def _f(x, fmt=".3g") -> str:

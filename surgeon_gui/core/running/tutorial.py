@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..history.recipe import Recipe, RecipeStep, apply_step
 from ..model.graph import Graph, GraphDef, node_of
-from ..model.io import write_atomic
+from ..model.files import write_atomic
 from ..passes import PRESET_ID, get_pass
 from ..passes.base import PassReport
 from ..passes.pipeline import run_pipeline
