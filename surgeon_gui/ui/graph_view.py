@@ -24,6 +24,7 @@ API for the other panels (see each method):
 from __future__ import annotations
 
 import gc
+import os
 import time
 import weakref
 from collections.abc import Callable
@@ -73,6 +74,15 @@ FAR_SCALE = 0.2
 SCOPE_PREFIX = "scope:"
 #: Highlight kinds of a trace (inputs / outputs of a node): everything else is dimmed.
 TRACE_KINDS = ("upstream", "downstream")
+
+#: Qt's raster engine hands each blend or fill of more than 64 lines to QGuiApplication's
+#: thread pool. A frame of this view is ~200 small cached box pictures and a few hundred
+#: strokes: the hand-offs (a semaphore, thread wake-ups) cost more than they share out. A zoom
+#: frame of the 107k-node graph's default view took 22 ms CPU with the pool and 16.5 ms
+#: without, and on a busy machine the GUI thread waited for the pool's threads (wall about 2×
+#: CPU). Qt reads this when it first paints, so it is set when the view's module is imported
+#: (before any window shows); a user's own setting wins. Pictures are the same.
+os.environ.setdefault("QT_NO_GUI_THREADPOOL", "1")
 
 
 
