@@ -210,17 +210,29 @@ class Graph:
             in_order: list[tuple[str, int, InputRef]] = []
             add = in_order.append
             parse = parse_input
+            make = tuple.__new__   # (an InputRef made in C: its own __new__ is Python code)
+            # the index's names and NodeDefs (no second read of every name from the protos),
+            # unless names repeat
+            listed = self.nodes.items() if len(self.nodes) == len(self.graph_def.node) \
+                else ((n.name, n) for n in self.graph_def.node)
             # A tuple per input (150k on a 100k-node graph) would set off the cyclic garbage
             # collector dozens of times, each walking every object the process holds: half of
             # this build's time. Nothing here makes a cycle.
             with gc_paused():
-                for node in self.graph_def.node:
+                for name, node in listed:
                     inputs = node.input
                     if not inputs:
                         continue
-                    name = node.name
-                    for i, ref in enumerate(map(parse, inputs)):
+                    i = 0
+                    for text in inputs:
+                        # a plain name (most inputs, each read once here): parse_input's
+                        # result without its call and its cache
+                        if ":" in text or text.startswith("^"):
+                            ref = parse(text)
+                        else:
+                            ref = make(InputRef, (text, 0, False))
                         entry = (name, i, ref)
+                        i += 1
                         cons[ref[0]].append(entry)
                         add(entry)
             self._consumers = cons
@@ -449,19 +461,45 @@ class Graph:
                 out[src] = dsts
                 for d in dsts:
                     indeg[d] += 1
-        heap = [i for i in order.values() if indeg[i] == 0]
-        heapq.heapify(heap)
-        result = []
+        result: list = []
         push, pop = heapq.heappush, heapq.heappop
-        while heap:
-            i = pop(heap)
-            result.append(names[i])
-            succ = out[i]
-            if succ is not None:
-                for m in succ:
-                    indeg[m] -= 1
-                    if indeg[m] == 0:
-                        push(heap, m)
+        if len(order) == size:
+            # Kahn's algorithm taking the lowest ready position first, with the heap only for
+            # what became ready behind a scan of the positions (in a graph listed mostly in
+            # order, few nodes): the same order as with every ready node on the heap
+            add = result.append
+            heap: list[int] = []
+            scan = 0
+            while True:
+                while scan < size and indeg[scan]:
+                    scan += 1
+                if heap and (scan >= size or heap[0] < scan):
+                    i = pop(heap)
+                elif scan < size:
+                    i = scan
+                    scan += 1
+                else:
+                    break
+                add(names[i])
+                succ = out[i]
+                if succ is not None:
+                    for m in succ:
+                        d = indeg[m] - 1
+                        indeg[m] = d
+                        if not d and m < scan:
+                            push(heap, m)
+        else:  # duplicated names: only the positions the index knows
+            heap = [i for i in order.values() if indeg[i] == 0]
+            heapq.heapify(heap)
+            while heap:
+                i = pop(heap)
+                result.append(names[i])
+                succ = out[i]
+                if succ is not None:
+                    for m in succ:
+                        indeg[m] -= 1
+                        if indeg[m] == 0:
+                            push(heap, m)
         if len(result) != len(self.nodes):
             stuck = sorted((n for n, i in order.items() if indeg[i] > 0), key=order.get)
             raise GraphError(f"the graph has a cycle through {len(stuck)} nodes, e.g. "
