@@ -179,3 +179,53 @@ def tree_fields(tree) -> dict:
         "visible": [(e.src, e.dst, e.control, e.count, e.label, e.pairs)
                     for e in tree.visible_graph(frozenset(tree.groups))],
     }
+
+
+def tree_view_fields(tree) -> dict:
+    """What the view and the layout read of a GroupTree (and what the next edit's derived tree
+    is made from), for comparing a tree derived from an edit with one built afresh: groups with
+    every field (children in order; op histograms in their order, which ``most_common`` ties
+    follow), node parents, labels and group chains, badges (no empty entries: reading a
+    missing one makes it), weights and their owners, the drawn edges in order, the visible
+    graph of everything expanded (in order), and the per-level grouping decisions."""
+    groups = {k: (g.label, g.parent, g.virtual, g.prefix, list(g.children), g.size,
+                  g.visible_size, list(g.ops.items()), g.signature, g.repeats)
+              for k, g in tree.groups.items()}
+    return {
+        "groups": groups, "root": list(tree.root_children), "parent_of": dict(tree.parent_of),
+        "node_label": dict(tree.node_label), "ancestors": dict(tree._ancestors),
+        "badges": {k: [(b.node, b.const, b.label, b.shape, b.dtype) for b in v]
+                   for k, v in tree.badges.items() if v},
+        "badge_owner": dict(tree.badge_owner), "hidden": dict(tree.hidden),
+        "hidden_groups": dict(tree._hidden_groups), "op_of": dict(tree.op_of),
+        "edges": list(tree._edges),
+        "visible": [(e.src, e.dst, e.control, e.count, e.label, e.pairs)
+                    for e in tree.visible_graph(frozenset(tree.groups))],
+        "decisions": (tree._cells, tree._virtual, +tree._counted, +tree._internal,
+                      +tree._sig_count, tree._op_firsts),
+    }
+
+
+def assert_same_tree(got, want) -> None:
+    """``got`` (an edit's derived tree) equals ``want`` (built afresh), field by field as
+    :func:`tree_view_fields` reads them; names the first field that differs."""
+    a, b = tree_view_fields(got), tree_view_fields(want)
+    for key in b:
+        if a[key] != b[key]:
+            x, y = a[key], b[key]
+            if isinstance(x, dict) and isinstance(y, dict):
+                diff = sorted(k for k in x.keys() | y.keys() if x.get(k) != y.get(k))[:5]
+                raise AssertionError(f"{key} differ at {diff}: "
+                                     f"{[(x.get(k), y.get(k)) for k in diff[:2]]}")
+            if isinstance(x, list) and isinstance(y, list):
+                i = next((i for i, (u, v) in enumerate(zip(x, y)) if u != v),
+                         min(len(x), len(y)))
+                raise AssertionError(f"{key} differ at {i}: {x[i:i + 3]} vs {y[i:i + 3]} "
+                                     f"(lengths {len(x)}, {len(y)})")
+            if isinstance(x, tuple):
+                i = next(i for i, (u, v) in enumerate(zip(x, y)) if u != v)
+                u, v = x[i], y[i]
+                diff = sorted((k for k in u.keys() | v.keys() if u.get(k) != v.get(k)), key=str)
+                raise AssertionError(f"{key} differ ({i}) at {diff[:3]}: "
+                                     f"{[(u.get(k), v.get(k)) for k in diff[:2]]}")
+            raise AssertionError(f"{key} differ")

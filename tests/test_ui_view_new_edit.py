@@ -7,8 +7,10 @@ scratch and a fresh layout, then undone back to the first picture."""
 from PySide6.QtGui import QUndoStack
 
 from surgeon_gui.core.viewmodel import layout
+from surgeon_gui.core.viewmodel.grouping import GroupTree
 from surgeon_gui.ui import graph_view
 from surgeon_gui.ui.commands import EditCommand, push_step
+from tests.support import assert_same_tree
 from tests.test_ui_view_undo_in_place import (  # noqa: F401 - fixtures
     _check_scene,
     _same_as_fresh_layout,
@@ -40,6 +42,14 @@ def test_new_edits_expanded_are_incremental_and_update_the_scene_in_place(
         qtbot.waitUntil(lambda: not view.layout_pending, timeout=60000)
         view.viewport().repaint()
         assert view.engine.last_mode == "incremental"
+        # the new state's group tree and visible edges came from the old ones and the step,
+        # and equal what a fresh build gives
+        assert view.last_tree_made == "derived" and view.last_edges_made == "derived"
+        fresh = GroupTree(doc.graph)
+        assert_same_tree(view.tree, fresh)
+        key = lambda e: (e.src, e.dst, e.control, e.count, e.label, e.pairs)
+        assert [key(e) for e in view.placement.edges] == \
+            [key(e) for e in fresh.visible_graph(view.placement.expanded)]
         assert view.placement.base() is drawn and not walked  # the engine's own diff
         assert updates, "the scene was rebuilt, not updated"
         assert "n:" + victim not in view.placement.boxes

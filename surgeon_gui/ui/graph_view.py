@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 
 from ..core.history.document import Document, GraphChange, absorbed, absorbed_text
 from ..core.viewmodel.grouping import GroupTree
+from ..core.viewmodel.grouping_delta import derive_for_change, derive_visible
 from ..core.viewmodel.layout import LayoutEngine, Placement, placement_diff
 from ..core.viewmodel.viewstate import ViewState, step_marks
 from . import style
@@ -120,6 +121,13 @@ class GraphView(QGraphicsView):
         self.setFocusPolicy(Qt.StrongFocus)
         self.document: Document | None = None
         self.tree: GroupTree | None = None
+        #: The document revision ``tree`` is of, and (while a change is handled) the tree
+        #: before it with the change: a new edit's tree is derived from them.
+        self._tree_revision: int | None = None
+        self._derive_hint: tuple | None = None
+        #: How the last new state's tree and visible edges were made: "derived" from the
+        #: state before (in proportion to the change) or "built" (tests, benchmarks).
+        self.last_tree_made = self.last_edges_made = ""
         self.engine: LayoutEngine | None = None
         self.placement: Placement | None = None
         #: Open groups, highlight, marks, ghosts, search hits: Qt-free (core/viewmodel).
@@ -200,6 +208,9 @@ class GraphView(QGraphicsView):
             if key is not None:
                 self._tree_cache_of(self.document)[(key, tree.show_constants)] = tree
         self.tree = tree
+        # the document's revision this tree is of (an edit's tree is derived from it)
+        self._tree_revision = getattr(self.document, "revision", None) \
+            if self._live_document is None else None
         self.graph_scene.set_tags(self.history_tags())
         if self._live_document is None:
             self._detach_cached_trees()
@@ -271,10 +282,19 @@ class GraphView(QGraphicsView):
                 tree.graph = doc.graph  # same content; the current index object
                 cache[full] = tree
                 return tree
-        # (an edit's new state: tens of thousands of long-lived objects; left young, the
-        # collections they set off walked the whole heap twice per edit on the 53k graph,
-        # 0.3-0.9 s each, on the GUI thread)
-        tree = build_quietly(lambda: GroupTree(doc.graph, show_constants=self.show_constants))
+        # a new edit's state: derived from the tree before it where the change allows (a few
+        # groups change of thousands: see grouping_delta), else built
+        hint, self._derive_hint = self._derive_hint, None
+        tree = None
+        if hint is not None and hint[0].show_constants == self.show_constants:
+            tree = derive_for_change(hint[0], doc.graph, hint[1])
+        self.last_tree_made = "derived" if tree is not None else "built"
+        if tree is None:
+            # (tens of thousands of long-lived objects; left young, the collections they set
+            # off walked the whole heap twice per edit on the 53k graph, 0.3-0.9 s each, on
+            # the GUI thread)
+            tree = build_quietly(lambda: GroupTree(doc.graph,
+                                                   show_constants=self.show_constants))
         if key is not None:
             cache[(key, self.show_constants)] = tree
             while len(cache) > 8:
@@ -284,8 +304,16 @@ class GraphView(QGraphicsView):
     def _on_document_changed(self, change: GraphChange) -> None:
         """The document changed: remember where removed nodes were, redraw, then mark the
         document's current step."""
-        if self._leave_before():
+        was_before = self._leave_before()
+        if was_before:
             self.before_changed.emit(None)
+        # the tree shown is of the state just before this change: the new one may be derived
+        # from it (see _cached_tree)
+        revision = getattr(self.document, "revision", None)
+        self._derive_hint = (self.tree, change) if (
+            not was_before and self.tree is not None and not change.reset
+            and revision is not None and self._tree_revision == revision - 1
+            and self.tree.graph is not None) else None
         old_boxes: dict[str, tuple] = {}
         if self.tree is not None and self.placement is not None and not change.reset \
                 and change.kind == "apply":  # only a step just applied leaves ghosts
@@ -312,7 +340,10 @@ class GraphView(QGraphicsView):
                         gc.enable()
                 for name, box in removed.items():
                     old_boxes[name] = (self.tree.op_of.get(name, ""), box, anchors.get(name))
-        self._rebuild_tree(reset_view=False)
+        try:
+            self._rebuild_tree(reset_view=False)
+        finally:
+            self._derive_hint = None
         if change.reset:
             self.state.clear_marks()
         else:
@@ -474,7 +505,21 @@ class GraphView(QGraphicsView):
         if hit is not None and hit[0] is self.tree:
             cache[key] = hit
             return hit[1]
-        edges = build_quietly(lambda: self.tree.visible_graph(expanded))  # (kept: see above)
+        edges = None
+        came = getattr(self.tree, "_came_from", None)
+        if came is not None:   # an edit's derived tree: its edges from the tree before it
+            old = came[0]()
+            groups = self.tree.groups
+            for (_, was), (t, old_edges) in list(cache.items()):
+                # (groups the edit dissolved were open: the same expansion otherwise)
+                if t is old and old is not None and \
+                        frozenset(k for k in was if k in groups) == expanded:
+                    edges = build_quietly(lambda: derive_visible(old, self.tree, old_edges,
+                                                                 expanded, was))
+                    break
+        self.last_edges_made = "derived" if edges is not None else "built"
+        if edges is None:
+            edges = build_quietly(lambda: self.tree.visible_graph(expanded))  # (kept: see above)
         cache[key] = (self.tree, edges)
         while len(cache) > 4:
             cache.pop(next(iter(cache)))

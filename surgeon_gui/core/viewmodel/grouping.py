@@ -448,6 +448,77 @@ def badge_name(weight: str, consumer_op: str, index: int) -> str:
     return own
 
 
+def _virtual_level(parent: tuple, kids: dict, spans) -> dict[str, list[str]]:
+    """Numbered name blocks of one scope level: {segment: [block prefixes, outermost first]}
+    (empty when the level has none)."""
+    if len(kids) < MIN_SIBLINGS_FOR_BLOCKS:
+        return {}
+    members: dict[str, list[str]] = defaultdict(list)
+    for k in kids:
+        for p in set(_block_prefixes(k)):
+            members[p].append(k)
+
+    def contiguous(p: str) -> bool:
+        """A block is a stretch of the graph (block_3's layers follow one another);
+        a shared numbered prefix scattered all over (NASNet's ``normal_add_1_<cell>``
+        in every cell) is a naming pattern, not a block."""
+        found = [spans[(parent, k)] for k in members[p] if (parent, k) in spans]
+        if not found:
+            return True
+        first = min(f[0] for f in found)
+        last = max(f[1] for f in found)
+        return sum(f[2] for f in found) >= 0.5 * (last - first + 1)
+
+    # not a prefix that is itself a sibling's name (MobileNetV2's scope ``Conv1`` next
+    # to ``Conv1_pad``, ``bn_Conv1``, ``Conv1_relu``): a virtual "Conv1" beside the
+    # real one would read twice, and the chain would run out of it and back in
+    ok = {p for p, m in members.items()
+          if 2 <= len(m) < len(kids) and p not in kids and contiguous(p)}
+    chains = {}
+    for k in kids:
+        chain = [p for p in _block_prefixes(k) if p in ok and p != k]
+        if chain:
+            chains[k] = chain
+    return chains
+
+
+def _step(cells: dict, virtual: dict, out: list, key: str, level: tuple, seg: str, real: str,
+          last: bool) -> str:
+    """Append the groups segment ``seg`` of scope level ``level`` opens (its cell or
+    series block, its numbered name blocks, then — unless it is the node's own last
+    segment — its scope) as (key, label, virtual, name prefix); return the innermost
+    key."""
+    cell = cells.get(level, {}).get(seg)
+    if cell is not None:  # a cell or a block of a series (not a name prefix)
+        ckey = f"{key}/{cell}" if key else cell
+        out.append((ckey, cell, True, real))
+        key = ckey
+    # a node whose own name starts a numbered block joins that block too
+    for p in virtual.get(level, {}).get(seg, ()):
+        vkey = f"{key}/{p}_*" if key else f"{p}_*"
+        out.append((vkey, p, True, real + p + "_"))
+        key = vkey
+    if not last:
+        key = f"{key}/{seg}" if key else seg
+        out.append((key, seg, False, real + seg + "/"))
+    return key
+
+
+def path_entries(name: str, cells: dict, virtual: dict) -> tuple[list, str]:
+    """The group path of node ``name`` (as ``GroupTree._build_groups`` makes it, one node):
+    [(key, label, virtual, name prefix)] from the outside in, and the innermost key."""
+    out: list = []
+    key = real = ""
+    level: tuple = ()
+    segs = name.split("/")
+    last = len(segs) - 1
+    for i, seg in enumerate(segs):
+        key = _step(cells, virtual, out, key, level, seg, real, i == last)
+        real += seg + "/"
+        level += (seg,)
+    return out, key
+
+
 class _Scope:
     """A name scope while the group tree is built (see ``GroupTree._build_groups``)."""
     __slots__ = ("own", "steps", "siblings", "rank", "head", "leaf_cells", "leaf_virtual")
@@ -841,57 +912,17 @@ class GroupTree:
         cells = self._find_cell_levels(siblings, spans)
         virtual: dict[tuple, dict[str, list[str]]] = {}
         for parent, kids in siblings.items():
-            if len(kids) < MIN_SIBLINGS_FOR_BLOCKS or parent in cells:
+            if parent in cells:
                 continue
-            members: dict[str, list[str]] = defaultdict(list)
-            for k in kids:
-                for p in set(_block_prefixes(k)):
-                    members[p].append(k)
-
-            def contiguous(p: str) -> bool:
-                """A block is a stretch of the graph (block_3's layers follow one another);
-                a shared numbered prefix scattered all over (NASNet's ``normal_add_1_<cell>``
-                in every cell) is a naming pattern, not a block."""
-                found = [spans[(parent, k)] for k in members[p] if (parent, k) in spans]
-                if not found:
-                    return True
-                first = min(f[0] for f in found)
-                last = max(f[1] for f in found)
-                return sum(f[2] for f in found) >= 0.5 * (last - first + 1)
-
-            # not a prefix that is itself a sibling's name (MobileNetV2's scope ``Conv1`` next
-            # to ``Conv1_pad``, ``bn_Conv1``, ``Conv1_relu``): a virtual "Conv1" beside the
-            # real one would read twice, and the chain would run out of it and back in
-            ok = {p for p, m in members.items()
-                  if 2 <= len(m) < len(kids) and p not in kids and contiguous(p)}
-            chains = {}
-            for k in kids:
-                chain = [p for p in _block_prefixes(k) if p in ok and p != k]
-                if chain:
-                    chains[k] = chain
+            chains = _virtual_level(parent, kids, spans)
             if chains:
                 virtual[parent] = chains
+        #: the scope levels' decisions (cells or series blocks, numbered name blocks): what an
+        #: edit's tree keeps where the edit did not touch a level (see ``grouping_delta``)
+        self._cells, self._virtual = cells, virtual
 
-        def step(out: list, key: str, level: tuple, seg: str, real: str, last: bool
-                 ) -> str:
-            """Append the groups segment ``seg`` of scope level ``level`` opens (its cell or
-            series block, its numbered name blocks, then — unless it is the node's own last
-            segment — its scope) as (key, label, virtual, name prefix); return the innermost
-            key."""
-            cell = cells.get(level, {}).get(seg)
-            if cell is not None:  # a cell or a block of a series (not a name prefix)
-                ckey = f"{key}/{cell}" if key else cell
-                out.append((ckey, cell, True, real))
-                key = ckey
-            # a node whose own name starts a numbered block joins that block too
-            for p in virtual.get(level, {}).get(seg, ()):
-                vkey = f"{key}/{p}_*" if key else f"{p}_*"
-                out.append((vkey, p, True, real + p + "_"))
-                key = vkey
-            if not last:
-                key = f"{key}/{seg}" if key else seg
-                out.append((key, seg, False, real + seg + "/"))
-            return key
+        def step(out: list, key: str, level: tuple, seg: str, real: str, last: bool) -> str:
+            return _step(cells, virtual, out, key, level, seg, real, last)
 
         heads: dict[str, _Path] = {"": _Path([], "")}
 
@@ -933,6 +964,7 @@ class GroupTree:
                 for key, _, _, _ in path.entries:
                     counted[key] += path.drawn
         keep = {k for k, n in counted.items() if n >= 2}
+        self._counted = counted  # (drawn nodes per path key: which an edit keeps as groups)
         groups = self.groups
         root = self.root_children
         parent_of, node_label = self.parent_of, self.node_label
@@ -977,6 +1009,8 @@ class GroupTree:
             else:
                 seen[0] += 1
         own: dict[str, list] = {}  # group key → [size, visible size, {op: [count, first]}]
+        op_firsts: dict[str, tuple[str, ...]] = {}
+        self._op_firsts = op_firsts
         for path in unique:
             inner = path.parent  # the innermost group (set for paths with drawn nodes)
             if inner is None:
@@ -997,8 +1031,11 @@ class GroupTree:
             grp = groups[key]
             grp.size, grp.visible_size = acc[0], acc[1]
             # insertion order = each op's first node in graph order (as counted node by node)
-            grp.ops = Counter({op: n for op, (n, _) in
-                               sorted(acc[2].items(), key=lambda kv: kv[1][1])})
+            in_order = sorted(acc[2].items(), key=lambda kv: kv[1][1])
+            grp.ops = Counter({op: n for op, (n, _) in in_order})
+            # (each op's first node inside, in that order: what an edit's tree keeps the
+            # order by)
+            op_firsts[key] = tuple([names[f] for _, (_, f) in in_order])
             if grp.parent:
                 up = own.get(grp.parent)
                 if up is None:
@@ -1025,22 +1062,28 @@ class GroupTree:
         whose layers lie far apart are not used."""
         out: dict[tuple, dict[str, str]] = {}
         for parent, kids in siblings.items():
-            if len(kids) < 4 * MIN_CELL_KINDS:
-                continue
-            found = self._cells_of_level(parent, kids)
-            if found and len(found) >= MIN_CELL_LAYERS * len(set(found.values())):
-                # cells of real size but for a few far-away layers numbered like one
-                # (NASNet's head under Keras 3): those stay at the level
-                found = _drop_strays(parent, found, spans)
-            if found and _units_contiguous(parent, found, spans):
-                out[parent] = {k: f"cell {c}" for k, c in found.items()}
-                continue
-            ordered = sorted((k for k in kids if (parent, k) in spans),
-                             key=lambda k: spans[(parent, k)][0])
-            blocks = series_blocks(ordered)
-            if blocks and _units_contiguous(parent, blocks, spans):
-                out[parent] = {k: f"block {b}" for k, b in blocks.items()}
+            found = self._cell_level(parent, kids, spans)
+            if found is not None:
+                out[parent] = found
         return out
+
+    def _cell_level(self, parent: tuple, kids, spans) -> dict[str, str] | None:
+        """One level's units for :meth:`_find_cell_levels`: {segment: group label}, or None."""
+        if len(kids) < 4 * MIN_CELL_KINDS:
+            return None
+        found = self._cells_of_level(parent, kids)
+        if found and len(found) >= MIN_CELL_LAYERS * len(set(found.values())):
+            # cells of real size but for a few far-away layers numbered like one
+            # (NASNet's head under Keras 3): those stay at the level
+            found = _drop_strays(parent, found, spans)
+        if found and _units_contiguous(parent, found, spans):
+            return {k: f"cell {c}" for k, c in found.items()}
+        ordered = sorted((k for k in kids if (parent, k) in spans),
+                         key=lambda k: spans[(parent, k)][0])
+        blocks = series_blocks(ordered)
+        if blocks and _units_contiguous(parent, blocks, spans):
+            return {k: f"block {b}" for k, b in blocks.items()}
+        return None
 
     def _cells_of_level(self, parent: tuple, kids) -> dict[str, str]:
         """NASNet-style cells of one level: {segment: cell index} (empty if none).
@@ -1154,6 +1197,9 @@ class GroupTree:
                 sigs[sig] += 1
         for grp in self.groups.values():
             grp.repeats = sigs.get(grp.signature, 1) if grp.visible_size >= 3 else 1
+        # (what an edit's tree is derived from: see ``grouping_delta``)
+        self._internal, self._sig_count = internal, sigs
+        self._by_sig: dict[int, set[str]] | None = None   # made when first needed
 
     # ------------------------------------------------------------------ queries
     def drawn_nodes(self) -> list[str]:
