@@ -261,6 +261,13 @@ def cmd_optimize(args, out) -> int:
     recipe_in = Recipe.load(args.recipe, allow_outside=args.allow_outside_npy) if args.recipe else None
     if recipe_in is None and not pass_ids:
         pass_ids = [PRESET_ID]
+    if recipe_in is not None and recipe_in.checkpoint and not args.checkpoint:
+        # the recipe of a graph frozen from a checkpoint when opened: freeze it the same way
+        args.checkpoint = recipe_in.checkpoint
+        print(f"checkpoint: {args.checkpoint} (from the recipe; --checkpoint overrides it)",
+              file=out)
+        from .core.model.tfenv import quiet_tensorflow
+        quiet_tensorflow()
     inputs = _split(args.inputs) or (recipe_in.inputs if recipe_in else None)
     outputs = _split(args.outputs) or (recipe_in.outputs if recipe_in else None)
 
@@ -279,7 +286,8 @@ def cmd_optimize(args, out) -> int:
           f"outputs {', '.join(graph.outputs) or 'none'}", file=out)
 
     recipe = Recipe(source=str(args.input), inputs=graph.given_inputs,
-                    outputs=graph.given_outputs)
+                    outputs=graph.given_outputs,
+                    checkpoint=os.path.abspath(args.checkpoint) if args.checkpoint else None)
     if recipe_in is not None:
         recipe.steps.extend(recipe_in.steps)
     for pid in pass_ids or []:
@@ -339,7 +347,8 @@ def cmd_optimize(args, out) -> int:
     files = {out_path: serialize(graph.graph_def, "pbtxt") if text
              else graph_def_chunks(graph.graph_def)}
     if args.save_recipe:
-        files[args.save_recipe] = recipe.to_json().encode("utf-8")
+        files[args.save_recipe] = recipe.to_json(
+            os.path.dirname(os.path.abspath(args.save_recipe))).encode("utf-8")
     # checked again just before writing (a file may have appeared while the passes ran)
     write_files(files, inputs=[x for x in (args.input, args.recipe) if x], overwrite=args.force)
     after = len(graph)

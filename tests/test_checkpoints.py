@@ -162,6 +162,12 @@ def test_cli_command_of_a_session_frozen_from_a_checkpoint_replays(shipped, tmp_
     assert args[:2] == ["surgeon", "optimize"] and "--checkpoint" in args
     assert cli.main(args[1:]) == 0, capsys.readouterr().err
     assert serialize(read_graph_def(out)) == serialize(doc.graph_def)
+    # File ▸ Export Recipe's file alone replays it too: it records the checkpoint
+    recipe_of(doc).save(tmp_path / "session.recipe.json")
+    out2 = tmp_path / "from_recipe.pb"
+    assert cli.main(["optimize", doc.source_path, str(out2), "--recipe",
+                     str(tmp_path / "session.recipe.json")]) == 0, capsys.readouterr().err
+    assert serialize(read_graph_def(out2)) == serialize(doc.graph_def)
 
 
 # ---------------------------------------------------------------------- TF1 Saver's .meta
@@ -222,3 +228,57 @@ def test_a_broken_meta_is_one_clear_line(saver_files, tmp_path):
     cut.write_bytes((d / "model.ckpt.meta").read_bytes()[:3000])
     with pytest.raises(GraphError, match=r"not a MetaGraph \(\.meta\), or the file is truncated"):
         load_model(cut)
+
+
+# ---------------------------------------------------------------------- the recipe records it
+def test_a_recipe_replays_a_session_frozen_from_a_checkpoint_alone(saver_files, tmp_path, capsys):
+    """``--save-recipe`` records the checkpoint; ``--recipe`` alone then freezes the graph the
+    same way (no "give --checkpoint"), the same bytes and the training session's numbers. The
+    checkpoint lies in the recipe's folder: written relative, so the folder can move."""
+    import json
+
+    import numpy as np
+    from surgeon_gui.core.model.io import read_graph_def
+    from surgeon_gui.core.running.runner import run_graph
+    src, x_val, want = saver_files
+    d = tmp_path / "work"
+    shutil.copytree(src, d)
+    first = tmp_path / "first.pb"
+    assert cli.main(["optimize", str(d / "model.ckpt.meta"), str(first), "--checkpoint", str(d),
+                     "--outputs", "probs", "--save-recipe", str(d / "r.json")]) == 0
+    assert json.loads((d / "r.json").read_text())["checkpoint"] == "."
+    moved = tmp_path / "moved"
+    d.rename(moved)
+    capsys.readouterr()
+    again = tmp_path / "again.pb"
+    assert cli.main(["optimize", str(moved / "model.ckpt.meta"), str(again),
+                     "--recipe", str(moved / "r.json")]) == 0, capsys.readouterr().err
+    assert f"checkpoint: {moved} (from the recipe" in capsys.readouterr().out
+    assert again.read_bytes() == first.read_bytes()
+    np.testing.assert_allclose(run_graph(read_graph_def(again), {"x": x_val}, ["probs"])[0],
+                               want, rtol=1e-6)
+
+
+def test_recipe_checkpoint_paths(tmp_path):
+    """Relative when the checkpoint lies in the recipe's folder or below, absolute elsewhere;
+    read back as an absolute path; a recipe without one is written as before (no key)."""
+    import json
+
+    from surgeon_gui.core.history.recipe import Recipe
+    (tmp_path / "r" / "run").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    inside = Recipe(outputs=["y"], checkpoint=str(tmp_path / "r" / "run" / "model.ckpt"))
+    inside.save(tmp_path / "r" / "a.json")
+    assert json.loads((tmp_path / "r" / "a.json").read_text())["checkpoint"] == "run/model.ckpt"
+    assert Recipe.load(tmp_path / "r" / "a.json").checkpoint == inside.checkpoint
+    outside = Recipe(outputs=["y"], checkpoint=str(tmp_path / "elsewhere"))
+    outside.save(tmp_path / "r" / "b.json")
+    assert json.loads((tmp_path / "r" / "b.json").read_text())["checkpoint"] == \
+        str(tmp_path / "elsewhere")
+    assert Recipe.load(tmp_path / "r" / "b.json").checkpoint == str(tmp_path / "elsewhere")
+    Recipe(outputs=["y"]).save(tmp_path / "r" / "c.json")
+    assert "checkpoint" not in json.loads((tmp_path / "r" / "c.json").read_text())
+    (tmp_path / "bad.json").write_text(json.dumps(
+        {"format": "graph-surgeon-recipe", "version": 1, "checkpoint": 3, "steps": []}))
+    with pytest.raises(GraphError, match='"checkpoint" must be a path'):
+        Recipe.load(tmp_path / "bad.json")

@@ -66,3 +66,25 @@ def test_retinaface_preset_folds_its_batch_norms():
     feeds["x"] = (np.abs(feeds["x"]) * 60).astype(np.float32)  # pixel-like values
     cmp = compare_graphs(gd, opt.graph_def, feeds, outs, runs=0, warmup=0)
     assert cmp.allclose
+
+
+def test_musicnn_recipe_replays_with_its_checkpoint(tmp_path, capsys):
+    """musicnn ships a TF1 Saver's ``.meta`` + checkpoint: a recipe saved from
+    ``optimize --checkpoint`` replays from ``--recipe`` alone, the same bytes, and the result
+    computes what the model frozen from the checkpoint computes."""
+    from surgeon_gui import cli
+    from surgeon_gui.core.model.io import read_graph_def
+    folder = rm.package_dir("musicnn") / "MTT_musicnn"
+    first, again = tmp_path / "first.pb", tmp_path / "again.pb"
+    assert cli.main(["optimize", str(folder / ".meta"), str(first), "--checkpoint", str(folder),
+                     "--outputs", "model/Sigmoid", "--save-recipe",
+                     str(tmp_path / "r.json")]) == 0, capsys.readouterr().err
+    assert cli.main(["optimize", str(folder / ".meta"), str(again), "--recipe",
+                     str(tmp_path / "r.json")]) == 0, capsys.readouterr().err
+    assert again.read_bytes() == first.read_bytes()
+    gd, ins, outs = rm.musicnn("MTT_musicnn")
+    opt = read_graph_def(again)
+    assert len(opt.node) < len(gd.node) and not {n.op for n in opt.node} & {"Switch", "Merge"}
+    feeds = make_feeds(Graph(gd), shapes=rm.FEED_SHAPES["musicnn_MTT_musicnn"], seed=0)
+    cmp = compare_graphs(gd, opt, feeds, outs, runs=0, warmup=0)
+    assert cmp.allclose

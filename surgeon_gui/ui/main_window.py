@@ -570,8 +570,9 @@ class MainWindow(QMainWindow):
         except GraphError as e:
             self.show_error("Could not open with checkpoint", str(e))
             return None
-        text = ask.text("Outputs to keep", "Output node names (comma-separated); everything "
-                        "else (training, saving) is dropped:", ", ".join(guess))
+        text = ask.text("Outputs to keep", f"{guess.message()}\n\nOutput node names "
+                        "(comma-separated); everything else (training, saving) is dropped:",
+                        ", ".join(guess.outputs))
         outputs = [t.strip() for t in (text or "").split(",") if t.strip()]
         if not outputs:
             return None

@@ -6,12 +6,18 @@ doing it interactively. The file format::
 
     {"format": "graph-surgeon-recipe", "version": 1,
      "source": "model.pb",                      # optional, informational
+     "checkpoint": "run/model.ckpt",            # optional: the variables were frozen from it
      "inputs": ["input"] | null, "outputs": ["probs"] | null,
      "steps": [
         {"pass": "fold_batch_norm", "params": {...}, "select": ["bn1/cond/Merge"] | null},
         {"edit": "remove_node", "args": {...}}
      ]}
 
+``checkpoint`` (only when the model was a graph with variables, frozen from a checkpoint when
+opened: ``surgeon optimize --checkpoint``, the app's Open with Checkpoint) is where their values
+come from; a replay freezes them from it too (``--checkpoint`` wins). It is written relative to
+the recipe's folder when it lies in that folder or below (the two move together), else absolute;
+a relative one is taken from the recipe's folder.
 ``inputs``/``outputs`` are the graph's chosen inputs and outputs (null: detected). A pass step with
 ``select: null`` applies every match; a list applies only the matches with those keys. The pass
 id ``inference`` stands for the preset (run until nothing changes); its ``params`` are keyed by
@@ -115,6 +121,7 @@ class Recipe:
     inputs: list[str] | None = None
     outputs: list[str] | None = None
     source: str | None = None
+    checkpoint: str | None = None
 
     # ------------------------------------------------------------------ building
     def add_pass(self, pass_id: str, params: dict | None = None,
@@ -130,17 +137,21 @@ class Recipe:
         return step
 
     # ------------------------------------------------------------------ (de)serialising
-    def to_dict(self) -> dict:
+    def to_dict(self, folder: str | os.PathLike | None = None) -> dict:
+        """The recipe as JSON data; ``folder``: the one the file is written to (a checkpoint
+        inside it is written relative to it)."""
         d: dict[str, Any] = {"format": FORMAT, "version": VERSION}
         if self.source:
             d["source"] = self.source
+        if self.checkpoint:
+            d["checkpoint"] = _relative_if_inside(self.checkpoint, folder)
         d["inputs"] = None if self.inputs is None else list(self.inputs)
         d["outputs"] = None if self.outputs is None else list(self.outputs)
         d["steps"] = [s.to_dict() for s in self.steps]
         return d
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2) + "\n"
+    def to_json(self, folder: str | os.PathLike | None = None) -> str:
+        return json.dumps(self.to_dict(folder), indent=2) + "\n"
 
     @classmethod
     def from_dict(cls, d: Any, source: str | None = None) -> "Recipe":
@@ -162,6 +173,10 @@ class Recipe:
                                   or not all(isinstance(x, str) and x for x in v)):
                 raise bad(f"\"{key}\" must be a list of node names or null")
             io[key] = list(v) if v else None
+        ckpt = d.get("checkpoint")
+        if ckpt is not None and (not isinstance(ckpt, str) or not ckpt
+                                 or len(ckpt) > MAX_TEXT_PARAM or "\0" in ckpt):
+            raise bad("\"checkpoint\" must be a path (text) or null")
         steps_raw = d.get("steps")
         if not isinstance(steps_raw, list):
             raise bad("\"steps\" must be a list")
@@ -173,7 +188,7 @@ class Recipe:
                 raise bad(str(e)) from None
         src = d.get("source")
         return cls(steps=steps, inputs=io["inputs"], outputs=io["outputs"],
-                   source=src if isinstance(src, str) else None)
+                   source=src if isinstance(src, str) else None, checkpoint=ckpt or None)
 
     @classmethod
     def load(cls, path: str | os.PathLike, allow_outside: bool = False) -> "Recipe":
@@ -214,6 +229,9 @@ class Recipe:
         except RecursionError:
             raise RecipeError("not a recipe (JSON nested too deeply)", src) from None
         recipe = cls.from_dict(data, src)
+        if recipe.checkpoint:  # taken from the recipe's folder, as the file was written
+            recipe.checkpoint = os.path.normpath(os.path.join(str(p.resolve().parent),
+                                                              recipe.checkpoint))
         validate(recipe, src, base_dir=p.resolve().parent, allow_outside=allow_outside)
         return recipe
 
@@ -221,9 +239,10 @@ class Recipe:
         """Write the recipe through the one write path (atomic; ``inputs``: files it must not
         be)."""
         from ..model.files import write_file
-        d = copy.deepcopy(self.to_dict())
-        # a .npy in the recipe's folder is written relative to it, so the two move together
+        # a .npy or checkpoint in the recipe's folder is written relative to it, so the two
+        # move together
         folder = Path(os.path.realpath(os.path.abspath(path))).parent
+        d = copy.deepcopy(self.to_dict(folder))
         for spec in _npy_specs(d["steps"]):
             if isinstance(spec.get("npy"), str) and os.path.isabs(spec["npy"]):
                 real = Path(os.path.realpath(spec["npy"]))
@@ -274,6 +293,20 @@ class Recipe:
         else:
             parts += ["--recipe", q(str(recipe_path or "RECIPE.json"))]
         return " ".join(parts)
+
+
+def _relative_if_inside(path: str, folder: str | os.PathLike | None) -> str:
+    """``path`` relative to ``folder`` (POSIX separators) when it lies there or below; else
+    absolute (``folder`` None: as it is)."""
+    if folder is None:
+        return path
+    real = Path(os.path.realpath(os.path.abspath(path)))
+    base = Path(os.path.realpath(os.path.abspath(folder)))
+    if real == base:
+        return "."
+    if base in real.parents:
+        return real.relative_to(base).as_posix()
+    return str(real)
 
 
 def _no_constant(name: str):
@@ -473,8 +506,10 @@ def recipe_of(document) -> Recipe:
     """The applied steps of a :class:`~surgeon_gui.core.history.document.Document` as a
     recipe (each step records the recipe steps that replay it)."""
     steps = [RecipeStep.from_dict(r) for s in document.applied_steps for r in s.recipe_steps]
+    ckpt = getattr(document, "checkpoint", None)
     return Recipe(steps=steps, inputs=document.initial_inputs, outputs=document.initial_outputs,
-                  source=document.source_path)
+                  source=document.source_path,
+                  checkpoint=os.path.abspath(ckpt) if ckpt else None)
 
 
 def apply_step(graph: Graph, step: RecipeStep, where: str = "step",

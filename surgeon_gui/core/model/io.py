@@ -444,8 +444,11 @@ def _freeze_with_checkpoint(model: LoadedModel, checkpoint: str,
     import tensorflow as tf
     src = model.path
     if not outputs:
-        raise GraphError("freezing from a checkpoint needs the output node names (--outputs)",
-                         src)
+        guess = guess_inference_outputs(model.graph_def)
+        hint = (f"; it looks like --outputs {','.join(guess.outputs)}" if guess.sure else
+                f"; candidates: {', '.join(guess.outputs)}" if guess.outputs else "")
+        raise GraphError("freezing from a checkpoint needs the output node names (--outputs)"
+                         + hint, src)
     g = tf.Graph()
     try:
         with g.as_default():
@@ -486,22 +489,86 @@ _LOSS_OPS = frozenset({"SparseSoftmaxCrossEntropyWithLogits", "SoftmaxCrossEntro
                        "SigmoidCrossEntropyWithLogits"})
 
 
-def guess_inference_outputs(gd: GraphDef) -> list[str]:
-    """The outputs a training graph (saved with its variables) most likely serves: its sinks
-    without the training machinery (initializers, saver, gradients, update ops, the loss).
+@dataclass
+class OutputGuess:
+    """What :func:`guess_inference_outputs` makes of a training graph's sinks.
+
+    ``outputs``: the names to offer (the guess; every plausible sink when unsure);
+    ``left_out``: (name, why) for plausible-looking sinks it dropped; ``sure``: one clear
+    answer."""
+    outputs: list[str]
+    left_out: list[tuple[str, str]] = field(default_factory=list)
+    sure: bool = False
+
+    def message(self) -> str:
+        """One or two sentences for the user who confirms or edits the guess."""
+        dropped = "; ".join(f"{n} ({why})" for n, why in self.left_out)
+        if self.sure:
+            text = f"Guessed {self.outputs[0]}."
+        elif self.outputs:
+            text = (f"Not sure: {len(self.outputs)} nodes look like outputs; all are filled "
+                    "in: remove the ones you do not need.")
+        else:
+            return ("Could not guess the model's output: give the name of the node it "
+                    "serves (e.g. its softmax or sigmoid).")
+        return text + (f"\nLeft out: {dropped}." if dropped else "")
+
+
+def guess_inference_outputs(gd: GraphDef) -> OutputGuess:
+    """Guess the outputs a training graph (saved with its variables) serves, as a user would
+    pick them among its sinks: not the training machinery (initializers, saver, gradients,
+    update ops), not the loss (what gradients are taken of, or what a loss op feeds), and not
+    a side result left over on the way to another output (a ``tf.nn.moments`` variance nobody
+    reads: no weights of its own while that other output has some). Several left: unsure.
     Only a suggestion for the user to confirm before freezing."""
     g = Graph(gd)
     loss_side = g.downstream([n.name for n in gd.node if n.op in _LOSS_OPS], control=False)
-    out = []
+    differentiated = {m.group(1) for m in map(_GRADIENT_OF.match, g.nodes) if m}
+    candidates, left_out = [], []
     for name in g.outputs:
         node = g.node(name)
-        if node.op in _TRAINING_SINK_OPS or name in loss_side or node.op in _VARIABLE_OPS:
+        if node.op in _VARIABLE_OPS or (node.op in _TRAINING_SINK_OPS and (
+                node.op != "Identity" or _is_cond_marker(g, node))):
             continue
         if any(s in name for s in _TRAINING_SCOPES) or node.op.startswith(("Apply",
                                                                            "ResourceApply")):
             continue
-        out.append(name)
-    return out
+        if name in differentiated:
+            left_out.append((name, "the loss: gradients are taken of it"))
+        elif name in loss_side:
+            left_out.append((name, "computed from the loss"))
+        else:
+            candidates.append(name)
+    if len(candidates) > 1:
+        # A sink whose weights are a strict subset of another's branched off on the way to it.
+        weights = {c: frozenset(n for n in g.upstream([c], control=False)
+                                if g.node(n).op in _VARIABLE_OPS) for c in candidates}
+        kept = []
+        for c in candidates:
+            wider = [o for o in candidates if weights[c] < weights[o]]
+            if wider:
+                near = min(wider, key=lambda o: len(weights[o]))
+                left_out.append((c, f"a side result on the way to {near}: no weights of its "
+                                    "own"))
+            else:
+                kept.append(c)
+        candidates = kept
+    return OutputGuess(candidates, left_out, sure=len(candidates) == 1)
+
+
+def _is_cond_marker(g: Graph, node) -> bool:
+    """An Identity a v1 ``tf.cond`` leaves unread (``switch_t``/``switch_f`` on a Switch,
+    ``pred_id`` on the predicate) or one with no data input: not a model's output."""
+    data = [i for i in node.input if not i.startswith("^")]
+    if not data:
+        return True
+    src = g.nodes.get(node_of(data[0]))
+    return src is None or src.op in ("Switch", "RefSwitch", "Placeholder",
+                                     "PlaceholderWithDefault", "Const")
+
+
+#: a gradient's scope names the node it differentiates: gradients/<node>_grad/...
+_GRADIENT_OF = re.compile(r"^gradients(?:_\d+)?/(.+)_grad/")
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> str:
