@@ -105,7 +105,7 @@ class ComparePanel(QWidget):
         self.reference_combo.setToolTip("The reference: the model as loaded or any earlier "
                                         "step of the history")
         self.reference_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        self.reference_combo.setMinimumContentsLength(18)
+        self.reference_combo.setMinimumContentsLength(10)
         top.addWidget(self.reference_combo, 1)
         lay.addLayout(top)
         row = QHBoxLayout()
@@ -117,10 +117,13 @@ class ComparePanel(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
         self.progress.setFormat("idle")
+        # The panel shares the ~320 px right column at 1600×1000: one thing per row where a
+        # row would not fit (the progress under its buttons, the target on its own row).
         row.addWidget(self.run_btn)
         row.addWidget(self.cancel_btn)
-        row.addWidget(self.progress, 1)
+        row.addStretch(1)
         lay.addLayout(row)
+        lay.addWidget(self.progress)
 
         head = QHBoxLayout()
         self.samples_toggle = QToolButton(text="Sample inputs", checkable=True)
@@ -139,6 +142,8 @@ class ComparePanel(QWidget):
 
         opts = QHBoxLayout()
         opts2 = QHBoxLayout()
+        opts3 = QHBoxLayout()
+        opts4 = QHBoxLayout()
         self.runs = QSpinBox(minimum=0, maximum=10000, value=10,
                              toolTip="Timed runs per graph (0: no timing)")
         self.warmup = QSpinBox(minimum=0, maximum=1000, value=2, toolTip="Untimed runs first")
@@ -165,14 +170,16 @@ class ComparePanel(QWidget):
         self.target_combo.addItem("+ TensorFlow Lite", "tflite")
         self.target_combo.setToolTip("Also run both graphs in this runtime on the same feeds: "
                                      "does it load, match TensorFlow's outputs, how fast")
-        opts.addWidget(QLabel("target"))
-        opts.addWidget(self.target_combo)
-        opts2.addWidget(self.drift_check)
-        opts2.addWidget(QLabel("max"))
-        opts2.addWidget(self.drift_cap)
         opts2.addStretch(1)
-        lay.addLayout(opts)
-        lay.addLayout(opts2)
+        opts3.addWidget(self.drift_check)
+        opts3.addWidget(QLabel("max"))
+        opts3.addWidget(self.drift_cap)
+        opts3.addStretch(1)
+        opts4.addWidget(QLabel("target"))
+        opts4.addWidget(self.target_combo)
+        opts4.addStretch(1)
+        for box in (opts, opts2, opts3, opts4):
+            lay.addLayout(box)
 
         self.message = QLabel("Choose a reference and run the comparison.")
         self.message.setWordWrap(True)

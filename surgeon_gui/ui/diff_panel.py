@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from ..core.history.diff import GraphDiff
 from ..core.history.document import Document, GraphChange, Step
 from ..core.model.graph import GraphError
-from .name_elide import elide_names
+from .name_elide import elide_names, names_get_the_room
 from .workers import Worker
 
 NAME_ROLE = Qt.UserRole
@@ -86,8 +86,8 @@ class DiffPanel(QWidget):
         self.tree = QTreeWidget()
         self.tree.setObjectName("diff_tree")
         self.tree.setHeaderLabels(["Node", "Op / change"])
-        self.tree.setTextElideMode(Qt.ElideMiddle)
         elide_names(self.tree)  # long node names: their last components stay
+        names_get_the_room(self.tree, elide=Qt.ElideMiddle)  # a change's both ends
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addLayout(top)

@@ -2,12 +2,20 @@
 that rows stay distinguishable. Qt's own elision cuts the middle or the start of the whole text,
 which leaves rows such as "RetinaF…esource" or "…oject/Conv2D" that all look alike; here the last
 path components stay whole (the part that differs between neighbouring rows: the block and the
-op), and as many more before them as fit; the scope at the start gives way to "…/"."""
+op), and as many more before them as fit; the scope at the start gives way to "…/". The name
+column also gets the room: the column beside it (the op, what a match does) is as wide as its
+text up to a share of the list (:func:`names_get_the_room`)."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QFontMetrics
-from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtWidgets import (
+    QApplication,
+    QHeaderView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+)
 
 
 def elide_path(text: str, fm: QFontMetrics, width: int) -> str:
@@ -27,6 +35,26 @@ def elide_path(text: str, fm: QFontMetrics, width: int) -> str:
     while keep + 1 < len(parts) and fm.horizontalAdvance("…/" + "/".join(parts[-keep - 1:])) <= width:
         keep += 1
     return "…/" + "/".join(parts[-keep:])
+
+
+def beside_name(key: str, text: str) -> str:
+    """``text`` (what a match does, why it was refused) as shown beside ``key`` in a narrow
+    list: without a leading "<op> <key>" the name column already shows, and with ``key``'s
+    scope (all but its last two components) shortened to "…/" wherever a name starts with it
+    ("absorbs FusedBatchNormV3 …/bn_Conv1/FusedBatchNormV3: …"; RetinaFace's rows read
+    "Conv2D RetinaFac…"). The full text stays in the tooltip."""
+    first, _, rest = text.partition(" ")
+    if text.startswith(key + " "):
+        text = text[len(key) + 1:]
+    elif rest.startswith(key + " ") and first and "/" not in first:
+        text = rest[len(key) + 1:]
+    parts = key.split("/")
+    if len(parts) > 2:
+        scope = "/".join(parts[:-2]) + "/"
+        text = text.replace(" " + scope, " …/")
+        if text.startswith(scope):
+            text = "…/" + text[len(scope):]
+    return text
 
 
 class PathElideDelegate(QStyledItemDelegate):
@@ -55,3 +83,41 @@ def elide_names(view, column: int = 0) -> PathElideDelegate:
     delegate = PathElideDelegate(view, column)
     view.setItemDelegateForColumn(column, delegate)
     return delegate
+
+
+class _NamesGetTheRoom(QObject):
+    """Keeps a two-column list's second column at most ``share`` of the viewport's width (as
+    wide as its text when that is less), the name column taking the rest."""
+
+    def __init__(self, view, share: float):
+        super().__init__(view)
+        self.view, self.share = view, share
+        h = view.header()
+        h.setStretchLastSection(False)
+        h.setSectionResizeMode(0, QHeaderView.Stretch)
+        h.setSectionResizeMode(1, QHeaderView.Fixed)
+        view.viewport().installEventFilter(self)
+        model = view.model()
+        self._timer = QTimer(self, singleShot=True, interval=0, timeout=self.fit)
+        for sig in (model.rowsInserted, model.rowsRemoved, model.modelReset,
+                    model.dataChanged, model.layoutChanged):
+            sig.connect(self._timer.start)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Resize:
+            self.fit()
+        return False
+
+    def fit(self) -> None:
+        view = self.view
+        room = view.viewport().width()
+        wanted = max(view.sizeHintForColumn(1), view.header().sectionSizeHint(1))
+        view.header().resizeSection(1, max(0, min(wanted, int(room * self.share))))
+
+
+def names_get_the_room(view, share: float = 0.3, elide=Qt.ElideRight) -> None:
+    """Give a two-column list's name column (0) the room: column 1 takes at most ``share`` of
+    the width (its text elided by ``elide`` when cut; RetinaFace's Search results showed
+    "…onv1_pad/Pad" beside a full "DepthwiseConv2dNative")."""
+    view.setTextElideMode(elide)  # column 1's text (column 0 has its own elision)
+    _NamesGetTheRoom(view, share)

@@ -56,7 +56,7 @@ from ..core.viewmodel.grouping import GroupTree
 from ..core.viewmodel.viewstate import preview_kinds
 from .commands import hold, record_steps
 from .graph_view import tags_of
-from .name_elide import elide_names
+from .name_elide import beside_name, elide_names, names_get_the_room
 from .workers import Worker, build_quietly, freeze_survivors
 
 KEY_ROLE = Qt.UserRole
@@ -141,8 +141,8 @@ class PassesPanel(QWidget):
         self.refused.setHeaderLabels(["Refused", "Reason"])
         self.refused.setRootIsDecorated(False)
         for t in (self.matches, self.refused):  # long node names: their last components stay
-            t.setTextElideMode(Qt.ElideMiddle)
             elide_names(t)
+            names_get_the_room(t)
         self.status = QLabel("")
         self.status.setObjectName("pass_status")
         self.status.setWordWrap(True)
@@ -369,7 +369,7 @@ class PassesPanel(QWidget):
         self.matches.clear()
         self.refused.clear()
         for m in report.matches:
-            it = QTreeWidgetItem([m.key, m.description])
+            it = QTreeWidgetItem([m.key, beside_name(m.key, m.description)])
             it.setFlags(it.flags() | Qt.ItemIsUserCheckable)
             it.setCheckState(0, Qt.Checked)
             it.setData(0, KEY_ROLE, m.key)
@@ -378,14 +378,12 @@ class PassesPanel(QWidget):
             it.setToolTip(1, m.description)
             self.matches.addTopLevelItem(it)
         for r in report.refused:
-            it = QTreeWidgetItem([r.key, r.reason])
+            it = QTreeWidgetItem([r.key, beside_name(r.key, r.reason)])
             it.setData(0, KEY_ROLE, r.key)
             it.setData(0, NODES_ROLE, list(r.nodes) or [r.key])
             it.setToolTip(0, r.key)
             it.setToolTip(1, r.reason)
             self.refused.addTopLevelItem(it)
-        for t in (self.matches, self.refused):
-            t.resizeColumnToContents(0)
         n, k = len(report.matches), len(report.refused)
         self.status.setText(f"{n} match{'es' if n != 1 else ''}, {k} refused"
                             + ("" if n else " — nothing to apply"))

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -63,11 +64,15 @@ class SamplesEditor(QGroupBox):
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, toolTip="Random seed")
         self.batch = QSpinBox(minimum=1, maximum=4096, toolTip="Batch size for unknown first "
                               "dimensions")
+        # Two rows, as the sample sets share the Comparison's narrow dock (~300 px at 1600×1000).
         row.addWidget(QLabel("Set"))
         row.addWidget(self.set_combo, 1)
-        for w in (self.add_btn, self.rename_btn, self.remove_btn, self.save_btn, self.load_btn):
-            row.addWidget(w)
         lay.addLayout(row)
+        buttons = QHBoxLayout()
+        for w in (self.add_btn, self.rename_btn, self.remove_btn, self.save_btn, self.load_btn):
+            buttons.addWidget(w)
+        buttons.addStretch(1)
+        lay.addLayout(buttons)
         row2 = QHBoxLayout()
         row2.addWidget(QLabel("seed"))
         row2.addWidget(self.seed, 1)
@@ -95,44 +100,46 @@ class SamplesEditor(QGroupBox):
         self.stack = QStackedWidget()
         # random
         rnd = QWidget()
-        rl = QHBoxLayout(rnd)
+        rl = QGridLayout(rnd)
         rl.setContentsMargins(0, 0, 0, 0)
         self.distribution = QComboBox()
         self.distribution.addItems(DISTRIBUTIONS)
         self.low = QDoubleSpinBox(minimum=-1e6, maximum=1e6, decimals=3, value=0.0)
         self.high = QDoubleSpinBox(minimum=-1e6, maximum=1e6, decimals=3, value=1.0)
-        rl.addWidget(self.distribution)
-        rl.addWidget(QLabel("range"))
-        rl.addWidget(self.low)
-        rl.addWidget(self.high)
+        for w in (self.low, self.high):  # sized for ±1e6, mostly 0 to 1: narrow is enough
+            w.setMinimumWidth(w.fontMetrics().horizontalAdvance("-10000.000") + 30)
+        rl.addWidget(self.distribution, 0, 0, 1, 3, Qt.AlignLeft)
+        rl.addWidget(QLabel("range"), 1, 0)
+        rl.addWidget(self.low, 1, 1)
+        rl.addWidget(self.high, 1, 2)
         self.stack.addWidget(rnd)
         # file
         fil = QWidget()
-        fl = QHBoxLayout(fil)
+        fl = QGridLayout(fil)
         fl.setContentsMargins(0, 0, 0, 0)
         self.file_path = QLineEdit(placeholderText=".npy or .npz file")
         self.file_key = QLineEdit(placeholderText="array in .npz (default: input name)")
         self.file_browse = QToolButton(text="…")
-        fl.addWidget(self.file_path, 2)
-        fl.addWidget(self.file_browse)
-        fl.addWidget(self.file_key, 1)
+        fl.addWidget(self.file_path, 0, 0)
+        fl.addWidget(self.file_browse, 0, 1)
+        fl.addWidget(self.file_key, 1, 0, 1, 2)
         self.stack.addWidget(fil)
         # image
         img = QWidget()
-        il = QHBoxLayout(img)
+        il = QGridLayout(img)
         il.setContentsMargins(0, 0, 0, 0)
         self.image_path = QLineEdit(placeholderText="png / jpeg / bmp / gif")
         self.image_browse = QToolButton(text="…")
         self.scaling = QComboBox()
         self.scaling.addItems(SCALINGS)
         self.mean_std = QLineEdit(toolTip="mean / std per channel, 0..255 units")
-        il.addWidget(self.image_path, 2)
-        il.addWidget(self.image_browse)
-        il.addWidget(self.scaling)
-        il.addWidget(self.mean_std, 1)
+        il.addWidget(self.image_path, 0, 0, 1, 2)
+        il.addWidget(self.image_browse, 0, 2)
+        il.addWidget(self.scaling, 1, 0)
+        il.addWidget(self.mean_std, 1, 1, 1, 2)
         self.stack.addWidget(img)
-        form.addRow("", self.stack)
         lay.addLayout(form)
+        lay.addWidget(self.stack)  # under "Source", not beside it: the full width
 
         self.set_combo.currentIndexChanged.connect(self._set_chosen)
         self.add_btn.clicked.connect(self._add_set)

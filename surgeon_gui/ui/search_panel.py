@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QTreeWidget,
@@ -27,13 +26,13 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.viewmodel.nodeinfo import SearchHit, SearchIndex
-from .name_elide import elide_names
+from .name_elide import elide_names, names_get_the_room
 
 MODES = (("name", "Name", "Node name contains the text (Regex: a regular expression)"),
          ("op", "Op type", "Op type, e.g. Conv2D, Switch, FusedBatchNorm"),
          ("attr", "Attribute", "Attribute value, e.g. NCHW, or key=value: strides=[1, 2, 2, 1]"))
-PLACEHOLDERS = {"name": "Search node names…", "op": "Search op types…",
-                "attr": "Search attribute values (key=value)…"}
+PLACEHOLDERS = {"name": "Node name…", "op": "Op type…",
+                "attr": "key=value…"}
 
 
 class SearchPanel(QWidget):
@@ -99,14 +98,10 @@ class SearchPanel(QWidget):
         self.results.setColumnCount(2)
         self.results.setHeaderLabels(["Node", "Op"])
         self.results.setRootIsDecorated(False)
-        self.results.setTextElideMode(Qt.ElideMiddle)
         elide_names(self.results)  # rows stay distinguishable; the full name is in the tooltip
+        names_get_the_room(self.results)
         self.results.setUniformRowHeights(True)
         self.results.setAlternatingRowColors(True)
-        h = self.results.header()
-        h.setStretchLastSection(False)
-        h.setSectionResizeMode(0, QHeaderView.Stretch)
-        h.setSectionResizeMode(1, QHeaderView.ResizeToContents)
         self.results.itemActivated.connect(lambda item, _col: self._go(item))
         self.results.itemClicked.connect(lambda item, _col: self._go(item))
         lay.addWidget(self.results, 1)

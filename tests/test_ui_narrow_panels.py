@@ -1,0 +1,115 @@
+"""The narrow panels at the default 1600×1000 layout, on real models' long names: the name
+column gets the room (RetinaFace's Search results read "…onv1_pad/Pad" beside a full
+"DepthwiseConv2dNative"), placeholders are not cut."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+NAMES = [("RetinaFaceModel/MobileNetV2_extrator/block_13_expand/Conv2D", "Conv2D"),
+         ("RetinaFaceModel/MobileNetV2_extrator/block_13_depthwise/depthwise",
+          "DepthwiseConv2dNative"),
+         ("RetinaFaceModel/MobileNetV2_extrator/block_13_expand_BN/FusedBatchNormV3",
+          "FusedBatchNormV3")]
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    from support import make_window
+    w = make_window(qtbot, tmp_path, monkeypatch, size=(1600, 1000))
+    w.finish_panels()
+    qtbot.waitExposed(w)
+    return w
+
+
+def _dock_of(w, name):
+    from PySide6.QtWidgets import QDockWidget
+    return next(d for d in w.findChildren(QDockWidget) if d.objectName() == name)
+
+
+@pytest.mark.parametrize("dock, view", [
+    ("SearchDock", lambda w: w.inspection.search.results),
+    ("DiffDock", lambda w: w.surgery.diff.tree),
+    ("PassesDock", lambda w: w.surgery.passes.matches)])
+def test_the_name_column_gets_the_room(qtbot, window, dock, view):
+    from PySide6.QtWidgets import QApplication, QTreeWidgetItem
+    d = _dock_of(window, dock)
+    d.show()
+    d.raise_()
+    tree = view(window)
+    tree.clear()
+    for name, op in NAMES:
+        tree.addTopLevelItem(QTreeWidgetItem([name, op]))
+    QApplication.processEvents()
+    qtbot.wait(50)
+    h, fm = tree.header(), tree.fontMetrics()
+    room = tree.viewport().width()
+    assert 200 < room < 400, room   # the default layout's narrow column
+    # the block and the op show whole ("…/block_13_expand/Conv2D")
+    wanted = fm.horizontalAdvance("…/block_13_expand/Conv2D")
+    assert h.sectionSize(0) >= wanted + 12, (h.sectionSize(0), h.sectionSize(1), room, wanted)
+    assert h.sectionSize(0) + h.sectionSize(1) <= room + 1   # no horizontal scrolling
+    assert h.sectionSize(1) > fm.horizontalAdvance("Conv2D")  # short ops still whole
+
+
+def test_search_placeholders_fit(window):
+    from surgeon_gui.ui.search_panel import PLACEHOLDERS
+    panel = window.inspection.search
+    d = _dock_of(window, "SearchDock")
+    d.show()
+    d.raise_()
+    q = panel.query
+    for text in PLACEHOLDERS.values():
+        assert q.fontMetrics().horizontalAdvance(text) <= q.width() - 30, (text, q.width())
+
+
+@pytest.mark.parametrize("samples", ["closed", "random", "file", "image"])
+def test_comparison_panel_fits_its_dock(qtbot, window, samples):
+    """At 1600×1000 the Comparison tab sits in the ~320 px right column: everything fits its
+    width (no horizontal scroll bar; the progress bar, the target and the reference choice
+    are not cut off at the right edge)."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QApplication, QScrollArea
+    d = _dock_of(window, "CompareDock")
+    d.show()
+    d.raise_()
+    QApplication.processEvents()
+    panel = d.widget()
+    if samples != "closed":   # the Sample inputs editor open, each source's row shown
+        panel.samples_toggle.setChecked(True)
+        panel.samples.stack.setCurrentIndex(["random", "file", "image"].index(samples))
+        QApplication.processEvents()
+    scroll = panel.findChild(QScrollArea)
+    room = scroll.viewport().width()
+    assert 250 < room < 400, room
+    body = scroll.widget()
+    assert body.minimumSizeHint().width() <= room, (body.minimumSizeHint().width(), room)
+    assert not scroll.horizontalScrollBar().isVisible()
+    ed = panel.samples
+    shown = ([] if samples == "closed" else [ed.load_btn, ed.set_combo, ed.seed, ed.batch]) + {
+        "closed": [], "random": [ed.high, ed.distribution], "file": [ed.file_key, ed.file_browse],
+        "image": [ed.image_browse, ed.mean_std]}[samples]
+    for w in [panel.progress, panel.target_combo, panel.reference_combo, panel.run_btn,
+              panel.cancel_btn, panel.drift_cap, panel.npz_btn] + shown:
+        right = w.mapTo(scroll.viewport(), QPoint(w.width(), 0)).x()
+        assert right <= room, (w.objectName() or type(w).__name__, right, room)
+        assert w.isVisible() and w.width() >= min(w.sizeHint().width(), 60), type(w).__name__
+
+
+def test_what_a_match_does_beside_its_name():
+    """RetinaFace's fold_batch_norm rows read "Conv2D RetinaFac…" beside the name: the text
+    shown drops the "<op> <name>" the name column shows and the model's scope; the tooltip
+    keeps it whole."""
+    from surgeon_gui.core.model import real_models as rm
+    from surgeon_gui.core.model.graph import Graph
+    from surgeon_gui.core.passes import get_pass
+    from surgeon_gui.ui.name_elide import beside_name
+    gd, ins, outs = rm.retinaface()
+    report = get_pass("fold_batch_norm").run(Graph(gd).with_io(ins, outs)).report
+    m = next(m for m in report.matches if m.key.endswith("block_13_expand/Conv2D"))
+    assert m.description.startswith("Conv2D RetinaFaceModel/MobileNetV2_extrator/block_13_expand")
+    shown = beside_name(m.key, m.description)
+    assert shown.startswith("absorbs FusedBatchNormV3 …/block_13_expand_BN/FusedBatchNormV3: ")
+    assert "RetinaFaceModel/" not in shown
+    assert beside_name("x", "a reason about x") == "a reason about x"
