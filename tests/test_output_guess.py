@@ -57,7 +57,7 @@ def test_the_one_output_of_a_training_graph():
     why = dict(guess.left_out)
     assert "gradients are taken of it" in why["metrics/add"]
     assert "side result on the way to model/Sigmoid" in why["model/moments/Squeeze_1"]
-    assert "Left out:" in guess.message() and "metrics/add (the loss" in guess.message()
+    assert "Left out:\n  • metrics/add: the loss" in guess.message()
 
 
 @pytest.mark.parametrize("heads", ["two", "argmax"])
@@ -87,11 +87,15 @@ def test_freezing_without_outputs_names_the_guess(tmp_path):
 
 
 class _Ask:
-    """Scripted answers for Open with Checkpoint: the graph, its checkpoint, then the outputs
-    as offered (the label and the text offered are recorded)."""
+    """Scripted answers for opening a graph with variables: yes to freezing it, the
+    checkpoint, then the outputs as offered (every question and offer is recorded)."""
 
     def __init__(self, paths):
-        self.paths, self.offered = list(paths), []
+        self.paths, self.asked, self.offered, self.saves = list(paths), [], [], []
+
+    def question(self, title, text, choices):
+        self.asked.append(text)
+        return "yes"
 
     def open_path(self, title, filters, start=""):
         return self.paths.pop(0)
@@ -100,15 +104,32 @@ class _Ask:
         self.offered.append((label, default))
         return default
 
+    def save_path(self, title, start, filters):
+        self.saves.append(start)
+        return None
 
-def test_open_with_checkpoint_offers_musicnns_sigmoid_and_says_why(qtbot, tmp_path, monkeypatch):
+
+def test_open_musicnns_meta_offers_the_sigmoid_and_says_why(qtbot, tmp_path, monkeypatch):
+    """Opening musicnn's ``.meta`` as a new user does: the question names the model's folder,
+    the guess is model/Sigmoid with what was left out and why, and the files suggested from
+    it are named after the folder (".meta_optimized.pb" was a hidden file)."""
     from support import make_window
     folder = rm.package_dir("musicnn") / "MTT_musicnn"
     w = make_window(qtbot, tmp_path, monkeypatch)
-    ask = w.surgery.controller.ask = _Ask([str(folder / ".meta"), str(folder / ".index")])
-    w.open_with_checkpoint_dialog()
-    qtbot.waitUntil(lambda: w.document is not None and w._load_worker is None, timeout=60_000)
+    ask = w.surgery.controller.ask = _Ask([str(folder / "checkpoint")])
+    w.open_model(str(folder / ".meta"))
+    qtbot.waitUntil(lambda: w.document is not None and w._load_worker is None
+                    and w.document.checkpoint is not None, timeout=60_000)
+    assert ask.asked[0].startswith("MTT_musicnn/.meta holds 150 variable(s)")
     ((label, offered),) = ask.offered
     assert offered == "model/Sigmoid"
-    assert label.startswith("Guessed model/Sigmoid.\nLeft out: metrics/add (the loss")
+    assert label.startswith("Guessed model/Sigmoid.\nLeft out:\n  • metrics/add: the loss")
     assert w.document.graph.outputs == ["model/Sigmoid"]
+    ctl = w.surgery.controller
+    assert ctl.default_save_path() == str(folder / "MTT_musicnn_optimized.pb")
+    assert f" {folder / 'MTT_musicnn_optimized.pb'} " in ctl.cli_command()
+    w.surgery.passes.select_pass("inference")
+    with qtbot.waitSignal(w.surgery.passes.idle, timeout=120_000):
+        w.surgery.passes.apply_all_button.click()
+    ctl.export_recipe()
+    assert ask.saves == [str(folder / "MTT_musicnn.recipe.json")]

@@ -750,6 +750,7 @@ class MainWindow(QMainWindow):
     def _offer_checkpoint(self, path: str, doc) -> None:
         """A graph that still holds variables is not ready for inference: offer to freeze it."""
         from ..core.model.io import variable_nodes
+        from .start_page import recent_label
         tree = self.view.tree  # its op map is plain Python: no pass over the protos here
         names = variable_nodes(doc.graph.graph_def, tree.op_of if tree is not None
                                and tree.graph is doc.graph else None)
@@ -757,7 +758,7 @@ class MainWindow(QMainWindow):
             return
         answer = self.asker().question(
             "Graph with variables",
-            f"{os.path.basename(path)} holds {len(names)} variable(s) ({', '.join(names[:3])}"
+            f"{recent_label(path)} holds {len(names)} variable(s) ({', '.join(names[:3])}"
             f"{', …' if len(names) > 3 else ''}): their values are in a checkpoint, and their "
             "reads and training updates stay until they are frozen.\n\nOpen its checkpoint "
             "now to freeze them?", ["yes", "no"])

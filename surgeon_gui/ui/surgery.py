@@ -466,7 +466,7 @@ class SurgeryController(QObject):
         if doc.path and doc.path != doc.source_path:
             return doc.path
         src = Path((doc.source_path or "model").rstrip("/\\"))
-        return str(src.parent / f"{src.stem if src.suffix else src.name}_optimized.pb")
+        return str(src.parent / f"{model_stem(src)}_optimized.pb")
 
     def _write(self, path: str) -> bool:
         doc = self.document
@@ -517,7 +517,8 @@ class SurgeryController(QObject):
             # next to the result when it was saved elsewhere, else next to the model opened
             doc = self.document
             base = doc.path if doc.path and doc.path != doc.source_path else doc.source_path
-            start = str(Path(base or "model").with_suffix("")) + ".recipe.json"
+            base = Path(base or "model")
+            start = str(base.parent / f"{model_stem(base)}.recipe.json")
             path = self.ask.save_path("Export recipe", start, "Recipe (*.json)")
             if not path:
                 return None
@@ -544,7 +545,8 @@ class SurgeryController(QObject):
         if doc.path and doc.path != doc.source_path:
             out = doc.path
         elif doc.source_path:
-            out = str(Path(doc.source_path.rstrip("/")).with_suffix("")) + "_optimized.pb"
+            src = Path(doc.source_path.rstrip("/"))
+            out = str(src.parent / f"{model_stem(src)}_optimized.pb")
         else:
             out = "OUT.pb"
         return rec.cli_command(src, out, self.last_recipe_path,
@@ -561,6 +563,15 @@ class SurgeryController(QObject):
                     "edits):\n# use File ▸ Export Recipe… and put its path in place of "
                     "RECIPE.json.")
         self.ask.show_text("Equivalent command line", cmd + note)
+
+
+def model_stem(path: Path) -> str:
+    """The name files made from the model at ``path`` start with: its stem, or its folder's
+    name when the file name is only a suffix (a TF1 Saver's ``.meta``: "MTT_musicnn", not
+    ".meta", which made the suggested files hidden ones)."""
+    if path.name.startswith(".") and path.suffix == "":
+        return path.parent.name or "model"
+    return path.stem if path.suffix else path.name
 
 
 # ---------------------------------------------------------------------- installation

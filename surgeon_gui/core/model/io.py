@@ -502,7 +502,7 @@ class OutputGuess:
 
     def message(self) -> str:
         """One or two sentences for the user who confirms or edits the guess."""
-        dropped = "; ".join(f"{n} ({why})" for n, why in self.left_out)
+        dropped = "".join(f"\n  • {n}: {why}" for n, why in self.left_out)
         if self.sure:
             text = f"Guessed {self.outputs[0]}."
         elif self.outputs:
@@ -511,7 +511,7 @@ class OutputGuess:
         else:
             return ("Could not guess the model's output: give the name of the node it "
                     "serves (e.g. its softmax or sigmoid).")
-        return text + (f"\nLeft out: {dropped}." if dropped else "")
+        return text + (f"\nLeft out:{dropped}" if dropped else "")
 
 
 def guess_inference_outputs(gd: GraphDef) -> OutputGuess:
