@@ -113,3 +113,32 @@ def test_what_a_match_does_beside_its_name():
     assert shown.startswith("absorbs FusedBatchNormV3 …/block_13_expand_BN/FusedBatchNormV3: ")
     assert "RetinaFaceModel/" not in shown
     assert beside_name("x", "a reason about x") == "a reason about x"
+
+
+@pytest.mark.parametrize("width", [300, 900])
+def test_histogram_labels_do_not_run_together(qtbot, width):
+    """The error histogram's bin labels at the dock's width: drawn ones do not overlap, the
+    first ("0") and last (">1") always are; wide enough, all are."""
+    from PySide6.QtGui import QFont, QFontMetricsF
+    from surgeon_gui.core.running.compare import HIST_EDGES
+    from surgeon_gui.ui.error_histogram import ErrorHistogram
+    h = ErrorHistogram()
+    qtbot.addWidget(h)
+    h.resize(width, 150)
+    h.set_histogram([5] * (len(HIST_EDGES) - 1), 1e-5, "x")
+    h.grab()   # paints (no exception)
+    small = QFont(h.font())
+    small.setPointSizeF(max(6.5, small.pointSizeF() * 0.8))
+    fm = QFontMetricsF(small)
+    labels = h.bin_labels()
+    n = len(labels)
+    w = (width - 16) / n
+    widths = [fm.horizontalAdvance(t) for t in labels]
+    shown = h.labelled_bins(widths, w)
+    assert shown[0] == 0 and shown[-1] == n - 1
+    for i, j in zip(shown, shown[1:]):
+        assert (j - i) * w >= (widths[i] + widths[j]) / 2, (labels[i], labels[j])
+    if width >= 900:
+        assert shown == list(range(n))
+    else:
+        assert len(shown) < n   # at this width not all fit: some were left out

@@ -39,6 +39,28 @@ class ErrorHistogram(QWidget):
         labels.append(">1")
         return labels
 
+    @staticmethod
+    def labelled_bins(widths: list[float], w: float, gap: float = 4.0) -> list[int]:
+        """The bins whose labels (``widths`` wide, centred under bins ``w`` apart) are drawn
+        without overlapping: the last, then every one that fits going left, and the first
+        ("0") in place of the one nearest it when they would touch (at ~300 px, the dock's
+        width at 1600×1000, "≤1e-8≤1e-7…" ran together)."""
+        n = len(widths)
+        if n == 0:
+            return []
+
+        def apart(i, j):  # labels i < j do not touch
+            return (j - i) * w >= (widths[i] + widths[j]) / 2 + gap
+        shown = [n - 1]
+        for i in range(n - 2, 0, -1):
+            if apart(i, shown[-1]):
+                shown.append(i)
+        if n > 1:
+            while len(shown) > 1 and not apart(0, shown[-1]):
+                shown.pop()
+            shown.append(0)
+        return sorted(shown)
+
     def paintEvent(self, event):  # noqa: N802 - Qt API
         p = QPainter(self)
         p.setRenderHint(QPainter.Antialiasing)
@@ -62,6 +84,8 @@ class ErrorHistogram(QWidget):
         w = area.width() / n
         labels = self.bin_labels()
         p.setFont(small)
+        sfm = p.fontMetrics()
+        shown = set(self.labelled_bins([sfm.horizontalAdvance(t) for t in labels[:n]], w))
         for i, c in enumerate(self.counts):
             hi = HIST_EDGES[i + 1]
             ok = i == 0 or hi <= self.atol
@@ -75,12 +99,12 @@ class ErrorHistogram(QWidget):
                 text = f"{c / total:.0%}" if c / total >= 0.01 else str(c)
                 p.drawText(QRectF(bar.left() - 4, bar.top() - fm.height(), bar.width() + 8,
                                   fm.height()), Qt.AlignCenter, text)
+            if i not in shown:
+                continue
             p.setPen(pal.text().color())
-            p.save()
-            p.translate(area.left() + i * w + w / 2, area.bottom() + 3)
-            p.drawText(QRectF(-w / 2 - 6, 0, w + 12, fm.height()), Qt.AlignHCenter | Qt.AlignTop,
-                       labels[i])
-            p.restore()
+            half = sfm.horizontalAdvance(labels[i]) / 2 + 2
+            p.drawText(QRectF(area.left() + i * w + w / 2 - half, area.bottom() + 3, 2 * half,
+                              fm.height()), Qt.AlignHCenter | Qt.AlignTop, labels[i])
         p.setPen(QPen(pal.mid().color()))
         p.drawLine(area.bottomLeft(), area.bottomRight())
         # Where the tolerance lies between the bins (bin i >= 1 ends at HIST_EDGES[i + 1]).
