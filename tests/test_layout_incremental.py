@@ -227,13 +227,59 @@ def test_new_edits_are_laid_out_incrementally_as_a_full_walk_would(model, wrap, 
         _check_clean(tree, p)
         assert p.base() is drawn
         assert p.diff == placement_diff(drawn, p, drawn_tree, tree)
+        _check_shifts(drawn, p, drawn_tree, tree, p.diff)
+        _check_shifts(p, drawn, tree, drawn_tree, drawn.diff_to(p))  # (turned round)
         if what == "edit" and not all(a["node"].endswith("/read") for _, a in edit):
             assert p.diff.units and p.diff.edges  # (a box went: what was around it moved)
+            if model != "tf1":  # what follows the box moved as blocks, with its edges
+                assert any(srcs for _, srcs in p.diff.shifts.values())
         if what == "edit":
             assert not {"n:" + n for n in removed} & set(p.boxes)
         if what == "undo" and doc.cursor == 0 and wrap is None:
             assert _boxes(p) == _boxes(first)  # all undone: the first layout again
         eng, drawn, drawn_tree = new_eng, p, tree
+
+
+def _check_shifts(old, new, old_tree, new_tree, diff) -> None:
+    """The blocks a diff says moved as a whole did: each unit the same size and look, moved
+    by exactly the offset (and back); each producer's edges the same, into the block, routes
+    moved by exactly the offset; and most of the boxes that moved by one offset are in its
+    block."""
+    old_e = {(e.src, e.dst): e for e in old.edges}
+    new_by = new.edges_by_src()
+    old_by = old.edges_by_src()
+    looks = {"n": layout_mod._node_look, "g": lambda t, k: (t.groups[k].label, t.groups[k].signature,
+                                                t.groups[k].repeats, t.groups[k].size)}
+    for (dx, dy), (units, srcs) in diff.shifts.items():
+        assert (dx, dy) != (0.0, 0.0)
+        assert units <= diff.units and srcs <= units
+        for u in units:
+            a, b = old.boxes[u], new.boxes[u]
+            assert (b.x, b.y, b.w, b.h) == (a.x + dx, a.y + dy, a.w, a.h), u
+            assert (b.x - dx, b.y - dy) == (a.x, a.y), u
+            assert looks[u[0]](old_tree, u[2:]) == looks[u[0]](new_tree, u[2:]), u
+        for src in srcs:
+            assert {e.dst for e in new_by[src]} == {e.dst for e in old_by[src]}, src
+            for e in new_by[src]:
+                o = old_e[(src, e.dst)]
+                assert e.dst in units
+                assert (o.control, o.count, o.label, o.unrouted) == \
+                    (e.control, e.count, e.label, e.unrouted)
+                assert [(x + dx, y + dy) for x, y in o.route] == list(e.route)
+        # the producer of an edge into, out of or inside the block that did not move with it
+        # has an edge in the diff's edges, or one with an end in the diff's units and in no
+        # block (the scene finds the producers to redo there)
+        blocks = set().union(*(u for u, _ in diff.shifts.values()))
+        loose = diff.units - blocks
+        redo = {k[0] for k in diff.edges} | {e.src for e in [*new.edges, *old.edges]
+                                              if e.src in loose or e.dst in loose}
+        for e in [*new.edges, *old.edges]:
+            if (e.src in units or e.dst in units) and e.src not in srcs:
+                assert e.src in redo, (e.src, e.dst)
+        moved = [u for u in diff.units if u in old.boxes and u in new.boxes
+                 and (new.boxes[u].x - old.boxes[u].x, new.boxes[u].y - old.boxes[u].y)
+                 == (dx, dy)]
+        assert len(units) >= 0.5 * len(moved), (len(units), len(moved))
 
 
 def test_an_incremental_layout_follows_a_group_closed_and_opened(small_cond_bn,

@@ -12,6 +12,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QTransform, QUndoStack
 
 from surgeon_gui.core.history.document import Document
+from surgeon_gui.core.viewmodel import layout
 from surgeon_gui.core.viewmodel.layout import Box, LayoutEngine
 from surgeon_gui.ui import graph_scene
 from surgeon_gui.ui.commands import EditCommand, push_step
@@ -160,13 +161,20 @@ def _same_as_fresh_layout(view) -> None:
         {k: (b.x, b.y, b.w, b.h) for k, b in fresh.boxes.items()}
 
 
+@pytest.mark.parametrize("laid_out", ["incremental", "in-full"])
 @pytest.mark.parametrize("blocks", [6, 0], ids=["blocks", "every-block-filed-again"])
 @pytest.mark.parametrize("model", ["tf1", "cond_bn"])
-def test_undo_redo_expanded_updates_the_scene_in_place(qtbot, model, blocks, tf1_graph,
-                                                       small_cond_bn, updates, monkeypatch):
+def test_undo_redo_expanded_updates_the_scene_in_place(qtbot, model, blocks, laid_out,
+                                                       tf1_graph, small_cond_bn, updates,
+                                                       monkeypatch):
     """``blocks``: how many moved blocks keep an offset (MAX_OFFSETS; 0: each is filed again
-    where it is right after it moved)."""
+    where it is right after it moved). ``laid_out``: the edit laid out incrementally (as on a
+    big graph: the layout says which blocks moved as a whole, ``PlacementDiff.shifts``, and
+    the scene moves their edges without looking at them) or in full (the scene finds the
+    blocks by comparing boxes and checks each edge)."""
     monkeypatch.setattr(graph_scene, "MAX_OFFSETS", blocks)
+    if laid_out == "incremental":
+        monkeypatch.setattr(layout, "INCREMENTAL_MIN_UNITS", 0)  # (a small graph)
     gd, ins, outs = {"tf1": tf1_graph, "cond_bn": small_cond_bn}[model]
     doc, view = _view(qtbot, gd, ins, outs)
     relus = [n.name for n in gd.node if n.op == "Relu"]
@@ -182,6 +190,7 @@ def test_undo_redo_expanded_updates_the_scene_in_place(qtbot, model, blocks, tf1
     assert "n:" + victim not in view.placement.boxes
     _check_scene(view)
     _same_as_fresh_layout(view)
+    block_moves = [view.graph_scene.block_moves]
     frames_moved_in_place = 0
     # the boxes after the Relu moved as a block: filed where they were, with an offset
     assert bool(view.graph_scene._unit_off) == bool(blocks)
@@ -195,6 +204,7 @@ def test_undo_redo_expanded_updates_the_scene_in_place(qtbot, model, blocks, tf1
         qtbot.waitUntil(lambda: not view.layout_pending, timeout=60000)
         view.viewport().repaint()
         assert updates, "the scene was rebuilt, not updated"
+        block_moves.append(view.graph_scene.block_moves)
         # the overview (far zoom, minimap) is patched when next drawn, not made again
         assert view.graph_scene.overview().static is static
         frames_moved_in_place += any(frames[k] != (b.x, b.y, b.w, b.h)
@@ -210,6 +220,11 @@ def test_undo_redo_expanded_updates_the_scene_in_place(qtbot, model, blocks, tf1
     if not gone:
         assert {k: (b.x, b.y, b.w, b.h) for k, b in view.placement.boxes.items()} == before
     assert view.graph_scene.item("n:" + victim) is not None
+    # the edges of the blocks moved as the layout said, every time (and only then)
+    if laid_out == "in-full":
+        assert not any(block_moves)
+    elif model == "cond_bn":
+        assert all(block_moves), block_moves
 
 
 def test_a_weight_read_removed_and_restored_keeps_every_item(qtbot, small_cond_bn, updates):

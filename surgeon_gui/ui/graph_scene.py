@@ -1085,6 +1085,7 @@ def _recoloured(units, old_tree: GroupTree, tree: GroupTree, old_expanded, expan
             hit[gk] = True
     if not hit:
         return None
+    roots = list(hit)
 
     def inside(gk: str) -> bool:
         h = hit.get(gk)
@@ -1093,6 +1094,20 @@ def _recoloured(units, old_tree: GroupTree, tree: GroupTree, old_expanded, expan
             parent = grp.parent if grp is not None else None
             h = hit[gk] = bool(parent) and inside(parent)
         return h
+
+    def under() -> set[str]:
+        """The groups ``inside`` says yes to (in ``tree``): those hit and every group in them."""
+        out, todo = set(), list(roots)
+        while todo:
+            gk = todo.pop()
+            if gk in out:
+                continue
+            out.add(gk)
+            g = groups.get(gk)
+            if g is not None:
+                todo.extend(u[2:] for u in g.children if u[0] == "g")
+        return out
+    inside.under = under
     return inside
 
 
@@ -1204,6 +1219,9 @@ class GraphScene(QGraphicsScene):
         #: offset → how many units and edge records carry it
         self._offsets: dict[tuple, int] = {}
         self._edge_moves: dict[tuple, int] = {}
+        #: How many producers' edges the last update moved with their block as the layout
+        #: said (``PlacementDiff.shifts``), without looking at them (tests read it).
+        self.block_moves = 0
         self._solid: dict[str, QColor] = {}
         self.ghosts: list[GhostItem] = []
         self._overview = None
@@ -1214,6 +1232,8 @@ class GraphScene(QGraphicsScene):
         self._static_todo: set[str] = set()
         self._static_lines_todo = False
         self._overview_lines: tuple[list, list] | None = None
+        #: (data lines, control lines, id(line) → its index in its list): see _patch_lines
+        self._line_pos: tuple | None = None
         self.placement_rect = QRectF()
         #: Set by the view while it makes items for the frame it is about to paint (that
         #: frame draws them: no repaint needed).
@@ -1337,7 +1357,8 @@ class GraphScene(QGraphicsScene):
         # meanwhile. What lives after is frozen (gc_paused): left young, the first
         # collections after an expand-all walked all of it — on the 53k-node graph a young
         # collection of ~130 ms, then the middle generation's ~130 ms, then a full one of
-        # ~100 ms, each in whatever frame came then (a zoom or pan step).
+        # ~100 ms, each in whatever frame came then (a zoom or pan step); after an undo on
+        # the 107k-node graph a young collection of 40-70 ms.
         with gc_paused():
             self._apply_placement(tree, placement)
 
@@ -1445,7 +1466,9 @@ class GraphScene(QGraphicsScene):
         # a group's colour may have changed, and the blended fill of the frames inside it
         inside = _recoloured(units, old_tree, tree, old_expanded, placement.expanded)
         if inside is not None:
-            self._solid = {k: c for k, c in self._solid.items() if not inside(k)}
+            solid = self._solid
+            for k in inside.under():  # (a few groups around the edit: not every frame)
+                solid.pop(k, None)
         live = self.live
         if tree is not old_tree or units:
             groups = tree.groups
@@ -1463,7 +1486,19 @@ class GraphScene(QGraphicsScene):
                 if inside is not None and isinstance(item, FrameItem) and inside(key[2:]):
                     item.solid = self._solid_fill(key[2:])
                     item.update()
-        shifted = _blocks(units, old_boxes, boxes)
+        # blocks: those the layout found (``diff.shifts``: checked once, when it was laid out),
+        # or else the boxes that moved by the same offset (their edges are checked here)
+        shifts = {d: v for d, v in diff.shifts.items() if len(v[0]) >= BLOCK_MIN}
+        if shifts:
+            shifted = {}
+            for d, (block, _) in shifts.items():
+                shifted.update(dict.fromkeys(block, d))
+            block_srcs = {s: d for d, (_, srcs) in shifts.items() for s in srcs}
+            in_block = shifted
+        else:
+            shifted, block_srcs = _blocks(units, old_boxes, boxes), {}
+            in_block = {}
+        self.block_moves = len(block_srcs)
         # the tile index: a unit of a moved block takes the block's offset; another changed
         # unit leaves the tiles of its old box for those of its new
         tu, uo, uf = self._tile_units, self._unit_off, self._unit_filed
@@ -1493,8 +1528,14 @@ class GraphScene(QGraphicsScene):
                 self._count_offset(new, n)
         # edges: every record of a producer whose edges, or whose edges' ends, changed
         srcs = {k[0] for k in diff.edges}  # added, removed or routed anew
+        srcs.update(block_srcs)  # (an edge without bends moved with its ends: not in edges)
         recs = self.edge_recs
         for key in units:  # edges from or into a unit that moved or changed
+            if key in in_block:
+                # its edges moved with it (its producer's), or their producer has an edge in
+                # diff.edges or one with an end that is a changed unit in no block, which adds
+                # it here (see PlacementDiff.shifts)
+                continue
             srcs.add(key)
             for i in self.edges_of.get(key, ()):
                 srcs.add(recs[i][0].src)
@@ -1507,6 +1548,11 @@ class GraphScene(QGraphicsScene):
             lst = by_src.get(src, ()) if src in boxes else ()
             if not lst and not edges_of.get(src):
                 continue  # no edges (a frame)
+            d = block_srcs.get(src)
+            if d is not None:  # every edge of it moved with its block
+                self._move_src(src, d)
+                moved_lines = True
+                continue
             d = shifted.get(src)
             if d is not None and self._shift_src(src, lst, d, shifted):
                 moved_lines = True
@@ -1599,6 +1645,21 @@ class GraphScene(QGraphicsScene):
                                 simplify_route(e.route, horizontal)), d)
         return True
 
+    def _move_src(self, src: str, d: tuple) -> None:
+        """The records of ``src``'s edges moved by ``d`` (the layout says that they did: see
+        ``PlacementDiff.shifts``)."""
+        recs = self.edge_recs
+        dx, dy = d
+        for i in self.edges_of.get(src, ()):
+            r = recs[i]
+            e = r[0]
+            if e.src != src:
+                continue
+            _, (ax, ay, aw, ah), (bx, by, bw, bh), stub, text, tip, route = r
+            self._shift_rec(i, (e, (ax + dx, ay + dy, aw, ah), (bx + dx, by + dy, bw, bh),
+                                stub, text, tip,
+                                [(x + dx, y + dy) for x, y in route] if route else route), d)
+
     def _shift_rec(self, i: int, rec: tuple, d: tuple) -> None:
         """Edge record ``i`` becomes ``rec``, which draws it moved by ``d``: it stays filed
         where it is, with its offset grown by ``d``."""
@@ -1630,14 +1691,27 @@ class GraphScene(QGraphicsScene):
         if self._overview_lines is None:
             return
         lines, control = self._overview_lines
-        if dead:
-            ids = {id(ln) for ln in dead}
-            lines[:] = [ln for ln in lines if id(ln) not in ids]
-            control[:] = [ln for ln in control if id(ln) not in ids]
+        pos = self._line_pos
+        if pos is None or pos[0] is not lines or pos[1] is not control:
+            # where each line is in its list (the order does not matter: one pen each)
+            at = {id(ln): i for i, ln in enumerate(lines)}
+            at.update((id(ln), i) for i, ln in enumerate(control))
+            pos = self._line_pos = (lines, control, at)
+        at = pos[2]
+        for ln in dead:  # the last line takes its place
+            i = at.pop(id(ln))
+            lst = lines if i < len(lines) and lines[i] is ln else control
+            last = lst.pop()
+            if last is not ln:
+                lst[i] = last
+                at[id(last)] = i
         for i in added:
             rec = self.edge_recs[i]
             if rec is not None:
-                (control if rec[0].control else lines).extend(self._lines_of[i])
+                lst = control if rec[0].control else lines
+                for ln in self._lines_of[i]:
+                    at[id(ln)] = len(lst)
+                    lst.append(ln)
 
     def _unfile_unit(self, key: str, box) -> None:
         """Take unit ``key`` (drawn at ``box``) out of the tile index."""
@@ -1767,6 +1841,7 @@ class GraphScene(QGraphicsScene):
         many = len(lst) >= STUB_FANOUT
         recs: list[tuple] = []
         stubbed: list = []
+        text = None
         for e in lst:
             b = boxes.get(e.dst)
             if b is None:
@@ -1774,9 +1849,11 @@ class GraphScene(QGraphicsScene):
             rb = (b.x, b.y, b.w, b.h)
             # far, or not routed by the layout (a long edge of a high fan-out producer)
             if many and _far(a, b, e):
-                label = tree.node_label.get(src[2:], src[2:]) if src.startswith("n:") \
-                    else tree.groups[src[2:]].label
-                recs.append((e, ra, rb, "in", _elide(label, 28), "", ()))
+                if text is None:
+                    label = tree.node_label.get(src[2:], src[2:]) if src.startswith("n:") \
+                        else tree.groups[src[2:]].label
+                    text = _elide(label, 28)
+                recs.append((e, ra, rb, "in", text, "", ()))
                 stubbed.append(e)
             else:
                 recs.append((e, ra, rb, "", "", "", simplify_route(e.route, horizontal)))

@@ -93,12 +93,12 @@ class Placement:
         return by
 
     def diff_to(self, other: "Placement") -> "PlacementDiff | None":
-        """The recorded difference between this placement and ``other`` (either way), or
-        None when neither was laid out right after the other."""
+        """The recorded difference from ``other`` to this placement (either one laid out
+        right after the other: then its diff, turned round when it was ``other``), or None."""
         if self.diff is not None and self.base is not None and self.base() is other:
             return self.diff
         if other.diff is not None and other.base is not None and other.base() is self:
-            return other.diff
+            return other.diff.reversed()
         return None
 
 
@@ -110,9 +110,31 @@ class PlacementDiff:
     kind, count, label) or that only one has. The relation is symmetric."""
     units: frozenset
     edges: frozenset
+    #: Blocks that moved as a whole, from the base placement to this one: (dx, dy) → (units,
+    #: producers). Every unit of ``units`` (all in ``self.units``) has the same size and look
+    #: and moved by exactly (dx, dy); every visible edge of a producer of ``producers`` (in
+    #: both placements) goes to one of ``units``, draws the same but for its route, which
+    #: moved by exactly (dx, dy). Any other producer with an edge into, out of or inside a
+    #: block has an edge in ``edges`` (one into or out of a block passes a port of a frame
+    #: that moved), or one with an end in ``units`` and in no block (a box that moved by not
+    #: exactly the offset: float rounding). What follows a box deleted in the middle of a column is such a block (an
+    #: incremental layout finds them; :func:`placement_diff` does not: empty). A scene moves
+    #: those units and edges by the offset without looking at them one by one.
+    shifts: dict = field(default_factory=dict, compare=False)
+    _reversed: "PlacementDiff | None" = field(default=None, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.units) + len(self.edges)
+
+    def reversed(self) -> "PlacementDiff":
+        """The same difference seen from the other placement (the blocks moved back); made
+        once (not linked back: no reference cycle, which a frozen collector would keep)."""
+        r = self._reversed
+        if r is None:
+            r = self._reversed = PlacementDiff(
+                self.units, self.edges, {(-dx + 0.0, -dy + 0.0): v
+                                         for (dx, dy), v in self.shifts.items()})
+        return r
 
 
 @dataclass
@@ -302,17 +324,21 @@ class LayoutEngine:
         by_key: dict = {}
         fresh: list[VisibleEdge] = []
         changed_edges: set = set()
+        # producers with an edge that came, went or draws otherwise (not one of a block)
+        unlike: set[str] = set()
         for e in edges:
             key = (e.src, e.dst)
             o = old_key.get(key)
             if o is None or (moved and (e.src in moved or e.dst in moved)):
                 fresh.append(e)
+                unlike.add(e.src)
                 continue
             oe = o[0]
             by_key[key] = (e, o[1])
             e.route, e.unrouted = oe.route, oe.unrouted
             if oe.control != e.control or oe.count != e.count or oe.label != e.label:
                 changed_edges.add(key)
+                unlike.add(e.src)
         by, edges_in = dict(memo.by), dict(memo.edges_in)
         own_by: set = set()
 
@@ -339,6 +365,7 @@ class LayoutEngine:
         gone = old_key.keys() - by_key.keys()
         for key in gone:
             count(key, old_key[key][1], -1)
+            unlike.add(key[0])
         path = self._path_fn()
         rerouted: set = set()
         for e in fresh:
@@ -399,6 +426,8 @@ class LayoutEngine:
                     or o[0].control != e.control or o[0].count != e.count \
                     or o[0].label != e.label:
                 changed_edges.add(key)
+                if o is not None and o[0].unrouted != e.unrouted:
+                    unlike.add(key[0])
         changed_edges |= gone - by_key.keys()
         out.width, out.height = self._xy(root.w, root.h)
 
@@ -410,21 +439,28 @@ class LayoutEngine:
             units.update(u for u in ("n:" + n for n in looks_n) if u in both)
             units.update(u for u in ("g:" + k for k in looks_g) if u in both)
         import weakref
-        out.diff = PlacementDiff(frozenset(units), frozenset(changed_edges))
+        out.diff = PlacementDiff(frozenset(units), frozenset(changed_edges),
+                                 self._shifts(ctx, out, old_key, unlike, looks_n, looks_g))
         out.base = weakref.ref(prev)
         self._memo = _Memo(new, expanded, out, edges, by_key, by, edges_in, placed)
         return out
 
     def _place_again(self, key: str, local: _Local, ox: float, oy: float, expanded: frozenset,
-                     out: Placement, before: dict, placed: dict, ctx: "_Replacing") -> None:
+                     out: Placement, before: dict, placed: dict, ctx: "_Replacing"):
         """Place container ``key`` and what is inside it again, unless it is the same layout
-        at the same place as before (then everything in it is where it was)."""
+        at the same place as before (then everything in it is where it was). The same layout
+        at another place starts a block (``ctx.shift``): returns its offset (x, y), else None."""
         old = before.get(key)
         if old is not None and old[0] is local and old[1] == ox and old[2] == oy:
             ctx.kept.add(key)
-            return
+            return None
         if old is not None:
             ctx.forget(old[0])
+        top = None
+        if old is not None and old[0] is local and ctx.shift is None:
+            # the same layout at another place: what is inside moves with it (a block)
+            top = ctx.shift = self._xy(ox - old[1], oy - old[2])
+            ctx.shift_units.setdefault(top, set())
         placed[key] = (local, ox, oy)
         ctx.placed.add(key)
         cx, cy = self._origin(key, ox, oy)
@@ -434,6 +470,8 @@ class LayoutEngine:
         ctx.routes_now.update(local.routes)
         boxes, old_boxes, changed = out.boxes, ctx.old_boxes, ctx.changed
         sizes, subs = local.sizes, local.subs
+        shift = ctx.shift
+        block = ctx.shift_units[shift] if shift is not None else None
         for unit, (a, b) in local.pos.items():
             ua, ub = cx + a, cy + b
             if _is_port(unit):
@@ -442,18 +480,65 @@ class LayoutEngine:
                 out.ports[unit] = (pb, pa) if horizontal else (pa, pb)
                 ctx.ports_now.add(unit)
                 continue
+            sub = None
             if unit.startswith("g:") and unit[2:] in expanded:
-                self._place_again(unit[2:], subs[unit], ua, ub, expanded, out, before,
-                                  placed, ctx)
+                sub = self._place_again(unit[2:], subs[unit], ua, ub, expanded, out, before,
+                                        placed, ctx)
             w, h = sizes[unit]
             x, y, w, h = (ub, ua, h, w) if horizontal else (ua, ub, w, h)
             ob = old_boxes.get(unit)
             if ob is None or ob.x != x or ob.y != y or ob.w != w or ob.h != h:
                 boxes[unit] = Box(x, y, w, h)
                 changed.add(unit)
+                d = shift if sub is None else sub
+                if d is not None and ob is not None and ob.w == w and ob.h == h \
+                        and ob.x + d[0] == x and ob.y + d[1] == y \
+                        and x - d[0] == ob.x and y - d[1] == ob.y:
+                    (block if sub is None else ctx.shift_units[sub]).add(unit)
             else:
                 boxes[unit] = ob
             ctx.boxes_now.add(unit)
+        if top is not None:
+            ctx.shift = None
+        return top
+
+    @staticmethod
+    def _shifts(ctx: "_Replacing", out: Placement, old_key: dict, unlike: set,
+                looks_n: set, looks_g: set) -> dict:
+        """The blocks of :attr:`PlacementDiff.shifts`: per offset, the units of the containers
+        placed again with the same layout elsewhere that moved by exactly it (not those whose
+        look changed), and the producers among them whose every edge (the same before) goes to
+        one of them and whose route moved by exactly the offset. Checked here, once per new
+        layout in the worker, so that undo and redo need not look at them one by one."""
+        shifts: dict = {}
+        if not ctx.shift_units:
+            return shifts
+        by_src = out.edges_by_src()
+        looked = {"n:" + n for n in looks_n} | {"g:" + k for k in looks_g}
+        for d, units in ctx.shift_units.items():
+            units -= looked
+            if not units:
+                continue
+            dx, dy = d
+            srcs = set()
+            for src in units:
+                lst = by_src.get(src)
+                if not lst or src in unlike:
+                    continue
+                for e in lst:
+                    if e.dst not in units:
+                        break
+                    o = old_key[(src, e.dst)][0]
+                    r, q = o.route, e.route
+                    if o.unrouted != e.unrouted or len(r) != len(q) or not all(
+                            a[0] + dx == b[0] and a[1] + dy == b[1]
+                            and b[0] - dx == a[0] and b[1] - dy == a[1]  # (and back)
+                            for a, b in zip(r, q)):
+                        break
+                else:
+                    srcs.add(src)
+            shifts[d] = (frozenset(units), frozenset(srcs))
+        return shifts
 
     # ------------------------------------------------------------------ internals
     def _xy(self, a: float, b: float) -> tuple[float, float]:
@@ -648,6 +733,10 @@ class _Replacing:
         self.routes_now: set = set()
         self.ports_now: set[str] = set()
         self.unrouted_now: set = set()
+        #: The offset of the block being placed (a container placed again with the same
+        #: layout at another place), and the units of each block that moved by exactly it.
+        self.shift: tuple | None = None
+        self.shift_units: dict[tuple, set[str]] = {}
 
     def forget(self, local: _Local) -> None:
         """What ``local`` placed goes, unless placed again."""
