@@ -21,6 +21,7 @@ from PySide6.QtGui import (
     QPainterPathStroker,
     QPen,
     QPolygonF,
+    QTextLayout,
 )
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QStyleOptionGraphicsItem
 
@@ -53,6 +54,7 @@ _NO_PEN = Qt.NoPen
 _WHITE = Qt.white
 _CENTER = Qt.AlignCenter
 _LEFT_MIDDLE = Qt.AlignLeft | Qt.AlignVCenter
+_TEXT_FLAGS = (_CENTER, _LEFT_MIDDLE)
 _EXTENDED_OPTION = QGraphicsItem.ItemUsesExtendedStyleOption
 _SELECTABLE = QGraphicsItem.ItemIsSelectable
 _NO_CONTENTS = QGraphicsItem.ItemHasNoContents
@@ -80,6 +82,66 @@ def _font(size: float, bold: bool = False):
 
 def _lod(painter) -> float:
     return QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
+
+
+class _Text:
+    """One line of text laid out once (a QTextLayout), drawn pixel for pixel as
+    ``painter.drawText(rect, flags, text)`` draws it, in about half the time.
+
+    drawText lays its text out anew at every call (itemize, shape, break into lines): ~7 µs,
+    and a zoom frame of the 107k graph's default view draws ~1000 texts (group titles, sizes,
+    ops lines and "×N" badges, the stubs' "is_training" labels — twice in the bench's frame).
+    It then draws the line at (rect.x + (rect.w − advance) / 2 when centred, rect.y +
+    (rect.h − (ascent + descent)) / 2); so does :meth:`draw`. Where that would not be the same
+    picture — a text that does not fit its rectangle (drawText clips it), other alignments,
+    tabs, line breaks, mnemonics, right-to-left scripts — it calls drawText itself."""
+    __slots__ = ("text", "layout", "width", "advance", "height", "plain")
+
+    def __init__(self, text: str, font):
+        self.text = text
+        #: only left-to-right text with nothing drawText rewrites (tabs, breaks, '&')
+        self.plain = bool(text) and not any(c in "\t\n\r&\x9c" or ("\u0590" <= c and c != "…")
+                                            for c in text)
+        self.layout = None
+        if self.plain:
+            lay = self.layout = QTextLayout(text, font)
+            lay.setCacheEnabled(True)
+            lay.beginLayout()
+            line = lay.createLine()
+            line.setLineWidth(0x01000000)  # (as drawText: no wrapping)
+            lay.endLayout()
+            self.width, self.advance = line.naturalTextWidth(), line.horizontalAdvance()
+            self.height = line.ascent() + line.descent()
+
+    def offset(self, w: float, h: float, flags) -> tuple[float, float] | None:
+        """Where :meth:`draw_at` puts the text in a ``w`` × ``h`` rectangle with ``flags``
+        (AlignVCenter with AlignLeft or AlignHCenter); None: drawText must draw it."""
+        if not self.plain or self.width > w or self.height > h or flags not in _TEXT_FLAGS:
+            return None
+        return ((w - self.advance) / 2 if flags == _CENTER else 0.0, (h - self.height) / 2)
+
+    def draw(self, painter, rect: QRectF, flags) -> None:
+        """``painter.drawText(rect, flags, text)``, the same picture."""
+        x, y, w, h = rect.getRect()
+        off = self.offset(w, h, flags)
+        if off is None:
+            painter.drawText(rect, flags, self.text)
+        else:
+            self.layout.draw(painter, QPointF(x + off[0], y + off[1]))
+
+
+_TEXTS: dict[tuple, _Text] = {}
+TEXTS_KEPT = 4096  # edge labels laid out once (a bound: the cache is emptied when full)
+
+
+def _text(size: float, text: str) -> _Text:
+    """A :class:`_Text` in ``_font(size)`` (edge and stub labels), made once."""
+    t = _TEXTS.get((size, text))
+    if t is None:
+        if len(_TEXTS) >= TEXTS_KEPT:
+            _TEXTS.clear()
+        t = _TEXTS[size, text] = _Text(text, _font(size))
+    return t
 
 
 BADGE_PAD = 8.0      # a badge pill is its text's width plus this
@@ -395,7 +457,7 @@ class GroupItem(UnitItem):
         m = look.metrics
         painter.setPen(style.TEXT)
         painter.setFont(m.title_font)
-        painter.drawText(look.title_rect, _LEFT_MIDDLE, look.title)
+        look.text(0, painter)
         _chevron(painter, look.chevron, expanded=False)
         if look.repeats_rect is not None:
             painter.setFont(m.badge_font)
@@ -403,13 +465,13 @@ class GroupItem(UnitItem):
             painter.setBrush(_BADGE_FILL)
             painter.drawRoundedRect(look.repeats_rect, 5, 5)
             painter.setPen(style.TEXT_DIM)
-            painter.drawText(look.repeats_rect, _CENTER, look.repeats)
+            look.text(1, painter)
         if lod < DETAIL_LOD:
             return
         painter.setFont(m.body_font)
         painter.setPen(style.TEXT_DIM)
-        painter.drawText(look.size_rect, _LEFT_MIDDLE, look.size)
-        painter.drawText(look.ops_rect, _LEFT_MIDDLE, look.ops)
+        look.text(2, painter)
+        look.text(3, painter)
 
     def _look(self, fill: QColor) -> _GroupLook:
         """What paint() draws that only changes with the group, the box's size or its fill:
@@ -458,6 +520,30 @@ class _GroupLook:
             ops = ops[:max(1, chars - 1)] + "…"
         self.ops = ops
         self.ops_rect = QRectF(13, 3 + m.title_h + m.body_h, w - 20, m.body_h)
+        self._m = m
+        self._texts: list = [None] * 4
+
+    def text(self, i: int, painter) -> None:
+        """Draw text ``i`` (title, "×N", size, ops) as ``painter.drawText`` would, in the
+        painter's pen; the painter's font must be that text's (see :class:`_Text`). Laid out
+        when first drawn (only the title and "×N" below DETAIL_LOD), then once per look."""
+        made = self._texts[i]
+        if made is None:
+            m = self._m
+            text, font, rect, flags = (
+                (self.title, m.title_font, self.title_rect, _LEFT_MIDDLE),
+                (self.repeats, m.badge_font, self.repeats_rect, _CENTER),
+                (self.size, m.body_font, self.size_rect, _LEFT_MIDDLE),
+                (self.ops, m.body_font, self.ops_rect, _LEFT_MIDDLE))[i]
+            t = _Text(text, font)
+            off = t.offset(rect.width(), rect.height(), flags)
+            made = self._texts[i] = (t.layout, QPointF(rect.x() + off[0], rect.y() + off[1])) \
+                if off is not None else (None, (rect, flags, text))
+        layout, at = made
+        if layout is not None:
+            layout.draw(painter, at)
+        else:
+            painter.drawText(*at)
 
 
 class FrameItem(UnitItem):
@@ -917,8 +1003,8 @@ class EdgeItem(QGraphicsItem):
                 painter.setPen(style.EDGE_LABEL)
                 painter.setFont(_font(6.5))
                 s0 = self.start
-                painter.drawText(QRectF(s0.x() - 150, s0.y() - 14, 300, 13), _CENTER,
-                                 self.stub_text)
+                _text(6.5, self.stub_text).draw(
+                    painter, QRectF(s0.x() - 150, s0.y() - 14, 300, 13), _CENTER)
             return True
         if lod >= EDGE_LABEL_LOD and (self.edge.label or self.edge.count > 1):
             text = self.edge.label
@@ -926,8 +1012,8 @@ class EdgeItem(QGraphicsItem):
                 text = f"{text}  ×{self.edge.count}" if text else f"×{self.edge.count}"
             painter.setPen(style.EDGE_LABEL)
             painter.setFont(_font(6.5))
-            painter.drawText(QRectF(self.mid.x() + 4, self.mid.y() - 8, 126, 16),
-                             _LEFT_MIDDLE, text)
+            _text(6.5, text).draw(painter, QRectF(self.mid.x() + 4, self.mid.y() - 8, 126, 16),
+                                  _LEFT_MIDDLE)
             return True
         return False
 
