@@ -139,7 +139,7 @@ TRUST_HELP = ("load a Keras Lambda / custom object or run a SavedModel's initial
 
 def cmd_info(args, out) -> int:
     from .core.model.graph import dtype_name, shape_list
-    from .core.model.io import unregistered_ops
+    from .core.model.io import guess_inference_outputs, unregistered_ops, variable_nodes
     from .core.model.checks import graph_problems
     model = _load(args.model, args.signature, _split(args.outputs), args.checkpoint,
                   args.trust_code)
@@ -172,7 +172,22 @@ def cmd_info(args, out) -> int:
                                      for i in inputs) or "none"))
     if defaults:
         w("  with default (not required): " + ", ".join(defaults))
-    w("  outputs:    " + (", ".join(info["outputs"]) or "none"))
+    variables = [] if args.checkpoint else variable_nodes(g.graph_def)
+    if variables and not _split(args.outputs) and len(info["outputs"]) > 8:
+        # a training graph: its sinks are mostly training machinery; say what to freeze
+        outs = info["outputs"]
+        w(f"  outputs:    {len(outs)} sinks of a training graph ({', '.join(outs[:3])}, ... "
+          "--json lists them all)")
+    else:
+        w("  outputs:    " + (", ".join(info["outputs"]) or "none"))
+    if variables:
+        guess = guess_inference_outputs(g.graph_def)
+        w(f"  variables:  {len(variables)}, their values in a checkpoint: freeze them with "
+          "--checkpoint PREFIX|FOLDER --outputs NAMES")
+        if guess.outputs:
+            w(f"  the model's output{'s' if len(guess.outputs) > 1 else ''} "
+              f"{'look' if len(guess.outputs) > 1 else 'looks'} like: "
+              f"{','.join(guess.outputs)}" + ("" if guess.sure else " (not sure)"))
     if info["functions"]:
         w(f"  functions:  {len(info['functions'])} ({', '.join(info['functions'][:6])}"
           + (", ..." if len(info["functions"]) > 6 else "") + ")")

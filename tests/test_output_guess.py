@@ -133,3 +133,19 @@ def test_open_musicnns_meta_offers_the_sigmoid_and_says_why(qtbot, tmp_path, mon
         w.surgery.passes.apply_all_button.click()
     ctl.export_recipe()
     assert ask.saves == [str(folder / "MTT_musicnn.recipe.json")]
+
+
+def test_info_on_a_training_graph_says_what_to_freeze(tmp_path, capsys):
+    """``surgeon info`` on a graph with variables listed its hundreds of training sinks as
+    "outputs"; it now counts them and names the output to freeze."""
+    from surgeon_gui import cli
+    folder = rm.package_dir("musicnn") / "MTT_musicnn"
+    assert cli.main(["info", str(folder / ".meta")]) == 0
+    text = capsys.readouterr().out
+    outputs = next(line for line in text.splitlines() if line.startswith("  outputs:"))
+    assert "sinks of a training graph" in outputs and len(outputs) < 300
+    assert "  variables:  150, their values in a checkpoint" in text
+    assert "  the model's output looks like: model/Sigmoid\n" in text
+    assert cli.main(["info", str(folder / ".meta"), "--json"]) == 0
+    import json
+    assert "model/Sigmoid" in json.loads(capsys.readouterr().out)["outputs"]
