@@ -108,6 +108,9 @@ class _Ask:
         self.saves.append(start)
         return None
 
+    def show_text(self, title, text):
+        self.shown = text
+
 
 def test_open_musicnns_meta_offers_the_sigmoid_and_says_why(qtbot, tmp_path, monkeypatch):
     """Opening musicnn's ``.meta`` as a new user does: the question names the model's folder,
@@ -133,6 +136,13 @@ def test_open_musicnns_meta_offers_the_sigmoid_and_says_why(qtbot, tmp_path, mon
         w.surgery.passes.apply_all_button.click()
     ctl.export_recipe()
     assert ask.saves == [str(folder / "MTT_musicnn.recipe.json")]
+    # Show CLI Command…: one option a line (the .meta path ran the one line off the dialog)
+    ctl.show_cli()
+    import shlex
+    lines = ask.shown.splitlines()
+    assert lines[0] == f"surgeon optimize {folder / '.meta'} {folder / 'MTT_musicnn_optimized.pb'} \\"
+    assert lines[1] == f"    --checkpoint {folder} \\"
+    assert shlex.split(ask.shown.replace("\\\n", "")) == shlex.split(ctl.cli_command())
 
 
 def test_info_on_a_training_graph_says_what_to_freeze(tmp_path, capsys):

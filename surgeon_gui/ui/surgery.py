@@ -12,6 +12,7 @@ it with scripted answers instead of clicking through modal dialogs.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -562,7 +563,22 @@ class SurgeryController(QObject):
             note = ("\n\n# The steps need a recipe file (parameters, selected matches or hand "
                     "edits):\n# use File ▸ Export Recipe… and put its path in place of "
                     "RECIPE.json.")
-        self.ask.show_text("Equivalent command line", cmd + note)
+        self.ask.show_text("Equivalent command line", one_option_a_line(cmd) + note)
+
+
+def one_option_a_line(cmd: str) -> str:
+    """A ``surgeon optimize IN OUT --flag value ...`` command with each option on its own
+    line (shell continuations): the whole command shows in the dialog, no path is cut (musicnn's
+    one line ran off the dialog's edge after the .meta path)."""
+    parts = shlex.split(cmd)
+    lines = [" ".join(map(shlex.quote, parts[:4]))]
+    i = 4
+    while i < len(parts):
+        takes_value = parts[i].startswith("--") and i + 1 < len(parts) \
+            and not parts[i + 1].startswith("--")
+        lines.append(" ".join(map(shlex.quote, parts[i:i + 1 + takes_value])))
+        i += 1 + takes_value
+    return " \\\n    ".join(lines)
 
 
 def model_stem(path: Path) -> str:
