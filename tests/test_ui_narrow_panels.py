@@ -142,3 +142,27 @@ def test_histogram_labels_do_not_run_together(qtbot, width):
         assert shown == list(range(n))
     else:
         assert len(shown) < n   # at this width not all fit: some were left out
+
+
+def test_recent_files_tell_the_model_and_keep_the_paths_end(qtbot, tmp_path):
+    """RetinaFace's recent entry read "src/frozen_graph.pb" and its path ran off the list's
+    edge (a sideways scroll bar); the label goes up past untelling folders, the path is
+    elided in the middle."""
+    from PySide6.QtWidgets import QApplication
+    from surgeon_gui.ui.start_page import StartPage, recent_label
+    retina = "/venv/lib/python3.11/site-packages/retinaface/src/frozen_graph.pb"
+    assert recent_label(retina) == "retinaface/src/frozen_graph.pb"
+    assert recent_label("/m/resnet/1/saved_model.pb") == "resnet/1/saved_model.pb"
+    assert recent_label("/p/musicnn/MTT_musicnn/.meta") == "MTT_musicnn/.meta"
+    assert recent_label("/p/models/mobilenet_v2.pb") == "mobilenet_v2.pb"
+    page = StartPage()
+    qtbot.addWidget(page)
+    page.resize(700, 500)
+    page.show()
+    long = str(tmp_path / ("deep/" * 12) / "retinaface" / "src" / "frozen_graph.pb")
+    page.set_recent([long])
+    QApplication.processEvents()
+    lst = page.recent_list
+    assert lst.viewport().width() < lst.fontMetrics().horizontalAdvance(long)
+    assert lst.horizontalScrollBar().maximum() == 0 or not lst.horizontalScrollBar().isVisible()
+    assert lst.item(0).toolTip() == long + " (missing)"

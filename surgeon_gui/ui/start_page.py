@@ -52,17 +52,29 @@ _UNTELLING_NAMES = {"saved_model.pb", "saved_model.pbtxt", "frozen_graph.pb", "f
                     "model.pb", "graph.pb", "model.keras", "model.h5", "graph.pbtxt", "model.pbtxt"}
 
 
+#: Folder names that say nothing either: the one above them is shown too.
+_UNTELLING_FOLDERS = {"src", "model", "models", "export", "exported", "saved_model", "frozen",
+                      "graph", "graphs", "data", "assets", "checkpoints", "ckpt", "output"}
+
+
 def recent_label(path: str) -> str:
     """The short name shown for a recent file: its name, or ``folder/name`` when the name alone says little
-    (``.meta``, ``saved_model.pb``, ``frozen_graph.pb``, ``model.pb`` ...)."""
+    (``.meta``, ``saved_model.pb``, ``frozen_graph.pb``, ``model.pb`` ...), with the folder above
+    when that folder's name says little too (RetinaFace's ``retinaface/src/frozen_graph.pb``; a
+    SavedModel's version folder ``1``)."""
     trimmed = path.rstrip("/\\") or path
     name = os.path.basename(trimmed)
     if not name:
         return path
     if name.startswith(".") or name.lower() in _UNTELLING_NAMES:
-        parent = os.path.basename(os.path.dirname(trimmed))
+        folder = os.path.dirname(trimmed)
+        parent = os.path.basename(folder)
         if parent:
-            return f"{parent}/{name}"
+            label = f"{parent}/{name}"
+            above = os.path.basename(os.path.dirname(folder))
+            if above and (parent.lower() in _UNTELLING_FOLDERS or parent.isdigit()):
+                label = f"{above}/{label}"
+            return label
     return name
 
 
@@ -116,6 +128,10 @@ class StartPage(QWidget):
         box.addWidget(label)
         lst = QListWidget()
         lst.setCursor(Qt.PointingHandCursor)
+        # a long path keeps its start and its end (the model's folder and name) in view, no
+        # sideways scrolling ("/work/…/site-packages/retinaface/src/frozen_graph.pb")
+        lst.setTextElideMode(Qt.ElideMiddle)
+        lst.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         box.addWidget(lst, 1)
         frame = QFrame()
         frame.setLayout(box)
