@@ -284,14 +284,15 @@ def push_step(stack: QUndoStack, cmd: StepCommand | None) -> StepCommand | None:
 
 
 def record_steps(stack: QUndoStack, document: Document, prepared: list[PreparedStep],
-                 base_revision: int | None = None) -> list[StepCommand]:
+                 base_revision: int | None = None, change=None) -> list[StepCommand]:
     """Adopt steps prepared in the background (one announcement for all of them) and record
-    each as its own command (StaleStepError when the document moved meanwhile)."""
+    each as its own command (StaleStepError when the document moved meanwhile). ``change``:
+    their ``adopted_change``, made in the background too (None: made here)."""
     if not prepared:
         return []
     _settle(document)
     old = document.graph
-    document.adopt(prepared, base_revision)
+    document.adopt(prepared, base_revision, change)
     release_later(old)   # the graph before, when nothing keeps it: freed off the GUI thread
     follow(stack)
     first = document.cursor - len(prepared)

@@ -525,6 +525,15 @@ class GraphView(QGraphicsView):
             cache.pop(next(iter(cache)))
         return edges
 
+    def remember_visible(self, tree: GroupTree, expanded: frozenset, edges: list) -> None:
+        """Visible edges of ``tree`` with the groups ``expanded`` open, made elsewhere (the
+        loader's worker makes the default view's): a layout of that tree with those groups
+        open takes them instead of making them on the GUI thread."""
+        cache = self.__dict__.setdefault("_visible_cache", {})
+        cache[(id(tree), frozenset(expanded))] = (tree, edges)
+        while len(cache) > 4:
+            cache.pop(next(iter(cache)))
+
     def _placement_key(self, expanded: frozenset) -> tuple:
         e = self.engine
         return (id(self.tree), expanded, e.horizontal, e.wrap_in)

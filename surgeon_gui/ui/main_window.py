@@ -137,7 +137,13 @@ def _load(path, state, show_constants, signature, checkpoint, outputs, trust_cod
     tree = GroupTree(doc.graph, show_constants=show_constants, defer=True)
     if state:
         state.progress(0.95, "laying out")
-    return doc, tree, time.perf_counter() - t0, loaded.notes, loaded.signature
+    # the edges of the default view (their labels read the NodeDefs): made here, while nothing
+    # else reads the graph, instead of on the GUI thread (50-60 ms on the 107k-node graph)
+    from ..core.model.graph import gc_paused
+    with gc_paused():
+        expanded = frozenset(k for k in tree.default_expanded() if k in tree.groups)
+        visible = (expanded, tree.visible_graph(expanded))
+    return doc, tree, time.perf_counter() - t0, loaded.notes, loaded.signature, visible
 
 
 #: The built-in panels' docks, in the order the panels add them: (object name, title, area).
@@ -687,13 +693,14 @@ class MainWindow(QMainWindow):
     def _on_loaded(self, w: Worker, path: str, result, offer_freeze: bool = True) -> None:
         if not self._end_loading(w):
             return
-        doc, tree, seconds, notes, signature = result
+        doc, tree, seconds, notes, signature, visible = result
         # the window keeps what the job made: nothing for the worker to let go of on its
         # reaper thread (walking a 107k-node tree's containers for graphs there held the GIL
         # ~0.5 s right after the first frame)
         w.result = None
         self.timings["load"] = seconds
         self.signature = signature
+        self.view.remember_visible(tree, *visible)
         self.set_document(doc, tree=tree)
         self.timings["first_view"] = time.perf_counter() - self._load_started
         self._panels_after_view()

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.history.document import adopted_change
 from ..core.history.steps import prepare_pass, prepare_pipeline, state_before_last
 from ..core.model.tfenv import wait_for_tensorflow
 from ..core.model.graph import GraphError
@@ -53,7 +54,7 @@ from ..core.passes.leftovers import leftovers
 from ..core.passes.base import PassReport
 from ..core.passes.pipeline import MAX_ROUNDS
 from ..core.viewmodel.grouping import GroupTree
-from ..core.viewmodel.viewstate import preview_kinds
+from ..core.viewmodel.viewstate import ViewState, preview_kinds
 from .commands import hold, record_steps
 from .graph_view import tags_of
 from .name_elide import beside_name, elide_names, names_get_the_room
@@ -61,6 +62,16 @@ from .workers import Worker, build_quietly, freeze_survivors
 
 KEY_ROLE = Qt.UserRole
 NODES_ROLE = Qt.UserRole + 1
+
+
+def _visible_after(tree: GroupTree, user_opened: set, user_closed: set) -> tuple:
+    """(tree, open groups, visible edges) of the view of ``tree`` that a view whose user
+    opened and closed these groups shows (``ViewState.follow``), for ``remember_visible``."""
+    state = ViewState()
+    state.user_opened, state.user_closed = user_opened, user_closed
+    state.follow(tree)
+    expanded = frozenset(k for k in state.expanded if k in tree.groups)
+    return tree, expanded, build_quietly(lambda: tree.visible_graph(expanded))
 
 
 class PassesPanel(QWidget):
@@ -488,6 +499,11 @@ class PassesPanel(QWidget):
         graph = doc.graph
         n = len(PRESET_PASSES)
         show_constants = bool(getattr(self.view, "show_constants", False))
+        # the groups the user opened and closed (the window-modal progress dialog keeps them
+        # as they are while the job runs): which groups the result will show open
+        view_state = getattr(self.view, "state", None)
+        user = (set(view_state.user_opened), set(view_state.user_closed)) \
+            if isinstance(view_state, ViewState) else None
 
         def job(state):
             _ready(state, f"{PRESET_TITLE}…")
@@ -525,18 +541,27 @@ class PassesPanel(QWidget):
                     lambda: GroupTree(prepared[-1].graph, show_constants=show_constants))
             # the history tags the view draws after the adoption (what each folded node was),
             # kept by the document and the view so the GUI thread finds them made
-            tags = None
+            tags = change = visible = None
             if prepared:
                 origins = doc.origins_after(prepared)
                 tags = (origins, tags_of(origins))
-            return prepared, left, trees, tags
+                # what the adoption announces (set operations over the ~90k names the preset
+                # removes from the 107k-node graph): made here, not on the GUI thread
+                change = adopted_change(prepared)
+                if user is not None:
+                    # the edges the result's view will draw (their labels read the NodeDefs)
+                    visible = _visible_after(trees[len(prepared) - 1], *user)
+            return prepared, left, trees, tags, change, visible
 
         def done(result):
-            prepared, left, trees, tags = result
+            prepared, left, trees, tags, change, visible = result
+            if visible is not None and doc is self.document and \
+                    hasattr(self.view, "remember_visible"):
+                self.view.remember_visible(*visible)
             self._remember_trees(doc, prepared, trees, show_constants)
             if tags is not None and doc is self.document and hasattr(self.view, "remember_tags"):
                 self.view.remember_tags(*tags)
-            if not prepared or self._record(doc, prepared, base):
+            if not prepared or self._record(doc, prepared, base, change):
                 self.status.setText(f"Preset done: {len(prepared)} step(s) changed the graph. "
                                     + (f"Left that you may expect gone: {len(left)} kind(s), "
                                        "listed under Refused." if left else
@@ -572,12 +597,13 @@ class PassesPanel(QWidget):
             tree.graph = None   # (kept graphless, as every cached tree: see _cached_tree)
             cache[(key, show_constants)] = tree
 
-    def _record(self, doc, prepared, base) -> bool:
-        """Adopt prepared steps into the document, one undo command each."""
+    def _record(self, doc, prepared, base, change=None) -> bool:
+        """Adopt prepared steps into the document, one undo command each (``change``: their
+        ``adopted_change`` when the job made it)."""
         if doc is not self.document:
             return False
         try:
-            cmds = record_steps(self.undo_stack, doc, prepared, base)
+            cmds = record_steps(self.undo_stack, doc, prepared, base, change)
         except GraphError as e:
             self.status.setText(str(e.problem))
             return False

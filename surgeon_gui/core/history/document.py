@@ -454,10 +454,13 @@ class Document:
         del memo[:-self.ORIGINS_KEPT]
 
     # ------------------------------------------------------------------ changes
-    def adopt(self, prepared: list[PreparedStep], base_revision: int | None = None) -> None:
+    def adopt(self, prepared: list[PreparedStep], base_revision: int | None = None,
+              change: GraphChange | None = None) -> None:
         """Take steps prepared (by :func:`prepare_step`, each on the graph of the one before,
         the first on the current graph) as the newest steps; undone steps are dropped.
-        StaleStepError when the document changed since ``base_revision``."""
+        StaleStepError when the document changed since ``base_revision``. ``change``:
+        :func:`adopted_change` of ``prepared``, made beside them (on the job's thread), else
+        made here."""
         if base_revision is not None and base_revision != self.revision:
             raise StaleStepError("the graph changed while the step was computed; run it again")
         if not prepared:
@@ -472,24 +475,7 @@ class Document:
         self._cursor = len(self._steps)
         self._graph = graph
         self._graph.source = self.path
-        if len(prepared) == 1:
-            d = prepared[0].step.delta
-            change = GraphChange(prepared[0].step.label, set(d.removed), set(d.added),
-                                 set(d.changed), kind="apply", delta=d)
-        else:
-            removed, added, changed = set(), set(), set()
-            for p in prepared:
-                d = p.step.delta
-                # (set operations: a preset step on a big graph removes ~100k names)
-                back = added.intersection(d.removed)   # added by an earlier step: never were
-                added -= back
-                removed |= set(d.removed).difference(back)
-                added |= set(d.added)
-                changed |= set(d.changed)
-            changed -= added | removed
-            change = GraphChange(prepared[-1].step.label, removed, added, changed,
-                                 kind="apply")
-        self._announce(change)
+        self._announce(change if change is not None else adopted_change(prepared))
 
     def _adopted_graph(self, prepared: list[PreparedStep]) -> Graph:
         """The graph after ``prepared``: the last one's that has a graph (adopted as it is),
@@ -672,3 +658,26 @@ class Document:
 
 def _opt_list(v):
     return None if v is None else list(v)
+
+
+def adopted_change(prepared: list[PreparedStep]) -> GraphChange:
+    """What :meth:`Document.adopt` of ``prepared`` announces, by node name. Reads only the
+    steps' deltas: any thread. A job that prepares steps on a big graph makes it beside them
+    (the preset's seven steps on the 107k-node graph remove ~90k names: 20-30 ms of set
+    operations the GUI thread then does not spend)."""
+    if len(prepared) == 1:
+        d = prepared[0].step.delta
+        return GraphChange(prepared[0].step.label, set(d.removed), set(d.added),
+                           set(d.changed), kind="apply", delta=d)
+    removed, added, changed = set(), set(), set()
+    for p in prepared:
+        d = p.step.delta
+        # (set operations: a preset step on a big graph removes ~100k names)
+        back = added.intersection(d.removed)   # added by an earlier step: never were
+        added -= back
+        removed |= set(d.removed).difference(back)
+        added |= set(d.added)
+        changed |= set(d.changed)
+    changed -= added | removed
+    return GraphChange(prepared[-1].step.label if prepared else "", removed, added, changed,
+                       kind="apply")

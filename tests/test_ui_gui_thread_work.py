@@ -1,0 +1,136 @@
+"""What the GUI thread no longer does when a big graph is opened or the preset's steps are
+adopted (issue 12): the work is made beside the job on its thread, and the result is the
+same as before."""
+import threading
+
+import pytest
+from support import make_window
+from PySide6.QtCore import Qt
+
+from surgeon_gui.core.model.io import save_graph
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, monkeypatch, mobilenet_v2):
+    gd, _, _ = mobilenet_v2
+    path = tmp_path / "mobilenet_v2.pb"
+    save_graph(gd, path)
+    w = make_window(qtbot, tmp_path, monkeypatch, size=(1300, 850))
+    with qtbot.waitSignal(w.document_opened, timeout=60_000):
+        w.open_model(str(path))
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
+    return w
+
+
+def _on_gui() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def test_the_preset_works_out_what_its_adoption_changed_on_its_worker(qtbot, win, monkeypatch):
+    """The names the preset's adoption announces as removed, added and changed (set operations
+    over every step's delta: ~90k names on the 107k-node graph) and the visible edges of the
+    result's view are worked out on the preset's worker; what the view is told is what the
+    graphs before and after say, and it draws the edges made afresh for its open groups."""
+    from surgeon_gui.core.history import document
+    from surgeon_gui.core.viewmodel import grouping
+    from surgeon_gui.ui import passes_panel
+    calls, visible_calls = [], []
+    real = document.adopted_change
+    real_visible = grouping.GroupTree.visible_graph
+
+    def visible_graph(self, expanded):
+        visible_calls.append(_on_gui())
+        return real_visible(self, expanded)
+    monkeypatch.setattr(grouping.GroupTree, "visible_graph", visible_graph)
+
+    def adopted_change(prepared):
+        calls.append(_on_gui())
+        return real(prepared)
+    monkeypatch.setattr(document, "adopted_change", adopted_change)
+    monkeypatch.setattr(passes_panel, "adopted_change", adopted_change)
+    w, panel = win, win.surgery.passes
+    doc = w.document
+    before = {n.name: n.SerializeToString(deterministic=True) for n in doc.graph.graph_def.node}
+    told = []
+    doc.changed.connect(told.append)
+    panel.select_pass("inference")
+    with qtbot.waitSignal(panel.idle, timeout=120_000):
+        qtbot.mouseClick(panel.apply_all_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
+    assert w.undo_stack.count() >= 2           # several steps: the merged change
+    assert calls == [False]                    # once, on the worker
+    after = {n.name: n.SerializeToString(deterministic=True) for n in doc.graph.graph_def.node}
+    [change] = told
+    assert change.kind == "apply" and change.cursor == doc.cursor
+    assert change.removed == before.keys() - after.keys() and change.removed
+    assert change.added == after.keys() - before.keys()
+    assert not change.changed & (change.added | change.removed)
+    rewritten = {n for n in before.keys() & after.keys() if before[n] != after[n]}
+    assert rewritten and rewritten <= change.changed
+    # the view drew the result (its tree is the document's graph's) with the worker's edges
+    view = w.view
+    assert view.tree.graph is doc.graph
+    assert not any(u[2:] in change.removed for u in view.placement.boxes if u[:2] == "n:")
+    assert visible_calls == [False]
+    expanded = frozenset(k for k in view.expanded if k in view.tree.groups)
+    assert view.placement.expanded == expanded
+    fresh = real_visible(view.tree, expanded)
+    assert sorted((e.src, e.dst, e.control, e.count, e.label, tuple(e.pairs))
+                  for e in view.placement.edges) == \
+        sorted((e.src, e.dst, e.control, e.count, e.label, tuple(e.pairs)) for e in fresh)
+
+
+def test_adopt_without_a_change_made_beforehand_makes_it_itself(mobilenet_v2):
+    """``Document.adopt`` of prepared steps with no ``change`` works it out itself: the same
+    announcement as with the one :func:`adopted_change` makes."""
+    from surgeon_gui.core.history.document import Document, adopted_change
+    from surgeon_gui.core.history.steps import prepare_pipeline
+    from surgeon_gui.core.passes import PRESET_ID
+    gd, _, _ = mobilenet_v2
+    results = []
+    for made_before in (False, True):
+        doc = Document(gd.__class__.FromString(gd.SerializeToString()), "m.pb")
+        told = []
+        doc.changed.connect(told.append)
+        prepared = prepare_pipeline(doc.graph, [PRESET_ID])
+        assert len(prepared) >= 2
+        doc.adopt(prepared, doc.revision, adopted_change(prepared) if made_before else None)
+        [c] = told
+        results.append((c.label, c.removed, c.added, c.changed, c.kind, c.cursor))
+    assert results[0] == results[1] and results[0][1]
+
+
+def test_the_first_views_visible_edges_are_made_by_the_loader(qtbot, tmp_path, monkeypatch,
+                                                              mobilenet_v2):
+    """Opening a model: the visible edges of its default view (whose labels read the NodeDefs)
+    are made on the loader's worker, not on the GUI thread, and they are the ones the view
+    lays out: the same as made afresh for the view's open groups."""
+    from surgeon_gui.core.viewmodel import grouping
+    gd, _, _ = mobilenet_v2
+    path = tmp_path / "m.pb"
+    save_graph(gd, path)
+    calls = []
+    real = grouping.GroupTree.visible_graph
+
+    def visible_graph(self, expanded):
+        calls.append(_on_gui())
+        return real(self, expanded)
+    monkeypatch.setattr(grouping.GroupTree, "visible_graph", visible_graph)
+    w = make_window(qtbot, tmp_path, monkeypatch, size=(1300, 850))
+    with qtbot.waitSignal(w.document_opened, timeout=60_000):
+        w.open_model(str(path))
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
+    assert calls == [False]
+    view = w.view
+    expanded = frozenset(k for k in view.expanded if k in view.tree.groups)
+    assert expanded and view.placement.expanded == expanded
+    fresh = real(view.tree, expanded)
+
+    def key(edges):
+        return sorted((e.src, e.dst, e.control, e.count, e.label, tuple(e.pairs)) for e in edges)
+    assert key(view._visible_graph(expanded)) == key(fresh)
+    assert {(e.src, e.dst) for e in view.placement.edges} == {(e.src, e.dst) for e in fresh}
+    # another expansion is made as before, on the GUI thread
+    view.expand_all()
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=60_000)
+    assert calls[1:] == [True]
