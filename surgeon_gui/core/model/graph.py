@@ -111,6 +111,15 @@ def tensor_name(text: str) -> str:
     return f"{ref.node}:{max(ref.port, 0)}"
 
 
+def _share_inputs_in_order(old: "Graph", new: "Graph") -> None:
+    """``new`` shares ``old``'s consumer map (same nodes in the same order, same wiring): it
+    shares the map's entries in node order too (``inputs_in_order``, which the group tree's
+    edges are read from; without them the tree sorts every input back into node order)."""
+    kept = old.__dict__.get("inputs_in_order")
+    if kept is not None and kept[0] is new._consumers:
+        new.inputs_in_order = kept
+
+
 @dataclass(frozen=True)
 class Edge:
     """A data or control edge from ``src:port`` to input slot ``index`` of ``dst``."""
@@ -297,6 +306,7 @@ class Graph:
         g.nodes, g.order = dict(self.nodes), dict(self.order)
         g._duplicates = list(self._duplicates)
         g._consumers = self._consumers
+        _share_inputs_in_order(self, g)
         g._ops = self._ops
         g._topo = dict(self._topo)
         g._problems = self._problems
@@ -373,6 +383,7 @@ class Graph:
             g._consumers = None
         elif wiring_same:
             g._consumers = cons
+            _share_inputs_in_order(self, g)
         else:
             g._consumers = cons = defaultdict(list, cons)
             moved = removed | added | changed
