@@ -41,3 +41,21 @@ def test_the_documents_index_keeps_the_loaders_inputs_in_order(tmp_path, mobilen
     same = g.updated((), (), [names[-1]], {names[-1]: (g.ops[names[-1]],
                                                        list(g.nodes[names[-1]].input))})
     assert same._consumers is g._consumers and same.inputs_in_order is g.inputs_in_order
+
+
+def test_the_index_reads_the_node_list_a_slice_at_a_time(mobilenet_v2, monkeypatch):
+    """Graph() reads the NodeDefs a slice at a time (a loader on a worker then lets the GUI
+    thread run between slices): the same wrappers, in the same order, as one read, whatever
+    the slice size (a last partial slice, an exact multiple)."""
+    from surgeon_gui.core.model import graph as graph_mod
+    gd, _, _ = mobilenet_v2
+    whole = list(gd.node)
+    n = len(whole)
+    assert n > 100
+    for size in (n + 1, n, 64, n // 2, 7):
+        monkeypatch.setattr(graph_mod, "NODE_LIST_SLICE", size)
+        got = graph_mod._node_list(gd)
+        assert len(got) == n and all(a is b for a, b in zip(got, whole))
+        g = graph_mod.Graph(gd)
+        assert list(g.nodes) == [x.name for x in whole] and list(g.order.values()) == \
+            list(range(n))

@@ -134,3 +134,39 @@ def test_the_first_views_visible_edges_are_made_by_the_loader(qtbot, tmp_path, m
     view.expand_all()
     qtbot.waitUntil(lambda: not view.layout_pending, timeout=60_000)
     assert calls[1:] == [True]
+
+
+def test_the_loader_finds_the_variables_the_window_offers_to_freeze(qtbot, tmp_path,
+                                                                    monkeypatch):
+    """A graph saved with its variables: the loader's worker finds them (a pass over every
+    node's op), and the window's offer to freeze them names the same variables as a look
+    from scratch."""
+    from pathlib import Path
+    from surgeon_gui.core.model import io
+    from surgeon_gui.core.model.io import read_graph_def
+    path = Path(__file__).resolve().parent.parent / "resources" / "examples" / "tf1_training" \
+        / "graph.pb"
+    want = io.variable_nodes(read_graph_def(path))
+    assert want
+    calls = []
+    real = io.variable_nodes
+
+    def variable_nodes(*a, **k):
+        calls.append(_on_gui())
+        return real(*a, **k)
+    monkeypatch.setattr(io, "variable_nodes", variable_nodes)
+    w = make_window(qtbot, tmp_path, monkeypatch)
+    asked = []
+
+    class Ask:
+        def question(self, title, text, choices):
+            asked.append((title, text))
+            return "no"
+    w.surgery.controller.ask = Ask()
+    with qtbot.waitSignal(w.document_opened, timeout=60_000):
+        w.open_model(str(path))
+    qtbot.waitUntil(lambda: bool(asked), timeout=60_000)
+    assert calls == [False]
+    [(title, text)] = asked
+    assert title == "Graph with variables"
+    assert f"holds {len(want)} variable(s) ({', '.join(want[:3])}" in text

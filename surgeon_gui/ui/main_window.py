@@ -143,7 +143,11 @@ def _load(path, state, show_constants, signature, checkpoint, outputs, trust_cod
     with gc_paused():
         expanded = frozenset(k for k in tree.default_expanded() if k in tree.groups)
         visible = (expanded, tree.visible_graph(expanded))
-    return doc, tree, time.perf_counter() - t0, loaded.notes, loaded.signature, visible
+    # (the window offers to freeze these: looked for here, not on the GUI thread)
+    from ..core.model.io import variable_nodes
+    variables = variable_nodes(doc.graph.graph_def, tree.op_of)
+    return (doc, tree, time.perf_counter() - t0, loaded.notes, loaded.signature, visible,
+            variables)
 
 
 #: The built-in panels' docks, in the order the panels add them: (object name, title, area).
@@ -693,7 +697,7 @@ class MainWindow(QMainWindow):
     def _on_loaded(self, w: Worker, path: str, result, offer_freeze: bool = True) -> None:
         if not self._end_loading(w):
             return
-        doc, tree, seconds, notes, signature, visible = result
+        doc, tree, seconds, notes, signature, visible, variables = result
         # the window keeps what the job made: nothing for the worker to let go of on its
         # reaper thread (walking a 107k-node tree's containers for graphs there held the GIL
         # ~0.5 s right after the first frame)
@@ -720,7 +724,7 @@ class MainWindow(QMainWindow):
                             "problem(s)); it is open for inspection.\n"
                             + "\n".join(f"• {p}" for p in problems))
         if offer_freeze:
-            self._offer_checkpoint(path, doc)
+            self._offer_checkpoint(path, doc, variables)
 
     def _complete_tree_later(self, doc: Document, tree: GroupTree) -> None:
         """The loader's tree left out what the first view does not draw (``GroupTree(defer=
@@ -754,13 +758,15 @@ class MainWindow(QMainWindow):
         watch()
         QTimer.singleShot(TREE_COMPLETION_LATEST_MS, lambda: start(force=True))
 
-    def _offer_checkpoint(self, path: str, doc) -> None:
-        """A graph that still holds variables is not ready for inference: offer to freeze it."""
-        from ..core.model.io import variable_nodes
+    def _offer_checkpoint(self, path: str, doc, names: list[str] | None = None) -> None:
+        """A graph that still holds variables is not ready for inference: offer to freeze it
+        (``names``: its variables, when the loader found them)."""
         from .start_page import recent_label
-        tree = self.view.tree  # its op map is plain Python: no pass over the protos here
-        names = variable_nodes(doc.graph.graph_def, tree.op_of if tree is not None
-                               and tree.graph is doc.graph else None)
+        if names is None:
+            from ..core.model.io import variable_nodes
+            tree = self.view.tree  # its op map is plain Python: no pass over the protos here
+            names = variable_nodes(doc.graph.graph_def, tree.op_of if tree is not None
+                                   and tree.graph is doc.graph else None)
         if not names:
             return
         answer = self.asker().question(
