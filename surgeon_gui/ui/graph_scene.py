@@ -1317,6 +1317,9 @@ class GraphScene(QGraphicsScene):
         #: layout; an undo/redo that only looks at a part of the graph need not wait for it).
         self._static_todo: set[str] = set()
         self._static_lines_todo = False
+        #: Blocks moved since then, as the layout said ((dx, dy), unit keys): their boxes
+        #: and frames are moved by the offset when it is patched, without looking at them.
+        self._static_shifts: list[tuple] = []
         self._overview_lines: tuple[list, list] | None = None
         #: (data lines, control lines, id(line) → its index in its list): see _patch_lines
         self._line_pos: tuple | None = None
@@ -1378,11 +1381,14 @@ class GraphScene(QGraphicsScene):
         if self._overview is None:
             with gc_paused():  # thousands of small objects at once (see apply_placement)
                 st = self._overview_static
-                if st is not None and (self._static_todo or self._static_lines_todo) and \
+                if st is not None and (self._static_todo or self._static_lines_todo
+                                       or self._static_shifts) and \
                         not st.patch(self, self._static_todo, self._overview_lines
-                                     if self._static_lines_todo else None):
+                                     if self._static_lines_todo else None,
+                                     self._static_shifts):
                     self._overview_static = None
                 self._static_todo, self._static_lines_todo = set(), False
+                self._static_shifts = []
                 self._overview = Overview(self, self._overview_lines, self._overview_static)
                 self._overview_static = self._overview.static
             self._overview_lines = (self._overview.lines, self._overview.control_lines)
@@ -1683,7 +1689,11 @@ class GraphScene(QGraphicsScene):
             self.setSceneRect(QRectF(-300, -200, placement.width + 600, placement.height + 400))
             self.placement_rect = QRectF(0, 0, placement.width, placement.height)
         if self._overview_static is not None:  # patched when next drawn
-            self._static_todo |= units
+            if shifts:  # (the units the layout said moved as a block: moved by the offset)
+                self._static_todo.update(k for k in units if k not in in_block)
+                self._static_shifts.extend((d, v[0]) for d, v in shifts.items())
+            else:
+                self._static_todo |= units
             self._static_lines_todo |= bool(dead or added or moved_lines)
         if self._holes > len(recs) // 2:  # mostly holes: index afresh
             self._reindex_edges()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from bisect import insort
 
 from PySide6.QtCore import QLineF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
@@ -72,7 +73,7 @@ class _Static:
             if entry is None:
                 entry = fills[k] = (fill, [])
             entry[1].append(r)
-        self.frames.sort(key=lambda f: -f[0].width() * f[0].height())  # outer frames first
+        self.frames.sort(key=_by_area)  # outer frames first
         framed.sort(key=lambda f: (f[0], f[1]))
         for dp, rgba, solid, r in framed:
             if self.frame_fills and self.frame_fills[-1][0] == (dp, rgba):
@@ -87,9 +88,12 @@ class _Static:
         self._image = None
         self._frame_coords: dict[int, tuple] | None = None
 
-    def patch(self, scene, units, lines: tuple[list, list] | None) -> bool:
+    def patch(self, scene, units, lines: tuple[list, list] | None, shifts=()) -> bool:
         """Follow an update of the scene in place: the boxes of ``units`` (keys) moved,
-        resized, recoloured, appeared or went; ``lines`` (data, control) when edges changed.
+        resized, recoloured, appeared or went; ``lines`` (data, control) when edges changed;
+        ``shifts``: ((dx, dy), keys) of blocks that moved as a whole (the same size and look:
+        see ``PlacementDiff.shifts``), in the order they moved; a key of ``units`` is not
+        moved by them (it is set where its box is).
         A box or frame that only moved or was resized keeps its look: its rectangle, shared by
         every list that draws it, is moved in place (a frame's order, outer first, holds: a
         frame still contains the frames inside it, and frames side by side do not overlap).
@@ -107,6 +111,13 @@ class _Static:
         recoloured: set[str] = set()  # group keys of frames whose solid fill changed
         moved = resized = False
         colours: dict = {}  # signature → its colour (made once per patch)
+        resized_frames: set[int] = set()  # ids of the rects of frames that changed size
+        for (dx, dy), keys in shifts:
+            for key in keys:
+                r = rects.get(key)
+                if r is not None and key not in units:
+                    r.translate(dx, dy)
+                    moved = True
 
         def frame_look(gk: str):
             grp = groups[gk]
@@ -128,7 +139,9 @@ class _Static:
                     if (x, y, w, h) != (b.x, b.y, b.w, b.h):
                         r.setRect(b.x, b.y, b.w, b.h)
                         moved = True
-                        resized |= (w, h) != (b.w, b.h)
+                        if (w, h) != (b.w, b.h):
+                            resized = True
+                            resized_frames.add(id(r))
                     return
                 if solid.rgba() != old[1]:
                     recoloured.add(key[2:])
@@ -166,18 +179,18 @@ class _Static:
                 changed.append((key, b, fill))
         if recoloured:
             # a frame's solid fill is blended over its parent's: the frames inside one whose
-            # fill changed change with it, whether their own group changed or not
-            hit: dict[str, bool] = dict.fromkeys(recoloured, True)
-
-            def inside(gk: str) -> bool:
-                h = hit.get(gk)
-                if h is None:
-                    parent = groups[gk].parent
-                    h = hit[gk] = bool(parent) and parent in groups and inside(parent)
-                return h
-            done = set(units)
-            for key, old in list(look.items()):
-                if isinstance(old, tuple) and key not in done and inside(key[2:]):
+            # fill changed change with it, whether their own group changed or not (found
+            # from it: a few groups, not every frame)
+            under, todo = set(), list(recoloured)
+            while todo:
+                gk = todo.pop()
+                if gk not in under:
+                    under.add(gk)
+                    todo.extend(u[2:] for u in groups[gk].children if u[0] == "g")
+            for gk in under:
+                key = "g:" + gk
+                old = look.get(key)
+                if isinstance(old, tuple) and key not in units:
                     frame(key, boxes[key], old)
         dead: dict[int, set[int]] = {}  # fill key → ids of the rects that go
         for key, _, _ in changed:
@@ -204,6 +217,15 @@ class _Static:
             for _, _, lst in self.frame_fills:
                 lst[:] = [r for r in lst if id(r) not in frames_out]
             self.frame_fills = [g for g in self.frame_fills if g[2]]
+        by_area = _by_area
+        if resized_frames and len(resized_frames) < 64:
+            # (a few frames changed size: they go where their new size puts them, outer
+            # frames first, rather than sorting all again)
+            moving = [f for f in self.frames if id(f[0]) in resized_frames]
+            self.frames = [f for f in self.frames if id(f[0]) not in resized_frames]
+            for f in moving:
+                insort(self.frames, f, key=by_area)
+            resized = False
         if frames_in:
             at = {g[0]: g for g in self.frame_fills}
             depth: dict[str, int] = {}
@@ -212,7 +234,10 @@ class _Static:
                 look[key] = (base.rgba(), solid.rgba())
                 fill = QColor(base)
                 fill.setAlpha(45)
-                self.frames.append((r, fill, base))
+                if resized or len(frames_in) >= 64:
+                    self.frames.append((r, fill, base))  # (all sorted below)
+                else:
+                    insort(self.frames, (r, fill, base), key=by_area)
                 self.frame_borders.setdefault(base.rgba(), (base, []))[1].append(r)
                 k = (_depth(key[2:], groups, depth), solid.rgba())
                 g = at.get(k)
@@ -226,8 +251,8 @@ class _Static:
             self._image = None
         if moved or frames_in or frames_out:
             self._frame_coords = None
-        if resized or frames_in or frames_out:  # (frames that only moved keep their order)
-            self.frames.sort(key=lambda f: -f[0].width() * f[0].height())
+        if resized or len(frames_in) >= 64:  # (frames that only moved keep their order)
+            self.frames.sort(key=by_area)
         if lines is not None:
             self.lines, self.control_lines = lines
             self._tile_lines = None
@@ -428,6 +453,11 @@ class Overview:
         for color, rects in self.outlines.values():
             painter.setPen(QPen(color, 2.5 * px))
             painter.drawRects([r.adjusted(-2 * px, -2 * px, 2 * px, 2 * px) for r in rects])
+
+
+def _by_area(f: tuple) -> float:
+    """Frames outer first: by area, largest first (a frame holds those inside it)."""
+    return -f[0].width() * f[0].height()
 
 
 def _overlaps(c: tuple, x0: float, y0: float, x1: float, y1: float) -> bool:
