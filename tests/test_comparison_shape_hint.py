@@ -69,3 +69,30 @@ def test_cli_compare_says_which_shape_it_guessed(image_net, tmp_path):
     assert err[0].endswith("--shape x=1,N,N,3)")
     code, err = surgeon("--shape", "x=1,16,16,3")
     assert code == 0, err
+
+
+def test_the_panel_opens_sample_inputs_at_the_shape_to_give(qtbot, image_net):
+    """RetinaFace's first Run comparison failed on the 1×1 image filled in by default, and the
+    Sample inputs editor stayed folded: the panel now opens it at that input's Shape cell; the
+    shape typed there makes the next run compare."""
+    from PySide6.QtCore import Qt
+    from surgeon_gui.core.history.document import Document
+    from surgeon_gui.ui.compare_panel import ComparePanel
+    panel = ComparePanel(Document(image_net, "image_net.pb", ["x"], ["out"]))
+    qtbot.addWidget(panel)
+    panel.runs.setValue(0)
+    panel.show()
+    assert not panel.samples.isVisible()
+    with qtbot.waitSignal(panel.finished, timeout=120_000) as run:
+        qtbot.mouseClick(panel.run_btn, Qt.LeftButton)
+    result, error = run.args
+    assert result is None and "fed x 1×1×1×3" in error
+    assert panel.samples.isVisible() and panel.samples_toggle.isChecked()
+    table = panel.samples.table
+    assert (table.currentRow(), table.currentColumn()) == (0, 2)
+    assert table.item(0, 0).text() == "x" and table.item(0, 2).text() == "1,1,1,3"
+    table.item(0, 2).setText("1,16,16,3")   # what typing in the cell does
+    with qtbot.waitSignal(panel.finished, timeout=120_000) as run:
+        qtbot.mouseClick(panel.run_btn, Qt.LeftButton)
+    result, error = run.args
+    assert result is not None and result.comparison.allclose, error

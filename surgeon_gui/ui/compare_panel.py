@@ -43,6 +43,7 @@ from ..core.model.graph import Graph, GraphDef, GraphError, detect_inputs, node_
 from ..core.running.comparison import (
     DEFAULT_ATOL,
     DEFAULT_RTOL,
+    SHAPE_HINT,
     CompareRequest,
     CompareResult,
     comparison_job_isolated,
@@ -124,6 +125,15 @@ class ComparePanel(QWidget):
         row.addStretch(1)
         lay.addLayout(row)
         lay.addWidget(self.progress)
+        # what the run said, under it (not below the options and an open Sample inputs)
+        self.message = QLabel("Choose a reference and run the comparison.")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.message.setObjectName("compareMessage")
+        lay.addWidget(self.message)
+        self.show_node_btn = QPushButton("Show node")
+        self.show_node_btn.setVisible(False)
+        lay.addWidget(self.show_node_btn, 0, Qt.AlignLeft)
 
         head = QHBoxLayout()
         self.samples_toggle = QToolButton(text="Sample inputs", checkable=True)
@@ -181,19 +191,11 @@ class ComparePanel(QWidget):
         for box in (opts, opts2, opts3, opts4):
             lay.addLayout(box)
 
-        self.message = QLabel("Choose a reference and run the comparison.")
-        self.message.setWordWrap(True)
-        self.message.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.message.setObjectName("compareMessage")
-        lay.addWidget(self.message)
         self.target_label = QLabel("")
         self.target_label.setWordWrap(True)
         self.target_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.target_label.setVisible(False)
         lay.addWidget(self.target_label)
-        self.show_node_btn = QPushButton("Show node")
-        self.show_node_btn.setVisible(False)
-        lay.addWidget(self.show_node_btn, 0, Qt.AlignLeft)
 
         self.outputs_table = OutputsTable()
         lay.addWidget(self.outputs_table)
@@ -517,6 +519,13 @@ class ComparePanel(QWidget):
         if not isinstance(exc, (GraphError, ValueError, KeyError, OSError)):
             message = f"internal error — {message}"
         self._show_error(message, nodes)
+        if SHAPE_HINT in message and self.document is not None:
+            # RetinaFace fed 1×1×1×3: open Sample inputs at the Shape to give
+            guessed = self.samples.sample_set.guessed_shapes(
+                self.document.graph, self.document.graph.given_inputs)
+            if guessed:
+                self.samples_toggle.setChecked(True)
+                self.samples.point_at_shape(next(iter(guessed)))
 
     def _cancelled(self) -> None:
         self._clear_results("Cancelled: no results.")

@@ -226,6 +226,16 @@ class SamplesEditor(QGroupBox):
         self._updating = False
         self._show_source()
 
+    def point_at_shape(self, name: str) -> bool:
+        """Select input ``name``'s Shape cell and give the table the focus (a run failed on
+        the shape filled in by default: the user types the real one there)."""
+        row = next((r for r, spec in enumerate(self.specs) if spec.name == name), None)
+        if row is None:
+            return False
+        self.table.setCurrentCell(row, 2)
+        self.table.setFocus()
+        return True
+
     def _current_spec(self) -> InputSpec | None:
         r = self.table.currentRow()
         return self.specs[r] if 0 <= r < len(self.specs) else None

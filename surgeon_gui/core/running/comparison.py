@@ -67,6 +67,11 @@ class CompareResult:
     targets: dict = field(default_factory=dict)
 
 
+#: Ends a failure that may come from the unknown dimensions filled in by default (the app
+#: then points at the inputs' Shape cells).
+SHAPE_HINT = "give the real shape under Sample inputs"
+
+
 def run_comparison(req: CompareRequest, progress=None, should_stop=None) -> CompareResult:
     """Make the feeds, compare (keeping the output values), and measure the drift if asked."""
     report = progress or (lambda f, t: None)
@@ -89,8 +94,8 @@ def run_comparison(req: CompareRequest, progress=None, should_stop=None) -> Comp
         if not guessed:
             raise
         fed = ", ".join(f"{n} {'×'.join(map(str, s))}" for n, s in guessed.items())
-        raise RunError(f"{e.problem} (fed {fed}: unknown dimensions filled with 1; give the "
-                       "real shape under Sample inputs)", e.source, e.nodes) from None
+        raise RunError(f"{e.problem} (fed {fed}: unknown dimensions filled with 1; "
+                       f"{SHAPE_HINT})", e.source, e.nodes) from None
     values = [dict(cmp.values_a), dict(cmp.values_b)]
     drift = None
     origins: list[str] = []
