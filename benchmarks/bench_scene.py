@@ -369,6 +369,9 @@ def measure_new_edits(path: Path, code: Path = ROOT) -> dict:
         setattr(owner, name, run)
     timed(grouping.GroupTree, "__init__", "tree")
     timed(grouping.GroupTree, "visible_graph", "visible")
+    if hasattr(gv, "derive_for_change"):   # (a new edit's tree and edges from the old ones)
+        timed(gv, "derive_for_change", "tree")
+        timed(gv, "derive_visible", "visible")
     timed(layout.LayoutEngine, "layout", "layout")
     timed(gv, "placement_diff", "layout")
     timed(view.graph_scene, "apply_placement", "scene")
@@ -382,16 +385,22 @@ def measure_new_edits(path: Path, code: Path = ROOT) -> dict:
                 and n.name.endswith("/read"))
     rows = []
     for node in [relus[len(relus) * i // 8] for i in (3, 4, 5)] + [read]:
-        cmd = EditCommand.compute(doc, "remove_node", {"node": node})
+        c0 = time.thread_time()
+        cmd = EditCommand.compute(doc, "remove_node", {"node": node})  # (the edit itself)
+        compute_cpu = time.thread_time() - c0
         spent.clear()
         clock = Clock()
         push_step(stack, cmd)
         settle()
-        paint = Clock()
+        paint, p0 = Clock(), time.thread_time()
         view.viewport().repaint()
+        paint_cpu = time.thread_time() - p0
         w, c = clock.stop()
         rows.append({"node": node, "wall": w, "cpu": c, "gui": spent.get("gui", 0.0)
-                     + paint.stop()[0], "mode": getattr(view.engine, "last_mode", "full"),
+                     + paint.stop()[0], "gui_cpu": spent.get("gui_cpu", 0.0) + paint_cpu,
+                     "compute_cpu": compute_cpu,
+                     "made": getattr(view, "last_tree_made", "") or "built",
+                     "mode": getattr(view.engine, "last_mode", "full"),
                      **{k + c: spent.get(k + c, 0.0) for k in ("tree", "visible", "layout", "scene")
                         for c in ("", "_cpu")}})
     view.close()
@@ -410,24 +419,29 @@ def write_new_edits(runs: list[dict], load: str, path: Path = NEW_EDIT_RESULTS) 
         ("Edits 1-3 delete a Relu in the middle of the graph (a box: its block is laid out "
          "again and what follows it moves), edit 4 a weight's `/read` (a badge). Each is a new "
          "step (no placement kept for it). Times in seconds: until the view is laid out and "
-         "painted, wall (CPU of the process); \"GUI\" is the GUI thread's part, wall (the "
-         "window does not respond meanwhile); the phases, wall (CPU of the thread that runs "
-         "it): the group tree and the visible edges (GUI thread), the layout and its diff "
-         "(worker), the scene (GUI thread)."), "",
-        "| model | code | edit | wall (CPU) | GUI thread | tree | visible edges | layout + diff "
-        "| scene | layout made |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---|"]
+         "painted, wall (CPU of the process); \"GUI\" is the GUI thread's part, wall (CPU) "
+         "(the window does not respond meanwhile: the view's reaction to the step, the scene, "
+         "the paint); \"edit\" the CPU of computing the edit itself (`EditCommand.compute`, "
+         "GUI thread, before the step is pushed); the phases, wall (CPU of the thread that "
+         "runs it): the group tree and the visible edges (GUI thread; \"derived\" from the "
+         "state before, or \"built\" afresh), the layout and its diff (worker), the scene "
+         "(GUI thread)."), "",
+        "| model | code | edit | wall (CPU) | GUI thread | edit | tree | visible edges "
+        "| layout + diff | scene | tree made | layout made |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in runs:
         if "error" in r:
-            lines.append(f"| {r['model']} | {r['code']} | failed: {r['error']} | | | | | | | |")
+            lines.append(f"| {r['model']} | {r['code']} | failed: {r['error']} | | | | | | | "
+                         "| | |")
             continue
         for i, e in enumerate(r["edits"], 1):
             lines.append(
                 f"| {r['model']} | {Path(r['code']).name} | {i} | {e['wall']:.2f} "
-                f"({e['cpu']:.2f}) | {e['gui']:.2f} | "
+                f"({e['cpu']:.2f}) | {e['gui']:.2f} ({e.get('gui_cpu', float('nan')):.2f}) | "
+                f"{e.get('compute_cpu', float('nan')):.2f} | "
                 + " | ".join(f"{e[k]:.2f} ({e.get(k + '_cpu', float('nan')):.2f})"
                              for k in ("tree", "visible", "layout", "scene"))
-                + f" | {e['mode']} |")
+                + f" | {e.get('made', '')} | {e['mode']} |")
     lines += ["", "Re-run: `QT_QPA_PLATFORM=offscreen python benchmarks/bench_scene.py "
               "--new-edits --code /path/to/other/checkout`.", ""]
     path.write_text("\n".join(lines))

@@ -30,7 +30,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 
 from ..model.graph import Graph, parse_input
-from .grouping import (MIN_SIBLINGS_FOR_BLOCKS, _MAYBE_HIDDEN, _READ_OPS, Badge, GroupTree,
+from .grouping import (MIN_SIBLINGS_FOR_BLOCKS, _MAYBE_HIDDEN, _READ_OPS, Badge, Group, GroupTree,
                        VisibleEdge, tensor_label, _Spans, _step, _virtual_level,
                        badge_name, format_shape, output_info, path_entries)
 
@@ -177,8 +177,8 @@ def _derive(old: GroupTree, graph: Graph, R: set, A: set, C: set, old_wiring: di
     new.show_constants = show
     cells, virtual = dict(old._cells), dict(old._virtual)
     redecided = []   # (level, its spans, segments decided otherwise)
-    for level, (kids, spans, all_segs) in _level_stats(ops_new, hidden, levels,
-                                                              (old._cells, old._virtual)).items():
+    stats = _level_stats(ops_new, hidden, levels, (old._cells, old._virtual))
+    for level, (kids, spans, all_segs, sub) in stats.items():
         if not kids:    # the level is gone: its decision with it
             cells.pop(level, None)
             virtual.pop(level, None)
@@ -197,51 +197,85 @@ def _derive(old: GroupTree, graph: Graph, R: set, A: set, C: set, old_wiring: di
             if came:
                 have = Counter(all_segs)
                 segs = {s for s in segs if came.get(s) != have[s]}
-        if any((level, s) in spans for s in segs):
-            # drawn nodes go into other groups: built afresh
-            return _no("a level's grouping changed")
-        redecided.append((level, segs))
+        redecided.append((level, segs, kids, sub))
         for d, v in ((cells, found), (virtual, chains)):
             if v is None:
                 d.pop(level, None)
             else:
                 d[level] = v
-    gone_paths = {n: path_entries(n, old._cells, old._virtual)[0] for n in R | hid}
-    come_paths = {n: path_entries(n, cells, virtual)[0] for n in A | shown | hid}
-    counted = Counter(old._counted)
-    keys = set()
-    for n in R_drawn:
-        for k, _, _, _ in gone_paths[n]:
-            keys.add(k)
-            left = counted[k] - 1
-            if left > 0:
-                counted[k] = left
-            else:
-                del counted[k]
-    for n in A_drawn:
-        for k, _, _, _ in come_paths[n]:
-            keys.add(k)
-            counted[k] += 1
+    # nodes whose groups change with a level's decision (a block of bn_a and bn_b that is no
+    # block once the level has five siblings): taken out of their old groups and put into
+    # their new ones, as if deleted and added again
+    M: set[str] = set()
+    for level, segs, kids, sub in redecided:
+        head = "/".join(level) + "/" if level else ""
+        for decisions in ((old._cells, old._virtual), (cells, virtual)):
+            base = path_entries("/".join(level + ("\0",)), *decisions)[1]
+
+            def seg_keys(seg: str) -> set[str]:
+                out: list = []
+                _step(*decisions, out, base, level, seg, head, True)
+                return {k for k, _, _, _ in out}
+            changing = set().union(*map(seg_keys, segs))
+            if changing and any(seg_keys(k) & changing for k in kids if k not in segs):
+                return _no("a level's grouping changed (a block shared with others)")
+        cut = len(head)
+        M.update(n for n in sub if n[cut:].partition("/")[0] in segs and n not in A)
     old_groups = old.groups
-    if any(k not in old_groups and counted.get(k, 0) >= 2 for k in keys):
+    names = None
+    for _ in range(3):
+        if len(M) > 4 * MAX_TOUCHED:
+            return _no("a level's grouping changed (too many nodes)")
+        gone_paths = {n: path_entries(n, old._cells, old._virtual)[0] for n in R | hid | M}
+        come_paths = {n: path_entries(n, cells, virtual)[0] for n in A | shown | hid | M}
+        gone_drawn = R_drawn + [n for n in M if n in drawn_old and n not in hid]
+        come_drawn = A_drawn + [n for n in M if n not in hidden and n not in shown]
+        counted = Counter(old._counted)
+        keys = set()
+        for n in gone_drawn:
+            for k, _, _, _ in gone_paths[n]:
+                keys.add(k)
+                left = counted[k] - 1
+                if left > 0:
+                    counted[k] = left
+                else:
+                    del counted[k]
+        for n in come_drawn:
+            for k, _, _, _ in come_paths[n]:
+                keys.add(k)
+                counted[k] += 1
+        created = {k for k in keys if k not in old_groups and counted.get(k, 0) >= 2}
+        # a group an added node (or a weight drawn now) makes (a deleted group back): the
+        # nodes of its scope that were there already (its weights, a node hoisted out of it)
+        # move in
+        extra: set[str] = set()
+        for n in (A | shown) - M:
+            for k, label, is_virtual, prefix in come_paths.get(n, ()):
+                if k in created:
+                    if names is None:
+                        names = list(ops_new)
+                    extra.update(_members_by_name(names, label, is_virtual, prefix, cells,
+                                                  virtual))
+        extra -= A | M
+        if not extra:
+            break
+        M |= extra
+    else:
         return _no("a new group")
     dropped = {k for k in keys if k in old_groups and counted.get(k, 0) < 2}
 
     groups = dict(old_groups)
     for k in dropped:
         del groups[k]
-    for level, segs in redecided:
-        # segments of weights only (a block of moving_mean/moving_variance that is one once
-        # a sixth sibling is there): fine as long as no group has them (no drawn node does)
-        for decisions in ((old._cells, old._virtual), (cells, virtual)):
-            base = path_entries("/".join(level + ("\0",)), *decisions)[1]
-            head = "/".join(level) + "/" if level else ""
-            for seg in segs:
-                out: list = []
-                _step(*decisions, out, base, level, seg, head, True)
-                if any(k in groups for k, _, _, _ in out):
-                    return _no("a level's grouping changed (a group's members)")
-    mine: dict[str, object] = {}    # groups copied for this tree
+    made: dict[str, object] = {}
+    for n in sorted(come_drawn, key=order.__getitem__):   # (parents before children)
+        parent = ""
+        for k, label, is_virtual, prefix in come_paths[n]:
+            if k in created and k not in made:
+                made[k] = groups[k] = Group(k, label, parent, is_virtual, prefix)
+            if k in groups:
+                parent = k
+    mine: dict[str, object] = dict(made)    # groups copied (or made) for this tree
 
     def own(k: str):
         g = mine.get(k)
@@ -258,7 +292,7 @@ def _derive(old: GroupTree, graph: Graph, R: set, A: set, C: set, old_wiring: di
         for h, tup in hidden_groups.items():
             if not dropped.isdisjoint(tup):
                 hidden_groups[h] = tuple(k for k in tup if k not in dropped)
-    for n in A | hid:
+    for n in A | hid | M:
         if n in hidden:
             hidden_groups[n] = tuple(k for k, _, _, _ in come_paths[n] if k in groups)
 
@@ -274,7 +308,7 @@ def _derive(old: GroupTree, graph: Graph, R: set, A: set, C: set, old_wiring: di
             lst = containers[k] = list(groups[k].children if k else old.root_children)
         return lst
 
-    for n in R_drawn:
+    for n in gone_drawn:
         p = old.parent_of[n]
         if p not in dropped:
             gone_units[p].add("n:" + n)
@@ -292,11 +326,13 @@ def _derive(old: GroupTree, graph: Graph, R: set, A: set, C: set, old_wiring: di
             for u in old_groups[stack.pop()].children:
                 if u[0] == "g":
                     stack.append(u[2:])
-                elif u[2:] not in R and u[2:] not in hid:
+                elif u[2:] not in R and u[2:] not in hid and u[2:] not in M:
                     x = u[2:]
                     moved.append((x, tuple(g for g in drawn_old[x] if g not in dropped)))
-    for n in A_drawn:
+    for n in come_drawn:
         moved.append((n, tuple(k for k, _, _, _ in come_paths[n] if k in groups)))
+    for k, g in made.items():
+        kids_of(g.parent).append("g:" + k)
     for p, units in gone_units.items():
         lst = kids_of(p)
         lst[:] = [u for u in lst if u not in units]
@@ -317,7 +353,13 @@ def _derive(old: GroupTree, graph: Graph, R: set, A: set, C: set, old_wiring: di
             u = (lst if lst is not None else groups[k].children)[0]
         return order[u[2:]]
 
-    depth = {k: (len(drawn_old_chain(old, k)) if k else 0) for k in containers}
+    def depth(k: str) -> int:
+        d = 0
+        while k:
+            k = groups[k].parent
+            d += 1
+        return d
+    depth = {k: depth(k) for k in containers}
     for k in sorted(containers, key=depth.__getitem__, reverse=True):  # inner ones first
         lst = containers[k]
         lst.sort(key=first_pos)
@@ -335,7 +377,8 @@ def _derive(old: GroupTree, graph: Graph, R: set, A: set, C: set, old_wiring: di
         w = work.get(k)
         if w is None:
             g = groups[k]
-            w = work[k] = {op: [n, f] for (op, n), f in zip(g.ops.items(), op_firsts[k])}
+            w = work[k] = {op: [n, f] for (op, n), f in zip(g.ops.items(),
+                                                            op_firsts.get(k, ()))}
         return w
 
     rescan: list[tuple[str, str, int]] = []   # (group, op, where to look from)
@@ -351,7 +394,7 @@ def _derive(old: GroupTree, graph: Graph, R: set, A: set, C: set, old_wiring: di
             rescan.append((k, op, max(0, old_order[n] - len(R))))
 
     gave: list[tuple[str, str, str]] = []
-    for n in R:
+    for n in R | M:
         drawn = n in drawn_old
         chain = drawn_old[n] if drawn else old._hidden_groups_made.get(n, ())
         for k in chain:
@@ -362,20 +405,20 @@ def _derive(old: GroupTree, graph: Graph, R: set, A: set, C: set, old_wiring: di
             if drawn:
                 g.visible_size -= 1
             take(k, n, ops_old[n])
-    for n in shown:
+    for n in shown - M:
         for k in ancestors[n]:
             own(k).visible_size += 1
-    for n in hid:
+    for n in hid - M:
         for k in drawn_old[n]:
             if k not in dropped:
                 own(k).visible_size -= 1
-    for n in C:
+    for n in C - M:
         if ops_old[n] != ops_new[n]:
             chain = ancestors[n] if n in ancestors else hidden_groups.get(n, ())
             for k in chain:
                 take(k, n, ops_old[n])
                 gave.append((k, n, ops_new[n]))
-    for n in A:
+    for n in A | M:
         chain = ancestors[n] if n in ancestors else hidden_groups.get(n, ())
         for k in chain:
             g = own(k)
@@ -412,8 +455,8 @@ def _derive(old: GroupTree, graph: Graph, R: set, A: set, C: set, old_wiring: di
         op_firsts[k] = tuple([f for _, (_, f) in items])
 
     # ---------------------------------------------------------------- drawn edges
-    redo = R | A | C | shown | hid
-    for n in shown | hid:
+    redo = R | A | C | shown | hid | M
+    for n in shown | hid | M:
         redo.update(c for c, _, _ in graph.consumers(n))
     for n in A:
         redo.update(c for c, _, _ in graph.consumers(n))
@@ -493,10 +536,10 @@ def _derive(old: GroupTree, graph: Graph, R: set, A: set, C: set, old_wiring: di
             members(g.signature).discard(k)
             hit.add(g.signature)
     for k, g in list(mine.items()):
-        before = old_groups[k]
+        before = old_groups.get(k)
         ops = sorted(g.ops.items())
         g.signature = zlib.crc32(repr((ops, internal[k])).encode())
-        if before.visible_size >= 3:
+        if before is not None and before.visible_size >= 3:
             sig_count[before.signature] -= 1
             members(before.signature).discard(k)
             hit.add(before.signature)
@@ -599,7 +642,8 @@ def _derive(old: GroupTree, graph: Graph, R: set, A: set, C: set, old_wiring: di
     new._internal, new._sig_count, new._by_sig = internal, sig_count, by_sig
     #: what the visible edges of this tree are derived from (see :func:`derive_visible`)
     new._came_from = (weakref.ref(old), frozenset(R), frozenset(A), frozenset(C),
-                      frozenset(redo), frozenset(x for x, _ in moved) | shown | hid)
+                      frozenset(redo), frozenset(x for x, _ in moved) | shown | hid,
+                      frozenset(made), frozenset(dropped))
     return new
 
 
@@ -608,71 +652,98 @@ def derive_visible(old: GroupTree, new: GroupTree, old_edges: list, expanded,
     """The visible edges of ``new`` (a tree :func:`derive_tree` made from ``old``) under
     ``expanded``, from ``old_edges`` (``old.visible_graph(old_expanded)``; ``old_expanded``,
     by default ``expanded``, may also hold groups the change dissolved), equal to
-    ``new.visible_graph(expanded)``: the edges into a node are made from its inputs alone when
-    it is drawn as itself, so only the nodes whose inputs (or whose sources) changed get theirs
-    made again, put where a fresh build puts them (in the order of each edge's first graph
-    edge); the others are copied (the layout writes routes into them, and the old ones belong
-    to the old state's placement). None when a node the change touched is inside a closed
-    group (its edges are merged with others'): build them afresh then."""
+    ``new.visible_graph(expanded)``. The edges into a unit are made from its nodes' inputs
+    alone; so the units the change touched (a node whose inputs, sources or groups changed,
+    and a group it made or dissolved) get theirs made again and put where a fresh build puts
+    them (in the order of each edge's first graph edge), the others are copied (the layout
+    writes routes into them, and the old ones belong to the old state's placement). None when
+    a touched node is inside a group that stays closed (its edges are merged with others'):
+    build them afresh then."""
     came = getattr(new, "_came_from", None)
     if came is None or came[0]() is not old or new.graph is None:
         return None
-    _, R, A, C, redo, moved = came
-    graph = new.graph
-    blocks = set(redo)
-    for n in C:   # (a source's shape label is read from its NodeDef)
-        blocks.update(c for c, _, _ in graph.consumers(n))
+    _, R, A, C, redo, moved, made, dropped = came
     if old_expanded is None:
         old_expanded = expanded
     if any(k not in old_expanded for k in expanded) or \
             any(k in new.groups and k not in expanded for k in old_expanded):
         return None
+    graph = new.graph
+    blocks = set(redo) | moved
+    for n in C | moved:   # (a source's shape label is read from its NodeDef; a moved
+        blocks.update(c for c, _, _ in graph.consumers(n))   # source, its unit)
     old_anc, new_anc = old._ancestors, new._ancestors
-    for n in blocks | moved | R | A:
-        for chains, opened in ((old_anc, old_expanded), (new_anc, expanded)):
-            chain = chains.get(n)
-            if chain is not None and not all(k in opened for k in chain):
+    old_rep: dict[str, str] = {}
+    new_rep: dict[str, str] = {}
+
+    def rep_in(tree, cache, opened, n: str) -> str:
+        r = cache.get(n)
+        if r is None:
+            r = cache[n] = tree.representative(n, opened)
+        return r
+    gone: set[str] = set()
+    targets: dict[str, list[str]] = defaultdict(list)
+    for d in blocks | R:
+        if d in old_anc:
+            r = rep_in(old, old_rep, old_expanded, d)
+            if r != "n:" + d and r[2:] not in dropped:
                 return None
-    drop = {"n:" + d for d in blocks | R}
+            gone.add(r)
+        if d in new_anc:
+            r = rep_in(new, new_rep, expanded, d)
+            if r != "n:" + d and r[2:] not in made:
+                return None
+            targets[r].append(d)
     make = VisibleEdge
     edges = [make(e.src, e.dst, e.control, e.count, e.label, e.pairs, e.route, e.unrouted)
-             for e in old_edges if e.dst not in drop]
+             for e in old_edges if e.dst not in gone]
     order, nodes = graph.order, graph.nodes
     tree_edges = new._edges
     run_key = lambda e: order[e[3]]
     vis_key = lambda e: order[e.pairs[0][1]]
-    rep_cache: dict[str, str] = {}
-
-    def rep(n: str) -> str:
-        r = rep_cache.get(n)
-        if r is None:
-            r = rep_cache[n] = new.representative(n, expanded)
-        return r
-
-    for d in sorted((d for d in blocks if d in new_anc), key=order.__getitem__):
-        p = order[d]
-        lo = bisect_left(tree_edges, p, key=run_key)
-        hi = bisect_right(tree_edges, p, lo=lo, key=run_key)
-        dst = "n:" + d
+    for dst, members in targets.items():
         agg: dict[str, VisibleEdge] = {}
-        for s, port, control, _ in tree_edges[lo:hi]:
-            src = rep(s)
-            if src == dst:
-                continue
-            e = agg.get(src)
-            if e is None:
-                label = "" if control else tensor_label(nodes[s], port)
-                e = agg[src] = VisibleEdge(src, dst, control, 0, label)
-            elif e.control and not control:
-                e.control = False
-                e.label = tensor_label(nodes[s], port)
-            e.count += 1
-            if len(e.pairs) < 50:
-                e.pairs.append((s, d))
-        if agg:
-            i = bisect_left(edges, p, key=vis_key)
-            edges[i:i] = agg.values()
+        for d in sorted(members, key=order.__getitem__):
+            p = order[d]
+            lo = bisect_left(tree_edges, p, key=run_key)
+            hi = bisect_right(tree_edges, p, lo=lo, key=run_key)
+            for s, port, control, _ in tree_edges[lo:hi]:
+                src = rep_in(new, new_rep, expanded, s)
+                if src == dst:
+                    continue
+                e = agg.get(src)
+                if e is None:
+                    label = "" if control else tensor_label(nodes[s], port)
+                    e = agg[src] = VisibleEdge(src, dst, control, 0, label)
+                elif e.control and not control:
+                    e.control = False
+                    e.label = tensor_label(nodes[s], port)
+                e.count += 1
+                if len(e.pairs) < 50:
+                    e.pairs.append((s, d))
+        for e in agg.values():   # (after any of the same first edge's node: in made order)
+            edges.insert(bisect_right(edges, order[e.pairs[0][1]], key=vis_key), e)
     return edges
+
+
+def _members_by_name(names: list[str], label: str, is_virtual: bool, prefix: str,
+                     cells: dict, virtual: dict) -> list[str]:
+    """The nodes whose path holds a group (its entry: label, virtual, prefix) under the
+    levels' decisions ``cells``/``virtual``: a scope's, those under its prefix; a cell's or
+    series block's, those under the segments of its level in it; a numbered name block's,
+    those under the segments whose blocks include it."""
+    if not is_virtual:
+        return [m for m in names if m.startswith(prefix)]
+    if prefix.endswith("/") or not prefix:    # a cell or a block of a series
+        real = prefix
+        level = tuple(real[:-1].split("/")) if real else ()
+        segs = {s for s, c in cells.get(level, {}).items() if c == label}
+    else:
+        real = prefix[:prefix.rfind("/") + 1]
+        level = tuple(real[:-1].split("/")) if real else ()
+        segs = {s for s, chain in virtual.get(level, {}).items() if label in chain}
+    cut = len(real)
+    return [m for m in names if m.startswith(real) and m[cut:].partition("/")[0] in segs]
 
 
 def _copy_group(g):
@@ -721,10 +792,6 @@ def _seg_decision(cells_l: dict | None, virtual_l: dict | None, seg: str) -> tup
     return ((cells_l or {}).get(seg), tuple((virtual_l or {}).get(seg, ())))
 
 
-def drawn_old_chain(tree: GroupTree, key: str) -> tuple[str, ...]:
-    return tree._chain(key) if key in tree.groups else ()
-
-
 def _level_stats(ops: dict[str, str], hidden: dict, levels: set, decided) -> dict:
     """Per scope level (a tuple of segments): its sibling segments in order of first
     appearance (every node under it) and their spans among its drawn nodes (a
@@ -756,7 +823,7 @@ def _level_stats(ops: dict[str, str], hidden: dict, levels: set, decided) -> dic
             last = {s: i for i, s in enumerate(drawn)}
             first = {s: i for i, s in zip(range(len(drawn) - 1, -1, -1), reversed(drawn))}
             by_path = {head + s: [first[s], last[s], n] for s, n in count.items()}
-        out[level] = (kids, _Spans(by_path), segs)
+        out[level] = (kids, _Spans(by_path), segs, sub)
     return out
 
 
