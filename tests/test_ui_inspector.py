@@ -393,3 +393,14 @@ def test_back_returns_along_followed_links(qtbot, inspector):
     qtbot.mouseClick(inspector.back_button, Qt.LeftButton)
     assert inspector.current == ("group", "bn1")
     assert emitted[-1] == "scope:bn1"
+
+
+def test_a_graph_output_says_so(inspector, doc):
+    """musicnn's model/Sigmoid showed only a greyed "Consumers (0)": an output of the graph
+    says it is one; a node that is read does not."""
+    (out,) = doc.graph.outputs
+    inspector.set_selection([out])
+    assert inspector.consumers_section.title() == "Consumers (0) — a graph output"
+    inspector.set_selection(["fc/MatMul"])
+    assert inspector.consumers_section.title().startswith("Consumers (") and \
+        "graph output" not in inspector.consumers_section.title()

@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.history.document import absorbed, absorbed_text
-from ..core.model.graph import GraphError, shape_size
+from ..core.model.graph import GraphError, node_of, shape_size
 from ..core.model.values import ConstStats, const_stats, save_const_npy
 from ..core.viewmodel.nodeinfo import (
     GroupSummary,
@@ -595,7 +595,11 @@ class InspectorPanel(QWidget):
         self.inputs_section.set_title(f"Inputs ({len(details.inputs)})")
         self.inputs_section.set_empty(not details.inputs)
         self.consumers_list.set_rows(self._consumer_rows(details))
-        self.consumers_section.set_title(f"Consumers ({len(details.consumers)})")
+        # a sink: say whether it is what the graph serves (musicnn's model/Sigmoid showed a
+        # greyed "Consumers (0)" and nothing else)
+        served = not details.consumers and details.name in {node_of(o) for o in graph.outputs}
+        self.consumers_section.set_title(f"Consumers ({len(details.consumers)})"
+                                         + (" — a graph output" if served else ""))
         self.consumers_section.set_empty(not details.consumers)
         self._fill_attrs(details)
         self._fill_value(details, pending)
