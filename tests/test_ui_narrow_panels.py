@@ -166,3 +166,24 @@ def test_recent_files_tell_the_model_and_keep_the_paths_end(qtbot, tmp_path):
     assert lst.viewport().width() < lst.fontMetrics().horizontalAdvance(long)
     assert lst.horizontalScrollBar().maximum() == 0 or not lst.horizontalScrollBar().isVisible()
     assert lst.item(0).toolTip() == long + " (missing)"
+
+
+def test_short_names_leave_the_room_to_the_change(qtbot, window):
+    """tf2's Diff rows have short names ("cond_1/input_0") and long changes ("FusedBatchNormV3
+    → BiasAdd", shown "Fused…asAdd" in 30% of the list): the change column then takes all the
+    names leave."""
+    from PySide6.QtWidgets import QApplication, QTreeWidgetItem
+    d = _dock_of(window, "DiffDock")
+    d.show()
+    d.raise_()
+    tree = window.surgery.diff.tree
+    tree.clear()
+    change = "FusedBatchNormV3 → BiasAdd"
+    for name in ("cond_1/input_0", "cond/FusedBatchNormV3"):
+        tree.addTopLevelItem(QTreeWidgetItem([name, change]))
+    QApplication.processEvents()
+    qtbot.wait(50)
+    h, room = tree.header(), tree.viewport().width()
+    names = tree.sizeHintForColumn(0)      # the longest name, whole
+    assert names < 0.7 * room
+    assert h.sectionSize(0) == names and h.sectionSize(1) == room - names > 0.3 * room

@@ -87,7 +87,8 @@ def elide_names(view, column: int = 0) -> PathElideDelegate:
 
 class _NamesGetTheRoom(QObject):
     """Keeps a two-column list's second column at most ``share`` of the viewport's width (as
-    wide as its text when that is less), the name column taking the rest."""
+    wide as its text when that is less; wider when the names leave room), the name column
+    taking the rest."""
 
     def __init__(self, view, share: float):
         super().__init__(view)
@@ -112,7 +113,11 @@ class _NamesGetTheRoom(QObject):
         view = self.view
         room = view.viewport().width()
         wanted = max(view.sizeHintForColumn(1), view.header().sectionSizeHint(1))
-        view.header().resizeSection(1, max(0, min(wanted, int(room * self.share))))
+        # short names (tf2's "cond_1/input_0") leave the rest to column 1 ("FusedBatchNormV3
+        # → BiasAdd"); long ones get all but ``share``
+        names = view.sizeHintForColumn(0)
+        view.header().resizeSection(1, max(0, min(wanted, max(int(room * self.share),
+                                                              room - names))))
 
 
 def names_get_the_room(view, share: float = 0.3, elide=Qt.ElideRight) -> None:
