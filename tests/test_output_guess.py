@@ -128,6 +128,7 @@ def test_open_musicnns_meta_offers_the_sigmoid_and_says_why(qtbot, tmp_path, mon
     assert offered == "model/Sigmoid"
     assert label.startswith("Guessed model/Sigmoid.\nLeft out:\n  • metrics/add: the loss")
     assert w.document.graph.outputs == ["model/Sigmoid"]
+    assert w.windowTitle() == "MTT_musicnn/.meta[*] — Graph Surgeon"   # was ".meta[*] — …"
     ctl = w.surgery.controller
     assert ctl.default_save_path() == str(folder / "MTT_musicnn_optimized.pb")
     assert f" {folder / 'MTT_musicnn_optimized.pb'} " in ctl.cli_command()

@@ -883,7 +883,9 @@ class MainWindow(QMainWindow):
         if self.document is None:
             self.setWindowTitle(APPLICATION)
             return
-        name = os.path.basename((self.document.path or "untitled").rstrip("/"))
+        from .start_page import recent_label
+        # "MTT_musicnn/.meta", "retinaface/src/frozen_graph.pb": the name alone says little
+        name = recent_label(self.document.path) if self.document.path else "untitled"
         if self.signature:
             name += f" ({self.signature})"
         self.setWindowModified(self.document.dirty)
