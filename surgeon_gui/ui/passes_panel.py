@@ -145,7 +145,7 @@ class PassesPanel(QWidget):
 
         self.matches = QTreeWidget()
         self.matches.setObjectName("pass_matches")
-        self.matches.setHeaderLabels(["Match", "What it does"])
+        self.matches.setHeaderLabels(["Match", "Change"])  # short: the column is narrow
         self.matches.setRootIsDecorated(False)
         self.refused = QTreeWidget()
         self.refused.setObjectName("pass_refused")
@@ -153,7 +153,10 @@ class PassesPanel(QWidget):
         self.refused.setRootIsDecorated(False)
         for t in (self.matches, self.refused):  # long node names: their last components stay
             elide_names(t)
-            names_get_the_room(t)
+        # a match's name has its check box beside it; what it does is in its tooltip and the
+        # Worked numbers tab
+        names_get_the_room(self.matches, 0.25)
+        names_get_the_room(self.refused)
         self.status = QLabel("")
         self.status.setObjectName("pass_status")
         self.status.setWordWrap(True)
