@@ -170,3 +170,45 @@ def test_the_loader_finds_the_variables_the_window_offers_to_freeze(qtbot, tmp_p
     [(title, text)] = asked
     assert title == "Graph with variables"
     assert f"holds {len(want)} variable(s) ({', '.join(want[:3])}" in text
+
+
+def test_a_big_model_just_opened_is_laid_out_in_a_worker_with_the_same_placement(
+        qtbot, tmp_path, monkeypatch, mobilenet_v2):
+    """A model of at least ``ASYNC_OPEN_NODES`` nodes, just opened: its first layout is made on
+    a worker (however few units its first view has), so the GUI thread switches to the
+    document in one event and builds the scene in a later one; the placement is the one a
+    layout on the GUI thread gives, and later layouts of a small view are made in place
+    again."""
+    from surgeon_gui.core.viewmodel import layout
+    from surgeon_gui.ui import graph_view
+    gd, _, _ = mobilenet_v2
+    path = tmp_path / "m.pb"
+    save_graph(gd, path)
+    monkeypatch.setattr(graph_view, "ASYNC_OPEN_NODES", len(gd.node))   # "big" from here
+    threads = []
+    real = layout.LayoutEngine.layout
+
+    def lay_out(self, *a, **k):
+        threads.append(_on_gui())
+        return real(self, *a, **k)
+    monkeypatch.setattr(layout.LayoutEngine, "layout", lay_out)
+    w = make_window(qtbot, tmp_path, monkeypatch, size=(1300, 850))
+    pending_when_shown = []
+    w.document_opened.connect(lambda doc: pending_when_shown.append(w.view.layout_pending))
+    with qtbot.waitSignal(w.document_opened, timeout=60_000):
+        w.open_model(str(path))
+    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
+    assert pending_when_shown == [True] and threads == [False]
+    view = w.view
+    first = view.placement
+    assert first is not None and first.boxes and view.graph_scene.items()
+    # the same placement laid out on the GUI thread (a small view, no model just opened)
+    view._placements = {}
+    view.relayout()
+    qtbot.waitUntil(lambda: not view.layout_pending, timeout=60_000)
+    assert threads == [False, True]
+    again = view.placement
+    assert again is not first
+    assert {k: (b.x, b.y, b.w, b.h) for k, b in again.boxes.items()} == \
+        {k: (b.x, b.y, b.w, b.h) for k, b in first.boxes.items()}
+    assert again.routes == first.routes and again.width == first.width
