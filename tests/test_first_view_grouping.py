@@ -236,6 +236,24 @@ def test_building_a_tree_leaves_the_garbage_collector_as_it_was():
         gc.enable()
 
 
+def test_building_a_tree_leaves_no_reference_cycles():
+    """What a tree's build makes and drops is freed when dropped: no reference cycles (the
+    app freezes what lives after a big build, so cyclic garbage would be kept for good: it
+    was ~260k objects, 28 MB, per tree of the 53k-node graph)."""
+    import gc
+
+    from surgeon_gui.core.model.examples import tf1_layers_flag_net
+    graph = Graph(tf1_layers_flag_net(v1_control_flow=True)[0])
+    gc.collect()
+    gc.disable()
+    try:
+        tree = GroupTree(graph)
+        assert tree.groups
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
 @pytest.mark.parametrize("show_constants", [False, True])
 def test_a_tree_read_from_the_loaders_consumer_index_equals_one_read_from_the_protos(
         show_constants):
