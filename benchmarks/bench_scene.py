@@ -24,6 +24,10 @@ figure). Loading and grouping are not timed here (see bench_view / bench_startup
   part: the GUI-thread time in the view's reaction
   (``_on_document_changed`` + ``_apply_layout`` + paint), the rest being the document's undo and
   the layout worker.
+
+``--box-undo ROUNDS [--code OTHER_CHECKOUT]``: only the undo/redo of the Relu deleted mid-graph
+with everything expanded, each checkout in its own process, alternating (side by side, in one
+run); prints a table (``measure_box_undo``).
 """
 from __future__ import annotations
 
@@ -315,6 +319,96 @@ def write_results(rows: list[dict], load: str, path: Path = RESULTS) -> None:
     path.write_text("\n".join(lines))
 
 
+# ---------------------------------------------------------------------------- a box's undo
+def measure_box_undo(path: Path, code: Path = ROOT, steps: int = 8) -> dict:
+    """Undo and redo of a Relu deleted in the middle of the graph with everything expanded
+    (``--box-undo``: the last column of the undo table alone, so that checkouts can be run
+    side by side, alternating): ``code`` is the tree whose surgeon_gui is timed. Per step,
+    until the view is laid out and painted: wall, the process's CPU and the GUI thread's CPU
+    (``time.thread_time``); then the minimap's redraw (300 ms later in the app), wall and
+    CPU."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    sys.path.insert(0, str(code))
+    from PySide6.QtGui import QTransform, QUndoStack
+    from PySide6.QtWidgets import QApplication
+
+    from surgeon_gui.core.history.document import Document
+    from surgeon_gui.core.model.io import load_model
+    from surgeon_gui.core.viewmodel.grouping import GroupTree
+    from surgeon_gui.ui import graph_view as gv
+    from surgeon_gui.ui.commands import EditCommand, push_step
+    assert Path(gv.__file__).resolve().is_relative_to(code.resolve()), gv.__file__
+    app = QApplication.instance() or QApplication(["bench_scene"])
+    doc = Document.from_loaded(load_model(str(path)))
+    view = gv.GraphView()
+    view.resize(1600, 1000)
+    view.show()
+    app.processEvents()
+    view.set_document(doc, reset_view=True, tree=GroupTree(doc.graph))
+    _settle(app, view)
+    view.expand_all()
+    _settle(app, view)
+    relus = [n.name for n in doc.graph_def.node if n.op == "Relu"]
+    relu = relus[len(relus) // 2]
+    b = view.graph_scene.boxes["n:" + relu]
+    view.setTransform(QTransform())
+    view.centerOn(b.x, b.y)
+    _settle(app, view)
+    stack = QUndoStack()
+    push_step(stack, EditCommand.compute(doc, "remove_node", {"node": relu}))
+    _settle(app, view)
+    view.minimap._timer.stop()
+    view.minimap._render()
+    rows = []
+    for i in range(steps):
+        w0, c0, t0 = time.perf_counter(), time.process_time(), time.thread_time()
+        (stack.undo if i % 2 == 0 else stack.redo)()
+        _settle(app, view)
+        view.viewport().repaint()
+        row = [time.perf_counter() - w0, time.process_time() - c0, time.thread_time() - t0]
+        w0, t0 = time.perf_counter(), time.thread_time()
+        view.minimap._timer.stop()
+        view.minimap._render()
+        rows.append(row + [time.perf_counter() - w0, time.thread_time() - t0])
+    view.close()
+    med = [round(statistics.median(r[k] for r in rows), 3) for k in range(5)]
+    return {"model": path.name, "code": str(code), "units": len(view.placement.boxes),
+            "step_wall": med[0], "step_cpu": med[1], "step_gui_cpu": med[2],
+            "step_max": round(max(r[0] for r in rows), 3),
+            "minimap_wall": med[3], "minimap_cpu": med[4]}
+
+
+def run_box_undo(models: list[Path], codes: list[Path], rounds: int) -> int:
+    """Each checkout in its own process, alternating, ``rounds`` times; a table on stdout."""
+    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+               TF_CPP_MIN_LOG_LEVEL="2")
+    out = ["| model | code | round | load | step: wall (CPU; GUI thread CPU), median | step max "
+           "| minimap redraw: wall (CPU) |", "|---|---|---:|---|---|---:|---|"]
+    ok = True
+    for m in models:
+        for rnd in range(1, rounds + 1):
+            for code in codes:
+                load = os.getloadavg()[0]
+                proc = subprocess.run([sys.executable, __file__, "--one-box-undo", str(m),
+                                       "--code", str(code)], capture_output=True, text=True,
+                                      env=env)
+                load = f"{load:.1f}–{os.getloadavg()[0]:.1f}"
+                try:
+                    r = json.loads(proc.stdout.strip().splitlines()[-1])
+                except (IndexError, json.JSONDecodeError):
+                    ok = False
+                    err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                    out.append(f"| {m.name} | {code} | {rnd} | {load} | failed: {err} | | |")
+                    continue
+                print(json.dumps(r), flush=True)
+                out.append(f"| {m.name} | {Path(code).name} | {rnd} | {load} | "
+                           f"{r['step_wall']:.3f} s ({r['step_cpu']:.3f}; "
+                           f"{r['step_gui_cpu']:.3f}) | {r['step_max']:.3f} | "
+                           f"{r['minimap_wall']:.3f} s ({r['minimap_cpu']:.3f}) |")
+    print("\n".join(out))
+    return 0 if ok else 1
+
+
 # ---------------------------------------------------------------------------- new edits
 NEW_EDIT_RESULTS = HERE / "results_newedit.md"
 
@@ -478,9 +572,18 @@ def main(argv=None) -> int:
     ap.add_argument("--new-edits", action="store_true",
                     help="time new edits with everything expanded (results_newedit.md)")
     ap.add_argument("--code", type=Path, action="append",
-                    help="with --new-edits: also time this checkout's surgeon_gui (repeatable)")
+                    help="with --new-edits or --box-undo: also time this checkout's "
+                         "surgeon_gui (repeatable)")
+    ap.add_argument("--box-undo", type=int, metavar="ROUNDS", default=0,
+                    help="only undo/redo of a box deleted mid-graph, everything expanded, each "
+                         "checkout (--code, then this one) in turn, ROUNDS times; a table on "
+                         "stdout")
     ap.add_argument("--one-new-edit", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--one-box-undo", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.one_box_undo:
+        print(json.dumps(measure_box_undo(args.one_box_undo, (args.code or [ROOT])[0])))
+        return 0
     if args.one:
         print(json.dumps(measure(args.one)))
         return 0
@@ -497,6 +600,8 @@ def main(argv=None) -> int:
     if args.new_edits:
         return run_new_edits(models, (args.code or []) + [ROOT],
                              args.out or NEW_EDIT_RESULTS)
+    if args.box_undo:
+        return run_box_undo(models, (args.code or []) + [ROOT], args.box_undo)
     env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"),
                TF_CPP_MIN_LOG_LEVEL="2")
     rows, loads = [], []
