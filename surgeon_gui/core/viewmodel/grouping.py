@@ -920,6 +920,10 @@ class GroupTree:
         #: the scope levels' decisions (cells or series blocks, numbered name blocks): what an
         #: edit's tree keeps where the edit did not touch a level (see ``grouping_delta``)
         self._cells, self._virtual = cells, virtual
+        # levels too narrow to be cut into blocks (an edit that only takes nodes away from
+        # one keeps it so: no need to look at it again)
+        self._narrow = {level for level, kids in siblings.items()
+                        if len(kids) < MIN_SIBLINGS_FOR_BLOCKS}
 
         def step(out: list, key: str, level: tuple, seg: str, real: str, last: bool) -> str:
             return _step(cells, virtual, out, key, level, seg, real, last)
@@ -1081,6 +1085,8 @@ class GroupTree:
             found = _drop_strays(parent, found, spans)
         if found and _units_contiguous(parent, found, spans):
             return {k: f"cell {c}" for k, c in found.items()}
+        if len({layer_kind(k) for k in kids}) < 2:
+            return None   # (one kind of layer, stage_1…stage_200: no series, in any order)
         ordered = sorted((k for k in kids if (parent, k) in spans),
                          key=lambda k: spans[(parent, k)][0])
         blocks = series_blocks(ordered)

@@ -172,13 +172,27 @@ def _derive(old: GroupTree, graph: Graph, R: set, A: set, C: set, old_wiring: di
         segs = n.split("/")
         for d in range(len(segs)):
             levels.add(tuple(segs[:d]))
+    # a level with fewer than six children keeps no decision as long as none come (cells
+    # need twelve): not looked at again
+    narrow = old._narrow
+    grown = set()
+    for n in A:
+        segs = n.split("/")
+        grown.update(tuple(segs[:d]) for d in range(len(segs)))
+    levels = {lv for lv in levels if lv not in narrow or lv in grown}
+    if grown & narrow:
+        narrow = narrow - grown
     new = GroupTree.__new__(GroupTree)
     new.graph = graph
     new.show_constants = show
     cells, virtual = dict(old._cells), dict(old._virtual)
     redecided = []   # (level, its spans, segments decided otherwise)
-    stats = _level_stats(ops_new, hidden, levels, (old._cells, old._virtual))
+    stats = _level_stats(ops_new, hidden, levels)
     for level, (kids, spans, all_segs, sub) in stats.items():
+        if len(kids) < MIN_SIBLINGS_FOR_BLOCKS and level not in narrow:
+            if narrow is old._narrow:
+                narrow = set(narrow)
+            narrow.add(level)
         if not kids:    # the level is gone: its decision with it
             cells.pop(level, None)
             virtual.pop(level, None)
@@ -638,6 +652,7 @@ def _derive(old: GroupTree, graph: Graph, R: set, A: set, C: set, old_wiring: di
     new._feeds = new._made_badges = new._path_of = None
     new._badge_info, new._const_nodes = {}, {}
     new._cells, new._virtual, new._counted = cells, virtual, counted
+    new._narrow = narrow
     new._op_firsts = op_firsts
     new._internal, new._sig_count, new._by_sig = internal, sig_count, by_sig
     #: what the visible edges of this tree are derived from (see :func:`derive_visible`)
@@ -792,14 +807,12 @@ def _seg_decision(cells_l: dict | None, virtual_l: dict | None, seg: str) -> tup
     return ((cells_l or {}).get(seg), tuple((virtual_l or {}).get(seg, ())))
 
 
-def _level_stats(ops: dict[str, str], hidden: dict, levels: set, decided) -> dict:
+def _level_stats(ops: dict[str, str], hidden: dict, levels: set) -> dict:
     """Per scope level (a tuple of segments): its sibling segments in order of first
     appearance (every node under it) and their spans among its drawn nodes (a
     :class:`~surgeon_gui.core.viewmodel.grouping._Spans`), as ``_build_groups`` counts them.
     One filtered list per level (outer levels first: each inner one filters its parent's),
-    the counting done by comprehensions; spans only for a level with enough siblings to be
-    grouped, or one that was (``decided``: whether drawn nodes are under a segment whose
-    group changes)."""
+    the counting done by comprehensions; spans when first looked at."""
     names = list(ops)
     out = {}
     under: dict[tuple, list[str]] = {(): names}
@@ -816,15 +829,29 @@ def _level_stats(ops: dict[str, str], hidden: dict, levels: set, decided) -> dic
             sub = names
             segs = [n.partition("/")[0] for n in names]
         kids = dict.fromkeys(segs)
-        by_path: dict[str, list[int]] = {}
-        if len(kids) >= MIN_SIBLINGS_FOR_BLOCKS or any(level in d for d in decided):
+        out[level] = (kids, _LazySpans(segs, sub, hidden, head), segs, sub)
+    return out
+
+
+class _LazySpans(_Spans):
+    """A level's spans (see ``_Spans``), counted when first looked at: most levels' decisions
+    need none (stage_1…stage_200: no numbered blocks, one kind of layer)."""
+    __slots__ = ("_args", "_made")
+
+    def __init__(self, segs: list[str], sub: list[str], hidden: dict, head: str):
+        self._args = (segs, sub, hidden, head)
+        self._made = None
+
+    @property
+    def by_path(self) -> dict[str, list[int]]:
+        if self._made is None:
+            segs, sub, hidden, head = self._args
             drawn = [s for s, n in zip(segs, sub) if n not in hidden] if hidden else segs
             count = Counter(drawn)
             last = {s: i for i, s in enumerate(drawn)}
             first = {s: i for i, s in zip(range(len(drawn) - 1, -1, -1), reversed(drawn))}
-            by_path = {head + s: [first[s], last[s], n] for s, n in count.items()}
-        out[level] = (kids, _Spans(by_path), segs, sub)
-    return out
+            self._made = {head + s: [first[s], last[s], n] for s, n in count.items()}
+        return self._made
 
 
 def derive_for_change(old: GroupTree, graph: Graph, change) -> GroupTree | None:
