@@ -53,6 +53,7 @@ def test_the_preset_works_out_what_its_adoption_changed_on_its_worker(qtbot, win
     before = {n.name: n.SerializeToString(deterministic=True) for n in doc.graph.graph_def.node}
     told = []
     doc.changed.connect(told.append)
+    drawn_before = dict(w.view.placement.boxes)
     panel.select_pass("inference")
     with qtbot.waitSignal(panel.idle, timeout=120_000):
         qtbot.mouseClick(panel.apply_all_button, Qt.LeftButton)
@@ -72,6 +73,15 @@ def test_the_preset_works_out_what_its_adoption_changed_on_its_worker(qtbot, win
     assert view.tree.graph is doc.graph
     assert not any(u[2:] in change.removed for u in view.placement.boxes if u[:2] == "n:")
     assert visible_calls == [False]
+    # which removed nodes had a box of their own (the ghosts' candidates): the same going over
+    # the removed names or over the boxes, whichever is fewer
+    from surgeon_gui.ui.graph_view import drawn_among
+    boxes = dict(drawn_before)
+    want = {n for n in change.removed if "n:" + n in boxes}
+    assert want and len(change.removed) > len(boxes)
+    assert set(drawn_among(change.removed, boxes)) == want
+    few = set(list(want)[:1]) | {"not/a/node"}
+    assert set(drawn_among(few, boxes)) == few & want
     expanded = frozenset(k for k in view.expanded if k in view.tree.groups)
     assert view.placement.expanded == expanded
     fresh = real_visible(view.tree, expanded)
