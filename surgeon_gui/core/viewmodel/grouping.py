@@ -920,10 +920,11 @@ class GroupTree:
         #: the scope levels' decisions (cells or series blocks, numbered name blocks): what an
         #: edit's tree keeps where the edit did not touch a level (see ``grouping_delta``)
         self._cells, self._virtual = cells, virtual
-        # levels too narrow to be cut into blocks (an edit that only takes nodes away from
-        # one keeps it so: no need to look at it again)
+        # outer levels too narrow to be cut into blocks (an edit that only takes nodes away
+        # from one keeps it so: not looked at again; an outer level's look is a pass over
+        # every name, an inner one's a short list)
         self._narrow = {level for level, kids in siblings.items()
-                        if len(kids) < MIN_SIBLINGS_FOR_BLOCKS}
+                        if len(level) <= 2 and len(kids) < MIN_SIBLINGS_FOR_BLOCKS}
 
         def step(out: list, key: str, level: tuple, seg: str, real: str, last: bool) -> str:
             return _step(cells, virtual, out, key, level, seg, real, last)

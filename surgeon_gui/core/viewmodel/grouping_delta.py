@@ -189,7 +189,7 @@ def _derive(old: GroupTree, graph: Graph, R: set, A: set, C: set, old_wiring: di
     redecided = []   # (level, its spans, segments decided otherwise)
     stats = _level_stats(ops_new, hidden, levels)
     for level, (kids, spans, all_segs, sub) in stats.items():
-        if len(kids) < MIN_SIBLINGS_FOR_BLOCKS and level not in narrow:
+        if len(kids) < MIN_SIBLINGS_FOR_BLOCKS and len(level) <= 2 and level not in narrow:
             if narrow is old._narrow:
                 narrow = set(narrow)
             narrow.add(level)
