@@ -4,7 +4,7 @@ what they cannot draw the same way (a text wider than its rectangle, which drawT
 tabs; right-to-left scripts) is left to drawText."""
 import random
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QTransform
 
 from surgeon_gui.ui import style
@@ -63,3 +63,32 @@ def test_what_a_layout_would_not_draw_the_same_is_left_to_draw_text(qapp):
     assert _picture(tr, m.title_font, lambda p: long.draw(p, r, _LEFT_MIDDLE)) == \
         _picture(tr, m.title_font, lambda p: p.drawText(r, _LEFT_MIDDLE, long.text))
     assert _text(6.5, "is_training") is _text(6.5, "is_training")  # laid out once
+
+
+def test_a_device_of_another_dpi_gets_draw_texts_own_layout(qapp):
+    """A layout is made for Qt's default DPI; drawText lays text out for the painter's device
+    (a window on a screen with another logical DPI): there it is drawText again."""
+    from surgeon_gui.ui.graph_scene import _laid_out_for
+
+    def picture(dpi, draw):
+        img = QImage(420, 120, QImage.Format_ARGB32_Premultiplied)
+        img.setDotsPerMeterX(round(dpi / 0.0254))
+        img.setDotsPerMeterY(round(dpi / 0.0254))
+        img.fill(QColor(240, 242, 245))
+        p = QPainter(img)
+        p.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing)
+        p.setPen(style.TEXT_DIM)
+        p.setFont(_font(6.5))
+        assert _laid_out_for(p) == (dpi == QImage(1, 1, QImage.Format_ARGB32).logicalDpiY())
+        draw(p)
+        p.end()
+        return img
+    t, r = _Text("is_training", _font(6.5)), QRectF(20, 20, 300, 13)
+    for dpi in (144, QImage(1, 1, QImage.Format_ARGB32).logicalDpiY()):
+        assert picture(dpi, lambda p: t.draw(p, r, CENTER)) == \
+            picture(dpi, lambda p: p.drawText(r, CENTER, t.text)), dpi
+    # (at 144 dpi the layout's own drawing is another picture: the guard is needed)
+    dx, dy = t.offset(300, 13, CENTER)
+    at = r.topLeft() + QPointF(dx, dy)
+    assert picture(144, lambda p: t.layout.draw(p, at)) != \
+        picture(144, lambda p: p.drawText(r, CENTER, t.text))

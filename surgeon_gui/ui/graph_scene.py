@@ -18,6 +18,7 @@ from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QBrush,
     QColor,
+    QImage,
     QPainterPath,
     QPainterPathStroker,
     QPen,
@@ -125,10 +126,21 @@ class _Text:
         """``painter.drawText(rect, flags, text)``, the same picture."""
         x, y, w, h = rect.getRect()
         off = self.offset(w, h, flags)
-        if off is None:
+        if off is None or not _laid_out_for(painter):
             painter.drawText(rect, flags, self.text)
         else:
             self.layout.draw(painter, QPointF(x + off[0], y + off[1]))
+
+
+_DPI: list[int] = []
+
+
+def _laid_out_for(painter) -> bool:
+    """Whether the painter's device has the DPI a :class:`_Text` was laid out for (Qt's
+    default: a window on a screen with another logical DPI gets drawText's own layout)."""
+    if not _DPI:
+        _DPI.append(QImage(1, 1, QImage.Format_ARGB32_Premultiplied).logicalDpiY())
+    return painter.device().logicalDpiY() == _DPI[0]
 
 
 _TEXTS: dict[tuple, _Text] = {}
@@ -456,9 +468,10 @@ class GroupItem(UnitItem):
         if lod < TEXT_LOD:
             return
         m = look.metrics
+        laid_out = _laid_out_for(painter)
         painter.setPen(style.TEXT)
         painter.setFont(m.title_font)
-        look.text(0, painter)
+        look.text(0, painter, laid_out)
         _chevron(painter, look.chevron, expanded=False)
         if look.repeats_rect is not None:
             painter.setFont(m.badge_font)
@@ -466,13 +479,13 @@ class GroupItem(UnitItem):
             painter.setBrush(_BADGE_FILL)
             painter.drawRoundedRect(look.repeats_rect, 5, 5)
             painter.setPen(style.TEXT_DIM)
-            look.text(1, painter)
+            look.text(1, painter, laid_out)
         if lod < DETAIL_LOD:
             return
         painter.setFont(m.body_font)
         painter.setPen(style.TEXT_DIM)
-        look.text(2, painter)
-        look.text(3, painter)
+        look.text(2, painter, laid_out)
+        look.text(3, painter, laid_out)
 
     def _look(self, fill: QColor) -> _GroupLook:
         """What paint() draws that only changes with the group, the box's size or its fill:
@@ -524,10 +537,12 @@ class _GroupLook:
         self._m = m
         self._texts: list = [None] * 4
 
-    def text(self, i: int, painter) -> None:
+    def text(self, i: int, painter, laid_out: bool = True) -> None:
         """Draw text ``i`` (title, "×N", size, ops) as ``painter.drawText`` would, in the
         painter's pen; the painter's font must be that text's (see :class:`_Text`). Laid out
-        when first drawn (only the title and "×N" below DETAIL_LOD), then once per look."""
+        when first drawn (only the title and "×N" below DETAIL_LOD), then once per look;
+        ``laid_out``: the painter's device has the DPI it is laid out for (else drawText).
+        """
         made = self._texts[i]
         if made is None:
             m = self._m
@@ -538,13 +553,14 @@ class _GroupLook:
                 (self.ops, m.body_font, self.ops_rect, _LEFT_MIDDLE))[i]
             t = _Text(text, font)
             off = t.offset(rect.width(), rect.height(), flags)
-            made = self._texts[i] = (t.layout, QPointF(rect.x() + off[0], rect.y() + off[1])) \
-                if off is not None else (None, (rect, flags, text))
-        layout, at = made
-        if layout is not None:
+            at = QPointF(rect.x() + off[0], rect.y() + off[1]) if off is not None else None
+            made = self._texts[i] = (t.layout if off is not None else None, at,
+                                     (rect, flags, text))
+        layout, at, call = made
+        if layout is not None and laid_out:
             layout.draw(painter, at)
         else:
-            painter.drawText(*at)
+            painter.drawText(*call)
 
 
 class FrameItem(UnitItem):
