@@ -218,7 +218,10 @@ class _Static:
                 lst[:] = [r for r in lst if id(r) not in frames_out]
             self.frame_fills = [g for g in self.frame_fills if g[2]]
         by_area = _by_area
-        if resized_frames and len(resized_frames) < 64:
+        # a frame put in place by bisection costs ~log2(n) area reads, a sort of all n of them
+        # n: below n/16 frames to place, bisection
+        few = max(64, len(self.frames) // 16)
+        if resized_frames and len(resized_frames) < few:
             # (a few frames changed size: they go where their new size puts them, outer
             # frames first, rather than sorting all again)
             moving = [f for f in self.frames if id(f[0]) in resized_frames]
@@ -234,7 +237,7 @@ class _Static:
                 look[key] = (base.rgba(), solid.rgba())
                 fill = QColor(base)
                 fill.setAlpha(45)
-                if resized or len(frames_in) >= 64:
+                if resized or len(frames_in) >= few:
                     self.frames.append((r, fill, base))  # (all sorted below)
                 else:
                     insort(self.frames, (r, fill, base), key=by_area)
@@ -251,7 +254,7 @@ class _Static:
             self._image = None
         if moved or frames_in or frames_out:
             self._frame_coords = None
-        if resized or len(frames_in) >= 64:  # (frames that only moved keep their order)
+        if resized or len(frames_in) >= few:  # (frames that only moved keep their order)
             self.frames.sort(key=by_area)
         if lines is not None:
             self.lines, self.control_lines = lines
