@@ -171,11 +171,12 @@ def test_what_cannot_be_derived_is_built(tf1_graph):
 def test_any_edit_is_derived_exactly_or_built(seed, tmp_path):
     """Random real edits (deletes bypassed or cascaded, renames, attributes, rewiring, outputs,
     constants replaced, placeholders frozen, cuts), undos and redos on the TF1 example: each
-    derived tree equals a fresh build; what is not derived is built, and says why. Most are
-    derived (the test cannot pass on fallbacks alone)."""
+    derived tree equals a fresh build and leaves the tree it came from as it was; what is not
+    derived is built, and says why. Most are derived (the test cannot pass on fallbacks
+    alone)."""
     import random
 
-    from tests.support import random_edit
+    from tests.support import random_edit, tree_view_fields
     doc = _load(EXAMPLES + "tf1_cond_bn_dropout.pb")
     changes = []
     doc.changed.connect(changes.append)
@@ -195,7 +196,10 @@ def test_any_edit_is_derived_exactly_or_built(seed, tmp_path):
             except EditRefused:
                 continue
             doc.adopt([step])
+        kept = {k: v for k, v in tree_view_fields(tree).items() if k != "visible"}
         new = derive_for_change(tree, doc.graph, changes[-1])
+        # the tree before is the undo's (the view keeps it): the derivation leaves it as it was
+        assert {k: v for k, v in tree_view_fields(tree).items() if k != "visible"} == kept
         fresh = GroupTree(doc.graph)
         if new is None:
             assert grouping_delta.last_fallback
