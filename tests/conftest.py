@@ -28,6 +28,26 @@ def small_cond_bn():
 
 
 @pytest.fixture(scope="session")
+def cond_bn_10k_path(tmp_path_factory):
+    """The benchmarks' 10.7k-node TF1 graph (tf1_cond_bn_big.pb): benchmarks/_models' copy when
+    make_big_models.py has written it, else made here once per session (~8 s; a fresh machine, CI)."""
+    import importlib.util
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    path = root / "benchmarks" / "_models" / "tf1_cond_bn_big.pb"
+    if path.exists():
+        return path
+    from surgeon_gui.core.model.io import save_graph
+    spec = importlib.util.spec_from_file_location(
+        "make_big_models", root / "benchmarks" / "make_big_models.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    path = tmp_path_factory.mktemp("cond_bn_10k") / "tf1_cond_bn_big.pb"
+    save_graph(mod.make_tf1_cond_bn_big()[0], path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def tf2_graph():
     from surgeon_gui.core.model.examples import tf2_if_bn_dropout
     return tf2_if_bn_dropout()

@@ -17,7 +17,6 @@ from surgeon_gui.core.viewmodel.layout import LayoutEngine
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.name for p in (ROOT / "resources" / "examples").iterdir()
                   if p.suffix in (".pb", ".pbtxt"))
-BIG = ROOT / "benchmarks" / "_models" / "tf1_cond_bn_big.pb"
 
 
 def _loaded_graph(path) -> Graph:
@@ -134,20 +133,9 @@ def test_a_deferred_tree_of_a_keras_model_is_the_eager_tree(mobilenet_v2, tmp_pa
 
 
 @pytest.mark.slow
-def test_a_deferred_tree_of_the_10k_graph_is_the_eager_tree(tmp_path):
-    """The benchmarks' 10.7k-node TF1 graph; made here (8 s) when make_big_models.py has not
-    written it (a fresh machine, CI)."""
-    path = BIG
-    if not path.exists():
-        import importlib.util
-        from surgeon_gui.core.model.io import save_graph
-        spec = importlib.util.spec_from_file_location(
-            "make_big_models", ROOT / "benchmarks" / "make_big_models.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        path = tmp_path / "tf1_cond_bn_big.pb"
-        save_graph(mod.make_tf1_cond_bn_big()[0], path)
-    graph = _loaded_graph(path)
+def test_a_deferred_tree_of_the_10k_graph_is_the_eager_tree(cond_bn_10k_path):
+    """The benchmarks' 10.7k-node TF1 graph (made on a fresh machine, CI)."""
+    graph = _loaded_graph(cond_bn_10k_path)
     assert len(graph.nodes) > 10_000
     assert_deferred_equals_eager(graph, False)
 

@@ -15,7 +15,6 @@ import pytest
 from surgeon_gui.core.history.document import Document
 from surgeon_gui.core.history.edits import EditRefused
 from surgeon_gui.core.history.steps import prepare_edits, prepare_step
-from surgeon_gui.core.model.graph import Graph
 from surgeon_gui.core.model.io import load_model
 from surgeon_gui.core.passes import PRESET_ID
 from surgeon_gui.core.passes.pipeline import run_pipeline
@@ -98,9 +97,11 @@ def _check(old: GroupTree, doc: Document, change) -> GroupTree:
 @pytest.mark.parametrize("path", [EXAMPLES + "tf1_cond_bn_dropout.pb",
                                   EXAMPLES + "mobilenet_v2_96.pb",
                                   EXAMPLES + "tf2_if_bn_dropout.pb",
-                                  "benchmarks/_models/tf1_cond_bn_big.pb"],
+                                  pytest.param("cond_bn_10k", marks=pytest.mark.slow)],
                          ids=["tf1", "mnv2", "tf2", "cond_bn_10k"])
-def test_each_edit_undo_and_redo_derives_the_tree_a_fresh_build_gives(path):
+def test_each_edit_undo_and_redo_derives_the_tree_a_fresh_build_gives(path, request):
+    if path == "cond_bn_10k":   # the benchmarks' 10.7k graph, made on a fresh machine
+        path = str(request.getfixturevalue("cond_bn_10k_path"))
     doc = _load(path)
     changes = []
     doc.changed.connect(changes.append)
