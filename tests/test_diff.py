@@ -68,3 +68,65 @@ def test_cut_lists_every_removed_node_with_its_op(g):
     assert set(removed) == set(g.nodes) - set(Graph(res.graph_def).nodes)
     assert removed["fc/weights"].op == "Const" and removed["fc/weights"].detail == "float32[16, 5]"
     assert d.to_dict()["removed"][0]["name"] in removed
+
+
+def _doc_with_edits(g, edits):
+    from surgeon_gui.core.history.document import Document
+    doc = Document(g.graph_def.__deepcopy__(), "tf1.pb", g.given_inputs, g.given_outputs)
+    for kind, args in edits:
+        res = apply_edit_io(doc.graph, kind, args)
+        doc.push(res.graph_def, kind, inputs=res.inputs, outputs=res.outputs)
+    return doc
+
+
+def test_across_steps_equals_the_diff_of_first_and_last_graphs(g):
+    """Several steps together: a node changed and changed back is not listed, a node renamed
+    twice is one removed and one added, a change then a removal is a removal."""
+    doc = _doc_with_edits(g, [
+        ("set_attr", {"node": "conv1/Conv2D", "attr": "padding", "value": "VALID"}),
+        ("rename_node", {"node": "Relu", "new_name": "act1"}),
+        ("set_attr", {"node": "conv1/Conv2D", "attr": "padding", "value": "SAME"}),
+        ("rename_node", {"node": "act1", "new_name": "act2"}),
+        ("cut_to_outputs", {"outputs": ["gap"]}),
+    ])
+    deltas = [s.delta for s in doc.applied_steps]
+    for start in range(len(deltas)):
+        want = GraphDiff.between(doc.graph_at(start).graph_def, doc.graph_def)
+        got = GraphDiff.across(deltas[start:])
+        assert got.names() == want.names()
+        assert [c.lines() for c in got.changed] == [c.lines() for c in want.changed]
+        assert [(n.op, n.detail, n.inputs) for n in sorted(got.removed, key=lambda n: n.name)] \
+            == [(n.op, n.detail, n.inputs) for n in sorted(want.removed, key=lambda n: n.name)]
+    whole = GraphDiff.across(deltas).names()
+    assert "conv1/Conv2D" not in whole[2]       # changed and changed back
+    assert "Relu" in whole[0] and "act2" in whole[1] and "act1" not in whole[0] | whole[1]
+    assert "fc/weights" in whole[0]
+    assert all(GraphDiff.from_delta(d).names() != whole for d in deltas)
+
+
+def test_across_steps_with_duplicate_names_reverts_a_copy(g):
+    from surgeon_gui.core.history.document import Document
+    from surgeon_gui.core.model.graph import GraphDef
+    gd = GraphDef()
+    gd.CopyFrom(g.graph_def)
+    gd.node.add(name="dup", op="NoOp")
+    gd.node.add(name="dup", op="NoOp")
+    doc = Document(gd, "dup.pb")
+    new = GraphDef()
+    new.CopyFrom(gd)
+    del new.node[-1]
+    doc.push(new, "drop one dup")
+    new2 = GraphDef()
+    new2.CopyFrom(doc.graph_def)
+    new2.node[0].device = "/cpu:0"
+    doc.push(new2, "device")
+    deltas = [s.delta for s in doc.applied_steps]
+    assert deltas[0].old_full is not None
+    with pytest.raises(ValueError):
+        GraphDiff.across(deltas)
+    current = GraphDef()
+    current.CopyFrom(doc.graph_def)
+    got = GraphDiff.across(deltas, current)
+    want = GraphDiff.between(doc.graph_at(0).graph_def, doc.graph_def)
+    assert got.names() == want.names() and got.changed[0].name == gd.node[0].name
+    assert current == doc.graph_def     # the copy given is not changed

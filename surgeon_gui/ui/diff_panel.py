@@ -5,6 +5,10 @@
   the last of them that changed nodes); the tree below shows the removed, added and
   changed nodes of the chosen step, each changed node with what changed (an attribute's old and
   new value, rewired inputs, weight statistics before/after). Clicking a node goes to it.
+- Below the steps the same list offers *Since opening* (the model as opened → now: what all
+  the applied steps changed together, as the preset's Apply all did) and *Since step k* (the
+  state after step k → now); such a span is listed and marked in the view as a step is, and
+  *Before* shows the graph at the span's start.
 - *Compare with file…* opens a second model and shows the diff of the open graph against it the
   same way (and marks the open graph: nodes only here red, nodes that differ amber).
 - *Before* flips the view to the graph as it was before the chosen step (the view's before
@@ -42,6 +46,10 @@ NAME_ROLE = Qt.UserRole
 #: Longest list shown per category (the summary gives the full counts).
 MAX_ROWS = 3000
 COMPARE_KEY = "__compare__"
+#: Item data of a span entry: SPAN_PREFIX + the number of steps before it (0: since opening).
+SPAN_PREFIX = "__since__:"
+#: Span diffs kept (each is small: the nodes the span changed).
+SPANS_KEPT = 4
 
 
 class DiffPanel(QWidget):
@@ -61,6 +69,10 @@ class DiffPanel(QWidget):
         self.compare_path: str | None = None
         self._compare_diff: GraphDiff | None = None
         self._diffs: weakref.WeakKeyDictionary[Step, GraphDiff] = weakref.WeakKeyDictionary()
+        #: Span diffs: (start, the span's delta serials) -> GraphDiff, the newest last.
+        self._span_diffs: dict[tuple, GraphDiff] = {}
+        #: The view's marks are a span's (set by this panel), not the current step's.
+        self._span_marked = False
         #: The steps already listed (to tell several new steps at once: the preset's Apply all).
         self._listed: weakref.WeakSet[Step] = weakref.WeakSet()
         self._refresh_pending = False
@@ -112,6 +124,8 @@ class DiffPanel(QWidget):
         self._compare_diff = None
         self.compare_path = None
         self._diffs.clear()
+        self._span_diffs.clear()
+        self._span_marked = False
         self._listed = weakref.WeakSet(doc.applied_steps if doc is not None else ())
         self._diff_worker = None
         if doc is not None:
@@ -136,16 +150,29 @@ class DiffPanel(QWidget):
         if not shiboken6.isValid(self) or not shiboken6.isValid(self.steps):
             return
         steps = self.applied_steps()
+        kept_span = self.selected_span_start()
         self.steps.blockSignals(True)
         self.steps.clear()
         # item data: the step's number (1-based, as in the History and the status bar)
         for i, st in enumerate(steps, 1):
             self.steps.addItem(f"{i}. {st.label}", i)
+        if steps:
+            # spans ending now: since opening, since step k (k < n - 1; step n alone is above)
+            self.steps.insertSeparator(self.steps.count())
+            n = len(steps)
+            self.steps.addItem(f"Since opening: all {n} step{'s' if n > 1 else ''}"
+                               if n > 1 else "Since opening: step 1", SPAN_PREFIX + "0")
+            for k in range(1, n - 1):
+                self.steps.addItem(f"Since step {k}: steps {k + 1}–{n}", f"{SPAN_PREFIX}{k}")
         if self._compare_diff is not None:
             self.steps.addItem(f"Compared with {self.compare_path}", COMPARE_KEY)
         self.steps.blockSignals(False)
         if self.steps.count():
-            self.steps.setCurrentIndex(self._telling_step(steps) if steps else self.steps.count() - 1)
+            at = self.steps.findData(f"{SPAN_PREFIX}{kept_span}") if kept_span is not None \
+                else -1
+            if at < 0:  # (a span chosen stays chosen while it still has steps)
+                at = self._telling_step(steps) if steps else self.steps.count() - 1
+            self.steps.setCurrentIndex(at)
         self._listed.update(steps)
         self._show_selected()
 
@@ -170,6 +197,24 @@ class DiffPanel(QWidget):
         steps = self.applied_steps()
         return steps[n - 1] if n is not None and 0 < n <= len(steps) else None
 
+    def selected_span_start(self) -> int | None:
+        """The number of steps before the chosen span (0: since opening), or None when the
+        choice is no span."""
+        data = self.steps.currentData()
+        if isinstance(data, str) and data.startswith(SPAN_PREFIX):
+            return int(data[len(SPAN_PREFIX):])
+        return None
+
+    def show_since(self, start: int = 0) -> None:
+        """Choose the span from the state after ``start`` steps (0: as opened) to now."""
+        at = self.steps.findData(f"{SPAN_PREFIX}{start}")
+        if at < 0:
+            raise IndexError(f"no span since step {start} (applied: {len(self.applied_steps())})")
+        self.steps.setCurrentIndex(at)
+
+    def _span_key(self, start: int) -> tuple:
+        return (start,) + tuple(s.delta.serial for s in self.applied_steps()[start:])
+
     def step_diff(self, step: Step) -> GraphDiff:
         """The step's diff (computed here when not cached; the panel computes it on a worker)."""
         d = self._diffs.get(step)
@@ -188,10 +233,28 @@ class DiffPanel(QWidget):
             return
         data = self.steps.currentData()
         step = self.selected_step()
-        self.before_button.setEnabled(step is not None)
+        start = self.selected_span_start()
+        self.before_button.setEnabled(step is not None or start is not None)
         if data == COMPARE_KEY:
             self.show_diff(self._compare_diff, f"Open graph → {self.compare_path}")
+        elif start is not None:
+            diff = self._span_diffs.get(self._span_key(start))
+            if diff is None:
+                self._compute_span(start)  # (off the GUI thread, as a step's diff)
+                return
+            n = len(self.applied_steps())
+            title = f"Since opening (steps 1–{n})" if start == 0 else \
+                f"Since step {start} (steps {start + 1}–{n})"
+            renames = self.document.renames(start) if self.document else {}
+            self.show_diff(diff, title, renames)
+            self._mark_span(diff)
         elif step is not None:
+            if self._span_marked:  # back from a span: the view marks this step again
+                self._span_marked = False
+                d = step.delta
+                self.view.show_diff_marks(GraphChange(step.label, removed=set(d.removed),
+                                                      added=set(d.added),
+                                                      changed=set(d.changed)))
             diff = self._diffs.get(step)
             if diff is None:
                 # Reading a step's node versions (weights and their statistics) takes long on
@@ -202,6 +265,48 @@ class DiffPanel(QWidget):
             self.show_diff(diff, f"Step {data}: {step.label}", renames)
         else:
             self.show_diff(None, "")
+
+    def _mark_span(self, diff: GraphDiff) -> None:
+        """Mark the span's change in the view (in before mode: what it removed and changed)."""
+        removed, added, changed = diff.names()
+        if self.view.showing_before:
+            added = set()
+        self.view.show_diff_marks(GraphChange("span", removed=removed, added=added,
+                                              changed=changed))
+        self._span_marked = True
+
+    def _compute_span(self, start: int) -> None:
+        doc = self.document
+        steps = self.applied_steps()[start:]
+        key = self._span_key(start)
+        deltas = [s.delta for s in steps]
+        # whole-graph steps (duplicate names) need the graph itself: a private copy
+        current = doc.snapshot() if any(d.old_full is not None for d in deltas) else None
+        self.tree.clear()
+        self.summary.setText(f"<i>Reading {len(steps)} step{'s' if len(steps) > 1 else ''}…</i>")
+        worker = Worker(GraphDiff.across, deltas, current)
+        self._diff_worker = worker
+
+        def finished(diff):
+            if not shiboken6.isValid(self) or worker is not self._diff_worker:
+                return
+            self._diff_worker = None
+            self._span_diffs[key] = diff
+            while len(self._span_diffs) > SPANS_KEPT:
+                del self._span_diffs[next(iter(self._span_diffs))]
+            if self.selected_span_start() == start and self._span_key(start) == key:
+                self._show_selected()
+
+        def failed(msg, _e):
+            if not shiboken6.isValid(self) or worker is not self._diff_worker:
+                return
+            self._diff_worker = None
+            self.summary.setText(f"Cannot show these steps: {_esc(msg.splitlines()[0])}")
+            self.diff_shown.emit(None)
+
+        worker.signals.finished.connect(finished)
+        worker.signals.failed.connect(failed)
+        worker.start()
 
     def _compute_diff(self, step: Step) -> None:
         self.tree.clear()
@@ -306,8 +411,10 @@ class DiffPanel(QWidget):
             return
         ok = self.view.focus_node(name)
         step = self.selected_step()
-        if not ok and step is not None and name in step.delta.removed \
-                and not self.before_button.isChecked():
+        span = self.selected_span_start()
+        gone = step is not None and name in step.delta.removed or \
+            span is not None and self.diff is not None and name in self.diff.names()[0]
+        if not ok and gone and not self.before_button.isChecked():
             # a removed node lives in the graph before the step: show that graph, go there
             self.before_button.setChecked(True)
             ok = self.view.focus_node(name)
@@ -326,7 +433,19 @@ class DiffPanel(QWidget):
         if self.document is None:
             return
         n = self.selected_step_number()
-        if on and n is not None:
+        start = self.selected_span_start()
+        if on and start is not None:
+            # the state at the span's start is the one before its first step
+            self.view.show_before(start + 1)
+            if self.diff is not None:
+                self._mark_span(self.diff)
+                last = len(self.applied_steps())
+                self.view.before_banner.setText(
+                    ("As opened" if start == 0 else f"After step {start}") +
+                    f" — the graph before steps {start + 1}–{last} (read-only; marks: what "
+                    "they removed and changed)")
+                self.view.before_banner.adjustSize()
+        elif on and n is not None:
             self.view.show_before(n)
         elif self.view.showing_before:
             self.view.show_before(None)
@@ -344,6 +463,9 @@ class DiffPanel(QWidget):
         self.before_button.setText("After" if on else "Before")
         self.before_button.setToolTip("Show the graph as it is now" if on else
                                       "Show the graph as it was before the chosen step")
+        if not on and self.selected_span_start() is not None and self.diff is not None \
+                and not self._refresh_pending:
+            self._mark_span(self.diff)  # (leaving before mode marked the current step)
 
     @property
     def showing_before(self) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..model.graph import GraphDef, NodeDef
-from .delta import GraphDelta
+from .delta import GraphDelta, _load
 
 
 @dataclass
@@ -173,6 +173,75 @@ class GraphDiff:
         return diff
 
     @classmethod
+    def across(cls, deltas: list[GraphDelta], current: GraphDef | None = None) -> "GraphDiff":
+        """The diff of several consecutive steps together (their ``deltas``, oldest first): the
+        state before the first against the state after the last, as :meth:`between` of those
+        two graphs gives it, but read from the steps' changed nodes only (any thread; the
+        deltas are only read). A node changed and changed back, or added and removed again
+        within the span, is not listed. ``reordered``: some step reordered nodes.
+
+        A step that stored whole graphs (duplicate node names) cannot be composed by name:
+        then ``current`` (a private copy of the graph after the last step) is reverted to the
+        first state and the two are compared; without it, ValueError."""
+        if any(d.old_full is not None for d in deltas):
+            if current is None:
+                raise ValueError("a step stored whole graphs: the current graph is needed")
+            old = GraphDef()
+            old.CopyFrom(current)
+            for d in reversed(deltas):
+                d.revert(old)
+            return cls.between(old, current)
+        first: dict[str, tuple] = {}   # name -> (step index, position, version before the span)
+        last: dict[str, tuple] = {}    # name -> (step index, position, version after the span)
+        start_io = end_io = None
+        old_fields: dict[str, object] = {}
+        new_fields: dict[str, object] = {}
+        diff = cls()
+        for k, d in enumerate(deltas):
+            removed_pos = dict((n, i) for i, n in d.removed_at)
+            added_pos = dict((n, i) for i, n in d.added_at)
+            for n in d.removed:
+                first.setdefault(n, (k, removed_pos.get(n, 0), d.old_nodes[n]))
+                last[n] = (k, removed_pos.get(n, 0), None)
+            for n in d.changed:
+                first.setdefault(n, (k, 0, d.old_nodes[n]))
+                last[n] = (k, 0, d.new_nodes[n])
+            for n in d.added:
+                first.setdefault(n, (k, added_pos.get(n, 0), None))
+                last[n] = (k, added_pos.get(n, 0), d.new_nodes[n])
+            diff.reordered = diff.reordered or d.old_order is not None
+            for key in d.old_fields:
+                old_fields.setdefault(key, d.old_fields[key])
+                new_fields[key] = d.new_fields.get(key)
+            if d.old_io is not None or d.new_io is not None:
+                if start_io is None:
+                    start_io = d.old_io
+                end_io = d.new_io
+        removed, added, changed = [], [], []
+        for name, (k, i, before) in first.items():
+            k2, j, after = last[name]
+            if before is None and after is None:
+                continue                        # came and went within the span
+            if before is None:
+                added.append(((k2, j, name), _parse(after)))
+            elif after is None:
+                removed.append(((k, i, name), _parse(before)))
+            else:
+                a, b = _load(before), _load(after)
+                if a == b:
+                    continue
+                na, nb = _parse(a), _parse(b)
+                if na != nb:
+                    changed.append((name, na, nb))
+        diff.removed = [_info(n) for _, n in sorted(removed, key=lambda t: t[0])]
+        diff.added = [_info(n) for _, n in sorted(added, key=lambda t: t[0])]
+        diff.changed = [node_change(a, b) for _, a, b in sorted(changed, key=lambda t: t[0])]
+        diff.fields = sorted(k for k in old_fields if old_fields[k] != new_fields.get(k))
+        if start_io != end_io:
+            diff.io = (start_io, end_io)
+        return diff
+
+    @classmethod
     def between(cls, old: GraphDef, new: GraphDef) -> "GraphDiff":
         """The diff of two whole graphs (e.g. the open model and another file)."""
         delta = GraphDelta.between(old, new)
@@ -190,7 +259,6 @@ class GraphDiff:
 
 
 def _parse(data) -> NodeDef:
-    from .delta import _load
     n = NodeDef()
     n.ParseFromString(_load(data))
     return n
