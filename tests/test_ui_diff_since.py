@@ -38,7 +38,7 @@ def expected(doc, start=0) -> GraphDiff:
 
 
 def test_since_opening_lists_the_whole_preset_and_follows_undo(qtbot, tmp_path, monkeypatch):
-    w = window_with_file(qtbot, tmp_path, monkeypatch, EXAMPLE, size=(1400, 900))
+    w = window_with_file(qtbot, tmp_path, monkeypatch, EXAMPLE, size=(1600, 1000))
     doc = w.document
     opened = set(doc.graph.nodes)
     panel = w.surgery.passes
@@ -74,6 +74,7 @@ def test_since_opening_lists_the_whole_preset_and_follows_undo(qtbot, tmp_path, 
     for s in doc.applied_steps:
         assert GraphDiff.from_delta(s.delta).names() != want.names()
     assert step_shown != want.names()
+    check_op_column(w)
     # the view marks the span's change
     marks = w.view.marks()
     assert all(marks.get(c) == "changed" for c in changed)
@@ -116,3 +117,22 @@ def test_since_opening_lists_the_whole_preset_and_follows_undo(qtbot, tmp_path, 
     wait(qtbot, w)
     choose(qtbot, w, "Since opening")
     assert shown(diff) == want.names()
+
+
+def check_op_column(w):
+    """The Diff list's "Op / change" column at 1600x1000: "Const float32[8]" beside long BN
+    names was cut to "Const…32[8]" (30% of a ~300 px dock); it gets the room it needs (up to
+    40% of the list), the names the rest; the long change lines may still be cut."""
+    tree = w.surgery.diff.tree
+    QApplication.processEvents()
+    room = tree.viewport().width()
+    assert room < 500, "a wide dock would prove nothing"
+    fm = tree.fontMetrics()
+    rows = [tree.topLevelItem(i).child(j) for i in range(tree.topLevelItemCount())
+            for j in range(tree.topLevelItem(i).childCount())]
+    consts = [it.text(1) for it in rows if it.text(1).startswith("Const ")]
+    assert "Const  float32[8]" in consts
+    widest = max(fm.horizontalAdvance(t) for t in consts)
+    assert widest + 8 <= int(room * 0.4)
+    assert tree.columnWidth(1) >= widest + 8      # (the cell's margins)
+    assert tree.columnWidth(0) >= room * 0.6 - 1  # the names keep the larger part

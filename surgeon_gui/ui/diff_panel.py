@@ -99,7 +99,9 @@ class DiffPanel(QWidget):
         self.tree.setObjectName("diff_tree")
         self.tree.setHeaderLabels(["Node", "Op / change"])
         elide_names(self.tree)  # long node names: their last components stay
-        names_get_the_room(self.tree, elide=Qt.ElideMiddle)  # a change's both ends
+        # a change's both ends; a removed/added node's "Const int32[8]" read whole (up to
+        # 40% of the width: the floor set in show_diff), long change lines cut
+        self._room = names_get_the_room(self.tree, elide=Qt.ElideMiddle)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addLayout(top)
@@ -390,6 +392,13 @@ class DiffPanel(QWidget):
             if len(entries) > MAX_ROWS:
                 top.addChild(QTreeWidgetItem([f"… and {len(entries) - MAX_ROWS} more", ""]))
             top.setExpanded(len(entries) <= 200)
+        fm = self.tree.fontMetrics()
+        ops = [e.op + (f"  {e.detail}" if e.detail else "")
+               for e in (diff.removed[:MAX_ROWS] + diff.added[:MAX_ROWS])]
+        ops += [e.new_op if e.old_op == e.new_op else f"{e.old_op} → {e.new_op}"
+                for e in diff.changed[:MAX_ROWS]]
+        self._room.floor = max(map(fm.horizontalAdvance, ops), default=0) + 16  # (+ margins)
+        self._room.fit()
         self.tree.resizeColumnToContents(0)
         cap = max(160, int(self.tree.viewport().width() * 0.5))
         if self.tree.columnWidth(0) > cap:  # leave room for what changed

@@ -93,6 +93,11 @@ class _NamesGetTheRoom(QObject):
     def __init__(self, view, share: float):
         super().__init__(view)
         self.view, self.share = view, share
+        #: Pixels column 1 gets at least (up to ``floor_share`` of the width) when its text
+        #: wants them: a list whose column 1 mixes short must-read texts (an op and its
+        #: dtype/shape) with long ones that may be cut sets it to the widest short one.
+        self.floor = 0
+        self.floor_share = 0.4
         h = view.header()
         h.setStretchLastSection(False)
         h.setSectionResizeMode(0, QHeaderView.Stretch)
@@ -117,12 +122,14 @@ class _NamesGetTheRoom(QObject):
         # → BiasAdd"); long ones get all but ``share``
         names = view.sizeHintForColumn(0)
         view.header().resizeSection(1, max(0, min(wanted, max(int(room * self.share),
-                                                              room - names))))
+                                                              room - names,
+                                                              min(self.floor, int(room * self.floor_share))))))
 
 
-def names_get_the_room(view, share: float = 0.3, elide=Qt.ElideRight) -> None:
+def names_get_the_room(view, share: float = 0.3, elide=Qt.ElideRight) -> "_NamesGetTheRoom":
     """Give a two-column list's name column (0) the room: column 1 takes at most ``share`` of
     the width (its text elided by ``elide`` when cut; RetinaFace's Search results showed
-    "…onv1_pad/Pad" beside a full "DepthwiseConv2dNative")."""
+    "…onv1_pad/Pad" beside a full "DepthwiseConv2dNative"). Returns the keeper (its ``floor``:
+    see there)."""
     view.setTextElideMode(elide)  # column 1's text (column 0 has its own elision)
-    _NamesGetTheRoom(view, share)
+    return _NamesGetTheRoom(view, share)
