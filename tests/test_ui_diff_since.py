@@ -1,17 +1,13 @@
 """The Diff panel's "Since opening" / "Since step k" entries: after the preset's Apply all on a
-real-shaped TF1 graph (tf.cond batch norms, dropout), what all the steps changed together, the
-same as the core's diff of the graph as opened and the graph now, listed, marked in the view,
-with "go to node" and Before on the state the span starts from; undo follows."""
-from pathlib import Path
-
-from support import window_with_file
+real-shaped TF1 graph (the bundled example's: tf.cond batch norms, dropout), what all the steps
+changed together, the same as the core's diff of the graph as opened and the graph now, listed,
+marked in the view, with "go to node" and Before on the state the span starts from; undo
+follows. And the list's "Op / change" column reads a removed Const's dtype and shape whole."""
+from support import window_with_model
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from surgeon_gui.core.history.diff import GraphDiff
-
-EXAMPLE = Path(__file__).resolve().parent.parent / "resources" / "examples" / \
-    "tf1_cond_bn_dropout.pb"
 
 
 def wait(qtbot, w):
@@ -37,8 +33,14 @@ def expected(doc, start=0) -> GraphDiff:
     return GraphDiff.between(doc.graph_at(start).graph_def, doc.graph_def)
 
 
-def test_since_opening_lists_the_whole_preset_and_follows_undo(qtbot, tmp_path, monkeypatch):
-    w = window_with_file(qtbot, tmp_path, monkeypatch, EXAMPLE, size=(1600, 1000))
+def test_since_opening_lists_the_whole_preset_and_follows_undo(qtbot, tmp_path, monkeypatch,
+                                                              tf1_graph):
+    # the bundled example's graph (resources/examples/tf1_cond_bn_dropout.pb: the same builder,
+    # the same 157 nodes and names), saved and opened as a user opens it. (Opening the bundled
+    # file's own bytes here makes the NEXT test's model load crash in TF's import_graph_def on
+    # its worker, on main's code too: see /work/notes/diffall.md.)
+    gd, _, _ = tf1_graph
+    w = window_with_model(qtbot, tmp_path, monkeypatch, gd, size=(1600, 1000))
     doc = w.document
     opened = set(doc.graph.nodes)
     panel = w.surgery.passes
