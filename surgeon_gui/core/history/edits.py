@@ -68,6 +68,9 @@ class EditResult:
     removed: set[str] = field(default_factory=set)
     added: set[str] = field(default_factory=set)
     changed: set[str] = field(default_factory=set)
+    #: an index of ``graph_def`` the checks built (no given inputs/outputs; source None), to
+    #: share instead of indexing the result again (None: not made)
+    graph: Graph | None = None
 
 
 #: kind -> (title for menus, function)
@@ -145,8 +148,8 @@ def _io_names(lst):
     return {node_of(x) for x in (lst or [])}
 
 
-def _check_structure(gd: GraphDef, what: str) -> None:
-    problems = Graph(gd).problems()
+def _check_structure(gd: GraphDef | Graph, what: str) -> None:
+    problems = (gd if isinstance(gd, Graph) else Graph(gd)).problems()
     if problems:
         raise EditRefused(f"{what} would break the graph: {problems[0].problem}",
                           nodes=problems[0].nodes)
@@ -340,15 +343,21 @@ def remove_node(graph: Graph, args: dict) -> EditResult:
         if bad:
             raise EditRefused(f"cannot bypass {name}: {bad[0]} reads its output other than the "
                               f"first, which has no input to take its place", nodes=[name, bad[0]])
+        # (the readers from the document's consumer index, the editor's index from its
+        # node index: no look at every node)
+        readers = graph.consumer_names(name)
+        ed.index_from(graph)
         try:
-            ed.bypass(name)
+            ed.bypass(name, readers=readers)
         except GraphError as e:
             raise EditRefused(e.problem, nodes=e.nodes or [name]) from None
         gd = ed.result()
-        new_graph = Graph(gd)
-        _check_dtypes(new_graph, graph.consumer_names(name), f"bypassing {name}")
-        _check_structure(gd, f"bypassing {name}")
-        return _result(graph, ed, describe("remove_node", args))
+        new_graph = Graph(gd, source=graph.source)   # one index for both checks and the step
+        _check_dtypes(new_graph, readers, f"bypassing {name}")
+        _check_structure(new_graph, f"bypassing {name}")
+        res = _result(graph, ed, describe("remove_node", args))
+        res.graph = new_graph
+        return res
     if mode != "cascade":
         raise EditRefused(f"remove_node: mode must be 'bypass' or 'cascade', not {mode!r}")
     doomed = graph.downstream([name])

@@ -137,7 +137,11 @@ def prepare_edits(graph: Graph, edits: list[tuple[str, dict]],
             continue
         done.append((kind, args))
         res = apply_edit_io(g, kind, args)
-        g = Graph(res.graph_def, res.inputs, res.outputs, source=graph.source)
+        if res.graph is not None and res.graph.graph_def is res.graph_def:
+            # the checks' index of the result (its consumers, topological order, problems)
+            g = res.graph.sharing_index(res.inputs, res.outputs, source=graph.source)
+        else:
+            g = Graph(res.graph_def, res.inputs, res.outputs, source=graph.source)
     recipe = [{"edit": kind, "args": dict(args)} for kind, args in done]
     if label is None:
         label = describe(*done[0]) if len(done) == 1 else f"{len(done)} edits"

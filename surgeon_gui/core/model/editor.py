@@ -104,6 +104,17 @@ class GraphEditor:
     def _dirty(self) -> bool:
         return bool(self._overlay or self._gone or self._new or self._pending_removal)
 
+    def index_from(self, graph: Graph) -> None:
+        """Take the editor's name index and positions from ``graph``, an up-to-date index of
+        the input (a fresh editor in overlay mode; no duplicate names), instead of reading
+        every node's name again (a hand edit of a 100k-node graph). Does nothing otherwise."""
+        if (self._work is not None or self._dirty or self._index_cache is not None
+                or graph.graph_def is not self._base or graph._duplicates
+                or len(graph.nodes) != len(self._base.node)):
+            return
+        self._index_cache = dict(graph.nodes)   # (changed in place by the editor: a copy)
+        self._pos = graph.order                 # (only read)
+
     def _base_pos(self) -> dict[str, int]:
         if self._pos is None:
             self._pos = {n.name: i for i, n in enumerate(self._base.node)}
@@ -531,12 +542,15 @@ class GraphEditor:
                 count += 1
         return count
 
-    def bypass(self, name: str, input_index: int = 0) -> None:
+    def bypass(self, name: str, input_index: int = 0,
+               readers: Iterable[str] | None = None) -> None:
         """Remove ``name``; its readers read its ``input_index``-th data input instead.
 
         The node's own control inputs are handed to each of its readers, so ordering constraints
         survive; readers of its control output (``^name``) depend on the producer instead.
-        Only output port 0 can be bypassed (it maps to the chosen input).
+        Only output port 0 can be bypassed (it maps to the chosen input). ``readers``: every
+        node that reads ``name`` now, in node order, when the caller knows them (an up-to-date
+        consumer index), instead of looking at every node.
         """
         if node_of(name) not in self:
             raise GraphError(f"no node named {node_of(name)!r}")
@@ -546,7 +560,12 @@ class GraphEditor:
         if input_index >= len(data):
             raise GraphError(f"cannot bypass {name}: it has no data input {input_index}")
         src = data[input_index]
-        for reader in list(self.nodes(read_only=True)):
+        if readers is None:
+            candidates = list(self.nodes(read_only=True))
+        else:
+            index, pending = self._index, self._pending_removal
+            candidates = [index[r] for r in readers if r in index and r not in pending]
+        for reader in candidates:
             if reader.name == name:
                 continue
             new_inputs, changed = [], False
