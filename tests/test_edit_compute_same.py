@@ -15,7 +15,6 @@ from surgeon_gui.core.model.graph import Graph
 from surgeon_gui.core.model.io import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
-BIG = ROOT / "benchmarks" / "_models" / "tf1_cond_bn_big.pb"
 
 
 def _old_path(monkeypatch, graph, edits):
@@ -99,9 +98,8 @@ def test_deletes_on_the_cond_bn_cnn_same_as_before(monkeypatch, small_cond_bn):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not BIG.exists(), reason="benchmarks/_models/tf1_cond_bn_big.pb not made")
-def test_deletes_on_the_big_model_same_as_before(monkeypatch):
-    doc = Document.from_loaded(load_model(str(BIG)))
+def test_deletes_on_the_big_model_same_as_before(monkeypatch, cond_bn_10k_path):
+    doc = Document.from_loaded(load_model(str(cond_bn_10k_path)))
     nodes = list(doc.graph_def.node)
     relus = [n.name for n in nodes if n.op == "Relu"]
     _check_same(monkeypatch, doc.graph, relus[::len(relus) // 6] + [n.name for n in nodes[::800]])
