@@ -409,6 +409,87 @@ def run_box_undo(models: list[Path], codes: list[Path], rounds: int) -> int:
     return 0 if ok else 1
 
 
+def measure_pan10(path: Path, code: Path = ROOT, frames: int = 60) -> dict:
+    """The far-zoom overview pan alone (``--pan10``: the "pan 10 %" column, so that checkouts
+    can be run side by side, alternating): everything expanded, the view at 10 % centred on
+    the middle node, ``frames`` scroll steps of 80 px (as in the full run), each a full
+    synchronous repaint; wall and CPU per frame, mean and max (first 5 frames: warm-up)."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    sys.path.insert(0, str(code))
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QTransform
+    from PySide6.QtWidgets import QApplication
+
+    from surgeon_gui.core.history.document import Document
+    from surgeon_gui.core.model.io import load_model
+    from surgeon_gui.core.viewmodel.grouping import GroupTree
+    from surgeon_gui.ui import graph_view as gv
+    assert Path(gv.__file__).resolve().is_relative_to(code.resolve()), gv.__file__
+    app = QApplication.instance() or QApplication(["bench_scene"])
+    doc = Document.from_loaded(load_model(str(path)))
+    view = gv.GraphView()
+    view.resize(1600, 1000)
+    view.show()
+    app.processEvents()
+    view.set_document(doc, reset_view=True, tree=GroupTree(doc.graph))
+    _settle(app, view)
+    view.expand_all()
+    while view.layout_pending:
+        app.processEvents()
+        time.sleep(0.001)
+    app.processEvents()
+    boxes = view.placement.boxes
+    nodes = sorted((QPointF(b.x + b.w / 2, b.y + b.h / 2) for k, b in boxes.items()
+                    if k.startswith("n:")), key=lambda p: (p.y(), p.x()))
+    view.setTransform(QTransform.fromScale(0.1, 0.1))
+    view.centerOn(nodes[len(nodes) // 2])
+    app.processEvents()
+    view.viewport().repaint()
+    bar = view.verticalScrollBar()
+    rows = []
+    for i in range(frames + 5):
+        clock = Clock()
+        bar.setValue(bar.value() + (80 if i % 10 < 5 else -80))
+        app.processEvents()
+        view.viewport().repaint()
+        rows.append(clock.stop())
+    rows = rows[5:]
+    return {"model": path.name, "wall_ms": round(1000 * statistics.mean(r[0] for r in rows), 1),
+            "wall_max_ms": round(1000 * max(r[0] for r in rows), 1),
+            "cpu_ms": round(1000 * statistics.mean(r[1] for r in rows), 1),
+            "cpu_max_ms": round(1000 * max(r[1] for r in rows), 1)}
+
+
+def run_pan10(models: list[Path], codes: list[Path], rounds: int) -> int:
+    """Each checkout in its own process, alternating, ``rounds`` times; a table on stdout."""
+    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+               TF_CPP_MIN_LOG_LEVEL="2")
+    out = ["| model | code | round | load | pan 10 % frame: wall mean (max) | CPU mean (max) |",
+           "|---|---|---:|---|---|---|"]
+    ok = True
+    for m in models:
+        for rnd in range(1, rounds + 1):
+            for code in codes:
+                load = os.getloadavg()[0]
+                proc = subprocess.run([sys.executable, __file__, "--one-pan10", str(m),
+                                       "--code", str(code)], capture_output=True, text=True,
+                                      env=env)
+                load = f"{load:.1f}–{os.getloadavg()[0]:.1f}"
+                try:
+                    r = json.loads(proc.stdout.strip().splitlines()[-1])
+                except (IndexError, json.JSONDecodeError):
+                    ok = False
+                    err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                    out.append(f"| {m.name} | {code} | {rnd} | {load} | failed: {err} | |")
+                    continue
+                print(json.dumps(r), flush=True)
+                out.append(f"| {m.name} | {Path(code).name} | {rnd} | {load} | "
+                           f"{r['wall_ms']:.1f} ms ({r['wall_max_ms']:.1f}) | "
+                           f"{r['cpu_ms']:.1f} ms ({r['cpu_max_ms']:.1f}) |")
+    print("\n".join(out))
+    return 0 if ok else 1
+
+
 # ---------------------------------------------------------------------------- new edits
 NEW_EDIT_RESULTS = HERE / "results_newedit.md"
 
@@ -572,17 +653,24 @@ def main(argv=None) -> int:
     ap.add_argument("--new-edits", action="store_true",
                     help="time new edits with everything expanded (results_newedit.md)")
     ap.add_argument("--code", type=Path, action="append",
-                    help="with --new-edits or --box-undo: also time this checkout's "
+                    help="with --new-edits, --box-undo or --pan10: also time this checkout's "
                          "surgeon_gui (repeatable)")
     ap.add_argument("--box-undo", type=int, metavar="ROUNDS", default=0,
                     help="only undo/redo of a box deleted mid-graph, everything expanded, each "
                          "checkout (--code, then this one) in turn, ROUNDS times; a table on "
                          "stdout")
+    ap.add_argument("--pan10", type=int, metavar="ROUNDS", default=0,
+                    help="only the far-zoom (10 %%) pan, everything expanded, each checkout "
+                         "(--code, then this one) in turn, ROUNDS times; a table on stdout")
+    ap.add_argument("--one-pan10", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--one-new-edit", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--one-box-undo", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one_box_undo:
         print(json.dumps(measure_box_undo(args.one_box_undo, (args.code or [ROOT])[0])))
+        return 0
+    if args.one_pan10:
+        print(json.dumps(measure_pan10(args.one_pan10, (args.code or [ROOT])[0])))
         return 0
     if args.one:
         print(json.dumps(measure(args.one)))
@@ -600,6 +688,8 @@ def main(argv=None) -> int:
     if args.new_edits:
         return run_new_edits(models, (args.code or []) + [ROOT],
                              args.out or NEW_EDIT_RESULTS)
+    if args.pan10:
+        return run_pan10(models, (args.code or []) + [ROOT], args.pan10)
     if args.box_undo:
         return run_box_undo(models, (args.code or []) + [ROOT], args.box_undo)
     env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"),

@@ -287,3 +287,71 @@ def test_far_out_a_big_graph_is_drawn_from_one_picture(qtbot, window, model_file
                 if img.pixel(x, y) & 0xFFFFFF != 0xFFFFFF}
     a, b = blocks(picture), blocks(drawn)
     assert len(a) > 100 and len(a & b) > 0.9 * len(a | b)
+
+
+def test_far_zoom_picks_the_frames_in_view_at_once_and_draws_the_same(qtbot, window,
+                                                                       model_files):
+    """Panning the far-zoom view: the frames overlapping the part in view are picked by one
+    vectorised comparison (``frames_in``), the same frames in the same order as a test of each
+    frame's corners, and the part drawn is pixel for pixel what that test's frames draw; after
+    frames move (what ``patch`` does: the frame coordinates are dropped) the pick follows."""
+    from PySide6.QtGui import QColor, QImage, QPainter
+    view = _expanded_at_full_size(qtbot, window, model_files["mnv2"])
+    st = view.graph_scene.overview().static
+    r = st.rect
+    assert len(st.frames) > 20
+
+    def each_frame(exposed):  # the plain per-frame test (what draw did before)
+        ex0, ey0, ex1, ey1 = exposed.getCoords()
+
+        def inside(rects):
+            out = []
+            for q in rects:
+                x0, y0, x1, y1 = q.getCoords()
+                if x0 <= ex1 and x1 >= ex0 and y0 <= ey1 and y1 >= ey0:
+                    out.append(q)
+            return out
+        return ([(k, c, inside(rects)) for k, c, rects in st.frame_fills],
+                [(c, inside(rects)) for c, rects in st.frame_borders.values()])
+
+    def ids(picked):
+        frames, borders = picked
+        return ([(k, c.rgba(), [id(q) for q in rects]) for k, c, rects in frames],
+                [(c.rgba(), [id(q) for q in rects]) for c, rects in borders])
+
+    def render(part, pick):
+        img = QImage(300, 300, QImage.Format_ARGB32)
+        img.fill(QColor("white"))
+        p = QPainter(img)
+        s = 300 / max(part.width(), part.height())
+        p.scale(s, s)
+        p.translate(-part.x(), -part.y())
+        st.frames_in = pick  # (an instance attribute: draw looks it up on the instance)
+        try:
+            st.draw(p, s, part)
+        finally:
+            del st.frames_in
+            p.end()
+        return img
+
+    calls = []
+
+    def counted(exposed):
+        calls.append(exposed)
+        return type(st).frames_in(st, exposed)
+    parts = [QRectF(r.x() + r.width() * fx, r.y() + r.height() * fy, r.width() * 0.3,
+                    r.height() * 0.15) for fx, fy in ((0.0, 0.0), (0.4, 0.3), (0.6, 0.8))]
+    for part in parts:
+        fast, slow = st.frames_in(part), each_frame(part)
+        assert ids(fast) == ids(slow)
+        shown = sum(len(rects) for _, _, rects in fast[0])
+        assert 0 < shown < len(st.frames)  # some frames in view, not all
+        assert render(part, counted) == render(part, each_frame)
+    assert len(calls) == len(parts)  # draw took the vectorised pick
+    # frames move (a block shifted, as patch does it): the pick follows the new places
+    moved = [f[0] for f in st.frames[len(st.frames) // 2:]]
+    for q in moved:
+        q.translate(r.width() * 0.5, 0)
+    st._frame_coords = None
+    for part in parts:
+        assert ids(st.frames_in(part)) == ids(each_frame(part))
