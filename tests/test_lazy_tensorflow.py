@@ -178,3 +178,49 @@ def test_dtype_names_without_tensorflow_match_tensorflows():
                 numpy_dtype_name(value)
             continue
         assert numpy_dtype_name(value) == expected, name
+
+
+def test_a_pass_job_never_imports_tensorflow_in_a_qt_pool_thread(tmp_path):
+    """Constant evaluation (core/model/tfc.py) imports TensorFlow's C API with
+    importlib.import_module, which the waiting import hook of tfenv.gate_imports() does not
+    see: a pass job's first constant evaluation imported TensorFlow in the Qt pool thread, and
+    a later job on that thread segfaulted in import_graph_def (core/model/tfenv.py says why;
+    found as 'open the TF1 example, Apply all, open another model' crashing 2 runs in 3).
+    Now the job waits for the one import in its own Python thread."""
+    r = _python(f"""
+        import os, sys, threading
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        pool_imports = []
+        def hook(ev, args):
+            if ev == "import" and str(args[0]).startswith("tensorflow.python"):
+                t = threading.current_thread()
+                if t is not threading.main_thread() and t.name != "import-tensorflow":
+                    pool_imports.append((t.name, args[0]))
+        sys.addaudithook(hook)
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        from surgeon_gui.core.model.io import load_model
+        from surgeon_gui.ui.workers import Worker
+        ex = {str(ROOT / "resources" / "examples")!r}
+        loaded = load_model(os.path.join(ex, "tf1_cond_bn_dropout.pb"))
+        assert "tensorflow" not in sys.modules
+
+        def fold(state=None):
+            from surgeon_gui.core.passes.pipeline import run_pass
+            return run_pass(loaded.index, "fold_constants")
+
+        def check(state=None):   # a TF call that raises inside (no _class attr): the crash
+            from surgeon_gui.core.model.checks import import_problem
+            return import_problem(load_model(os.path.join(ex, "tf2_if_bn_dropout.pb")).graph_def)
+
+        for fn in [fold, check, check, fold, check]:
+            w = Worker(fn).start()
+            while not w._finished.wait(0.01):
+                app.processEvents()
+            assert w.error is None, w.error
+        print("pool imports:", len(pool_imports), pool_imports[:3])
+        assert not pool_imports
+        print("ok")
+    """, tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-2000:]
+    assert "ok" in r.stdout

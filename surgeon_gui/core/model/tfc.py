@@ -47,11 +47,13 @@ def _bare_allowed() -> bool:
         return False
     from . import tfenv
     # a background import is running, or imports are gated for one: take the ordinary path
-    return tfenv._thread is None and builtins.__import__ is not tfenv._import_waiting
+    return tfenv._thread is None and not tfenv._gated
 
 
 def _load() -> dict:
     if not _bare_allowed():
+        from . import tfenv
+        tfenv.wait_if_gated()   # never TensorFlow's first import in a Qt pool thread
         return {k: importlib.import_module(m) for k, m in _MODULES.items()}
     spec = importlib.util.find_spec("tensorflow")
     if spec is None or spec.submodule_search_locations is None:

@@ -92,8 +92,25 @@ def _import_waiting(name, globals=None, locals=None, fromlist=(), level=0):
     return _next_import(name, globals, locals, fromlist, level)
 
 
+def wait_if_gated() -> None:
+    """What an ``import tensorflow`` statement does once :func:`gate_imports` ran, for code that
+    imports TensorFlow's modules with ``importlib.import_module`` (which does not go through
+    ``builtins.__import__``, so the hook never sees it): start the one background import if
+    none runs and wait for it, unless this is that import's thread. Without it, constant
+    evaluation's first use of TensorFlow's C API (:mod:`.tfc`) in a pass job imported TensorFlow
+    in the Qt pool thread, and a later job on that thread segfaulted in ``import_graph_def``."""
+    if _gated and not _done.is_set() and threading.current_thread() is not _thread:
+        import_in_background()
+        _done.wait()
+
+
+#: gate_imports() or import_in_background() has put the waiting hook in
+_gated = False
+
+
 def _install_hook() -> None:
-    global _next_import
+    global _next_import, _gated
+    _gated = True
     if builtins.__import__ is not _import_waiting:
         _next_import = builtins.__import__
         builtins.__import__ = _import_waiting
