@@ -559,10 +559,14 @@ def cmd_compare(args, out) -> int:
     unknown = [n for n in shapes if n not in ga]
     if unknown:
         raise CliError(f"{args.a}: --shape names node(s) not in the graph: {', '.join(unknown)}")
+    assumed = {}  # image inputs of unknown height/width: 224×224, said on the output
     if args.feeds:
         feeds = _feeds_with_flags(args.feeds, ga)
     else:
-        feeds = make_feeds(ga, shapes=shapes, seed=args.seed)
+        assumed = _assumed_image_shapes(ga, [n for n in map(node_of, ga.inputs)
+                                             if n not in shapes])
+        feeds = make_feeds(ga, shapes={**shapes, **{n: s for n, (s, _) in assumed.items()}},
+                           seed=args.seed)
     try:
         cmp = compare_graphs(a.graph_def, b.graph_def, feeds, outputs, runs=args.runs,
                              warmup=args.warmup, rtol=args.rtol, atol=args.atol,
@@ -578,20 +582,27 @@ def cmd_compare(args, out) -> int:
         hint = " ".join("--shape {}={}".format(n, ",".join(
             str(d) if d >= 0 else ("1" if i == 0 else "N")
             for i, d in enumerate(_declared_shape(ga, n)))) for n, _ in guessed)
-        raise CliError(f"{e} (fed {fed}: unknown dimensions filled with 1; give the real "
-                       f"shape: {hint})") from None
+        how = ("unknown image height/width taken as 224, other unknown dimensions 1"
+               if assumed else "unknown dimensions filled with 1")
+        raise CliError(f"{e} (fed {fed}: {how}; give the real shape: {hint})") from None
     targets = _run_targets(args.target, [(a.graph_def, outputs, cmp.values_a),
                                          (b.graph_def, outputs_b, cmp.values_b)], feeds)
     if args.json:
         d = cmp.to_dict()
         d["graphs"]["a"]["path"] = args.a
         d["graphs"]["b"]["path"] = args.b
+        if assumed:
+            d["assumed_shapes"] = {n: dict(shape=sh, note=note)
+                                   for n, (sh, note) in assumed.items()}
         if targets:
             d["targets"] = {t: dict(a=ra.to_dict(), b=rb.to_dict())
                             for t, (ra, rb) in targets.items()}
         print(json.dumps(d), file=out)
     else:
         print(f"A: {args.a}\nB: {args.b}", file=out)
+        for n, (shape, note) in assumed.items():
+            print(f"input {n}: {'x'.join(map(str, shape))} ({note}; --shape {n}=... sets it)",
+                  file=out)
         for line in cmp.summary_lines():
             print(line, file=out)
         for t, (ra, rb) in targets.items():
@@ -600,6 +611,21 @@ def cmd_compare(args, out) -> int:
         print("result: " + ("all outputs allclose" if cmp.allclose
                             else "outputs DIFFER beyond tolerance"), file=out)
     return EXIT_OK if cmp.allclose else EXIT_DIFFERENT
+
+
+def _assumed_image_shapes(graph, names: list[str]) -> dict:
+    """{input: (shape, note)} for image inputs whose default shape assumes a 224×224 image
+    (the rule of the comparison panel's sample inputs, core.running.samples)."""
+    from .core.running.samples import SampleError, SampleSet, input_specs
+    out = {}
+    for n in names:
+        try:
+            (spec,) = input_specs(graph, [n])
+            if spec.assumed_image_dims:
+                out[n] = (SampleSet().resolved_shape(spec), spec.assumption_note)
+        except SampleError:
+            continue
+    return out
 
 
 def _declared_shape(graph, name: str) -> list[int]:

@@ -248,6 +248,8 @@ class ComparePanel(QWidget):
         for spec in self.samples.specs:
             try:
                 shape = "×".join(map(str, s.resolved_shape(spec)))
+                if s.assumption(spec):  # "224×224 assumed: the graph does not fix..."
+                    shape += f" ({s.assumption(spec).partition(':')[0]})"
             except SampleError:
                 shape = "?"
             parts.append(f"{spec.name} {shape}: {s.describe(spec)}")
@@ -520,7 +522,7 @@ class ComparePanel(QWidget):
             message = f"internal error — {message}"
         self._show_error(message, nodes)
         if SHAPE_HINT in message and self.document is not None:
-            # RetinaFace fed 1×1×1×3: open Sample inputs at the Shape to give
+            # an input fed 1×1 (unknown dims filled with 1): open Sample inputs at its Shape
             guessed = self.samples.sample_set.guessed_shapes(
                 self.document.graph, self.document.graph.given_inputs)
             if guessed:

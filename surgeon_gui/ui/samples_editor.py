@@ -89,6 +89,10 @@ class SamplesEditor(QGroupBox):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         lay.addWidget(self.table)
+        #: What a default shape assumes (an image input's 224×224), under the table.
+        self.assumed = QLabel(wordWrap=True)
+        self.assumed.setVisible(False)
+        lay.addWidget(self.assumed)
 
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
@@ -213,6 +217,10 @@ class SamplesEditor(QGroupBox):
                              "(comma-separated dimensions) to run the comparison")
             if needs_shape:
                 shape.setForeground(QColor("#b71c1c"))
+            note = s.assumption(spec)
+            if note:
+                shape.setToolTip(f"{note}; type the real size here "
+                                 f"(Placeholder shape {want})")
             if not spec.unknown_dims and spec.shape is not None:
                 shape.setFlags(shape.flags() & ~Qt.ItemIsEditable)
             values = QTableWidgetItem(s.describe(spec))
@@ -223,8 +231,17 @@ class SamplesEditor(QGroupBox):
         if self.specs:
             self.table.selectRow(min(max(sel, 0), len(self.specs) - 1))
         fit_height(self.table, max_rows=5)
+        self._update_assumed()
         self._updating = False
         self._show_source()
+
+    def _update_assumed(self) -> None:
+        """Say under the table what the default shapes assume (RetinaFace: 224×224)."""
+        notes = [(f"{spec.name}: {note}" if len(self.specs) > 1 else note)
+                 for spec in self.specs if (note := self.sample_set.assumption(spec))]
+        self.assumed.setText("; ".join(notes) + " (type the real size under Shape)"
+                             if notes else "")
+        self.assumed.setVisible(bool(notes))
 
     def point_at_shape(self, name: str) -> bool:
         """Select input ``name``'s Shape cell and give the table the focus (a run failed on
@@ -362,6 +379,7 @@ class SamplesEditor(QGroupBox):
             self.sample_set.resolved_shape(spec)
             item.setToolTip("")
             item.setBackground(QBrush())
+            self._update_assumed()
         except SampleError as e:
             src.shape = old
             item.setToolTip(str(e))

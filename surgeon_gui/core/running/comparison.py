@@ -19,7 +19,7 @@ from ..model.graph import Graph, GraphDef, GraphError
 from .compare import Comparison, compare_graphs, compare_outputs
 from .drift import Drift, compute_drift
 from .runner import RunError
-from .samples import SampleSet, input_specs
+from .samples import ASSUMED_IMAGE_SIZE, SampleSet, input_specs
 
 DEFAULT_RTOL, DEFAULT_ATOL = 1e-4, 1e-5
 
@@ -94,8 +94,11 @@ def run_comparison(req: CompareRequest, progress=None, should_stop=None) -> Comp
         if not guessed:
             raise
         fed = ", ".join(f"{n} {'×'.join(map(str, s))}" for n, s in guessed.items())
-        raise RunError(f"{e.problem} (fed {fed}: unknown dimensions filled with 1; "
-                       f"{SHAPE_HINT})", e.source, e.nodes) from None
+        images = any(spec.assumed_image_dims for spec in input_specs(ref_graph, list(guessed)))
+        how = (f"unknown image height/width taken as {ASSUMED_IMAGE_SIZE}, other unknown "
+               "dimensions 1" if images else "unknown dimensions filled with 1")
+        raise RunError(f"{e.problem} (fed {fed}: {how}; {SHAPE_HINT})",
+                       e.source, e.nodes) from None
     values = [dict(cmp.values_a), dict(cmp.values_b)]
     drift = None
     origins: list[str] = []

@@ -11,7 +11,8 @@ A :class:`SampleSet` says, for each graph input, where its values come from:
   ``0..1``, ``-1..1`` or ``(pixel - mean) / std`` (mean/std in 0..255 units, per channel).
 
 Shapes come from each Placeholder; unknown dimensions are filled in by the user, the first
-defaulting to the set's ``batch`` (1) and the others to 1. Several named sets are kept in a
+defaulting to the set's ``batch`` (1), the height and width of an image input (see
+:attr:`InputSpec.assumed_image_dims`) to 224 (the common ImageNet size) and the others to 1. Several named sets are kept in a
 :class:`SampleLibrary`. Every problem is a :class:`SampleError` naming the input and the cause.
 """
 from __future__ import annotations
@@ -31,6 +32,9 @@ SCALINGS = ("0..1", "-1..1", "mean/std")
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+#: Height and width given to an image input whose Placeholder leaves them unknown (a 1×1 image
+#: fails most detectors' first convolutions; RetinaFace's ``[?, ?, ?, 3]``).
+ASSUMED_IMAGE_SIZE = 224
 
 
 class SampleError(GraphError):
@@ -53,6 +57,35 @@ class InputSpec:
         """A 4-D float input (NHWC or NCHW) that an image can fill."""
         return (self.shape is not None and len(self.shape) == 4
                 and np.issubdtype(np.dtype(self.dtype), np.floating))
+
+    @property
+    def assumed_image_dims(self) -> list[int]:
+        """The unknown height/width dimensions of an image input, which default to
+        :data:`ASSUMED_IMAGE_SIZE` rather than 1: a 4-D float input whose channels are known
+        and 1, 3 or 4, last (NHWC, either spatial dim unknown) or second with both spatial
+        dims unknown (NCHW). The batch and any other unknown dims are not images' sizes."""
+        try:
+            if not self.is_image_like:
+                return []
+        except TypeError:  # a dtype numpy does not know
+            return []
+        s = self.shape
+        if s[3] in (1, 3, 4):
+            return [i for i in (1, 2) if s[i] < 0]
+        if s[1] in (1, 3, 4) and s[2] < 0 and s[3] < 0:
+            return [2, 3]
+        return []
+
+    @property
+    def assumption_note(self) -> str:
+        """What the default shape assumes about an image's size ("" when nothing)."""
+        n = len(self.assumed_image_dims)
+        size = ASSUMED_IMAGE_SIZE
+        if n == 2:
+            return f"{size}×{size} assumed: the graph does not fix the image size"
+        if n == 1:
+            return f"{size} assumed for the image side the graph does not fix"
+        return ""
 
 
 def input_specs(graph: Graph, inputs: list[str] | None = None) -> list[InputSpec]:
@@ -122,7 +155,9 @@ class SampleSet:
             raise SampleError(f"input {spec.name!r} has unknown rank: type its shape in the "
                               "sample editor (e.g. 1,224,224,3)", nodes=[spec.name])
         else:
-            shape = [(self.batch if i == 0 else 1) if d < 0 else d
+            image = spec.assumed_image_dims
+            shape = [d if d >= 0 else self.batch if i == 0 else
+                     ASSUMED_IMAGE_SIZE if i in image else 1
                      for i, d in enumerate(spec.shape)]
         if any(s < 0 for s in shape):
             raise SampleError(f"input {spec.name!r}: shape {shape} has a negative dimension",
@@ -140,7 +175,7 @@ class SampleSet:
                        ) -> dict[str, list[int]]:
         """Inputs whose unknown dimensions this set fills in by default (no shape of the
         user's, no file or image to take it from), with the shape they get: what to suspect
-        when a run fails (an image detector fed a 1×1 image)."""
+        when a run fails (a detector that needs another image size)."""
         out = {}
         for spec in input_specs(graph, inputs):
             src = self.inputs.get(spec.name)
@@ -151,6 +186,14 @@ class SampleSet:
                 except SampleError:
                     pass
         return out
+
+    def assumption(self, spec: InputSpec) -> str:
+        """The spec's :attr:`~InputSpec.assumption_note` when this set uses the default shape
+        (no shape of the user's, no array file giving it), else ""."""
+        src = self.inputs.get(spec.name)
+        if src is not None and (src.shape is not None or src.source == "file"):
+            return ""
+        return spec.assumption_note
 
     def make_value(self, spec: InputSpec, index: int = 0) -> np.ndarray:
         src = self.inputs.get(spec.name, InputSource())
