@@ -4,7 +4,7 @@ same as before."""
 import threading
 
 import pytest
-from support import make_window
+from support import make_window, window_with_model
 from PySide6.QtCore import Qt
 
 from surgeon_gui.core.model.io import save_graph
@@ -12,14 +12,8 @@ from surgeon_gui.core.model.io import save_graph
 
 @pytest.fixture
 def win(qtbot, tmp_path, monkeypatch, mobilenet_v2):
-    gd, _, _ = mobilenet_v2
-    path = tmp_path / "mobilenet_v2.pb"
-    save_graph(gd, path)
-    w = make_window(qtbot, tmp_path, monkeypatch, size=(1300, 850))
-    with qtbot.waitSignal(w.document_opened, timeout=60_000):
-        w.open_model(str(path))
-    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
-    return w
+    return window_with_model(qtbot, tmp_path, monkeypatch, mobilenet_v2[0], size=(1300, 850),
+                             exposed=False)
 
 
 def _on_gui() -> bool:

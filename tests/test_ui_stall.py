@@ -5,7 +5,7 @@ import threading
 import time
 
 import pytest
-from support import make_window
+from support import window_with_model
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QPushButton
 
@@ -18,14 +18,8 @@ from surgeon_gui.ui.commands import EditCommand, hold, push_step
 
 @pytest.fixture
 def win(qtbot, tmp_path, monkeypatch, mobilenet_v2):
-    gd, _, _ = mobilenet_v2
-    path = tmp_path / "mobilenet_v2.pb"
-    save_graph(gd, path)
-    w = make_window(qtbot, tmp_path, monkeypatch, size=(1300, 850))
-    with qtbot.waitSignal(w.document_opened, timeout=60_000):
-        w.open_model(str(path))
-    qtbot.waitUntil(lambda: not w.view.layout_pending, timeout=60_000)
-    return w
+    return window_with_model(qtbot, tmp_path, monkeypatch, mobilenet_v2[0], size=(1300, 850),
+                             exposed=False)
 
 
 class Heartbeat:

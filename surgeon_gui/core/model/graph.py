@@ -148,6 +148,38 @@ class Edge:
     control: bool
 
 
+def patched_consumers(cons: dict, removed: set, added: set, changed: set, old_inputs,
+                      new_inputs, order: dict) -> defaultdict:
+    """A copy of the consumer index ``cons`` (producer -> [(consumer, input index, ref)] in
+    node order) with a change patched in: the entries of removed and changed nodes (whose
+    inputs were ``old_inputs(n)``) leave, those of added and changed nodes (now
+    ``new_inputs(n)``) come in, sorted by ``order``. Only the producers they touch are
+    looked at; the other lists are shared with ``cons``."""
+    cons = defaultdict(list, cons)
+    moved = removed | added | changed
+    touched: set[str] = set()   # producers whose consumer lists change
+    for n in removed | changed:
+        for text in old_inputs(n):
+            touched.add(parse_input(text).node)
+    fresh: dict[str, list[tuple[str, int, InputRef]]] = defaultdict(list)
+    for n in added | changed:
+        for i, text in enumerate(new_inputs(n)):
+            ref = parse_input(text)
+            fresh[ref.node].append((n, i, ref))
+    touched.update(fresh)
+    for p in touched:
+        kept = [e for e in cons.get(p, ()) if e[0] not in moved]
+        extra = fresh.get(p)
+        if extra:
+            kept += extra
+            kept.sort(key=lambda e: (order[e[0]], e[1]))
+        if kept:
+            cons[p] = kept
+        else:
+            cons.pop(p, None)
+    return cons
+
+
 class Graph:
     """An index over a GraphDef. Treat it as read-only: passes build a new GraphDef.
 
@@ -404,28 +436,9 @@ class Graph:
             g._consumers = cons
             _share_inputs_in_order(self, g)
         else:
-            g._consumers = cons = defaultdict(list, cons)
-            moved = removed | added | changed
-            touched: set[str] = set()   # producers whose consumer lists change
-            for n in removed | changed:
-                for text in old[n][1]:
-                    touched.add(parse_input(text).node)
-            fresh: dict[str, list[tuple[str, int, InputRef]]] = defaultdict(list)
-            for n in added | changed:
-                for i, text in enumerate(new_wiring[n][1]):
-                    ref = parse_input(text)
-                    fresh[ref.node].append((n, i, ref))
-            touched.update(fresh)
-            for p in touched:
-                kept = [e for e in cons.get(p, ()) if e[0] not in moved]
-                extra = fresh.get(p)
-                if extra:
-                    kept += extra
-                    kept.sort(key=lambda e: (order[e[0]], e[1]))
-                if kept:
-                    cons[p] = kept
-                else:
-                    cons.pop(p, None)
+            g._consumers = patched_consumers(
+                cons, removed, added, changed, lambda n: old[n][1],
+                lambda n: new_wiring[n][1], order)
         return g
 
     @property

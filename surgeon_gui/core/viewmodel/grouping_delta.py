@@ -29,7 +29,7 @@ import zlib
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 
-from ..model.graph import Graph, parse_input
+from ..model.graph import Graph, parse_input, patched_consumers
 from .grouping import (MIN_SIBLINGS_FOR_BLOCKS, _MAYBE_HIDDEN, _READ_OPS, Badge, Group, GroupTree,
                        VisibleEdge, tensor_label, _Spans, _step, _virtual_level,
                        badge_name, format_shape, output_info, path_entries)
@@ -776,29 +776,9 @@ def _carry_consumers(old: Graph, graph: Graph, R: set, A: set, C: set,
     cons = old._consumers
     if graph._consumers is not None or cons is None:
         return
-    nodes, order = graph.nodes, graph.order
-    cons = defaultdict(list, cons)
-    moved = R | A | C
-    touched: set[str] = set()
-    for n in R | C:
-        touched.update(parse_input(t).node for t in old_wiring[n][1])
-    fresh: dict[str, list] = defaultdict(list)
-    for n in A | C:
-        for i, text in enumerate(nodes[n].input):
-            ref = parse_input(text)
-            fresh[ref.node].append((n, i, ref))
-    touched.update(fresh)
-    for p in touched:
-        kept = [e for e in cons.get(p, ()) if e[0] not in moved]
-        extra = fresh.get(p)
-        if extra:
-            kept += extra
-            kept.sort(key=lambda e: (order[e[0]], e[1]))
-        if kept:
-            cons[p] = kept
-        else:
-            cons.pop(p, None)
-    graph._consumers = cons
+    nodes = graph.nodes
+    graph._consumers = patched_consumers(cons, R, A, C, lambda n: old_wiring[n][1],
+                                         lambda n: nodes[n].input, graph.order)
 
 
 def _seg_decision(cells_l: dict | None, virtual_l: dict | None, seg: str) -> tuple:
