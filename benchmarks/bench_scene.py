@@ -319,24 +319,17 @@ def write_results(rows: list[dict], load: str, path: Path = RESULTS) -> None:
     path.write_text("\n".join(lines))
 
 
-# ---------------------------------------------------------------------------- a box's undo
-def measure_box_undo(path: Path, code: Path = ROOT, steps: int = 8) -> dict:
-    """Undo and redo of a Relu deleted in the middle of the graph with everything expanded
-    (``--box-undo``: the last column of the undo table alone, so that checkouts can be run
-    side by side, alternating): ``code`` is the tree whose surgeon_gui is timed. Per step,
-    until the view is laid out and painted: wall, the process's CPU and the GUI thread's CPU
-    (``time.thread_time``); then the minimap's redraw (300 ms later in the app), wall and
-    CPU."""
+def _expanded_view(path: Path, code: Path):
+    """``code``'s GraphView (1600x1000, offscreen) on the model at ``path``, everything
+    expanded and laid out, painted once: (app, document, view)."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     sys.path.insert(0, str(code))
-    from PySide6.QtGui import QTransform, QUndoStack
     from PySide6.QtWidgets import QApplication
 
     from surgeon_gui.core.history.document import Document
     from surgeon_gui.core.model.io import load_model
     from surgeon_gui.core.viewmodel.grouping import GroupTree
     from surgeon_gui.ui import graph_view as gv
-    from surgeon_gui.ui.commands import EditCommand, push_step
     assert Path(gv.__file__).resolve().is_relative_to(code.resolve()), gv.__file__
     app = QApplication.instance() or QApplication(["bench_scene"])
     doc = Document.from_loaded(load_model(str(path)))
@@ -348,6 +341,21 @@ def measure_box_undo(path: Path, code: Path = ROOT, steps: int = 8) -> dict:
     _settle(app, view)
     view.expand_all()
     _settle(app, view)
+    return app, doc, view
+
+
+# ---------------------------------------------------------------------------- a box's undo
+def measure_box_undo(path: Path, code: Path = ROOT, steps: int = 8) -> dict:
+    """Undo and redo of a Relu deleted in the middle of the graph with everything expanded
+    (``--box-undo``: the last column of the undo table alone, so that checkouts can be run
+    side by side, alternating): ``code`` is the tree whose surgeon_gui is timed. Per step,
+    until the view is laid out and painted: wall, the process's CPU and the GUI thread's CPU
+    (``time.thread_time``); then the minimap's redraw (300 ms later in the app), wall and
+    CPU."""
+    app, doc, view = _expanded_view(path, code)
+    from PySide6.QtGui import QTransform, QUndoStack
+
+    from surgeon_gui.ui.commands import EditCommand, push_step
     relus = [n.name for n in doc.graph_def.node if n.op == "Relu"]
     relu = relus[len(relus) // 2]
     b = view.graph_scene.boxes["n:" + relu]
@@ -414,30 +422,9 @@ def measure_pan10(path: Path, code: Path = ROOT, frames: int = 60) -> dict:
     can be run side by side, alternating): everything expanded, the view at 10 % centred on
     the middle node, ``frames`` scroll steps of 80 px (as in the full run), each a full
     synchronous repaint; wall and CPU per frame, mean and max (first 5 frames: warm-up)."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    sys.path.insert(0, str(code))
+    app, doc, view = _expanded_view(path, code)
     from PySide6.QtCore import QPointF
     from PySide6.QtGui import QTransform
-    from PySide6.QtWidgets import QApplication
-
-    from surgeon_gui.core.history.document import Document
-    from surgeon_gui.core.model.io import load_model
-    from surgeon_gui.core.viewmodel.grouping import GroupTree
-    from surgeon_gui.ui import graph_view as gv
-    assert Path(gv.__file__).resolve().is_relative_to(code.resolve()), gv.__file__
-    app = QApplication.instance() or QApplication(["bench_scene"])
-    doc = Document.from_loaded(load_model(str(path)))
-    view = gv.GraphView()
-    view.resize(1600, 1000)
-    view.show()
-    app.processEvents()
-    view.set_document(doc, reset_view=True, tree=GroupTree(doc.graph))
-    _settle(app, view)
-    view.expand_all()
-    while view.layout_pending:
-        app.processEvents()
-        time.sleep(0.001)
-    app.processEvents()
     boxes = view.placement.boxes
     nodes = sorted((QPointF(b.x + b.w / 2, b.y + b.h / 2) for k, b in boxes.items()
                     if k.startswith("n:")), key=lambda p: (p.y(), p.x()))
