@@ -386,18 +386,20 @@ def measure_box_undo(path: Path, code: Path = ROOT, steps: int = 8) -> dict:
             "minimap_wall": med[3], "minimap_cpu": med[4]}
 
 
-def run_box_undo(models: list[Path], codes: list[Path], rounds: int) -> int:
-    """Each checkout in its own process, alternating, ``rounds`` times; a table on stdout."""
+def _alternate(flag: str, models: list[Path], codes: list[Path], rounds: int, header: list[str],
+               row, cells: int) -> int:
+    """Each checkout in its own process (``flag`` MODEL --code CODE, one JSON line out),
+    alternating, ``rounds`` times; a table on stdout: model, code, round, load, then ``row(r)``
+    (``cells`` columns)."""
     env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"),
                TF_CPP_MIN_LOG_LEVEL="2")
-    out = ["| model | code | round | load | step: wall (CPU; GUI thread CPU), median | step max "
-           "| minimap redraw: wall (CPU) |", "|---|---|---:|---|---|---:|---|"]
+    out = list(header)
     ok = True
     for m in models:
         for rnd in range(1, rounds + 1):
             for code in codes:
                 load = os.getloadavg()[0]
-                proc = subprocess.run([sys.executable, __file__, "--one-box-undo", str(m),
+                proc = subprocess.run([sys.executable, __file__, flag, str(m),
                                        "--code", str(code)], capture_output=True, text=True,
                                       env=env)
                 load = f"{load:.1f}–{os.getloadavg()[0]:.1f}"
@@ -406,16 +408,24 @@ def run_box_undo(models: list[Path], codes: list[Path], rounds: int) -> int:
                 except (IndexError, json.JSONDecodeError):
                     ok = False
                     err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-                    out.append(f"| {m.name} | {code} | {rnd} | {load} | failed: {err} | | |")
+                    out.append(f"| {m.name} | {code} | {rnd} | {load} | failed: {err} |"
+                               + " |" * (cells - 1))
                     continue
                 print(json.dumps(r), flush=True)
-                out.append(f"| {m.name} | {Path(code).name} | {rnd} | {load} | "
-                           f"{r['step_wall']:.3f} s ({r['step_cpu']:.3f}; "
-                           f"{r['step_gui_cpu']:.3f}) | {r['step_max']:.3f} | "
-                           f"{r['minimap_wall']:.3f} s ({r['minimap_cpu']:.3f}) |")
+                out.append(f"| {m.name} | {Path(code).name} | {rnd} | {load} | {row(r)} |")
     print("\n".join(out))
     return 0 if ok else 1
 
+
+def run_box_undo(models: list[Path], codes: list[Path], rounds: int) -> int:
+    """Each checkout in its own process, alternating, ``rounds`` times; a table on stdout."""
+    return _alternate(
+        "--one-box-undo", models, codes, rounds,
+        ["| model | code | round | load | step: wall (CPU; GUI thread CPU), median | step max "
+         "| minimap redraw: wall (CPU) |", "|---|---|---:|---|---|---:|---|"],
+        lambda r: (f"{r['step_wall']:.3f} s ({r['step_cpu']:.3f}; {r['step_gui_cpu']:.3f}) | "
+                   f"{r['step_max']:.3f} | {r['minimap_wall']:.3f} s ({r['minimap_cpu']:.3f})"),
+        3)
 
 def measure_pan10(path: Path, code: Path = ROOT, frames: int = 60) -> dict:
     """The far-zoom overview pan alone (``--pan10``: the "pan 10 %" column, so that checkouts
@@ -449,32 +459,13 @@ def measure_pan10(path: Path, code: Path = ROOT, frames: int = 60) -> dict:
 
 def run_pan10(models: list[Path], codes: list[Path], rounds: int) -> int:
     """Each checkout in its own process, alternating, ``rounds`` times; a table on stdout."""
-    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"),
-               TF_CPP_MIN_LOG_LEVEL="2")
-    out = ["| model | code | round | load | pan 10 % frame: wall mean (max) | CPU mean (max) |",
-           "|---|---|---:|---|---|---|"]
-    ok = True
-    for m in models:
-        for rnd in range(1, rounds + 1):
-            for code in codes:
-                load = os.getloadavg()[0]
-                proc = subprocess.run([sys.executable, __file__, "--one-pan10", str(m),
-                                       "--code", str(code)], capture_output=True, text=True,
-                                      env=env)
-                load = f"{load:.1f}–{os.getloadavg()[0]:.1f}"
-                try:
-                    r = json.loads(proc.stdout.strip().splitlines()[-1])
-                except (IndexError, json.JSONDecodeError):
-                    ok = False
-                    err = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-                    out.append(f"| {m.name} | {code} | {rnd} | {load} | failed: {err} | |")
-                    continue
-                print(json.dumps(r), flush=True)
-                out.append(f"| {m.name} | {Path(code).name} | {rnd} | {load} | "
-                           f"{r['wall_ms']:.1f} ms ({r['wall_max_ms']:.1f}) | "
-                           f"{r['cpu_ms']:.1f} ms ({r['cpu_max_ms']:.1f}) |")
-    print("\n".join(out))
-    return 0 if ok else 1
+    return _alternate(
+        "--one-pan10", models, codes, rounds,
+        ["| model | code | round | load | pan 10 % frame: wall mean (max) | CPU mean (max) |",
+         "|---|---|---:|---|---|---|"],
+        lambda r: (f"{r['wall_ms']:.1f} ms ({r['wall_max_ms']:.1f}) | "
+                   f"{r['cpu_ms']:.1f} ms ({r['cpu_max_ms']:.1f})"),
+        2)
 
 
 # ---------------------------------------------------------------------------- new edits
