@@ -481,32 +481,16 @@ def measure_new_edits(path: Path, code: Path = ROOT) -> dict:
     ``_on_document_changed``, ``_apply_layout``, the paint), and the phases: the group tree
     and the visible edges (GUI thread), the layout with its diff (worker: ``LayoutEngine.layout``
     + ``placement_diff``), the scene's update (GUI thread)."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    sys.path.insert(0, str(code))
+    app, doc, view = _expanded_view(path, code)
+    import tensorflow  # noqa: F401  (an edit's first TF use is not what is timed here)
     from PySide6.QtGui import QUndoStack
-    from PySide6.QtWidgets import QApplication
 
-    from surgeon_gui.core.history.document import Document
-    from surgeon_gui.core.model.io import load_model
     from surgeon_gui.core.viewmodel import grouping, layout
     from surgeon_gui.ui import graph_view as gv
     from surgeon_gui.ui.commands import EditCommand, push_step
-    assert Path(gv.__file__).resolve().is_relative_to(code.resolve()), gv.__file__
-    app = QApplication.instance() or QApplication(["bench_scene"])
-    import tensorflow  # noqa: F401  (an edit's first TF use is not what is timed here)
-
-    doc = Document.from_loaded(load_model(str(path)))
-    view = gv.GraphView()
-    view.resize(1600, 1000)
-    view.show()
-    app.processEvents()
-    view.set_document(doc, reset_view=True, tree=grouping.GroupTree(doc.graph))
 
     def settle():
         _settle(app, view)
-    settle()
-    view.expand_all()
-    settle()
     spent: dict[str, float] = {}
 
     def timed(owner, name, label):
