@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+import tensorflow as tf
+
+from surgeon_gui.core.history import edits as edits_mod
 from surgeon_gui.core.history import steps
 from surgeon_gui.core.history.delta import _load
 from surgeon_gui.core.history.document import Document
@@ -31,6 +34,7 @@ def _old_path(monkeypatch, graph, edits):
         m.setattr(GraphEditor, "bypass", lambda self, name, input_index=0, readers=None:
                   bypass(self, name, input_index))
         m.setattr(steps, "apply_edit_io", apply_fresh)
+        m.setattr(edits_mod, "_result_index", lambda graph, ed, gd: Graph(gd, source=graph.source))
         return _outcome(graph, edits)
 
 
@@ -103,3 +107,34 @@ def test_deletes_on_the_big_model_same_as_before(monkeypatch, cond_bn_10k_path):
     nodes = list(doc.graph_def.node)
     relus = [n.name for n in nodes if n.op == "Relu"]
     _check_same(monkeypatch, doc.graph, relus[::len(relus) // 6] + [n.name for n in nodes[::800]])
+
+
+def _tf1_loop_graph():
+    """x (placeholder) -> a TF1 while loop (v1 control flow: Enter/Merge/Switch/NextIteration/
+    Exit) that multiplies and adds for a fed number of steps -> out."""
+    v1 = tf.compat.v1
+    v1.disable_control_flow_v2()
+    try:
+        g = tf.Graph()
+        with g.as_default():
+            x = v1.placeholder(tf.float32, [2], name="x")
+            n = v1.placeholder_with_default(tf.constant(3), [], name="steps")
+            _, acc = v1.while_loop(lambda i, a: i < n,
+                                   lambda i, a: (i + 1, tf.nn.relu(a * 0.5 + x)),
+                                   [tf.constant(0), tf.zeros([2])], name="loop")
+            tf.identity(acc * 2.0, name="out")
+        return g.as_graph_def()
+    finally:
+        v1.enable_control_flow_v2()
+
+
+def test_deletes_in_a_tf1_while_loop_same_as_before(monkeypatch):
+    """Bypassing a NextIteration makes the loop's back edge an ordinary edge into its Merge: a
+    cycle the old graph did not have, refused by both paths; every other node too."""
+    graph = Graph(_tf1_loop_graph(), ["x"], ["out"])
+    nexts = [n.name for n in graph.graph_def.node if n.op == "NextIteration"]
+    assert len(nexts) == 2
+    for name in nexts:
+        new = _outcome(graph, [("remove_node", {"node": name})])
+        assert isinstance(new, tuple) and "cycle" in new[1], new
+    _check_same(monkeypatch, graph, list(graph.nodes))
