@@ -34,7 +34,9 @@ def _old_path(monkeypatch, graph, edits):
         m.setattr(GraphEditor, "bypass", lambda self, name, input_index=0, readers=None:
                   bypass(self, name, input_index))
         m.setattr(steps, "apply_edit_io", apply_fresh)
-        m.setattr(edits_mod, "_result_index", lambda graph, ed, gd: Graph(gd, source=graph.source))
+        m.setattr(edits_mod, "_result_index", lambda graph, ed, gd, in_order:
+                  Graph(gd, source=graph.source))
+        m.setattr(edits_mod, "_bypass_keeps_structure", lambda *a: False)
         return _outcome(graph, edits)
 
 
@@ -59,6 +61,8 @@ def _index(g: Graph):
 
 
 def _check_same(monkeypatch, graph, names):
+    # (the document's index was checked on loading: what lets a bypass skip the full sort)
+    assert graph.problems() == []
     made = refused = 0
     for name in names:
         for edits in ([("remove_node", {"node": name})],
@@ -132,9 +136,36 @@ def test_deletes_in_a_tf1_while_loop_same_as_before(monkeypatch):
     """Bypassing a NextIteration makes the loop's back edge an ordinary edge into its Merge: a
     cycle the old graph did not have, refused by both paths; every other node too."""
     graph = Graph(_tf1_loop_graph(), ["x"], ["out"])
+    assert graph.problems() == []
     nexts = [n.name for n in graph.graph_def.node if n.op == "NextIteration"]
     assert len(nexts) == 2
     for name in nexts:
         new = _outcome(graph, [("remove_node", {"node": name})])
         assert isinstance(new, tuple) and "cycle" in new[1], new
     _check_same(monkeypatch, graph, list(graph.nodes))
+
+
+def test_a_bypass_outside_loops_of_a_checked_graph_sorts_nothing(monkeypatch, small_cond_bn):
+    """The structure check's sort is left out only where it cannot find anything (and the
+    result is the same as with it, above): a Relu of a checked graph; not a loop's
+    NextIteration, nor a reader of a Merge."""
+    gd, ins, outs = small_cond_bn
+    sorts = []
+    sort = Graph._sort
+    monkeypatch.setattr(Graph, "_sort", lambda self, ignore_loops: sorts.append(1) or
+                        sort(self, ignore_loops))
+    graph = Graph(gd, ins, outs)
+    graph.problems()
+    relu = next(n.name for n in gd.node if n.op == "Relu")
+    sorts.clear()
+    _outcome(graph, [("remove_node", {"node": relu})])
+    assert sorts == []
+    loop = Graph(_tf1_loop_graph(), ["x"], ["out"])
+    loop.problems()
+    # the back edge, and the Enter a Merge reads: sorted; the body's Relu: not
+    for name, sorted_ in (("loop/NextIteration", True), ("loop/Enter", True),
+                          ("loop/Relu", False)):
+        assert loop.nodes[name].op in ("NextIteration", "Enter", "Relu")
+        sorts.clear()
+        _outcome(loop, [("remove_node", {"node": name})])
+        assert bool(sorts) == sorted_, name

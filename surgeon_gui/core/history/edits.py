@@ -44,11 +44,13 @@ import numpy as np
 
 from ..model.editor import GraphEditor
 from ..model.graph import (
+    LOOP_BACK_OPS,
     Graph,
     GraphDef,
     GraphError,
     NodeDef,
     format_input,
+    gc_paused,
     make_const,
     node_of,
     parse_input,
@@ -237,24 +239,51 @@ def _check_dtypes(graph: Graph, names, what: str) -> None:
                           nodes=[problems[0].split(" ", 1)[0]])
 
 
-def _result_index(graph: Graph, ed: GraphEditor, gd: GraphDef) -> Graph:
+def _result_index(graph: Graph, ed: GraphEditor, gd: GraphDef, in_order: bool) -> Graph:
     """The index of ``gd``, the copy ``ed`` made of ``graph``'s GraphDef (its given inputs and
     outputs left out), patched from ``graph``'s index in proportion to the edit
     (:meth:`Graph.updated`: its consumers) instead of built again from every node. Only when
-    the editor removed and changed nodes of ``graph`` and added none, and ``gd`` holds the
-    rest in their old order (read from ``gd`` itself); else a fresh index."""
+    the editor removed and changed nodes of ``graph`` and added none, and made ``gd`` with
+    the rest in their old order (``in_order``: :attr:`GraphEditor.keeps_order`, asked before
+    its result); else a fresh index."""
     nodes = graph.nodes
     removed, changed = set(ed.removed), set(ed.changed)
-    if (graph._duplicates or graph._consumers is None or ed.added or removed & changed
-            or not removed <= nodes.keys() or not changed <= nodes.keys()):
+    if (not in_order or graph._duplicates or graph._consumers is None or ed.added
+            or removed & changed or not removed <= nodes.keys() or not changed <= nodes.keys()
+            or len(gd.node) != len(nodes) - len(removed)):
         return Graph(gd, source=graph.source)
-    names = [n.name for n in gd.node]
-    if names != [n for n in graph.order if n not in removed]:
-        return Graph(gd, source=graph.source)
+    names = [n for n in graph.order if n not in removed]
     old = {n: (nodes[n].op, list(nodes[n].input)) for n in removed | changed}
     base = graph.sharing_index(source=graph.source)
     base.graph_def = gd   # (the index of graph's GraphDef, now read as gd's before the edit)
-    return base.updated(removed, (), changed, old, names=names)
+    with gc_paused():   # (dicts of every node: no use walking the heap meanwhile)
+        return base.updated(removed, (), changed, old, names=names)
+
+
+def _bypass_keeps_structure(graph: Graph, node: NodeDef, readers: list[str],
+                            new_graph: Graph) -> bool:
+    """Whether bypassing ``node`` (its ``readers`` now read its inputs) is known to leave no
+    structural problem in ``new_graph``, the result's index, without the structure check's
+    topological sort of every node (which is then left for when the order is asked for); if
+    so, the result's index records that it has none, as the check would have.
+
+    Every edge the bypass makes, input -> reader, stands for the path input -> node -> reader
+    of the old graph, so a cycle of the result maps onto one of the old graph, which had none
+    (its index checked it) -- unless the node is a loop's back edge (NextIteration: its edge
+    into the Merge is the one the sort ignores, and the bypass makes it an ordinary one), so
+    then, and whenever a reader is a Merge, the old index is unchecked or has a problem, or
+    an input of the result names a missing node, the full check runs."""
+    known = graph._problems
+    if (graph._duplicates or new_graph._duplicates or known is None
+            or known[0] != graph.source or known[1] or new_graph.source != graph.source
+            or node.op in LOOP_BACK_OPS
+            or any(graph.nodes[r].op in ("Merge", "RefMerge") for r in readers)):
+        return False
+    present = new_graph.nodes
+    if any(p not in present for p in new_graph._build_consumers()):
+        return False
+    new_graph._problems = (new_graph.source, [])
+    return True
 
 
 def _result(graph: Graph, ed: GraphEditor, label: str, inputs=None, outputs=None,
@@ -371,10 +400,12 @@ def remove_node(graph: Graph, args: dict) -> EditResult:
             ed.bypass(name, readers=readers)
         except GraphError as e:
             raise EditRefused(e.problem, nodes=e.nodes or [name]) from None
+        in_order = ed.keeps_order
         gd = ed.result()
-        new_graph = _result_index(graph, ed, gd)   # one index for both checks and the step
+        new_graph = _result_index(graph, ed, gd, in_order)   # one index: checks and step
         _check_dtypes(new_graph, readers, f"bypassing {name}")
-        _check_structure(new_graph, f"bypassing {name}")
+        if not _bypass_keeps_structure(graph, node, readers, new_graph):
+            _check_structure(new_graph, f"bypassing {name}")
         res = _result(graph, ed, describe("remove_node", args))
         res.graph = new_graph
         return res
@@ -390,8 +421,9 @@ def remove_node(graph: Graph, args: dict) -> EditResult:
     # then the producers that fed only doomed nodes (their weights); graph inputs stay
     doomed |= _orphaned(graph, [r.node for d in doomed for r in graph.input_refs(d)], doomed)
     ed.remove(doomed)
+    in_order = ed.keeps_order
     gd = ed.result()
-    new_graph = _result_index(graph, ed, gd)   # one index for the check and the step
+    new_graph = _result_index(graph, ed, gd, in_order)   # one index: the check and the step
     _check_structure(new_graph, f"deleting {name}")
     res = _result(graph, ed, describe("remove_node", args))
     res.graph = new_graph

@@ -104,6 +104,15 @@ class GraphEditor:
     def _dirty(self) -> bool:
         return bool(self._overlay or self._gone or self._new or self._pending_removal)
 
+    @property
+    def keeps_order(self) -> bool:
+        """Whether :meth:`result` will list the input's nodes in their order (the removed ones
+        left out, the changed ones in their place, the added ones at the end): an editor still
+        in overlay mode that copies, with no deferred scale nor moved weight. Ask before
+        :meth:`result`."""
+        return (self._work is None and not self._in_place and not self._deferred
+                and not self._moved)
+
     def index_from(self, graph: Graph) -> None:
         """Take the editor's name index and positions from ``graph``, an up-to-date index of
         the input (a fresh editor in overlay mode; no duplicate names), instead of reading
