@@ -377,7 +377,6 @@ def remove_node(graph: Graph, args: dict) -> EditResult:
     name = _need(args, "node", "remove_node")
     mode = args.get("mode", "bypass")
     node = _node(graph, name)
-    outs = _io_names(graph.outputs)
     given_outs = _io_names(graph.given_outputs)
     ed = GraphEditor(graph)
     if mode == "bypass":
@@ -412,6 +411,7 @@ def remove_node(graph: Graph, args: dict) -> EditResult:
     if mode != "cascade":
         raise EditRefused(f"remove_node: mode must be 'bypass' or 'cascade', not {mode!r}")
     doomed = graph.downstream([name])
+    outs = _io_names(graph.outputs)   # (detected when not given: a look at every node)
     lost = sorted(given_outs & doomed)
     if lost:
         raise EditRefused(f"deleting {name} would remove graph output(s) {', '.join(lost)} "
