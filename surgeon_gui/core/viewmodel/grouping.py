@@ -926,9 +926,6 @@ class GroupTree:
         self._narrow = {level for level, kids in siblings.items()
                         if len(level) <= 2 and len(kids) < MIN_SIBLINGS_FOR_BLOCKS}
 
-        def step(out: list, key: str, level: tuple, seg: str, real: str, last: bool) -> str:
-            return _step(cells, virtual, out, key, level, seg, real, last)
-
         heads: dict[str, _Path] = {"": _Path([], "")}
 
         def head_of(scope: str, own: tuple) -> _Path:
@@ -939,7 +936,7 @@ class GroupTree:
                 real = scope[:len(scope) - len(own[-1]) - 1]
                 up = head_of(real, own[:-1])
                 out = list(up.entries)
-                key = step(out, up.key, own[:-1], own[-1], real, False)
+                key = _step(cells, virtual, out, up.key, own[:-1], own[-1], real, False)
                 head = heads[scope] = _Path(out, key)
             return head
 
@@ -953,7 +950,8 @@ class GroupTree:
             if (sc.leaf_cells is not None and leaf in sc.leaf_cells) or \
                     (sc.leaf_virtual is not None and leaf in sc.leaf_virtual):
                 out = list(head.entries)
-                key = step(out, head.key, sc.own, leaf, name[:len(name) - len(leaf)], True)
+                key = _step(cells, virtual, out, head.key, sc.own, leaf,
+                            name[:len(name) - len(leaf)], True)
                 paths.append(_Path(out, key))
             else:
                 paths.append(head)

@@ -441,7 +441,8 @@ def _derive(old: GroupTree, graph: Graph, R: set, A: set, C: set, old_wiring: di
                 g.visible_size += 1
             gave.append((k, n, ops_new[n]))
     if rescan:
-        names = list(ops_new)
+        if names is None:
+            names = list(ops_new)
         for k, op, i in rescan:
             e = work[k].get(op)
             if e is None or e[1] is not None:
@@ -470,11 +471,7 @@ def _derive(old: GroupTree, graph: Graph, R: set, A: set, C: set, old_wiring: di
 
     # ---------------------------------------------------------------- drawn edges
     redo = R | A | C | shown | hid | M
-    for n in shown | hid | M:
-        redo.update(c for c, _, _ in graph.consumers(n))
-    for n in A:
-        redo.update(c for c, _, _ in graph.consumers(n))
-    for n in R:   # readers left with a dangling input
+    for n in shown | hid | M | A | R:   # (R: readers left with a dangling input)
         redo.update(c for c, _, _ in graph.consumers(n))
     old_edges = old._edges
     old_key = lambda e: old_order[e[3]]
