@@ -536,9 +536,7 @@ class GraphView(QGraphicsView):
         self.last_edges_made = "derived" if edges is not None else "built"
         if edges is None:
             edges = build_quietly(lambda: self.tree.visible_graph(expanded))  # (kept: see above)
-        cache[key] = (self.tree, edges)
-        while len(cache) > 4:
-            cache.pop(next(iter(cache)))
+        self.remember_visible(self.tree, expanded, edges)
         return edges
 
     def remember_visible(self, tree: GroupTree, expanded: frozenset, edges: list) -> None:
