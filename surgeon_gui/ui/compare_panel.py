@@ -248,8 +248,8 @@ class ComparePanel(QWidget):
         for spec in self.samples.specs:
             try:
                 shape = "×".join(map(str, s.resolved_shape(spec)))
-                if s.assumption(spec):  # "224×224 assumed: the graph does not fix..."
-                    shape += f" ({s.assumption(spec).partition(':')[0]})"
+                if note := s.assumption(spec):  # "224×224 assumed: the graph does not fix..."
+                    shape += f" ({note.partition(':')[0]})"
             except SampleError:
                 shape = "?"
             parts.append(f"{spec.name} {shape}: {s.describe(spec)}")

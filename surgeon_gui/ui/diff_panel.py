@@ -285,51 +285,43 @@ class DiffPanel(QWidget):
         deltas = [s.delta for s in steps]
         # whole-graph steps (duplicate names) need the graph itself: a private copy
         current = doc.snapshot() if any(d.old_full is not None for d in deltas) else None
-        self.tree.clear()
-        self.summary.setText(f"<i>Reading {len(steps)} step{'s' if len(steps) > 1 else ''}…</i>")
-        worker = Worker(GraphDiff.across, deltas, current)
-        self._diff_worker = worker
 
-        def finished(diff):
-            if not shiboken6.isValid(self) or worker is not self._diff_worker:
-                return
-            self._diff_worker = None
+        def keep(diff):
             self._span_diffs[key] = diff
             while len(self._span_diffs) > SPANS_KEPT:
                 del self._span_diffs[next(iter(self._span_diffs))]
             if self.selected_span_start() == start and self._span_key(start) == key:
                 self._show_selected()
-
-        def failed(msg, _e):
-            if not shiboken6.isValid(self) or worker is not self._diff_worker:
-                return
-            self._diff_worker = None
-            self.summary.setText(f"Cannot show these steps: {_esc(msg.splitlines()[0])}")
-            self.diff_shown.emit(None)
-
-        worker.signals.finished.connect(finished)
-        worker.signals.failed.connect(failed)
-        worker.start()
+        self._diff_on_worker(f"Reading {len(steps)} step{'s' if len(steps) > 1 else ''}…",
+                             "Cannot show these steps", keep, GraphDiff.across, deltas, current)
 
     def _compute_diff(self, step: Step) -> None:
+        def keep(diff):
+            self._diffs[step] = diff
+            if self.selected_step() is step:
+                self._show_selected()
+        self._diff_on_worker(f"Reading step: {step.label}…", "Cannot show this step", keep,
+                             GraphDiff.from_delta, step.delta)
+
+    def _diff_on_worker(self, reading: str, cannot: str, keep, job, *args) -> None:
+        """Run ``job(*args)`` (a diff) on a worker, ``reading`` in the summary meanwhile; its
+        diff goes to ``keep`` unless a newer one was asked for since."""
         self.tree.clear()
-        self.summary.setText(f"<i>Reading step: {_esc(step.label)}…</i>")
-        worker = Worker(GraphDiff.from_delta, step.delta)
+        self.summary.setText(f"<i>{_esc(reading)}</i>")
+        worker = Worker(job, *args)
         self._diff_worker = worker
 
         def finished(diff):
             if not shiboken6.isValid(self) or worker is not self._diff_worker:
                 return
             self._diff_worker = None
-            self._diffs[step] = diff
-            if self.selected_step() is step:
-                self._show_selected()
+            keep(diff)
 
         def failed(msg, _e):
             if not shiboken6.isValid(self) or worker is not self._diff_worker:
                 return
             self._diff_worker = None
-            self.summary.setText(f"Cannot show this step: {_esc(msg.splitlines()[0])}")
+            self.summary.setText(f"{cannot}: {_esc(msg.splitlines()[0])}")
             self.diff_shown.emit(None)
 
         worker.signals.finished.connect(finished)
@@ -399,11 +391,7 @@ class DiffPanel(QWidget):
         ops += [e.new_op if e.old_op == e.new_op else f"{e.old_op} → {e.new_op}"
                 for e in diff.changed[:MAX_ROWS]]
         self._room.floor = max(map(fm.horizontalAdvance, ops), default=0) + 16  # (+ margins)
-        self._room.fit()
-        self.tree.resizeColumnToContents(0)
-        cap = max(160, int(self.tree.viewport().width() * 0.5))
-        if self.tree.columnWidth(0) > cap:  # leave room for what changed
-            self.tree.setColumnWidth(0, cap)
+        self._room.fit()  # (column 0 stretches: it takes the rest)
         self.diff_shown.emit(diff)
 
     def items(self, category: str) -> list[str]:
@@ -422,9 +410,9 @@ class DiffPanel(QWidget):
         ok = self.view.focus_node(name)
         step = self.selected_step()
         span = self.selected_span_start()
-        gone = step is not None and name in step.delta.removed or \
-            span is not None and self.diff is not None and name in self.diff.names()[0]
-        if not ok and gone and not self.before_button.isChecked():
+        if not ok and not self.before_button.isChecked() and (
+                step is not None and name in step.delta.removed or span is not None
+                and self.diff is not None and any(e.name == name for e in self.diff.removed)):
             # a removed node lives in the graph before the step: show that graph, go there
             self.before_button.setChecked(True)
             ok = self.view.focus_node(name)

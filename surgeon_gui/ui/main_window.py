@@ -758,15 +758,10 @@ class MainWindow(QMainWindow):
         watch()
         QTimer.singleShot(TREE_COMPLETION_LATEST_MS, lambda: start(force=True))
 
-    def _offer_checkpoint(self, path: str, doc, names: list[str] | None = None) -> None:
+    def _offer_checkpoint(self, path: str, doc, names: list[str]) -> None:
         """A graph that still holds variables is not ready for inference: offer to freeze it
-        (``names``: its variables, when the loader found them)."""
+        (``names``: its variables, as the loader found them)."""
         from .start_page import recent_label
-        if names is None:
-            from ..core.model.io import variable_nodes
-            tree = self.view.tree  # its op map is plain Python: no pass over the protos here
-            names = variable_nodes(doc.graph.graph_def, tree.op_of if tree is not None
-                                   and tree.graph is doc.graph else None)
         if not names:
             return
         answer = self.asker().question(
