@@ -85,10 +85,8 @@ def _needs_runtime(name: str) -> bool:
 
 
 def _import_waiting(name, globals=None, locals=None, fromlist=(), level=0):
-    if (level == 0 and not _done.is_set() and _needs_runtime(name)
-            and threading.current_thread() is not _thread):
-        import_in_background()  # the first to want TensorFlow starts the one import
-        _done.wait()
+    if level == 0 and not _done.is_set() and _needs_runtime(name):
+        wait_if_gated()  # the first to want TensorFlow starts the one import
     return _next_import(name, globals, locals, fromlist, level)
 
 
